@@ -1,0 +1,260 @@
+package decoder
+
+import (
+	"bytes"
+	"compress/zlib"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Prefix starts the text of every Wicket voucher (version 1 of the format).
+const Prefix = "WK1:"
+
+// COSE algorithm identifiers (RFC 9053) the format allows.
+type Alg int64
+
+const (
+	AlgEdDSA Alg = -8 // Ed25519 (RFC 8032)
+	AlgES256 Alg = -7 // ECDSA P-256 with SHA-256, signature r||s
+)
+
+func (a Alg) String() string {
+	switch a {
+	case AlgEdDSA:
+		return "EdDSA"
+	case AlgES256:
+		return "ES256"
+	}
+	return fmt.Sprintf("alg(%d)", int64(a))
+}
+
+// ParseAlg reads an algorithm name as String prints it.
+func ParseAlg(s string) (Alg, error) {
+	switch s {
+	case "EdDSA", "eddsa", "Ed25519", "ed25519":
+		return AlgEdDSA, nil
+	case "ES256", "es256":
+		return AlgES256, nil
+	}
+	return 0, fmt.Errorf("%w: %q (want EdDSA or ES256)", ErrUnsupportedAlg, s)
+}
+
+// COSE header labels (RFC 9052 section 3.1).
+const (
+	labelAlg  = 1
+	labelCrit = 2
+	labelKid  = 4
+)
+
+// coseSign1Tag is the CBOR tag of a COSE_Sign1 message.
+const coseSign1Tag = 18
+
+// Sign1 is a parsed COSE_Sign1 message. Its byte slices are its own copies.
+type Sign1 struct {
+	// Protected is the serialized protected header, as signed.
+	Protected []byte
+	// Alg comes from the protected header only.
+	Alg Alg
+	// Kid is the protected kid if there is one, else the unprotected one,
+	// else nil. It is a lookup hint, not a proof of anything.
+	Kid []byte
+	// Payload is the signed content (a CBOR claims map for a voucher).
+	Payload []byte
+	// Signature is the raw signature (64 bytes for both algorithms).
+	Signature []byte
+}
+
+// header is the part of a COSE header map the format reads. Other labels
+// are ignored, except crit, which makes the message unacceptable.
+type header struct {
+	Alg  *int64          `cbor:"1,keyasint,omitempty"`
+	Crit cbor.RawMessage `cbor:"2,keyasint,omitempty"`
+	Kid  []byte          `cbor:"4,keyasint,omitempty"`
+}
+
+type sign1Array struct {
+	_           struct{} `cbor:",toarray"`
+	Protected   []byte
+	Unprotected cbor.RawMessage
+	Payload     []byte
+	Signature   []byte
+}
+
+// ParseSign1 parses a tagged COSE_Sign1 message. The alg must be in the
+// protected header and must not be in the unprotected one; a crit header
+// is refused because the format defines no critical extensions; the payload
+// must be embedded (not detached).
+func ParseSign1(data []byte) (*Sign1, error) {
+	var tag cbor.RawTag
+	if err := headers.Unmarshal(data, &tag); err != nil {
+		return nil, classify(err, ErrCOSE)
+	}
+	if tag.Number != coseSign1Tag {
+		return nil, fmt.Errorf("%w: tag %d, want %d", ErrCOSE, tag.Number, coseSign1Tag)
+	}
+	var arr sign1Array
+	if err := headers.Unmarshal(tag.Content, &arr); err != nil {
+		return nil, classify(err, ErrCOSE)
+	}
+	if arr.Payload == nil {
+		return nil, fmt.Errorf("%w: detached or missing payload", ErrCOSE)
+	}
+	var prot, unprot header
+	if len(arr.Protected) > 0 {
+		if err := headers.Unmarshal(arr.Protected, &prot); err != nil {
+			return nil, fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
+		}
+	}
+	if err := headers.Unmarshal(arr.Unprotected, &unprot); err != nil {
+		return nil, fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
+	}
+	if unprot.Alg != nil {
+		return nil, fmt.Errorf("%w: alg in unprotected header", ErrAlgNotProtected)
+	}
+	if prot.Alg == nil {
+		return nil, fmt.Errorf("%w: no alg in protected header", ErrAlgNotProtected)
+	}
+	if prot.Crit != nil || unprot.Crit != nil {
+		return nil, fmt.Errorf("%w: crit header not supported", ErrCOSE)
+	}
+	alg := Alg(*prot.Alg)
+	if alg != AlgEdDSA && alg != AlgES256 {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupportedAlg, alg)
+	}
+	kid := prot.Kid
+	if kid == nil {
+		kid = unprot.Kid
+	}
+	if len(kid) > MaxKidLen {
+		return nil, fmt.Errorf("%w: kid of %d bytes, over %d", ErrCOSE, len(kid), MaxKidLen)
+	}
+	return &Sign1{Protected: arr.Protected, Alg: alg, Kid: kid, Payload: arr.Payload, Signature: arr.Signature}, nil
+}
+
+// ToBeSigned returns the Sig_structure of RFC 9052 section 4.4 for a
+// COSE_Sign1 with an empty external_aad:
+// ["Signature1", protected, external_aad (an empty byte string), payload].
+func (s *Sign1) ToBeSigned() []byte {
+	return AppendToBeSigned(nil, s.Protected, s.Payload)
+}
+
+// AppendToBeSigned appends the Sig_structure of a COSE_Sign1 to dst.
+func AppendToBeSigned(dst, protected, payload []byte) []byte {
+	dst = append(dst, 0x84, 0x6a)
+	dst = append(dst, "Signature1"...)
+	dst = appendBstr(dst, protected)
+	dst = append(dst, 0x40)
+	return appendBstr(dst, payload)
+}
+
+func appendBstr(dst, b []byte) []byte {
+	n := uint64(len(b))
+	switch {
+	case n < 24:
+		dst = append(dst, 0x40|byte(n))
+	case n <= 0xff:
+		dst = append(dst, 0x58, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x59, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x5a, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, b...)
+}
+
+// inflaters reuse zlib readers: a new one allocates about 40 KiB of tables.
+var inflaters = sync.Pool{New: func() any { return new(inflater) }}
+
+type inflater struct {
+	src bytes.Reader
+	zr  io.ReadCloser
+}
+
+// Inflate decompresses one zlib stream (RFC 1950) and appends it to dst. It
+// reads to the end of the stream so the Adler-32 checksum is checked, refuses
+// bytes after the end, and stops with ErrTooLarge once the output would pass
+// limit bytes, without inflating the rest.
+func Inflate(dst, src []byte, limit int) ([]byte, error) {
+	z := inflaters.Get().(*inflater)
+	defer inflaters.Put(z)
+	z.src.Reset(src)
+	var err error
+	if z.zr == nil {
+		z.zr, err = zlib.NewReader(&z.src)
+	} else {
+		err = z.zr.(zlib.Resetter).Reset(&z.src, nil)
+	}
+	if err != nil {
+		z.zr = nil
+		return dst, fmt.Errorf("%w: %v", ErrCompression, err)
+	}
+	start := len(dst)
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		room := dst[len(dst):cap(dst)]
+		if over := len(dst) - start + len(room) - (limit + 1); over > 0 {
+			room = room[:len(room)-over]
+		}
+		n, rerr := z.zr.Read(room)
+		dst = dst[:len(dst)+n]
+		if len(dst)-start > limit {
+			return dst[:start], fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return dst[:start], fmt.Errorf("%w: %v", ErrCompression, rerr)
+		}
+	}
+	if z.src.Len() != 0 {
+		return dst[:start], fmt.Errorf("%w: %d bytes after end of stream", ErrCompression, z.src.Len())
+	}
+	return dst, nil
+}
+
+// Unwrap strips the prefix, base45 and zlib layers of a code's text and
+// returns the COSE bytes. The text must be exactly PREFIX + base45: no
+// whitespace, no line breaks (the scanner layer removes its terminator).
+func Unwrap(text []byte, prefix string) ([]byte, error) {
+	if len(text) == 0 {
+		return nil, ErrEmpty
+	}
+	if len(text) > MaxTextLen {
+		return nil, fmt.Errorf("%w: %d characters, over %d", ErrTooLong, len(text), MaxTextLen)
+	}
+	if !bytes.HasPrefix(text, []byte(prefix)) {
+		return nil, fmt.Errorf("%w: want %q", ErrPrefix, prefix)
+	}
+	b45 := text[len(prefix):]
+	compressed, err := AppendBase45Decode(make([]byte, 0, len(b45)/3*2+1), b45)
+	if err != nil {
+		return nil, err
+	}
+	return Inflate(make([]byte, 0, 4*len(compressed)+64), compressed, MaxDecompressedLen)
+}
+
+// Envelope is a parsed Wicket voucher whose signature is not yet checked.
+type Envelope struct {
+	Sign1
+}
+
+// Parse decodes the text of a Wicket voucher down to its COSE_Sign1. It
+// checks structure only: the claims are parsed by ParseClaims once the
+// signature is good (see the verifier), or by Inspect for display.
+func Parse(text []byte) (*Envelope, error) {
+	cose, err := Unwrap(text, Prefix)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ParseSign1(cose)
+	if err != nil {
+		return nil, err
+	}
+	return &Envelope{Sign1: *s}, nil
+}

@@ -1,0 +1,11 @@
+// Package qr turns an image into the text of the QR code it shows, and a text
+// into a QR code image, using the gozxing library.
+//
+// Encode picks the densest mode for the text (alphanumeric for base45
+// vouchers) and marks byte-mode texts with their character set, so Decode, or
+// any standard reader, returns exactly the bytes that were encoded. A Decoder
+// reads camera frames (DecodeGray reads an *image.Gray luminance plane in
+// place) with reused buffers, an optional region of interest and downscaling,
+// and retries inverted, thresholded globally, sharpened and rescaled before
+// giving up. Decoding never panics and reports a missing code as ErrNotFound.
+package qr

@@ -1,0 +1,67 @@
+package verifier_test
+
+import (
+	"testing"
+
+	"wicket/decoder"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
+)
+
+// FuzzVerify runs the whole pipeline: any input gives a Decision with a
+// known reason, and nothing but a genuine voucher is allowed.
+func FuzzVerify(f *testing.F) {
+	fx := verifiertest.New(f)
+	valid := fx.Issue(f, fx.Ed, fx.Claims(decoder.KindPrinted))
+	f.Add([]byte(valid))
+	f.Add([]byte(fx.Issue(f, fx.ES, fx.Claims(decoder.KindDynamic))))
+	f.Add([]byte(valid[:len(valid)-3]))
+	f.Add([]byte("HC1:" + valid[4:]))
+	known := map[verifier.Reason]bool{}
+	for _, r := range verifier.Reasons() {
+		known[r] = true
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		d := fx.Verifier.Verify(text)
+		if !known[d.Reason] {
+			t.Fatalf("unknown reason %q", d.Reason)
+		}
+		if d.Allow && d.Voucher == nil {
+			t.Fatal("allowed without a verified voucher")
+		}
+	})
+}
+
+// FuzzKeySet feeds bytes to the key set parser.
+func FuzzKeySet(f *testing.F) {
+	fx := verifiertest.New(f)
+	f.Add(fx.KeySetDoc)
+	batch, _ := verifier.SignBatch(fx.Root, verifier.Batch{Version: 2, IssuedAt: verifiertest.Epoch})
+	f.Add(batch)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ks, err := fx.Roots().ParseKeySet(b)
+		if err == nil && (ks.Version == 0 || ks.IssuedAt.Unix() <= 0) {
+			t.Fatalf("accepted key set without version or time")
+		}
+	})
+}
+
+// FuzzBatch feeds bytes to the batch parser and applies what parses.
+func FuzzBatch(f *testing.F) {
+	fx := verifiertest.New(f)
+	c := fx.Claims(decoder.KindPrinted)
+	doc, _ := verifier.SignBatch(fx.Root, verifier.Batch{Version: 2, Base: 1, IssuedAt: verifiertest.Epoch, Entries: []verifier.Entry{
+		{Op: verifier.OpRevoke, Key: c.ID, Time: verifiertest.Epoch.Unix(), Expires: c.Expiry},
+		{Op: verifier.OpColour, Key: c.Voucher.Subject, Time: verifiertest.Epoch.Unix(), Expires: c.Expiry, Colour: decoder.ColourRed},
+	}})
+	f.Add(doc)
+	f.Add(fx.KeySetDoc)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		batch, err := fx.Roots().ParseBatch(b)
+		if err != nil {
+			return
+		}
+		st := verifier.NewMemStatus()
+		st.Apply(batch, verifiertest.Epoch)
+	})
+}

@@ -1,0 +1,130 @@
+package verifier
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+
+	"wicket/decoder"
+)
+
+// PublicKey is a verification key with its COSE algorithm.
+type PublicKey struct {
+	Alg decoder.Alg
+	Kid []byte
+	ed  ed25519.PublicKey
+	ec  *ecdsa.PublicKey
+}
+
+// NewPublicKey wraps an Ed25519 or P-256 public key; kid nil means
+// decoder.KeyID of the key.
+func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
+	alg, err := decoder.AlgOf(pub)
+	if err != nil {
+		return PublicKey{}, err
+	}
+	if kid == nil {
+		if kid, err = decoder.KeyID(pub); err != nil {
+			return PublicKey{}, err
+		}
+	}
+	k := PublicKey{Alg: alg, Kid: kid}
+	switch p := pub.(type) {
+	case ed25519.PublicKey:
+		k.ed = p
+	case *ecdsa.PublicKey:
+		k.ec = p
+	}
+	return k, nil
+}
+
+// Public returns the crypto.PublicKey.
+func (k PublicKey) Public() crypto.PublicKey {
+	if k.ed != nil {
+		return k.ed
+	}
+	return k.ec
+}
+
+// Raw returns the key as the key set stores it: 32 bytes for Ed25519, the
+// 65-byte uncompressed SEC 1 point for P-256.
+func (k PublicKey) Raw() []byte {
+	if k.ed != nil {
+		return bytes.Clone(k.ed)
+	}
+	b, _ := k.ec.ECDH()
+	return b.Bytes()
+}
+
+// parseRawKey is the inverse of Raw.
+func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
+	switch alg {
+	case decoder.AlgEdDSA:
+		if len(raw) != ed25519.PublicKeySize {
+			return PublicKey{}, fmt.Errorf("Ed25519 key of %d bytes, want 32", len(raw))
+		}
+		return PublicKey{Alg: alg, Kid: kid, ed: ed25519.PublicKey(bytes.Clone(raw))}, nil
+	case decoder.AlgES256:
+		if len(raw) != 65 || raw[0] != 4 {
+			return PublicKey{}, errors.New("ES256 key must be a 65-byte uncompressed point")
+		}
+		x, y := new(big.Int).SetBytes(raw[1:33]), new(big.Int).SetBytes(raw[33:])
+		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
+		if _, err := pub.ECDH(); err != nil {
+			return PublicKey{}, fmt.Errorf("ES256 key not on curve: %w", err)
+		}
+		return PublicKey{Alg: alg, Kid: kid, ec: pub}, nil
+	}
+	return PublicKey{}, fmt.Errorf("%w: %v", decoder.ErrUnsupportedAlg, alg)
+}
+
+// Verify checks a signature over the to-be-signed bytes. It does not
+// allocate for Ed25519.
+func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
+	if alg != k.Alg {
+		return false
+	}
+	switch alg {
+	case decoder.AlgEdDSA:
+		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, tbs, sig)
+	case decoder.AlgES256:
+		if len(sig) != 64 {
+			return false
+		}
+		sum := sha256.Sum256(tbs)
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(k.ec, sum[:], r, s)
+	}
+	return false
+}
+
+// ReadPublicKeyFile reads a PEM "PUBLIC KEY" (PKIX) file.
+func ReadPublicKeyFile(path string) (PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return PublicKey{}, err
+	}
+	return ParsePublicKeyPEM(b)
+}
+
+// ParsePublicKeyPEM parses a PEM "PUBLIC KEY" block.
+func ParsePublicKeyPEM(b []byte) (PublicKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PUBLIC KEY" {
+		return PublicKey{}, errors.New("not a PEM PUBLIC KEY")
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("parse public key: %w", err)
+	}
+	return NewPublicKey(pub, nil)
+}

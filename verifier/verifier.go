@@ -1,0 +1,376 @@
+package verifier
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"wicket/decoder"
+)
+
+// Decision is the outcome of one scan.
+type Decision struct {
+	// Allow: open the turnstile.
+	Allow bool `json:"allow"`
+	// Reason says why; ReasonOK when allowed.
+	Reason Reason `json:"reason"`
+	// Colour is the effective colour (after overrides), ColourNone when
+	// the code could not be read or verified.
+	Colour decoder.Colour `json:"colour"`
+	// Overridden: Colour comes from an override newer than the voucher.
+	Overridden bool `json:"overridden,omitempty"`
+	// Alert: the checkpoint must report this scan at once (red code).
+	Alert bool `json:"alert,omitempty"`
+	// Attendant: a person must compare the photo before the holder passes.
+	Attendant bool `json:"attendant,omitempty"`
+	// Warnings lists conditions that were allowed by policy (untrusted
+	// clock, stale data) but must be logged.
+	Warnings []Reason `json:"warnings,omitempty"`
+	// Message is the text for the gate's display.
+	Message Message `json:"message"`
+	// Detail is technical detail for the log and the technician; never
+	// shown to the passenger.
+	Detail string `json:"detail,omitempty"`
+	// At is the time the decision was made at (the floor, when the clock
+	// was untrusted).
+	At time.Time `json:"at"`
+	// Voucher facts, present once the signature verified.
+	Voucher *VoucherInfo `json:"voucher,omitempty"`
+}
+
+// VoucherInfo is what a decision keeps of a verified voucher. ID and
+// Subject are the raw identifiers: the store hashes them before writing.
+type VoucherInfo struct {
+	Issuer   string         `json:"issuer"`
+	Kid      HexBytes       `json:"kid"`
+	ID       HexBytes       `json:"voucher_id"`
+	Subject  []byte         `json:"-"`
+	Kind     decoder.Kind   `json:"kind"`
+	Class    decoder.Class  `json:"class"`
+	Colour   decoder.Colour `json:"voucher_colour"`
+	Name     string         `json:"masked_name,omitempty"`
+	IssuedAt time.Time      `json:"issued_at"`
+	Expires  time.Time      `json:"expires"`
+	Test     *decoder.Test  `json:"test,omitempty"`
+	Doses    int            `json:"doses"`
+}
+
+// Verifier decides on scanned codes. Create it with New.
+type Verifier struct {
+	clock  *TrustedClock
+	status Status
+	policy atomic.Pointer[compiled]
+	keys   atomic.Pointer[KeySet]
+}
+
+// New returns a Verifier with no key set installed (every code is denied
+// with no_trust_data until InstallKeySet). status may be nil: no
+// revocations or overrides are known, and the status age check is skipped
+// only if MaxStatusAge is 0.
+func New(clock *TrustedClock, status Status, p *Policy) (*Verifier, error) {
+	v := &Verifier{clock: clock, status: status}
+	if err := v.SetPolicy(p); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// SetPolicy swaps the policy; decisions in flight finish with the old one.
+func (v *Verifier) SetPolicy(p *Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	v.policy.Store(compile(p))
+	return nil
+}
+
+// Policy returns the policy in force.
+func (v *Verifier) Policy() Policy { return v.policy.Load().Policy }
+
+// Clock returns the trusted clock.
+func (v *Verifier) Clock() *TrustedClock { return v.clock }
+
+// KeySet returns the installed key set, or nil.
+func (v *Verifier) KeySet() *KeySet { return v.keys.Load() }
+
+// InstallKeySet swaps in a verified key set if its version is newer than
+// the installed one, and raises the clock floor to its issue time.
+func (v *Verifier) InstallKeySet(ks *KeySet) error {
+	for {
+		cur := v.keys.Load()
+		if cur != nil && ks.Version <= cur.Version {
+			return fmt.Errorf("%w: key set %d, installed %d", ErrTrustVersion, ks.Version, cur.Version)
+		}
+		if v.keys.CompareAndSwap(cur, ks) {
+			v.clock.Raise(ks.IssuedAt)
+			return nil
+		}
+	}
+}
+
+// formatReasons maps decoder errors to reasons, most specific first.
+var formatReasons = []struct {
+	err    error
+	reason Reason
+}{
+	{decoder.ErrEmpty, ReasonEmpty},
+	{decoder.ErrTooLong, ReasonTooLong},
+	{decoder.ErrPrefix, ReasonBadPrefix},
+	{decoder.ErrBase45, ReasonBadBase45},
+	{decoder.ErrTooLarge, ReasonTooLarge},
+	{decoder.ErrCompression, ReasonBadZlib},
+	{decoder.ErrAlgNotProtected, ReasonAlgNotProtected},
+	{decoder.ErrUnsupportedAlg, ReasonUnsupportedAlg},
+	{decoder.ErrClaims, ReasonBadClaims},
+	{decoder.ErrCOSE, ReasonBadCOSE},
+	{decoder.ErrCBOR, ReasonBadCBOR},
+}
+
+// ReasonForError maps a decoder error to its reason code.
+func ReasonForError(err error) Reason {
+	for _, f := range formatReasons {
+		if errors.Is(err, f.err) {
+			return f.reason
+		}
+	}
+	return ReasonInternal
+}
+
+func deny(d *Decision, r Reason, detail string) Decision {
+	d.Allow = false
+	d.Reason = r
+	d.Message = r.Message()
+	d.Detail = detail
+	return *d
+}
+
+// Verify decides on the text of one scanned code. It never returns an error
+// and never panics on any input: every failure is a denying Decision with
+// its reason. Safe for concurrent use.
+func (v *Verifier) Verify(text []byte) Decision {
+	p := v.policy.Load()
+	var d Decision
+	now, trusted := v.clock.Now(p.ClockSkew)
+	d.At = now
+
+	env, err := decoder.Parse(text)
+	if err != nil {
+		return deny(&d, ReasonForError(err), err.Error())
+	}
+	ks := v.keys.Load()
+	if ks == nil {
+		return deny(&d, ReasonNoTrustData, "no key set installed")
+	}
+	if !trusted {
+		if p.OnUntrustedClock == FallbackDeny {
+			return deny(&d, ReasonClockUntrusted, "wall clock is below the trusted floor "+now.UTC().Format(time.RFC3339))
+		}
+		d.Warnings = append(d.Warnings, ReasonClockUntrusted)
+	}
+	if stale := v.staleness(p, ks, now); stale != "" {
+		if p.OnStaleTrustData == FallbackDeny {
+			return deny(&d, ReasonTrustDataStale, stale)
+		}
+		d.Warnings = append(d.Warnings, ReasonTrustDataStale)
+	}
+
+	cands := ks.ByKid(env.Kid)
+	if len(cands) == 0 {
+		return deny(&d, ReasonUnknownKid, fmt.Sprintf("no trusted key with kid %x", env.Kid))
+	}
+	tbs := env.ToBeSigned()
+	var key *IssuerKey
+	for _, k := range cands {
+		if k.Verify(env.Alg, tbs, env.Signature) {
+			key = k
+			break
+		}
+	}
+	if key == nil {
+		return deny(&d, ReasonBadSignature, fmt.Sprintf("no key with kid %x and alg %v verifies the signature", env.Kid, env.Alg))
+	}
+
+	c, err := decoder.ParseClaims(env.Payload)
+	if err != nil {
+		return deny(&d, ReasonForError(err), err.Error())
+	}
+	vc := &c.Voucher
+	info := &VoucherInfo{
+		Issuer: c.Issuer, Kid: key.Kid, ID: c.ID, Subject: vc.Subject, Kind: vc.Kind, Class: vc.Class,
+		Colour: vc.Colour, Name: vc.Name, IssuedAt: c.IssuedTime(), Expires: c.ExpiryTime(), Test: vc.Test,
+	}
+	if vc.Vaccination != nil {
+		info.Doses = int(vc.Vaccination.Doses)
+	}
+	d.Voucher = info
+	d.Colour = vc.Colour
+	return v.decide(&d, p, key, c, now)
+}
+
+// Readiness is the gate-level state Verify checks before any voucher.
+type Readiness struct {
+	// KeySet: a key set is installed.
+	KeySet bool
+	// ClockTrusted: the wall clock is not below the trusted floor.
+	ClockTrusted bool
+	// Stale says why the trust data is stale; "" when it is fresh.
+	Stale string
+	// NotReady says why the policy denies every code now (no key set,
+	// or an untrusted clock or stale data where the fallback is deny);
+	// "" when codes can be allowed.
+	NotReady string
+}
+
+// Readiness reports the state Verify would find now.
+func (v *Verifier) Readiness() Readiness {
+	p := v.policy.Load()
+	now, trusted := v.clock.Now(p.ClockSkew)
+	r := Readiness{ClockTrusted: trusted}
+	ks := v.keys.Load()
+	if ks == nil {
+		r.NotReady = "no key set installed"
+		return r
+	}
+	r.KeySet = true
+	r.Stale = v.staleness(p, ks, now)
+	switch {
+	case !trusted && p.OnUntrustedClock == FallbackDeny:
+		r.NotReady = "clock below its trusted floor"
+	case r.Stale != "" && p.OnStaleTrustData == FallbackDeny:
+		r.NotReady = "trust data stale: " + r.Stale
+	}
+	return r
+}
+
+// staleness explains why the trust data is stale, or returns "".
+func (v *Verifier) staleness(p *compiled, ks *KeySet, now time.Time) string {
+	if age := now.Sub(ks.IssuedAt); age > p.MaxKeySetAge {
+		return fmt.Sprintf("key set %d is %v old, over %v", ks.Version, age.Round(time.Minute), p.MaxKeySetAge)
+	}
+	if p.MaxStatusAge > 0 {
+		var info StatusInfo
+		if v.status != nil {
+			info = v.status.Info()
+		}
+		if info.Version == 0 {
+			return "no revocation/override data installed"
+		}
+		if age := now.Sub(info.IssuedAt); age > p.MaxStatusAge {
+			return fmt.Sprintf("revocation data %d is %v old, over %v", info.Version, age.Round(time.Minute), p.MaxStatusAge)
+		}
+	}
+	return ""
+}
+
+// decide applies key rules, time, revocations and policy to verified claims.
+func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, c *decoder.Claims, now time.Time) Decision {
+	vc := &c.Voucher
+	iat := c.IssuedTime()
+	switch {
+	case c.Issuer != key.Issuer:
+		return deny(d, ReasonIssuerMismatch, fmt.Sprintf("voucher says issuer %q, key %x belongs to %q", c.Issuer, key.Kid, key.Issuer))
+	case iat.Before(key.NotBefore) || iat.After(key.NotAfter):
+		return deny(d, ReasonKeyNotValid, fmt.Sprintf("issued %v, outside key %x window %v to %v", iat.UTC(), key.Kid, key.NotBefore.UTC(), key.NotAfter.UTC()))
+	case now.After(key.NotAfter.Add(p.ClockSkew)):
+		return deny(d, ReasonKeyNotValid, fmt.Sprintf("key %x expired at %v", key.Kid, key.NotAfter.UTC()))
+	case !key.AllowsKind(vc.Kind):
+		return deny(d, ReasonKeyKindNotAllowed, fmt.Sprintf("key %x may not sign %v vouchers", key.Kid, vc.Kind))
+	case now.Add(p.ClockSkew).Before(c.ValidFrom()):
+		return deny(d, ReasonNotYetValid, fmt.Sprintf("valid from %v", c.ValidFrom().UTC()))
+	case now.Add(-p.ClockSkew).After(c.ExpiryTime()):
+		return deny(d, ReasonExpired, fmt.Sprintf("expired at %v", c.ExpiryTime().UTC()))
+	}
+	kp := p.kinds[vc.Kind]
+	switch {
+	case !kp.Accept:
+		return deny(d, ReasonKindNotAccepted, fmt.Sprintf("%v vouchers are not accepted", vc.Kind))
+	case kp.MaxValidity > 0 && c.ExpiryTime().Sub(iat) > kp.MaxValidity:
+		return deny(d, ReasonValidityTooLong, fmt.Sprintf("valid for %v, over %v", c.ExpiryTime().Sub(iat), kp.MaxValidity))
+	case kp.MaxAge > 0 && now.Sub(iat) > kp.MaxAge+p.ClockSkew:
+		return deny(d, ReasonVoucherTooOld, fmt.Sprintf("issued %v ago, over %v", now.Sub(iat).Round(time.Minute), kp.MaxAge))
+	}
+
+	if v.status != nil {
+		standing, err := v.status.Standing(c.ID, vc.Subject)
+		if err != nil {
+			return deny(d, ReasonInternal, "revocation lookup: "+err.Error())
+		}
+		if standing.Revoked {
+			return deny(d, ReasonRevoked, "voucher id is revoked")
+		}
+		st := standing.Subject
+		if iat.Before(st.VoidBefore) {
+			return deny(d, ReasonSuperseded, fmt.Sprintf("subject's vouchers issued before %v are void", st.VoidBefore.UTC()))
+		}
+		if st.Colour != decoder.ColourNone && st.ColourAt.After(iat) && now.Before(st.ColourUntil) {
+			d.Colour = st.Colour
+			d.Overridden = st.Colour != vc.Colour
+		}
+	}
+
+	d.Alert = p.alert[d.Colour]
+	if !p.allow[d.Colour] {
+		switch d.Colour {
+		case decoder.ColourRed:
+			return deny(d, ReasonColourRed, "")
+		case decoder.ColourYellow:
+			return deny(d, ReasonColourYellow, "")
+		}
+		return deny(d, ReasonColourNotAllowed, fmt.Sprintf("%v is not in policy.colours.allow", d.Colour))
+	}
+	action := p.classes[vc.Class]
+	if action == ActionDeny {
+		return deny(d, ReasonClassDenied, fmt.Sprintf("%v vouchers are denied here", vc.Class))
+	}
+	if r, detail := checkTest(p, vc, now); r != ReasonOK {
+		return deny(d, r, detail)
+	}
+	if p.MinDoses > 0 && d.Voucher.Doses < p.MinDoses {
+		return deny(d, ReasonDosesInsufficient, fmt.Sprintf("%d doses, policy needs %d", d.Voucher.Doses, p.MinDoses))
+	}
+	if action == ActionAttendant {
+		d.Attendant = true
+		return deny(d, ReasonAttendantRequired, fmt.Sprintf("%v voucher: compare the photo", vc.Class))
+	}
+	d.Allow = true
+	d.Reason = ReasonOK
+	d.Message = ReasonOK.Message()
+	return *d
+}
+
+// checkTest applies the test rules.
+func checkTest(p *compiled, vc *decoder.Voucher, now time.Time) (Reason, string) {
+	t := vc.Test
+	if t != nil && t.Result == decoder.ResultPositive {
+		age := now.Sub(time.Unix(t.Sampled, 0))
+		if p.Test.DenyPositiveWithin > 0 && age <= p.Test.DenyPositiveWithin {
+			return ReasonTestPositive, fmt.Sprintf("positive %v test sampled %v ago", t.Kind, age.Round(time.Minute))
+		}
+	}
+	if p.Test.MaxAge == 0 || p.exempt[vc.Class] {
+		return ReasonOK, ""
+	}
+	switch {
+	case t == nil:
+		return ReasonTestMissing, "policy requires a test"
+	case !p.testKinds[t.Kind]:
+		return ReasonTestKindNotAccepted, fmt.Sprintf("%v tests are not accepted", t.Kind)
+	case t.Result == decoder.ResultPositive:
+		return ReasonTestPositive, "latest test is positive"
+	}
+	if age := now.Sub(time.Unix(t.Sampled, 0)); age > p.Test.MaxAge {
+		return ReasonTestTooOld, fmt.Sprintf("sampled %v ago, over %v", age.Round(time.Minute), p.Test.MaxAge)
+	}
+	return ReasonOK, ""
+}
+
+// HexBytes prints as lowercase hex in JSON and logs.
+type HexBytes []byte
+
+func (h HexBytes) MarshalText() ([]byte, error) {
+	return []byte(hex.EncodeToString(h)), nil
+}
+
+func (h HexBytes) String() string { return hex.EncodeToString(h) }

@@ -1,0 +1,106 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// collect runs src to its end and returns the payloads it delivered.
+func collect(t *testing.T, src Source) ([]string, error) {
+	t.Helper()
+	out := make(chan Scan)
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(context.Background(), out)
+		close(out)
+	}()
+	var got []string
+	for s := range out {
+		got = append(got, string(s.Payload))
+	}
+	return got, <-done
+}
+
+func TestReaderSource(t *testing.T) {
+	in := "HC1:ONE\nHC1:TWO\r\n\n\r\n]Q1HC1:AIM\nTOO-LONG-LINE\nHC1:LAST"
+	src, err := NewReaderSource("stdin", strings.NewReader(in), ReaderConfig{MaxFrame: 10, StripAIM: true}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := collect(t, src)
+	want := []string{"HC1:ONE", "HC1:TWO", "HC1:AIM", "HC1:LAST"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("ReaderSource(%q) = %q, %v; want %q, nil", in, got, err, want)
+	}
+}
+
+type failReader struct{}
+
+func (failReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+func TestReaderSourceError(t *testing.T) {
+	src, err := NewReaderSource("broken", failReader{}, ReaderConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collect(t, src); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("Run() = %v; want io.ErrUnexpectedEOF", err)
+	}
+}
+
+func TestReaderSourceCancel(t *testing.T) {
+	r, w := io.Pipe()
+	defer w.Close()
+	src, err := NewReaderSource("pipe", r, ReaderConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Scan)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	if _, err := w.Write([]byte("HC1:X\n")); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-out; string(s.Payload) != "HC1:X" || s.Source != "pipe" {
+		t.Errorf("scan = %q from %q; want HC1:X from pipe", s.Payload, s.Source)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() after cancel = %v; want nil", err)
+	}
+}
+
+func TestFileSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scans.txt")
+	if err := os.WriteFile(path, []byte("HC1:A\r\nHC1:B\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewFileSource(path, ReaderConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := collect(t, src)
+	if want := []string{"HC1:A", "HC1:B"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("FileSource = %q, %v; want %q, nil", got, err, want)
+	}
+	src, err = NewFileSource(filepath.Join(t.TempDir(), "none"), ReaderConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collect(t, src); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("FileSource(missing) = %v; want ErrNotExist", err)
+	}
+}
+
+var (
+	_ Source = (*SerialSource)(nil)
+	_ Source = (*ReaderSource)(nil)
+	_ Source = (*FileSource)(nil)
+)

@@ -1,0 +1,352 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tarm/serial"
+)
+
+// SerialConfig configures a SerialSource.
+type SerialConfig struct {
+	// Device is the serial device. Prefer the stable link under
+	// /dev/serial/by-id/ (for example
+	// /dev/serial/by-id/usb-Newland_Auto-ID_NLS-FR40-if00) over
+	// /dev/ttyACM0 or /dev/ttyUSB0, whose number can change when the
+	// scanner is plugged in again. Required.
+	Device string
+	// Baud is the line speed. Zero means 9600. USB CDC-ACM scanners
+	// ignore it.
+	Baud int
+	// Terminator is what the scanner sends after each code. Zero means
+	// TerminatorCR, the factory default of most scanners.
+	Terminator Terminator
+	// MaxFrame bounds one frame in bytes; longer input is dropped, counted
+	// and logged, and reading resyncs at the next terminator. Zero means
+	// DefaultMaxFrame.
+	MaxFrame int
+	// InterByteTimeout ends a partial frame after this much silence. Zero
+	// means DefaultInterByteTimeout; negative disables it.
+	InterByteTimeout time.Duration
+	// FlushPartial delivers a timed-out partial frame as a scan, for
+	// scanners configured without a terminator. By default it is dropped.
+	FlushPartial bool
+	// StripAIM removes an AIM symbology identifier such as "]Q1" from the
+	// start of each frame; see Scan.Symbology.
+	StripAIM bool
+	// ReadTimeout bounds one read, and so how soon Run notices that its
+	// context is done. Zero means DefaultReadTimeout; it is rounded to
+	// tenths of a second, at least 100 ms.
+	ReadTimeout time.Duration
+	// RetryMin and RetryMax bound the wait between attempts to open the
+	// device when it is missing or went away. Zero means DefaultRetryMin
+	// and DefaultRetryMax.
+	RetryMin, RetryMax time.Duration
+}
+
+// bauds are the line speeds the serial driver can set.
+var bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
+
+func (c SerialConfig) withDefaults() SerialConfig {
+	if c.Baud == 0 {
+		c.Baud = 9600
+	}
+	if c.Terminator == 0 {
+		c.Terminator = TerminatorCR
+	}
+	if c.MaxFrame == 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.InterByteTimeout == 0 {
+		c.InterByteTimeout = DefaultInterByteTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	c.ReadTimeout = max(c.ReadTimeout, 100*time.Millisecond)
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	return c
+}
+
+// Validate reports the first invalid field, naming it and the fix. Zero
+// values are valid: they stand for the defaults.
+func (c SerialConfig) Validate() error {
+	if c.Device == "" {
+		return fmt.Errorf("%w: Device is empty: set the scanner's path, for example /dev/serial/by-id/usb-...", ErrConfig)
+	}
+	if c.Baud != 0 && !slices.Contains(bauds, c.Baud) {
+		return fmt.Errorf("%w: Baud %d: use one of %s", ErrConfig, c.Baud, strings.Trim(fmt.Sprint(bauds), "[]"))
+	}
+	if err := (FramerConfig{Terminator: c.Terminator, MaxFrame: c.MaxFrame}).Validate(); err != nil {
+		return err
+	}
+	if c.ReadTimeout < 0 || c.ReadTimeout > 25*time.Second {
+		return fmt.Errorf("%w: ReadTimeout %v: use 100ms to 25s, or 0 for %v", ErrConfig, c.ReadTimeout, DefaultReadTimeout)
+	}
+	if c.RetryMin < 0 || c.RetryMax < 0 {
+		return fmt.Errorf("%w: RetryMin %v, RetryMax %v: use positive durations, or 0 for the defaults", ErrConfig, c.RetryMin, c.RetryMax)
+	}
+	if d := c.withDefaults(); d.RetryMin > d.RetryMax {
+		return fmt.Errorf("%w: RetryMin %v is above RetryMax %v: lower RetryMin or raise RetryMax", ErrConfig, d.RetryMin, d.RetryMax)
+	}
+	return nil
+}
+
+func (c SerialConfig) framer() FramerConfig {
+	f := FramerConfig{
+		Terminator:   c.Terminator,
+		MaxFrame:     c.MaxFrame,
+		FlushPartial: c.FlushPartial,
+		StripAIM:     c.StripAIM,
+	}
+	if c.InterByteTimeout > 0 {
+		f.InterByteTimeout = c.InterByteTimeout
+	}
+	return f
+}
+
+// SerialOptions are the optional collaborators of a SerialSource.
+type SerialOptions struct {
+	// Logger receives the source's log lines; nil discards them.
+	Logger *slog.Logger
+	// OnState is called from Run when the scanner comes or goes:
+	// (true, nil) once it is open, (false, err) when it cannot be opened or
+	// is lost, err wrapping ErrDisconnected in the latter case. It is called
+	// on changes only, not on every failed retry, and must not block.
+	OnState func(connected bool, err error)
+	// Now returns the time stamped on scans; nil means time.Now.
+	Now func() time.Time
+	// Wait waits d or until ctx is done, reporting whether d passed; Run
+	// uses it between attempts to open the device. Nil means a timer.
+	Wait func(ctx context.Context, d time.Duration) bool
+}
+
+// SerialStats counts what a SerialSource saw since it was made.
+type SerialStats struct {
+	Frames      uint64 // scans delivered
+	TooLong     uint64 // frames dropped for being over MaxFrame
+	Partial     uint64 // partial frames dropped after InterByteTimeout
+	Flushed     uint64 // partial frames delivered because of FlushPartial
+	Disconnects uint64 // times an open device was lost
+	Connected   bool   // whether the device is open now
+}
+
+// SerialSource reads scans from a scanner on a serial port (USB CDC-ACM,
+// USB serial adapter or UART). It opens the device, reopens it with
+// backoff whenever it is missing or fails, and keeps running until its
+// context is done.
+type SerialSource struct {
+	cfg     SerialConfig
+	log     *slog.Logger
+	onState func(bool, error)
+	now     func() time.Time
+	wait    func(context.Context, time.Duration) bool
+
+	frames, tooLong, partial, flushed, disconnects atomic.Uint64
+	connected                                      atomic.Bool
+
+	// Used by the Run goroutine only.
+	limit *LogLimiter
+	state int // 0 unknown, 1 connected, -1 disconnected
+}
+
+// NewSerialSource checks cfg and returns a source for it. It does not open
+// the device; Run does.
+func NewSerialSource(cfg SerialConfig, opts SerialOptions) (*SerialSource, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &SerialSource{
+		cfg:     cfg.withDefaults(),
+		log:     opts.Logger,
+		onState: opts.OnState,
+		now:     opts.Now,
+		wait:    opts.Wait,
+		limit:   NewLogLimiter(logEvery),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "scanner", "device", cfg.Device)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.wait == nil {
+		s.wait = Sleep
+	}
+	return s, nil
+}
+
+// Stats returns the counters. It is safe to call while Run runs.
+func (s *SerialSource) Stats() SerialStats {
+	return SerialStats{
+		Frames:      s.frames.Load(),
+		TooLong:     s.tooLong.Load(),
+		Partial:     s.partial.Load(),
+		Flushed:     s.flushed.Load(),
+		Disconnects: s.disconnects.Load(),
+		Connected:   s.connected.Load(),
+	}
+}
+
+// Run implements Source. It opens the device, delivers scans, and when the
+// device is missing or a read fails it reports that (OnState, log), closes
+// the port and tries again with exponential backoff and jitter, resuming by
+// itself when the device is back. It returns nil once ctx is done, within
+// about ReadTimeout; it has no other way to end.
+func (s *SerialSource) Run(ctx context.Context, out chan<- Scan) error {
+	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	for ctx.Err() == nil {
+		port, err := serial.OpenPort(&serial.Config{
+			Name:        s.cfg.Device,
+			Baud:        s.cfg.Baud,
+			ReadTimeout: s.cfg.ReadTimeout,
+		})
+		if err != nil {
+			s.setState(false, fmt.Errorf("open scanner: %w", err))
+			if !s.wait(ctx, b.next()) {
+				break
+			}
+			continue
+		}
+		b.reset()
+		s.setState(true, nil)
+		err = s.read(ctx, port, out)
+		if cerr := port.Close(); cerr != nil {
+			s.log.Debug("close port", "err", cerr)
+		}
+		if err == nil {
+			break
+		}
+		s.disconnects.Add(1)
+		s.setState(false, err)
+		if !s.wait(ctx, b.next()) {
+			break
+		}
+	}
+	s.connected.Store(false)
+	return nil
+}
+
+// setState records a change of connection state, logs it and calls
+// OnState. Repeats of the same state are logged at debug level only.
+func (s *SerialSource) setState(connected bool, err error) {
+	want := -1
+	if connected {
+		want = 1
+	}
+	s.connected.Store(connected)
+	if s.state == want {
+		s.log.Debug("scanner still unavailable", "err", err)
+		return
+	}
+	s.state = want
+	if connected {
+		s.log.Info("scanner connected")
+	} else {
+		s.log.Warn("scanner unavailable", "err", err)
+	}
+	if s.onState != nil {
+		s.onState(connected, err)
+	}
+}
+
+// read delivers scans from an open port until ctx is done (nil) or the
+// port fails (an error wrapping ErrDisconnected).
+//
+// With a read timeout set, the serial driver returns (0, io.EOF) when no
+// byte came in time: that is not the end of the stream. A hung-up line
+// (an unplugged USB device) also reads as (0, io.EOF), but at once rather
+// than after the timeout, so several fast ones in a row mean it is gone; the
+// device path vanishing means the same.
+func (s *SerialSource) read(ctx context.Context, port io.Reader, out chan<- Scan) error {
+	fr, err := NewFramer(s.cfg.framer())
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, readChunk)
+	fast := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		n, err := port.Read(buf)
+		now := s.now()
+		var frames []Frame
+		if n > 0 {
+			frames = fr.Feed(buf[:n], now)
+		} else {
+			frames = fr.Tick(now)
+		}
+		if !s.deliver(ctx, frames, out) {
+			return nil
+		}
+		switch {
+		case err == nil:
+			fast = 0
+		case !errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: %w", ErrDisconnected, err)
+		case n > 0:
+			fast = 0
+		default:
+			if time.Since(start) < s.cfg.ReadTimeout/2 {
+				fast++
+			} else {
+				fast = 0
+			}
+			if fast >= maxFastEOF {
+				return fmt.Errorf("%w: %s: line hung up", ErrDisconnected, s.cfg.Device)
+			}
+			if _, serr := os.Stat(s.cfg.Device); serr != nil {
+				return fmt.Errorf("%w: %w", ErrDisconnected, serr)
+			}
+		}
+	}
+	return nil
+}
+
+// deliver sends the good frames as scans and counts and logs the rest.
+// It reports false if ctx was done first.
+func (s *SerialSource) deliver(ctx context.Context, frames []Frame, out chan<- Scan) bool {
+	for _, f := range frames {
+		switch {
+		case f.Err == nil:
+			s.frames.Add(1)
+			if f.Flushed {
+				s.flushed.Add(1)
+			}
+			s.log.Debug("scan", "bytes", len(f.Data), "symbology", f.Symbology)
+			select {
+			case out <- Scan{Payload: f.Data, Source: s.cfg.Device, At: f.At, Symbology: f.Symbology}:
+			case <-ctx.Done():
+				return false
+			}
+		case errors.Is(f.Err, ErrFrameTooLong):
+			s.tooLong.Add(1)
+			s.logDropped("too_long", f)
+		default:
+			s.partial.Add(1)
+			s.logDropped("partial", f)
+		}
+	}
+	return true
+}
+
+func (s *SerialSource) logDropped(kind string, f Frame) {
+	ok, held := s.limit.Allow(kind, f.At)
+	if !ok {
+		return
+	}
+	s.log.Warn("dropped scanner input", "err", f.Err, "start", HexDump(f.Data), "max_frame", s.cfg.MaxFrame, "suppressed", held)
+}

@@ -1,0 +1,318 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// testLogger writes the source's log lines to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// fakePort is a pseudo-terminal pair standing in for a USB scanner: the
+// source opens the slave side through a symlink, as it would a
+// /dev/serial/by-id link, and the test writes to the master side.
+type fakePort struct {
+	t      *testing.T
+	link   string
+	master *os.File
+	tty    *os.File
+}
+
+func newFakePort(t *testing.T) *fakePort {
+	p := &fakePort{t: t, link: filepath.Join(t.TempDir(), "usb-Wicket_Test_Scanner-if00")}
+	p.plug()
+	t.Cleanup(p.unplug)
+	return p
+}
+
+// plug makes a new pty pair and points the link at its slave, replacing
+// any previous link in one rename.
+func (p *fakePort) plug() {
+	p.t.Helper()
+	master, tty, err := pty.Open()
+	if err != nil {
+		p.t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	p.master, p.tty = master, tty
+	tmp := p.link + ".new"
+	if err := os.Symlink(tty.Name(), tmp); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p.link); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// unplug closes both sides, so the source's reads fail.
+func (p *fakePort) unplug() {
+	if p.master != nil {
+		p.master.Close()
+		p.tty.Close()
+		p.master, p.tty = nil, nil
+	}
+}
+
+func (p *fakePort) write(s string) {
+	p.t.Helper()
+	if _, err := p.master.Write([]byte(s)); err != nil {
+		p.t.Fatalf("write to pty: %v", err)
+	}
+}
+
+type state struct {
+	connected bool
+	err       error
+}
+
+// harness runs a SerialSource on a fakePort.
+type harness struct {
+	t      *testing.T
+	port   *fakePort
+	src    *SerialSource
+	scans  chan Scan
+	states chan state
+	done   chan error
+}
+
+func startSerial(t *testing.T, cfg SerialConfig) *harness {
+	t.Helper()
+	h := &harness{
+		t:      t,
+		port:   newFakePort(t),
+		scans:  make(chan Scan, 16),
+		states: make(chan state, 64),
+		done:   make(chan error, 1),
+	}
+	cfg.Device = h.port.link
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin, cfg.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+	}
+	src, err := NewSerialSource(cfg, SerialOptions{
+		Logger:  testLogger(t),
+		OnState: func(c bool, err error) { h.states <- state{c, err} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.src = src
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { h.done <- src.Run(ctx, h.scans) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-h.done:
+			if err != nil {
+				t.Errorf("Run() = %v; want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Run did not return after cancel")
+		}
+	})
+	h.wantState(true)
+	return h
+}
+
+const patience = 5 * time.Second
+
+func (h *harness) wantState(connected bool) state {
+	h.t.Helper()
+	select {
+	case s := <-h.states:
+		if s.connected != connected {
+			h.t.Fatalf("OnState(%v, %v); want connected=%v", s.connected, s.err, connected)
+		}
+		return s
+	case <-time.After(patience):
+		h.t.Fatalf("no OnState(%v) within %v", connected, patience)
+	}
+	return state{}
+}
+
+func (h *harness) wantScans(want ...string) {
+	h.t.Helper()
+	for _, w := range want {
+		select {
+		case s := <-h.scans:
+			if string(s.Payload) != w {
+				h.t.Errorf("scan %q; want %q", s.Payload, w)
+			}
+			if s.Source != h.port.link || s.At.IsZero() {
+				h.t.Errorf("scan Source %q At %v; want %q and a time", s.Source, s.At, h.port.link)
+			}
+		case <-time.After(patience):
+			h.t.Fatalf("no scan %q within %v", w, patience)
+		}
+	}
+}
+
+func TestSerialTerminators(t *testing.T) {
+	for _, tt := range []struct {
+		term Terminator
+		in   string
+		want []string
+	}{
+		{TerminatorCR, "HC1:ONE\rHC1:TWO\r", []string{"HC1:ONE", "HC1:TWO"}},
+		{TerminatorCR, "HC1:ONE\r\nHC1:TWO\r\n", []string{"HC1:ONE", "HC1:TWO"}},
+		{TerminatorLF, "HC1:ONE\nHC1:TWO\n", []string{"HC1:ONE", "HC1:TWO"}},
+		{TerminatorCRLF, "HC1:ONE\r\nHC1:T\rWO\r\n", []string{"HC1:ONE", "HC1:T\rWO"}},
+	} {
+		t.Run(tt.term.String(), func(t *testing.T) {
+			h := startSerial(t, SerialConfig{Terminator: tt.term})
+			h.port.write(tt.in)
+			h.wantScans(tt.want...)
+		})
+	}
+}
+
+func TestSerialPartialAndGarbage(t *testing.T) {
+	h := startSerial(t, SerialConfig{Terminator: TerminatorCR, StripAIM: true, MaxFrame: 16})
+	h.port.write("]Q1HC1:")
+	h.port.write("SPLIT")
+	h.port.write("\r\x00\xff\x1b[2J\r")
+	h.port.write("0123456789ABCDEFG-too-long\rOK\r")
+	h.wantScans("HC1:SPLIT", "\x00\xff\x1b[2J", "OK")
+	if st := h.src.Stats(); st.Frames != 3 || st.TooLong != 1 || !st.Connected {
+		t.Errorf("Stats() = %+v; want 3 frames, 1 too long, connected", st)
+	}
+}
+
+func TestSerialInterByteTimeout(t *testing.T) {
+	h := startSerial(t, SerialConfig{InterByteTimeout: 150 * time.Millisecond, FlushPartial: true})
+	h.port.write("NO-TERMINATOR")
+	h.wantScans("NO-TERMINATOR")
+	if st := h.src.Stats(); st.Flushed != 1 {
+		t.Errorf("Stats().Flushed = %d; want 1", st.Flushed)
+	}
+}
+
+func TestSerialUnplugReplug(t *testing.T) {
+	h := startSerial(t, SerialConfig{})
+	h.port.write("BEFORE\r")
+	h.wantScans("BEFORE")
+
+	h.port.unplug()
+	s := h.wantState(false)
+	if !errors.Is(s.err, ErrDisconnected) {
+		t.Errorf("OnState(false, %v); want an error wrapping ErrDisconnected", s.err)
+	}
+	if st := h.src.Stats(); st.Disconnects != 1 || st.Connected {
+		t.Errorf("Stats() = %+v; want 1 disconnect, not connected", st)
+	}
+
+	h.port.plug()
+	h.wantState(true)
+	h.port.write("AFTER\r")
+	h.wantScans("AFTER")
+}
+
+func TestSerialMissingDeviceRetries(t *testing.T) {
+	var waits []time.Duration
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var states []state
+	src, err := NewSerialSource(SerialConfig{
+		Device:   filepath.Join(t.TempDir(), "absent"),
+		RetryMin: 100 * time.Millisecond,
+		RetryMax: 400 * time.Millisecond,
+	}, SerialOptions{
+		Logger:  testLogger(t),
+		OnState: func(c bool, err error) { states = append(states, state{c, err}) },
+		Wait: func(ctx context.Context, d time.Duration) bool {
+			waits = append(waits, d)
+			if len(waits) == 5 {
+				cancel()
+				return false
+			}
+			return true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Run(ctx, make(chan Scan)); err != nil {
+		t.Fatalf("Run() = %v; want nil", err)
+	}
+	if len(states) != 1 || states[0].connected || !errors.Is(states[0].err, os.ErrNotExist) {
+		t.Errorf("OnState calls = %v; want one (false, not exist)", states)
+	}
+	limits := []time.Duration{100, 200, 400, 400, 400}
+	for i, d := range waits {
+		hi := limits[i] * time.Millisecond
+		if d < hi/2 || d > hi {
+			t.Errorf("wait #%d = %v; want within [%v, %v]", i, d, hi/2, hi)
+		}
+	}
+}
+
+func TestSerialConfig(t *testing.T) {
+	bad := []SerialConfig{
+		{},
+		{Device: "/dev/ttyACM0", Baud: 1234},
+		{Device: "/dev/ttyACM0", Terminator: 7},
+		{Device: "/dev/ttyACM0", MaxFrame: -1},
+		{Device: "/dev/ttyACM0", ReadTimeout: time.Minute},
+		{Device: "/dev/ttyACM0", RetryMin: time.Minute, RetryMax: time.Second},
+	}
+	for _, c := range bad {
+		if _, err := NewSerialSource(c, SerialOptions{}); !errors.Is(err, ErrConfig) {
+			t.Errorf("NewSerialSource(%+v) error = %v; want ErrConfig", c, err)
+		}
+	}
+	if _, err := NewSerialSource(SerialConfig{Device: "/dev/ttyACM0", Baud: 115200}, SerialOptions{}); err != nil {
+		t.Errorf("NewSerialSource(valid) = %v", err)
+	}
+}
+
+// eofReader reads as a hung-up line does: end of file, at once, forever.
+type eofReader struct{ n int }
+
+func (r *eofReader) Read([]byte) (int, error) {
+	r.n++
+	return 0, io.EOF
+}
+
+func TestSerialHangUp(t *testing.T) {
+	dev := filepath.Join(t.TempDir(), "ttyACM0")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSerialSource(SerialConfig{Device: dev}, SerialOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &eofReader{}
+	err = src.read(context.Background(), r, make(chan Scan))
+	if !errors.Is(err, ErrDisconnected) || r.n != maxFastEOF {
+		t.Errorf("read of a hung-up line = %v after %d reads; want ErrDisconnected after %d", err, r.n, maxFastEOF)
+	}
+}
+
+func TestSerialDevicePathGone(t *testing.T) {
+	src, err := NewSerialSource(SerialConfig{Device: filepath.Join(t.TempDir(), "gone")}, SerialOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.read(context.Background(), &eofReader{}, make(chan Scan))
+	if !errors.Is(err, ErrDisconnected) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read with the device path gone = %v; want ErrDisconnected and ErrNotExist", err)
+	}
+}

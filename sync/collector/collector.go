@@ -1,0 +1,503 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
+
+	"wicket/sync/mqttconn"
+	"wicket/sync/wire"
+)
+
+// Config says where the collector gets records from. The zero values of
+// Workers, Clock and NewClient mean their defaults.
+type Config struct {
+	// Broker is the MQTT broker: tcp://host:1883, or ssl://host:8883
+	// (also tls://) for TLS.
+	Broker string
+	// Fleet is the fleet whose gates this collector serves, the second
+	// topic level.
+	Fleet string
+	// ClientID must be stable and unique per collector: the broker keeps
+	// the persistent session (subscription, queued messages) under it,
+	// and a second client with the same id disconnects the first.
+	ClientID string
+	// Group is the shared-subscription group: the collectors of one group
+	// split the records messages, each message going to one of them.
+	// Empty subscribes plainly, and this collector gets every message.
+	Group string
+	// Username and Password log in to the broker, if it wants them.
+	Username string
+	Password string
+	// CAFile verifies the broker's certificate (default: the system
+	// roots); CertFile and KeyFile are this collector's certificate for
+	// mutual TLS. All need an ssl:// or tls:// Broker.
+	CAFile   string
+	CertFile string
+	KeyFile  string
+	// Workers is how many batches are written at once (default
+	// DefaultWorkers, at most MaxWorkers).
+	Workers int
+	// Clock drives backoff, timeouts and the progress log (default the
+	// real clock).
+	Clock clockwork.Clock
+	// NewClient makes the MQTT client (default NewPahoClient).
+	NewClient ClientFactory
+}
+
+// check validates c, naming the bad field and the fix, and fills defaults.
+func (c *Config) check() error {
+	scheme, err := mqttconn.CheckBroker(c.Broker)
+	switch {
+	case c.Broker == "":
+		return errors.New("Broker: missing; e.g. tcp://127.0.0.1:1883 or ssl://broker.example:8883")
+	case err != nil:
+		return fmt.Errorf("Broker %q: %w", c.Broker, err)
+	case wire.ValidName(c.Fleet) != nil:
+		return fmt.Errorf("Fleet: %w", wire.ValidName(c.Fleet))
+	case c.ClientID == "" || len(c.ClientID) > 256:
+		return errors.New("ClientID: set a stable id of at most 256 bytes, unique per collector")
+	case c.Group != "" && wire.ValidName(c.Group) != nil:
+		return fmt.Errorf("Group: %w (or empty for a plain subscription)", wire.ValidName(c.Group))
+	case c.Password != "" && c.Username == "":
+		return errors.New("Password: given without Username")
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return errors.New("CertFile and KeyFile: give both or neither")
+	case !mqttconn.TLSSchemes[scheme] && (c.CAFile != "" || c.CertFile != ""):
+		return fmt.Errorf("CAFile, CertFile: need a TLS broker URL (ssl://...), not %s://", scheme)
+	case c.Workers < 0 || c.Workers > MaxWorkers:
+		return fmt.Errorf("Workers: %d; want 0 (default %d) to %d", c.Workers, DefaultWorkers, MaxWorkers)
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
+	if c.NewClient == nil {
+		c.NewClient = NewPahoClient
+	}
+	return nil
+}
+
+// Stats counts what a collector did since New.
+type Stats struct {
+	Messages   uint64 // records messages received from the broker
+	Dropped    uint64 // messages dropped because the queue was full
+	Invalid    uint64 // messages dropped as malformed or refused by PostgreSQL
+	Records    uint64 // records in well-formed messages
+	Inserted   uint64 // records newly stored
+	Duplicates uint64 // records that were stored already
+	Acks       uint64 // acks the broker accepted
+	Errors     uint64 // failed write attempts and failed acks
+}
+
+// Collector subscribes to the records of a fleet's gates, stores them
+// with a Writer and acks what was stored.
+type Collector struct {
+	cfg    Config
+	w      *Writer
+	log    *slog.Logger
+	topics wire.Topics
+	filter string
+	tls    *tls.Config // nil for tcp://
+
+	queue   chan inbound
+	lost    chan error
+	running atomic.Bool
+
+	messages, dropped, invalid, records, inserted, duplicates, acks, failures atomic.Uint64
+
+	badLog, dropLog, writeLog, ackLog complaints
+}
+
+// inbound is a records message copied out of paho.
+type inbound struct {
+	topic   string
+	payload []byte
+	// ack sends the broker its PUBACK: once stored, or refused for good.
+	ack func()
+}
+
+// New checks cfg and returns a collector that stores with w. It reads the
+// TLS files now, so a missing one fails here rather than at connect time.
+// A nil log discards.
+func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
+	if w == nil {
+		return nil, errors.New("collector: nil Writer")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("collector config: %w", err)
+	}
+	c := &Collector{
+		cfg:    cfg,
+		w:      w,
+		log:    log.With("component", "collector"),
+		topics: wire.Topics{Fleet: cfg.Fleet},
+		queue:  make(chan inbound, QueueSize),
+		lost:   make(chan error, 1),
+	}
+	c.filter = c.topics.AllRecords()
+	if cfg.Group != "" {
+		c.filter = c.topics.SharedRecords(cfg.Group)
+	}
+	if scheme, _ := mqttconn.CheckBroker(cfg.Broker); mqttconn.TLSSchemes[scheme] {
+		tc, err := mqttconn.TLSConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("collector config: %w", err)
+		}
+		c.tls = tc
+	}
+	return c, nil
+}
+
+// Stats returns the counters so far. It never blocks.
+func (c *Collector) Stats() Stats {
+	return Stats{
+		Messages: c.messages.Load(), Dropped: c.dropped.Load(), Invalid: c.invalid.Load(),
+		Records: c.records.Load(), Inserted: c.inserted.Load(), Duplicates: c.duplicates.Load(),
+		Acks: c.acks.Load(), Errors: c.failures.Load(),
+	}
+}
+
+// Run connects to the broker, subscribes to the records of every gate of
+// the fleet (QoS 1) and stores and acks what arrives, until ctx is done;
+// then it disconnects and returns nil. It reconnects with backoff for as
+// long as it runs, and logs progress every 10 seconds.
+//
+// A batch is acked (QoS 1, not retained, on the gate's ack topic) only
+// after its insert committed. A malformed message is logged and dropped
+// without an ack. While PostgreSQL is unreachable, each worker retries its
+// batch with backoff and acks nothing; messages arriving meanwhile queue
+// up to QueueSize and are dropped beyond, and gates resend whatever is not
+// acked. Messages still queued when ctx is done are dropped the same way.
+//
+// Run must not be called again before it returned.
+func (c *Collector) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("collector: Run called while running")
+	}
+	defer c.running.Store(false)
+	client := c.cfg.NewClient(c.options())
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range c.cfg.Workers {
+		wg.Go(func() { c.work(ctx, client) })
+	}
+	wg.Go(func() { c.progress(ctx) })
+	c.connectLoop(ctx, client)
+	cancel()
+	wg.Wait()
+	client.Disconnect(disconnectQuiesce)
+	c.log.Info("stopped", "stats", c.Stats())
+	return nil
+}
+
+// options are paho's options: MQTT 3.1.1 with a persistent session, so
+// the broker queues records for this collector while it is away.
+//
+// Reconnecting is connectLoop's job, not paho's auto-reconnect: paho's
+// backoff has no jitter and its waits ignore ctx, and with our own loop
+// the subscription is renewed in one place after every connect (a broker
+// restarted without persistence has forgotten it).
+func (c *Collector) options() *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().AddBroker(c.cfg.Broker).SetClientID(c.cfg.ClientID).
+		SetProtocolVersion(4).SetCleanSession(false).SetResumeSubs(false).
+		SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectTimeout(connectTimeout).SetWriteTimeout(connectTimeout).
+		SetKeepAlive(keepAlive).SetPingTimeout(keepAlive / 2).
+		// onMessage never blocks, so paho may call it inline, in order.
+		SetOrderMatters(true).
+		// PUBACK once stored: see onMessage.
+		SetAutoAckDisabled(true).
+		// A resumed session may deliver queued messages before Subscribe
+		// has registered its handler; they land here.
+		SetDefaultPublishHandler(c.onMessage).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case c.lost <- err:
+			default:
+			}
+		})
+	if c.cfg.Username != "" {
+		o.SetUsername(c.cfg.Username).SetPassword(c.cfg.Password)
+	}
+	if c.tls != nil {
+		o.SetTLSConfig(c.tls)
+	}
+	return o
+}
+
+// connectLoop keeps the client connected and subscribed until ctx is
+// done.
+func (c *Collector) connectLoop(ctx context.Context, client Client) {
+	bo := mqttconn.Backoff{Min: reconnectMin, Max: reconnectMax}
+	for {
+		select {
+		case <-c.lost: // from an earlier connection
+		default:
+		}
+		if err := c.connect(ctx, client); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("cannot connect to the broker", "broker", c.cfg.Broker, "err", err)
+		} else {
+			up := c.cfg.Clock.Now()
+			c.log.Info("connected and subscribed", "broker", c.cfg.Broker, "filter", c.filter, "client_id", c.cfg.ClientID)
+			var err error
+			select {
+			case <-ctx.Done():
+				return
+			case err = <-c.lost:
+			}
+			lasted := c.cfg.Clock.Since(up)
+			args := []any{"err", err, "connected_for", lasted.Round(time.Millisecond)}
+			if lasted >= stableConnection {
+				bo.Reset()
+			} else {
+				args = append(args, "hint", "if short connections repeat, check that no other client uses client id "+c.cfg.ClientID)
+			}
+			c.log.Warn("lost the broker connection", args...)
+		}
+		if !sleep(ctx, c.cfg.Clock, bo.Next()) {
+			return
+		}
+	}
+}
+
+// connect connects and subscribes, or leaves the client disconnected.
+func (c *Collector) connect(ctx context.Context, client Client) error {
+	if err := c.wait(ctx, client.Connect(), connectTimeout); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	tok := client.Subscribe(c.filter, 1, c.onMessage)
+	err := c.wait(ctx, tok, connectTimeout)
+	if st, ok := tok.(*mqtt.SubscribeToken); ok && err == nil && st.Result()[c.filter] == 0x80 {
+		err = errors.New("refused by the broker; check its ACL for this user")
+	}
+	if err != nil {
+		client.Disconnect(0)
+		return fmt.Errorf("subscribe %s: %w", c.filter, err)
+	}
+	return nil
+}
+
+// wait waits for tok, at most timeout, or until ctx is done.
+func (c *Collector) wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	t := c.cfg.Clock.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.Chan():
+		return fmt.Errorf("no answer from the broker in %v", timeout)
+	}
+}
+
+// onMessage is paho's handler. It must not block: it copies the message
+// into the queue, or, when the queue is full, acknowledges and drops it.
+// The PUBACK of a queued message is sent only once it is stored (paho's
+// automatic acks are off), so the broker's in-flight window throttles
+// what it sends; records are safe in any case because the gate keeps
+// them until it sees our ack on its ack topic.
+func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
+	c.messages.Add(1)
+	if len(m.Payload()) > wire.MaxMessage {
+		m.Ack()
+		c.invalid.Add(1)
+		c.complain(&c.badLog, "dropped a bad records message", "topic", m.Topic(), "err",
+			fmt.Sprintf("%d bytes, over %d", len(m.Payload()), wire.MaxMessage))
+		return
+	}
+	select {
+	case c.queue <- inbound{topic: m.Topic(), payload: bytes.Clone(m.Payload()), ack: m.Ack}:
+	default:
+		m.Ack()
+		c.dropped.Add(1)
+		c.complain(&c.dropLog, "queue full; dropped a records message, the gate will resend it",
+			"topic", m.Topic(), "queue", QueueSize)
+	}
+}
+
+func (c *Collector) work(ctx context.Context, client Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-c.queue:
+			c.handle(ctx, client, m)
+		}
+	}
+}
+
+// handle decodes, stores and acks one message. The broker gets its
+// PUBACK when the message is stored or refused for good; not when ctx
+// ended first, so the broker delivers it again.
+func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
+	r, err := c.decode(m)
+	if err != nil {
+		m.done()
+		c.invalid.Add(1)
+		c.complain(&c.badLog, "dropped a bad records message", "topic", m.topic, "err", err)
+		return
+	}
+	n := len(r.Records)
+	c.records.Add(uint64(n))
+	inserted, ok := c.store(ctx, r)
+	if !ok {
+		if ctx.Err() == nil {
+			m.done()
+		}
+		return
+	}
+	m.done()
+	c.inserted.Add(uint64(inserted))
+	c.duplicates.Add(uint64(n - inserted))
+	ack := wire.Ack{From: r.Records[0].Seq, Through: r.Records[n-1].Seq}
+	payload, err := json.Marshal(ack)
+	if err != nil {
+		panic(err) // two integers always marshal
+	}
+	if err := c.wait(ctx, client.Publish(c.topics.Ack(r.Gate), 1, false, payload), ackTimeout); err != nil {
+		if ctx.Err() == nil {
+			c.failures.Add(1)
+			c.complain(&c.ackLog, "ack not delivered; the gate will resend the records",
+				"gate", r.Gate, "from", ack.From, "through", ack.Through, "err", err)
+		}
+		return
+	}
+	c.acks.Add(1)
+	c.log.Debug("stored and acked", "gate", r.Gate, "from", ack.From, "through", ack.Through,
+		"records", n, "inserted", inserted)
+}
+
+// done sends the message's PUBACK, if it has one to send.
+func (m inbound) done() {
+	if m.ack != nil {
+		m.ack()
+	}
+}
+
+// decode parses a message and checks that it comes from the gate whose
+// topic it was published on.
+func (c *Collector) decode(m inbound) (*wire.Records, error) {
+	gate, err := c.topics.GateOf(m.topic)
+	if err != nil {
+		return nil, err
+	}
+	r, err := wire.DecodeRecords(m.payload)
+	if err != nil {
+		return nil, err
+	}
+	if r.Gate != gate {
+		return nil, fmt.Errorf("records of gate %q on the topic of gate %q", r.Gate, gate)
+	}
+	return r, nil
+}
+
+// store writes r, retrying with backoff while the failure may be
+// transient. It reports false when r is refused for good or ctx is done.
+func (c *Collector) store(ctx context.Context, r *wire.Records) (int, bool) {
+	bo := mqttconn.Backoff{Min: writeRetryMin, Max: writeRetryMax}
+	for attempt := 1; ; attempt++ {
+		n, err := c.w.Write(ctx, r)
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				c.log.Info("stored after retrying", "gate", r.Gate, "attempts", attempt)
+			}
+			return n, true
+		case ctx.Err() != nil:
+			return 0, false
+		case errors.Is(err, ErrInvalid):
+			c.invalid.Add(1)
+			c.complain(&c.badLog, "dropped records PostgreSQL cannot store", "gate", r.Gate, "err", err)
+			return 0, false
+		}
+		c.failures.Add(1)
+		c.complain(&c.writeLog, "cannot store records; not acking, retrying", "gate", r.Gate,
+			"from", r.Records[0].Seq, "attempt", attempt, "err", err)
+		if !sleep(ctx, c.cfg.Clock, bo.Next()) {
+			return 0, false
+		}
+	}
+}
+
+// progress logs the counters and the record rate every progressEvery.
+func (c *Collector) progress(ctx context.Context) {
+	t := c.cfg.Clock.NewTicker(progressEvery)
+	defer t.Stop()
+	last, lastAt := c.Stats(), c.cfg.Clock.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+		}
+		s, now := c.Stats(), c.cfg.Clock.Now()
+		rate := 0.0
+		if secs := now.Sub(lastAt).Seconds(); secs > 0 {
+			rate = math.Round(float64(s.Records-last.Records)/secs*10) / 10
+		}
+		c.log.Info("progress", "records_per_s", rate, "messages", s.Messages, "records", s.Records,
+			"inserted", s.Inserted, "duplicates", s.Duplicates, "acks", s.Acks, "dropped", s.Dropped,
+			"invalid", s.Invalid, "errors", s.Errors, "queued", len(c.queue))
+		last, lastAt = s, now
+	}
+}
+
+// complaints rate-limits the log lines of one kind of problem.
+type complaints struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// complain logs a warning at most once per complainEvery per kind, with
+// the number of those left out since; the others go to the debug level.
+func (c *Collector) complain(k *complaints, msg string, args ...any) {
+	now := c.cfg.Clock.Now()
+	k.mu.Lock()
+	if !k.last.IsZero() && now.Sub(k.last) < complainEvery {
+		k.suppressed++
+		k.mu.Unlock()
+		c.log.Debug(msg, args...)
+		return
+	}
+	n := k.suppressed
+	k.last, k.suppressed = now, 0
+	k.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	c.log.Warn(msg, args...)
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, clock clockwork.Clock, d time.Duration) bool {
+	t := clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.Chan():
+		return true
+	}
+}

@@ -1,0 +1,65 @@
+package collector
+
+import (
+	"time"
+
+	"wicket/sync/wire"
+)
+
+// Limits and timings of the collector, with the reason for each number.
+const (
+	// DefaultWorkers is how many batches are written at once. Each commit
+	// waits for one WAL flush; a few concurrent transactions share flushes
+	// (group commit), more only contend for the pool and the index pages.
+	DefaultWorkers = 4
+	// MaxWorkers bounds Config.Workers: every worker holds a database
+	// connection while it writes.
+	MaxWorkers = 64
+	// QueueSize bounds the messages received but not yet written. The
+	// collector sends the broker its PUBACK only once a message is stored,
+	// so the broker's in-flight window throttles it; but brokers let more
+	// than that arrive (in the 500-gate simulation on Mosquitto 2.0 a
+	// 256-message queue overflowed, a 1024-message one did not). A message
+	// that finds the queue full is acknowledged and dropped, and the gate
+	// resends it after its ack timeout: a delay, never a loss. Gates send
+	// batches of about 40 KiB (100 records), so a full queue holds about
+	// 40 MiB; the worst case is QueueSize × wire.MaxMessage.
+	QueueSize = 1024
+	// MaxBatch is the most records Write accepts in one call, the wire
+	// limit. It keeps one INSERT at 500 × 18 = 9000 parameters, far below
+	// PostgreSQL's 65535.
+	MaxBatch = wire.MaxRecordsPerBatch
+)
+
+const (
+	// writeRetryMin and writeRetryMax bound the backoff while PostgreSQL
+	// is unreachable: quick enough to notice a restart, slow enough not to
+	// flood its log during a long outage.
+	writeRetryMin = 100 * time.Millisecond
+	writeRetryMax = 30 * time.Second
+	// reconnectMin and reconnectMax bound the backoff between broker
+	// connection attempts.
+	reconnectMin = 500 * time.Millisecond
+	reconnectMax = time.Minute
+	// stableConnection is how long a connection must last before its
+	// loss resets the reconnect backoff, so a broker that accepts and
+	// drops at once (another client with the same id) is not hammered.
+	stableConnection = 30 * time.Second
+	// connectTimeout bounds one CONNECT and one SUBSCRIBE round trip.
+	connectTimeout = 10 * time.Second
+	// keepAlive is the MQTT keep-alive: a dead link is noticed within
+	// about 1.5 times this.
+	keepAlive = 30 * time.Second
+	// ackTimeout bounds the wait for the broker's PUBACK of one ack. A
+	// lost ack costs only a resend by the gate.
+	ackTimeout = 10 * time.Second
+	// disconnectQuiesce is how long Disconnect lets in-flight work finish
+	// (milliseconds, as paho takes it).
+	disconnectQuiesce = 250
+	// progressEvery is the period of the progress log line.
+	progressEvery = 10 * time.Second
+	// complainEvery rate-limits the log lines of repeating problems (bad
+	// messages, a full queue, failing writes): one line per period per
+	// kind, with the count of those left out.
+	complainEvery = 10 * time.Second
+)

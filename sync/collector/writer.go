@@ -1,0 +1,164 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"wicket/sync/store"
+	"wicket/sync/wire"
+)
+
+// ErrInvalid marks a batch that can never be stored (a seq out of range,
+// a record of another gate, text PostgreSQL refuses). Retrying it is
+// pointless; every other Write error may be transient.
+var ErrInvalid = errors.New("invalid records")
+
+// recordColumns are the wicket_records columns Write fills, in the order
+// of recordValues.
+var recordColumns = []string{
+	"gate", "seq", "type", "at", "venue", "allow", "reason", "colour", "kind", "class",
+	"issuer", "voucher", "subject", "alert", "attendant", "warnings", "ref", "detail",
+}
+
+// Writer stores batches of access records in wicket_records. It is safe
+// for concurrent use.
+type Writer struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// NewWriter returns a Writer on pool, whose database Migrate has set up.
+// A nil log discards.
+func NewWriter(pool *pgxpool.Pool, log *slog.Logger) *Writer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Writer{pool: pool, log: log.With("component", "collector.writer")}
+}
+
+// Write stores the records of r in one transaction and returns how many
+// were new. It is idempotent: a record whose (gate, seq) is already stored
+// is skipped, not updated, so a resent batch inserts nothing. It blocks for
+// one round trip to PostgreSQL and one commit.
+//
+// On error nothing is stored. An error wrapping ErrInvalid means the batch
+// can never be stored; any other error (PostgreSQL unreachable, ctx done)
+// may go away on retry.
+func (w *Writer) Write(ctx context.Context, r *wire.Records) (inserted int, err error) {
+	if r == nil || len(r.Records) == 0 {
+		return 0, nil
+	}
+	if err := check(r); err != nil {
+		return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+	}
+	args := make([]any, 0, len(r.Records)*len(recordColumns))
+	for i := range r.Records {
+		args = recordValues(args, &r.Records[i])
+	}
+	tag, err := w.pool.Exec(ctx, insertSQL(len(r.Records)), args...)
+	if err != nil {
+		if permanent(err) {
+			err = fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return 0, fmt.Errorf("write %d records of gate %q: %w", len(r.Records), r.Gate, err)
+	}
+	inserted = int(tag.RowsAffected())
+	w.log.Debug("stored", "gate", r.Gate, "records", len(r.Records), "inserted", inserted)
+	return inserted, nil
+}
+
+// check finds what PostgreSQL would refuse or store wrongly, before a
+// round trip: a batch over MaxBatch, records of another gate, seqs or refs
+// beyond bigint, NUL bytes in text.
+func check(r *wire.Records) error {
+	if len(r.Records) > MaxBatch {
+		return fmt.Errorf("%d records, over %d", len(r.Records), MaxBatch)
+	}
+	if r.Gate == "" {
+		return errors.New("no gate")
+	}
+	for i := range r.Records {
+		e := &r.Records[i]
+		switch {
+		case e.Gate != r.Gate:
+			return fmt.Errorf("record of gate %q in the batch of gate %q", e.Gate, r.Gate)
+		case e.Seq == 0 || e.Seq > math.MaxInt64:
+			return fmt.Errorf("seq %d out of range", e.Seq)
+		case e.Ref > math.MaxInt64:
+			return fmt.Errorf("seq %d: ref %d out of range", e.Seq, e.Ref)
+		}
+		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Voucher, e.Subject, e.Detail}
+		for _, s := range texts {
+			if strings.IndexByte(s, 0) >= 0 {
+				return fmt.Errorf("seq %d: NUL byte in text", e.Seq)
+			}
+		}
+		for _, s := range e.Warnings {
+			if strings.IndexByte(s, 0) >= 0 {
+				return fmt.Errorf("seq %d: NUL byte in a warning", e.Seq)
+			}
+		}
+	}
+	return nil
+}
+
+// recordValues appends the column values of e in recordColumns order.
+func recordValues(args []any, e *store.Event) []any {
+	warnings := e.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return append(args,
+		e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class,
+		e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail)
+}
+
+// insertSQL is one multi-row INSERT of n records. A single statement
+// commits on its own, so the batch is one transaction and one round trip.
+// COPY into a temporary table plus INSERT ... SELECT needs four round
+// trips: measured on batches of 100 (the gates' default) it stored about
+// 35% fewer records per second, and it drew level only near 500 records.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.Grow(64 + n*len(recordColumns)*6)
+	b.WriteString("INSERT INTO wicket_records (")
+	b.WriteString(strings.Join(recordColumns, ", "))
+	b.WriteString(") VALUES ")
+	p := 1
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range recordColumns {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(p))
+			p++
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(" ON CONFLICT (gate, seq) DO NOTHING")
+	return b.String()
+}
+
+// permanent reports whether err is PostgreSQL refusing the data itself
+// (SQLSTATE classes 22, data exception, and 23, integrity constraint
+// violation): the same batch would fail again.
+func permanent(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+}

@@ -1,0 +1,194 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"wicket/sync/store"
+	"wicket/sync/wire"
+)
+
+func TestWriteDuplicates(t *testing.T) {
+	pool := testPool(t)
+	w := NewWriter(pool, testLog(t))
+	ctx := context.Background()
+	gate := gateName("writer-dup")
+	for _, tc := range []struct {
+		seqs []uint64
+		want int
+	}{
+		{seqRange(1, 10), 10},
+		{seqRange(1, 10), 0}, // a resent batch
+		{seqRange(5, 15), 5}, // 5-10 stored, 11-15 new
+		{[]uint64{3, 16, 20}, 2},
+		{seqRange(1, 20), 3}, // fills the gap 17-19
+	} {
+		got, err := w.Write(ctx, batch(gate, tc.seqs...))
+		if err != nil {
+			t.Fatalf("Write(%v): %v", tc.seqs, err)
+		}
+		if got != tc.want {
+			t.Errorf("Write(seqs %d..%d) = %d; want %d", tc.seqs[0], tc.seqs[len(tc.seqs)-1], got, tc.want)
+		}
+	}
+	if n := countRows(t, pool, gate, 0, math.MaxInt64); n != 20 {
+		t.Errorf("%d rows; want 20", n)
+	}
+}
+
+func TestWriteRoundTrip(t *testing.T) {
+	pool := testPool(t)
+	w := NewWriter(pool, testLog(t))
+	ctx := context.Background()
+	gate := gateName("writer-fields")
+	want := batch(gate, 7, 8).Records
+	want[1].Warnings = nil
+	if _, err := w.Write(ctx, &wire.Records{Gate: gate, Records: want}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT gate, seq, type, at, venue, allow, reason, colour, kind, class,
+		issuer, voucher, subject, alert, attendant, warnings, ref, detail, received_at
+		FROM wicket_records WHERE gate = $1 ORDER BY seq`, gate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []store.Event
+	for rows.Next() {
+		var e store.Event
+		var seq, ref int64
+		var received time.Time
+		if err := rows.Scan(&e.Gate, &seq, &e.Type, &e.At, &e.Venue, &e.Allow, &e.Reason, &e.Colour, &e.Kind, &e.Class,
+			&e.Issuer, &e.Voucher, &e.Subject, &e.Alert, &e.Attendant, &e.Warnings, &ref, &e.Detail, &received); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(received) > time.Hour || time.Until(received) > time.Hour {
+			t.Errorf("received_at = %v; want about now", received)
+		}
+		e.Seq, e.Ref = uint64(seq), uint64(ref)
+		got = append(got, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d rows; want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if !g.At.Equal(w.At) {
+			t.Errorf("row %d: at = %v; want %v", i, g.At, w.At)
+		}
+		if len(g.Warnings) != len(w.Warnings) || strings.Join(g.Warnings, ",") != strings.Join(w.Warnings, ",") {
+			t.Errorf("row %d: warnings = %q; want %q", i, g.Warnings, w.Warnings)
+		}
+		g.At, w.At, g.Warnings, w.Warnings = time.Time{}, time.Time{}, nil, nil
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("row %d = %+v; want %+v", i, g, w)
+		}
+	}
+}
+
+func TestWriteInvalid(t *testing.T) {
+	pool := testPool(t)
+	w := NewWriter(pool, testLog(t))
+	gate := gateName("writer-invalid")
+	for _, tc := range []struct {
+		name   string
+		mutate func(r *wire.Records)
+	}{
+		{"other gate", func(r *wire.Records) { r.Records[1].Gate = "elsewhere" }},
+		{"seq 0", func(r *wire.Records) { r.Records[0].Seq = 0 }},
+		{"seq over bigint", func(r *wire.Records) { r.Records[2].Seq = math.MaxInt64 + 1 }},
+		{"ref over bigint", func(r *wire.Records) { r.Records[2].Ref = math.MaxUint64 }},
+		{"NUL in text", func(r *wire.Records) { r.Records[0].Reason = "a\x00b" }},
+		{"NUL in warning", func(r *wire.Records) { r.Records[0].Warnings = []string{"\x00"} }},
+		{"bad UTF-8", func(r *wire.Records) { r.Records[1].Venue = "\xff\xfe" }},
+		{"too many", func(r *wire.Records) { *r = *batch(gate, seqRange(1, MaxBatch+1)...) }},
+	} {
+		r := batch(gate, 1, 2, 3)
+		tc.mutate(r)
+		n, err := w.Write(context.Background(), r)
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Write = %d, %v; want ErrInvalid", tc.name, n, err)
+		}
+	}
+	if n := countRows(t, pool, gate, 0, math.MaxInt64); n != 0 {
+		t.Errorf("%d rows stored from invalid batches; want 0", n)
+	}
+}
+
+func TestWriteDatabaseDown(t *testing.T) {
+	w := NewWriter(openPool(t, "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"), testLog(t))
+	_, err := w.Write(context.Background(), batch("writer-down", 1))
+	if err == nil || errors.Is(err, ErrInvalid) {
+		t.Fatalf("Write with PostgreSQL down = %v; want a transient error", err)
+	}
+}
+
+// Several writers storing overlapping batches of one gate at once insert
+// each record exactly once between them.
+func TestWriteConcurrentOverlap(t *testing.T) {
+	pool := testPool(t)
+	w := NewWriter(pool, testLog(t))
+	gate := gateName("writer-overlap")
+	const writers, per = 8, 50
+	counts := make([]int, writers)
+	errs := make([]error, writers)
+	done := make(chan struct{})
+	for i := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := range per {
+				from := uint64(k*10 + 1)
+				n, err := w.Write(context.Background(), batch(gate, seqRange(from, from+29)...))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				counts[i] += n
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	total := 0
+	for i := range writers {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v", i, errs[i])
+		}
+		total += counts[i]
+	}
+	want := (per-1)*10 + 30
+	if total != want {
+		t.Errorf("writers inserted %d records in total; want %d", total, want)
+	}
+	if n := countRows(t, pool, gate, 0, math.MaxInt64); n != want {
+		t.Errorf("%d rows; want %d", n, want)
+	}
+}
+
+// BenchmarkWrite stores fresh batches of 100 records, one at a time, and
+// reports records/s.
+func BenchmarkWrite(b *testing.B) {
+	pool := testPool(b)
+	w := NewWriter(pool, testLog(b))
+	ctx := context.Background()
+	gate := gateName("bench")
+	const size = 100
+	var seq uint64
+	for b.Loop() {
+		r := batch(gate, seqRange(seq+1, seq+size)...)
+		seq += size
+		if n, err := w.Write(ctx, r); err != nil || n != size {
+			b.Fatalf("Write = %d, %v; want %d new", n, err, size)
+		}
+	}
+	b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "records/s")
+}

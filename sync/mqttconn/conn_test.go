@@ -1,0 +1,46 @@
+package mqttconn
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for i, hi := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		hi *= time.Millisecond
+		if d := b.Next(); d < hi/2 || d > hi {
+			t.Errorf("wait %d = %v; want %v to %v", i, d, hi/2, hi)
+		}
+	}
+	b.Reset()
+	if d := b.Next(); d > 100*time.Millisecond {
+		t.Errorf("after Reset: %v; want at most 100ms", d)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := Conn{Broker: "tcp://127.0.0.1:1883", ClientID: "g1"}
+	for _, tc := range []struct {
+		name    string
+		mod     func(c *Conn)
+		wantErr string
+	}{
+		{"ok", func(*Conn) {}, ""},
+		{"tls ok", func(c *Conn) { c.Broker = "tls://broker:8883"; c.CAFile = "ca.pem" }, ""},
+		{"no broker", func(c *Conn) { c.Broker = "" }, "broker: missing"},
+		{"http", func(c *Conn) { c.Broker = "http://x:80" }, "scheme"},
+		{"no port", func(c *Conn) { c.Broker = "tcp://host" }, "host:port"},
+		{"no client id", func(c *Conn) { c.ClientID = "" }, "client_id"},
+		{"cert without key", func(c *Conn) { c.Broker = "tls://b:8883"; c.CertFile = "c.pem" }, "go together"},
+		{"ca on plain tcp", func(c *Conn) { c.CAFile = "ca.pem" }, "need a TLS broker"},
+	} {
+		c := ok
+		tc.mod(&c)
+		err := c.Validate("sync.")
+		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("Validate(%s) = %v; want error containing %q", tc.name, err, tc.wantErr)
+		}
+	}
+}

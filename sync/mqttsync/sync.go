@@ -1,0 +1,418 @@
+// Package mqttsync connects a gate to its fleet over MQTT 3.1.1: it sends
+// the store's outbox as batches of records and deletes them only when a
+// collector acknowledges them (wire.Ack), receives signed key sets and
+// revocation/override batches (retained snapshot plus deltas) and hands
+// them to the trust Applier, publishes alerts, and keeps a retained
+// status with a last will that says "offline".
+//
+// Nothing here blocks the decision loop: the loop only calls Notify and
+// Alert, which never wait. Message handlers only queue; workers do the
+// store and trust work.
+package mqttsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/sync/mqttconn"
+	"wicket/sync/store"
+	"wicket/sync/trust"
+	"wicket/sync/wire"
+)
+
+// Client is the part of paho the gate uses (paho's mqtt.Client has it).
+type Client interface {
+	Connect() mqtt.Token
+	Disconnect(quiesce uint)
+	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
+	Subscribe(topic string, qos byte, callback mqtt.MessageHandler) mqtt.Token
+}
+
+// Config configures the gate's sync.
+type Config struct {
+	mqttconn.Conn
+	Fleet, Gate string
+	// BatchSize is the most records in one message.
+	BatchSize int
+	// MaxInflight is how many unacknowledged batches may be out at once.
+	MaxInflight int
+	// AckTimeout: unacknowledged batches are sent again after this long
+	// (collectors drop duplicates).
+	AckTimeout time.Duration
+	// StatusEvery is how often the retained status is refreshed.
+	StatusEvery time.Duration
+	// ReconnectMin and ReconnectMax bound the backoff between attempts.
+	ReconnectMin, ReconnectMax time.Duration
+	// NewClient makes the MQTT client; nil means paho.
+	NewClient func(*mqtt.ClientOptions) Client
+}
+
+// Limits with their reasons.
+const (
+	// handlerQueue bounds messages waiting for a worker. Acks are tiny and
+	// idempotent; a trust document dropped here is fetched again by a
+	// resubscription (retained messages are resent).
+	handlerQueue = 256
+	// publishWait bounds one wait for the broker's PUBACK.
+	publishWait = 10 * time.Second
+	// tick is how often the publisher looks at the outbox without a Notify.
+	tick = time.Second
+)
+
+// State is what the gate's status reports about sync.
+type State struct {
+	Connected   bool
+	Attempts    uint64 // connection attempts, failed ones included
+	LastConnect time.Time
+	LastAck     time.Time
+	Published   uint64 // records sent (resends included)
+	Acked       uint64 // outbox rows deleted on acks
+	Resends     uint64 // times unacknowledged batches were sent again
+	Dropped     uint64 // incoming messages dropped on a full queue
+}
+
+// Sync runs the gate's side. Create it with New and call Run.
+type Sync struct {
+	cfg    Config
+	topics wire.Topics
+	st     *store.Store
+	tr     *trust.Applier
+	status func() wire.Status
+	log    *slog.Logger
+
+	notify    chan struct{}
+	alerts    chan store.Event
+	incoming  chan mqtt.Message
+	lost      chan error
+	resync    atomic.Bool
+	statusDue atomic.Bool
+
+	mu    sync.Mutex
+	state State
+}
+
+// New returns a Sync. status builds the gate's status message.
+func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Status, log *slog.Logger) (*Sync, error) {
+	if err := wire.ValidName(cfg.Fleet); err != nil {
+		return nil, fmt.Errorf("sync.fleet: %w", err)
+	}
+	if err := wire.ValidName(cfg.Gate); err != nil {
+		return nil, fmt.Errorf("gate.id: %w", err)
+	}
+	if err := cfg.Conn.Validate("sync."); err != nil {
+		return nil, err
+	}
+	if cfg.BatchSize <= 0 || cfg.BatchSize > wire.MaxRecordsPerBatch {
+		cfg.BatchSize = 100
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 4
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.StatusEvery <= 0 {
+		cfg.StatusEvery = time.Minute
+	}
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = time.Second
+	}
+	if cfg.ReconnectMax < cfg.ReconnectMin {
+		cfg.ReconnectMax = 2 * time.Minute
+	}
+	if cfg.NewClient == nil {
+		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
+	}
+	return &Sync{
+		cfg: cfg, topics: wire.Topics{Fleet: cfg.Fleet}, st: st, tr: tr, status: status,
+		log:    log.With("component", "sync"),
+		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
+		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
+	}, nil
+}
+
+// Notify says new records are in the outbox. It never blocks.
+func (s *Sync) Notify() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// StatusChanged asks for the status to be published soon. It never blocks.
+func (s *Sync) StatusChanged() { s.statusDue.Store(true); s.Notify() }
+
+// Alert publishes an alert event at once if connected (best effort: the
+// event is in the records as well). It never blocks.
+func (s *Sync) Alert(ev store.Event) {
+	select {
+	case s.alerts <- ev:
+	default:
+	}
+}
+
+// State returns a copy of the sync state.
+func (s *Sync) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+func (s *Sync) update(f func(*State)) {
+	s.mu.Lock()
+	f(&s.state)
+	s.mu.Unlock()
+}
+
+// Run connects and keeps the gate in sync until ctx ends; then it
+// publishes the offline status and disconnects.
+func (s *Sync) Run(ctx context.Context) error {
+	opts, err := s.cfg.Conn.Options()
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	will, _ := json.Marshal(wire.Status{Gate: s.cfg.Gate, Online: false})
+	opts.SetBinaryWill(s.topics.Status(s.cfg.Gate), will, 1, true)
+	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		select {
+		case s.lost <- err:
+		default:
+		}
+	})
+	client := s.cfg.NewClient(opts)
+	go s.worker(ctx)
+	bo := mqttconn.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
+	for ctx.Err() == nil {
+		if err := s.connect(ctx, client); err != nil {
+			wait := bo.Next()
+			s.log.Warn("broker unreachable; retrying", "broker", s.cfg.Broker, "in", wait.Round(time.Millisecond), "err", err)
+			if !mqttconn.Sleep(ctx, wait) {
+				break
+			}
+			continue
+		}
+		bo.Reset()
+		err := s.session(ctx, client)
+		s.update(func(st *State) { st.Connected = false })
+		if ctx.Err() != nil {
+			break
+		}
+		wait := bo.Next()
+		s.log.Warn("broker connection lost; reconnecting", "in", wait.Round(time.Millisecond), "err", err)
+		if !mqttconn.Sleep(ctx, wait) {
+			break
+		}
+	}
+	s.goodbye(client)
+	return nil
+}
+
+// connect connects and subscribes; it waits at most the connect timeout.
+func (s *Sync) connect(ctx context.Context, c Client) error {
+	select {
+	case <-s.lost:
+	default:
+	}
+	s.update(func(st *State) { st.Attempts++ })
+	if err := wait(ctx, c.Connect()); err != nil {
+		return err
+	}
+	for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
+		if err := wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
+			c.Disconnect(0)
+			return fmt.Errorf("subscribe %s: %w", topic, err)
+		}
+	}
+	s.update(func(st *State) { st.Connected, st.LastConnect = true, time.Now() })
+	s.log.Info("connected to broker", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID)
+	return nil
+}
+
+// onMessage is paho's handler: it only queues. A trust message that finds
+// the queue full makes the gate resubscribe, which brings the retained
+// documents again; a lost ack only delays a delete (the batch is resent).
+func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
+	select {
+	case s.incoming <- m:
+	default:
+		s.update(func(st *State) { st.Dropped++ })
+		if m.Topic() != s.topics.Ack(s.cfg.Gate) {
+			s.resync.Store(true)
+		}
+	}
+}
+
+// inflight is one batch waiting for its ack.
+type inflight struct {
+	from, through uint64
+	sent          time.Time
+}
+
+// session publishes until the connection is lost or ctx ends.
+func (s *Sync) session(ctx context.Context, c Client) error {
+	var out []inflight
+	var after uint64 // highest seq sent in this round
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastStatus := time.Time{}
+	for {
+		if time.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
+			if err := s.publishStatus(ctx, c); err != nil {
+				return err
+			}
+			lastStatus = time.Now()
+		}
+		if s.resync.Swap(false) {
+			s.log.Info("resubscribing to trust data after a dropped message")
+			if err := wait(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
+				return err
+			}
+		}
+		out = s.dropAcked(out)
+		if len(out) > 0 && time.Since(out[0].sent) > s.cfg.AckTimeout {
+			s.log.Info("records not acknowledged in time; sending again", "from", out[0].from, "unacked_batches", len(out))
+			s.update(func(st *State) { st.Resends++ })
+			out, after = nil, 0
+		}
+		for len(out) < s.cfg.MaxInflight {
+			evs, err := s.st.Outbox(after, s.cfg.BatchSize)
+			if err != nil {
+				s.log.Error("read outbox", "err", err)
+				break
+			}
+			if len(evs) == 0 {
+				break
+			}
+			payload, err := json.Marshal(wire.Records{Gate: s.cfg.Gate, Records: evs})
+			if err != nil {
+				return err
+			}
+			if err := wait(ctx, c.Publish(s.topics.Records(s.cfg.Gate), 1, false, payload)); err != nil {
+				return fmt.Errorf("publish records: %w", err)
+			}
+			first, last := evs[0].Seq, evs[len(evs)-1].Seq
+			out = append(out, inflight{from: first, through: last, sent: time.Now()})
+			after = last
+			s.update(func(st *State) { st.Published += uint64(len(evs)) })
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-s.lost:
+			return err
+		case ev := <-s.alerts:
+			if b, err := json.Marshal(ev); err == nil {
+				c.Publish(s.topics.Alerts(s.cfg.Gate), 1, false, b)
+			}
+		case <-s.notify:
+		case <-t.C:
+		}
+	}
+}
+
+// dropAcked forgets in-flight batches whose rows are gone from the outbox.
+func (s *Sync) dropAcked(out []inflight) []inflight {
+	keep := out[:0]
+	for _, b := range out {
+		evs, err := s.st.Outbox(b.from-1, 1)
+		if err == nil && len(evs) > 0 && evs[0].Seq <= b.through {
+			keep = append(keep, b)
+		}
+	}
+	return keep
+}
+
+func (s *Sync) publishStatus(ctx context.Context, c Client) error {
+	st := s.status()
+	st.Online = true
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return wait(ctx, c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b))
+}
+
+// goodbye publishes the offline status (the will covers a crash) and
+// disconnects.
+func (s *Sync) goodbye(c Client) {
+	st := s.status()
+	st.Online = false
+	if b, err := json.Marshal(st); err == nil {
+		c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b).WaitTimeout(2 * time.Second)
+	}
+	c.Disconnect(250)
+}
+
+// worker handles incoming messages: acks delete outbox rows; trust
+// documents go to the Applier.
+func (s *Sync) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-s.incoming:
+			s.handle(m)
+		}
+	}
+}
+
+func (s *Sync) handle(m mqtt.Message) {
+	topic, payload := m.Topic(), m.Payload()
+	if len(payload) == 0 {
+		return
+	}
+	switch {
+	case topic == s.topics.Ack(s.cfg.Gate):
+		a, err := wire.DecodeAck(payload)
+		if err != nil {
+			s.log.Warn("bad ack", "err", err)
+			return
+		}
+		n, err := s.st.AckRange(a.From, a.Through)
+		if err != nil {
+			s.log.Error("apply ack", "err", err)
+			return
+		}
+		s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
+		s.Notify()
+	case topic == s.topics.KeySet():
+		if res, _ := s.tr.KeySet(payload, "broker"); res == trust.Applied {
+			s.StatusChanged()
+		}
+	case topic == s.topics.Snapshot():
+		if res, _ := s.tr.Batch(payload, "broker snapshot"); res == trust.Applied {
+			s.StatusChanged()
+		}
+	default:
+		if _, err := s.topics.DeltaVersion(topic); err == nil {
+			if res, _ := s.tr.Batch(payload, "broker delta"); res == trust.Applied {
+				s.StatusChanged()
+			}
+		}
+	}
+}
+
+// errTimeout: the broker did not answer in time.
+var errTimeout = errors.New("broker did not answer in time")
+
+// wait waits for a token, ctx or publishWait, whichever is first.
+func wait(ctx context.Context, t mqtt.Token) error {
+	timer := time.NewTimer(publishWait)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return errTimeout
+	}
+}

@@ -1,0 +1,302 @@
+package mqttsync
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/decoder"
+	"wicket/sync/mqttconn"
+	"wicket/sync/mqtttest"
+	"wicket/sync/store"
+	"wicket/sync/trust"
+	"wicket/sync/wire"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
+)
+
+// gate is a gate's sync under test: a real store and trust Applier.
+type gate struct {
+	id    string
+	st    *store.Store
+	tr    *trust.Applier
+	v     *verifier.Verifier
+	sync  *Sync
+	stop  context.CancelFunc
+	done  chan struct{}
+	fleet wire.Topics
+}
+
+func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTimeout time.Duration) *gate {
+	t.Helper()
+	return startGateConn(t, f, mqttconn.Conn{Broker: broker, ClientID: "wicket-test-" + id, KeepAlive: 5 * time.Second}, id, ackTimeout)
+}
+
+// startGateConn starts a gate's sync on its own store with the given
+// connection settings.
+func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id string, ackTimeout time.Duration) *gate {
+	t.Helper()
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "w.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
+	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
+	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, done: make(chan struct{})}
+	g.sync, err = New(Config{
+		Conn: conn, Fleet: "test", Gate: id,
+		BatchSize: 10, AckTimeout: ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+	}, st, tr, func() wire.Status { return wire.Status{Gate: id, StatusVersion: st.Info().Version} }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stop = cancel
+	go func() { g.sync.Run(ctx); close(g.done) }()
+	t.Cleanup(func() { cancel(); <-g.done })
+	return g
+}
+
+// appendN commits n decision events, as the decision loop would.
+func (g *gate) appendN(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		ev := store.Event{Type: "decision", At: time.Now(), Gate: g.id, Venue: "V", Allow: true, Reason: "ok"}
+		if _, err := g.st.Append(&ev, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.sync.Notify()
+}
+
+// collector is a minimal stand-in for sync/collector: it records every
+// seq it sees per gate and acks each batch (unless told not to).
+type collector struct {
+	mu    sync.Mutex
+	seen  map[string]map[uint64]int
+	noAck bool
+	cl    mqtt.Client
+}
+
+func startCollector(t *testing.T, broker string) *collector {
+	t.Helper()
+	c := &collector{seen: map[string]map[uint64]int{}}
+	topics := wire.Topics{Fleet: "test"}
+	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-collector").SetCleanSession(false).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
+	o.SetOnConnectHandler(func(cl mqtt.Client) {
+		cl.Subscribe(topics.AllRecords(), 1, func(cl mqtt.Client, m mqtt.Message) {
+			r, err := wire.DecodeRecords(m.Payload())
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			if c.seen[r.Gate] == nil {
+				c.seen[r.Gate] = map[uint64]int{}
+			}
+			for _, e := range r.Records {
+				c.seen[r.Gate][e.Seq]++
+			}
+			noAck := c.noAck
+			c.mu.Unlock()
+			if !noAck {
+				b, _ := json.Marshal(wire.Ack{From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq})
+				cl.Publish(topics.Ack(r.Gate), 1, false, b)
+			}
+		})
+	})
+	c.cl = mqtt.NewClient(o)
+	if tok := c.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("collector connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.cl.Disconnect(100) })
+	return c
+}
+
+func (c *collector) distinct(gate string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen[gate])
+}
+
+// eventually polls cond until it holds or the deadline passes: the broker
+// and the gate are separate actors with real network IO in between.
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func outboxLen(t *testing.T, st *store.Store) int {
+	s, err := st.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Outbox
+}
+
+// TestRecordsAcked: records reach the collector and leave the outbox only
+// once acknowledged.
+func TestRecordsAcked(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	c := startCollector(t, b.URL())
+	g := startGate(t, f, b.URL(), "G1", 30*time.Second)
+	g.appendN(t, 95)
+	eventually(t, "95 records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	if n := c.distinct("G1"); n != 95 {
+		t.Fatalf("collector saw %d distinct records; want 95", n)
+	}
+}
+
+// TestResendWithoutAck: records not acknowledged are sent again after the
+// ack timeout and stay in the outbox meanwhile.
+func TestResendWithoutAck(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	c := startCollector(t, b.URL())
+	c.mu.Lock()
+	c.noAck = true
+	c.mu.Unlock()
+	g := startGate(t, f, b.URL(), "G2", time.Second)
+	g.appendN(t, 5)
+	eventually(t, "a resend", 15*time.Second, func() bool { return g.sync.State().Resends > 0 })
+	if n := outboxLen(t, g.st); n != 5 {
+		t.Fatalf("outbox = %d without acks; want 5", n)
+	}
+	c.mu.Lock()
+	c.noAck = false
+	c.mu.Unlock()
+	eventually(t, "acks after resend", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+}
+
+// TestBrokerOutage: the broker goes away during a stream of records and
+// comes back (with persistence); the gate keeps committing throughout and
+// every record arrives.
+func TestBrokerOutage(t *testing.T) {
+	b := mqtttest.StartMosquitto(t, mqtttest.Persistence(t.TempDir()))
+	f := verifiertest.New(t)
+	c := startCollector(t, b.URL())
+	g := startGate(t, f, b.URL(), "G3", 2*time.Second)
+	g.appendN(t, 20)
+	eventually(t, "first records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	b.Stop()
+	start := time.Now()
+	g.appendN(t, 50)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("committing 50 events with the broker down took %v", d)
+	}
+	eventually(t, "the gate to notice the outage", 15*time.Second, func() bool { return !g.sync.State().Connected })
+	b.Start()
+	g.appendN(t, 30)
+	eventually(t, "all 100 records acked after the outage", 30*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	if n := c.distinct("G3"); n != 100 {
+		t.Fatalf("collector saw %d distinct records; want 100", n)
+	}
+}
+
+// publishRetained publishes trust documents as wicketctl publish does.
+func publishRetained(t *testing.T, broker string, msgs map[string][]byte) {
+	t.Helper()
+	publishRetainedWith(t, mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-publisher"), msgs)
+}
+
+func publishRetainedWith(t *testing.T, opts *mqtt.ClientOptions, msgs map[string][]byte) {
+	t.Helper()
+	cl := mqtt.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	for topic, b := range msgs {
+		if tok := cl.Publish(topic, 1, true, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+}
+
+func signBatch(t *testing.T, f *verifiertest.Fixture, version, base uint64) []byte {
+	t.Helper()
+	doc, err := verifier.SignBatch(f.Root, verifier.Batch{Version: version, Base: base, IssuedAt: verifiertest.Epoch,
+		Entries: []verifier.Entry{{Op: verifier.OpColour, Key: []byte("subject-pseudonym-01"), Time: verifiertest.Epoch.Unix() + int64(version), Expires: verifiertest.Epoch.Unix() + 86400, Colour: decoder.ColourRed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestTrustCatchUp: a gate that was away finds the retained key set,
+// snapshot and deltas and ends at the newest version; a forged delta
+// published later is refused.
+func TestTrustCatchUp(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	msgs := map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 10, 0)}
+	for v := uint64(11); v <= 40; v++ {
+		msgs[topics.Delta(v)] = signBatch(t, f, v, v-1)
+	}
+	publishRetained(t, b.URL(), msgs)
+	g := startGate(t, f, b.URL(), "G4", 30*time.Second)
+	// Retained messages arrive in any order: wait for both.
+	eventually(t, "status version 40 and key set 1", 15*time.Second, func() bool {
+		ks := g.v.KeySet()
+		return g.st.Info().Version == 40 && ks != nil && ks.Version == 1
+	})
+	stranger, _ := decoder.NewSigner(verifiertest.EdKey(9), nil)
+	forged, _ := verifier.SignBatch(stranger, verifier.Batch{Version: 41, Base: 40, IssuedAt: verifiertest.Epoch})
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(41): forged, topics.Delta(12): signBatch(t, f, 12, 11)})
+	eventually(t, "the forged delta refused", 15*time.Second, func() bool { return g.tr.Stats().Refused == 1 })
+	eventually(t, "the replayed delta seen as stale", 15*time.Second, func() bool { return g.tr.Stats().Stale >= 1 })
+	if got := g.st.Info().Version; got != 40 {
+		t.Errorf("version %d after forged and replayed deltas; want 40", got)
+	}
+}
+
+// TestStatusRetained: the gate's retained status says online while it
+// runs and offline after it stops.
+func TestStatusRetained(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	g := startGate(t, f, b.URL(), "G5", 30*time.Second)
+	topics := wire.Topics{Fleet: "test"}
+	read := func() wire.Status {
+		cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-reader"))
+		if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		defer cl.Disconnect(100)
+		got := make(chan []byte, 1)
+		cl.Subscribe(topics.Status("G5"), 1, func(_ mqtt.Client, m mqtt.Message) {
+			select {
+			case got <- m.Payload():
+			default:
+			}
+		})
+		var s wire.Status
+		select {
+		case p := <-got:
+			json.Unmarshal(p, &s)
+		case <-time.After(5 * time.Second):
+		}
+		return s
+	}
+	eventually(t, "online status", 15*time.Second, func() bool { return read().Online })
+	g.stop()
+	<-g.done
+	if s := read(); s.Online || s.Gate != "G5" {
+		t.Fatalf("after stop: %+v; want offline", s)
+	}
+}

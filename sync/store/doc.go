@@ -1,0 +1,29 @@
+// Package store is the gate's local state on disk: signed trust documents,
+// the installed revocation/override statements (it implements
+// verifier.Status), the access log with its outbox for sync, the
+// anti-passback memory and the clock floor, all in one bbolt file.
+//
+// Atomicity and durability: every mutating method runs exactly one bbolt
+// read-write transaction, and a method that returns without error has
+// written and fsynced it, so a power cut loses nothing reported committed.
+// In particular Append writes the access record, its outbox copy, the
+// anti-passback check and the sequence counter together or not at all, and
+// ApplyBatch installs a whole batch together with its version or nothing.
+// Sequence numbers are never reused, across pruning and restarts.
+//
+// Blocking: Open waits up to Options.LockTimeout for another process that
+// holds the file, then fails with ErrLocked; OpenReadOnly likewise waits
+// while the daemon holds it. Writers are serialised, and each waits for its
+// own commit to reach the disk. Lookups (Revoked, Subject, Events, ...) run
+// concurrently with each other and with a writer, and wait only while a
+// writer grows the memory map. Info and Floor never touch the disk.
+//
+// Corruption: Open reads the whole file and runs bbolt's consistency check.
+// A file that is not a sound store is moved aside to
+// "<path>.corrupt-<unixtime>" (never deleted), the store starts empty, and
+// Recovered names the moved file so the daemon can raise an alert. The new
+// file keeps the old record key when it can be read, and numbers events
+// from above both the old last sequence number (when readable) and the
+// recovery time in seconds shifted left by 20, so a sync server that
+// deduplicates by (gate, seq) does not discard new events.
+package store

@@ -1,0 +1,318 @@
+package store
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Event types.
+const (
+	TypeDecision  = "decision"
+	TypePassage   = "passage"
+	TypeEmergency = "emergency"
+	TypeAttendant = "attendant"
+	TypeAlert     = "alert"
+	TypeSystem    = "system"
+)
+
+// ReasonAntiPassback is the Reason Append gives a decision it turns into a
+// denial (the same string as verifier.ReasonAntiPassback).
+const ReasonAntiPassback = "anti_passback"
+
+// Event is one access-log record. Identifiers are keyed hashes (HashID,
+// HashSubject), never raw ids; no field holds personal data.
+type Event struct {
+	Seq       uint64    `json:"seq"`  // assigned by Append: strictly increasing, never reused
+	Type      string    `json:"type"` // TypeDecision, TypePassage, ...
+	At        time.Time `json:"at"`
+	Gate      string    `json:"gate"`
+	Venue     string    `json:"venue"`
+	Allow     bool      `json:"allow,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Colour    string    `json:"colour,omitempty"`
+	Kind      string    `json:"kind,omitempty"`
+	Class     string    `json:"class,omitempty"`
+	Issuer    string    `json:"issuer,omitempty"`
+	Voucher   string    `json:"voucher,omitempty"` // HashID of the voucher id
+	Subject   string    `json:"subject,omitempty"` // HashSubject of the subject pseudonym
+	Alert     bool      `json:"alert,omitempty"`
+	Attendant bool      `json:"attendant,omitempty"`
+	Warnings  []string  `json:"warnings,omitempty"`
+	Ref       uint64    `json:"ref,omitempty"`    // seq of the decision a passage or attendant event is about
+	Detail    string    `json:"detail,omitempty"` // e.g. "passed", "not_passed", "emergency_on"
+}
+
+// HashID returns the record form of a voucher id: hex of the first 16
+// bytes of HMAC-SHA256(record key, "v\x00" || id).
+func (s *Store) HashID(id []byte) string { return s.hash('v', id) }
+
+// HashSubject returns the record form of a subject pseudonym: hex of the
+// first 16 bytes of HMAC-SHA256(record key, "s\x00" || sub).
+func (s *Store) HashSubject(sub []byte) string { return s.hash('s', sub) }
+
+func (s *Store) hash(domain byte, id []byte) string {
+	m := hmac.New(sha256.New, s.recordKey)
+	m.Write([]byte{domain, 0})
+	m.Write(id)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// passbackKey is the fixed-size anti-passback key of a voucher at a venue.
+func passbackKey(venue, voucher string) []byte {
+	h := sha256.New()
+	h.Write([]byte{'p', 0})
+	h.Write(binary.AppendUvarint(nil, uint64(len(venue))))
+	h.Write([]byte(venue))
+	h.Write([]byte(voucher))
+	return h.Sum(nil)[:16]
+}
+
+// unixNano is t in nanoseconds, clamped to the int64 range (time.UnixNano
+// is undefined outside it, for the zero time among others).
+func unixNano(t time.Time) int64 {
+	if t.Before(time.Unix(0, math.MinInt64)) {
+		return math.MinInt64
+	}
+	if t.After(time.Unix(0, math.MaxInt64)) {
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// minus is t-d in nanoseconds, saturating at the int64 range.
+func minus(t int64, d time.Duration) int64 {
+	if r := t - int64(d); (d > 0) == (r < t) {
+		return r
+	}
+	if d > 0 {
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// Append commits ev to the access log and the outbox in one transaction,
+// fsynced before it returns, and returns its sequence number (also set in
+// ev.Seq).
+//
+// Anti-passback: for an allowing decision (Type TypeDecision, Allow, a
+// Voucher) with passback > 0, if the same voucher was allowed at the same
+// venue at or after ev.At-passback, the record becomes a denial (Allow
+// false, Reason ReasonAntiPassback) and the caller reads ev to learn the
+// final decision; otherwise ev.At is remembered for the voucher. Both happen
+// in the same transaction as the record.
+//
+// When the outbox holds MaxOutbox records the event is logged but not
+// queued, and Stats().Dropped counts it; that is not an error, so the gate
+// keeps deciding. When the log holds more than MaxEvents records the oldest
+// are deleted in the same transaction, at most 1024 per call (after
+// MaxEvents was lowered, later calls delete the rest).
+//
+// On error nothing is written and ev is unchanged; the caller must treat
+// the decision as not committed.
+func (s *Store) Append(ev *Event, passback time.Duration) (uint64, error) {
+	if ev == nil {
+		return 0, errors.New("append event: nil event")
+	}
+	e := *ev
+	var queued bool
+	err := s.update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		e.Seq = getUint(meta, keySeq) + 1
+		if e.Type == TypeDecision && e.Allow && passback > 0 && e.Voucher != "" {
+			pb := tx.Bucket(bucketPassback)
+			k := passbackKey(e.Venue, e.Voucher)
+			at := unixNano(e.At)
+			if v := pb.Get(k); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= minus(at, passback) {
+				e.Allow, e.Reason = false, ReasonAntiPassback
+			} else if err := pb.Put(k, u64(uint64(at))); err != nil {
+				return err
+			}
+		}
+		data, err := json.Marshal(&e)
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		if len(data) > maxEventBytes {
+			return fmt.Errorf("%w: %d bytes, over %d", ErrEventTooLarge, len(data), maxEventBytes)
+		}
+		key := u64(e.Seq)
+		events, outbox := tx.Bucket(bucketEvents), tx.Bucket(bucketOutbox)
+		// Keys only ever grow: fill pages instead of splitting them in half.
+		events.FillPercent, outbox.FillPercent = appendFillPercent, appendFillPercent
+		if err := events.Put(key, data); err != nil {
+			return err
+		}
+		nEvents := getUint(meta, keyEventCount) + 1
+		if nEvents > s.maxEvents {
+			pruned, err := pruneOldest(events, min(nEvents-s.maxEvents, maxPrunePerTx))
+			if err != nil {
+				return err
+			}
+			nEvents -= pruned
+		}
+		nOutbox := getUint(meta, keyOutboxCount)
+		queued = nOutbox < s.maxOutbox
+		if queued {
+			if err := outbox.Put(key, data); err != nil {
+				return err
+			}
+			nOutbox++
+		} else if err := putUint(meta, keyDropped, getUint(meta, keyDropped)+1); err != nil {
+			return err
+		}
+		for _, kv := range [...]struct {
+			k []byte
+			v uint64
+		}{{keySeq, e.Seq}, {keyEventCount, nEvents}, {keyOutboxCount, nOutbox}} {
+			if err := putUint(meta, kv.k, kv.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("append event: %w", err)
+	}
+	*ev = e
+	if was := s.dropping.Swap(!queued); was != !queued {
+		if queued {
+			s.log.Info("outbox has room again; queueing events for sync", "seq", e.Seq)
+		} else {
+			s.log.Warn("outbox full; events are logged but not queued for sync", "seq", e.Seq, "max_outbox", s.maxOutbox)
+		}
+	}
+	return e.Seq, nil
+}
+
+// pruneOldest deletes up to n of the lowest keys and returns how many it
+// deleted.
+func pruneOldest(b *bbolt.Bucket, n uint64) (uint64, error) {
+	c := b.Cursor()
+	var done uint64
+	for k, _ := c.First(); k != nil && done < n; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+// Events returns up to max records of the access log with seq > after, in
+// seq order; max is capped at MaxPage, and max <= 0 returns none.
+func (s *Store) Events(after uint64, max int) ([]Event, error) {
+	evs, err := s.scan(bucketEvents, after, max)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return evs, nil
+}
+
+// Outbox returns up to max records queued for sync with seq > after, in
+// seq order; max is capped at MaxPage, and max <= 0 returns none. Records
+// stay queued until Ack, even when pruned from the log.
+func (s *Store) Outbox(after uint64, max int) ([]Event, error) {
+	evs, err := s.scan(bucketOutbox, after, max)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return evs, nil
+}
+
+func (s *Store) scan(bucket []byte, after uint64, limit int) ([]Event, error) {
+	limit = min(limit, MaxPage)
+	if limit <= 0 || after == math.MaxUint64 {
+		return nil, nil
+	}
+	var evs []Event
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(evs) < limit; k, v = c.Next() {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("record %x: %w", k, err)
+			}
+			evs = append(evs, e)
+		}
+		return nil
+	})
+	return evs, err
+}
+
+// Ack removes every outbox record with seq <= through, in one transaction
+// (fsynced), and returns how many it removed. It is idempotent: acking
+// again, or below what was acked, removes nothing.
+func (s *Store) Ack(through uint64) (int, error) {
+	return s.AckRange(0, through)
+}
+
+// AckRange deletes the outbox rows with from <= seq <= through: what one
+// collector acknowledged of one records batch. Acks of several collectors
+// may arrive in any order; it is idempotent and fsyncs once.
+func (s *Store) AckRange(from, through uint64) (int, error) {
+	n := 0
+	err := s.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		var keys [][]byte
+		c := b.Cursor()
+		var start [8]byte
+		binary.BigEndian.PutUint64(start[:], from)
+		for k, _ := c.Seek(start[:]); k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		if err := deleteKeys(b, keys); err != nil {
+			return err
+		}
+		n = len(keys)
+		meta := tx.Bucket(bucketMeta)
+		left := getUint(meta, keyOutboxCount)
+		return putUint(meta, keyOutboxCount, left-min(uint64(n), left))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ack outbox through %d: %w", through, err)
+	}
+	return n, nil
+}
+
+// PrunePassback forgets anti-passback entries last allowed before
+// now-window; they can no longer deny anything with that window. It returns
+// how many it removed. It runs one transaction and fsyncs once.
+func (s *Store) PrunePassback(now time.Time, window time.Duration) (int, error) {
+	cutoff := minus(unixNano(now), max(window, 0))
+	n := 0
+	err := s.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPassback)
+		var keys [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) < cutoff {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		n = len(keys)
+		return deleteKeys(b, keys)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune anti-passback entries: %w", err)
+	}
+	return n, nil
+}

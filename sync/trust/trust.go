@@ -1,0 +1,240 @@
+// Package trust installs signed trust data (key sets and revocation/
+// override batches) from any source, the fleet broker or a technician's
+// file, with the same checks: root signature, document type, version.
+//
+// A key set or batch is stored in the gate's store in one transaction and
+// only then put in force, so after a power cut the gate holds the old data
+// or the new, never a mix. Deltas that arrive before the version they
+// follow are held (bounded) and applied once the chain is complete; a
+// delta that can't be chained marks a gap until a snapshot arrives.
+package trust
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"wicket/sync/store"
+	"wicket/verifier"
+)
+
+// maxPending bounds the deltas held while waiting for the one before
+// them: a gate that missed more than this many waits for a snapshot.
+const maxPending = 1024
+
+// Result says what happened to one document.
+type Result int
+
+const (
+	Applied Result = iota // installed now
+	Held                  // a delta waiting for the version it follows
+	Stale                 // not newer than what is installed: nothing to do
+	Refused               // bad signature, wrong type, malformed: reported
+)
+
+func (r Result) String() string {
+	return [...]string{"applied", "held", "stale", "refused"}[r]
+}
+
+// Stats counts what the Applier saw.
+type Stats struct {
+	Applied, Held, Stale, Refused uint64
+	// Gap: deltas are held that don't chain to the installed version.
+	Gap bool
+	// LastRefusal explains the last refused document.
+	LastRefusal string
+}
+
+// Applier installs trust documents into a store and a verifier. Its
+// methods are safe for concurrent use.
+type Applier struct {
+	roots verifier.RootKeys
+	st    *store.Store
+	v     *verifier.Verifier
+	log   *slog.Logger
+	now   func() time.Time
+
+	// OnChange, if set, is called after something was installed.
+	OnChange func()
+
+	mu      sync.Mutex
+	pending map[uint64]*verifier.Batch // deltas by version
+	stats   Stats
+}
+
+// New returns an Applier.
+func New(roots verifier.RootKeys, st *store.Store, v *verifier.Verifier, log *slog.Logger) *Applier {
+	return &Applier{roots: roots, st: st, v: v, log: log.With("component", "trust"), now: time.Now, pending: map[uint64]*verifier.Batch{}}
+}
+
+// Stats returns the counters.
+func (a *Applier) Stats() Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.stats
+	s.Gap = len(a.pending) > 0
+	return s
+}
+
+// LoadStored installs the key set kept in the store (at start). A stored
+// key set that no longer verifies (the root keys changed) is reported and
+// skipped.
+func (a *Applier) LoadStored() error {
+	raw, _, err := a.st.TrustDoc(store.TrustKeySet)
+	if err != nil {
+		return fmt.Errorf("read stored key set: %w", err)
+	}
+	if raw == nil {
+		return nil
+	}
+	ks, err := a.roots.ParseKeySet(raw)
+	if err != nil {
+		a.log.Error("stored key set no longer verifies (root keys changed?)", "err", err)
+		return nil
+	}
+	if err := a.v.InstallKeySet(ks); err != nil && !errors.Is(err, verifier.ErrTrustVersion) {
+		return err
+	}
+	if info := a.st.Info(); info.Version != 0 {
+		a.v.Clock().Raise(info.IssuedAt)
+	}
+	return nil
+}
+
+// KeySet verifies a signed key set and installs it if newer: stored first,
+// then in force, and the clock floor raised to its issue time.
+func (a *Applier) KeySet(raw []byte, source string) (Result, error) {
+	ks, err := a.roots.ParseKeySet(raw)
+	if err != nil {
+		return a.refuse("key set", source, err)
+	}
+	if cur := a.v.KeySet(); cur != nil && ks.Version <= cur.Version {
+		return a.stale("key set", source, ks.Version, cur.Version)
+	}
+	if err := a.st.PutTrustDoc(store.TrustKeySet, ks.Version, raw); err != nil {
+		if errors.Is(err, store.ErrStaleVersion) {
+			return a.stale("key set", source, ks.Version, 0)
+		}
+		return Refused, fmt.Errorf("store key set: %w", err)
+	}
+	if err := a.v.InstallKeySet(ks); err != nil && !errors.Is(err, verifier.ErrTrustVersion) {
+		return Refused, err
+	}
+	a.log.Info("key set installed", "version", ks.Version, "keys", len(ks.Keys), "source", source)
+	a.count(Applied)
+	a.changed()
+	return Applied, nil
+}
+
+// Batch verifies a signed batch and applies it: a newer snapshot at once,
+// a delta when it follows the installed version (else it is held), and
+// then every held delta that now chains.
+func (a *Applier) Batch(raw []byte, source string) (Result, error) {
+	b, err := a.roots.ParseBatch(raw)
+	if err != nil {
+		return a.refuse("batch", source, err)
+	}
+	a.mu.Lock()
+	res, err := a.applyLocked(b, source)
+	if res == Applied {
+		a.drainLocked(source)
+	}
+	a.mu.Unlock()
+	if res == Applied {
+		a.changed()
+	}
+	return res, err
+}
+
+func (a *Applier) applyLocked(b *verifier.Batch, source string) (Result, error) {
+	err := a.st.ApplyBatch(b, a.now())
+	switch {
+	case err == nil:
+		a.v.Clock().Raise(b.IssuedAt)
+		a.log.Info("batch applied", "version", b.Version, "base", b.Base, "entries", len(b.Entries), "source", source)
+		a.stats.Applied++
+		for v := range a.pending {
+			if v <= b.Version {
+				delete(a.pending, v)
+			}
+		}
+		return Applied, nil
+	case errors.Is(err, verifier.ErrTrustVersion):
+		a.stats.Stale++
+		a.log.Debug("batch not newer than installed", "version", b.Version, "installed", a.st.Info().Version, "source", source)
+		return Stale, nil
+	case errors.Is(err, verifier.ErrTrustGap):
+		if len(a.pending) >= maxPending {
+			a.stats.Refused++
+			a.stats.LastRefusal = fmt.Sprintf("delta %d: %d deltas already waiting; waiting for a snapshot", b.Version, maxPending)
+			a.log.Warn("too many deltas waiting; waiting for a snapshot", "version", b.Version)
+			return Refused, nil
+		}
+		a.pending[b.Version] = b
+		a.stats.Held++
+		a.log.Info("delta held until the version it follows arrives", "version", b.Version, "base", b.Base, "installed", a.st.Info().Version, "source", source)
+		return Held, nil
+	}
+	return Refused, fmt.Errorf("apply batch %d: %w", b.Version, err)
+}
+
+// drainLocked applies held deltas that chain to the installed version.
+func (a *Applier) drainLocked(source string) {
+	for {
+		installed := a.st.Info().Version
+		var next *verifier.Batch
+		vs := make([]uint64, 0, len(a.pending))
+		for v := range a.pending {
+			vs = append(vs, v)
+		}
+		sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+		for _, v := range vs {
+			if b := a.pending[v]; b.Base == installed {
+				next = b
+				break
+			}
+		}
+		if next == nil {
+			return
+		}
+		delete(a.pending, next.Version)
+		if res, err := a.applyLocked(next, source+" (held)"); res != Applied {
+			a.log.Warn("held delta not applied", "version", next.Version, "result", res.String(), "err", err)
+		}
+	}
+}
+
+func (a *Applier) refuse(what, source string, err error) (Result, error) {
+	a.mu.Lock()
+	a.stats.Refused++
+	a.stats.LastRefusal = fmt.Sprintf("%s from %s: %v", what, source, err)
+	a.mu.Unlock()
+	a.log.Warn("trust document refused", "what", what, "source", source, "err", err)
+	return Refused, fmt.Errorf("%s from %s: %w", what, source, err)
+}
+
+func (a *Applier) stale(what, source string, got, have uint64) (Result, error) {
+	a.count(Stale)
+	a.log.Debug(what+" not newer than installed", "version", got, "installed", have, "source", source)
+	return Stale, nil
+}
+
+func (a *Applier) count(r Result) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch r {
+	case Applied:
+		a.stats.Applied++
+	case Stale:
+		a.stats.Stale++
+	}
+}
+
+func (a *Applier) changed() {
+	if a.OnChange != nil {
+		a.OnChange()
+	}
+}

@@ -1,0 +1,160 @@
+package trust
+
+import (
+	"bytes"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"wicket/decoder"
+	"wicket/sync/store"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
+)
+
+type rig struct {
+	f  *verifiertest.Fixture
+	st *store.Store
+	a  *Applier
+}
+
+func newRig(t *testing.T) *rig {
+	f := verifiertest.New(t)
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "w.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	v, err := verifier.New(f.TClock, st, &f.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
+	a.now = func() time.Time { return verifiertest.Epoch }
+	f.Verifier = v
+	return &rig{f: f, st: st, a: a}
+}
+
+// batch signs a batch revoking voucher id "voucher-v<version>".
+func (r *rig) batch(t *testing.T, version, base uint64) []byte {
+	t.Helper()
+	doc, err := verifier.SignBatch(r.f.Root, verifier.Batch{Version: version, Base: base, IssuedAt: verifiertest.Epoch.Add(-time.Hour),
+		Entries: []verifier.Entry{{Op: verifier.OpRevoke, Key: revokedID(version), Time: verifiertest.Epoch.Unix(), Expires: verifiertest.Epoch.Unix() + 86400}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func revokedID(version uint64) []byte {
+	return []byte{'v', 'o', 'u', 'c', 'h', 'e', 'r', byte(version)}
+}
+
+func (r *rig) revoked(t *testing.T, version uint64) bool {
+	ok, err := r.st.Revoked(revokedID(version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// TestSnapshotAndDeltasInAnyOrder: retained messages arrive in any order
+// after a reconnect; the gate ends at the newest version with every delta
+// applied exactly in chain order.
+func TestSnapshotAndDeltasInAnyOrder(t *testing.T) {
+	r := newRig(t)
+	steps := []struct {
+		name          string
+		version, base uint64
+		want          Result
+		installed     uint64
+		gap           bool
+	}{
+		{"delta 7 before its snapshot", 7, 6, Held, 0, true},
+		{"delta 6", 6, 5, Held, 0, true},
+		{"snapshot 5", 5, 0, Applied, 7, false},
+		{"snapshot 5 again (retained, on reconnect)", 5, 0, Stale, 7, false},
+		{"delta 6 again", 6, 5, Stale, 7, false},
+		{"delta 9 after a missed 8", 9, 8, Held, 7, true},
+		{"snapshot 10 ends the gap", 10, 0, Applied, 10, false},
+		{"delta 11", 11, 10, Applied, 11, false},
+	}
+	for _, s := range steps {
+		res, err := r.a.Batch(r.batch(t, s.version, s.base), "test")
+		if res != s.want || err != nil {
+			t.Fatalf("%s: Batch = %v, %v; want %v", s.name, res, err, s.want)
+		}
+		if got := r.st.Info().Version; got != s.installed {
+			t.Fatalf("%s: installed version %d; want %d", s.name, got, s.installed)
+		}
+		if gap := r.a.Stats().Gap; gap != s.gap {
+			t.Fatalf("%s: gap = %v; want %v", s.name, gap, s.gap)
+		}
+	}
+	// Snapshot 10 replaced everything before it: 5, 6, 7 are gone, 9 was
+	// never applied (its chain broke), 10 and 11 are in.
+	for v, want := range map[uint64]bool{5: false, 6: false, 7: false, 9: false, 10: true, 11: true} {
+		if got := r.revoked(t, v); got != want {
+			t.Errorf("revocation from batch %d present = %v; want %v", v, got, want)
+		}
+	}
+}
+
+func TestRefused(t *testing.T) {
+	r := newRig(t)
+	if res, _ := r.a.Batch(r.batch(t, 3, 0), "test"); res != Applied {
+		t.Fatal("snapshot 3 not applied")
+	}
+	stranger, _ := decoder.NewSigner(verifiertest.EdKey(9), nil)
+	forged, _ := verifier.SignBatch(stranger, verifier.Batch{Version: 4, IssuedAt: verifiertest.Epoch})
+	tampered := r.batch(t, 4, 3)
+	tampered[len(tampered)-3] ^= 1
+	for name, doc := range map[string][]byte{
+		"signed by a stranger": forged,
+		"tampered":             tampered,
+		"key set as a batch":   r.f.KeySetDoc,
+		"garbage":              []byte("not cose"),
+		"unsigned (no sig)":    bytes.Clone(r.batch(t, 4, 3)[:40]),
+	} {
+		res, err := r.a.Batch(doc, "test")
+		if res != Refused || err == nil {
+			t.Errorf("%s: Batch = %v, %v; want Refused with an error", name, res, err)
+		}
+	}
+	if st := r.a.Stats(); st.Refused != 5 || st.LastRefusal == "" {
+		t.Errorf("stats = %+v; want 5 refusals with a reason", st)
+	}
+	if got := r.st.Info().Version; got != 3 {
+		t.Errorf("installed version %d after refusals; want 3", got)
+	}
+}
+
+func TestKeySet(t *testing.T) {
+	r := newRig(t)
+	changes := 0
+	r.a.OnChange = func() { changes++ }
+	if res, err := r.a.KeySet(r.f.KeySetDoc, "test"); res != Applied || err != nil {
+		t.Fatalf("KeySet v1 = %v, %v", res, err)
+	}
+	if res, _ := r.a.KeySet(r.f.KeySetDoc, "test"); res != Stale {
+		t.Errorf("replayed key set v1 = %v; want Stale", res)
+	}
+	raw, ver, err := r.st.TrustDoc(store.TrustKeySet)
+	if err != nil || ver != 1 || !bytes.Equal(raw, r.f.KeySetDoc) {
+		t.Fatalf("stored key set = v%d, %v", ver, err)
+	}
+	v2 := r.f.SignKeySet(t, 2, r.f.IssuerKey(r.f.ESPub))
+	if res, _ := r.a.KeySet(v2, "test"); res != Applied {
+		t.Fatalf("KeySet v2 = %v", res)
+	}
+	if changes != 2 {
+		t.Errorf("OnChange called %d times; want 2", changes)
+	}
+	// A fresh verifier on the same store loads v2 at start.
+	v, _ := verifier.New(r.f.TClock, r.st, &r.f.Policy)
+	b := New(r.f.Roots(), r.st, v, slog.New(slog.DiscardHandler))
+	if err := b.LoadStored(); err != nil || v.KeySet() == nil || v.KeySet().Version != 2 {
+		t.Fatalf("LoadStored: %v, key set %v", err, v.KeySet())
+	}
+}

@@ -1,0 +1,191 @@
+// Package wire is the contract between gates, collectors and operators on
+// the MQTT broker: topic names and message bodies. docs/mqtt.md explains
+// it; everything that publishes or subscribes builds topics here.
+//
+// Records, acks and status are JSON; trust documents (key sets, batches)
+// travel as their raw signed COSE bytes, exactly as in files.
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"wicket/sync/store"
+)
+
+// Root is the first topic level of everything Wicket publishes.
+const Root = "wicket"
+
+// Topics of one fleet.
+type Topics struct{ Fleet string }
+
+// ValidName reports whether s can be a fleet or gate id inside a topic:
+// 1-64 bytes, no MQTT wildcards, no separators, no spaces or NUL.
+func ValidName(s string) error {
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, "/+#$ \x00") {
+		return fmt.Errorf("%q: use 1-64 characters without / + # $ or spaces", s)
+	}
+	return nil
+}
+
+// Gate topics. Gates publish records, alerts and status; collectors
+// publish acks.
+func (t Topics) Records(gate string) string { return t.gate(gate, "records") }
+func (t Topics) Ack(gate string) string     { return t.gate(gate, "ack") }
+func (t Topics) Alerts(gate string) string  { return t.gate(gate, "alerts") }
+func (t Topics) Status(gate string) string  { return t.gate(gate, "status") }
+
+func (t Topics) gate(gate, leaf string) string {
+	return Root + "/" + t.Fleet + "/gate/" + gate + "/" + leaf
+}
+
+// AllRecords, AllAlerts and AllStatus are the filters a collector or an
+// operator subscribes to.
+func (t Topics) AllRecords() string { return t.gate("+", "records") }
+func (t Topics) AllAlerts() string  { return t.gate("+", "alerts") }
+func (t Topics) AllStatus() string  { return t.gate("+", "status") }
+
+// SharedRecords is AllRecords behind a shared subscription, so several
+// collectors of one group split the load.
+func (t Topics) SharedRecords(group string) string { return "$share/" + group + "/" + t.AllRecords() }
+
+// GateOf returns the gate id of a gate topic.
+func (t Topics) GateOf(topic string) (string, error) {
+	prefix := Root + "/" + t.Fleet + "/gate/"
+	rest, ok := strings.CutPrefix(topic, prefix)
+	if !ok {
+		return "", fmt.Errorf("topic %q is not under %s", topic, prefix)
+	}
+	gate, _, ok := strings.Cut(rest, "/")
+	if !ok || ValidName(gate) != nil {
+		return "", fmt.Errorf("topic %q has no valid gate id", topic)
+	}
+	return gate, nil
+}
+
+// Trust topics, published by the authority, retained.
+func (t Topics) KeySet() string   { return Root + "/" + t.Fleet + "/trust/keyset" }
+func (t Topics) Snapshot() string { return Root + "/" + t.Fleet + "/trust/status/snapshot" }
+func (t Topics) Delta(version uint64) string {
+	return Root + "/" + t.Fleet + "/trust/status/delta/" + strconv.FormatUint(version, 10)
+}
+func (t Topics) AllDeltas() string { return Root + "/" + t.Fleet + "/trust/status/delta/+" }
+func (t Topics) AllTrust() string  { return Root + "/" + t.Fleet + "/trust/#" }
+
+// DeltaVersion reads the version from a delta topic.
+func (t Topics) DeltaVersion(topic string) (uint64, error) {
+	v, ok := strings.CutPrefix(topic, Root+"/"+t.Fleet+"/trust/status/delta/")
+	if !ok {
+		return 0, fmt.Errorf("topic %q is not a delta topic", topic)
+	}
+	return strconv.ParseUint(v, 10, 64)
+}
+
+// Records is one batch of access records from one gate, in seq order.
+type Records struct {
+	Gate    string        `json:"gate"`
+	Records []store.Event `json:"records"`
+}
+
+// Ack acknowledges that a collector durably stored the records of a gate
+// with From <= seq <= Through. The gate deletes exactly those from its
+// outbox; acks are idempotent and may arrive in any order.
+type Ack struct {
+	From    uint64 `json:"from"`
+	Through uint64 `json:"through"`
+}
+
+// Status is a gate's retained status; the broker publishes the last-will
+// form (Online false) when the gate drops off.
+type Status struct {
+	Gate          string    `json:"gate"`
+	Venue         string    `json:"venue,omitempty"`
+	Online        bool      `json:"online"`
+	Version       string    `json:"version,omitempty"`
+	ConfigHash    string    `json:"config_hash,omitempty"`
+	KeySetVersion uint64    `json:"key_set_version"`
+	KeySetIssued  time.Time `json:"key_set_issued,omitzero"`
+	StatusVersion uint64    `json:"status_version"`
+	StatusIssued  time.Time `json:"status_issued,omitzero"`
+	TrustGap      bool      `json:"trust_gap,omitempty"`
+	// TrustRefused counts trust documents refused (bad signature, wrong
+	// type, malformed) since start; LastRefusal says why the last was.
+	TrustRefused uint64    `json:"trust_refused"`
+	LastRefusal  string    `json:"last_refusal,omitempty"`
+	ClockFloor   time.Time `json:"clock_floor,omitzero"`
+	ClockTrusted bool      `json:"clock_trusted"`
+	Outbox       int       `json:"outbox"`
+	Dropped      uint64    `json:"dropped"`
+	LastSeq      uint64    `json:"last_seq"`
+	LastRecord   time.Time `json:"last_record,omitzero"`
+	Decisions    uint64    `json:"decisions"`
+	Allowed      uint64    `json:"allowed"`
+	Emergency    string    `json:"emergency,omitempty"`
+	// Sync state: when a collector last acknowledged records, how many
+	// were sent and acknowledged since start, how often unacknowledged
+	// ones were sent again.
+	LastAck time.Time `json:"last_ack,omitzero"`
+	Sent    uint64    `json:"sent"`
+	Acked   uint64    `json:"acked"`
+	Resends uint64    `json:"resends"`
+	At      time.Time `json:"at"`
+}
+
+// Limits of what a gate or collector accepts from the broker.
+const (
+	// MaxRecordsPerBatch bounds one records message; gates send at most
+	// this many, collectors refuse more.
+	MaxRecordsPerBatch = 500
+	// MaxMessage bounds any JSON message (a batch of 500 records is about
+	// 200 KiB).
+	MaxMessage = 1 << 20
+)
+
+// DecodeRecords parses and checks a records message: at most
+// MaxRecordsPerBatch records, all of the named gate, seqs strictly
+// increasing.
+func DecodeRecords(payload []byte) (*Records, error) {
+	if len(payload) > MaxMessage {
+		return nil, fmt.Errorf("records message of %d bytes, over %d", len(payload), MaxMessage)
+	}
+	var r Records
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return nil, fmt.Errorf("records message: %w", err)
+	}
+	if err := ValidName(r.Gate); err != nil {
+		return nil, fmt.Errorf("records message: gate %w", err)
+	}
+	if len(r.Records) == 0 || len(r.Records) > MaxRecordsPerBatch {
+		return nil, fmt.Errorf("records message with %d records; want 1 to %d", len(r.Records), MaxRecordsPerBatch)
+	}
+	var last uint64
+	for _, e := range r.Records {
+		if e.Seq <= last {
+			return nil, errors.New("records message: seqs not strictly increasing")
+		}
+		if e.Gate != r.Gate {
+			return nil, fmt.Errorf("records message from %q holds a record of gate %q", r.Gate, e.Gate)
+		}
+		last = e.Seq
+	}
+	return &r, nil
+}
+
+// DecodeAck parses and checks an ack.
+func DecodeAck(payload []byte) (Ack, error) {
+	var a Ack
+	if len(payload) > 1024 {
+		return a, errors.New("ack message too long")
+	}
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return a, fmt.Errorf("ack message: %w", err)
+	}
+	if a.From == 0 || a.Through < a.From {
+		return a, fmt.Errorf("ack message: range %d..%d", a.From, a.Through)
+	}
+	return a, nil
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"wicket/cmd/wicketctl/card"
+	"wicket/decoder"
+)
+
+// writeCard renders the printable voucher and tells the operator when the
+// card had to fall back to Latin-only fonts.
+func writeCard(e env, path, text string, c *decoder.Claims, font string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	res, err := card.WritePNG(f, card.Card{
+		Text: text, Colour: c.Voucher.Colour.String(), MaskedName: c.Voucher.Name,
+		Class: c.Voucher.Class.String(), Issuer: c.Issuer, Kind: c.Voucher.Kind.String(),
+		Expires: c.ExpiryTime(), Fingerprint: hex.EncodeToString(c.ID[:min(len(c.ID), 8)]), FontPath: font,
+	})
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(e.stderr, "wicketctl issue -card: %s\n", w)
+	}
+	return nil
+}

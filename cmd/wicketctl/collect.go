@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"wicket/sync/collector"
+)
+
+// defaultCollectDB is a local PostgreSQL with trust authentication.
+const defaultCollectDB = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+func cmdCollect(e env, args []string) error {
+	fs := newFlags(e, "collect", "-fleet NAME [-broker URL] [-db URL] [-group NAME] [-client-id ID] [TLS and login flags]")
+	bf := addBrokerFlags(fs, "collector")
+	db := fs.String("db", defaultCollectDB, "PostgreSQL URL")
+	group := fs.String("group", "collectors", `shared-subscription group; collectors of one group split the records ("" subscribes plainly and gets every message)`)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	conn, _, err := bf.conn()
+	if err != nil {
+		return err
+	}
+	var password string
+	if conn.PasswordFile != "" {
+		data, err := os.ReadFile(conn.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("-password-file: %w", err)
+		}
+		password = strings.TrimRight(string(data), "\r\n")
+	}
+	poolCfg, err := pgxpool.ParseConfig(*db)
+	if err != nil {
+		return usagef("-db: %v", err)
+	}
+	// Every worker holds a connection while it writes.
+	poolCfg.MaxConns = max(poolCfg.MaxConns, collector.DefaultWorkers+1)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("-db: %w", err)
+	}
+	defer pool.Close()
+	c, err := collector.New(collector.Config{
+		Broker: conn.Broker, Fleet: *bf.fleet, ClientID: conn.ClientID, Group: *group,
+		Username: conn.Username, Password: password, CAFile: conn.CAFile, CertFile: conn.CertFile, KeyFile: conn.KeyFile,
+	}, collector.NewWriter(pool, log), log)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := collector.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	log.Info("collecting; stop with SIGINT or SIGTERM", "fleet", *bf.fleet, "broker", conn.Broker, "group", *group,
+		"client_id", conn.ClientID, "db_host", poolCfg.ConnConfig.Host, "database", poolCfg.ConnConfig.Database)
+	return c.Run(ctx)
+}

@@ -1,0 +1,477 @@
+// Package config reads wicketd.yaml: one file, decoded strictly (an unknown
+// key is an error naming its line), with every default set in Default and
+// every check in Validate, whose messages name the field and the fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"wicket/device/gate"
+	"wicket/sync/mqttconn"
+	"wicket/sync/wire"
+	"wicket/verifier"
+)
+
+// Config is the whole of wicketd.yaml. configs/wicketd.yaml documents
+// every field for technicians.
+type Config struct {
+	Gate      Gate            `yaml:"gate"`
+	Trust     Trust           `yaml:"trust"`
+	Policy    verifier.Policy `yaml:"policy"`
+	Store     Store           `yaml:"store"`
+	Scanner   Scanner         `yaml:"scanner"`
+	Turnstile Turnstile       `yaml:"turnstile"`
+	Feedback  Feedback        `yaml:"feedback"`
+	Sync      Sync            `yaml:"sync"`
+	Display   Display         `yaml:"display"`
+	Log       Log             `yaml:"log"`
+
+	// dir is the directory of the file, for relative paths.
+	dir string
+}
+
+// Gate identifies the gate.
+type Gate struct {
+	// ID is this gate's id, unique in the fleet (e.g. "L2-S14-G03").
+	ID string `yaml:"id"`
+	// Venue is the venue (场所) id the gate belongs to.
+	Venue string `yaml:"venue"`
+}
+
+// Trust says where the signed trust data comes from.
+type Trust struct {
+	// RootKeys are PEM public key files of the pinned root keys.
+	RootKeys []string `yaml:"root_keys"`
+	// KeySet is a signed key set file installed at start if newer than the
+	// one in the store (provisioning from a USB stick).
+	KeySet string `yaml:"key_set"`
+	// Batches are signed revocation/override batch files, applied at start
+	// in order if they follow what the store holds.
+	Batches []string `yaml:"batches"`
+	// RecordKey is a file of at least 32 random bytes: the key of the hashes
+	// that stand for voucher ids and subjects in records. Empty: the store
+	// makes and keeps its own key.
+	RecordKey string `yaml:"record_key"`
+}
+
+// Store is the local state database.
+type Store struct {
+	// Path of the bbolt file.
+	Path string `yaml:"path"`
+	// LockTimeout: how long to wait for another process holding the file.
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+	// MaxEvents bounds the access log; the oldest events go first.
+	MaxEvents int `yaml:"max_events"`
+	// MaxOutbox bounds the records waiting for sync; past it, new records
+	// are counted as dropped and an alert is raised.
+	MaxOutbox int `yaml:"max_outbox"`
+}
+
+// Scanner is the source of codes.
+type Scanner struct {
+	// Type is serial, camera, stdin or file.
+	Type string `yaml:"type"`
+	// Device is the serial device; use /dev/serial/by-id/... so the path
+	// survives replugging and reboots.
+	Device string `yaml:"device"`
+	// Baud is the serial speed the scanner is set to.
+	Baud int `yaml:"baud"`
+	// Terminator ends a frame: cr, lf or crlf (the scanner's "suffix").
+	Terminator string `yaml:"terminator"`
+	// MaxFrame bounds a frame in bytes; a longer one is dropped.
+	MaxFrame int `yaml:"max_frame"`
+	// InterByteTimeout: a partial frame idle this long is flushed or dropped.
+	InterByteTimeout time.Duration `yaml:"inter_byte_timeout"`
+	// FlushPartial: emit a timed-out partial frame instead of dropping it.
+	FlushPartial bool `yaml:"flush_partial"`
+	// StripAIM removes an AIM symbology identifier (]Q1) the scanner adds.
+	StripAIM bool `yaml:"strip_aim"`
+	// Path is the file for type file.
+	Path string `yaml:"path"`
+	// HoldOff: the same code seen again within this window (from the last
+	// time it was seen) is ignored, so a held code gives one decision.
+	HoldOff time.Duration `yaml:"hold_off"`
+	// Camera settings, for type camera.
+	Camera Camera `yaml:"camera"`
+}
+
+// Camera is a V4L2 camera behind the gate's glass.
+type Camera struct {
+	// Device is the camera; use /dev/v4l/by-id/... so the path survives
+	// replugging. For tests and demos it may be a directory of images or
+	// an MJPEG file (.mjpeg), replayed at FPS.
+	Device string `yaml:"device"`
+	// Format is yuyv or mjpeg.
+	Format string `yaml:"format"`
+	// Width and Height of the frames (the nearest size the camera has).
+	Width  int `yaml:"width"`
+	Height int `yaml:"height"`
+	// FPS caps the frames read; frames that arrive while one is being
+	// decoded are dropped (the newest wins).
+	FPS float64 `yaml:"fps"`
+	// MaxDecodeRate caps decodes per second, so the camera never starves
+	// the decision loop on a small CPU.
+	MaxDecodeRate float64 `yaml:"max_decode_rate"`
+	// ROI limits decoding to a region of the frame: [x0, y0, x1, y1] in
+	// pixels; empty means the whole frame.
+	ROI []int `yaml:"roi"`
+	// Downscale decodes at 1/N of the resolution (1: full).
+	Downscale int `yaml:"downscale"`
+}
+
+// Turnstile is the relay and its inputs.
+type Turnstile struct {
+	// Backend is gpio (real pins) or sim (prints what it would do).
+	Backend string `yaml:"backend"`
+	// Relay is the output that unlocks the turnstile.
+	Relay Pin `yaml:"relay"`
+	// Mode is pulse (relay on for PulseWidth) or level (on until passage
+	// or OpenTimeout).
+	Mode string `yaml:"mode"`
+	// PulseWidth is the relay pulse in pulse mode.
+	PulseWidth time.Duration `yaml:"pulse_width"`
+	// OpenTimeout: how long to wait for the passage sensor.
+	OpenTimeout time.Duration `yaml:"open_timeout"`
+	// Passage is the optional passage sensor input.
+	Passage Pin `yaml:"passage"`
+	// Emergency is the optional fire/emergency input: while active, free
+	// passage, latched until it clears and is acknowledged.
+	Emergency Pin `yaml:"emergency"`
+	// FailSafe: unlock (instead of lock) on start, shutdown and GPIO
+	// errors. Only where fire regulations require it.
+	FailSafe bool `yaml:"fail_safe"`
+}
+
+// Pin names a GPIO line.
+type Pin struct {
+	// Name as periph knows it: "GPIO17", or a header pin such as "P1_11".
+	// Empty: not connected.
+	Name string `yaml:"name"`
+	// ActiveLow: the line is active when low (most relay boards).
+	ActiveLow bool `yaml:"active_low"`
+}
+
+// Feedback is LEDs and buzzer.
+type Feedback struct {
+	GreenLED Pin `yaml:"green_led"`
+	RedLED   Pin `yaml:"red_led"`
+	Buzzer   Pin `yaml:"buzzer"`
+	// Patterns override the built-in patterns of allow, deny, error and
+	// offline, per output: green, red, buzzer. See ParseSteps.
+	Patterns map[string]PatternSpec `yaml:"patterns"`
+}
+
+// PatternSpec is one feedback pattern: the steps of each output, e.g.
+// green: "on 1s", buzzer: "on 100ms off 100ms on 100ms". An output left
+// empty stays off.
+type PatternSpec struct {
+	Green  string `yaml:"green"`
+	Red    string `yaml:"red"`
+	Buzzer string `yaml:"buzzer"`
+}
+
+// ParseSteps reads "on D [off D] on D ..." into steps; "off D" first is a
+// pause before the first "on".
+func ParseSteps(s string) ([]gate.Step, error) {
+	f := strings.Fields(s)
+	if len(f)%2 != 0 {
+		return nil, fmt.Errorf("%q: want pairs of on/off and a duration, e.g. \"on 100ms off 100ms on 100ms\"", s)
+	}
+	var steps []gate.Step
+	for i := 0; i < len(f); i += 2 {
+		d, err := time.ParseDuration(f[i+1])
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q: %q is not a positive duration", s, f[i+1])
+		}
+		switch f[i] {
+		case "on":
+			steps = append(steps, gate.Step{On: d})
+		case "off":
+			if len(steps) == 0 || steps[len(steps)-1].Off != 0 {
+				steps = append(steps, gate.Step{Off: d})
+			} else {
+				steps[len(steps)-1].Off = d
+			}
+		default:
+			return nil, fmt.Errorf("%q: %q must be on or off", s, f[i])
+		}
+	}
+	return steps, nil
+}
+
+// Pattern converts a spec to the gate's pattern.
+func (p PatternSpec) Pattern() (gate.Pattern, error) {
+	var out gate.Pattern
+	for _, x := range []struct {
+		spec string
+		dst  *[]gate.Step
+	}{{p.Green, &out.Green}, {p.Red, &out.Red}, {p.Buzzer, &out.Buzzer}} {
+		steps, err := ParseSteps(x.spec)
+		if err != nil {
+			return out, err
+		}
+		*x.dst = steps
+	}
+	return out, nil
+}
+
+// Sync connects the gate to its fleet's MQTT broker. The gate decides
+// without it; records wait in the outbox while it is away.
+type Sync struct {
+	// Enabled turns fleet sync on.
+	Enabled bool `yaml:"enabled"`
+	// Fleet is the fleet id, the second level of every topic.
+	Fleet string `yaml:"fleet"`
+	// The broker connection; ClientID defaults to wicket-<fleet>-<gate id>.
+	mqttconn.Conn `yaml:",inline"`
+	// BatchSize is the most records in one message.
+	BatchSize int `yaml:"batch_size"`
+	// MaxInflight is how many unacknowledged batches may be out at once.
+	MaxInflight int `yaml:"max_inflight"`
+	// AckTimeout: unacknowledged records are sent again after this long.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	// StatusEvery is how often the retained status is refreshed.
+	StatusEvery time.Duration `yaml:"status_every"`
+	// ReconnectMin and ReconnectMax bound the wait between attempts
+	// (exponential, with jitter).
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+}
+
+// Display is the local page for the gate's screen or an attendant's kiosk,
+// with /healthz and /metrics on the same address.
+type Display struct {
+	// Enabled serves the page.
+	Enabled bool `yaml:"enabled"`
+	// Addr is where it listens; keep it on loopback unless a kiosk on
+	// another device must reach it.
+	Addr string `yaml:"addr"`
+	// IdleAfter: the page returns to its idle screen this long after a
+	// decision.
+	IdleAfter time.Duration `yaml:"idle_after"`
+	// Kiosk turns on the attendant's confirm/reject buttons for decisions
+	// that need a person to compare the photo. The page shows the test age
+	// and the vaccine doses only where the policy uses them.
+	Kiosk bool `yaml:"kiosk"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json (for journald) or text.
+	Format string `yaml:"format"`
+}
+
+// Default returns the defaults of every field.
+func Default() Config {
+	return Config{
+		Policy: verifier.DefaultPolicy(),
+		Store:  Store{Path: "/var/lib/wicket/wicket.db", LockTimeout: 5 * time.Second, MaxEvents: 1_000_000, MaxOutbox: 200_000},
+		Scanner: Scanner{
+			Type: "serial", Baud: 9600, Terminator: "cr", MaxFrame: 4096,
+			InterByteTimeout: 200 * time.Millisecond, HoldOff: 3 * time.Second,
+			Camera: Camera{Format: "yuyv", Width: 640, Height: 480, FPS: 15, MaxDecodeRate: 15, Downscale: 1},
+		},
+		Turnstile: Turnstile{Backend: "gpio", Mode: "pulse", PulseWidth: 500 * time.Millisecond, OpenTimeout: 8 * time.Second},
+		Sync: Sync{
+			Conn:      mqttconn.Conn{KeepAlive: 30 * time.Second},
+			BatchSize: 100, MaxInflight: 4, AckTimeout: 10 * time.Second, StatusEvery: time.Minute,
+			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
+		},
+		Display: Display{Addr: "127.0.0.1:8080", IdleAfter: 5 * time.Second},
+		Log:     Log{Level: "info", Format: "json"},
+	}
+}
+
+// Load reads, decodes and validates a config file. Relative paths in it
+// are relative to the file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a config over the defaults and validates it.
+func Parse(data []byte, dir string) (*Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	c.dir = dir
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Path resolves a path from the config against the config's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func oneOf(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %q is not allowed; use one of %s", field, v, strings.Join(allowed, ", "))
+}
+
+// Validate checks the config and names the first bad field with its fix.
+// Checks that need files (keys readable, devices present) are done when the
+// daemon opens them, with the same naming.
+func (c *Config) Validate() error {
+	switch {
+	case c.Gate.ID == "":
+		return errors.New("gate.id: missing; set the gate's fleet id, e.g. id: L2-S14-G03")
+	case wire.ValidName(c.Gate.ID) != nil:
+		return fmt.Errorf("gate.id: %v: it is part of MQTT topics", wire.ValidName(c.Gate.ID))
+	case c.Gate.Venue == "":
+		return errors.New("gate.venue: missing; set the venue id the gate belongs to")
+	case len(c.Trust.RootKeys) == 0:
+		return errors.New("trust.root_keys: missing; list at least one root public key file (PEM)")
+	case c.Store.Path == "":
+		return errors.New("store.path: missing; e.g. /var/lib/wicket/wicket.db")
+	case c.Store.LockTimeout <= 0:
+		return errors.New("store.lock_timeout: must be positive, e.g. 5s")
+	case c.Store.MaxEvents < 1000:
+		return errors.New("store.max_events: at least 1000")
+	case c.Store.MaxOutbox < 1000:
+		return errors.New("store.max_outbox: at least 1000")
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	s := &c.Scanner
+	if err := oneOf("scanner.type", s.Type, "serial", "camera", "stdin", "file"); err != nil {
+		return err
+	}
+	if err := oneOf("scanner.terminator", s.Terminator, "cr", "lf", "crlf"); err != nil {
+		return err
+	}
+	switch {
+	case s.Type == "serial" && s.Device == "":
+		return errors.New("scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
+	case s.Type == "serial" && (s.Baud < 1200 || s.Baud > 921600):
+		return fmt.Errorf("scanner.baud: %d is out of range; set the scanner's baud rate (commonly 9600 or 115200)", s.Baud)
+	case s.Type == "file" && s.Path == "":
+		return errors.New("scanner.path: missing for a file scanner")
+	case s.MaxFrame < 64 || s.MaxFrame > 65536:
+		return fmt.Errorf("scanner.max_frame: %d is out of range 64..65536", s.MaxFrame)
+	case s.InterByteTimeout < 10*time.Millisecond:
+		return errors.New("scanner.inter_byte_timeout: at least 10ms")
+	case s.HoldOff < 0:
+		return errors.New("scanner.hold_off: must not be negative; 0 turns it off")
+	}
+	if c := &s.Camera; s.Type == "camera" {
+		if err := oneOf("scanner.camera.format", c.Format, "yuyv", "mjpeg"); err != nil {
+			return err
+		}
+		switch {
+		case c.Device == "":
+			return errors.New("scanner.camera.device: missing; use /dev/v4l/by-id/<your camera>")
+		case c.Width < 160 || c.Width > 4096 || c.Height < 120 || c.Height > 4096:
+			return fmt.Errorf("scanner.camera.width/height: %dx%d is out of range 160x120..4096x4096", c.Width, c.Height)
+		case c.FPS <= 0 || c.FPS > 120:
+			return fmt.Errorf("scanner.camera.fps: %v is out of range (0, 120]", c.FPS)
+		case c.MaxDecodeRate <= 0 || c.MaxDecodeRate > 120:
+			return fmt.Errorf("scanner.camera.max_decode_rate: %v is out of range (0, 120]", c.MaxDecodeRate)
+		case len(c.ROI) != 0 && (len(c.ROI) != 4 || c.ROI[0] < 0 || c.ROI[1] < 0 || c.ROI[2] <= c.ROI[0] || c.ROI[3] <= c.ROI[1] || c.ROI[2] > c.Width || c.ROI[3] > c.Height):
+			return fmt.Errorf("scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
+		case c.Downscale < 1 || c.Downscale > 8:
+			return fmt.Errorf("scanner.camera.downscale: %d is out of range 1..8", c.Downscale)
+		}
+	}
+	t := &c.Turnstile
+	if err := oneOf("turnstile.backend", t.Backend, "gpio", "sim"); err != nil {
+		return err
+	}
+	if err := oneOf("turnstile.mode", t.Mode, "pulse", "level"); err != nil {
+		return err
+	}
+	switch {
+	case t.Backend == "gpio" && t.Relay.Name == "":
+		return errors.New("turnstile.relay.name: missing; name the relay's GPIO, e.g. GPIO17")
+	case t.PulseWidth < 50*time.Millisecond || t.PulseWidth > 10*time.Second:
+		return fmt.Errorf("turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
+	case t.OpenTimeout < time.Second || t.OpenTimeout > time.Minute:
+		return fmt.Errorf("turnstile.open_timeout: %v is out of range 1s..1m", t.OpenTimeout)
+	case t.Mode == "level" && t.Passage.Name == "" && t.Backend == "gpio":
+		return errors.New("turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
+	}
+	for name, spec := range c.Feedback.Patterns {
+		if err := oneOf("feedback.patterns."+name, name, "allow", "deny", "error", "offline"); err != nil {
+			return err
+		}
+		if _, err := spec.Pattern(); err != nil {
+			return fmt.Errorf("feedback.patterns.%s: %w", name, err)
+		}
+	}
+	if y := &c.Sync; y.Enabled {
+		if y.ClientID == "" {
+			y.ClientID = "wicket-" + y.Fleet + "-" + c.Gate.ID
+		}
+		if err := wire.ValidName(y.Fleet); err != nil {
+			return fmt.Errorf("sync.fleet: set the fleet id: %v", err)
+		}
+		if err := y.Conn.Validate("sync."); err != nil {
+			return err
+		}
+		switch {
+		case y.BatchSize < 1 || y.BatchSize > 500:
+			return fmt.Errorf("sync.batch_size: %d is out of range 1..500", y.BatchSize)
+		case y.MaxInflight < 1 || y.MaxInflight > 64:
+			return fmt.Errorf("sync.max_inflight: %d is out of range 1..64", y.MaxInflight)
+		case y.AckTimeout < time.Second:
+			return errors.New("sync.ack_timeout: at least 1s")
+		case y.StatusEvery < time.Second:
+			return errors.New("sync.status_every: at least 1s")
+		case y.ReconnectMin <= 0 || y.ReconnectMax < y.ReconnectMin:
+			return errors.New("sync.reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max")
+		}
+	}
+	if d := c.Display; d.Enabled {
+		if _, _, err := net.SplitHostPort(d.Addr); err != nil {
+			return fmt.Errorf("display.addr: %q: want host:port, e.g. 127.0.0.1:8080", d.Addr)
+		}
+		if d.IdleAfter < time.Second || d.IdleAfter > time.Minute {
+			return fmt.Errorf("display.idle_after: %v is out of range 1s..1m", d.IdleAfter)
+		}
+	}
+	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
+		return err
+	}
+	return oneOf("log.format", c.Log.Format, "json", "text")
+}
+
+// String renders the effective config as YAML.
+func (c *Config) String() string {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	enc.Encode(c)
+	return b.String()
+}

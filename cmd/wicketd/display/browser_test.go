@@ -1,0 +1,125 @@
+package display_test
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"wicket/cmd/wicketd/display"
+	"wicket/decoder"
+	"wicket/verifier"
+)
+
+// chromiumArgs run headless Chromium quietly on a machine without network.
+var chromiumArgs = []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+	"--timeout=2500"}
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not installed (Debian package chromium): the browser test needs it")
+	return ""
+}
+
+// browse runs Chromium on url at a window size and returns the
+// screenshot file and the DOM after the page's scripts ran.
+func browse(t *testing.T, bin, url string, w, h int) (string, string) {
+	t.Helper()
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	args := append(append([]string{}, chromiumArgs...), "--user-data-dir="+t.TempDir(), fmt.Sprintf("--window-size=%d,%d", w, h))
+	if out, err := exec.Command(bin, append(args, "--screenshot="+shot, url)...).CombinedOutput(); err != nil {
+		t.Fatalf("chromium screenshot: %v\n%s", err, out)
+	}
+	dom, err := exec.Command(bin, append(args, "--dump-dom", url)...).Output()
+	if err != nil {
+		t.Fatalf("chromium dump-dom: %v", err)
+	}
+	return shot, string(dom)
+}
+
+func decision(allow bool, r verifier.Reason, c decoder.Colour, class decoder.Class) verifier.Decision {
+	return verifier.Decision{
+		Allow: allow, Reason: r, Colour: c, Message: r.Message(), At: time.Now(),
+		Alert: c == decoder.ColourRed, Attendant: r == verifier.ReasonAttendantRequired,
+		Voucher: &verifier.VoucherInfo{Name: "张*明", Class: class, Kind: decoder.KindPrinted, Colour: c},
+	}
+}
+
+// TestPageInBrowser opens the page in headless Chromium while decisions
+// are published, at a gate display's 800×480 and a kiosk's 1920×1080, and
+// checks the colour of the main field and the message on it. With
+// WICKET_SCREENSHOTS set to a directory it keeps the screenshots there
+// (docs/img holds the ones the README shows).
+func TestPageInBrowser(t *testing.T) {
+	bin := chromium(t)
+	cases := []struct {
+		name  string
+		d     verifier.Decision
+		rgb   [3]uint8
+		sizes [][2]int
+	}{
+		{"allow", decision(true, verifier.ReasonOK, decoder.ColourGreen, decoder.ClassAdult), [3]uint8{0x1a, 0x9e, 0x4b}, [][2]int{{800, 480}, {1920, 1080}}},
+		{"deny-yellow", decision(false, verifier.ReasonColourYellow, decoder.ColourYellow, decoder.ClassChild), [3]uint8{0xf2, 0xc2, 0x00}, [][2]int{{800, 480}}},
+		{"deny-red-alert", decision(false, verifier.ReasonColourRed, decoder.ColourRed, decoder.ClassAdult), [3]uint8{0xd7, 0x26, 0x3d}, [][2]int{{800, 480}}},
+		{"attendant", decision(false, verifier.ReasonAttendantRequired, decoder.ColourGreen, decoder.ClassElderly), [3]uint8{0x1d, 0x4e, 0xd8}, [][2]int{{800, 480}, {1920, 1080}}},
+	}
+	keep := os.Getenv("WICKET_SCREENSHOTS")
+	for _, tc := range cases {
+		for _, size := range tc.sizes {
+			name := fmt.Sprintf("%s-%dx%d", tc.name, size[0], size[1])
+			t.Run(name, func(t *testing.T) {
+				s := display.New(display.Config{IdleAfter: time.Minute, Kiosk: true, Gate: "L2-S14-G03"}, slog.New(slog.DiscardHandler))
+				s.SetState(display.State{Ready: true})
+				ts := httptest.NewServer(s.Handler())
+				defer ts.Close()
+				defer s.Close()
+				s.Publish(display.FromDecision(tc.d, 42, false, false))
+				shot, dom := browse(t, bin, ts.URL+"/", size[0], size[1])
+				if !strings.Contains(dom, tc.d.Message.Zh) || !strings.Contains(dom, tc.d.Message.En) {
+					t.Errorf("page does not show %q / %q", tc.d.Message.Zh, tc.d.Message.En)
+				}
+				if !strings.Contains(dom, "张*明") {
+					t.Error("page does not show the masked name")
+				}
+				b, err := os.ReadFile(shot)
+				if err != nil {
+					t.Fatal(err)
+				}
+				img, err := png.Decode(bytes.NewReader(b))
+				if err != nil {
+					t.Fatal(err)
+				}
+				bounds := img.Bounds()
+				if bounds.Dx() != size[0] || bounds.Dy() != size[1] {
+					t.Errorf("screenshot is %v; want %dx%d", bounds.Size(), size[0], size[1])
+				}
+				// A point near the left edge, low on the screen: field, not text.
+				r, g, bl, _ := img.At(bounds.Min.X+6, bounds.Min.Y+bounds.Dy()*85/100).RGBA()
+				got := [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}
+				for i := range got {
+					if d := int(got[i]) - int(tc.rgb[i]); d < -8 || d > 8 {
+						t.Fatalf("main field is #%02x%02x%02x; want #%02x%02x%02x", got[0], got[1], got[2], tc.rgb[0], tc.rgb[1], tc.rgb[2])
+					}
+				}
+				if keep != "" {
+					if err := os.WriteFile(filepath.Join(keep, name+".png"), b, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

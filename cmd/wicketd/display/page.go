@@ -1,0 +1,32 @@
+package display
+
+import (
+	"bytes"
+	_ "embed"
+	"html/template"
+)
+
+// pageHTML is the whole page: styles and script inline, no external
+// assets, so it renders on a gate with no network.
+//
+//go:embed page.html
+var pageHTML string
+
+var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+
+// renderPage fills the page's settings in once; the page itself never
+// changes afterwards.
+func renderPage(cfg Config) []byte {
+	var b bytes.Buffer
+	err := pageTemplate.Execute(&b, struct {
+		Gate                    string
+		Kiosk                   bool
+		IdleMillis, AttendantMS int64
+	}{cfg.Gate, cfg.Kiosk, cfg.IdleAfter.Milliseconds(), cfg.AttendantHold.Milliseconds()})
+	if err != nil {
+		// The template is fixed and its data are plain values: this
+		// cannot fail at run time once a test has rendered it.
+		panic("display: render page: " + err.Error())
+	}
+	return b.Bytes()
+}

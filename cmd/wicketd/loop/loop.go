@@ -1,0 +1,318 @@
+// Package loop is the gate's decision loop: one scan in, one decision out,
+// committed to the store before the turnstile moves.
+//
+// For each scan it applies the hold-off (a held code decides once), asks
+// the verifier, writes the access event and its outbox row in one store
+// transaction (which also enforces anti-passback), and only then opens the
+// turnstile and plays the feedback. If the store can't commit, the gate
+// denies: no passage goes unrecorded. The loop never waits on the network.
+package loop
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"wicket/device"
+	"wicket/device/gate"
+	"wicket/sync/store"
+	"wicket/verifier"
+)
+
+// Turnstile is the relay seam: device/gate.Turnstile on hardware or in
+// simulation.
+type Turnstile interface {
+	Open(ctx context.Context) (gate.Passage, error)
+}
+
+// Feedback is the LED and buzzer seam.
+type Feedback interface {
+	Show(s gate.Signal) <-chan struct{}
+}
+
+// Config is what the loop needs from wicketd.yaml.
+type Config struct {
+	Gate, Venue string
+	// HoldOff is the same-code window; 0 turns it off.
+	HoldOff time.Duration
+}
+
+// Result is what happened to one scan.
+type Result struct {
+	// Skipped: the hold-off swallowed the scan; nothing else is set.
+	Skipped bool
+	// Decision is the final decision (anti-passback and store failures
+	// included).
+	Decision verifier.Decision
+	// Seq is the access event's sequence number (0 if not committed).
+	Seq uint64
+	// Passage is the turnstile's outcome for an allowed decision.
+	Passage gate.Passage
+	// ScanAt is when the scanner completed the frame; Committed when the
+	// event was durable; Opened when the turnstile was told to open.
+	ScanAt, Committed, Opened time.Time
+}
+
+// Loop is the decision loop. Create it with New; Run or Handle drive it.
+type Loop struct {
+	cfg  Config
+	v    *verifier.Verifier
+	st   *store.Store
+	ts   Turnstile
+	fb   Feedback
+	hold *device.HoldOff
+	log  *slog.Logger
+	now  func() time.Time
+
+	// OnDecision, if set, sees each decision once it is committed, before
+	// the turnstile moves (what the gate's display shows), and each scan the
+	// hold-off swallowed. It runs on the loop's goroutine; it must not block.
+	OnDecision func(Result)
+	// OnResult, if set, sees every final result, passage outcome included
+	// (metrics, tests). Same rules as OnDecision.
+	OnResult func(Result)
+	// OnCommit, if set, sees every event once it is durable (fleet sync
+	// wakes up on it). Same rules as OnDecision.
+	OnCommit func(store.Event)
+
+	mu        sync.Mutex // one scan at a time
+	heartbeat atomic.Int64
+	limiter   *device.LogLimiter
+}
+
+// New returns a Loop. fb may be nil (no LEDs or buzzer).
+func New(cfg Config, v *verifier.Verifier, st *store.Store, ts Turnstile, fb Feedback, log *slog.Logger) *Loop {
+	l := &Loop{cfg: cfg, v: v, st: st, ts: ts, fb: fb, log: log.With("component", "loop"), now: time.Now, limiter: device.NewLogLimiter(logEvery)}
+	if cfg.HoldOff > 0 {
+		l.hold = device.NewHoldOff(cfg.HoldOff, holdOffMemory)
+	}
+	l.heartbeat.Store(time.Now().UnixNano())
+	return l
+}
+
+// holdOffMemory is how many recent codes the hold-off remembers: a queue
+// of a few people presenting in turn, with room to spare.
+const holdOffMemory = 16
+
+// heartbeatEvery is how often an idle loop proves it is alive.
+const heartbeatEvery = time.Second
+
+// Run handles scans until ctx ends or scans is closed; it returns nil then.
+func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		l.heartbeat.Store(l.now().UnixNano())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case s, ok := <-scans:
+			if !ok {
+				return nil
+			}
+			l.Handle(ctx, s)
+		}
+	}
+}
+
+// Healthy reports whether the loop has been through its select within
+// maxAge: the watchdog pings systemd only while it is.
+func (l *Loop) Healthy(maxAge time.Duration) bool {
+	return l.now().Sub(time.Unix(0, l.heartbeat.Load())) <= maxAge
+}
+
+// Handle decides on one scan, commits it, then drives the turnstile and
+// feedback. It blocks until the turnstile reports the passage outcome.
+func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := Result{ScanAt: s.At}
+	if l.hold != nil && !l.hold.Allow(s.Payload, s.At) {
+		r.Skipped = true
+		l.decided(r)
+		return r
+	}
+	d := l.v.Verify(s.Payload)
+	ev := l.event(d)
+	seq, err := l.st.Append(&ev, l.v.Policy().AntiPassback)
+	if err != nil {
+		l.log.Error("store commit failed; denying", "err", err)
+		d = failSecure(d, "store commit: "+err.Error())
+		r.Decision = d
+		l.signal(gate.SignalError)
+		l.decided(r)
+		l.report(r)
+		return r
+	}
+	r.Seq, r.Committed = seq, l.now()
+	l.committed(ev)
+	if d.Allow && !ev.Allow {
+		d.Allow = false
+		d.Reason = verifier.Reason(ev.Reason)
+		d.Message = d.Reason.Message()
+		d.Detail = "voucher passed at this venue within the anti-passback window"
+	}
+	r.Decision = d
+	l.logDecision(r, ev)
+	l.decided(r)
+	if !d.Allow {
+		l.signal(signalFor(d.Reason))
+		l.report(r)
+		return r
+	}
+	l.signal(gate.SignalAllow)
+	r.Opened = l.now()
+	r.Passage = l.open(ctx, seq)
+	l.report(r)
+	return r
+}
+
+// Admit opens the turnstile for an event already committed (an
+// attendant's confirmation, ref its seq) and logs the passage outcome,
+// one passage at a time with the scans.
+func (l *Loop) Admit(ctx context.Context, ref uint64) gate.Passage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open(ctx, ref)
+}
+
+// open drives the turnstile and commits the passage outcome as an event
+// referring to ref. The caller holds l.mu.
+func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
+	p, err := l.ts.Open(ctx)
+	detail := passageDetail(p)
+	if err != nil {
+		detail = "error"
+		if errors.Is(err, gate.ErrEmergency) {
+			detail = "emergency_free"
+		}
+		l.log.Warn("turnstile did not open normally", "seq", ref, "err", err)
+	}
+	pev := store.Event{Type: "passage", At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref, Detail: detail}
+	if _, err := l.st.Append(&pev, 0); err != nil {
+		l.log.Error("store commit of passage outcome failed", "seq", ref, "err", err)
+	} else {
+		l.committed(pev)
+	}
+	if p == gate.NotPassed {
+		l.log.Info("granted but not passed", "seq", ref)
+	}
+	return p
+}
+
+// event turns a decision into an access record: hashed identifiers only.
+func (l *Loop) event(d verifier.Decision) store.Event {
+	ev := store.Event{
+		Type: "decision", At: d.At, Gate: l.cfg.Gate, Venue: l.cfg.Venue,
+		Allow: d.Allow, Reason: string(d.Reason), Alert: d.Alert, Attendant: d.Attendant,
+	}
+	if d.Colour != 0 {
+		ev.Colour = d.Colour.String()
+	}
+	for _, w := range d.Warnings {
+		ev.Warnings = append(ev.Warnings, string(w))
+	}
+	if v := d.Voucher; v != nil {
+		ev.Kind, ev.Class, ev.Issuer = v.Kind.String(), v.Class.String(), v.Issuer
+		ev.Voucher = l.st.HashID(v.ID)
+		ev.Subject = l.st.HashSubject(v.Subject)
+	}
+	return ev
+}
+
+// failSecure turns any decision into a denial for a gate fault.
+func failSecure(d verifier.Decision, detail string) verifier.Decision {
+	d.Allow = false
+	d.Reason = verifier.ReasonInternal
+	d.Message = d.Reason.Message()
+	d.Detail = detail
+	return d
+}
+
+// gateFaults are reasons that say the gate, not the holder, is at fault:
+// they get the error pattern, so staff notice.
+var gateFaults = map[verifier.Reason]bool{
+	verifier.ReasonNoTrustData: true, verifier.ReasonClockUntrusted: true,
+	verifier.ReasonTrustDataStale: true, verifier.ReasonInternal: true,
+}
+
+func signalFor(r verifier.Reason) gate.Signal {
+	if gateFaults[r] {
+		return gate.SignalError
+	}
+	return gate.SignalDeny
+}
+
+// passageDetail is how a passage outcome is written in events.
+func passageDetail(p gate.Passage) string {
+	switch p {
+	case gate.Passed:
+		return "passed"
+	case gate.NotPassed:
+		return "not_passed"
+	case gate.PassageUnknown:
+		return "unknown"
+	}
+	return "error"
+}
+
+func (l *Loop) signal(s gate.Signal) {
+	if l.fb != nil {
+		l.fb.Show(s)
+	}
+}
+
+func (l *Loop) committed(ev store.Event) {
+	if l.OnCommit != nil {
+		l.OnCommit(ev)
+	}
+}
+
+func (l *Loop) decided(r Result) {
+	if l.OnDecision != nil {
+		l.OnDecision(r)
+	}
+}
+
+func (l *Loop) report(r Result) {
+	if l.OnResult != nil {
+		l.OnResult(r)
+	}
+}
+
+// logDecision logs one line per decision, with no personal data, and
+// rate-limits repeated bad codes so a scanner stuck on one can't flood
+// the journal.
+func (l *Loop) logDecision(r Result, ev store.Event) {
+	d := r.Decision
+	attrs := []any{"seq", r.Seq, "allow", d.Allow, "reason", d.Reason}
+	if ev.Voucher != "" {
+		attrs = append(attrs, "voucher", ev.Voucher, "colour", ev.Colour, "kind", ev.Kind)
+	}
+	if d.Detail != "" {
+		attrs = append(attrs, "detail", d.Detail)
+	}
+	if len(ev.Warnings) > 0 {
+		attrs = append(attrs, "warnings", ev.Warnings)
+	}
+	switch {
+	case d.Alert:
+		l.log.Warn("ALERT", attrs...)
+	case d.Voucher == nil:
+		if ok, n := l.limiter.Allow(string(d.Reason), l.now()); ok {
+			if n > 0 {
+				attrs = append(attrs, "suppressed", n)
+			}
+			l.log.Info("decision", attrs...)
+		}
+	default:
+		l.log.Info("decision", attrs...)
+	}
+}
+
+// logEvery is how often a line per reason of unreadable codes is logged.
+const logEvery = 10 * time.Second

@@ -1,0 +1,259 @@
+package loop
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"wicket/decoder"
+	"wicket/device"
+	"wicket/device/gate"
+	"wicket/sync/store"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
+)
+
+// relayPin is a gpiotest pin that records when each level was written.
+type relayPin struct {
+	*gpiotest.Pin
+	mu     sync.Mutex
+	writes []levelAt
+}
+
+type levelAt struct {
+	l  gpio.Level
+	at time.Time
+}
+
+var _ gpio.PinOut = (*relayPin)(nil)
+
+func (p *relayPin) Out(l gpio.Level) error {
+	p.mu.Lock()
+	p.writes = append(p.writes, levelAt{l, time.Now()})
+	p.mu.Unlock()
+	return p.Pin.Out(l)
+}
+
+func (p *relayPin) log() []levelAt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]levelAt(nil), p.writes...)
+}
+
+// firstHighAfter returns when the relay was first energised at or after t.
+func (p *relayPin) firstHighAfter(t time.Time) (time.Time, bool) {
+	for _, w := range p.log() {
+		if w.l == gpio.High && !w.at.Before(t) {
+			return w.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+type rig struct {
+	f     *verifiertest.Fixture
+	st    *store.Store
+	relay *relayPin
+	ts    *gate.Turnstile
+	loop  *Loop
+}
+
+func newRig(t testing.TB, pulse time.Duration, holdOff time.Duration) *rig {
+	t.Helper()
+	f := verifiertest.New(t)
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "wicket.db"), LockTimeout: time.Second,
+		MaxEvents: 100000, MaxOutbox: 100000, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.ApplyBatch(&verifier.Batch{Version: 1, IssuedAt: verifiertest.Epoch.Add(-time.Hour)}, verifiertest.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(f.TClock, st, &f.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.InstallKeySet(f.KeySet); err != nil {
+		t.Fatal(err)
+	}
+	relay := &relayPin{Pin: &gpiotest.Pin{N: "RELAY"}}
+	ts, err := gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: pulse, PassageTimeout: time.Second},
+		gate.TurnstilePins{Relay: relay}, gate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.Close() })
+	l := New(Config{Gate: "G1", Venue: "V1", HoldOff: holdOff}, v, st, ts, nil, slog.New(slog.DiscardHandler))
+	f.Verifier = v
+	return &rig{f: f, st: st, relay: relay, ts: ts, loop: l}
+}
+
+func (r *rig) scan(text string) device.Scan {
+	return device.Scan{Payload: []byte(text), Source: "test", At: time.Now()}
+}
+
+// TestLoop drives the whole loop: scan → decision → relay pulse on a
+// gpiotest pin → events in bbolt, for an allowed, a denied and a repeated
+// code.
+func TestLoop(t *testing.T) {
+	r := newRig(t, 20*time.Millisecond, time.Minute)
+	ctx := context.Background()
+	good := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+
+	res := r.loop.Handle(ctx, r.scan(good))
+	if !res.Decision.Allow || res.Seq == 0 {
+		t.Fatalf("good voucher: %+v", res.Decision)
+	}
+	w := r.relay.log()
+	if len(w) < 3 || w[len(w)-2].l != gpio.High || w[len(w)-1].l != gpio.Low {
+		t.Fatalf("relay writes = %v; want a pulse High then Low", w)
+	}
+	if width := w[len(w)-1].at.Sub(w[len(w)-2].at); width < 20*time.Millisecond {
+		t.Errorf("pulse width %v; want at least 20ms", width)
+	}
+	if hi, ok := r.relay.firstHighAfter(res.ScanAt); !ok || hi.Before(res.Committed) {
+		t.Errorf("relay energised at %v, event committed at %v: the event must be durable first", hi, res.Committed)
+	}
+	if r.ts.Unlocked() {
+		t.Error("turnstile left unlocked")
+	}
+
+	held := r.loop.Handle(ctx, r.scan(good))
+	if !held.Skipped {
+		t.Errorf("same code again within hold-off: %+v; want skipped", held)
+	}
+	bad := r.f.Issue(t, r.f.Ed, func() *decoder.Claims {
+		c := r.f.Claims(decoder.KindDynamic)
+		c.Voucher.Colour = decoder.ColourRed
+		return c
+	}())
+	writes := len(r.relay.log())
+	den := r.loop.Handle(ctx, r.scan(bad))
+	if den.Decision.Allow || den.Decision.Reason != verifier.ReasonColourRed || !den.Decision.Alert {
+		t.Errorf("red voucher: %+v", den.Decision)
+	}
+	if len(r.relay.log()) != writes {
+		t.Error("relay moved for a denied code")
+	}
+
+	evs, err := r.st.Events(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type+":"+e.Reason+e.Detail)
+		if e.Voucher != "" && len(e.Voucher) != 32 {
+			t.Errorf("voucher field %q is not a 16-byte hash", e.Voucher)
+		}
+	}
+	want := []string{"decision:ok", "passage:unknown", "decision:colour_red"}
+	if len(types) != len(want) {
+		t.Fatalf("events = %v; want %v", types, want)
+	}
+	for i := range want {
+		if types[i] != want[i] {
+			t.Errorf("event %d = %s; want %s", i, types[i], want[i])
+		}
+	}
+	out, err := r.st.Outbox(0, 100)
+	if err != nil || len(out) != len(evs) {
+		t.Errorf("outbox has %d rows, %v; want %d", len(out), err, len(evs))
+	}
+}
+
+// TestAntiPassback: a voucher that passed cannot pass again at the venue
+// within the window, even after the hold-off.
+func TestAntiPassback(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	p := verifier.DefaultPolicy()
+	p.AntiPassback = 10 * time.Minute
+	r.f.SetPolicy(t, p)
+	text := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+	if res := r.loop.Handle(context.Background(), r.scan(text)); !res.Decision.Allow {
+		t.Fatalf("first pass denied: %v", res.Decision.Reason)
+	}
+	res := r.loop.Handle(context.Background(), r.scan(text))
+	if res.Decision.Allow || res.Decision.Reason != verifier.ReasonAntiPassback {
+		t.Fatalf("second pass: %v %v; want anti_passback", res.Decision.Allow, res.Decision.Reason)
+	}
+}
+
+// TestStoreFailureDenies: when the store can't commit, the gate denies
+// and the relay does not move.
+func TestStoreFailureDenies(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	text := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+	r.st.Close()
+	before := len(r.relay.log())
+	res := r.loop.Handle(context.Background(), r.scan(text))
+	if res.Decision.Allow || res.Decision.Reason != verifier.ReasonInternal {
+		t.Fatalf("store closed: %v %v; want internal_error", res.Decision.Allow, res.Decision.Reason)
+	}
+	if len(r.relay.log()) != before {
+		t.Error("relay moved without a committed event")
+	}
+}
+
+// BenchmarkScanToRelay measures frame complete → relay output set, with
+// the verification and the store commit (fsync) in between.
+func BenchmarkScanToRelay(b *testing.B) {
+	r := newRig(b, time.Microsecond, 0)
+	p := verifier.DefaultPolicy()
+	p.MaxStatusAge = 0
+	r.f.SetPolicy(b, p)
+	text := r.f.Issue(b, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		s := r.scan(text)
+		res := r.loop.Handle(context.Background(), s)
+		if !res.Decision.Allow {
+			b.Fatal(res.Decision.Reason)
+		}
+		hi, ok := r.relay.firstHighAfter(s.At)
+		if !ok {
+			b.Fatal("relay not energised")
+		}
+		lat = append(lat, hi.Sub(s.At))
+	}
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestAdmit: an attendant's confirmation (an event committed outside
+// Handle) opens the turnstile and logs the passage referring to it.
+func TestAdmit(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	ev := store.Event{Type: "attendant", At: time.Now(), Gate: "G1", Venue: "V1", Detail: "confirmed", Allow: true}
+	seq, err := r.st.Append(&ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(r.relay.log())
+	if p := r.loop.Admit(context.Background(), seq); p != gate.PassageUnknown {
+		t.Errorf("Admit = %v; want unknown (no passage sensor)", p)
+	}
+	if w := r.relay.log()[before:]; len(w) < 2 || w[0].l != gpio.High || w[len(w)-1].l != gpio.Low {
+		t.Errorf("relay writes after Admit = %v; want a pulse", w)
+	}
+	evs, _ := r.st.Events(seq, 10)
+	if len(evs) != 1 || evs[0].Type != "passage" || evs[0].Ref != seq || evs[0].Detail != "unknown" {
+		t.Fatalf("events after Admit = %+v; want one passage referring to %d", evs, seq)
+	}
+}

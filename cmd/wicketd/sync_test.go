@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/decoder"
+	"wicket/sync/mqtttest"
+	"wicket/sync/wire"
+	"wicket/verifier"
+)
+
+// TestDaemonSync runs wicketd with fleet sync against a real broker: its
+// decisions reach a collector and leave the outbox when acked, an override
+// published to the fleet reaches it, and its retained status says online,
+// then offline after SIGTERM.
+func TestDaemonSync(t *testing.T) {
+	if out, err := selfExec("version").CombinedOutput(); err != nil {
+		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
+	}
+	b := mqtttest.StartMosquitto(t)
+	dir := t.TempDir()
+	cfgPath, f := gateFiles(t, dir)
+	cfg, _ := os.ReadFile(cfgPath)
+	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s}\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topics := wire.Topics{Fleet: "test"}
+
+	var mu sync.Mutex
+	seen := map[uint64]string{}
+	var status wire.Status
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-collector"))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	cl.Subscribe(topics.AllRecords(), 1, func(c mqtt.Client, m mqtt.Message) {
+		r, err := wire.DecodeRecords(m.Payload())
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		for _, e := range r.Records {
+			seen[e.Seq] = e.Type + ":" + e.Reason
+		}
+		mu.Unlock()
+		a, _ := json.Marshal(wire.Ack{From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq})
+		c.Publish(topics.Ack(r.Gate), 1, false, a)
+	}).Wait()
+	cl.Subscribe(topics.Status("CRASH-G1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		mu.Lock()
+		json.Unmarshal(m.Payload(), &status)
+		mu.Unlock()
+	}).Wait()
+
+	cmd := selfExec("run", "-config", cfgPath)
+	stdin, _ := cmd.StdinPipe()
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for i := range 3 {
+		c := f.Claims(decoder.KindPrinted)
+		c.ID = []byte{'d', 'a', 'e', 'm', 'o', 'n', 's', byte(i)}
+		io.WriteString(stdin, f.Issue(t, f.Ed, c)+"\n")
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	eventually("3 allowed decisions at the collector", func() bool {
+		n := 0
+		for _, s := range seen {
+			if s == "decision:ok" {
+				n++
+			}
+		}
+		return n == 3
+	})
+	eventually("an online status with key set 1 and an empty outbox", func() bool {
+		return status.Online && status.KeySetVersion == 1 && status.Outbox == 0 && status.Decisions == 3
+	})
+
+	batch, err := verifier.SignBatch(f.Root, verifier.Batch{Version: 7, IssuedAt: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Publish(topics.Snapshot(), 1, true, batch).Wait()
+	eventually("the snapshot applied", func() bool { return status.StatusVersion == 7 })
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("wicketd after SIGTERM: %v", err)
+	}
+	eventually("an offline status", func() bool { return !status.Online && status.Gate == "CRASH-G1" })
+	mu.Lock()
+	defer mu.Unlock()
+	var types []string
+	for _, s := range seen {
+		types = append(types, s)
+	}
+	if !strings.Contains(strings.Join(types, " "), "system:start") {
+		t.Errorf("records %v lack the start event", types)
+	}
+}

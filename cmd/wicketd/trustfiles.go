@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"wicket/cmd/wicketd/config"
+	"wicket/decoder"
+	"wicket/verifier"
+)
+
+// loadRoots reads the pinned root keys a config names.
+func loadRoots(cfg *config.Config) (verifier.RootKeys, error) {
+	var roots verifier.RootKeys
+	for _, p := range cfg.Trust.RootKeys {
+		k, err := verifier.ReadPublicKeyFile(cfg.Path(p))
+		if err != nil {
+			return nil, fmt.Errorf("trust.root_keys: %s: %w", p, err)
+		}
+		roots = append(roots, k)
+	}
+	return roots, nil
+}
+
+// readTrustDoc reads a signed trust document file, bounded.
+func readTrustDoc(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > decoder.MaxTrustDocLen {
+		return nil, fmt.Errorf("%s: %d bytes, over %d", path, st.Size(), decoder.MaxTrustDocLen)
+	}
+	return os.ReadFile(path)
+}
+
+func readKeySet(roots verifier.RootKeys, path string) (*verifier.KeySet, error) {
+	b, err := readTrustDoc(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust.key_set: %w", err)
+	}
+	ks, err := roots.ParseKeySet(b)
+	if err != nil {
+		return nil, fmt.Errorf("trust.key_set: %s: %w", path, err)
+	}
+	return ks, nil
+}
+
+func readBatch(roots verifier.RootKeys, path string) (*verifier.Batch, error) {
+	b, err := readTrustDoc(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust.batches: %w", err)
+	}
+	batch, err := roots.ParseBatch(b)
+	if err != nil {
+		return nil, fmt.Errorf("trust.batches: %s: %w", path, err)
+	}
+	return batch, nil
+}

@@ -1,0 +1,85 @@
+# Wicket build. `make help` lists the targets.
+
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BUILD_TIME  ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.buildTime=$(BUILD_TIME)
+GOFLAGS_REL := -trimpath -ldflags '$(LDFLAGS)'
+BIN         := bin
+# Cross-build list: GOOS/GOARCH[/GOARM].
+PLATFORMS   := linux/arm/6 linux/arm/7 linux/arm64 linux/amd64
+FUZZTIME    ?= 30s
+QEMU_ARM    ?= qemu-arm-static
+QEMU_ARM64  ?= qemu-aarch64-static
+CRASH_CYCLES ?= 500
+FLEET_GATES  ?= 500
+
+export CGO_ENABLED := 0
+
+.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim clean
+
+help:
+	@echo "build      build wicketd and wicketctl into $(BIN)/"
+	@echo "test       vet and run every test (the CI gate)"
+	@echo "test-race  run every test with the race detector (needs gcc)"
+	@echo "test-arm   run the tests for armv7 and arm64 under qemu-user"
+	@echo "demo       run a gate on simulated hardware with sample vouchers"
+	@echo "cross      static binaries for $(PLATFORMS) into dist/"
+	@echo "fuzz       run every fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "lint       gofmt and go vet"
+	@echo "bench      run the benchmarks and write docs/BENCHMARKS.md"
+	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar, into docs/BENCHMARKS.md"
+	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
+	@echo "fleet-sim  FLEET_GATES gates on one broker and a collector: override reach, records/s"
+
+build:
+	$(GO) build $(GOFLAGS_REL) -o $(BIN)/ ./cmd/wicketd ./cmd/wicketctl
+
+test: lint
+	$(GO) test -count=1 ./...
+
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+test-arm:
+	GOARCH=arm GOARM=7 WICKET_CRASH_EXEC=$(QEMU_ARM) $(GO) test -count=1 -timeout 30m -exec $(QEMU_ARM) ./...
+	GOARCH=arm64 WICKET_CRASH_EXEC=$(QEMU_ARM64) $(GO) test -count=1 -timeout 30m -exec $(QEMU_ARM64) ./...
+
+demo: build
+	./scripts/demo.sh $(BIN)
+
+cross:
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%%/*}; rest=$${p#*/}; arch=$${rest%%/*}; arm=$${rest#*/}; \
+		[ "$$arm" = "$$rest" ] && arm=""; \
+		out=dist/$$os-$$arch$${arm:+v$$arm}; \
+		echo "build $$out"; \
+		GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build $(GOFLAGS_REL) -o $$out/ ./cmd/wicketd ./cmd/wicketctl; \
+	done
+
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	./scripts/bench.sh
+
+bench-qr:
+	./scripts/qrbench.sh docs/qr-bench.md
+	./scripts/splice-section.sh docs/BENCHMARKS.md docs/qr-bench.md
+
+crash:
+	WICKET_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'TestCrashCycles' ./cmd/wicketd/ | grep -E 'SIGKILL|^(ok|FAIL|---)'
+	WICKET_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'TestCrash' ./sync/store/ | grep -E 'cycles|^(ok|FAIL|---)'
+
+fleet-sim:
+	WICKET_FLEET_SIM=1 WICKET_FLEET_GATES=$(FLEET_GATES) WICKET_FLEET_REPORT=$(CURDIR)/docs/fleet-sim.md \
+		$(GO) test -count=1 -v -timeout 60m -run TestFleetSim ./sync/fleetsim/ | grep -vE '^=== '
+	./scripts/splice-section.sh docs/BENCHMARKS.md docs/fleet-sim.md
+
+clean:
+	rm -rf $(BIN) dist

@@ -42,8 +42,7 @@ test-race:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 test-arm:
-	GOARCH=arm GOARM=7 WICKET_CRASH_EXEC=$(QEMU_ARM) $(GO) test -count=1 -timeout 30m -exec $(QEMU_ARM) ./...
-	GOARCH=arm64 WICKET_CRASH_EXEC=$(QEMU_ARM64) $(GO) test -count=1 -timeout 30m -exec $(QEMU_ARM64) ./...
+	QEMU_ARM=$(QEMU_ARM) QEMU_ARM64=$(QEMU_ARM64) ./scripts/test-arm.sh
 
 demo: build
 	./scripts/demo.sh $(BIN)

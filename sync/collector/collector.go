@@ -442,9 +442,11 @@ func (c *Collector) store(ctx context.Context, r *wire.Records) (int, bool) {
 
 // progress logs the counters and the record rate every progressEvery.
 func (c *Collector) progress(ctx context.Context) {
+	// The baseline is read before the ticker exists, so that whoever waits
+	// for the ticker knows the baseline is taken.
+	last, lastAt := c.Stats(), c.cfg.Clock.Now()
 	t := c.cfg.Clock.NewTicker(progressEvery)
 	defer t.Stop()
-	last, lastAt := c.Stats(), c.cfg.Clock.Now()
 	for {
 		select {
 		case <-ctx.Done():

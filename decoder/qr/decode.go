@@ -156,8 +156,12 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // scanning every row (unless TryHarder already does), the full image with
 // one global threshold, the image at half size, the image sharpened, and
 // for images of at most 400×400 pixels (640×480 with TryHarder) the image
-// at double size, with local and then with one global threshold. A frame that reads costs one search; a frame without a
-// code costs all of them (about 6.5 ms for 640×480 on a 2-core x86 server:
+// at double size, with local and then with one global threshold. Within
+// each search, when gozxing's choice of finder patterns does not read, the
+// other plausible triples are tried with a slant-tolerant size estimate
+// and a grid sampled cell by cell between alignment patterns (triples.go,
+// grid.go). A frame that reads costs one search; a frame without a
+// code costs all of them (about 6.5 to 23 ms for 640×480 on 2-core x86 servers:
 // BenchmarkDecodeGray640x480/empty); set an ROI or Downscale to bound it.
 //
 // DecodeGray never panics: a panic inside gozxing on pathological input is
@@ -298,14 +302,25 @@ func (d *Decoder) search(p plane, ps pass) (payload []byte, err error) {
 	if ps.inverted {
 		m.FlipAll()
 	}
-	det, err := detector.NewDetector(m).Detect(hints)
+	var res *common.DecoderResult
+	finder := detector.NewFinderPatternFinder(m, nil)
+	info, err := finder.Find(hints)
 	if err == nil {
-		var res *common.DecoderResult
-		res, err = d.reader.Decode(det.GetBits(), hints)
-		if err == nil {
-			d.text = res.GetText()
-			return payloadOf(res), nil
+		var det *common.DetectorResult
+		if det, err = detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
+			res, err = d.reader.Decode(det.GetBits(), hints)
 		}
+	}
+	if err != nil {
+		if r, terr := d.readCandidates(m, finder.GetPossibleCenters(), hints); terr == nil {
+			res, err = r, nil
+		} else if !errors.As(terr, new(gozxing.NotFoundException)) {
+			err = terr
+		}
+	}
+	if err == nil {
+		d.text = res.GetText()
+		return payloadOf(res), nil
 	}
 	var nf gozxing.NotFoundException
 	if errors.As(err, &nf) {

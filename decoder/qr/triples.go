@@ -1,0 +1,181 @@
+package qr
+
+import (
+	"math"
+	"sort"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/common"
+	"github.com/makiuchi-d/gozxing/qrcode/decoder"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
+)
+
+// gozxing's detector keeps the one triple of finder pattern candidates
+// that is closest to an isosceles right triangle, refuses triples whose
+// module sizes differ by more than 1.4 (a code seen at a slant), takes one
+// module size for the whole code, and samples the grid once. The second
+// chance below, tried when that fails, relaxes each of these: it tries the
+// plausible triples best first, estimates the size of the code from each
+// leg's own module size, and samples with the neighbouring sizes and with
+// and without the alignment pattern.
+const (
+	// maxCandidates bounds the candidates considered, most confirmed
+	// first: 8 make at most 56 triples.
+	maxCandidates = 8
+	// maxTriples bounds the triples tried.
+	maxTriples = 4
+	// maxDimensions bounds the code sizes tried for one triple.
+	maxDimensions = 5
+	// maxModuleRatio is how much the module sizes of a triple may differ:
+	// more than gozxing's 1.4, for codes seen at a slant.
+	maxModuleRatio = 1.8
+	// maxLegRatio and the angle bounds admit perspective: the legs from the
+	// top-left pattern may differ by this factor and meet at this angle.
+	maxLegRatio = 1.6
+	minAngle    = 55.0
+	maxAngle    = 125.0
+)
+
+type triple struct {
+	p         [3]*detector.FinderPattern
+	distorted float64
+}
+
+// readCandidates tries to read a code from each plausible triple of the
+// finder pattern candidates found, best first.
+func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	cs := append([]*detector.FinderPattern(nil), found...)
+	if len(cs) < 3 {
+		return nil, gozxing.NewNotFoundException("%d finder candidates", len(cs))
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
+	if len(cs) > maxCandidates {
+		cs = cs[:maxCandidates]
+	}
+	var ts []triple
+	for i := 0; i < len(cs)-2; i++ {
+		for j := i + 1; j < len(cs)-1; j++ {
+			for k := j + 1; k < len(cs); k++ {
+				if t, ok := plausible(cs[i], cs[j], cs[k]); ok {
+					ts = append(ts, t)
+				}
+			}
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].distorted < ts[j].distorted })
+	if len(ts) > maxTriples {
+		ts = ts[:maxTriples]
+	}
+	var lastErr error = gozxing.NewNotFoundException("no plausible finder triple")
+	for _, t := range ts {
+		res, err := d.readTriple(m, t, hints)
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// readTriple samples and reads the code whose finder patterns are t, with
+// the estimated size and its two neighbours, each with the alignment
+// pattern if one is found and without it.
+func (d *Decoder) readTriple(m *gozxing.BitMatrix, t triple, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	bl, tl, tr := t.p[0], t.p[1], t.p[2]
+	across := gozxing.ResultPoint_Distance(tl, tr) / ((tl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 2)
+	down := gozxing.ResultPoint_Distance(tl, bl) / ((tl.GetEstimatedModuleSize() + bl.GetEstimatedModuleSize()) / 2)
+	var lastErr error = gozxing.NewNotFoundException("no dimension")
+	for _, dim := range dimensions(across, down) {
+		version, err := decoder.Version_GetProvisionalVersionForDimension(dim)
+		if err != nil {
+			continue
+		}
+		aligns := []*detector.AlignmentPattern{nil}
+		if len(version.GetAlignmentPatternCenters()) > 0 {
+			if ap := findAlignment(m, bl, tl, tr, dim); ap != nil {
+				aligns = []*detector.AlignmentPattern{ap, nil}
+			}
+		}
+		for _, ap := range aligns {
+			transform := detector.Detector_createTransform(tl, tr, bl, ap, dim)
+			if bits, err := detector.Detector_sampleGrid(m, transform, dim); err == nil {
+				res, err := d.reader.Decode(bits, hints)
+				if err == nil {
+					return res, nil
+				}
+				lastErr = err
+			} else {
+				lastErr = err
+			}
+			if bits, ok := sampleLocal(m, bl, tl, tr, transform, version, dim); ok {
+				res, err := d.reader.Decode(bits, hints)
+				if err == nil {
+					return res, nil
+				}
+				lastErr = err
+			}
+		}
+	}
+	return nil, lastErr
+}
+
+// dimensions returns the code sizes (4v+17 modules) to try for a code
+// whose finder pattern centres are across and down modules apart, most
+// likely first: the mean, then outwards up to one version beyond the two
+// legs, at most maxDimensions. Module sizes measured on a slant can make
+// the legs disagree by several versions.
+func dimensions(across, down float64) []int {
+	round := func(v float64) int { return 4*int(math.Round((v+7-1)/4)) + 1 }
+	base := round((across + down) / 2)
+	lo := min(round(across), round(down)) - 4
+	hi := max(round(across), round(down)) + 4
+	dims := []int{base}
+	for step := 4; len(dims) < maxDimensions && (base-step >= lo || base+step <= hi); step += 4 {
+		for _, d := range [2]int{base - step, base + step} {
+			if d >= lo && d <= hi && d >= 21 && d <= 177 && len(dims) < maxDimensions {
+				dims = append(dims, d)
+			}
+		}
+	}
+	return dims
+}
+
+// findAlignment looks for the bottom-right alignment pattern of a code of
+// dim modules around where a parallelogram would put it, in a window wide
+// enough for a slant.
+func findAlignment(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, dim int) *detector.AlignmentPattern {
+	ms := (bl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 2
+	correction := 1 - 3/float64(dim-7)
+	x := tl.GetX() + correction*(tr.GetX()-tl.GetX()+bl.GetX()-tl.GetX())
+	y := tl.GetY() + correction*(tr.GetY()-tl.GetY()+bl.GetY()-tl.GetY())
+	return alignmentNear(m, x, y, ms, 16)
+}
+
+// plausible orders three candidates as bottom-left, top-left, top-right
+// and reports whether they could be the corners of one code: similar
+// module sizes, legs of similar length, a corner angle not far from 90°.
+func plausible(a, b, c *detector.FinderPattern) (triple, bool) {
+	lo := math.Min(a.GetEstimatedModuleSize(), math.Min(b.GetEstimatedModuleSize(), c.GetEstimatedModuleSize()))
+	hi := math.Max(a.GetEstimatedModuleSize(), math.Max(b.GetEstimatedModuleSize(), c.GetEstimatedModuleSize()))
+	if hi > lo*maxModuleRatio {
+		return triple{}, false
+	}
+	p0, p1, p2 := gozxing.ResultPoint_OrderBestPatterns(a, b, c)
+	bl, tl, tr := p0.(*detector.FinderPattern), p1.(*detector.FinderPattern), p2.(*detector.FinderPattern)
+	ax, ay := bl.GetX()-tl.GetX(), bl.GetY()-tl.GetY()
+	bx, by := tr.GetX()-tl.GetX(), tr.GetY()-tl.GetY()
+	la, lb := math.Hypot(ax, ay), math.Hypot(bx, by)
+	if la == 0 || lb == 0 || math.Max(la, lb) > maxLegRatio*math.Min(la, lb) {
+		return triple{}, false
+	}
+	// At least 7 modules apart (version 1 has 14 between centres).
+	if math.Min(la, lb) < 7*lo {
+		return triple{}, false
+	}
+	angle := math.Acos((ax*bx+ay*by)/(la*lb)) * 180 / math.Pi
+	if angle < minAngle || angle > maxAngle {
+		return triple{}, false
+	}
+	distorted := math.Abs(angle-90)/90 + math.Abs(la-lb)/math.Min(la, lb)
+	return triple{p: [3]*detector.FinderPattern{bl, tl, tr}, distorted: distorted}, true
+}

@@ -19,6 +19,9 @@ type Alg int64
 const (
 	AlgEdDSA Alg = -8 // Ed25519 (RFC 8032)
 	AlgES256 Alg = -7 // ECDSA P-256 with SHA-256, signature r||s
+	// AlgPS256 is RSASSA-PSS with SHA-256 (RFC 8230), used by EU DCC
+	// signers; Wicket vouchers never use it.
+	AlgPS256 Alg = -37
 )
 
 func (a Alg) String() string {
@@ -27,6 +30,8 @@ func (a Alg) String() string {
 		return "EdDSA"
 	case AlgES256:
 		return "ES256"
+	case AlgPS256:
+		return "PS256"
 	}
 	return fmt.Sprintf("alg(%d)", int64(a))
 }
@@ -84,9 +89,10 @@ type sign1Array struct {
 }
 
 // ParseSign1 parses a tagged COSE_Sign1 message. The alg must be in the
-// protected header and must not be in the unprotected one; a crit header
-// is refused because the format defines no critical extensions; the payload
-// must be embedded (not detached).
+// protected header and must not be in the unprotected one, and be EdDSA,
+// ES256 or PS256 (each profile narrows this); a crit header is refused
+// because no profile defines critical extensions; the payload must be
+// embedded (not detached).
 func ParseSign1(data []byte) (*Sign1, error) {
 	var tag cbor.RawTag
 	if err := headers.Unmarshal(data, &tag); err != nil {
@@ -121,7 +127,7 @@ func ParseSign1(data []byte) (*Sign1, error) {
 		return nil, fmt.Errorf("%w: crit header not supported", ErrCOSE)
 	}
 	alg := Alg(*prot.Alg)
-	if alg != AlgEdDSA && alg != AlgES256 {
+	if alg != AlgEdDSA && alg != AlgES256 && alg != AlgPS256 {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupportedAlg, alg)
 	}
 	kid := prot.Kid
@@ -255,6 +261,9 @@ func Parse(text []byte) (*Envelope, error) {
 	s, err := ParseSign1(cose)
 	if err != nil {
 		return nil, err
+	}
+	if s.Alg != AlgEdDSA && s.Alg != AlgES256 {
+		return nil, fmt.Errorf("%w: %v in a Wicket voucher", ErrUnsupportedAlg, s.Alg)
 	}
 	return &Envelope{Sign1: *s}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
@@ -23,11 +24,25 @@ type PublicKey struct {
 	Kid []byte
 	ed  ed25519.PublicKey
 	ec  *ecdsa.PublicKey
+	rsa *rsa.PublicKey
 }
 
-// NewPublicKey wraps an Ed25519 or P-256 public key; kid nil means
-// decoder.KeyID of the key.
+// minRSABits is the smallest RSA key accepted for PS256 (EU DCC signers
+// use 2048 to 4096 bits).
+const minRSABits = 2048
+
+// NewPublicKey wraps an Ed25519, P-256 or RSA (PS256) public key; kid nil
+// means decoder.KeyID of the key (not defined for RSA keys).
 func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
+	if r, ok := pub.(*rsa.PublicKey); ok {
+		if r.N.BitLen() < minRSABits {
+			return PublicKey{}, fmt.Errorf("RSA key of %d bits, want at least %d", r.N.BitLen(), minRSABits)
+		}
+		if kid == nil {
+			return PublicKey{}, errors.New("an RSA key needs an explicit kid")
+		}
+		return PublicKey{Alg: decoder.AlgPS256, Kid: kid, rsa: r}, nil
+	}
 	alg, err := decoder.AlgOf(pub)
 	if err != nil {
 		return PublicKey{}, err
@@ -49,17 +64,24 @@ func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
 
 // Public returns the crypto.PublicKey.
 func (k PublicKey) Public() crypto.PublicKey {
-	if k.ed != nil {
+	switch {
+	case k.ed != nil:
 		return k.ed
+	case k.rsa != nil:
+		return k.rsa
 	}
 	return k.ec
 }
 
 // Raw returns the key as the key set stores it: 32 bytes for Ed25519, the
-// 65-byte uncompressed SEC 1 point for P-256.
+// 65-byte uncompressed SEC 1 point for P-256, PKIX DER for RSA.
 func (k PublicKey) Raw() []byte {
 	if k.ed != nil {
 		return bytes.Clone(k.ed)
+	}
+	if k.rsa != nil {
+		der, _ := x509.MarshalPKIXPublicKey(k.rsa)
+		return der
 	}
 	b, _ := k.ec.ECDH()
 	return b.Bytes()
@@ -83,6 +105,15 @@ func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
 			return PublicKey{}, fmt.Errorf("ES256 key not on curve: %w", err)
 		}
 		return PublicKey{Alg: alg, Kid: kid, ec: pub}, nil
+	case decoder.AlgPS256:
+		pub, err := x509.ParsePKIXPublicKey(raw)
+		if err != nil {
+			return PublicKey{}, fmt.Errorf("PS256 key: %w", err)
+		}
+		if _, ok := pub.(*rsa.PublicKey); !ok {
+			return PublicKey{}, fmt.Errorf("PS256 key is a %T, want RSA", pub)
+		}
+		return NewPublicKey(pub, kid)
 	}
 	return PublicKey{}, fmt.Errorf("%w: %v", decoder.ErrUnsupportedAlg, alg)
 }
@@ -103,6 +134,9 @@ func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
 		sum := sha256.Sum256(tbs)
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		return ecdsa.Verify(k.ec, sum[:], r, s)
+	case decoder.AlgPS256:
+		sum := sha256.Sum256(tbs)
+		return rsa.VerifyPSS(k.rsa, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	}
 	return false
 }

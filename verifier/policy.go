@@ -41,6 +41,25 @@ type Policy struct {
 	// AntiPassback: the same voucher can't pass again at this venue within
 	// this window; 0 turns it off. Enforced by the daemon's store.
 	AntiPassback time.Duration `yaml:"anti_passback"`
+	// Issuers holds rules for particular issuers, by the iss claim (a
+	// province for Wicket vouchers, a country code for DCCs). Issuers not
+	// named here follow the rules above.
+	Issuers map[string]IssuerRule `yaml:"issuers,omitempty"`
+	// Profiles holds each voucher profile's own rules, by profile name
+	// (dcc). Codes of a profile not named here are denied with
+	// profile_not_accepted; Wicket vouchers take the rules above.
+	Profiles map[string]yaml.Node `yaml:"profiles,omitempty"`
+}
+
+// IssuerRule narrows the rules for one issuer.
+type IssuerRule struct {
+	// Deny refuses every code of this issuer.
+	Deny bool `yaml:"deny,omitempty"`
+	// Colours, when set, replaces colours.allow for this issuer.
+	Colours []string `yaml:"colours,omitempty"`
+	// TestMaxAge, when set, replaces test.max_age for this issuer's
+	// Wicket vouchers (a neighbour's codes: test within 48h).
+	TestMaxAge time.Duration `yaml:"test_max_age,omitempty"`
 }
 
 // ColourPolicy says which colours pass and which raise an alert.
@@ -203,21 +222,53 @@ func (p *Policy) Validate() error {
 	if !p.Kinds.Dynamic.Accept && !p.Kinds.Printed.Accept && !p.Kinds.Watch.Accept {
 		return bad("kinds", "no voucher kind is accepted; set accept: true on at least one")
 	}
+	for iss, rule := range p.Issuers {
+		for _, c := range rule.Colours {
+			col, err := decoder.ParseColour(c)
+			if err != nil {
+				return bad("issuers."+iss+".colours", "%v", err)
+			}
+			if col == decoder.ColourRed {
+				return bad("issuers."+iss+".colours", "red codes may never pass; remove red")
+			}
+		}
+		if rule.TestMaxAge < 0 {
+			return bad("issuers."+iss+".test_max_age", "negative duration %v", rule.TestMaxAge)
+		}
+	}
+	for name := range p.Profiles {
+		prof := profileByName(name)
+		if prof == nil {
+			return bad("profiles."+name, "no such voucher profile; known: %s", profileNames())
+		}
+		node := p.Profiles[name]
+		if _, err := prof.Rules(p, &node); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// profileNames lists the registered profiles for messages.
+func profileNames() string {
+	var names []string
+	for _, p := range Profiles() {
+		names = append(names, p.Name())
+	}
+	return strings.Join(names, ", ")
 }
 
 // compiled is a Policy in the form Verify reads without allocating.
 type compiled struct {
 	Policy
 	allow, alert [4]bool // by decoder.Colour
-	testKinds    [3]bool // by decoder.TestKind
-	exempt       [4]bool // by decoder.Class
-	classes      [4]Action
-	kinds        [4]KindPolicy
+	issuerAllow  map[string][4]bool
+	rules        map[string]ProfileRules // by profile name
 }
 
+// compile builds the compiled form of a validated policy.
 func compile(p *Policy) *compiled {
-	c := &compiled{Policy: *p}
+	c := &compiled{Policy: *p, issuerAllow: map[string][4]bool{}, rules: map[string]ProfileRules{}}
 	for _, s := range p.Colours.Allow {
 		col, _ := decoder.ParseColour(s)
 		c.allow[col] = true
@@ -226,17 +277,35 @@ func compile(p *Policy) *compiled {
 		col, _ := decoder.ParseColour(s)
 		c.alert[col] = true
 	}
-	for _, s := range p.Test.Kinds {
-		k, _ := decoder.ParseTestKind(s)
-		c.testKinds[k] = true
+	for iss, rule := range p.Issuers {
+		if len(rule.Colours) == 0 {
+			continue
+		}
+		var allow [4]bool
+		for _, s := range rule.Colours {
+			col, _ := decoder.ParseColour(s)
+			allow[col] = true
+		}
+		c.issuerAllow[iss] = allow
 	}
-	for _, s := range p.Test.ExemptClasses {
-		k, _ := decoder.ParseClass(s)
-		c.exempt[k] = true
+	for _, prof := range Profiles() {
+		var section *yaml.Node
+		if n, ok := p.Profiles[prof.Name()]; ok {
+			section = &n
+		}
+		if r, err := prof.Rules(p, section); err == nil {
+			c.rules[prof.Name()] = r
+		}
 	}
-	c.classes = [4]Action{ActionDeny, p.Classes.Adult, p.Classes.Child, p.Classes.Elderly}
-	c.kinds = [4]KindPolicy{{}, p.Kinds.Dynamic, p.Kinds.Printed, p.Kinds.Watch}
 	return c
+}
+
+// allows reports whether colour col passes for issuer iss.
+func (c *compiled) allows(iss string, col decoder.Colour) bool {
+	if a, ok := c.issuerAllow[iss]; ok {
+		return a[col]
+	}
+	return c.allow[col]
 }
 
 // String renders the effective policy as YAML (for check-config).

@@ -28,6 +28,7 @@ const (
 	ReasonIssuerMismatch    Reason = "issuer_mismatch"
 	ReasonKeyNotValid       Reason = "key_not_valid"
 	ReasonKeyKindNotAllowed Reason = "key_kind_not_allowed"
+	ReasonDCCSignerType     Reason = "dcc_signer_not_allowed"
 
 	// Time.
 	ReasonNotYetValid     Reason = "not_yet_valid"
@@ -52,6 +53,18 @@ const (
 	ReasonDosesInsufficient   Reason = "doses_insufficient"
 	ReasonAttendantRequired   Reason = "attendant_required"
 	ReasonAntiPassback        Reason = "anti_passback"
+
+	// Issuers and profiles (mutual recognition).
+	ReasonIssuerNotAccepted  Reason = "issuer_not_accepted"
+	ReasonProfileNotAccepted Reason = "profile_not_accepted"
+
+	// EU DCC content.
+	ReasonDCCTypeNotAccepted       Reason = "dcc_type_not_accepted"
+	ReasonDCCVaccinationIncomplete Reason = "dcc_vaccination_incomplete"
+	ReasonDCCVaccinationTooRecent  Reason = "dcc_vaccination_too_recent"
+	ReasonDCCVaccinationTooOld     Reason = "dcc_vaccination_too_old"
+	ReasonDCCRecoveryNotYetValid   Reason = "dcc_recovery_not_yet_valid"
+	ReasonDCCRecoveryExpired       Reason = "dcc_recovery_expired"
 
 	// The gate's own state.
 	ReasonNoTrustData    Reason = "no_trust_data"
@@ -85,6 +98,7 @@ var reasonInfo = map[Reason]Message{
 	ReasonIssuerMismatch:      {"签发机构不符", "Issuer mismatch"},
 	ReasonKeyNotValid:         {"签发密钥已失效", "Issuer key not valid"},
 	ReasonKeyKindNotAllowed:   {"签发密钥不可用于此类码", "Issuer key not allowed for this code"},
+	ReasonDCCSignerType:       {"签发机构无权签发此类证书", "Signer not allowed for this certificate type"},
 	ReasonNotYetValid:         {"二维码尚未生效", "Code not yet valid"},
 	ReasonExpired:             {"二维码已过期，请刷新", "Code expired, please refresh"},
 	ReasonValidityTooLong:     {"动态码有效期异常", "Dynamic code validity too long"},
@@ -103,10 +117,19 @@ var reasonInfo = map[Reason]Message{
 	ReasonDosesInsufficient:   {"疫苗接种剂次不足", "Not enough vaccine doses"},
 	ReasonAttendantRequired:   {"请工作人员核验", "Attendant check required"},
 	ReasonAntiPassback:        {"此码刚刚已通行", "Code already used here"},
-	ReasonNoTrustData:         {"设备未配置密钥", "Gate has no keys"},
-	ReasonClockUntrusted:      {"设备时间异常", "Gate clock not trusted"},
-	ReasonTrustDataStale:      {"设备数据过期", "Gate data out of date"},
-	ReasonInternal:            {"设备故障", "Gate fault"},
+
+	ReasonIssuerNotAccepted:        {"本通道不接受该地区的码", "Issuer not accepted here"},
+	ReasonProfileNotAccepted:       {"本通道不接受此类证书", "Certificate type not accepted here"},
+	ReasonDCCTypeNotAccepted:       {"本通道不接受此类证书", "Certificate type not accepted here"},
+	ReasonDCCVaccinationIncomplete: {"疫苗接种未完成", "Vaccination not complete"},
+	ReasonDCCVaccinationTooRecent:  {"疫苗接种时间过短", "Vaccination too recent"},
+	ReasonDCCVaccinationTooOld:     {"疫苗接种已过有效期", "Vaccination no longer valid"},
+	ReasonDCCRecoveryNotYetValid:   {"康复证明尚未生效", "Recovery not valid yet"},
+	ReasonDCCRecoveryExpired:       {"康复证明已过期", "Recovery no longer valid"},
+	ReasonNoTrustData:              {"设备未配置密钥", "Gate has no keys"},
+	ReasonClockUntrusted:           {"设备时间异常", "Gate clock not trusted"},
+	ReasonTrustDataStale:           {"设备数据过期", "Gate data out of date"},
+	ReasonInternal:                 {"设备故障", "Gate fault"},
 }
 
 // Reasons lists every reason, in the order of the docs.
@@ -116,13 +139,16 @@ func Reasons() []Reason {
 		ReasonBadZlib, ReasonTooLarge, ReasonBadCBOR, ReasonBadCOSE,
 		ReasonAlgNotProtected, ReasonUnsupportedAlg, ReasonBadClaims,
 		ReasonUnknownKid, ReasonBadSignature, ReasonIssuerMismatch,
-		ReasonKeyNotValid, ReasonKeyKindNotAllowed, ReasonNotYetValid,
+		ReasonKeyNotValid, ReasonKeyKindNotAllowed, ReasonDCCSignerType, ReasonNotYetValid,
 		ReasonExpired, ReasonValidityTooLong, ReasonVoucherTooOld,
 		ReasonRevoked, ReasonSuperseded, ReasonColourYellow, ReasonColourRed,
 		ReasonColourNotAllowed, ReasonKindNotAccepted, ReasonClassDenied,
 		ReasonTestMissing, ReasonTestKindNotAccepted, ReasonTestPositive,
 		ReasonTestTooOld, ReasonDosesInsufficient, ReasonAttendantRequired,
-		ReasonAntiPassback, ReasonNoTrustData, ReasonClockUntrusted,
+		ReasonAntiPassback, ReasonIssuerNotAccepted, ReasonProfileNotAccepted,
+		ReasonDCCTypeNotAccepted, ReasonDCCVaccinationIncomplete, ReasonDCCVaccinationTooRecent,
+		ReasonDCCVaccinationTooOld, ReasonDCCRecoveryNotYetValid, ReasonDCCRecoveryExpired,
+		ReasonNoTrustData, ReasonClockUntrusted,
 		ReasonTrustDataStale, ReasonInternal,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"wicket/decoder"
@@ -45,6 +46,8 @@ type keySetKey struct {
 	NotBefore int64          `cbor:"5,keyasint"`
 	NotAfter  int64          `cbor:"6,keyasint"`
 	Kinds     []decoder.Kind `cbor:"7,keyasint"`
+	Profile   string         `cbor:"8,keyasint,omitempty"`
+	Types     []string       `cbor:"9,keyasint,omitempty"`
 }
 
 // IssuerKey is one trusted voucher-signing key.
@@ -53,7 +56,20 @@ type IssuerKey struct {
 	Issuer    string
 	NotBefore time.Time
 	NotAfter  time.Time
-	Kinds     []decoder.Kind
+	// Kinds are the Wicket voucher kinds the key may sign (Wicket keys).
+	Kinds []decoder.Kind
+	// Profile names the voucher profile the key signs for: "" for Wicket
+	// vouchers, "dcc" for EU DCC signers.
+	Profile string
+	// Types restricts what the key may sign within its profile (for DCC
+	// signers: "v", "t", "r" from the certificate's extended key usage);
+	// empty means no restriction.
+	Types []string
+}
+
+// AllowsType reports whether the key may sign content of type t.
+func (k *IssuerKey) AllowsType(t string) bool {
+	return len(k.Types) == 0 || slices.Contains(k.Types, t)
 }
 
 // AllowsKind reports whether the key may sign vouchers of kind k.
@@ -132,13 +148,17 @@ func (roots RootKeys) ParseKeySet(data []byte) (*KeySet, error) {
 			return nil, fmt.Errorf("%w: key %d: issuer must be 1 to %d bytes", ErrTrustFormat, i, decoder.MaxIssuerLen)
 		case k.NotAfter <= k.NotBefore:
 			return nil, fmt.Errorf("%w: key %d: not-after is not after not-before", ErrTrustFormat, i)
-		case len(k.Kinds) == 0:
+		case k.Profile == "" && len(k.Kinds) == 0:
 			return nil, fmt.Errorf("%w: key %d: no voucher kinds allowed", ErrTrustFormat, i)
+		case k.Profile != "" && profileByName(k.Profile) == nil:
+			return nil, fmt.Errorf("%w: key %d: unknown profile %q", ErrTrustFormat, i, k.Profile)
+		case decoder.Alg(k.Alg) == decoder.AlgPS256 && k.Profile == "":
+			return nil, fmt.Errorf("%w: key %d: PS256 keys only sign DCC", ErrTrustFormat, i)
 		}
 		ks.Keys = append(ks.Keys, IssuerKey{
 			PublicKey: pk, Issuer: k.Issuer,
 			NotBefore: time.Unix(k.NotBefore, 0), NotAfter: time.Unix(k.NotAfter, 0),
-			Kinds: k.Kinds,
+			Kinds: k.Kinds, Profile: k.Profile, Types: k.Types,
 		})
 	}
 	for i := range ks.Keys {
@@ -162,6 +182,7 @@ func (s KeySetSpec) Sign(root *decoder.Signer) ([]byte, error) {
 		doc.Keys = append(doc.Keys, keySetKey{
 			Kid: k.Kid, Issuer: k.Issuer, Alg: int64(k.Alg), Key: k.Raw(),
 			NotBefore: k.NotBefore.Unix(), NotAfter: k.NotAfter.Unix(), Kinds: k.Kinds,
+			Profile: k.Profile, Types: k.Types,
 		})
 	}
 	payload, err := decoder.CanonicalMarshal(doc)

@@ -43,6 +43,7 @@ type Decision struct {
 // VoucherInfo is what a decision keeps of a verified voucher. ID and
 // Subject are the raw identifiers: the store hashes them before writing.
 type VoucherInfo struct {
+	Profile  string         `json:"profile"`
 	Issuer   string         `json:"issuer"`
 	Kid      HexBytes       `json:"kid"`
 	ID       HexBytes       `json:"voucher_id"`
@@ -55,6 +56,8 @@ type VoucherInfo struct {
 	Expires  time.Time      `json:"expires"`
 	Test     *decoder.Test  `json:"test,omitempty"`
 	Doses    int            `json:"doses"`
+	// DCC is the mapped content of an EU DCC.
+	DCC *DCC `json:"dcc,omitempty"`
 }
 
 // Verifier decides on scanned codes. Create it with New.
@@ -155,7 +158,14 @@ func (v *Verifier) Verify(text []byte) Decision {
 	now, trusted := v.clock.Now(p.ClockSkew)
 	d.At = now
 
-	env, err := decoder.Parse(text)
+	prof := profileFor(text)
+	if prof == nil {
+		if len(text) == 0 {
+			return deny(&d, ReasonEmpty, decoder.ErrEmpty.Error())
+		}
+		return deny(&d, ReasonBadPrefix, "no voucher profile has this prefix")
+	}
+	env, err := prof.Envelope(text)
 	if err != nil {
 		return deny(&d, ReasonForError(err), err.Error())
 	}
@@ -176,37 +186,39 @@ func (v *Verifier) Verify(text []byte) Decision {
 		d.Warnings = append(d.Warnings, ReasonTrustDataStale)
 	}
 
-	cands := ks.ByKid(env.Kid)
-	if len(cands) == 0 {
-		return deny(&d, ReasonUnknownKid, fmt.Sprintf("no trusted key with kid %x", env.Kid))
-	}
-	tbs := env.ToBeSigned()
+	// Every key with the kid is tried, but only keys of this profile: a
+	// Wicket key never vouches for a DCC or the other way round.
 	var key *IssuerKey
-	for _, k := range cands {
+	tried := 0
+	tbs := env.ToBeSigned()
+	for _, k := range ks.ByKid(env.Kid) {
+		if keyProfile(k) != prof.Name() {
+			continue
+		}
+		tried++
 		if k.Verify(env.Alg, tbs, env.Signature) {
 			key = k
 			break
 		}
 	}
+	if tried == 0 {
+		return deny(&d, ReasonUnknownKid, fmt.Sprintf("no trusted %s key with kid %x", prof.Name(), env.Kid))
+	}
 	if key == nil {
 		return deny(&d, ReasonBadSignature, fmt.Sprintf("no key with kid %x and alg %v verifies the signature", env.Kid, env.Alg))
 	}
 
-	c, err := decoder.ParseClaims(env.Payload)
+	in, err := prof.Claims(env.Payload)
 	if err != nil {
 		return deny(&d, ReasonForError(err), err.Error())
 	}
-	vc := &c.Voucher
-	info := &VoucherInfo{
-		Issuer: c.Issuer, Kid: key.Kid, ID: c.ID, Subject: vc.Subject, Kind: vc.Kind, Class: vc.Class,
-		Colour: vc.Colour, Name: vc.Name, IssuedAt: c.IssuedTime(), Expires: c.ExpiryTime(), Test: vc.Test,
+	d.Voucher = &VoucherInfo{
+		Profile: in.Profile, Issuer: in.Issuer, Kid: key.Kid, ID: in.ID, Subject: in.Subject, Kind: in.Kind,
+		Class: in.Class, Colour: in.Colour, Name: in.Name, IssuedAt: in.IssuedAt, Expires: in.Expiry,
+		Test: in.Test, Doses: in.Doses, DCC: in.DCC,
 	}
-	if vc.Vaccination != nil {
-		info.Doses = int(vc.Vaccination.Doses)
-	}
-	d.Voucher = info
-	d.Colour = vc.Colour
-	return v.decide(&d, p, key, c, now)
+	d.Colour = in.Colour
+	return v.decide(&d, p, key, in, now)
 }
 
 // Readiness is the gate-level state Verify checks before any voucher.
@@ -265,35 +277,39 @@ func (v *Verifier) staleness(p *compiled, ks *KeySet, now time.Time) string {
 }
 
 // decide applies key rules, time, revocations and policy to verified claims.
-func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, c *decoder.Claims, now time.Time) Decision {
-	vc := &c.Voucher
-	iat := c.IssuedTime()
+func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, in *Input, now time.Time) Decision {
+	iat := in.IssuedAt
 	switch {
-	case c.Issuer != key.Issuer:
-		return deny(d, ReasonIssuerMismatch, fmt.Sprintf("voucher says issuer %q, key %x belongs to %q", c.Issuer, key.Kid, key.Issuer))
+	case in.Issuer != "" && in.Issuer != key.Issuer:
+		return deny(d, ReasonIssuerMismatch, fmt.Sprintf("voucher says issuer %q, key %x belongs to %q", in.Issuer, key.Kid, key.Issuer))
 	case iat.Before(key.NotBefore) || iat.After(key.NotAfter):
 		return deny(d, ReasonKeyNotValid, fmt.Sprintf("issued %v, outside key %x window %v to %v", iat.UTC(), key.Kid, key.NotBefore.UTC(), key.NotAfter.UTC()))
 	case now.After(key.NotAfter.Add(p.ClockSkew)):
 		return deny(d, ReasonKeyNotValid, fmt.Sprintf("key %x expired at %v", key.Kid, key.NotAfter.UTC()))
-	case !key.AllowsKind(vc.Kind):
-		return deny(d, ReasonKeyKindNotAllowed, fmt.Sprintf("key %x may not sign %v vouchers", key.Kid, vc.Kind))
-	case now.Add(p.ClockSkew).Before(c.ValidFrom()):
-		return deny(d, ReasonNotYetValid, fmt.Sprintf("valid from %v", c.ValidFrom().UTC()))
-	case now.Add(-p.ClockSkew).After(c.ExpiryTime()):
-		return deny(d, ReasonExpired, fmt.Sprintf("expired at %v", c.ExpiryTime().UTC()))
 	}
-	kp := p.kinds[vc.Kind]
+	issuer := in.Issuer
+	if issuer == "" {
+		issuer = key.Issuer
+	}
+	if rule, ok := p.Issuers[issuer]; ok && rule.Deny {
+		return deny(d, ReasonIssuerNotAccepted, fmt.Sprintf("policy.issuers.%s denies this issuer", issuer))
+	}
 	switch {
-	case !kp.Accept:
-		return deny(d, ReasonKindNotAccepted, fmt.Sprintf("%v vouchers are not accepted", vc.Kind))
-	case kp.MaxValidity > 0 && c.ExpiryTime().Sub(iat) > kp.MaxValidity:
-		return deny(d, ReasonValidityTooLong, fmt.Sprintf("valid for %v, over %v", c.ExpiryTime().Sub(iat), kp.MaxValidity))
-	case kp.MaxAge > 0 && now.Sub(iat) > kp.MaxAge+p.ClockSkew:
-		return deny(d, ReasonVoucherTooOld, fmt.Sprintf("issued %v ago, over %v", now.Sub(iat).Round(time.Minute), kp.MaxAge))
+	case now.Add(p.ClockSkew).Before(in.ValidFrom()):
+		return deny(d, ReasonNotYetValid, fmt.Sprintf("valid from %v", in.ValidFrom().UTC()))
+	case now.Add(-p.ClockSkew).After(in.Expiry):
+		return deny(d, ReasonExpired, fmt.Sprintf("expired at %v", in.Expiry.UTC()))
 	}
 
+	rules := p.rules[in.Profile]
+	if rules == nil {
+		return deny(d, ReasonProfileNotAccepted, fmt.Sprintf("no policy.profiles.%s section", in.Profile))
+	}
+	if r, detail := rules.Admit(in, key, now, p.ClockSkew); r != ReasonOK {
+		return deny(d, r, detail)
+	}
 	if v.status != nil {
-		standing, err := v.status.Standing(c.ID, vc.Subject)
+		standing, err := v.status.Standing(in.ID, in.Subject)
 		if err != nil {
 			return deny(d, ReasonInternal, "revocation lookup: "+err.Error())
 		}
@@ -306,64 +322,28 @@ func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, c *decoder.C
 		}
 		if st.Colour != decoder.ColourNone && st.ColourAt.After(iat) && now.Before(st.ColourUntil) {
 			d.Colour = st.Colour
-			d.Overridden = st.Colour != vc.Colour
+			d.Overridden = st.Colour != in.Colour
 		}
 	}
 
 	d.Alert = p.alert[d.Colour]
-	if !p.allow[d.Colour] {
+	if !p.allows(issuer, d.Colour) {
 		switch d.Colour {
 		case decoder.ColourRed:
 			return deny(d, ReasonColourRed, "")
 		case decoder.ColourYellow:
 			return deny(d, ReasonColourYellow, "")
 		}
-		return deny(d, ReasonColourNotAllowed, fmt.Sprintf("%v is not in policy.colours.allow", d.Colour))
+		return deny(d, ReasonColourNotAllowed, fmt.Sprintf("%v is not allowed for issuer %q", d.Colour, issuer))
 	}
-	action := p.classes[vc.Class]
-	if action == ActionDeny {
-		return deny(d, ReasonClassDenied, fmt.Sprintf("%v vouchers are denied here", vc.Class))
-	}
-	if r, detail := checkTest(p, vc, now); r != ReasonOK {
+	if r, detail := rules.Content(in, now); r != ReasonOK {
+		d.Attendant = r == ReasonAttendantRequired
 		return deny(d, r, detail)
-	}
-	if p.MinDoses > 0 && d.Voucher.Doses < p.MinDoses {
-		return deny(d, ReasonDosesInsufficient, fmt.Sprintf("%d doses, policy needs %d", d.Voucher.Doses, p.MinDoses))
-	}
-	if action == ActionAttendant {
-		d.Attendant = true
-		return deny(d, ReasonAttendantRequired, fmt.Sprintf("%v voucher: compare the photo", vc.Class))
 	}
 	d.Allow = true
 	d.Reason = ReasonOK
 	d.Message = ReasonOK.Message()
 	return *d
-}
-
-// checkTest applies the test rules.
-func checkTest(p *compiled, vc *decoder.Voucher, now time.Time) (Reason, string) {
-	t := vc.Test
-	if t != nil && t.Result == decoder.ResultPositive {
-		age := now.Sub(time.Unix(t.Sampled, 0))
-		if p.Test.DenyPositiveWithin > 0 && age <= p.Test.DenyPositiveWithin {
-			return ReasonTestPositive, fmt.Sprintf("positive %v test sampled %v ago", t.Kind, age.Round(time.Minute))
-		}
-	}
-	if p.Test.MaxAge == 0 || p.exempt[vc.Class] {
-		return ReasonOK, ""
-	}
-	switch {
-	case t == nil:
-		return ReasonTestMissing, "policy requires a test"
-	case !p.testKinds[t.Kind]:
-		return ReasonTestKindNotAccepted, fmt.Sprintf("%v tests are not accepted", t.Kind)
-	case t.Result == decoder.ResultPositive:
-		return ReasonTestPositive, "latest test is positive"
-	}
-	if age := now.Sub(time.Unix(t.Sampled, 0)); age > p.Test.MaxAge {
-		return ReasonTestTooOld, fmt.Sprintf("sampled %v ago, over %v", age.Round(time.Minute), p.Test.MaxAge)
-	}
-	return ReasonOK, ""
 }
 
 // HexBytes prints as lowercase hex in JSON and logs.

@@ -136,7 +136,7 @@ func reasonCases() []reasonCase {
 			return decoder.Prefix + strings.Repeat("0", decoder.MaxTextLen)
 		}, want: verifier.ReasonTooLong},
 		{name: "foreign prefix", setup: func(t *testing.T, f *verifiertest.Fixture) string {
-			return "HC1:" + strings.TrimPrefix(issueWith(nil)(t, f), decoder.Prefix)
+			return "XY1:" + strings.TrimPrefix(issueWith(nil)(t, f), decoder.Prefix)
 		}, want: verifier.ReasonBadPrefix},
 		{name: "base45 length", setup: func(*testing.T, *verifiertest.Fixture) string { return decoder.Prefix + "ABCD" }, want: verifier.ReasonBadBase45},
 		{name: "base45 triplet over 65535", setup: func(*testing.T, *verifiertest.Fixture) string { return decoder.Prefix + "GGW" }, want: verifier.ReasonBadBase45},
@@ -367,7 +367,7 @@ var notFromVerify = map[verifier.Reason]string{
 
 func TestReasons(t *testing.T) {
 	seen := map[verifier.Reason]bool{}
-	for _, tc := range reasonCases() {
+	for _, tc := range append(reasonCases(), dccReasonCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := verifiertest.New(t)
 			text := tc.setup(t, f)

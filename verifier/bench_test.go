@@ -3,6 +3,7 @@ package verifier_test
 import (
 	"crypto/ed25519"
 	"testing"
+	"time"
 
 	"wicket/decoder"
 	"wicket/verifier"
@@ -24,13 +25,7 @@ func benchFixture(b *testing.B) (*verifiertest.Fixture, []byte) {
 // BenchmarkPipeline is text → Decision, revocation lookup included.
 func BenchmarkPipeline(b *testing.B) {
 	f, text := benchFixture(b)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(text)))
-	for b.Loop() {
-		if d := f.Verifier.Verify(text); !d.Allow {
-			b.Fatal(d.Reason)
-		}
-	}
+	benchVerify(b, f, text)
 }
 
 // BenchmarkBareEd25519 verifies the same message's signature on the same
@@ -55,13 +50,7 @@ func BenchmarkBareEd25519(b *testing.B) {
 // BenchmarkPipelineES256 is the pipeline with an ES256 voucher.
 func BenchmarkPipelineES256(b *testing.B) {
 	f, _ := benchFixture(b)
-	text := []byte(f.Issue(b, f.ES, f.Claims(decoder.KindPrinted)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if d := f.Verifier.Verify(text); !d.Allow {
-			b.Fatal(d.Reason)
-		}
-	}
+	benchVerify(b, f, []byte(f.Issue(b, f.ES, f.Claims(decoder.KindPrinted))))
 }
 
 // BenchmarkDecodeOnly is prefix → base45 → zlib → COSE → claims, no crypto.
@@ -95,4 +84,43 @@ func BenchmarkDenyGarbage(b *testing.B) {
 func BenchmarkPipelineVsBare(b *testing.B) {
 	f, text := benchFixture(b)
 	verifiertest.PipelineVsBare(b, f.Verifier, text)
+}
+
+// dccBench sets up a gate taking DCCs (the signers of newDCCGate) with
+// the 60,000-revocation store of benchFixture and returns it with a
+// vaccination certificate of the signer pick chooses.
+func dccBench(b *testing.B, pick func(*dccGate) (*verifiertest.DCCSigner, string)) (*verifiertest.Fixture, []byte) {
+	f, _ := benchFixture(b)
+	s, country := pick(newDCCGate(b, f, dccPolicy))
+	iat := verifiertest.Epoch.Add(-time.Hour).Unix()
+	text := []byte(verifiertest.IssueDCC(b, s, verifiertest.DCCPayload(b, country, iat, iat+86400*180,
+		verifiertest.DCCVaccination(2, 2, "2026-03-01")), nil))
+	return f, text
+}
+
+// benchVerify verifies text in a loop; every decision must allow.
+func benchVerify(b *testing.B, f *verifiertest.Fixture, text []byte) {
+	if d := f.Verifier.Verify(text); !d.Allow {
+		b.Fatalf("benchmark code denied: %v %s", d.Reason, d.Detail)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if d := f.Verifier.Verify(text); !d.Allow {
+			b.Fatal(d.Reason)
+		}
+	}
+}
+
+// BenchmarkPipelineDCCES256 is the pipeline with an EU DCC signed ES256,
+// to compare with BenchmarkPipeline (a Wicket voucher, Ed25519).
+func BenchmarkPipelineDCCES256(b *testing.B) {
+	f, text := dccBench(b, de)
+	benchVerify(b, f, text)
+}
+
+// BenchmarkPipelineDCCPS256 is the same with an RSA-2048 PS256 signer.
+func BenchmarkPipelineDCCPS256(b *testing.B) {
+	f, text := dccBench(b, fr)
+	benchVerify(b, f, text)
 }

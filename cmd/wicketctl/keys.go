@@ -112,17 +112,19 @@ func readSigner(path string) (*decoder.Signer, error) {
 }
 
 func cmdKeyset(e env, args []string) error {
-	fs := newFlags(e, "keyset", "-root ROOT.key -version N -out FILE -key 'pub=FILE,issuer=ID[,kinds=dynamic+printed+watch][,not-before=T][,not-after=T]'...")
+	fs := newFlags(e, "keyset", "-root ROOT.key -version N -out FILE [-key 'pub=FILE,issuer=ID[,kinds=dynamic+printed+watch][,not-before=T][,not-after=T]']... [-dcc SIGNERS]...")
 	root := fs.String("root", "", "root private key that gates pin")
 	ver := fs.Uint64("version", 0, "key set version; must be higher than every earlier one")
 	out := fs.String("out", "", "output file (signed COSE)")
 	var keys multiFlag
 	fs.Var(&keys, "key", "an issuer key (repeat): pub=FILE,issuer=ID,kinds=...,not-before=RFC3339,not-after=RFC3339 (default: now to +1 year, all kinds)")
+	var dcc multiFlag
+	fs.Var(&dcc, "dcc", "EU DCC signer certificates (repeat): a PEM bundle, a DER certificate or a JSON trust list")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *root == "" || *out == "" || *ver == 0 || len(keys) == 0 {
-		return usagef("-root, -version, -out and at least one -key are required")
+	if *root == "" || *out == "" || *ver == 0 || len(keys)+len(dcc) == 0 {
+		return usagef("-root, -version, -out and at least one -key or -dcc are required")
 	}
 	signer, err := readSigner(*root)
 	if err != nil {
@@ -136,6 +138,25 @@ func cmdKeyset(e env, args []string) error {
 			return usagef("-key %q: %v", k, err)
 		}
 		spec.Keys = append(spec.Keys, ik)
+	}
+	for _, path := range dcc {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		signers, err := verifier.ParseDCCSigners(data)
+		if err != nil {
+			return fmt.Errorf("-dcc %s: %w", path, err)
+		}
+		for _, k := range signers {
+			types := "all types"
+			if len(k.Types) > 0 {
+				types = strings.Join(k.Types, "+")
+			}
+			fmt.Fprintf(e.stdout, "dcc signer %s kid %x %v %s to %s, %s\n", k.Issuer, k.Kid, k.Alg,
+				k.NotBefore.UTC().Format(time.DateOnly), k.NotAfter.UTC().Format(time.DateOnly), types)
+		}
+		spec.Keys = append(spec.Keys, signers...)
 	}
 	doc, err := spec.Sign(signer)
 	if err != nil {

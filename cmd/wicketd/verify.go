@@ -135,6 +135,9 @@ func printDecision(w io.Writer, d verifier.Decision) {
 		fmt.Fprintf(w, "  colour:    %s\n  voucher:   %v, %v, issuer %s, name %s\n  valid:     %s to %s\n  id:        %s\n",
 			col, v.Kind, v.Class, v.Issuer, v.Name,
 			v.IssuedAt.UTC().Format(time.RFC3339), v.Expires.UTC().Format(time.RFC3339), v.ID)
+		if c := v.DCC; c != nil {
+			fmt.Fprintf(w, "  dcc:       %s\n", describeDCC(c))
+		}
 	}
 }
 
@@ -155,4 +158,19 @@ func cmdCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	fmt.Fprintf(stdout, "# %s: OK\n%s", fs.Arg(0), cfg)
 	return exitOK
+}
+
+// describeDCC is one line on an EU DCC's content.
+func describeDCC(c *verifier.DCC) string {
+	switch c.Type {
+	case "vaccination":
+		return fmt.Sprintf("vaccination, dose %d of %d on %s (%s), country %s", c.Dose, c.Doses, c.Date, c.Product, c.Country)
+	case "test":
+		result := "not detected"
+		if c.Positive {
+			result = "DETECTED"
+		}
+		return fmt.Sprintf("%s test, %s, sampled %s, country %s", c.TestType, result, c.SampledAt.Format(time.RFC3339), c.Country)
+	}
+	return fmt.Sprintf("recovery, valid %s to %s, country %s", c.ValidFrom, c.ValidUntil, c.Country)
 }

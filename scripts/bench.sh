@@ -70,6 +70,20 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
 	echo
 	echo "Per verified voucher with the store: $allocs (the bare check allocates nothing)."
 	echo
+	echo "## Voucher profiles"
+	echo
+	echo "The whole pipeline (text to decision, 60,000 revocations in memory) for a"
+	echo "Wicket voucher and for EU DCCs (docs/profiles.md), medians of the runs above."
+	echo
+	echo "| code | benchmark | ns/op | B/op | allocs/op |"
+	echo "|---|---|---|---|---|"
+	echo "$med" | awk '
+		$1=="BenchmarkPipeline" { l="Wicket voucher, Ed25519" }
+		$1=="BenchmarkPipelineES256" { l="Wicket voucher, ES256" }
+		$1=="BenchmarkPipelineDCCES256" { l="EU DCC vaccination, ES256" }
+		$1=="BenchmarkPipelineDCCPS256" { l="EU DCC vaccination, PS256 (RSA-2048)" }
+		l != "" { printf "| %s | %s | %s | %s | %s |\n", l, $1, $2, $3, $4; l="" }'
+	echo
 	echo "## Scan to relay"
 	echo
 	echo "\`BenchmarkScanToRelay\` (cmd/wicketd/loop) measures from the moment the scanner"

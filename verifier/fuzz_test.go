@@ -65,3 +65,28 @@ func FuzzBatch(f *testing.F) {
 		st.Apply(batch, verifiertest.Epoch)
 	})
 }
+
+// FuzzDCCClaims feeds payloads to the EU DCC claims mapping, which runs on
+// signed payloads only: it must never panic, and what it accepts must be
+// a complete input.
+func FuzzDCCClaims(f *testing.F) {
+	var dcc verifier.Profile
+	for _, p := range verifier.Profiles() {
+		if p.Name() == "dcc" {
+			dcc = p
+		}
+	}
+	iat := verifiertest.Epoch.Unix()
+	f.Add(verifiertest.DCCPayload(f, "DE", iat, iat+86400, verifiertest.DCCVaccination(2, 2, "2026-03-01")))
+	f.Add(verifiertest.DCCPayload(f, "DE", float64(iat)+0.25, 1e10, verifiertest.DCCTest("LP6464-4", "260415000", verifiertest.Epoch)))
+	f.Add(verifiertest.DCCPayload(f, "FR", iat, iat+1, verifiertest.DCCRecovery("2026-05-01", "2026-10-01")))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		in, err := dcc.Claims(payload)
+		if err != nil {
+			return
+		}
+		if in.DCC == nil || !in.Expiry.After(in.IssuedAt) || len(in.ID) != 16 || len(in.Subject) != 16 {
+			t.Fatalf("accepted an incomplete certificate: %+v", in)
+		}
+	})
+}

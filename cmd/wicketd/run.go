@@ -783,7 +783,9 @@ func restartOnly(a, b *config.Config) []string {
 }
 
 // simDisplay prints what the gate's display would show, for the simulated
-// gate: the verdict, the message, and the least the attendant needs.
+// gate: the verdict, the message, and the least the attendant needs. The
+// masked name stays on the real screen: this goes to stdout, which under
+// systemd is the journal, where names never go.
 func simDisplay(w io.Writer, r loop.Result) {
 	if r.Skipped {
 		fmt.Fprintln(w, "display: (same code still in front of the reader: no new decision)")
@@ -797,9 +799,6 @@ func simDisplay(w io.Writer, r loop.Result) {
 	line := fmt.Sprintf("display: %s %s / %s  [%s", verdict, d.Message.Zh, d.Message.En, d.Reason)
 	if v := d.Voucher; v != nil {
 		line += fmt.Sprintf("; %v %v %v", d.Colour, v.Kind, v.Class)
-		if v.Name != "" {
-			line += " " + v.Name
-		}
 	}
 	line += "]"
 	if d.Alert {

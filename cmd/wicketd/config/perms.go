@@ -1,0 +1,95 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File permission rules checked at start (CheckPermissions):
+//
+//   - secrets (sync.password_file, sync.key_file, trust.record_key) may be
+//     readable by the owner and the group (a Debian package installs them
+//     root:wicket 0640), never writable by the group nor open to others;
+//   - trust anchors and the config (trust.root_keys, trust.key_set,
+//     trust.batches, sync.ca_file, the config file) may be read by anyone
+//     but written only by their owner: a group- or world-writable root key
+//     lets a local user replace what the gate trusts;
+//   - the store and its directory must not be writable by others; a store
+//     readable by others is reported, since it holds the access log.
+const (
+	secretForbidden = 0o037 // group write, any access for others
+	trustForbidden  = 0o022 // group or other write
+	storeForbidden  = 0o002 // other write
+	storeWarn       = 0o004 // other read
+)
+
+// CheckPermissions checks the files the config names against the rules
+// above. It returns an error naming the first file whose permissions let
+// someone else change what the gate trusts or read its secrets, and
+// warnings for what is merely too open. Missing optional files are left to
+// the code that opens them.
+func (c *Config) CheckPermissions(configPath string) (warnings []string, err error) {
+	check := func(field, path string, forbidden fs.FileMode, what string) error {
+		if path == "" {
+			return nil
+		}
+		st, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+		if st.IsDir() && st.Mode()&fs.ModeSticky != 0 {
+			return nil // like /tmp: others can't remove or replace our files
+		}
+		if bad := st.Mode().Perm() & forbidden; bad != 0 {
+			return fmt.Errorf("%s: %s has mode %04o: %s; fix with chmod %04o %s",
+				field, path, st.Mode().Perm(), what, st.Mode().Perm()&^forbidden, path)
+		}
+		return nil
+	}
+	const secret = "a secret must not be writable by the group nor open to others"
+	const anchor = "what the gate trusts must be writable by its owner only"
+	for _, f := range []struct {
+		field, path string
+		forbidden   fs.FileMode
+		what        string
+	}{
+		{"config", configPath, trustForbidden, anchor},
+		{"sync.password_file", c.Path(c.Sync.PasswordFile), secretForbidden, secret},
+		{"sync.key_file", c.Path(c.Sync.KeyFile), secretForbidden, secret},
+		{"trust.record_key", c.Path(c.Trust.RecordKey), secretForbidden, secret},
+		{"sync.ca_file", c.Path(c.Sync.CAFile), trustForbidden, anchor},
+		{"trust.key_set", c.Path(c.Trust.KeySet), trustForbidden, anchor},
+	} {
+		if err := check(f.field, f.path, f.forbidden, f.what); err != nil {
+			return warnings, err
+		}
+	}
+	for i, p := range c.Trust.RootKeys {
+		if err := check(fmt.Sprintf("trust.root_keys[%d]", i), c.Path(p), trustForbidden, anchor); err != nil {
+			return warnings, err
+		}
+	}
+	for i, p := range c.Trust.Batches {
+		if err := check(fmt.Sprintf("trust.batches[%d]", i), c.Path(p), trustForbidden, anchor); err != nil {
+			return warnings, err
+		}
+	}
+	store := c.Path(c.Store.Path)
+	const storeWhat = "others could change the access log and the trust data"
+	for _, p := range []string{filepath.Dir(store), store} {
+		if err := check("store.path", p, storeForbidden, storeWhat); err != nil {
+			return warnings, err
+		}
+	}
+	if st, err := os.Stat(store); err == nil && st.Mode().Perm()&storeWarn != 0 {
+		warnings = append(warnings, fmt.Sprintf("store.path: %s has mode %04o: others can read the access log; chmod %04o %s",
+			store, st.Mode().Perm(), st.Mode().Perm()&^0o007, store))
+	}
+	return warnings, nil
+}

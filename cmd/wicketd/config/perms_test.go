@@ -1,0 +1,68 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCheckPermissions(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfgPath := write("wicketd.yaml", 0o644)
+	write("root.pub", 0o644)
+	write("keyset.cose", 0o644)
+	write("record.key", 0o640)
+	write("gate.key", 0o600)
+	write("wicket.db", 0o600)
+	c, err := Parse([]byte(`gate: {id: G1, venue: V1}
+trust: {root_keys: [root.pub], key_set: keyset.cose, record_key: record.key}
+store: {path: wicket.db}
+scanner: {type: stdin}
+turnstile: {backend: sim}
+sync: {enabled: true, fleet: f, broker: "tls://b:8883", cert_file: gate.crt, key_file: gate.key}
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := c.CheckPermissions(cfgPath); err != nil || len(w) != 0 {
+		t.Fatalf("good modes: %v, %v", w, err)
+	}
+	for _, tc := range []struct {
+		file  string
+		mode  os.FileMode
+		field string
+	}{
+		{"root.pub", 0o666, "trust.root_keys[0]"},
+		{"root.pub", 0o664, "trust.root_keys[0]"},
+		{"keyset.cose", 0o646, "trust.key_set"},
+		{"record.key", 0o644, "trust.record_key"},
+		{"gate.key", 0o660, "sync.key_file"},
+		{"gate.key", 0o604, "sync.key_file"},
+		{"wicketd.yaml", 0o666, "config"},
+		{"wicket.db", 0o602, "store.path"},
+	} {
+		p := filepath.Join(dir, tc.file)
+		st, _ := os.Stat(p)
+		os.Chmod(p, tc.mode)
+		_, err := c.CheckPermissions(cfgPath)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") || !strings.Contains(err.Error(), "chmod") {
+			t.Errorf("%s mode %04o: %v; want an error naming %s with the fix", tc.file, tc.mode, err, tc.field)
+		}
+		os.Chmod(p, st.Mode().Perm())
+	}
+	os.Chmod(filepath.Join(dir, "wicket.db"), 0o644)
+	if w, err := c.CheckPermissions(cfgPath); err != nil || len(w) != 1 || !strings.Contains(w[0], "others can read the access log") {
+		t.Errorf("world-readable store: %v, %v; want one warning", w, err)
+	}
+}

@@ -113,7 +113,13 @@ type daemon struct {
 func (d *daemon) run(ctx context.Context) error {
 	cfg := d.cfg
 	d.id, d.venue = cfg.Gate.ID, cfg.Gate.Venue
-	var err error
+	warnings, err := cfg.CheckPermissions(d.cfgPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSetup, err)
+	}
+	for _, w := range warnings {
+		d.log.Warn("file permissions", "warning", w)
+	}
 	d.st, err = openStore(cfg, d.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)

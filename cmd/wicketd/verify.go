@@ -152,9 +152,17 @@ func cmdCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
 		return exitUsage
 	}
+	warnings, err := cfg.CheckPermissions(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
+		return exitUsage
+	}
 	if _, err := verifierFromFiles(cfg, verifier.SystemClock{}); err != nil {
 		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
 		return exitUsage
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "# warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "# %s: OK\n%s", fs.Arg(0), cfg)
 	return exitOK

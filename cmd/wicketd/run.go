@@ -672,17 +672,21 @@ func (d *daemon) housekeeping(ctx context.Context, tclock *verifier.TrustedClock
 		if ks := d.v.KeySet(); ks != nil && ks.IssuedAt.After(newest) {
 			newest = ks.IssuedAt
 		}
+		// Prune only up to a time known to have passed: a clock set a year
+		// ahead must not forget revocations that are still in force.
+		pruneAt := tclock.Floor()
 		if trusted && !newest.IsZero() && now.Before(newest.Add(d.v.Policy().MaxKeySetAge)) {
 			tclock.Raise(now)
 			if err := d.st.RaiseFloor(now); err != nil {
 				d.log.Error("save clock floor", "err", err)
 			}
+			pruneAt = now
 		}
-		if _, err := d.st.PruneExpired(now); err != nil {
+		if _, err := d.st.PruneExpired(pruneAt); err != nil {
 			d.log.Error("prune expired entries", "err", err)
 		}
 		if w := d.v.Policy().AntiPassback; w > 0 {
-			if _, err := d.st.PrunePassback(now, w); err != nil {
+			if _, err := d.st.PrunePassback(pruneAt, w); err != nil {
 				d.log.Error("prune anti-passback", "err", err)
 			}
 		}

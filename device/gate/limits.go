@@ -29,4 +29,8 @@ const (
 	// without an edge, since an edge can be missed and the level is what
 	// counts.
 	emergencyPoll = 250 * time.Millisecond
+
+	// relayRetry is how often a relay stuck after a GPIO error is driven
+	// to the safe state again.
+	relayRetry = time.Second
 )

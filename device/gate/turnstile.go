@@ -103,6 +103,7 @@ type Turnstile struct {
 	relay   *output
 	openReq bool
 	faulted bool
+	stuck   bool // the relay could not be driven to the safe state
 	closed  bool
 	state   EmergencyState
 }
@@ -189,14 +190,17 @@ func (t *Turnstile) apply() error {
 	}
 	err := t.relay.set(on)
 	if err == nil {
+		t.stuck = false
 		return nil
 	}
 	t.faulted = true
 	safe := t.cfg.FailSafe || t.state != EmergencyNormal
 	if serr := t.relay.set(safe); serr != nil {
-		t.log.Error("relay stuck: cannot reach the safe state", "err", serr, "safe_unlocked", safe)
+		t.stuck = true
+		t.log.Error("relay stuck: cannot reach the safe state; retrying", "err", serr, "safe_unlocked", safe)
 		return errors.Join(err, serr)
 	}
+	t.stuck = false
 	t.log.Error("relay write failed; relay in safe state", "err", err, "safe_unlocked", safe)
 	t.tracef("GPIO error: relay in safe state (%s)", lockWord(safe))
 	return err
@@ -362,9 +366,15 @@ func (t *Turnstile) EmergencyState() EmergencyState {
 // When the input becomes active the gate is freed at once (EmergencyActive)
 // whatever else is going on. When it clears, the gate stays free
 // (EmergencyLatched) until Acknowledge.
+//
+// Run also retries the safe state every relayRetry while a relay write
+// has failed both ways, so a relay pin that comes back after a fault
+// locks the gate (or frees it, with FailSafe) without waiting for a scan.
 func (t *Turnstile) Run(ctx context.Context) error {
 	if t.emergency == nil {
-		<-ctx.Done()
+		for sleep(ctx, t.clock, relayRetry) {
+			t.retrySafe()
+		}
 		return nil
 	}
 	stop := context.AfterFunc(ctx, func() { _ = t.emergency.Halt() })
@@ -374,6 +384,7 @@ func (t *Turnstile) Run(ctx context.Context) error {
 	}
 	for {
 		t.sampleEmergency()
+		t.retrySafe()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -383,6 +394,22 @@ func (t *Turnstile) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// retrySafe drives a stuck relay to the safe state again.
+func (t *Turnstile) retrySafe() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stuck {
+		return
+	}
+	safe := t.cfg.FailSafe || t.state != EmergencyNormal
+	if err := t.relay.set(safe); err != nil {
+		return
+	}
+	t.stuck = false
+	t.log.Warn("relay works again: in the safe state", "safe_unlocked", safe)
+	t.tracef("relay works again: relay in safe state (%s)", lockWord(safe))
 }
 
 func (t *Turnstile) sampleEmergency() {

@@ -189,6 +189,9 @@ func (d *daemon) run(ctx context.Context) error {
 				d.allowed.Add(1)
 			}
 		}
+		if r.Decision.Allow && r.Passage == gate.PassageError {
+			d.deviceError("relay")
+		}
 		if d.disp != nil && !r.Skipped {
 			m := d.disp.Metrics()
 			m.ObserveDecision(string(r.Decision.Reason), r.Decision.Allow)

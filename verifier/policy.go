@@ -41,6 +41,9 @@ type Policy struct {
 	// AntiPassback: the same voucher can't pass again at this venue within
 	// this window; 0 turns it off. Enforced by the daemon's store.
 	AntiPassback time.Duration `yaml:"anti_passback"`
+	// Temperature: the body-temperature check at gates with a
+	// thermometer (applied by the daemon after the code is verified).
+	Temperature TemperaturePolicy `yaml:"temperature"`
 	// Issuers holds rules for particular issuers, by the iss claim (a
 	// province for Wicket vouchers, a country code for DCCs). Issuers not
 	// named here follow the rules above.
@@ -49,6 +52,29 @@ type Policy struct {
 	// (dcc). Codes of a profile not named here are denied with
 	// profile_not_accepted; Wicket vouchers take the rules above.
 	Profiles map[string]yaml.Node `yaml:"profiles,omitempty"`
+}
+
+// TemperaturePolicy is the temperature check: a code that would pass
+// passes only with a normal reading taken close to the scan.
+type TemperaturePolicy struct {
+	// Required turns the check on (the gate needs a thermometer).
+	Required bool `yaml:"required"`
+	// Threshold: a reading at or above it is a fever (°C).
+	Threshold float64 `yaml:"threshold"`
+	// Window: a reading taken this long before the scan still counts.
+	Window time.Duration `yaml:"window"`
+	// Timeout: with no reading in the window, wait this long after the
+	// scan for one.
+	Timeout time.Duration `yaml:"timeout"`
+	// OnNoReading: deny (no_temperature, or thermometer_fault when the
+	// sensor is failing), or warn (pass, with the reason as a warning).
+	OnNoReading Fallback `yaml:"on_no_reading"`
+	// RecordValue keeps the reading in the access record; by default the
+	// record says only normal or fever.
+	RecordValue bool `yaml:"record_value"`
+	// AttendantOverride lets an attendant at a kiosk confirm a fever or
+	// missing reading after measuring by hand.
+	AttendantOverride bool `yaml:"attendant_override"`
 }
 
 // IssuerRule narrows the rules for one issuer.
@@ -142,7 +168,9 @@ func DefaultPolicy() Policy {
 		OnStaleTrustData: FallbackDeny,
 		MaxKeySetAge:     30 * 24 * time.Hour,
 		MaxStatusAge:     72 * time.Hour,
-		AntiPassback:     0,
+		Temperature: TemperaturePolicy{Threshold: 37.3, Window: 5 * time.Second, Timeout: 3 * time.Second,
+			OnNoReading: FallbackDeny, AttendantOverride: true},
+		AntiPassback: 0,
 	}
 }
 
@@ -221,6 +249,15 @@ func (p *Policy) Validate() error {
 	}
 	if !p.Kinds.Dynamic.Accept && !p.Kinds.Printed.Accept && !p.Kinds.Watch.Accept {
 		return bad("kinds", "no voucher kind is accepted; set accept: true on at least one")
+	}
+	if t := p.Temperature; t.Threshold < 35 || t.Threshold > 40 {
+		return bad("temperature.threshold", "%.1f °C is not a fever threshold; use 35 to 40 (37.3 is usual)", t.Threshold)
+	}
+	if t := p.Temperature; t.Window < 0 || t.Timeout < 0 || t.Timeout > 30*time.Second {
+		return bad("temperature", "window and timeout must not be negative, and timeout at most 30s (people queue behind)")
+	}
+	if f := p.Temperature.OnNoReading; f != FallbackDeny && f != FallbackWarn {
+		return bad("temperature.on_no_reading", "%q is not a fallback; use deny or warn", f)
 	}
 	for iss, rule := range p.Issuers {
 		for _, c := range rule.Colours {

@@ -58,6 +58,11 @@ const (
 	ReasonIssuerNotAccepted  Reason = "issuer_not_accepted"
 	ReasonProfileNotAccepted Reason = "profile_not_accepted"
 
+	// Temperature screening (the daemon, after the code is verified).
+	ReasonFever            Reason = "fever"
+	ReasonNoTemperature    Reason = "no_temperature"
+	ReasonThermometerFault Reason = "thermometer_fault"
+
 	// EU DCC content.
 	ReasonDCCTypeNotAccepted       Reason = "dcc_type_not_accepted"
 	ReasonDCCVaccinationIncomplete Reason = "dcc_vaccination_incomplete"
@@ -118,6 +123,9 @@ var reasonInfo = map[Reason]Message{
 	ReasonAttendantRequired:   {"请工作人员核验", "Attendant check required"},
 	ReasonAntiPassback:        {"此码刚刚已通行", "Code already used here"},
 
+	ReasonFever:                    {"体温异常，请配合复测", "High temperature: please wait for staff"},
+	ReasonNoTemperature:            {"请先测量体温", "Please have your temperature taken"},
+	ReasonThermometerFault:         {"测温设备故障", "Thermometer fault"},
 	ReasonIssuerNotAccepted:        {"本通道不接受该地区的码", "Issuer not accepted here"},
 	ReasonProfileNotAccepted:       {"本通道不接受此类证书", "Certificate type not accepted here"},
 	ReasonDCCTypeNotAccepted:       {"本通道不接受此类证书", "Certificate type not accepted here"},
@@ -145,7 +153,8 @@ func Reasons() []Reason {
 		ReasonColourNotAllowed, ReasonKindNotAccepted, ReasonClassDenied,
 		ReasonTestMissing, ReasonTestKindNotAccepted, ReasonTestPositive,
 		ReasonTestTooOld, ReasonDosesInsufficient, ReasonAttendantRequired,
-		ReasonAntiPassback, ReasonIssuerNotAccepted, ReasonProfileNotAccepted,
+		ReasonAntiPassback, ReasonFever, ReasonNoTemperature, ReasonThermometerFault,
+		ReasonIssuerNotAccepted, ReasonProfileNotAccepted,
 		ReasonDCCTypeNotAccepted, ReasonDCCVaccinationIncomplete, ReasonDCCVaccinationTooRecent,
 		ReasonDCCVaccinationTooOld, ReasonDCCRecoveryNotYetValid, ReasonDCCRecoveryExpired,
 		ReasonNoTrustData, ReasonClockUntrusted,

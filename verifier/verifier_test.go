@@ -362,7 +362,10 @@ func (failingStatus) Standing(_, _ []byte) (verifier.Standing, error) {
 
 // notFromVerify lists reasons Verify never returns, with where they come from.
 var notFromVerify = map[verifier.Reason]string{
-	verifier.ReasonAntiPassback: "the daemon's store (anti-passback window)",
+	verifier.ReasonAntiPassback:     "the daemon's store (anti-passback window)",
+	verifier.ReasonFever:            "the daemon's temperature check",
+	verifier.ReasonNoTemperature:    "the daemon's temperature check",
+	verifier.ReasonThermometerFault: "the daemon's temperature check",
 }
 
 func TestReasons(t *testing.T) {

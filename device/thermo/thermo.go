@@ -119,11 +119,15 @@ func (m *Monitor) record(c float64, ok bool, err error) {
 }
 
 // Trigger asks a sensor that measures on demand (Triggered) for a
-// measurement; for others it does nothing.
-func (m *Monitor) Trigger() {
-	if t, ok := m.s.(Triggered); ok {
+// measurement and reports true; for others it does nothing and reports
+// false. After a trigger, only a reading taken from then on is this
+// person's.
+func (m *Monitor) Trigger() bool {
+	t, ok := m.s.(Triggered)
+	if ok {
 		t.Trigger()
 	}
+	return ok
 }
 
 // Health reports the sensor's state: nil when it answers, its last error

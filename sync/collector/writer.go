@@ -26,6 +26,7 @@ var ErrInvalid = errors.New("invalid records")
 var recordColumns = []string{
 	"gate", "seq", "type", "at", "venue", "allow", "reason", "colour", "kind", "class",
 	"issuer", "voucher", "subject", "alert", "attendant", "warnings", "ref", "detail",
+	"temperature", "celsius",
 }
 
 // Writer stores batches of access records in wicket_records. It is safe
@@ -94,8 +95,10 @@ func check(r *wire.Records) error {
 			return fmt.Errorf("seq %d out of range", e.Seq)
 		case e.Ref > math.MaxInt64:
 			return fmt.Errorf("seq %d: ref %d out of range", e.Seq, e.Ref)
+		case math.IsNaN(e.Celsius) || math.IsInf(e.Celsius, 0):
+			return fmt.Errorf("seq %d: celsius %v", e.Seq, e.Celsius)
 		}
-		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Voucher, e.Subject, e.Detail}
+		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Voucher, e.Subject, e.Detail, e.Temperature}
 		for _, s := range texts {
 			if strings.IndexByte(s, 0) >= 0 {
 				return fmt.Errorf("seq %d: NUL byte in text", e.Seq)
@@ -118,7 +121,8 @@ func recordValues(args []any, e *store.Event) []any {
 	}
 	return append(args,
 		e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class,
-		e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail)
+		e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail,
+		e.Temperature, e.Celsius)
 }
 
 // insertSQL is one multi-row INSERT of n records. A single statement

@@ -48,11 +48,13 @@ func TestWriteRoundTrip(t *testing.T) {
 	gate := gateName("writer-fields")
 	want := batch(gate, 7, 8).Records
 	want[1].Warnings = nil
+	want[0].Temperature, want[0].Celsius = "fever", 38.4
+	want[1].Temperature = "normal"
 	if _, err := w.Write(ctx, &wire.Records{Gate: gate, Records: want}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := pool.Query(ctx, `SELECT gate, seq, type, at, venue, allow, reason, colour, kind, class,
-		issuer, voucher, subject, alert, attendant, warnings, ref, detail, received_at
+		issuer, voucher, subject, alert, attendant, warnings, ref, detail, temperature, celsius, received_at
 		FROM wicket_records WHERE gate = $1 ORDER BY seq`, gate)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,8 @@ func TestWriteRoundTrip(t *testing.T) {
 		var seq, ref int64
 		var received time.Time
 		if err := rows.Scan(&e.Gate, &seq, &e.Type, &e.At, &e.Venue, &e.Allow, &e.Reason, &e.Colour, &e.Kind, &e.Class,
-			&e.Issuer, &e.Voucher, &e.Subject, &e.Alert, &e.Attendant, &e.Warnings, &ref, &e.Detail, &received); err != nil {
+			&e.Issuer, &e.Voucher, &e.Subject, &e.Alert, &e.Attendant, &e.Warnings, &ref, &e.Detail,
+			&e.Temperature, &e.Celsius, &received); err != nil {
 			t.Fatal(err)
 		}
 		if time.Since(received) > time.Hour || time.Until(received) > time.Hour {

@@ -50,6 +50,11 @@ type Event struct {
 	Warnings  []string  `json:"warnings,omitempty"`
 	Ref       uint64    `json:"ref,omitempty"`    // seq of the decision a passage or attendant event is about
 	Detail    string    `json:"detail,omitempty"` // e.g. "passed", "not_passed", "emergency_on"
+	// Temperature is the screening result of a decision: normal, fever,
+	// none (no reading in time) or fault; Celsius the reading, only where
+	// the policy keeps it.
+	Temperature string  `json:"temperature,omitempty"`
+	Celsius     float64 `json:"celsius,omitempty"`
 }
 
 // HashID returns the record form of a voucher id: hex of the first 16

@@ -32,6 +32,7 @@ type Config struct {
 	Scanner   Scanner         `yaml:"scanner"`
 	Turnstile Turnstile       `yaml:"turnstile"`
 	Feedback  Feedback        `yaml:"feedback"`
+	Thermo    Thermometer     `yaml:"thermometer"`
 	Sync      Sync            `yaml:"sync"`
 	Display   Display         `yaml:"display"`
 	Log       Log             `yaml:"log"`
@@ -103,6 +104,36 @@ type Scanner struct {
 	HoldOff time.Duration `yaml:"hold_off"`
 	// Camera settings, for type camera.
 	Camera Camera `yaml:"camera"`
+}
+
+// Thermometer is the gate's body-temperature sensor, used when
+// policy.temperature.required is set.
+type Thermometer struct {
+	// Type is none, mlx90614 (infrared, I²C), serial (prints readings as
+	// text lines) or sim (the demo's: each scan takes the next of Sim).
+	Type string `yaml:"type"`
+	// Bus is the I²C bus for mlx90614 ("" for the first, or "1", or
+	// "/dev/i2c-1"); Address its SMBus address (0x5a from the factory).
+	Bus     string `yaml:"bus"`
+	Address uint16 `yaml:"address"`
+	// Device and Baud are the serial thermometer's port; use
+	// /dev/serial/by-id/... as for the scanner.
+	Device string `yaml:"device"`
+	Baud   int    `yaml:"baud"`
+	// Emissivity corrects an infrared sensor calibrated at emissivity 1
+	// for skin (0.98); 0 leaves the sensor's own setting.
+	Emissivity float64 `yaml:"emissivity"`
+	// Offset is added to every reading (°C): the difference between the
+	// skin the sensor sees and body temperature, found by calibration.
+	Offset float64 `yaml:"offset"`
+	// Poll is how often an I²C sensor is read.
+	Poll time.Duration `yaml:"poll"`
+	// StaleAfter: an I²C sensor without a good read this long is a fault;
+	// 0 turns the check off (serial thermometers print only when they
+	// measure someone).
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// Sim lists the simulated readings, in turn (°C).
+	Sim []float64 `yaml:"sim"`
 }
 
 // Camera is a V4L2 camera behind the gate's glass.
@@ -284,6 +315,7 @@ func Default() Config {
 			Camera: Camera{Format: "yuyv", Width: 640, Height: 480, FPS: 15, MaxDecodeRate: 15, Downscale: 1},
 		},
 		Turnstile: Turnstile{Backend: "gpio", Mode: "pulse", PulseWidth: 500 * time.Millisecond, OpenTimeout: 8 * time.Second},
+		Thermo:    Thermometer{Type: "none", Address: 0x5a, Baud: 9600, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
 		Sync: Sync{
 			Conn:      mqttconn.Conn{KeepAlive: 30 * time.Second},
 			BatchSize: 100, MaxInflight: 4, AckTimeout: 10 * time.Second, StatusEvery: time.Minute,
@@ -421,6 +453,26 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("turnstile.open_timeout: %v is out of range 1s..1m", t.OpenTimeout)
 	case t.Mode == "level" && t.Passage.Name == "" && t.Backend == "gpio":
 		return errors.New("turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
+	}
+	th := &c.Thermo
+	if err := oneOf("thermometer.type", th.Type, "none", "mlx90614", "serial", "sim"); err != nil {
+		return err
+	}
+	switch {
+	case c.Policy.Temperature.Required && th.Type == "none":
+		return errors.New("policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
+	case th.Type == "serial" && th.Device == "":
+		return errors.New("thermometer.device: missing; name the serial thermometer, e.g. /dev/serial/by-id/usb-...")
+	case th.Type == "mlx90614" && (th.Address < 0x03 || th.Address > 0x77):
+		return fmt.Errorf("thermometer.address: %#x is not a 7-bit SMBus address", th.Address)
+	case th.Emissivity < 0 || th.Emissivity > 1:
+		return fmt.Errorf("thermometer.emissivity: %v: use 0 (the sensor's own) or up to 1 (skin: 0.98)", th.Emissivity)
+	case th.Offset < -5 || th.Offset > 5:
+		return fmt.Errorf("thermometer.offset: %v °C is beyond any calibration; check the sensor", th.Offset)
+	case th.Poll < 20*time.Millisecond || th.Poll > 10*time.Second:
+		return fmt.Errorf("thermometer.poll: %v is out of range 20ms..10s", th.Poll)
+	case th.StaleAfter < 0:
+		return errors.New("thermometer.stale_after: negative; use 0 to turn the check off")
 	}
 	for name, spec := range c.Feedback.Patterns {
 		if err := oneOf("feedback.patterns."+name, name, "allow", "deny", "error", "offline"); err != nil {

@@ -77,6 +77,8 @@ type Loop struct {
 	// OnCommit, if set, sees every event once it is durable (fleet sync
 	// wakes up on it). Same rules as OnDecision.
 	OnCommit func(store.Event)
+	// Thermo, if set, is the thermometer policy.temperature uses.
+	Thermo Thermometer
 
 	mu        sync.Mutex // one scan at a time
 	heartbeat atomic.Int64
@@ -137,7 +139,12 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 		return r
 	}
 	d := l.v.Verify(s.Payload)
+	var temp temperature
+	if l.Thermo != nil && l.v.Policy().Temperature.Required && (d.Allow || d.Attendant) {
+		d, temp = l.checkTemperature(ctx, s.At, d)
+	}
 	ev := l.event(d)
+	ev.Temperature, ev.Celsius = temp.state, temp.celsius
 	seq, err := l.st.Append(&ev, l.v.Policy().AntiPassback)
 	if err != nil {
 		l.log.Error("store commit failed; denying", "err", err)
@@ -227,10 +234,7 @@ func (l *Loop) event(d verifier.Decision) store.Event {
 // failSecure turns any decision into a denial for a gate fault.
 func failSecure(d verifier.Decision, detail string) verifier.Decision {
 	d.Allow = false
-	d.Reason = verifier.ReasonInternal
-	d.Message = d.Reason.Message()
-	d.Detail = detail
-	return d
+	return denyFor(d, verifier.ReasonInternal, detail)
 }
 
 // gateFaults are reasons that say the gate, not the holder, is at fault:
@@ -238,6 +242,7 @@ func failSecure(d verifier.Decision, detail string) verifier.Decision {
 var gateFaults = map[verifier.Reason]bool{
 	verifier.ReasonNoTrustData: true, verifier.ReasonClockUntrusted: true,
 	verifier.ReasonTrustDataStale: true, verifier.ReasonInternal: true,
+	verifier.ReasonThermometerFault: true,
 }
 
 func signalFor(r verifier.Reason) gate.Signal {
@@ -298,6 +303,9 @@ func (l *Loop) logDecision(r Result, ev store.Event) {
 	}
 	if len(ev.Warnings) > 0 {
 		attrs = append(attrs, "warnings", ev.Warnings)
+	}
+	if ev.Temperature != "" {
+		attrs = append(attrs, "temperature", ev.Temperature)
 	}
 	switch {
 	case d.Alert:

@@ -25,6 +25,7 @@ issue() { ctl issue -key gx.key -issuer GX "$@"; }
 
 adult=$(issue -kind dynamic -id-number 450100199001011234 -pseudonym-secret pseudo.secret -name 李小龙 -test "naat:negative:$(ago 20hours)" -doses 3)
 child=$(issue -kind printed -class child -id-number 450100201501011234 -pseudonym-secret pseudo.secret -name 王小明)
+feverish=$(issue -kind dynamic -id-number 450100198503031234 -pseudonym-secret pseudo.secret -name 周杰)
 elder=$(ctl issue -key gd.key -issuer GD -kind printed -class elderly -id-number 440100195001011234 -pseudonym-secret pseudo.secret -name 陈大妈)
 yellow=$(issue -kind watch -class child -colour yellow -id-number 450100201601011234 -pseudonym-secret pseudo.secret)
 redsub=$(sub 450100198801011234)
@@ -45,6 +46,7 @@ echo "== gate DEMO-G01: scanning"
 	echo "$adult"
 	echo "$adult"           # held in front of the reader: hold-off, no second decision
 	echo "$child"
+	echo "$feverish"        # a green code, but the thermometer reads 38.4 °C
 	echo "$elder"
 	echo "$yellow"
 	echo "$turned_red"

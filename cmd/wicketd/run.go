@@ -164,6 +164,14 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
 	d.loop = loop.New(loop.Config{Gate: cfg.Gate.ID, Venue: cfg.Gate.Venue, HoldOff: cfg.Scanner.HoldOff}, d.v, d.st, d.ts, d.fb, d.log)
+	therm, closeTherm, err := d.openThermometer()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSetup, err)
+	}
+	defer closeTherm()
+	if therm != nil {
+		d.loop.Thermo = therm
+	}
 	d.loop.OnDecision = func(r loop.Result) {
 		if cfg.Turnstile.Backend == "sim" {
 			simDisplay(d.stdout, r)
@@ -229,6 +237,10 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	})
 	g.Go(func() error { return d.ts.Run(gctx) })
+	if therm != nil {
+		g.Go(func() error { therm.Run(gctx); return nil })
+		g.Go(func() error { return d.watchThermometer(gctx, therm) })
+	}
 	if d.sync != nil {
 		g.Go(func() error { return d.sync.Run(gctx) })
 	}
@@ -817,7 +829,10 @@ func simDisplay(w io.Writer, r loop.Result) {
 	if d.Alert {
 		line += "  ALERT: report to the epidemic-prevention office"
 	}
-	if d.Attendant {
+	switch {
+	case d.Attendant && (d.Reason == verifier.ReasonFever || d.Reason == verifier.ReasonNoTemperature || d.Reason == verifier.ReasonThermometerFault):
+		line += "  → attendant: take the temperature by hand"
+	case d.Attendant:
 		line += "  → attendant: compare the photo"
 	}
 	fmt.Fprintln(w, line)

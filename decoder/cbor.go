@@ -8,8 +8,9 @@ import (
 )
 
 // strict is the CBOR decoding mode for everything signed: duplicate map keys,
-// indefinite lengths, unknown struct fields and invalid UTF-8 are errors, and
-// nesting and sizes are bounded by limits.go.
+// indefinite lengths, unknown struct fields, invalid UTF-8 and tags are
+// errors (the only tag in the format, 18 on the COSE message, is read by
+// ParseSign1 itself), and nesting and sizes are bounded by limits.go.
 var strict = mustDecMode(cbor.DecOptions{
 	DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 	IndefLength:       cbor.IndefLengthForbidden,
@@ -18,7 +19,7 @@ var strict = mustDecMode(cbor.DecOptions{
 	MaxMapPairs:       MaxMapPairs,
 	ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 	UTF8:              cbor.UTF8RejectInvalid,
-	TagsMd:            cbor.TagsAllowed,
+	TagsMd:            cbor.TagsForbidden,
 })
 
 // headers is strict like the above but ignores header labels the format does
@@ -30,6 +31,17 @@ var headers = mustDecMode(cbor.DecOptions{
 	MaxArrayElements: MaxArrayElements,
 	MaxMapPairs:      MaxMapPairs,
 	UTF8:             cbor.UTF8RejectInvalid,
+	TagsMd:           cbor.TagsForbidden,
+})
+
+// wellformed checks a whole COSE message against the CBOR rules and
+// limits, tags allowed: ParseSign1 then reads tag 18 itself and refuses
+// any other tag as a COSE error.
+var wellformed = mustDecMode(cbor.DecOptions{
+	IndefLength:      cbor.IndefLengthForbidden,
+	MaxNestedLevels:  MaxNesting,
+	MaxArrayElements: MaxArrayElements,
+	MaxMapPairs:      MaxMapPairs,
 	TagsMd:           cbor.TagsAllowed,
 })
 
@@ -61,7 +73,7 @@ var strictLarge = mustDecMode(cbor.DecOptions{
 	MaxMapPairs:       MaxMapPairs,
 	ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 	UTF8:              cbor.UTF8RejectInvalid,
-	TagsMd:            cbor.TagsAllowed,
+	TagsMd:            cbor.TagsForbidden,
 })
 
 // StrictUnmarshal decodes data into v with the strict rules the decoder uses
@@ -72,18 +84,25 @@ func StrictUnmarshal(data []byte, v any, shape error) error {
 	return classify(strict.Unmarshal(data, v), shape)
 }
 
-// classify maps a CBOR library error to ErrCBOR or to shape.
+// classify maps a CBOR library error to ErrCBOR or to shape. A tag where
+// the format has none is a shape error: it is good CBOR, in the wrong
+// place (a tagged time in a claim, a tagged header).
 func classify(err error, shape error) error {
 	if err == nil {
 		return nil
 	}
 	var te *cbor.UnmarshalTypeError
 	var ue *cbor.UnknownFieldError
-	if errors.As(err, &te) || errors.As(err, &ue) {
+	var tm *cbor.TagsMdError
+	if errors.As(err, &te) || errors.As(err, &ue) || errors.As(err, &tm) {
 		return fmt.Errorf("%w: %v", shape, err)
 	}
 	return fmt.Errorf("%w: %v", ErrCBOR, err)
 }
+
+// Classify is classify for other profiles' decoders: ErrCBOR for broken
+// CBOR rules, shape for good CBOR of the wrong shape.
+func Classify(err error, shape error) error { return classify(err, shape) }
 
 // StrictUnmarshalTrust is StrictUnmarshal with the list bound of signed
 // trust documents, MaxTrustListLen.

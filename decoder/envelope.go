@@ -94,19 +94,49 @@ type sign1Array struct {
 // because no profile defines critical extensions; the payload must be
 // embedded (not detached).
 func ParseSign1(data []byte) (*Sign1, error) {
-	var tag cbor.RawTag
-	if err := headers.Unmarshal(data, &tag); err != nil {
+	if err := wellformed.Wellformed(data); err != nil {
 		return nil, classify(err, ErrCOSE)
 	}
-	if tag.Number != coseSign1Tag {
-		return nil, fmt.Errorf("%w: tag %d, want %d", ErrCOSE, tag.Number, coseSign1Tag)
+	if data[0] != 0xd2 {
+		return nil, fmt.Errorf("%w: not a COSE_Sign1 tagged 18 (0xd2)", ErrCOSE)
 	}
+	return parseSign1Array(data[1:])
+}
+
+// ParseSign1MaybeTagged is ParseSign1 that also takes the message without
+// its tag, as some EU DCC issuers write it.
+func ParseSign1MaybeTagged(data []byte) (*Sign1, error) {
+	if err := wellformed.Wellformed(data); err != nil {
+		return nil, classify(err, ErrCOSE)
+	}
+	if data[0] == 0xd2 {
+		data = data[1:]
+	}
+	return parseSign1Array(data)
+}
+
+// parseSign1Array parses the four-element COSE_Sign1 array.
+func parseSign1Array(data []byte) (*Sign1, error) {
 	var arr sign1Array
-	if err := headers.Unmarshal(tag.Content, &arr); err != nil {
+	if err := headers.Unmarshal(data, &arr); err != nil {
 		return nil, classify(err, ErrCOSE)
 	}
 	if arr.Payload == nil {
 		return nil, fmt.Errorf("%w: detached or missing payload", ErrCOSE)
+	}
+	if len(arr.Unprotected) == 0 || arr.Unprotected[0]>>5 != 5 {
+		return nil, fmt.Errorf("%w: unprotected header is not a map", ErrCOSE)
+	}
+	// Every header must be good CBOR throughout, labels this format
+	// ignores included: decoding the whole map checks strings are UTF-8.
+	var all, allProt map[any]any
+	if err := headers.Unmarshal(arr.Unprotected, &all); err != nil {
+		return nil, fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
+	}
+	if len(arr.Protected) > 0 {
+		if err := headers.Unmarshal(arr.Protected, &allProt); err != nil {
+			return nil, fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
+		}
 	}
 	var prot, unprot header
 	if len(arr.Protected) > 0 {

@@ -35,7 +35,7 @@ func (dccProfile) Envelope(text []byte) (*decoder.Sign1, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := decoder.ParseSign1(cose)
+	s, err := decoder.ParseSign1MaybeTagged(cose)
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +93,17 @@ var dccDecMode = func() cbor.DecMode {
 		MaxArrayElements: 64,
 		MaxMapPairs:      64,
 		IntDec:           cbor.IntDecConvertSigned,
+		UTF8:             cbor.UTF8RejectInvalid,
+		TagsMd:           cbor.TagsForbidden,
 	}.DecMode()
 	if err != nil {
 		panic(err)
 	}
 	return m
 }()
+
+// errDCCTime: a time claim that is not a number in range.
+var errDCCTime = errors.New("time claim")
 
 // cwtTime is a CWT NumericDate: an integer, or a float as some issuers
 // write (fractions are dropped).
@@ -107,23 +112,23 @@ type cwtTime int64
 func (t *cwtTime) UnmarshalCBOR(data []byte) error {
 	var v any
 	if err := dccDecMode.Unmarshal(data, &v); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errDCCTime, err)
 	}
 	switch x := v.(type) {
 	case int64:
 		*t = cwtTime(x)
 	case uint64:
 		if x > math.MaxInt64 {
-			return errors.New("time out of range")
+			return fmt.Errorf("%w out of range", errDCCTime)
 		}
 		*t = cwtTime(x)
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 || x > 253402300799 {
-			return errors.New("time out of range")
+			return fmt.Errorf("%w out of range", errDCCTime)
 		}
 		*t = cwtTime(math.Floor(x))
 	default:
-		return fmt.Errorf("time is a %T, want a number", v)
+		return fmt.Errorf("%w is a %T, want a number", errDCCTime, v)
 	}
 	return nil
 }
@@ -176,8 +181,17 @@ func (dccProfile) Claims(payload []byte) (*Input, error) {
 		return fmt.Errorf("%w: dcc: "+format, append([]any{decoder.ErrClaims}, a...)...)
 	}
 	var c dccCWT
+	if err := dccDecMode.Wellformed(payload); err != nil {
+		return nil, fmt.Errorf("dcc: %w", decoder.Classify(err, decoder.ErrClaims))
+	}
 	if err := dccDecMode.Unmarshal(payload, &c); err != nil {
-		return nil, fmt.Errorf("%w: dcc: %v", decoder.ErrCBOR, err)
+		// Well-formed CBOR that does not fit the schema (wrong types,
+		// times that are not numbers) is a claims error; duplicate keys
+		// break the CBOR rules.
+		if errors.Is(err, errDCCTime) {
+			return nil, fmt.Errorf("%w: dcc: %v", decoder.ErrClaims, err)
+		}
+		return nil, fmt.Errorf("dcc: %w", decoder.Classify(err, decoder.ErrClaims))
 	}
 	cert, ok := c.HCert[1]
 	switch {

@@ -158,11 +158,14 @@ func (v *Verifier) Verify(text []byte) Decision {
 	now, trusted := v.clock.Now(p.ClockSkew)
 	d.At = now
 
+	switch {
+	case len(text) == 0:
+		return deny(&d, ReasonEmpty, decoder.ErrEmpty.Error())
+	case len(text) > decoder.MaxTextLen:
+		return deny(&d, ReasonTooLong, fmt.Sprintf("%d characters, over %d", len(text), decoder.MaxTextLen))
+	}
 	prof := profileFor(text)
 	if prof == nil {
-		if len(text) == 0 {
-			return deny(&d, ReasonEmpty, decoder.ErrEmpty.Error())
-		}
 		return deny(&d, ReasonBadPrefix, "no voucher profile has this prefix")
 	}
 	env, err := prof.Envelope(text)

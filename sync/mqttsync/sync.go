@@ -272,7 +272,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 		}
 		if s.resync.Swap(false) {
 			s.log.Info("resubscribing to trust data after a dropped message")
-			if err := wait(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
+			if err := s.waitLive(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
 				return err
 			}
 		}
@@ -295,7 +295,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if err != nil {
 				return err
 			}
-			if err := wait(ctx, c.Publish(s.topics.Records(s.cfg.Gate), 1, false, payload)); err != nil {
+			if err := s.waitLive(ctx, c.Publish(s.topics.Records(s.cfg.Gate), 1, false, payload)); err != nil {
 				return fmt.Errorf("publish records: %w", err)
 			}
 			first, last := evs[0].Seq, evs[len(evs)-1].Seq
@@ -337,7 +337,7 @@ func (s *Sync) publishStatus(ctx context.Context, c Client) error {
 	if err != nil {
 		return err
 	}
-	return wait(ctx, c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b))
+	return s.waitLive(ctx, c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b))
 }
 
 // goodbye publishes the offline status (the will covers a crash) and
@@ -402,6 +402,25 @@ func (s *Sync) handle(m mqtt.Message) {
 
 // errTimeout: the broker did not answer in time.
 var errTimeout = errors.New("broker did not answer in time")
+
+// waitLive is wait that also ends when the connection is lost: with a
+// persistent session paho never completes a QoS 1 publish whose
+// connection dropped, so without this a cut mid-publish would hold the
+// session for publishWait before reconnecting.
+func (s *Sync) waitLive(ctx context.Context, t mqtt.Token) error {
+	timer := time.NewTimer(publishWait)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-s.lost:
+		return fmt.Errorf("connection lost while waiting for the broker: %w", err)
+	case <-timer.C:
+		return errTimeout
+	}
+}
 
 // wait waits for a token, ctx or publishWait, whichever is first.
 func wait(ctx context.Context, t mqtt.Token) error {

@@ -34,8 +34,7 @@ const (
 	// nfDown is how long the broker stays down in a restart.
 	nfDown = 500 * time.Millisecond
 	// nfRecover bounds the wait for PostgreSQL to hold every record
-	// appended up to the end of a fault. A cut while the gate waits for a
-	// PUBACK costs the gate's fixed 10 s publish wait, so allow for that.
+	// appended up to the end of a fault: generous, for a loaded machine.
 	nfRecover = 30 * time.Second
 	// nfAckTimeout: the gate resends unacknowledged batches after this.
 	nfAckTimeout = time.Second

@@ -16,7 +16,7 @@ FLEET_GATES  ?= 500
 
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim clean
+.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability clean
 
 help:
 	@echo "build      build wicketd and wicketctl into $(BIN)/"
@@ -31,6 +31,7 @@ help:
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar, into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
 	@echo "fleet-sim  FLEET_GATES gates on one broker and a collector: override reach, records/s"
+	@echo "reliability hostile codes, fuzzing, power cuts, network, clock and device faults, security, soak"
 
 build:
 	$(GO) build $(GOFLAGS_REL) -o $(BIN)/ ./cmd/wicketd ./cmd/wicketctl
@@ -74,6 +75,9 @@ bench-qr:
 crash:
 	WICKET_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'TestCrashCycles' ./cmd/wicketd/ | grep -E 'SIGKILL|^(ok|FAIL|---)'
 	WICKET_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'TestCrash' ./sync/store/ | grep -E 'cycles|^(ok|FAIL|---)'
+
+reliability:
+	FUZZTIME=$(FUZZTIME) CRASH_CYCLES=$(CRASH_CYCLES) ./scripts/reliability.sh
 
 fleet-sim:
 	WICKET_FLEET_SIM=1 WICKET_FLEET_GATES=$(FLEET_GATES) WICKET_FLEET_REPORT=$(CURDIR)/docs/fleet-sim.md \

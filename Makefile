@@ -16,7 +16,7 @@ FLEET_GATES  ?= 500
 
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability clean
+.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-test clean
 
 help:
 	@echo "build      build wicketd and wicketctl into $(BIN)/"
@@ -31,6 +31,8 @@ help:
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar, into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
 	@echo "fleet-sim  FLEET_GATES gates on one broker and a collector: override reach, records/s"
+	@echo "deb        Debian packages for armhf, arm64, amd64 into dist/ (nfpm)"
+	@echo "deb-test   install, upgrade, remove and purge the amd64 package in a bookworm chroot (root)"
 	@echo "reliability hostile codes, fuzzing, power cuts, network, clock and device faults, security, soak"
 
 build:
@@ -75,6 +77,12 @@ bench-qr:
 crash:
 	WICKET_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'TestCrashCycles' ./cmd/wicketd/ | grep -E 'SIGKILL|^(ok|FAIL|---)'
 	WICKET_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'TestCrash' ./sync/store/ | grep -E 'cycles|^(ok|FAIL|---)'
+
+deb:
+	VERSION=$(VERSION) BUILD_TIME=$(BUILD_TIME) ./scripts/deb.sh
+
+deb-test:
+	./scripts/deb-test.sh
 
 reliability:
 	FUZZTIME=$(FUZZTIME) CRASH_CYCLES=$(CRASH_CYCLES) ./scripts/reliability.sh

@@ -1,6 +1,7 @@
 // Command wicketd is the Wicket gate daemon and its field tools.
 //
 //	wicketd run -config FILE           run the gate
+//	wicketd init [flags]               write a first config for this gate
 //	wicketd verify -config FILE [CODE] verify one code and print the decision
 //	wicketd check-config FILE          validate a config and print it in full
 //	wicketd version                    print the version
@@ -44,6 +45,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the gate", cmdRun},
+		{"init", "write a first config for this gate (asks on a terminal)", cmdInit},
 		{"status", "show the store: counts, trust data versions, clock floor", cmdStatus},
 		{"test-relay", "pulse the relay and report the passage sensor", cmdTestRelay},
 		{"test-scanner", "print what the scanner sends, with hex for unprintable bytes", cmdTestScanner},

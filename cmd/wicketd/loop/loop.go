@@ -51,6 +51,9 @@ type Result struct {
 	Seq uint64
 	// Passage is the turnstile's outcome for an allowed decision.
 	Passage gate.Passage
+	// Temperature is the screening result (TempNormal, TempFever,
+	// TempNone, TempFault), "" when none was taken.
+	Temperature string
 	// ScanAt is when the scanner completed the frame; Committed when the
 	// event was durable; Opened when the turnstile was told to open.
 	ScanAt, Committed, Opened time.Time
@@ -145,6 +148,7 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	}
 	ev := l.event(d)
 	ev.Temperature, ev.Celsius = temp.state, temp.celsius
+	r.Temperature = temp.state
 	seq, err := l.st.Append(&ev, l.v.Policy().AntiPassback)
 	if err != nil {
 		l.log.Error("store commit failed; denying", "err", err)

@@ -2,9 +2,13 @@ package display
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,8 +147,60 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 		b.WriteString(strconv.FormatUint(kv.v.Load(), 10))
 		b.WriteByte('\n')
 	}
+
+	writeProcess(b)
 	err := b.Flush()
 	return cw.n, err
+}
+
+// writeProcess writes the standard process gauges of the Prometheus
+// client libraries: go_goroutines, and process_resident_memory_bytes where
+// /proc/self/statm can be read (Linux). The latter is omitted elsewhere
+// rather than reported as 0.
+func writeProcess(b *bufio.Writer) {
+	header(b, "go_goroutines", "gauge", "Number of goroutines that currently exist.")
+	b.WriteString("go_goroutines ")
+	b.WriteString(strconv.Itoa(runtime.NumGoroutine()))
+	b.WriteByte('\n')
+	if rss, err := residentMemory(); err == nil {
+		header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+		b.WriteString("process_resident_memory_bytes ")
+		b.WriteString(strconv.FormatUint(rss, 10))
+		b.WriteByte('\n')
+	}
+}
+
+// statmPath is the kernel's per-process memory summary.
+const statmPath = "/proc/self/statm"
+
+// residentMemory returns the process's resident set size in bytes: the
+// second field of /proc/self/statm (resident pages: anonymous memory plus
+// the file-backed pages mapped and present, such as the store's mmapped
+// database file) times the page size. It is the value the Prometheus
+// client libraries export under the same name.
+func residentMemory() (uint64, error) {
+	data, err := os.ReadFile(statmPath)
+	if err != nil {
+		return 0, err
+	}
+	return parseStatm(data, os.Getpagesize())
+}
+
+// parseStatm returns the resident bytes in the contents of a statm file
+// ("size resident shared text lib data dt", in pages).
+func parseStatm(data []byte, pageSize int) (uint64, error) {
+	f := bytes.Fields(data)
+	if len(f) < 2 {
+		return 0, errors.New("statm: fewer than 2 fields")
+	}
+	pages, err := strconv.ParseUint(string(f[1]), 10, 64)
+	if err != nil {
+		return 0, errors.New("statm: resident field is not a number")
+	}
+	if pageSize <= 0 {
+		return 0, errors.New("statm: bad page size")
+	}
+	return pages * uint64(pageSize), nil
 }
 
 func header(b *bufio.Writer, name, typ, help string) {

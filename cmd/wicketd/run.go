@@ -188,7 +188,7 @@ func (d *daemon) run(ctx context.Context) error {
 			d.attendMu.Unlock()
 		}
 		p := d.v.Policy()
-		d.disp.Publish(display.FromDecision(r.Decision, r.Seq, p.Test.MaxAge > 0, p.MinDoses > 0))
+		d.disp.Publish(display.FromDecision(r.Decision, r.Seq, p.Test.MaxAge > 0, p.MinDoses > 0, r.Temperature))
 	}
 	d.loop.OnResult = func(r loop.Result) {
 		if r.Seq != 0 {

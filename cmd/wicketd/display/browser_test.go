@@ -65,16 +65,21 @@ func decision(allow bool, r verifier.Reason, c decoder.Colour, class decoder.Cla
 // (docs/img holds the ones the README shows).
 func TestPageInBrowser(t *testing.T) {
 	bin := chromium(t)
+	fever := decision(false, verifier.ReasonFever, decoder.ColourGreen, decoder.ClassAdult)
+	fever.Alert, fever.Attendant = true, true
 	cases := []struct {
 		name  string
 		d     verifier.Decision
 		rgb   [3]uint8
 		sizes [][2]int
+		temp  string
+		shows []string
 	}{
-		{"allow", decision(true, verifier.ReasonOK, decoder.ColourGreen, decoder.ClassAdult), [3]uint8{0x1a, 0x9e, 0x4b}, [][2]int{{800, 480}, {1920, 1080}}},
-		{"deny-yellow", decision(false, verifier.ReasonColourYellow, decoder.ColourYellow, decoder.ClassChild), [3]uint8{0xf2, 0xc2, 0x00}, [][2]int{{800, 480}}},
-		{"deny-red-alert", decision(false, verifier.ReasonColourRed, decoder.ColourRed, decoder.ClassAdult), [3]uint8{0xd7, 0x26, 0x3d}, [][2]int{{800, 480}}},
-		{"attendant", decision(false, verifier.ReasonAttendantRequired, decoder.ColourGreen, decoder.ClassElderly), [3]uint8{0x1d, 0x4e, 0xd8}, [][2]int{{800, 480}, {1920, 1080}}},
+		{"allow", decision(true, verifier.ReasonOK, decoder.ColourGreen, decoder.ClassAdult), [3]uint8{0x1a, 0x9e, 0x4b}, [][2]int{{800, 480}, {1920, 1080}}, "", nil},
+		{"deny-yellow", decision(false, verifier.ReasonColourYellow, decoder.ColourYellow, decoder.ClassChild), [3]uint8{0xf2, 0xc2, 0x00}, [][2]int{{800, 480}}, "", nil},
+		{"deny-red-alert", decision(false, verifier.ReasonColourRed, decoder.ColourRed, decoder.ClassAdult), [3]uint8{0xd7, 0x26, 0x3d}, [][2]int{{800, 480}}, "", nil},
+		{"attendant", decision(false, verifier.ReasonAttendantRequired, decoder.ColourGreen, decoder.ClassElderly), [3]uint8{0x1d, 0x4e, 0xd8}, [][2]int{{800, 480}, {1920, 1080}}, "", []string{"核对照片"}},
+		{"fever", fever, [3]uint8{0xd7, 0x26, 0x3d}, [][2]int{{800, 480}, {1920, 1080}}, "fever", []string{"体温异常 / High temperature", "复测体温", "放行 Confirm"}},
 	}
 	keep := os.Getenv("WICKET_SCREENSHOTS")
 	for _, tc := range cases {
@@ -86,8 +91,13 @@ func TestPageInBrowser(t *testing.T) {
 				ts := httptest.NewServer(s.Handler())
 				defer ts.Close()
 				defer s.Close()
-				s.Publish(display.FromDecision(tc.d, 42, false, false))
+				s.Publish(display.FromDecision(tc.d, 42, false, false, tc.temp))
 				shot, dom := browse(t, bin, ts.URL+"/", size[0], size[1])
+				for _, want := range tc.shows {
+					if !strings.Contains(dom, want) {
+						t.Errorf("page does not show %q", want)
+					}
+				}
 				if !strings.Contains(dom, tc.d.Message.Zh) || !strings.Contains(dom, tc.d.Message.En) {
 					t.Errorf("page does not show %q / %q", tc.d.Message.Zh, tc.d.Message.En)
 				}
@@ -106,8 +116,9 @@ func TestPageInBrowser(t *testing.T) {
 				if bounds.Dx() != size[0] || bounds.Dy() != size[1] {
 					t.Errorf("screenshot is %v; want %dx%d", bounds.Size(), size[0], size[1])
 				}
-				// A point near the left edge, low on the screen: field, not text.
-				r, g, bl, _ := img.At(bounds.Min.X+6, bounds.Min.Y+bounds.Dy()*85/100).RGBA()
+				// A point near the left edge, low on the screen: field, not
+				// text, and inside the white pulse an alert draws at the edge.
+				r, g, bl, _ := img.At(bounds.Min.X+bounds.Dx()*4/100, bounds.Min.Y+bounds.Dy()*85/100).RGBA()
 				got := [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}
 				for i := range got {
 					if d := int(got[i]) - int(tc.rgb[i]); d < -8 || d > 8 {

@@ -65,8 +65,12 @@ type Event struct {
 	Doses        *int `json:"doses,omitempty"`
 	// Alert: the checkpoint reports this scan at once (red code).
 	Alert bool `json:"alert,omitempty"`
-	// Attendant: a person must compare the photo; Seq identifies the
-	// scan for POST /attendant.
+	// Temperature is the screening result: normal, fever, none or fault;
+	// never the reading.
+	Temperature string `json:"temperature,omitempty"`
+	// Attendant: a person must compare the photo (or, for a temperature
+	// reason, measure by hand); Seq identifies the scan for POST
+	// /attendant.
 	Attendant bool      `json:"attendant,omitempty"`
 	Seq       uint64    `json:"seq,omitempty"`
 	At        time.Time `json:"at"`
@@ -77,8 +81,9 @@ type Event struct {
 
 // FromDecision keeps of d what the page may show. seq is the access
 // event's sequence number. showTest and showDoses say whether the policy
-// checks tests and doses: the page shows them only then.
-func FromDecision(d verifier.Decision, seq uint64, showTest, showDoses bool) Event {
+// checks tests and doses: the page shows them only then. temperature is
+// the screening state of the scan ("" without screening).
+func FromDecision(d verifier.Decision, seq uint64, showTest, showDoses bool, temperature string) Event {
 	ev := Event{
 		Type:      TypeDecision,
 		Verdict:   VerdictDeny,
@@ -88,6 +93,8 @@ func FromDecision(d verifier.Decision, seq uint64, showTest, showDoses bool) Eve
 		Attendant: d.Attendant,
 		Seq:       seq,
 		At:        d.At,
+
+		Temperature: temperature,
 	}
 	switch {
 	case d.Attendant:

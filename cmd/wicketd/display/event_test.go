@@ -41,7 +41,7 @@ func fullDecision() verifier.Decision {
 }
 
 func TestFromDecisionKeepsOnlyThePage(t *testing.T) {
-	ev := FromDecision(fullDecision(), 77, true, true)
+	ev := FromDecision(fullDecision(), 77, true, true, "")
 	b, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestFromDecisionKeepsOnlyThePage(t *testing.T) {
 }
 
 func TestFromDecisionPolicyGates(t *testing.T) {
-	ev := FromDecision(fullDecision(), 1, false, false)
+	ev := FromDecision(fullDecision(), 1, false, false, "")
 	if ev.TestAgeHours != nil || ev.Doses != nil {
 		t.Errorf("FromDecision(showTest=false, showDoses=false) test=%v doses=%v; want both nil", ev.TestAgeHours, ev.Doses)
 	}
@@ -109,7 +109,7 @@ func TestFromDecisionVerdicts(t *testing.T) {
 		{"test in the future", future, VerdictAllow, "green", false},
 	}
 	for _, tt := range tests {
-		ev := FromDecision(tt.d, 5, true, true)
+		ev := FromDecision(tt.d, 5, true, true, "")
 		if ev.Verdict != tt.verdict || ev.Colour != tt.colour || ev.Alert != tt.alert || ev.Attendant != (tt.verdict == VerdictAttendant) {
 			t.Errorf("FromDecision(%s) = verdict %q colour %q alert %v; want %q %q %v", tt.name, ev.Verdict, ev.Colour, ev.Alert, tt.verdict, tt.colour, tt.alert)
 		}

@@ -58,7 +58,7 @@ func TestFromDecisionKeepsOnlyThePage(t *testing.T) {
 	for f := range reflect.TypeFor[Event]().Fields() {
 		fields = append(fields, f.Name)
 	}
-	want := []string{"Type", "Verdict", "Reason", "Message", "Colour", "Name", "Class", "Kind", "TestAgeHours", "Doses", "Alert", "Attendant", "Seq", "At", "State"}
+	want := []string{"Type", "Verdict", "Reason", "Message", "Colour", "Name", "Class", "Kind", "TestAgeHours", "Doses", "Alert", "Temperature", "Attendant", "Seq", "At", "State"}
 	if !slices.Equal(fields, want) {
 		t.Errorf("Event fields = %v; want %v", fields, want)
 	}

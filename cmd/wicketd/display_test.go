@@ -19,6 +19,37 @@ import (
 // attendant's confirmation opens the turnstile, and /healthz and /metrics
 // answer.
 func TestDisplayKiosk(t *testing.T) {
+	runKiosk(t, kioskCase{
+		policy: "classes: {elderly: attendant}", class: decoder.ClassElderly,
+		reason: "attendant_required",
+	})
+}
+
+// TestFeverKiosk: at a gate that screens temperature, a green code with a
+// fever reading is denied in red with an alert and an attendant prompt;
+// the relay stays locked until the attendant, having measured by hand,
+// confirms at the kiosk.
+func TestFeverKiosk(t *testing.T) {
+	runKiosk(t, kioskCase{
+		policy: "temperature: {required: true, timeout: 2s}", extra: "thermometer: {type: sim, sim: [38.6]}\n",
+		class: decoder.ClassAdult, reason: "fever", temperature: "fever", alert: true,
+	})
+}
+
+// kioskCase is a code the kiosk must hold for an attendant.
+type kioskCase struct {
+	policy      string // policy fields added to the gate's
+	extra       string // config sections added
+	class       decoder.Class
+	reason      string
+	temperature string
+	alert       bool
+}
+
+// runKiosk runs the daemon with a kiosk page, scans a code of the case's
+// class, waits for the attendant prompt on the page, confirms it, and
+// checks the turnstile opens only then.
+func runKiosk(t *testing.T, kc kioskCase) {
 	if out, err := selfExec("version").CombinedOutput(); err != nil {
 		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
 	}
@@ -31,8 +62,8 @@ func TestDisplayKiosk(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, f := gateFiles(t, dir)
 	cfg, _ := os.ReadFile(cfgPath)
-	cfg = []byte(strings.Replace(string(cfg), "policy: {max_status_age: 0s}", "policy: {max_status_age: 0s, classes: {elderly: attendant}}", 1))
-	cfg = append(cfg, []byte("display: {enabled: true, kiosk: true, addr: \""+addr+"\"}\n")...)
+	cfg = []byte(strings.Replace(string(cfg), "policy: {max_status_age: 0s}", "policy: {max_status_age: 0s, "+kc.policy+"}", 1))
+	cfg = append(cfg, []byte("display: {enabled: true, kiosk: true, addr: \""+addr+"\"}\n"+kc.extra)...)
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +107,17 @@ func TestDisplayKiosk(t *testing.T) {
 	}
 	defer events.Body.Close()
 	c := f.Claims(decoder.KindPrinted)
-	c.Voucher.Class = decoder.ClassElderly
+	c.Voucher.Class = kc.class
 	io.WriteString(stdin, f.Issue(t, f.Ed, c)+"\n")
 	sc := bufio.NewScanner(events.Body)
 	var ev struct {
-		Verdict   string `json:"verdict"`
-		Attendant bool   `json:"attendant"`
-		Seq       uint64 `json:"seq"`
-		Name      string `json:"name"`
+		Verdict     string `json:"verdict"`
+		Reason      string `json:"reason"`
+		Attendant   bool   `json:"attendant"`
+		Alert       bool   `json:"alert"`
+		Temperature string `json:"temperature"`
+		Seq         uint64 `json:"seq"`
+		Name        string `json:"name"`
 	}
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "data: ")
@@ -95,8 +129,19 @@ func TestDisplayKiosk(t *testing.T) {
 			break
 		}
 	}
-	if !ev.Attendant || ev.Seq == 0 || ev.Name != "张*明" {
-		t.Fatalf("page event %+v; want an attendant prompt with the masked name", ev)
+	if !ev.Attendant || ev.Seq == 0 || ev.Name != "张*明" || ev.Reason != kc.reason || ev.Alert != kc.alert || ev.Temperature != kc.temperature {
+		t.Fatalf("page event %+v; want an attendant prompt for %s with the masked name", ev, kc.reason)
+	}
+	// Nothing opens before the attendant answers.
+	for drained := false; !drained; {
+		select {
+		case l := <-narration:
+			if strings.Contains(l, "relay ON") {
+				t.Fatalf("the turnstile opened before the attendant confirmed: %s", l)
+			}
+		default:
+			drained = true
+		}
 	}
 	req, _ := http.NewRequest("POST", base+"/attendant", strings.NewReader(`{"seq":`+itoa(ev.Seq)+`,"action":"confirm"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -121,7 +166,7 @@ func TestDisplayKiosk(t *testing.T) {
 	}
 	body, _ := io.ReadAll(mr.Body)
 	mr.Body.Close()
-	if !strings.Contains(string(body), `wicket_decisions_total{`) || !strings.Contains(string(body), `attendant_required`) {
+	if !strings.Contains(string(body), `wicket_decisions_total{`) || !strings.Contains(string(body), kc.reason) {
 		t.Fatalf("/metrics lacks the decision:\n%s", body)
 	}
 }

@@ -81,6 +81,9 @@ var strictLarge = mustDecMode(cbor.DecOptions{
 // bytes break the CBOR rules (syntax, duplicate keys, limits) and shape when
 // they are good CBOR of the wrong shape (types, unknown keys).
 func StrictUnmarshal(data []byte, v any, shape error) error {
+	if err := CheckHeads(data); err != nil {
+		return err
+	}
 	return classify(strict.Unmarshal(data, v), shape)
 }
 
@@ -107,6 +110,9 @@ func Classify(err error, shape error) error { return classify(err, shape) }
 // StrictUnmarshalTrust is StrictUnmarshal with the list bound of signed
 // trust documents, MaxTrustListLen.
 func StrictUnmarshalTrust(data []byte, v any) error {
+	if err := CheckHeads(data); err != nil {
+		return err
+	}
 	return classify(strictLarge.Unmarshal(data, v), ErrCBOR)
 }
 

@@ -94,6 +94,9 @@ type sign1Array struct {
 // because no profile defines critical extensions; the payload must be
 // embedded (not detached).
 func ParseSign1(data []byte) (*Sign1, error) {
+	if err := CheckHeads(data); err != nil {
+		return nil, err
+	}
 	if err := wellformed.Wellformed(data); err != nil {
 		return nil, classify(err, ErrCOSE)
 	}
@@ -106,6 +109,9 @@ func ParseSign1(data []byte) (*Sign1, error) {
 // ParseSign1MaybeTagged is ParseSign1 that also takes the message without
 // its tag, as some EU DCC issuers write it.
 func ParseSign1MaybeTagged(data []byte) (*Sign1, error) {
+	if err := CheckHeads(data); err != nil {
+		return nil, err
+	}
 	if err := wellformed.Wellformed(data); err != nil {
 		return nil, classify(err, ErrCOSE)
 	}
@@ -134,6 +140,9 @@ func parseSign1Array(data []byte) (*Sign1, error) {
 		return nil, fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
 	}
 	if len(arr.Protected) > 0 {
+		if err := CheckHeads(arr.Protected); err != nil {
+			return nil, fmt.Errorf("protected header: %w", err)
+		}
 		if err := headers.Unmarshal(arr.Protected, &allProt); err != nil {
 			return nil, fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
 		}

@@ -181,6 +181,9 @@ func (dccProfile) Claims(payload []byte) (*Input, error) {
 		return fmt.Errorf("%w: dcc: "+format, append([]any{decoder.ErrClaims}, a...)...)
 	}
 	var c dccCWT
+	if err := decoder.CheckHeads(payload); err != nil {
+		return nil, fmt.Errorf("dcc: %w", err)
+	}
 	if err := dccDecMode.Wellformed(payload); err != nil {
 		return nil, fmt.Errorf("dcc: %w", decoder.Classify(err, decoder.ErrClaims))
 	}

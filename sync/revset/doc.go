@@ -1,0 +1,37 @@
+// Package revset holds a gate's revocation and override statements at
+// fleet scale (tens of millions of entries) in a compact, immutable sorted
+// file plus a small persisted overlay of recent deltas.
+//
+// Layout in one directory:
+//
+//	revset.dat   the snapshot: a header and fixed-size records sorted by
+//	             (key, kind); written once, never modified (see File).
+//	deltas.log   every delta applied since the snapshot was written, as
+//	             checksummed frames appended and fsynced one per batch.
+//
+// Keys are the first 8 bytes of HMAC-SHA-256(gate key, domain || id), so a
+// record is 18 bytes and the identifiers never reach the disk (see Hasher).
+//
+// Lookups (Set.Standing) read an immutable view through an atomic pointer:
+// the snapshot file plus two sorted in-memory overlays. They never take a
+// lock and never wait for a writer. A delta (Set.ApplyBatch) is hashed,
+// sorted, appended to the log and fsynced, then published as a new view.
+// When the overlay grows past Options.MergeRecords a background merge
+// streams the snapshot and the overlay into a new file (dropping expired
+// statements), fsyncs it, renames it over revset.dat and rewrites the log;
+// deltas keep arriving meanwhile and readers switch to the new file with
+// one pointer swap. A snapshot batch is built with an external sort, so
+// memory stays bounded whatever the number of entries.
+//
+// Crash safety: files only change by rename of a fully written and fsynced
+// temporary file, followed by an fsync of the directory; the log is only
+// appended to. After a power cut Open finds the old or the new snapshot,
+// replays the log frames that follow its version, and cuts a torn last
+// frame: the result is always a published version, never a mix.
+//
+// Semantics follow verifier.MemStatus: a revocation keeps its latest
+// expiry; among statements of one kind about a subject the newest wins and
+// a tie keeps the earlier one; entries already expired when applied are
+// skipped. Lookups do not look at expiry; merges drop statements that
+// expired, as the bbolt store's PruneExpired does.
+package revset

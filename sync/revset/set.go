@@ -1,0 +1,697 @@
+package revset
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"wicket/verifier"
+)
+
+// File names inside the directory.
+const (
+	SnapshotName = "revset.dat"
+	LogName      = "deltas.log"
+)
+
+// DefaultMergeRecords is the overlay size that starts a background merge:
+// about 24 bytes of memory per record, three copies at most while a merge
+// runs.
+var DefaultMergeRecords = map[bool]int{true: 512 << 10, false: 2 << 20}[strconv.IntSize == 32]
+
+// ErrClosed: the Set was closed.
+var ErrClosed = errors.New("revset: closed")
+
+// Options configure Open.
+type Options struct {
+	// Key is the gate key for the keyed hash, at least MinKeyLen bytes.
+	Key []byte
+	// Mode selects mmap or pread lookups; ModeAuto maps and falls back.
+	Mode Mode
+	// IndexBits bounds the in-memory index (DefaultIndexBits when 0).
+	IndexBits int
+	// MergeRecords: an overlay this large starts a background merge.
+	// Zero means DefaultMergeRecords; negative never merges by itself.
+	MergeRecords int
+	// RunRecords: records a snapshot build sorts in memory per run. Zero
+	// means DefaultRunRecords.
+	RunRecords int
+	// RefuseCorrupt makes Open fail on a damaged snapshot or log instead
+	// of moving it aside and starting without it.
+	RefuseCorrupt bool
+	// Logger receives recovery and merge warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Set is the gate's revocation/override data: a snapshot file, a delta
+// log and the in-memory overlay. It implements verifier.Status. Lookups
+// are lock-free; writers are serialised.
+type Set struct {
+	dir  string
+	o    Options
+	h    *Hasher
+	view atomic.Pointer[view]
+
+	mergeMu sync.Mutex // held by merges and snapshot installs (they rename the snapshot)
+	mu      sync.Mutex // held by every writer
+	log     *os.File
+	logSize int64
+	closed  bool
+
+	merging   atomic.Bool
+	mergeErr  atomic.Pointer[error]
+	wg        sync.WaitGroup
+	recovered []string
+}
+
+var _ verifier.Status = (*Set)(nil)
+
+// view is what one lookup reads: never modified once published.
+type view struct {
+	file   *File    // nil: no snapshot yet
+	frozen []Record // overlay being merged into the next file
+	live   []Record // overlay of deltas since
+	info   verifier.StatusInfo
+}
+
+// Open opens (or creates) the set in dir. It verifies the snapshot
+// file, replays the delta log and cuts a torn last frame. A damaged
+// snapshot or log is moved aside ("<name>.corrupt-<unixtime>", see
+// Recovered) and the set starts without it, unless RefuseCorrupt is set;
+// the trust sync then re-provisions it from the next snapshot.
+func Open(dir string, o Options) (*Set, error) {
+	h, err := NewHasher(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	if o.MergeRecords == 0 {
+		o.MergeRecords = DefaultMergeRecords
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	s := &Set{dir: dir, o: o, h: h}
+	// Leftovers of an interrupted write: never part of the state.
+	for _, pat := range []string{SnapshotName + ".tmp-*", LogName + ".tmp-*", "revset.run-*"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, p := range m {
+			o.Logger.Warn("revset: removing leftover of an interrupted write", "file", p)
+			os.Remove(p)
+		}
+	}
+	keyID := h.KeyID()
+	v := &view{}
+	fpath := filepath.Join(dir, SnapshotName)
+	f, err := OpenFile(fpath, &keyID, o.Mode, o.IndexBits)
+	switch {
+	case err == nil:
+		v.file = f
+		v.info = verifier.StatusInfo{Version: f.hdr.Version, IssuedAt: time.Unix(f.hdr.IssuedAt, 0)}
+	case errors.Is(err, os.ErrNotExist):
+	case o.RefuseCorrupt:
+		return nil, err
+	default:
+		if err := s.moveAside(fpath, err); err != nil {
+			return nil, err
+		}
+	}
+	lpath := filepath.Join(dir, LogName)
+	frames, good, torn, err := readLog(lpath, keyID)
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrNotExist):
+	case o.RefuseCorrupt:
+		s.closeFile(v.file)
+		return nil, err
+	default:
+		if err := s.moveAside(lpath, err); err != nil {
+			s.closeFile(v.file)
+			return nil, err
+		}
+	}
+	applied := 0
+	for _, fr := range frames {
+		if fr.version <= v.info.Version {
+			continue // already in the snapshot
+		}
+		if fr.base != v.info.Version {
+			o.Logger.Warn("revset: log frame does not follow; dropping the rest", "base", fr.base, "installed", v.info.Version)
+			torn = true
+			break
+		}
+		v.live = mergeSorted(v.live, fr.recs)
+		v.info = verifier.StatusInfo{Version: fr.version, IssuedAt: time.Unix(fr.issuedAt, 0)}
+		applied++
+	}
+	if torn && o.RefuseCorrupt {
+		s.closeFile(v.file)
+		return nil, fmt.Errorf("%w: %s: torn log", ErrCorrupt, lpath)
+	}
+	// Rewrite the log when it is missing, damaged or carries frames the
+	// snapshot already holds, so appends follow a clean tail.
+	if err != nil || torn || applied != len(frames) || frames == nil && good == 0 {
+		var fr []*frame
+		if len(v.live) > 0 {
+			base := uint64(0)
+			if v.file != nil {
+				base = v.file.hdr.Version
+			}
+			fr = append(fr, &frame{version: v.info.Version, base: base, issuedAt: v.info.IssuedAt.Unix(), recs: v.live})
+		}
+		s.log, s.logSize, err = writeLog(lpath, keyID, fr...)
+	} else {
+		s.log, err = os.OpenFile(lpath, os.O_WRONLY|os.O_APPEND, 0)
+		s.logSize = good
+	}
+	if err != nil {
+		s.closeFile(v.file)
+		return nil, err
+	}
+	s.view.Store(v)
+	return s, nil
+}
+
+func (s *Set) moveAside(path string, cause error) error {
+	to := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+	s.o.Logger.Error("revset: damaged file moved aside", "file", path, "to", to, "err", cause)
+	if err := os.Rename(path, to); err != nil {
+		return err
+	}
+	s.recovered = append(s.recovered, to)
+	return syncDir(s.dir)
+}
+
+func (s *Set) closeFile(f *File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// Recovered names the damaged files Open moved aside.
+func (s *Set) Recovered() []string { return s.recovered }
+
+// Hasher returns the set's keyed hash.
+func (s *Set) Hasher() *Hasher { return s.h }
+
+// Info implements verifier.Status.
+func (s *Set) Info() verifier.StatusInfo { return s.view.Load().info }
+
+// Standing implements verifier.Status. A nil sub skips the subject.
+func (s *Set) Standing(id, sub []byte) (verifier.Standing, error) {
+	sk := uint64(0)
+	if sub != nil {
+		sk = s.h.Subject(sub)
+	}
+	return s.StandingKeys(s.h.Voucher(id), sk, sub != nil)
+}
+
+// StandingKeys is Standing on keys already hashed with Hasher.
+func (s *Set) StandingKeys(voucher, subject uint64, withSubject bool) (verifier.Standing, error) {
+	for {
+		v := s.view.Load()
+		f := v.file
+		if f == nil {
+			return v.standing(voucher, subject, withSubject)
+		}
+		f.refs.Add(1)
+		if s.view.Load().file == f {
+			st, err := v.standing(voucher, subject, withSubject)
+			f.refs.Add(-1)
+			return st, err
+		}
+		// The file was replaced meanwhile and may be closing: retry.
+		f.refs.Add(-1)
+	}
+}
+
+func (v *view) standing(vk, sk uint64, withSubject bool) (verifier.Standing, error) {
+	var out verifier.Standing
+	var buf [4]Record
+	recs := buf[:0]
+	var err error
+	if v.file != nil {
+		if recs, err = v.file.lookup(vk, recs); err != nil {
+			return verifier.Standing{}, err
+		}
+	}
+	for _, r := range recs {
+		if r.Kind == KindRevoke {
+			out.Revoked = true
+		}
+	}
+	for _, o := range [2][]Record{v.frozen, v.live} {
+		if !out.Revoked {
+			if i := searchSorted(o, vk, KindRevoke); i < len(o) && o[i].Key == vk && o[i].Kind == KindRevoke {
+				out.Revoked = true
+			}
+		}
+	}
+	if !withSubject {
+		return out, nil
+	}
+	var colour, void Record
+	fold := func(r Record) {
+		switch r.Kind {
+		case KindColour:
+			if colour.Kind == 0 {
+				colour = r
+			} else {
+				colour = combine(colour, r)
+			}
+		case KindVoidBefore:
+			if void.Kind == 0 {
+				void = r
+			} else {
+				void = combine(void, r)
+			}
+		}
+	}
+	recs = buf[:0]
+	if v.file != nil {
+		if recs, err = v.file.lookup(sk, recs); err != nil {
+			return verifier.Standing{}, err
+		}
+	}
+	for _, r := range recs {
+		fold(r)
+	}
+	for _, o := range [2][]Record{v.frozen, v.live} {
+		for i := searchSorted(o, sk, KindColour); i < len(o) && o[i].Key == sk; i++ {
+			fold(o[i])
+		}
+	}
+	if colour.Kind != 0 {
+		out.Subject.Colour = colour.Colour
+		out.Subject.ColourAt = time.Unix(int64(colour.Time), 0)
+		out.Subject.ColourUntil = time.Unix(int64(colour.Expires), 0)
+	}
+	if void.Kind != 0 {
+		out.Subject.VoidBefore = time.Unix(int64(void.Time), 0)
+	}
+	return out, nil
+}
+
+// records hashes a batch's entries, skips those expired at now, and
+// returns them sorted and combined.
+func (s *Set) records(entries []verifier.Entry, now int64) ([]Record, error) {
+	recs, err := s.hashEntries(entries, now)
+	if err != nil {
+		return nil, err
+	}
+	sortRecords(recs, nil)
+	return dedupSorted(recs), nil
+}
+
+// hashEntries converts entries to records in order (seq numbers them),
+// skipping those expired at now. Large slices are hashed on all CPUs.
+func (s *Set) hashEntries(entries []verifier.Entry, now int64) ([]Record, error) {
+	recs := make([]Record, len(entries))
+	keep := make([]bool, len(entries))
+	const chunk = 8192
+	workers := min(runtime.GOMAXPROCS(0), (len(entries)+chunk-1)/chunk)
+	var next atomic.Int64
+	errs := make([]error, max(workers, 1))
+	work := func(w int) {
+		for {
+			lo := int(next.Add(chunk)) - chunk
+			if lo >= len(entries) {
+				return
+			}
+			for i := lo; i < min(lo+chunk, len(entries)); i++ {
+				r, ok, err := s.record(&entries[i], now)
+				if err != nil {
+					errs[w] = fmt.Errorf("entry %d: %w", i, err)
+					return
+				}
+				recs[i], keep[i] = r, ok
+			}
+		}
+	}
+	if workers <= 1 {
+		work(0)
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() { defer wg.Done(); work(w) }()
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := recs[:0]
+	for i, r := range recs {
+		if keep[i] {
+			r.seq = uint32(len(out))
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// record converts one entry. Times are stored as uint32 seconds: an
+// expiry past 2106 is clamped; a statement time past it is refused.
+func (s *Set) record(e *verifier.Entry, now int64) (Record, bool, error) {
+	if e.Expires <= now {
+		return Record{}, false, nil
+	}
+	if e.Time <= 0 || e.Time > math.MaxUint32 {
+		return Record{}, false, fmt.Errorf("revset: statement time %d out of range", e.Time)
+	}
+	r := Record{Kind: Kind(e.Op), Colour: e.Colour, Expires: uint32(min(e.Expires, math.MaxUint32))}
+	switch e.Op {
+	case verifier.OpRevoke:
+		r.Key = s.h.Voucher(e.Key)
+	case verifier.OpColour, verifier.OpVoidBefore:
+		r.Key = s.h.Subject(e.Key)
+		r.Time = uint32(e.Time)
+	default:
+		return Record{}, false, fmt.Errorf("revset: unknown op %d", e.Op)
+	}
+	if !r.valid() {
+		return Record{}, false, fmt.Errorf("revset: invalid %v entry", e.Op)
+	}
+	return r, true, nil
+}
+
+// ApplyBatch installs a verified batch with the rules of
+// verifier.MemStatus.Apply: the version must pass
+// verifier.CheckBatchVersion; a snapshot replaces everything (built into a
+// new file); a delta is appended to the log, fsynced, and merged into the
+// overlay. Entries expired at now are skipped. On error nothing changes.
+// Lookups run on throughout. A delta that grows the overlay past
+// Options.MergeRecords starts a background merge with the same now.
+func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
+	if b == nil {
+		return errors.New("revset: nil batch")
+	}
+	if b.Snapshot() {
+		w := s.NewSnapshot(b.Version, b.IssuedAt, now)
+		if err := w.AddEntries(b.Entries); err != nil {
+			w.Abort()
+			return err
+		}
+		return w.Commit()
+	}
+	recs, err := s.records(b.Entries, now.Unix())
+	if err != nil {
+		return fmt.Errorf("apply batch %d: %w", b.Version, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	v := s.view.Load()
+	if err := verifier.CheckBatchVersion(v.info.Version, b); err != nil {
+		return err
+	}
+	fb := encodeFrame(&frame{version: b.Version, base: b.Base, issuedAt: b.IssuedAt.Unix(), recs: recs})
+	if _, err := s.log.Write(fb); err != nil {
+		// A partial frame is cut at the next Open; later frames must not
+		// follow it.
+		s.log.Truncate(s.logSize)
+		return fmt.Errorf("apply batch %d: log: %w", b.Version, err)
+	}
+	if err := s.log.Sync(); err != nil {
+		s.log.Truncate(s.logSize)
+		return fmt.Errorf("apply batch %d: log fsync: %w", b.Version, err)
+	}
+	s.logSize += int64(len(fb))
+	nv := &view{file: v.file, frozen: v.frozen, live: mergeSorted(v.live, recs), info: verifier.StatusInfo{Version: b.Version, IssuedAt: b.IssuedAt}}
+	s.view.Store(nv)
+	if s.o.MergeRecords > 0 && len(nv.live) >= s.o.MergeRecords && s.merging.CompareAndSwap(false, true) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.merging.Store(false)
+			if err := s.Merge(now); err != nil {
+				s.mergeErr.Store(&err)
+				s.o.Logger.Error("revset: background merge failed", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Merge writes the snapshot and the overlay into a new snapshot file,
+// dropping statements that expired at now, and switches lookups to it.
+// Deltas may be applied while it runs; they stay in the overlay. It
+// returns at once when there is nothing to merge and nothing expired.
+func (s *Set) Merge(now time.Time) error {
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	v := s.view.Load()
+	nowU := now.Unix()
+	expiring := v.file != nil && v.file.hdr.MinExpires != 0 && int64(v.file.hdr.MinExpires) <= nowU
+	if len(v.live) == 0 && len(v.frozen) == 0 && !expiring {
+		s.mu.Unlock()
+		return nil
+	}
+	frozen := v.live
+	if len(v.frozen) > 0 { // left by a failed merge
+		frozen = mergeSorted(v.frozen, v.live)
+	}
+	s.view.Store(&view{file: v.file, frozen: frozen, info: v.info})
+	s.mu.Unlock()
+
+	info := v.info
+	upper := uint64(len(frozen))
+	if v.file != nil {
+		upper += v.file.hdr.Count
+	}
+	fw, err := newFileWriter(filepath.Join(s.dir, SnapshotName), Header{Version: info.Version, IssuedAt: info.IssuedAt.Unix(), KeyID: s.h.KeyID()}, upper, s.o.IndexBits)
+	if err != nil {
+		return err
+	}
+	emit := func(r Record) error {
+		if int64(r.Expires) <= nowU {
+			return nil
+		}
+		return fw.add(r)
+	}
+	i := 0
+	step := func(r Record) error {
+		for i < len(frozen) && compareKK(&frozen[i], &r) < 0 {
+			if err := emit(frozen[i]); err != nil {
+				return err
+			}
+			i++
+		}
+		if i < len(frozen) && compareKK(&frozen[i], &r) == 0 {
+			r = combine(r, frozen[i])
+			i++
+		}
+		return emit(r)
+	}
+	if v.file != nil {
+		err = v.file.all(step)
+	}
+	for ; err == nil && i < len(frozen); i++ {
+		err = emit(frozen[i])
+	}
+	if err != nil {
+		fw.abort()
+		return fmt.Errorf("revset: merge: %w", err)
+	}
+	nf, err := fw.commit(s.o.Mode)
+	if err != nil {
+		return fmt.Errorf("revset: merge: %w", err)
+	}
+	// The new file is in place: frames up to info.Version are in it, the
+	// rest of the log still applies on top. Now shorten the log.
+	s.mu.Lock()
+	cur := s.view.Load()
+	var frames []*frame
+	if cur.info.Version > info.Version {
+		frames = append(frames, &frame{version: cur.info.Version, base: info.Version, issuedAt: cur.info.IssuedAt.Unix(), recs: cur.live})
+	}
+	lf, size, lerr := writeLog(filepath.Join(s.dir, LogName), s.h.KeyID(), frames...)
+	if lerr == nil {
+		s.log.Close()
+		s.log, s.logSize = lf, size
+	}
+	s.view.Store(&view{file: nf, live: cur.live, info: cur.info})
+	s.mu.Unlock()
+	if v.file != nil {
+		v.file.retire()
+	}
+	return lerr
+}
+
+// MergeRunning reports whether a background merge is running.
+func (s *Set) MergeRunning() bool { return s.merging.Load() }
+
+// WaitMerge waits for a background merge to finish and returns the error
+// of the last failed one, if any.
+func (s *Set) WaitMerge() error {
+	s.wg.Wait()
+	if p := s.mergeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Stats describes the set.
+type Stats struct {
+	Version        uint64
+	FileRecords    uint64
+	FileBytes      int64
+	OverlayRecords int
+	LogBytes       int64
+	IndexBytes     int
+	Mapped         bool
+	// MinExpires is the earliest expiry in the snapshot file: a Merge
+	// at or after it drops statements.
+	MinExpires time.Time
+}
+
+// Stats returns the current sizes.
+func (s *Set) Stats() Stats {
+	v := s.view.Load()
+	st := Stats{Version: v.info.Version, OverlayRecords: len(v.frozen) + len(v.live)}
+	if v.file != nil {
+		st.FileRecords = v.file.hdr.Count
+		st.FileBytes = HeaderSize + int64(v.file.hdr.Count)*RecordSize
+		st.IndexBytes = v.file.IndexBytes()
+		st.Mapped = v.file.Mapped()
+		if v.file.hdr.MinExpires != 0 {
+			st.MinExpires = time.Unix(int64(v.file.hdr.MinExpires), 0)
+		}
+	}
+	s.mu.Lock()
+	st.LogBytes = s.logSize
+	s.mu.Unlock()
+	return st
+}
+
+// Close waits for a running merge, then releases the files. Lookups must
+// have finished.
+func (s *Set) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.log.Close()
+	if f := s.view.Load().file; f != nil {
+		f.retire()
+	}
+	return err
+}
+
+// SnapshotWriter streams the entries of a snapshot (for example one
+// published in several documents) into a new file with bounded memory.
+type SnapshotWriter struct {
+	s        *Set
+	b        *builder
+	version  uint64
+	issuedAt time.Time
+	now      int64
+	err      error
+}
+
+// NewSnapshot starts a snapshot of the given version. Entries expired at
+// now are skipped. Nothing changes until Commit.
+func (s *Set) NewSnapshot(version uint64, issuedAt, now time.Time) *SnapshotWriter {
+	return &SnapshotWriter{s: s, b: newBuilder(s.dir, s.o.RunRecords), version: version, issuedAt: issuedAt, now: now.Unix()}
+}
+
+// Add adds one entry; entries combine in the order added.
+func (w *SnapshotWriter) Add(e *verifier.Entry) error {
+	if w.err != nil {
+		return w.err
+	}
+	r, ok, err := w.s.record(e, w.now)
+	if err == nil && ok {
+		err = w.b.add(r)
+	}
+	w.err = err
+	return err
+}
+
+// AddEntries adds entries in order, hashing them on all CPUs.
+func (w *SnapshotWriter) AddEntries(es []verifier.Entry) error {
+	if w.err != nil {
+		return w.err
+	}
+	recs, err := w.s.hashEntries(es, w.now)
+	for i := 0; err == nil && i < len(recs); i++ {
+		err = w.b.add(recs[i])
+	}
+	w.err = err
+	return err
+}
+
+// Abort discards the snapshot.
+func (w *SnapshotWriter) Abort() { w.b.close() }
+
+// Commit checks the version (it must be newer than the installed one),
+// writes and fsyncs the file, installs it, empties the log, and switches
+// lookups to it. It waits for a running merge.
+func (w *SnapshotWriter) Commit() error {
+	defer w.b.close()
+	if w.err != nil {
+		return w.err
+	}
+	s := w.s
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	old := s.view.Load()
+	if err := verifier.CheckBatchVersion(old.info.Version, &verifier.Batch{Version: w.version}); err != nil {
+		return err
+	}
+	fw, err := newFileWriter(filepath.Join(s.dir, SnapshotName), Header{Version: w.version, IssuedAt: w.issuedAt.Unix(), KeyID: s.h.KeyID()}, w.b.upper(), s.o.IndexBits)
+	if err != nil {
+		return err
+	}
+	if err := w.b.finish(fw.add); err != nil {
+		fw.abort()
+		return fmt.Errorf("revset: snapshot %d: %w", w.version, err)
+	}
+	nf, err := fw.commit(s.o.Mode)
+	if err != nil {
+		return fmt.Errorf("revset: snapshot %d: %w", w.version, err)
+	}
+	// Log frames are all older than the new file and would be skipped;
+	// empty the log anyway so it does not grow.
+	lf, size, lerr := writeLog(filepath.Join(s.dir, LogName), s.h.KeyID())
+	if lerr == nil {
+		s.log.Close()
+		s.log, s.logSize = lf, size
+	}
+	s.view.Store(&view{file: nf, info: verifier.StatusInfo{Version: w.version, IssuedAt: w.issuedAt}})
+	if old.file != nil {
+		go old.file.retire()
+	}
+	return lerr
+}

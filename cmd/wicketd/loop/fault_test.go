@@ -162,13 +162,16 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := 0
+	errs, alerts := 0, 0
 	for _, o := range ob {
 		if o.Type == "passage" && o.Detail == "error" {
 			errs++
 		}
+		if o.Type == "alert" && o.Reason == "relay_fault" && o.Ref != 0 {
+			alerts++
+		}
 	}
-	if errs != 2 {
-		t.Errorf("outbox holds %d passage error records; want 2", errs)
+	if errs != 2 || alerts != 2 {
+		t.Errorf("outbox holds %d passage error records and %d relay alerts; want 2 of each", errs, alerts)
 	}
 }

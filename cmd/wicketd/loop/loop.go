@@ -209,6 +209,17 @@ func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
 	} else {
 		l.committed(pev)
 	}
+	if errors.Is(err, gate.ErrGPIO) {
+		// The relay did not do what it was told: staff must look at the
+		// gate now, whatever state it was left in.
+		aev := store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
+			Reason: "relay_fault", Detail: "relay write failed"}
+		if _, err := l.st.Append(&aev, 0); err != nil {
+			l.log.Error("store commit of relay alert failed", "seq", ref, "err", err)
+		} else {
+			l.committed(aev)
+		}
+	}
 	if p == gate.NotPassed {
 		l.log.Info("granted but not passed", "seq", ref)
 	}

@@ -133,18 +133,11 @@ func parseSign1Array(data []byte) (*Sign1, error) {
 	if len(arr.Unprotected) == 0 || arr.Unprotected[0]>>5 != 5 {
 		return nil, fmt.Errorf("%w: unprotected header is not a map", ErrCOSE)
 	}
-	// Every header must be good CBOR throughout, labels this format
-	// ignores included: decoding the whole map checks strings are UTF-8.
-	var all, allProt map[any]any
-	if err := headers.Unmarshal(arr.Unprotected, &all); err != nil {
-		return nil, fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
-	}
+	// The protected header is CBOR inside a byte string: walk it too
+	// (the message's walk checked the unprotected one).
 	if len(arr.Protected) > 0 {
 		if err := CheckHeads(arr.Protected); err != nil {
 			return nil, fmt.Errorf("protected header: %w", err)
-		}
-		if err := headers.Unmarshal(arr.Protected, &allProt); err != nil {
-			return nil, fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
 		}
 	}
 	var prot, unprot header

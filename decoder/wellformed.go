@@ -3,6 +3,7 @@ package decoder
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // The CBOR library converts declared lengths and counts to int before it
@@ -19,7 +20,9 @@ var errHead = errors.New("malformed CBOR")
 const maxWalkDepth = 64
 
 // CheckHeads reports ErrCBOR if data is not exactly one CBOR data item
-// whose every declared length and count fits in the bytes that follow.
+// whose every declared length and count fits in the bytes that follow,
+// with every text string valid UTF-8 (header labels a format ignores
+// included, which a decoder into a struct would skip unchecked).
 func CheckHeads(data []byte) error {
 	rest, err := walkItem(data, 0)
 	if err != nil {
@@ -82,6 +85,9 @@ func walkItem(b []byte, depth int) ([]byte, error) {
 	case 2, 3:
 		if arg > uint64(len(b)) {
 			return nil, fmt.Errorf("%w: string of %d bytes with %d left", errHead, arg, len(b))
+		}
+		if major == 3 && !utf8.Valid(b[:arg]) {
+			return nil, fmt.Errorf("%w: text string not valid UTF-8", errHead)
 		}
 		return b[arg:], nil
 	case 4, 5:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +45,27 @@ func TestCheckHeads(t *testing.T) {
 		err := CheckHeads(b)
 		if tc.ok != (err == nil) || err != nil && !errors.Is(err, ErrCBOR) {
 			t.Errorf("%s: CheckHeads(%s) = %v; want ok %v", tc.name, tc.hex, err, tc.ok)
+		}
+	}
+}
+
+func TestCheckHeadsUTF8(t *testing.T) {
+	for hexs, ok := range map[string]bool{
+		"6461626364":     true,  // "abcd"
+		"63e5bca0":       true,  // "张"
+		"62c328":         false, // a broken two-byte sequence
+		"a1016161":       true,
+		"a161ff01":       false, // a map whose key is not UTF-8
+		"7f61616162ff":   true,
+		"7f6161 61ff ff": false,
+		"42ffff":         true, // a byte string may hold anything
+	} {
+		b, err := hex.DecodeString(strings.ReplaceAll(hexs, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := CheckHeads(b) == nil; got != ok {
+			t.Errorf("CheckHeads(%s) ok = %v; want %v", hexs, got, ok)
 		}
 	}
 }

@@ -408,22 +408,17 @@ var errTimeout = errors.New("broker did not answer in time")
 // connection dropped, so without this a cut mid-publish would hold the
 // session for publishWait before reconnecting.
 func (s *Sync) waitLive(ctx context.Context, t mqtt.Token) error {
-	timer := time.NewTimer(publishWait)
-	defer timer.Stop()
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-s.lost:
-		return fmt.Errorf("connection lost while waiting for the broker: %w", err)
-	case <-timer.C:
-		return errTimeout
-	}
+	return waitOr(ctx, t, s.lost)
 }
 
 // wait waits for a token, ctx or publishWait, whichever is first.
 func wait(ctx context.Context, t mqtt.Token) error {
+	return waitOr(ctx, t, nil)
+}
+
+// waitOr is wait that also ends on a lost-connection signal (a nil
+// channel never sends).
+func waitOr(ctx context.Context, t mqtt.Token, lost <-chan error) error {
 	timer := time.NewTimer(publishWait)
 	defer timer.Stop()
 	select {
@@ -431,6 +426,8 @@ func wait(ctx context.Context, t mqtt.Token) error {
 		return t.Error()
 	case <-ctx.Done():
 		return ctx.Err()
+	case err := <-lost:
+		return fmt.Errorf("connection lost while waiting for the broker: %w", err)
 	case <-timer.C:
 		return errTimeout
 	}

@@ -162,10 +162,7 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	r.Seq, r.Committed = seq, l.now()
 	l.committed(ev)
 	if d.Allow && !ev.Allow {
-		d.Allow = false
-		d.Reason = verifier.Reason(ev.Reason)
-		d.Message = d.Reason.Message()
-		d.Detail = "voucher passed at this venue within the anti-passback window"
+		d = denyFor(d, verifier.Reason(ev.Reason), "voucher passed at this venue within the anti-passback window")
 	}
 	r.Decision = d
 	l.logDecision(r, ev)

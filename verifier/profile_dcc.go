@@ -73,8 +73,6 @@ const (
 	dccRecovery    = "r"
 )
 
-var dccTypeNames = map[string]string{dccTest: "test", dccVaccination: "vaccination", dccRecovery: "recovery"}
-
 // Value set codes of the schema (eu-dcc-valuesets).
 const (
 	testNAAT        = "LP6464-4"
@@ -264,10 +262,13 @@ func (dccProfile) Claims(payload []byte) (*Input, error) {
 
 // typeLetter is the extended-key-usage letter of a certificate type.
 func (d *DCC) typeLetter() string {
-	for k, v := range dccTypeNames {
-		if v == d.Type {
-			return k
-		}
+	switch d.Type {
+	case "test":
+		return dccTest
+	case "vaccination":
+		return dccVaccination
+	case "recovery":
+		return dccRecovery
 	}
 	return ""
 }

@@ -51,14 +51,23 @@ type Status interface {
 // 16 bytes of SHA-256 over a domain byte and the id. 128 bits keeps
 // accidental collisions out of reach (about 2^-77 at 80 million entries).
 func EntryKey(op Op, id []byte) [16]byte {
-	h := sha256.New()
 	d := byte('s')
 	if op == OpRevoke {
 		d = 'v'
 	}
+	var k [16]byte
+	if len(id) <= decoder.MaxIDLen {
+		// On the stack: lookups hash two ids per decision.
+		var buf [1 + decoder.MaxIDLen]byte
+		buf[0] = d
+		n := 1 + copy(buf[1:], id)
+		sum := sha256.Sum256(buf[:n])
+		copy(k[:], sum[:])
+		return k
+	}
+	h := sha256.New()
 	h.Write([]byte{d})
 	h.Write(id)
-	var k [16]byte
 	copy(k[:], h.Sum(nil))
 	return k
 }

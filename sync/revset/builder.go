@@ -3,6 +3,7 @@ package revset
 import (
 	"bufio"
 	"container/heap"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,10 @@ var DefaultRunRecords = map[bool]int{true: 1 << 20, false: 4 << 20}[strconv.IntS
 
 // builder sorts records of unbounded number in bounded memory: full
 // buffers are sorted, combined and spilled to run files, which are merged
-// at the end. Records with equal key and kind combine in arrival order.
+// at the end. Records with equal key and kind combine in seq order: the
+// arrival order (add), or an order the caller gives (addSeq, for parts of
+// a snapshot that arrive in any order). Run files keep each record's seq,
+// so the order holds across runs.
 type builder struct {
 	dir     string
 	max     int
@@ -37,11 +41,16 @@ func newBuilder(dir string, maxRecords int) *builder {
 }
 
 func (b *builder) add(r Record) error {
+	r.seq = b.seq
+	b.seq++
+	return b.addSeq(r)
+}
+
+// addSeq adds a record with its seq as given.
+func (b *builder) addSeq(r Record) error {
 	if b.buf == nil {
 		b.buf = make([]Record, 0, min(b.max, 1<<16))
 	}
-	r.seq = b.seq
-	b.seq++
 	b.buf = append(b.buf, r)
 	b.added++
 	if len(b.buf) >= b.max {
@@ -53,8 +62,11 @@ func (b *builder) add(r Record) error {
 func (b *builder) sortBuf() {
 	b.tmp = sortRecords(b.buf, b.tmp)
 	b.buf = dedupSorted(b.buf)
-	b.seq = 0
 }
+
+// runRecordSize is a record in a run file: the stored record, then its
+// seq (big-endian uint32).
+const runRecordSize = RecordSize + 4
 
 func (b *builder) spill() error {
 	b.sortBuf()
@@ -64,9 +76,10 @@ func (b *builder) spill() error {
 	}
 	os.Remove(f.Name()) // the open descriptor keeps it; nothing to clean after a crash
 	w := bufio.NewWriterSize(f, 1<<20)
-	var rb [RecordSize]byte
+	var rb [runRecordSize]byte
 	for i := range b.buf {
 		b.buf[i].put(rb[:])
+		binary.BigEndian.PutUint32(rb[RecordSize:], b.buf[i].seq)
 		if _, err := w.Write(rb[:]); err != nil {
 			f.Close()
 			return err
@@ -103,7 +116,7 @@ func (b *builder) finish(yield func(Record) error) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		src := &runSrc{idx: i, r: bufio.NewReaderSize(f, 256<<10)}
+		src := &runSrc{idx: i, r: bufio.NewReaderSize(f, runBuffer(len(b.runs)))}
 		if err := h.push(src); err != nil {
 			return err
 		}
@@ -155,8 +168,12 @@ type runSrc struct {
 	r   *bufio.Reader
 	mem []Record
 	cur Record
-	rb  [RecordSize]byte
+	rb  [runRecordSize]byte
 }
+
+// runBuffer sizes the read buffer of each of n run files: 16 MiB in all,
+// between 16 and 256 KiB each.
+func runBuffer(n int) int { return min(max((16<<20)/max(n, 1), 16<<10), 256<<10) }
 
 func (s *runSrc) next() error {
 	if s.r == nil {
@@ -173,16 +190,17 @@ func (s *runSrc) next() error {
 		return err
 	}
 	s.cur = getRecord(s.rb[:])
+	s.cur.seq = binary.BigEndian.Uint32(s.rb[RecordSize:])
 	return nil
 }
 
-// runHeap orders sources by their current record, earlier runs first on
-// equal (key, kind), so combine sees records in arrival order.
+// runHeap orders sources by their current record's (key, kind, seq), so
+// combine sees records in seq order.
 type runHeap []*runSrc
 
 func (h runHeap) Len() int { return len(h) }
 func (h runHeap) Less(i, j int) bool {
-	if c := compareKK(&h[i].cur, &h[j].cur); c != 0 {
+	if c := compareSeq(h[i].cur, h[j].cur); c != 0 {
 		return c < 0
 	}
 	return h[i].idx < h[j].idx

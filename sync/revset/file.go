@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -116,16 +117,30 @@ const DefaultIndexBits = 20
 // File is an open, verified snapshot file. Lookups are safe for concurrent
 // use; the file is never modified.
 type File struct {
-	path  string
-	hdr   Header
-	f     *os.File
-	data  []byte // the mapping, nil in pread mode
+	path string
+	hdr  Header
+	f    *os.File
+	data []byte // the mapping, nil in pread mode
+	idx  atomic.Pointer[fileIndex]
+	refs atomic.Int64
+	once sync.Once
+	bufs sync.Pool
+
+	// A file opened lazily is verified after it is put in use: lookups
+	// search the mapping until the index is there.
+	verified chan struct{} // closed when verify has finished
+	verr     error         // its result, read after verified is closed
+	stop     atomic.Bool   // retire asks a running verify to give up
+}
+
+// fileIndex maps the top bits of a key to the records that may hold it.
+type fileIndex struct {
 	index []uint32
 	shift uint
-	refs  atomic.Int64
-	once  sync.Once
-	bufs  sync.Pool
 }
+
+// errStopped: a verification given up because the file was retired.
+var errStopped = errors.New("revset: verification stopped")
 
 // indexBits picks the index size for n records: buckets of 4 to 8
 // records on average, at most maxBits bits.
@@ -175,11 +190,22 @@ func (ib *indexBuilder) finish() {
 // key id (when keyID is not nil), record checksum, order and kinds. It
 // reads the whole file once and builds the in-memory index.
 func OpenFile(path string, keyID *[8]byte, mode Mode, maxIndexBits int) (*File, error) {
+	return openPath(path, keyID, mode, maxIndexBits, false)
+}
+
+// openPath opens a snapshot file. With lazy set and the file mapped it
+// checks only the header and size; the caller runs verify.
+func openPath(path string, keyID *[8]byte, mode Mode, maxIndexBits int, lazy bool) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	fl, err := openFile(f, keyID, mode, maxIndexBits)
+	if err == nil && (!lazy || fl.data == nil) {
+		if err = fl.verify(maxIndexBits); err != nil {
+			fl.unmap()
+		}
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -207,7 +233,7 @@ func openFile(f *os.File, keyID *[8]byte, mode Mode, maxIndexBits int) (*File, e
 	if hdr.Count > (1<<40) || uint64(st.Size()) != HeaderSize+hdr.Count*RecordSize {
 		return nil, fmt.Errorf("%w: %d bytes for %d records", ErrCorrupt, st.Size(), hdr.Count)
 	}
-	fl := &File{f: f, hdr: hdr}
+	fl := &File{f: f, hdr: hdr, verified: make(chan struct{})}
 	if mode != ModePread {
 		data, err := mmapFile(f, uint64(st.Size()))
 		switch {
@@ -217,10 +243,25 @@ func openFile(f *os.File, keyID *[8]byte, mode Mode, maxIndexBits int) (*File, e
 			return nil, fmt.Errorf("mmap: %w", err)
 		}
 	}
+	fl.adviseRandom()
+	return fl, nil
+}
+
+// verify reads every record once: checksum, order and kinds. On success
+// it installs the index. Its result is also kept for waitVerified.
+func (fl *File) verify(maxIndexBits int) (err error) {
+	defer func() {
+		fl.verr = err
+		close(fl.verified)
+	}()
+	hdr := fl.hdr
 	ib := newIndexBuilder(hdr.Count, maxIndexBits)
 	crc := uint32(0)
 	var prev Record
 	check := func(chunk []byte) error {
+		if fl.stop.Load() {
+			return errStopped
+		}
 		crc = crc32.Update(crc, castagnoli, chunk)
 		for off := 0; off < len(chunk); off += RecordSize {
 			r := getRecord(chunk[off:])
@@ -232,30 +273,38 @@ func openFile(f *os.File, keyID *[8]byte, mode Mode, maxIndexBits int) (*File, e
 		}
 		return nil
 	}
-	if fl.data != nil {
-		err = check(fl.data[HeaderSize:])
-	} else {
-		br := bufio.NewReaderSize(io.NewSectionReader(f, HeaderSize, int64(hdr.Count*RecordSize)), 1<<20)
-		buf := make([]byte, RecordSize*4096)
-		for left := hdr.Count * RecordSize; left > 0 && err == nil; {
-			n := min(uint64(len(buf)), left)
-			if _, err = io.ReadFull(br, buf[:n]); err == nil {
-				err = check(buf[:n])
-			}
-			left -= n
+	// Through the descriptor even when mapped: the mapping is advised
+	// for random access, the descriptor gets the kernel's read-ahead.
+	fl.refs.Add(1)
+	defer fl.refs.Add(-1)
+	const chunk = RecordSize * 4096
+	br := bufio.NewReaderSize(io.NewSectionReader(fl.f, HeaderSize, int64(hdr.Count*RecordSize)), 1<<20)
+	buf := make([]byte, chunk)
+	for left := hdr.Count * RecordSize; left > 0 && err == nil; {
+		n := min(uint64(len(buf)), left)
+		if _, err = io.ReadFull(br, buf[:n]); err == nil {
+			err = check(buf[:n])
 		}
+		left -= n
+	}
+	if err != nil && fl.stop.Load() {
+		return errStopped
 	}
 	if err == nil && crc != hdr.BodyCRC {
 		err = fmt.Errorf("%w: record checksum", ErrCorrupt)
 	}
 	if err != nil {
-		fl.unmap()
-		return nil, err
+		return err
 	}
 	ib.finish()
-	fl.index, fl.shift = ib.index, ib.shift
-	fl.adviseRandom()
-	return fl, nil
+	fl.idx.Store(&fileIndex{index: ib.index, shift: ib.shift})
+	return nil
+}
+
+// waitVerified waits for verify and returns its result.
+func (fl *File) waitVerified() error {
+	<-fl.verified
+	return fl.verr
 }
 
 func (fl *File) unmap() {
@@ -271,8 +320,13 @@ func (fl *File) Header() Header { return fl.hdr }
 // Mapped reports whether lookups read through a memory mapping.
 func (fl *File) Mapped() bool { return fl.data != nil }
 
-// IndexBytes is the memory the in-memory index takes.
-func (fl *File) IndexBytes() int { return 4 * len(fl.index) }
+// IndexBytes is the memory the in-memory index takes (0 until verified).
+func (fl *File) IndexBytes() int {
+	if ix := fl.idx.Load(); ix != nil {
+		return 4 * len(ix.index)
+	}
+	return 0
+}
 
 // Close releases the file. Lookups must have finished.
 func (fl *File) Close() error {
@@ -285,17 +339,65 @@ func (fl *File) Close() error {
 }
 
 // bucket returns the record range that may hold key.
-func (fl *File) bucket(key uint64) (lo, hi uint32) {
+func (ix *fileIndex) bucket(key uint64) (lo, hi uint32) {
 	p := uint64(0)
-	if fl.shift < 64 {
-		p = key >> fl.shift
+	if ix.shift < 64 {
+		p = key >> ix.shift
 	}
-	return fl.index[p], fl.index[p+1]
+	return ix.index[p], ix.index[p+1]
+}
+
+// keyAt reads the key of record i from the mapping.
+func (fl *File) keyAt(i uint64) uint64 {
+	return binary.BigEndian.Uint64(fl.data[HeaderSize+i*RecordSize:])
+}
+
+// locate returns the first record whose key is not below key, searching
+// the mapping without the index. The keys are uniform hashes, so
+// interpolation finds a key in a few probes; a step that does not halve
+// the range is followed by a bisection, so a damaged (unsorted) file
+// still ends within about 2·log2(n) probes, with a wrong but harmless
+// answer.
+func (fl *File) locate(key uint64) uint64 {
+	lo, hi := uint64(0), fl.hdr.Count
+	kl, kh := uint64(0), uint64(math.MaxUint64)
+	bisect := false
+	for hi-lo > 4 {
+		m := lo + (hi-lo)/2
+		if !bisect && kl <= key && key <= kh && kh > kl {
+			p1, p0 := bits.Mul64(key-kl, hi-lo)
+			q, _ := bits.Div64(p1, p0, kh-kl)
+			m = lo + min(q, hi-lo-1)
+		}
+		before := hi - lo
+		if km := fl.keyAt(m); km < key {
+			lo, kl = m+1, km
+		} else {
+			hi, kh = m, km
+		}
+		bisect = !bisect && (hi-lo)*2 > before
+	}
+	for lo < hi && fl.keyAt(lo) < key {
+		lo++
+	}
+	return lo
 }
 
 // lookup appends to dst the records with the key, in kind order.
 func (fl *File) lookup(key uint64, dst []Record) ([]Record, error) {
-	lo, hi := fl.bucket(key)
+	ix := fl.idx.Load()
+	if ix == nil {
+		// Not verified yet (lazy open, so mapped): no index.
+		for i, n := fl.locate(key), 0; i < fl.hdr.Count && n < 4; i, n = i+1, n+1 {
+			off := HeaderSize + i*RecordSize
+			if binary.BigEndian.Uint64(fl.data[off:]) != key {
+				break
+			}
+			dst = append(dst, getRecord(fl.data[off:]))
+		}
+		return dst, nil
+	}
+	lo, hi := ix.bucket(key)
 	if lo == hi {
 		return dst, nil
 	}
@@ -430,7 +532,9 @@ func (fw *fileWriter) commit(mode Mode) (*File, error) {
 		return nil, err
 	}
 	fw.ib.finish()
-	fl := &File{path: fw.final, f: fw.tmp, hdr: fw.hdr, index: fw.ib.index, shift: fw.ib.shift}
+	fl := &File{path: fw.final, f: fw.tmp, hdr: fw.hdr, verified: make(chan struct{})}
+	fl.idx.Store(&fileIndex{index: fw.ib.index, shift: fw.ib.shift})
+	close(fl.verified)
 	if mode != ModePread {
 		data, err := mmapFile(fw.tmp, HeaderSize+fw.hdr.Count*RecordSize)
 		switch {
@@ -459,8 +563,10 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// retire waits until no lookup holds fl, then closes it.
+// retire stops a running verify, waits until no lookup holds fl, then
+// closes it.
 func (fl *File) retire() {
+	fl.stop.Store(true)
 	for fl.refs.Load() != 0 {
 		time.Sleep(time.Millisecond)
 	}

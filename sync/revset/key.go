@@ -7,6 +7,8 @@ import (
 	"errors"
 	"hash"
 	"sync"
+
+	"wicket/verifier"
 )
 
 // MinKeyLen is the shortest gate key accepted: a full-strength HMAC key.
@@ -20,10 +22,12 @@ const (
 )
 
 // Hasher turns identifiers into 8-byte record keys: the first 8 bytes of
-// HMAC-SHA-256(key, domain || 0x00 || id), read big-endian, with domain
-// 'v' for voucher ids and 's' for subject pseudonyms (the construction of
-// the store's record hashes).
-// It is safe for concurrent use.
+// HMAC-SHA-256(key, domain || 0x00 || verifier.EntryKey(op, id)), read
+// big-endian, with domain 'v' for voucher ids and 's' for subject
+// pseudonyms. Going through EntryKey (the fleet-wide 16-byte statement
+// key) lets statements kept under that key elsewhere, such as the bbolt
+// buckets of earlier store versions, be moved into a set without their
+// identifiers. It is safe for concurrent use.
 type Hasher struct {
 	pool  sync.Pool
 	keyID [8]byte
@@ -52,12 +56,12 @@ type macState struct {
 // file hashed with another key is refused.
 func (h *Hasher) KeyID() [8]byte { return h.keyID }
 
-func (h *Hasher) key(domain byte, id []byte) uint64 {
+func (h *Hasher) key(domain byte, ek *[16]byte) uint64 {
 	m := h.pool.Get().(*macState)
 	m.mac.Reset()
 	m.sum[0], m.sum[1] = domain, 0
-	m.mac.Write(m.sum[:2])
-	m.mac.Write(id)
+	copy(m.sum[2:], ek[:])
+	m.mac.Write(m.sum[:2+len(ek)])
 	s := m.mac.Sum(m.sum[:0])
 	k := binary.BigEndian.Uint64(s)
 	h.pool.Put(m)
@@ -65,8 +69,23 @@ func (h *Hasher) key(domain byte, id []byte) uint64 {
 }
 
 // Voucher returns the record key of a voucher id (revocations).
-func (h *Hasher) Voucher(id []byte) uint64 { return h.key(domainVoucher, id) }
+func (h *Hasher) Voucher(id []byte) uint64 {
+	ek := verifier.EntryKey(verifier.OpRevoke, id)
+	return h.key(domainVoucher, &ek)
+}
 
 // Subject returns the record key of a subject pseudonym (colour and
 // void-before statements).
-func (h *Hasher) Subject(sub []byte) uint64 { return h.key(domainSubject, sub) }
+func (h *Hasher) Subject(sub []byte) uint64 {
+	ek := verifier.EntryKey(verifier.OpColour, sub)
+	return h.key(domainSubject, &ek)
+}
+
+// Entry returns the record key of a statement already reduced to its
+// verifier.EntryKey.
+func (h *Hasher) Entry(op verifier.Op, ek [16]byte) uint64 {
+	if op == verifier.OpRevoke {
+		return h.key(domainVoucher, &ek)
+	}
+	return h.key(domainSubject, &ek)
+}

@@ -456,10 +456,27 @@ func TestCorruptFile(t *testing.T) {
 			if _, err := OpenFile(filepath.Join(dir, SnapshotName), nil, ModePread, 0); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("OpenFile: %v", err)
 			}
-			s := openSet(t, dir, Options{})
+			damaged := make(chan error, 1)
+			s := openSet(t, dir, Options{OnDamage: func(err error) { damaged <- err }})
 			defer s.Close()
+			if name == "body byte" {
+				// Header and size are sound: the set starts with the file
+				// and drops it when the background check finds the damage.
+				s.Standing(id('v', 1), id('s', 1))
+				select {
+				case err := <-damaged:
+					if !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("OnDamage(%v)", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("background check did not report the damage")
+				}
+			}
 			if len(s.Recovered()) != 1 || s.Info().Version != 0 || s.Stats().FileRecords != 0 {
 				t.Fatalf("recovered %v, info %+v", s.Recovered(), s.Info())
+			}
+			if st, err := s.Standing(id('v', 1), id('s', 1)); err != nil || st.Revoked || st.Subject.Colour != 0 {
+				t.Fatalf("after the drop: %+v, %v", st, err)
 			}
 			// The gate re-provisions from the next snapshot.
 			if err := s.ApplyBatch(&verifier.Batch{Version: 10, IssuedAt: t0}, t0); err != nil {
@@ -489,6 +506,82 @@ func TestCorruptFile(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// TestLazyLookups checks the search used before a file is verified
+// (interpolation on the mapping, no index) against the indexed one, for
+// every key in a file and as many absent ones, and that a damaged,
+// unsorted file still answers without faulting.
+func TestLazyLookups(t *testing.T) {
+	for _, n := range []int{1, 5, 100, 50_000} {
+		dir := t.TempDir()
+		s := openSet(t, dir, Options{MergeRecords: -1})
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		w := s.NewSnapshot(1, t0, t0)
+		for i := range n {
+			e := verifier.Entry{Op: verifier.Op(1 + rng.IntN(3)), Key: id('k', i%(n/2+1)), Time: t0.Unix() - int64(rng.IntN(100)), Expires: t0.Unix() + 1000}
+			if e.Op == verifier.OpColour {
+				e.Colour = decoder.ColourYellow
+			}
+			if err := w.Add(&e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		path := filepath.Join(dir, SnapshotName)
+		indexed, err := OpenFile(path, nil, ModeMmap, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lazy, err := openPath(path, nil, ModeMmap, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lazy.idx.Load() != nil {
+			t.Fatal("lazy open built the index")
+		}
+		var keys []uint64
+		indexed.all(func(r Record) error { keys = append(keys, r.Key, r.Key+1, r.Key-1); return nil })
+		keys = append(keys, 0, 1<<64-1)
+		for _, k := range keys {
+			a, _ := indexed.lookup(k, nil)
+			b, _ := lazy.lookup(k, nil)
+			if !slices.Equal(a, b) {
+				t.Fatalf("n=%d key %x: indexed %v, lazy %v", n, k, a, b)
+			}
+		}
+		if err := lazy.verify(0); err != nil || lazy.idx.Load() == nil {
+			t.Fatalf("verify: %v", err)
+		}
+		indexed.Close()
+		lazy.Close()
+	}
+	// Unsorted garbage: any answer, but no fault and no endless loop.
+	p := filepath.Join(t.TempDir(), SnapshotName)
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n = 10_000
+	body := make([]byte, n*RecordSize)
+	for i := range body {
+		body[i] = byte(rng.Uint32())
+	}
+	h := Header{Count: n, Version: 1, BodyCRC: crc32c(body)}
+	os.WriteFile(p, append(h.encode(), body...), 0o600)
+	fl, err := openPath(p, nil, ModeMmap, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	for range 10_000 {
+		if _, err := fl.lookup(rng.Uint64(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fl.verify(0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("verify of garbage: %v", err)
+	}
 }
 
 func flip(t *testing.T, path string, off int64) {
@@ -602,9 +695,9 @@ func TestIndexBits(t *testing.T) {
 		ib.add(k)
 	}
 	ib.finish()
-	fl := &File{index: ib.index, shift: ib.shift}
+	ix := &fileIndex{index: ib.index, shift: ib.shift}
 	for i, k := range keys {
-		lo, hi := fl.bucket(k)
+		lo, hi := ix.bucket(k)
 		if uint32(i) < lo || uint32(i) >= hi {
 			t.Errorf("key %x: bucket [%d,%d) misses %d", k, lo, hi, i)
 		}
@@ -627,5 +720,43 @@ func TestSortRecords(t *testing.T) {
 		if !slices.Equal(rs, want) {
 			t.Fatalf("n=%d: radix order differs", n)
 		}
+	}
+}
+
+// TestSnapshotParts: a snapshot added part by part in shuffled order,
+// with runs spilled to disk, holds what the parts say read in order.
+func TestSnapshotParts(t *testing.T) {
+	for _, runRecords := range []int{0, 37} {
+		rng := rand.New(rand.NewPCG(5, uint64(runRecords)))
+		all := randomBatch(rng, 9, 0, 3000, t0.Unix())
+		for i := range all.Entries {
+			// Three distinct times: the newest statements about a subject
+			// tie often, so the order of the parts decides.
+			all.Entries[i].Time = t0.Unix() - 5000 + rng.Int64N(3)
+		}
+		m := verifier.NewMemStatus()
+		if err := m.Apply(all, t0); err != nil {
+			t.Fatal(err)
+		}
+		const parts = 7
+		order := rng.Perm(parts)
+		s := openSet(t, t.TempDir(), Options{MergeRecords: -1, RunRecords: runRecords})
+		w := s.NewSnapshot(all.Version, all.IssuedAt, t0)
+		per := (len(all.Entries) + parts - 1) / parts
+		for _, p := range order {
+			lo, hi := p*per, min((p+1)*per, len(all.Entries))
+			if err := w.AddPart(uint32(p), all.Entries[lo:hi]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Add(&all.Entries[0]); !errors.Is(err, errMixed) {
+			t.Fatalf("Add after AddPart: %v", err)
+		}
+		w.err = nil
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		compareAll(t, s, m, fmt.Sprintf("parts %v, runs of %d", order, runRecords))
+		s.Close()
 	}
 }

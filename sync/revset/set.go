@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"wicket/decoder"
 	"wicket/verifier"
 )
 
@@ -45,8 +47,13 @@ type Options struct {
 	// means DefaultRunRecords.
 	RunRecords int
 	// RefuseCorrupt makes Open fail on a damaged snapshot or log instead
-	// of moving it aside and starting without it.
+	// of moving it aside and starting without it. It also makes Open
+	// verify the whole snapshot before returning (see Open).
 	RefuseCorrupt bool
+	// OnDamage, if set, is called (from a background goroutine) when the
+	// snapshot that Open put in use fails its verification: the set has
+	// then dropped all statements and moved the file aside.
+	OnDamage func(error)
 	// Logger receives recovery and merge warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -69,7 +76,7 @@ type Set struct {
 	merging   atomic.Bool
 	mergeErr  atomic.Pointer[error]
 	wg        sync.WaitGroup
-	recovered []string
+	recovered []string // under mu
 }
 
 var _ verifier.Status = (*Set)(nil)
@@ -82,11 +89,20 @@ type view struct {
 	info   verifier.StatusInfo
 }
 
-// Open opens (or creates) the set in dir. It verifies the snapshot
-// file, replays the delta log and cuts a torn last frame. A damaged
-// snapshot or log is moved aside ("<name>.corrupt-<unixtime>", see
-// Recovered) and the set starts without it, unless RefuseCorrupt is set;
-// the trust sync then re-provisions it from the next snapshot.
+// Open opens (or creates) the set in dir. It replays the delta log and
+// cuts a torn last frame. A damaged snapshot or log is moved aside
+// ("<name>.corrupt-<unixtime>", see Recovered) and the set starts without
+// it, unless RefuseCorrupt is set; the trust sync then re-provisions it
+// from the next snapshot.
+//
+// Open checks the snapshot's header and size, maps it and returns; the
+// record checksum, order and index are checked and built by a background
+// read of the whole file (seconds for 10 million records on an SD card).
+// Until then lookups search the mapping by interpolation (the keys are
+// uniform hashes). A file that fails that check is moved aside, every
+// statement is dropped (Info becomes the zero value) and OnDamage is
+// called. With RefuseCorrupt, or when the file can't be mapped, Open
+// verifies before returning.
 func Open(dir string, o Options) (*Set, error) {
 	h, err := NewHasher(o.Key)
 	if err != nil {
@@ -113,7 +129,7 @@ func Open(dir string, o Options) (*Set, error) {
 	keyID := h.KeyID()
 	v := &view{}
 	fpath := filepath.Join(dir, SnapshotName)
-	f, err := OpenFile(fpath, &keyID, o.Mode, o.IndexBits)
+	f, err := openPath(fpath, &keyID, o.Mode, o.IndexBits, !o.RefuseCorrupt)
 	switch {
 	case err == nil:
 		v.file = f
@@ -179,7 +195,52 @@ func Open(dir string, o Options) (*Set, error) {
 		return nil, err
 	}
 	s.view.Store(v)
+	if f := v.file; f != nil {
+		select {
+		case <-f.verified:
+		default:
+			s.wg.Add(1)
+			go s.verifyLater(f)
+		}
+	}
 	return s, nil
+}
+
+// verifyLater verifies a file Open put in use unverified, and drops it
+// with everything on top of it if it is damaged.
+func (s *Set) verifyLater(f *File) {
+	defer s.wg.Done()
+	err := f.verify(s.o.IndexBits)
+	if err == nil || errors.Is(err, errStopped) {
+		return
+	}
+	s.mu.Lock()
+	if s.closed || s.view.Load().file != f {
+		s.mu.Unlock()
+		return
+	}
+	merr := s.moveAside(f.path, err)
+	lf, size, lerr := writeLog(filepath.Join(s.dir, LogName), s.h.KeyID())
+	if lerr == nil {
+		s.log.Close()
+		s.log, s.logSize = lf, size
+	}
+	s.view.Store(&view{})
+	s.mu.Unlock()
+	go f.retire()
+	if e := errors.Join(merr, lerr); e != nil {
+		s.o.Logger.Error("revset: dropping a damaged snapshot", "err", e)
+	}
+	if s.o.OnDamage != nil {
+		s.o.OnDamage(err)
+	}
+}
+
+// Verified reports whether the snapshot in use has passed its full check
+// (true when there is none).
+func (s *Set) Verified() bool {
+	f := s.view.Load().file
+	return f == nil || f.idx.Load() != nil
 }
 
 func (s *Set) moveAside(path string, cause error) error {
@@ -198,8 +259,13 @@ func (s *Set) closeFile(f *File) {
 	}
 }
 
-// Recovered names the damaged files Open moved aside.
-func (s *Set) Recovered() []string { return s.recovered }
+// Recovered names the damaged files moved aside, by Open or by the
+// background check of the snapshot.
+func (s *Set) Recovered() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.recovered)
+}
 
 // Hasher returns the set's keyed hash.
 func (s *Set) Hasher() *Hasher { return s.h }
@@ -367,21 +433,35 @@ func (s *Set) record(e *verifier.Entry, now int64) (Record, bool, error) {
 	if e.Expires <= now {
 		return Record{}, false, nil
 	}
-	if e.Time <= 0 || e.Time > math.MaxUint32 {
-		return Record{}, false, fmt.Errorf("revset: statement time %d out of range", e.Time)
-	}
-	r := Record{Kind: Kind(e.Op), Colour: e.Colour, Expires: uint32(min(e.Expires, math.MaxUint32))}
+	var key uint64
 	switch e.Op {
 	case verifier.OpRevoke:
-		r.Key = s.h.Voucher(e.Key)
+		key = s.h.Voucher(e.Key)
 	case verifier.OpColour, verifier.OpVoidBefore:
-		r.Key = s.h.Subject(e.Key)
-		r.Time = uint32(e.Time)
+		key = s.h.Subject(e.Key)
 	default:
 		return Record{}, false, fmt.Errorf("revset: unknown op %d", e.Op)
 	}
+	return makeRecord(e.Op, key, e.Time, e.Expires, e.Colour, now)
+}
+
+func makeRecord(op verifier.Op, key uint64, t, expires int64, colour decoder.Colour, now int64) (Record, bool, error) {
+	if expires <= now {
+		return Record{}, false, nil
+	}
+	if t <= 0 || t > math.MaxUint32 {
+		return Record{}, false, fmt.Errorf("revset: statement time %d out of range", t)
+	}
+	r := Record{Key: key, Kind: Kind(op), Colour: colour, Expires: uint32(min(expires, math.MaxUint32))}
+	switch op {
+	case verifier.OpRevoke:
+	case verifier.OpColour, verifier.OpVoidBefore:
+		r.Time = uint32(t)
+	default:
+		return Record{}, false, fmt.Errorf("revset: unknown op %d", op)
+	}
 	if !r.valid() {
-		return Record{}, false, fmt.Errorf("revset: invalid %v entry", e.Op)
+		return Record{}, false, fmt.Errorf("revset: invalid %v entry", op)
 	}
 	return r, true, nil
 }
@@ -451,6 +531,12 @@ func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
 // Deltas may be applied while it runs; they stay in the overlay. It
 // returns at once when there is nothing to merge and nothing expired.
 func (s *Set) Merge(now time.Time) error {
+	// Never rewrite a file before it has passed its check.
+	if f := s.view.Load().file; f != nil {
+		if err := f.waitVerified(); err != nil {
+			return fmt.Errorf("revset: merge: %w", err)
+		}
+	}
 	s.mergeMu.Lock()
 	defer s.mergeMu.Unlock()
 	s.mu.Lock()
@@ -591,6 +677,9 @@ func (s *Set) Close() error {
 		return nil
 	}
 	s.closed = true
+	if f := s.view.Load().file; f != nil {
+		f.stop.Store(true) // a background check gives up
+	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	s.mergeMu.Lock()
@@ -606,6 +695,8 @@ func (s *Set) Close() error {
 
 // SnapshotWriter streams the entries of a snapshot (for example one
 // published in several documents) into a new file with bounded memory.
+// Entries go in either in order (Add, AddEntries, AddStored) or by part
+// (AddPart), not both.
 type SnapshotWriter struct {
 	s        *Set
 	b        *builder
@@ -613,6 +704,8 @@ type SnapshotWriter struct {
 	issuedAt time.Time
 	now      int64
 	err      error
+	ordered  bool
+	parts    bool
 }
 
 // NewSnapshot starts a snapshot of the given version. Entries expired at
@@ -621,10 +714,21 @@ func (s *Set) NewSnapshot(version uint64, issuedAt, now time.Time) *SnapshotWrit
 	return &SnapshotWriter{s: s, b: newBuilder(s.dir, s.o.RunRecords), version: version, issuedAt: issuedAt, now: now.Unix()}
 }
 
+// errMixed: a writer fed both in order and by part.
+var errMixed = errors.New("revset: snapshot entries added both in order and by part")
+
+func (w *SnapshotWriter) use(parts bool) error {
+	if w.err == nil && (parts && w.ordered || !parts && w.parts) {
+		w.err = errMixed
+	}
+	w.ordered, w.parts = w.ordered || !parts, w.parts || parts
+	return w.err
+}
+
 // Add adds one entry; entries combine in the order added.
 func (w *SnapshotWriter) Add(e *verifier.Entry) error {
-	if w.err != nil {
-		return w.err
+	if err := w.use(false); err != nil {
+		return err
 	}
 	r, ok, err := w.s.record(e, w.now)
 	if err == nil && ok {
@@ -634,14 +738,49 @@ func (w *SnapshotWriter) Add(e *verifier.Entry) error {
 	return err
 }
 
+// AddStored adds one statement already reduced to its verifier.EntryKey
+// (moving statements kept elsewhere under that key into the set).
+func (w *SnapshotWriter) AddStored(op verifier.Op, entryKey [16]byte, t, expires int64, colour decoder.Colour) error {
+	if err := w.use(false); err != nil {
+		return err
+	}
+	if expires <= w.now {
+		return nil
+	}
+	r, ok, err := makeRecord(op, w.s.h.Entry(op, entryKey), t, expires, colour, w.now)
+	if err == nil && ok {
+		err = w.b.add(r)
+	}
+	w.err = err
+	return err
+}
+
 // AddEntries adds entries in order, hashing them on all CPUs.
 func (w *SnapshotWriter) AddEntries(es []verifier.Entry) error {
-	if w.err != nil {
-		return w.err
+	if err := w.use(false); err != nil {
+		return err
 	}
 	recs, err := w.s.hashEntries(es, w.now)
 	for i := 0; err == nil && i < len(recs); i++ {
 		err = w.b.add(recs[i])
+	}
+	w.err = err
+	return err
+}
+
+// AddPart adds part number part of a snapshot published in several
+// documents. Parts may be added in any order, each once: statements about
+// one key combine in part order, and in entry order within a part, as if
+// the parts had been one document.
+func (w *SnapshotWriter) AddPart(part uint32, es []verifier.Entry) error {
+	if err := w.use(true); err != nil {
+		return err
+	}
+	recs, err := w.s.records(es, w.now)
+	for i := 0; err == nil && i < len(recs); i++ {
+		r := recs[i]
+		r.seq = part
+		err = w.b.addSeq(r)
 	}
 	w.err = err
 	return err

@@ -14,26 +14,29 @@ import (
 // finder patterns and one alignment pattern, which is off by a module or
 // more on a bent sheet, a curved phone screen or a steep slant. sampleLocal
 // locates every alignment pattern, each predicted from its neighbours
-// already found, and samples each cell of the grid with its own transform.
+// already found and matched as a template (align.go), and samples each
+// cell of the grid with its own transform.
 
 // alignSearch is the half-width of the window searched around a predicted
 // alignment pattern, in modules.
 const alignSearch = 4
 
-// sampleLocal samples the code of dimension dim whose finder pattern
-// centres are bl, tl, tr, with global the transform through them. It
-// returns false for versions with fewer than three alignment coordinates.
-func sampleLocal(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, global *common.PerspectiveTransform, version *decoder.Version, dim int) (*gozxing.BitMatrix, bool) {
+// sampleLocal samples the code of dimension dim with global the transform
+// through its finder patterns (and alignment pattern, if found). It returns false for versions with fewer
+// than three alignment coordinates, when the version information read with
+// global is not that of dim, and when most alignment patterns are missing:
+// the size is then wrong or there is no code.
+func sampleLocal(m *gozxing.BitMatrix, global *common.PerspectiveTransform, version *decoder.Version, dim int) (*gozxing.BitMatrix, bool) {
 	cs := version.GetAlignmentPatternCenters()
 	n := len(cs)
-	if n < 3 {
+	if n < 3 || !versionAgrees(m, global, version, dim) {
 		return nil, false
 	}
-	ms := (bl.GetEstimatedModuleSize() + tl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 3
 	// pts[j*n+i] is the centre of the alignment pattern at module
 	// (cs[i], cs[j]) in the image. The three grid corners under the finder
 	// patterns hold no pattern; the global transform is accurate there.
 	pts := make([]float64, 2*n*n)
+	missing := 0
 	for d := 0; d <= 2*(n-1); d++ {
 		for j := 0; j < n; j++ {
 			i := d - j
@@ -43,8 +46,10 @@ func sampleLocal(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, globa
 			x, y := predict(pts, global, cs, n, i, j)
 			corner := (i == 0 || i == n-1) && j == 0 || i == 0 && j == n-1
 			if !corner {
-				if ap := alignmentNear(m, x, y, ms, alignSearch); ap != nil {
-					x, y = ap.GetX(), ap.GetY()
+				if ax, ay, ok := matchAlignment(m, global, float64(cs[i])+0.5, float64(cs[j])+0.5, x, y, alignSearch); ok {
+					x, y = ax, ay
+				} else if missing++; 2*missing > n*n-3 {
+					return nil, false
 				}
 			}
 			pts[2*(j*n+i)], pts[2*(j*n+i)+1] = x, y

@@ -107,7 +107,7 @@ func (d *Decoder) readTriple(m *gozxing.BitMatrix, t triple, hints map[gozxing.D
 			} else {
 				lastErr = err
 			}
-			if bits, ok := sampleLocal(m, bl, tl, tr, transform, version, dim); ok {
+			if bits, ok := sampleLocal(m, transform, version, dim); ok {
 				res, err := d.reader.Decode(bits, hints)
 				if err == nil {
 					return res, nil

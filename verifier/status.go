@@ -136,6 +136,9 @@ func (m *MemStatus) Apply(b *Batch, now time.Time) error {
 // installed version: one place for the rule every Status implementation
 // follows.
 func CheckBatchVersion(installed uint64, b *Batch) error {
+	if b.Parts != 0 {
+		return fmt.Errorf("%w: version %d part %d of %d", ErrSnapshotPart, b.Version, b.Part, b.Parts)
+	}
 	if b.Version <= installed {
 		return fmt.Errorf("%w: batch %d, installed %d", ErrTrustVersion, b.Version, installed)
 	}

@@ -232,27 +232,81 @@ type Entry struct {
 	Colour decoder.Colour
 }
 
-// batchDoc is the signed payload of a revocation/override batch.
+// batchDoc is the signed payload of a revocation/override batch. Keys 6
+// and 7 are only present on the parts of a multi-part snapshot; a gate
+// that predates them refuses such a part (unknown key) rather than take
+// it for a whole snapshot.
 type batchDoc struct {
 	Type     int     `cbor:"1,keyasint"`
 	Version  uint64  `cbor:"2,keyasint"`
 	IssuedAt int64   `cbor:"3,keyasint"`
 	Base     uint64  `cbor:"4,keyasint"`
 	Entries  []Entry `cbor:"5,keyasint"`
+	Part     uint32  `cbor:"6,keyasint,omitempty"`
+	Parts    uint32  `cbor:"7,keyasint,omitempty"`
 }
+
+// MaxSnapshotParts bounds the documents of one multi-part snapshot:
+// 8192 parts of 16384 entries (wicketctl's default, about 1 MB each) is
+// 134 million entries.
+const MaxSnapshotParts = 8192
 
 // Batch is a verified revocation/override batch. A batch with Base 0 is a
 // snapshot that replaces everything; otherwise it is a delta that applies
 // only on top of version Base.
+//
+// A snapshot too large for one document (decoder.MaxTrustListLen entries,
+// decoder.MaxTrustDocLen bytes) is published as Parts documents of the
+// same Version and IssuedAt, numbered by Part from 0; it is in force only
+// once every part has arrived, and statements about one key combine in
+// part order, as if the parts were one document. Parts is 0 for a batch
+// in one document.
 type Batch struct {
 	Version  uint64
 	Base     uint64
 	IssuedAt time.Time
 	Entries  []Entry
+	Part     uint32
+	Parts    uint32
 }
 
 // Snapshot reports whether the batch replaces all earlier statements.
 func (b *Batch) Snapshot() bool { return b.Base == 0 }
+
+// ErrSnapshotPart: a part of a multi-part snapshot given where a whole
+// batch is needed (see Batch and JoinParts).
+var ErrSnapshotPart = errors.New("part of a multi-part snapshot: apply all its parts together")
+
+// JoinParts joins every part of one multi-part snapshot, in any order,
+// into one batch. It is for tools and tests: a gate streams the parts
+// into its store instead of holding them in memory.
+func JoinParts(parts []*Batch) (*Batch, error) {
+	if len(parts) == 0 {
+		return nil, errors.New("join snapshot parts: none given")
+	}
+	first := parts[0]
+	if first.Parts == 0 || int(first.Parts) != len(parts) {
+		return nil, fmt.Errorf("join snapshot parts: %d given, the snapshot has %d", len(parts), first.Parts)
+	}
+	byPart := make([]*Batch, first.Parts)
+	n := 0
+	for _, p := range parts {
+		switch {
+		case p.Version != first.Version || !p.IssuedAt.Equal(first.IssuedAt) || p.Parts != first.Parts:
+			return nil, fmt.Errorf("join snapshot parts: part %d is of version %d issued %v, part %d of version %d issued %v",
+				p.Part, p.Version, p.IssuedAt, first.Part, first.Version, first.IssuedAt)
+		case byPart[p.Part] != nil:
+			return nil, fmt.Errorf("join snapshot parts: part %d given twice", p.Part)
+		}
+		byPart[p.Part] = p
+		n += len(p.Entries)
+	}
+	out := &Batch{Version: first.Version, IssuedAt: first.IssuedAt, Entries: make([]Entry, 0, n)}
+	for _, p := range byPart {
+		out.Entries = append(out.Entries, p.Entries...)
+	}
+	return out, nil
+}
 
 // ParseBatch verifies and parses a signed batch.
 func (roots RootKeys) ParseBatch(data []byte) (*Batch, error) {
@@ -270,12 +324,32 @@ func (roots RootKeys) ParseBatch(data []byte) (*Batch, error) {
 	if doc.Version == 0 || doc.IssuedAt <= 0 || doc.Base >= doc.Version {
 		return nil, fmt.Errorf("%w: need version > base and an issued-at", ErrTrustFormat)
 	}
+	if err := checkParts(doc.Base, doc.Part, doc.Parts); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTrustFormat, err)
+	}
 	for i, e := range doc.Entries {
 		if err := e.check(); err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %w", ErrTrustFormat, i, err)
 		}
 	}
-	return &Batch{Version: doc.Version, Base: doc.Base, IssuedAt: time.Unix(doc.IssuedAt, 0), Entries: doc.Entries}, nil
+	return &Batch{Version: doc.Version, Base: doc.Base, IssuedAt: time.Unix(doc.IssuedAt, 0), Entries: doc.Entries, Part: doc.Part, Parts: doc.Parts}, nil
+}
+
+// checkParts checks the part numbering of a batch.
+func checkParts(base uint64, part, parts uint32) error {
+	switch {
+	case parts == 0 && part != 0:
+		return errors.New("part number without a part count")
+	case parts == 0:
+		return nil
+	case base != 0:
+		return errors.New("only a snapshot comes in parts")
+	case parts < 2 || parts > MaxSnapshotParts:
+		return fmt.Errorf("%d parts: want 2 to %d", parts, MaxSnapshotParts)
+	case part >= parts:
+		return fmt.Errorf("part %d of %d", part, parts)
+	}
+	return nil
 }
 
 func (e *Entry) check() error {
@@ -299,12 +373,15 @@ func SignBatch(root *decoder.Signer, b Batch) ([]byte, error) {
 	if b.Version == 0 || b.Base >= b.Version {
 		return nil, errors.New("batch needs version > base")
 	}
+	if err := checkParts(b.Base, b.Part, b.Parts); err != nil {
+		return nil, err
+	}
 	for i := range b.Entries {
 		if err := b.Entries[i].check(); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 	}
-	payload, err := decoder.CanonicalMarshal(batchDoc{Type: docBatch, Version: b.Version, IssuedAt: b.IssuedAt.Unix(), Base: b.Base, Entries: b.Entries})
+	payload, err := decoder.CanonicalMarshal(batchDoc{Type: docBatch, Version: b.Version, IssuedAt: b.IssuedAt.Unix(), Base: b.Base, Entries: b.Entries, Part: b.Part, Parts: b.Parts})
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}

@@ -549,3 +549,56 @@ func TestReadiness(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchParts: the numbering of a multi-part snapshot is checked when
+// signing and parsing, a part is never applied as a whole batch, and
+// JoinParts puts parts given in any order back in order.
+func TestBatchParts(t *testing.T) {
+	f := verifiertest.New(t)
+	at := verifiertest.Epoch
+	rev := func(n byte) verifier.Entry {
+		return verifier.Entry{Op: verifier.OpRevoke, Key: []byte{'p', 'a', 'r', 't', 0, 0, 0, n}, Time: at.Unix(), Expires: at.Unix() + 60}
+	}
+	for _, b := range []verifier.Batch{
+		{Version: 5, Base: 4, IssuedAt: at, Part: 0, Parts: 2}, // a delta in parts
+		{Version: 5, IssuedAt: at, Part: 2, Parts: 2},
+		{Version: 5, IssuedAt: at, Part: 0, Parts: 1},
+		{Version: 5, IssuedAt: at, Part: 1},
+		{Version: 5, IssuedAt: at, Part: 0, Parts: verifier.MaxSnapshotParts + 1},
+	} {
+		if _, err := verifier.SignBatch(f.Root, b); err == nil {
+			t.Errorf("SignBatch(part %d of %d, base %d) accepted", b.Part, b.Parts, b.Base)
+		}
+	}
+	var parts []*verifier.Batch
+	for p := range uint32(3) {
+		doc, err := verifier.SignBatch(f.Root, verifier.Batch{Version: 9, IssuedAt: at, Part: p, Parts: 3, Entries: []verifier.Entry{rev(byte(p))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := f.Roots().ParseBatch(doc)
+		if err != nil || b.Part != p || b.Parts != 3 {
+			t.Fatalf("ParseBatch(part %d) = %+v, %v", p, b, err)
+		}
+		if err := f.Status.Apply(b, at); !errors.Is(err, verifier.ErrSnapshotPart) {
+			t.Fatalf("Apply(part %d) = %v; want ErrSnapshotPart", p, err)
+		}
+		parts = append([]*verifier.Batch{b}, parts...) // reversed
+	}
+	whole, err := verifier.JoinParts(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole.Parts != 0 || len(whole.Entries) != 3 || whole.Entries[0].Key[7] != 0 || whole.Entries[2].Key[7] != 2 {
+		t.Fatalf("JoinParts = %+v", whole)
+	}
+	if err := f.Status.Apply(whole, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifier.JoinParts(parts[:2]); err == nil {
+		t.Error("JoinParts with a part missing succeeded")
+	}
+	if _, err := verifier.JoinParts([]*verifier.Batch{parts[0], parts[0], parts[1]}); err == nil {
+		t.Error("JoinParts with a part twice succeeded")
+	}
+}

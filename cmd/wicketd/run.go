@@ -120,13 +120,22 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, w := range warnings {
 		d.log.Warn("file permissions", "warning", w)
 	}
-	d.st, err = openStore(cfg, d.log)
+	statusDamage := make(chan error, 1)
+	d.st, err = openStore(cfg, d.log, func(err error) {
+		select {
+		case statusDamage <- err:
+		default:
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
 	defer d.st.Close()
 	if moved := d.st.Recovered(); moved != "" {
 		d.system("store_recovered", "corrupt store moved aside; started empty")
+	}
+	if moved := d.st.StatusRecovered(); len(moved) > 0 {
+		d.system("revocations_recovered", "damaged revocation file moved aside; waiting for a snapshot")
 	}
 	if d.roots, err = loadRoots(cfg); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
@@ -264,6 +273,14 @@ func (d *daemon) run(ctx context.Context) error {
 			case s := <-emergencies:
 				d.log.Warn("emergency release", "state", s.String())
 				d.system("emergency", s.String())
+			case err := <-statusDamage:
+				// The background check of the revocation file failed: it
+				// is dropped and the gate needs a snapshot again.
+				d.log.Error("revocation file damaged: dropped, waiting for a snapshot", "err", err)
+				d.system("revocations_recovered", "damaged revocation file moved aside; waiting for a snapshot")
+				if d.sync != nil {
+					d.sync.Resync()
+				}
 			}
 		}
 	})
@@ -280,7 +297,7 @@ func (d *daemon) run(ctx context.Context) error {
 // in a queue; more would be stale by the time they are decided.
 const scanQueue = 4
 
-func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+func openStore(cfg *config.Config, log *slog.Logger, onStatusDamage func(error)) (*store.Store, error) {
 	var key []byte
 	if cfg.Trust.RecordKey != "" {
 		b, err := os.ReadFile(cfg.Path(cfg.Trust.RecordKey))
@@ -295,6 +312,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(store.Options{
 		Path: cfg.Path(cfg.Store.Path), LockTimeout: cfg.Store.LockTimeout,
 		MaxEvents: cfg.Store.MaxEvents, MaxOutbox: cfg.Store.MaxOutbox, RecordKey: key, Logger: log,
+		OnStatusDamage: onStatusDamage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store.path: %w", err)
@@ -308,7 +326,7 @@ func (d *daemon) system(kind, detail string) {
 	if kind == "emergency" {
 		typ = "emergency"
 	}
-	if kind == "store_recovered" {
+	if kind == "store_recovered" || kind == "revocations_recovered" {
 		typ = "alert"
 	}
 	ev := store.Event{Type: typ, At: time.Now(), Gate: d.id, Venue: d.venue, Reason: kind, Detail: detail}
@@ -406,8 +424,11 @@ func (d *daemon) installTrust() error {
 			return fmt.Errorf("trust.key_set: %w", err)
 		}
 	}
-	for _, p := range cfg.Trust.Batches {
-		path := cfg.Path(p)
+	batches, err := cfg.BatchFiles()
+	if err != nil {
+		return err
+	}
+	for _, path := range batches {
 		doc, err := readTrustDoc(path)
 		if err != nil {
 			return fmt.Errorf("trust.batches: %w", err)
@@ -415,6 +436,9 @@ func (d *daemon) installTrust() error {
 		if _, err := d.trust.Batch(doc, path); err != nil {
 			return fmt.Errorf("trust.batches: %w", err)
 		}
+	}
+	if as := d.trust.Stats().Assembling; as != nil && len(batches) > 0 {
+		return fmt.Errorf("trust.batches: snapshot %d has %d parts, the files hold %d of them", as.Version, as.Of, as.Have)
 	}
 	return nil
 }
@@ -674,6 +698,13 @@ func (d *daemon) deviceError(name string) {
 // entries pruned.
 const housekeepingEvery = time.Minute
 
+// compactEvery is how often, at most, the revocation/override statements
+// are rewritten into one file without the expired ones: a rewrite of a
+// 10-million-entry file writes 180 MB, too much for an SD card every
+// minute. Lookups never need it (an expired statement is harmless until
+// then); the set also merges by itself when its deltas pile up.
+const compactEvery = 6 * time.Hour
+
 // housekeeping saves the clock floor and prunes expired data. The wall
 // clock becomes the floor only while it is trusted and not implausibly far
 // past the newest signed data (a clock set to 2040 by mistake must not
@@ -681,6 +712,7 @@ const housekeepingEvery = time.Minute
 func (d *daemon) housekeeping(ctx context.Context, tclock *verifier.TrustedClock) error {
 	t := time.NewTicker(housekeepingEvery)
 	defer t.Stop()
+	lastCompact := time.Now()
 	for {
 		now, trusted := tclock.Now(d.v.Policy().ClockSkew)
 		newest := d.st.Info().IssuedAt
@@ -697,8 +729,12 @@ func (d *daemon) housekeeping(ctx context.Context, tclock *verifier.TrustedClock
 			}
 			pruneAt = now
 		}
-		if _, err := d.st.PruneExpired(pruneAt); err != nil {
-			d.log.Error("prune expired entries", "err", err)
+		if st := d.st.StatusStats(); time.Since(lastCompact) >= compactEvery &&
+			(st.OverlayRecords > 0 || !st.MinExpires.IsZero() && !st.MinExpires.After(pruneAt)) {
+			lastCompact = time.Now()
+			if err := d.st.CompactStatus(pruneAt); err != nil {
+				d.log.Error("compact revocations", "err", err)
+			}
 		}
 		if w := d.v.Policy().AntiPassback; w > 0 {
 			if _, err := d.st.PrunePassback(pruneAt, w); err != nil {

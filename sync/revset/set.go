@@ -1,6 +1,7 @@
 package revset
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +23,51 @@ import (
 const (
 	SnapshotName = "revset.dat"
 	LogName      = "deltas.log"
+	KeyName      = "key"
 )
+
+// dirKey reads the directory's gate key, creating it (0600, fsynced) when
+// missing.
+func dirKey(dir string) ([]byte, error) {
+	p := filepath.Join(dir, KeyName)
+	k, err := os.ReadFile(p)
+	if err == nil {
+		if len(k) < MinKeyLen {
+			return nil, fmt.Errorf("revset: %s: %d bytes, want %d", p, len(k), MinKeyLen)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k = make([]byte, MinKeyLen)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(k)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("revset: create key: %w", err)
+	}
+	return k, nil
+}
 
 // DefaultMergeRecords is the overlay size that starts a background merge:
 // about 24 bytes of memory per record, three copies at most while a merge
@@ -35,6 +80,8 @@ var ErrClosed = errors.New("revset: closed")
 // Options configure Open.
 type Options struct {
 	// Key is the gate key for the keyed hash, at least MinKeyLen bytes.
+	// Nil means the key kept in the directory (KeyName), made from random
+	// bytes when the directory is new.
 	Key []byte
 	// Mode selects mmap or pread lookups; ModeAuto maps and falls back.
 	Mode Mode
@@ -104,6 +151,16 @@ type view struct {
 // called. With RefuseCorrupt, or when the file can't be mapped, Open
 // verifies before returning.
 func Open(dir string, o Options) (*Set, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	if o.Key == nil {
+		k, err := dirKey(dir)
+		if err != nil {
+			return nil, err
+		}
+		o.Key = k
+	}
 	h, err := NewHasher(o.Key)
 	if err != nil {
 		return nil, err
@@ -113,9 +170,6 @@ func Open(dir string, o Options) (*Set, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
 	}
 	s := &Set{dir: dir, o: o, h: h}
 	// Leftovers of an interrupted write: never part of the state.
@@ -430,17 +484,16 @@ func (s *Set) hashEntries(entries []verifier.Entry, now int64) ([]Record, error)
 // record converts one entry. Times are stored as uint32 seconds: an
 // expiry past 2106 is clamped; a statement time past it is refused.
 func (s *Set) record(e *verifier.Entry, now int64) (Record, bool, error) {
-	if e.Expires <= now {
-		return Record{}, false, nil
-	}
 	var key uint64
-	switch e.Op {
-	case verifier.OpRevoke:
-		key = s.h.Voucher(e.Key)
-	case verifier.OpColour, verifier.OpVoidBefore:
-		key = s.h.Subject(e.Key)
-	default:
+	switch {
+	case e.Op < verifier.OpRevoke || e.Op > verifier.OpVoidBefore:
 		return Record{}, false, fmt.Errorf("revset: unknown op %d", e.Op)
+	case e.Expires <= now:
+		return Record{}, false, nil
+	case e.Op == verifier.OpRevoke:
+		key = s.h.Voucher(e.Key)
+	default:
+		key = s.h.Subject(e.Key)
 	}
 	return makeRecord(e.Op, key, e.Time, e.Expires, e.Colour, now)
 }
@@ -476,6 +529,9 @@ func makeRecord(op verifier.Op, key uint64, t, expires int64, colour decoder.Col
 func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
 	if b == nil {
 		return errors.New("revset: nil batch")
+	}
+	if b.Parts != 0 {
+		return fmt.Errorf("%w: version %d part %d of %d (use NewSnapshot)", verifier.ErrSnapshotPart, b.Version, b.Part, b.Parts)
 	}
 	if b.Snapshot() {
 		w := s.NewSnapshot(b.Version, b.IssuedAt, now)
@@ -833,4 +889,52 @@ func (w *SnapshotWriter) Commit() error {
 		go old.file.retire()
 	}
 	return lerr
+}
+
+// Peek describes the set in dir without opening it for writing or
+// checking more than the snapshot's header and the log's frames: for a
+// tool run while the gate is stopped. A missing directory or key reads
+// as an empty set.
+func Peek(dir string) (Stats, verifier.StatusInfo, error) {
+	var st Stats
+	var info verifier.StatusInfo
+	k, err := os.ReadFile(filepath.Join(dir, KeyName))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, info, nil
+	}
+	if err != nil {
+		return st, info, err
+	}
+	h, err := NewHasher(k)
+	if err != nil {
+		return st, info, err
+	}
+	keyID := h.KeyID()
+	f, err := os.Open(filepath.Join(dir, SnapshotName))
+	switch {
+	case err == nil:
+		fl, err := openFile(f, &keyID, ModePread, 0)
+		f.Close()
+		if err != nil {
+			return st, info, fmt.Errorf("%s: %w", SnapshotName, err)
+		}
+		st.FileRecords = fl.hdr.Count
+		st.FileBytes = HeaderSize + int64(fl.hdr.Count)*RecordSize
+		info = verifier.StatusInfo{Version: fl.hdr.Version, IssuedAt: time.Unix(fl.hdr.IssuedAt, 0)}
+	case !errors.Is(err, os.ErrNotExist):
+		return st, info, err
+	}
+	frames, good, _, err := readLog(filepath.Join(dir, LogName), keyID)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return st, info, fmt.Errorf("%s: %w", LogName, err)
+	}
+	st.LogBytes = good
+	for _, fr := range frames {
+		if fr.version > info.Version && fr.base == info.Version {
+			info = verifier.StatusInfo{Version: fr.version, IssuedAt: time.Unix(fr.issuedAt, 0)}
+			st.OverlayRecords += len(fr.recs)
+		}
+	}
+	st.Version = info.Version
+	return st, info, nil
 }

@@ -256,8 +256,8 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("cycle %d: installed batch %d; child printed up to %d", cycle, v, pb)
 		}
 		if v > 0 {
-			if st.Revoked != crashBatchSize {
-				t.Fatalf("cycle %d: %d revocations; batch %d has %d", cycle, st.Revoked, v, crashBatchSize)
+			if n := st.Status.FileRecords + uint64(st.Status.OverlayRecords); n != crashBatchSize {
+				t.Fatalf("cycle %d: %d statements; batch %d has %d", cycle, n, v, crashBatchSize)
 			}
 			for _, i := range []int{0, crashBatchSize - 1} {
 				if ok, _ := s.Revoked(crashID(v, i)); !ok {

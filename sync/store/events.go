@@ -321,3 +321,14 @@ func (s *Store) PrunePassback(now time.Time, window time.Duration) (int, error) 
 	}
 	return n, nil
 }
+
+// deleteKeys deletes keys collected during a ForEach (bbolt forbids
+// changing a bucket while iterating it).
+func deleteKeys(b *bbolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"wicket/decoder"
 	"wicket/verifier"
 )
@@ -105,12 +103,21 @@ func TestStatusDifferential(t *testing.T) {
 		default:
 			b.Base = installed
 		}
+		unknown := false
 		for range rng.IntN(40) {
 			e := randomEntry(rng, pool, now)
 			if rng.IntN(50) == 0 {
-				e.Op = 4 // unknown ops are ignored by both
+				e.Op = 4 // ParseBatch refuses it; the store refuses the batch
+				unknown = true
 			}
 			b.Entries = append(b.Entries, e)
+		}
+		if unknown {
+			if err := s.ApplyBatch(b, now); err == nil {
+				t.Fatalf("round %d: a batch with an unknown op was applied", round)
+			}
+			sameStatus(t, fmt.Sprintf("round %d, refused batch", round), mem, s, pool)
+			continue
 		}
 		errM := mem.Apply(b, now)
 		errS := s.ApplyBatch(b, now)
@@ -201,62 +208,61 @@ func TestApplyBatchRules(t *testing.T) {
 	}
 }
 
-func TestPruneExpired(t *testing.T) {
+func TestCompactStatus(t *testing.T) {
 	rng := newRand(t)
 	now := time.Unix(1_700_000_000, 0)
-	mem := verifier.NewMemStatus()
 	s := openTest(t, Options{})
 	b := randomBatch(rng, 1, 0, 500, now)
-	if err := mem.Apply(b, now); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.ApplyBatch(b, now); err != nil {
 		t.Fatal(err)
 	}
-	at := now.Add(90 * time.Second)
-	revExp := map[string]int64{}
+	// What each key holds: the newest statement of each kind (the first
+	// on a tie), or for a revocation the latest expiry.
+	type newest struct{ at, exp int64 }
+	held := map[string]*[4]newest{}
 	for _, e := range b.Entries {
-		if e.Op == verifier.OpRevoke && e.Expires > now.Unix() {
-			revExp[string(e.Key)] = max(revExp[string(e.Key)], e.Expires)
+		if e.Expires <= now.Unix() {
+			continue
+		}
+		h := held[string(e.Key)]
+		if h == nil {
+			h = &[4]newest{}
+			held[string(e.Key)] = h
+		}
+		n := &h[e.Op]
+		switch {
+		case e.Op == verifier.OpRevoke:
+			n.exp = max(n.exp, e.Expires)
+		case e.Time > n.at:
+			*n = newest{e.Time, e.Expires}
 		}
 	}
-	subAlive := map[[16]byte]bool{}
-	if err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketSubjects).ForEach(func(k, v []byte) error {
-			rec, err := decodeSubject(v)
-			subAlive[[16]byte(k)] = !rec.expired(at.Unix())
-			return err
-		})
-	}); err != nil {
+	at := now.Add(90 * time.Second)
+	before := s.StatusStats()
+	if err := s.CompactStatus(at); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := s.Stats()
-	n, err := s.PruneExpired(at)
-	if err != nil {
-		t.Fatal(err)
+	after := s.StatusStats()
+	if after.OverlayRecords != 0 || after.FileRecords >= before.FileRecords {
+		t.Errorf("statements went from %+v to %+v; want fewer, all in the file", before, after)
 	}
-	after, _ := s.Stats()
-	if n != (before.Revoked+before.Subjects)-(after.Revoked+after.Subjects) || n == 0 {
-		t.Errorf("PruneExpired = %d; entries went from %d to %d", n, before.Revoked+before.Subjects, after.Revoked+after.Subjects)
-	}
+	alive := func(n newest) bool { return n.exp > at.Unix() }
 	for i := range 2000 {
 		id := poolKey(i)
-		want := revExp[string(id)] > at.Unix()
-		if got, _ := s.Revoked(id); got != want {
-			t.Fatalf("after PruneExpired(%d): Revoked(%q) = %v; want %v (expires %d)", at.Unix(), id, got, want, revExp[string(id)])
+		h := held[string(id)]
+		if h == nil {
+			h = &[4]newest{}
 		}
-		alive, known := subAlive[verifier.EntryKey(verifier.OpColour, id)]
+		if got, _ := s.Revoked(id); got != alive(h[verifier.OpRevoke]) {
+			t.Fatalf("after compacting at %d: Revoked(%q) = %v; held %+v", at.Unix(), id, got, h[verifier.OpRevoke])
+		}
 		got, _ := s.Subject(id)
-		want2, _ := mem.Subject(id)
-		if known && !alive {
-			want2 = verifier.SubjectState{}
+		if c := h[verifier.OpColour]; (got.Colour != 0) != alive(c) || alive(c) && got.ColourAt.Unix() != c.at {
+			t.Fatalf("after compacting: Subject(%q) = %+v; newest colour %+v", id, got, c)
 		}
-		if !sameSubject(got, want2) {
-			t.Fatalf("after PruneExpired: Subject(%q) = %+v; want %+v (alive %v)", id, got, want2, alive)
+		if v := h[verifier.OpVoidBefore]; got.VoidBefore.IsZero() == alive(v) || alive(v) && got.VoidBefore.Unix() != v.at {
+			t.Fatalf("after compacting: Subject(%q) = %+v; newest void-before %+v", id, got, v)
 		}
-	}
-	if n2, err := s.PruneExpired(at); n2 != 0 || err != nil {
-		t.Errorf("second PruneExpired = %d, %v; want 0", n2, err)
 	}
 }
 
@@ -287,8 +293,10 @@ func TestApplyBatchLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("65536-entry delta over 65536 entries applied in %v", time.Since(start))
-	st, err := s.Stats()
-	if err != nil || st.Revoked != 65536+32768 {
-		t.Errorf("Stats().Revoked = %d, %v; want %d", st.Revoked, err, 65536+32768)
+	if err := s.CompactStatus(now); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.StatusStats(); st.FileRecords != 65536+32768 {
+		t.Errorf("after compacting: %d records; want %d", st.FileRecords, 65536+32768)
 	}
 }

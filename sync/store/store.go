@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"wicket/sync/revset"
 	"wicket/verifier"
 )
 
@@ -38,32 +39,30 @@ var (
 )
 
 // schemaVersion is the layout written by this package; bump it with a
-// migration when a bucket's encoding changes.
-const schemaVersion = 1
+// migration when a bucket's encoding changes. Schema 1 kept the
+// revocation and override statements in buckets "revoked" and
+// "subjects"; schema 2 keeps them in a revset.Set (see migrateStatus).
+const schemaVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")
 	bucketTrust    = []byte("trust")
-	bucketRevoked  = []byte("revoked")
-	bucketSubjects = []byte("subjects")
 	bucketEvents   = []byte("events")
 	bucketOutbox   = []byte("outbox")
 	bucketPassback = []byte("passback")
 
-	allBuckets = [][]byte{bucketMeta, bucketTrust, bucketRevoked, bucketSubjects, bucketEvents, bucketOutbox, bucketPassback}
+	allBuckets = [][]byte{bucketMeta, bucketTrust, bucketEvents, bucketOutbox, bucketPassback}
 )
 
 // Keys in the meta bucket.
 var (
-	keySchema        = []byte("schema")
-	keyRecordKey     = []byte("record_key")
-	keySeq           = []byte("seq")      // last sequence number assigned
-	keyEventCount    = []byte("events_n") // records in the events bucket
-	keyOutboxCount   = []byte("outbox_n") // records in the outbox bucket
-	keyDropped       = []byte("dropped")  // records not queued: outbox full
-	keyStatusVersion = []byte("status_version")
-	keyStatusIssued  = []byte("status_issued")
-	keyFloor         = []byte("floor")
+	keySchema      = []byte("schema")
+	keyRecordKey   = []byte("record_key")
+	keySeq         = []byte("seq")      // last sequence number assigned
+	keyEventCount  = []byte("events_n") // records in the events bucket
+	keyOutboxCount = []byte("outbox_n") // records in the outbox bucket
+	keyDropped     = []byte("dropped")  // records not queued: outbox full
+	keyFloor       = []byte("floor")
 )
 
 // Options configure Open.
@@ -85,6 +84,23 @@ type Options struct {
 	RecordKey []byte
 	// Logger receives recovery and outbox warnings. Nil discards them.
 	Logger *slog.Logger
+	// StatusDir is the directory of the revocation and override
+	// statements (a revset.Set). Empty means Path + ".revset".
+	StatusDir string
+	// StatusMergeRecords is revset.Options.MergeRecords (0: its default).
+	StatusMergeRecords int
+	// OnStatusDamage, if set, is called when the background check of the
+	// statements' snapshot file finds it damaged: the statements were
+	// dropped (Info is zero) and the file moved aside.
+	OnStatusDamage func(error)
+}
+
+// statusDir is the directory of the statements for a store file.
+func statusDir(path, dir string) string {
+	if dir != "" {
+		return dir
+	}
+	return path + ".revset"
 }
 
 // withDefaults validates o and fills in defaults.
@@ -127,8 +143,11 @@ type Store struct {
 	recovered string
 	readOnly  bool
 
+	rs       *revset.Set         // the statements; nil when read-only
+	peek     revset.Stats        // read-only: what revset.Peek found
+	peekInfo verifier.StatusInfo // likewise
+
 	mu       sync.Mutex // orders cache updates after commits
-	info     atomic.Pointer[verifier.StatusInfo]
 	floor    atomic.Pointer[time.Time]
 	dropping atomic.Bool // the last Append found the outbox full
 }
@@ -188,6 +207,16 @@ func Open(opts Options) (*Store, error) {
 		_ = res.db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.rs, err = revset.Open(statusDir(opts.Path, opts.StatusDir), revset.Options{
+		Logger: log, MergeRecords: opts.StatusMergeRecords, OnDamage: opts.OnStatusDamage,
+	})
+	if err == nil {
+		err = s.migrateStatus()
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: statements: %w", err)
+	}
 	return s, nil
 }
 
@@ -197,6 +226,13 @@ func Open(opts Options) (*Store, error) {
 // returns an error wrapping ErrLocked. It never repairs: a damaged file is
 // an error wrapping ErrCorrupt. Writes return ErrReadOnly.
 func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
+	return OpenReadOnlyDir(path, "", timeout)
+}
+
+// OpenReadOnlyDir is OpenReadOnly with the statements' directory (see
+// Options.StatusDir). The statements are not loaded: Info and
+// StatusStats come from their files' headers, and lookups fail.
+func OpenReadOnlyDir(path, dir string, timeout time.Duration) (*Store, error) {
 	res, err := openChecked(path, timeout, true)
 	if err != nil {
 		return nil, err
@@ -209,16 +245,36 @@ func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
 		_ = res.db.Close()
 		return nil, fmt.Errorf("open store read-only: %w", err)
 	}
+	if s.peek, s.peekInfo, err = revset.Peek(statusDir(path, dir)); err != nil {
+		_ = res.db.Close()
+		return nil, fmt.Errorf("open store read-only: statements: %w", err)
+	}
 	return s, nil
 }
 
-// Close closes the file. Calls after the first return nil; other methods
+// Close closes the files. Calls after the first return nil; other methods
 // fail after Close.
 func (s *Store) Close() error {
+	var rerr error
+	if s.rs != nil {
+		rerr = s.rs.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
+	if rerr != nil {
+		return fmt.Errorf("close store: statements: %w", rerr)
+	}
 	return nil
+}
+
+// StatusRecovered names the statements' files found damaged and moved
+// aside, at Open or by the background check since.
+func (s *Store) StatusRecovered() []string {
+	if s.rs == nil {
+		return nil
+	}
+	return s.rs.Recovered()
 }
 
 // Recovered returns the path the corrupt file was moved to by Open, or ""
@@ -399,10 +455,6 @@ func (s *Store) init(recordKey []byte, keep bool, seqBase uint64) error {
 		} else if meta != nil {
 			s.recordKey = append([]byte(nil), meta.Get(keyRecordKey)...)
 		}
-		s.info.Store(&verifier.StatusInfo{
-			Version:  getUint(meta, keyStatusVersion),
-			IssuedAt: getTime(meta, keyStatusIssued),
-		})
 		floor := getTime(meta, keyFloor)
 		s.floor.Store(&floor)
 		return nil
@@ -482,17 +534,16 @@ func (s *Store) RaiseFloor(t time.Time) error {
 
 // Stats describe the store's contents.
 type Stats struct {
-	Events        int       // records in the access log
-	Outbox        int       // records waiting for sync
-	LastSeq       uint64    // last sequence number assigned
-	Dropped       uint64    // records logged but not queued: outbox full
-	KeySetVersion uint64    // version of the stored "keyset" document
-	StatusVersion uint64    // installed revocation/override batch version
-	StatusIssued  time.Time // its issue time
-	Floor         time.Time // clock floor
-	Revoked       int       // revocation entries
-	Subjects      int       // subject entries
-	FileSize      int64     // bytes on disk
+	Events        int          // records in the access log
+	Outbox        int          // records waiting for sync
+	LastSeq       uint64       // last sequence number assigned
+	Dropped       uint64       // records logged but not queued: outbox full
+	KeySetVersion uint64       // version of the stored "keyset" document
+	StatusVersion uint64       // installed revocation/override batch version
+	StatusIssued  time.Time    // its issue time
+	Floor         time.Time    // clock floor
+	Status        revset.Stats // the statements' files
+	FileSize      int64        // bytes of the bbolt file
 }
 
 // Counters are the store's running counts, kept in its meta bucket.
@@ -524,34 +575,28 @@ func (s *Store) Counters() (Counters, error) {
 	return c, nil
 }
 
-// Stats reads the store's counters. It walks the revocation and subject
-// buckets to count them, so it is for status reports, not hot paths or
-// heartbeats (see Counters).
+// Stats reads the store's counters, for status reports (see Counters for
+// heartbeats).
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		c := readCounters(meta)
 		st.Events, st.Outbox, st.LastSeq, st.Dropped = c.Events, c.Outbox, c.LastSeq, c.Dropped
-		st.StatusVersion = getUint(meta, keyStatusVersion)
-		st.StatusIssued = getTime(meta, keyStatusIssued)
 		st.Floor = getTime(meta, keyFloor)
 		if b := tx.Bucket(bucketTrust); b != nil {
 			if v := b.Get([]byte(TrustKeySet)); len(v) >= 8 {
 				st.KeySetVersion = binary.BigEndian.Uint64(v)
 			}
 		}
-		if b := tx.Bucket(bucketRevoked); b != nil {
-			st.Revoked = b.Stats().KeyN
-		}
-		if b := tx.Bucket(bucketSubjects); b != nil {
-			st.Subjects = b.Stats().KeyN
-		}
 		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("store stats: %w", err)
 	}
+	info := s.Info()
+	st.StatusVersion, st.StatusIssued = info.Version, info.IssuedAt
+	st.Status = s.StatusStats()
 	fi, err := os.Stat(s.path)
 	if err != nil {
 		return st, fmt.Errorf("store stats: %w", err)

@@ -92,15 +92,32 @@ func verifierFromFiles(cfg *config.Config, clock verifier.Clock) (*verifier.Veri
 			return nil, err
 		}
 	}
-	for _, p := range cfg.Trust.Batches {
-		b, err := readBatch(roots, cfg.Path(p))
+	batches, err := cfg.BatchFiles()
+	if err != nil {
+		return nil, err
+	}
+	var parts []*verifier.Batch // of one multi-part snapshot, in file order
+	for _, p := range batches {
+		b, err := readBatch(roots, p)
 		if err != nil {
 			return nil, err
+		}
+		if b.Parts != 0 {
+			if parts = append(parts, b); len(parts) < int(b.Parts) {
+				continue
+			}
+			if b, err = verifier.JoinParts(parts); err != nil {
+				return nil, fmt.Errorf("trust.batches: %w", err)
+			}
+			parts = nil
 		}
 		if err := status.Apply(b, clock.Now()); err != nil {
 			return nil, fmt.Errorf("trust.batches: %s: %w", p, err)
 		}
 		tclock.Raise(b.IssuedAt)
+	}
+	if len(parts) > 0 {
+		return nil, fmt.Errorf("trust.batches: snapshot %d has %d parts, the files hold %d of them", parts[0].Version, parts[0].Parts, len(parts))
 	}
 	return v, nil
 }

@@ -93,6 +93,8 @@ type Sync struct {
 	incoming  chan mqtt.Message
 	lost      chan error
 	resync    atomic.Bool
+	parts     chan mqtt.Message // snapshot parts, handed over unbuffered
+	quit      chan struct{}     // closed when Run returns
 	statusDue atomic.Bool
 
 	mu    sync.Mutex
@@ -136,6 +138,7 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 		log:    log.With("component", "sync"),
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
+		parts: make(chan mqtt.Message), quit: make(chan struct{}),
 	}, nil
 }
 
@@ -149,6 +152,10 @@ func (s *Sync) Notify() {
 
 // StatusChanged asks for the status to be published soon. It never blocks.
 func (s *Sync) StatusChanged() { s.statusDue.Store(true); s.Notify() }
+
+// Resync asks for the retained trust data again (the broker sends it on a
+// new subscription), for example after the gate dropped damaged data.
+func (s *Sync) Resync() { s.resync.Store(true); s.Notify() }
 
 // Alert publishes an alert event at once if connected (best effort: the
 // event is in the records as well). It never blocks.
@@ -188,6 +195,7 @@ func (s *Sync) Run(ctx context.Context) error {
 		}
 	})
 	client := s.cfg.NewClient(opts)
+	defer close(s.quit)
 	go s.worker(ctx)
 	bo := mqttconn.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
@@ -239,7 +247,19 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 // onMessage is paho's handler: it only queues. A trust message that finds
 // the queue full makes the gate resubscribe, which brings the retained
 // documents again; a lost ack only delays a delete (the batch is resent).
+//
+// A snapshot part (up to a few MB each, and a large snapshot has hundreds)
+// is handed over instead, waiting for the worker: paho acknowledges a
+// message when its handler returns, so the broker's in-flight window
+// (Mosquitto's max_inflight_messages) bounds the parts held in memory.
 func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if _, err := s.topics.PartNumber(m.Topic()); err == nil {
+		select {
+		case s.parts <- m:
+		case <-s.quit:
+		}
+		return
+	}
 	select {
 	case s.incoming <- m:
 	default:
@@ -360,6 +380,8 @@ func (s *Sync) worker(ctx context.Context) {
 			return
 		case m := <-s.incoming:
 			s.handle(m)
+		case m := <-s.parts:
+			s.handle(m)
 		}
 	}
 }
@@ -394,6 +416,10 @@ func (s *Sync) handle(m mqtt.Message) {
 	default:
 		if _, err := s.topics.DeltaVersion(topic); err == nil {
 			if res, _ := s.tr.Batch(payload, "broker delta"); res == trust.Applied {
+				s.StatusChanged()
+			}
+		} else if _, err := s.topics.PartNumber(topic); err == nil {
+			if res, _ := s.tr.Batch(payload, "broker snapshot part"); res == trust.Applied {
 				s.StatusChanged()
 			}
 		}

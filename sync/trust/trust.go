@@ -46,6 +46,16 @@ type Stats struct {
 	Gap bool
 	// LastRefusal explains the last refused document.
 	LastRefusal string
+	// Assembling is the multi-part snapshot being collected, if any.
+	Assembling *Assembly
+}
+
+// Assembly describes a multi-part snapshot being collected.
+type Assembly struct {
+	Version    uint64
+	Have, Of   uint32
+	Started    time.Time
+	LastPartAt time.Time
 }
 
 // Applier installs trust documents into a store and a verifier. Its
@@ -62,7 +72,17 @@ type Applier struct {
 
 	mu      sync.Mutex
 	pending map[uint64]*verifier.Batch // deltas by version
+	asm     *assembly                  // multi-part snapshot being collected
 	stats   Stats
+}
+
+// assembly collects the parts of one multi-part snapshot into a store
+// snapshot writer; nothing is in force until the last part arrives.
+type assembly struct {
+	Assembly
+	issuedAt time.Time
+	have     []bool
+	w        *store.SnapshotWriter
 }
 
 // New returns an Applier.
@@ -76,6 +96,10 @@ func (a *Applier) Stats() Stats {
 	defer a.mu.Unlock()
 	s := a.stats
 	s.Gap = len(a.pending) > 0
+	if a.asm != nil {
+		as := a.asm.Assembly
+		s.Assembling = &as
+	}
 	return s
 }
 
@@ -138,7 +162,12 @@ func (a *Applier) Batch(raw []byte, source string) (Result, error) {
 		return a.refuse("batch", source, err)
 	}
 	a.mu.Lock()
-	res, err := a.applyLocked(b, source)
+	var res Result
+	if b.Parts != 0 {
+		res, err = a.partLocked(b, source)
+	} else {
+		res, err = a.applyLocked(b, source)
+	}
 	if res == Applied {
 		a.drainLocked(source)
 	}
@@ -161,6 +190,9 @@ func (a *Applier) applyLocked(b *verifier.Batch, source string) (Result, error) 
 				delete(a.pending, v)
 			}
 		}
+		if a.asm != nil && a.asm.Version <= b.Version {
+			a.abandonLocked()
+		}
 		return Applied, nil
 	case errors.Is(err, verifier.ErrTrustVersion):
 		a.stats.Stale++
@@ -179,6 +211,83 @@ func (a *Applier) applyLocked(b *verifier.Batch, source string) (Result, error) 
 		return Held, nil
 	}
 	return Refused, fmt.Errorf("apply batch %d: %w", b.Version, err)
+}
+
+// partLocked adds one part of a multi-part snapshot; the last one to
+// arrive puts the snapshot in force. A part of a newer snapshot abandons
+// the one being collected.
+func (a *Applier) partLocked(b *verifier.Batch, source string) (Result, error) {
+	installed := a.st.Info().Version
+	if b.Version <= installed {
+		a.stats.Stale++
+		return Stale, nil
+	}
+	if cur := a.asm; cur != nil {
+		switch {
+		case b.Version < cur.Version:
+			a.stats.Stale++
+			return Stale, nil
+		case b.Version > cur.Version:
+			a.log.Info("multi-part snapshot abandoned for a newer one", "version", cur.Version, "parts", cur.Have, "of", cur.Of, "newer", b.Version)
+			a.abandonLocked()
+		case b.Parts != cur.Of || !b.IssuedAt.Equal(cur.issuedAt):
+			a.stats.Refused++
+			a.stats.LastRefusal = fmt.Sprintf("snapshot %d part %d from %s: %d parts issued %v, but the parts collected say %d issued %v",
+				b.Version, b.Part, source, b.Parts, b.IssuedAt.UTC(), cur.Of, cur.issuedAt.UTC())
+			a.log.Warn("snapshot part does not match the parts collected", "version", b.Version, "part", b.Part, "source", source)
+			return Refused, errors.New(a.stats.LastRefusal)
+		case cur.have[b.Part]:
+			a.stats.Stale++
+			return Stale, nil
+		}
+	}
+	if a.asm == nil {
+		w, err := a.st.NewSnapshot(b.Version, b.IssuedAt, a.now())
+		if err != nil {
+			return Refused, err
+		}
+		now := a.now()
+		a.asm = &assembly{Assembly: Assembly{Version: b.Version, Of: b.Parts, Started: now}, issuedAt: b.IssuedAt, have: make([]bool, b.Parts), w: w}
+	}
+	cur := a.asm
+	if err := cur.w.AddPart(b.Part, b.Entries); err != nil {
+		a.abandonLocked()
+		return Refused, fmt.Errorf("snapshot %d part %d: %w", b.Version, b.Part, err)
+	}
+	cur.have[b.Part] = true
+	cur.Have++
+	cur.LastPartAt = a.now()
+	if cur.Have < cur.Of {
+		a.stats.Held++
+		a.log.Debug("snapshot part stored", "version", b.Version, "part", b.Part, "have", cur.Have, "of", cur.Of, "source", source)
+		return Held, nil
+	}
+	a.asm = nil
+	start := time.Now()
+	if err := cur.w.Commit(); err != nil {
+		if errors.Is(err, verifier.ErrTrustVersion) {
+			a.stats.Stale++
+			return Stale, nil
+		}
+		return Refused, fmt.Errorf("install snapshot %d: %w", b.Version, err)
+	}
+	a.v.Clock().Raise(b.IssuedAt)
+	a.stats.Applied++
+	for v := range a.pending {
+		if v <= b.Version {
+			delete(a.pending, v)
+		}
+	}
+	a.log.Info("multi-part snapshot applied", "version", b.Version, "parts", cur.Of, "collected_in", cur.LastPartAt.Sub(cur.Started).Round(time.Millisecond), "install", time.Since(start).Round(time.Millisecond), "source", source)
+	return Applied, nil
+}
+
+// abandonLocked drops the snapshot being collected.
+func (a *Applier) abandonLocked() {
+	if a.asm != nil {
+		a.asm.w.Abort()
+		a.asm = nil
+	}
 }
 
 // drainLocked applies held deltas that chain to the installed version.

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -156,5 +157,111 @@ func TestKeySet(t *testing.T) {
 	b := New(r.f.Roots(), r.st, v, slog.New(slog.DiscardHandler))
 	if err := b.LoadStored(); err != nil || v.KeySet() == nil || v.KeySet().Version != 2 {
 		t.Fatalf("LoadStored: %v, key set %v", err, v.KeySet())
+	}
+}
+
+// parts signs a snapshot of n revocations split into parts of per entries;
+// entry i revokes partID(version, i).
+func (r *rig) parts(t *testing.T, version uint64, issuedAt time.Time, n, per int) [][]byte {
+	t.Helper()
+	count := uint32((n + per - 1) / per)
+	var docs [][]byte
+	for p := range count {
+		b := verifier.Batch{Version: version, IssuedAt: issuedAt, Part: p, Parts: count}
+		for i := int(p) * per; i < min(n, int(p+1)*per); i++ {
+			b.Entries = append(b.Entries, verifier.Entry{Op: verifier.OpRevoke, Key: partID(version, i), Time: verifiertest.Epoch.Unix(), Expires: verifiertest.Epoch.Unix() + 86400})
+		}
+		doc, err := verifier.SignBatch(r.f.Root, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, doc)
+	}
+	return docs
+}
+
+func partID(version uint64, i int) []byte { return fmt.Appendf(nil, "part-%d-%06d", version, i) }
+
+// TestMultiPartSnapshot: the parts of a snapshot arrive in any order,
+// with repeats, interleaved with a delta that follows it and the parts of
+// an older snapshot; nothing changes until the last part, then all of it
+// and the held delta are in force. A newer snapshot's parts abandon an
+// unfinished one.
+func TestMultiPartSnapshot(t *testing.T) {
+	r := newRig(t)
+	issued := verifiertest.Epoch.Add(-time.Hour)
+	if res, err := r.a.Batch(r.batch(t, 3, 0), "test"); res != Applied {
+		t.Fatalf("snapshot 3: %v, %v", res, err)
+	}
+	docs := r.parts(t, 5, issued, 1000, 150) // 7 parts
+	old := r.parts(t, 4, issued, 300, 150)
+	delta := r.batch(t, 6, 5)
+	order := []int{4, 0, 6, 4, 2, 1, 5}
+	for i, p := range order {
+		if i == 2 {
+			if res, _ := r.a.Batch(delta, "test"); res != Held {
+				t.Fatalf("delta 6 before its snapshot: %v", res)
+			}
+			if res, _ := r.a.Batch(old[1], "test"); res != Stale {
+				t.Fatalf("a part of older snapshot 4: %v", res)
+			}
+		}
+		res, err := r.a.Batch(docs[p], "test")
+		want := Held
+		if i == 3 {
+			want = Stale // part 4 again
+		}
+		if res != want || (err != nil) != (res == Refused) {
+			t.Fatalf("part %d (step %d): %v, %v; want %v", p, i, res, err, want)
+		}
+		if r.st.Info().Version != 3 || !r.revoked(t, 3) {
+			t.Fatalf("step %d: installed %d; want snapshot 3 until every part is in", i, r.st.Info().Version)
+		}
+	}
+	if as := r.a.Stats().Assembling; as == nil || as.Version != 5 || as.Have != 6 || as.Of != 7 {
+		t.Fatalf("Stats().Assembling = %+v; want 6 of 7 parts of 5", as)
+	}
+	// A part that claims another issue time or count is refused.
+	bad, err := verifier.SignBatch(r.f.Root, verifier.Batch{Version: 5, IssuedAt: issued.Add(time.Second), Part: 3, Parts: 7,
+		Entries: []verifier.Entry{{Op: verifier.OpRevoke, Key: revokedID(99), Time: 1, Expires: verifiertest.Epoch.Unix() + 60}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := r.a.Batch(bad, "test"); res != Refused {
+		t.Fatalf("mismatched part: %v", res)
+	}
+	if res, err := r.a.Batch(docs[3], "test"); res != Applied {
+		t.Fatalf("last part: %v, %v", res, err)
+	}
+	if got := r.st.Info().Version; got != 6 {
+		t.Fatalf("installed %d; want 6 (snapshot 5, then the held delta)", got)
+	}
+	for i := range 1000 {
+		if ok, _ := r.st.Revoked(partID(5, i)); !ok {
+			t.Fatalf("entry %d of snapshot 5 missing", i)
+		}
+	}
+	if !r.revoked(t, 6) || r.revoked(t, 3) || r.revoked(t, 99) {
+		t.Fatal("want delta 6 in force, snapshot 3 replaced, the refused part's entry absent")
+	}
+	if r.a.Stats().Assembling != nil {
+		t.Fatal("assembly left behind")
+	}
+
+	// An unfinished snapshot is abandoned for a newer one.
+	seven := r.parts(t, 7, issued, 400, 150)
+	eight := r.parts(t, 8, issued, 400, 150)
+	r.a.Batch(seven[0], "test")
+	r.a.Batch(eight[2], "test")
+	r.a.Batch(seven[1], "test") // older than the one being collected
+	if as := r.a.Stats().Assembling; as == nil || as.Version != 8 || as.Have != 1 {
+		t.Fatalf("Stats().Assembling = %+v; want 1 part of 8", as)
+	}
+	r.a.Batch(eight[0], "test")
+	if res, _ := r.a.Batch(eight[1], "test"); res != Applied || r.st.Info().Version != 8 {
+		t.Fatalf("snapshot 8: %v, installed %d", res, r.st.Info().Version)
+	}
+	if ok, _ := r.st.Revoked(partID(8, 399)); !ok {
+		t.Fatal("snapshot 8's last entry missing")
 	}
 }

@@ -74,7 +74,37 @@ func (t Topics) Delta(version uint64) string {
 	return Root + "/" + t.Fleet + "/trust/status/delta/" + strconv.FormatUint(version, 10)
 }
 func (t Topics) AllDeltas() string { return Root + "/" + t.Fleet + "/trust/status/delta/+" }
-func (t Topics) AllTrust() string  { return Root + "/" + t.Fleet + "/trust/#" }
+
+// SnapshotPart is the topic of part n of a multi-part snapshot (retained,
+// one topic per part number: a newer snapshot's parts replace an older
+// one's).
+func (t Topics) SnapshotPart(n uint32) string {
+	return Root + "/" + t.Fleet + "/trust/status/part/" + strconv.FormatUint(uint64(n), 10)
+}
+func (t Topics) AllSnapshotParts() string { return Root + "/" + t.Fleet + "/trust/status/part/+" }
+
+// SnapshotIndex is where a publisher keeps, retained, the version and part
+// count of the multi-part snapshot it last published in full (JSON
+// SnapshotIndex), so the next one knows which part topics to clear. Gates
+// ignore it; it is not signed.
+func (t Topics) SnapshotIndex() string { return Root + "/" + t.Fleet + "/trust/status/parts" }
+
+// SnapshotIndex is the payload of Topics.SnapshotIndex.
+type SnapshotIndex struct {
+	Version uint64 `json:"version"`
+	Parts   uint32 `json:"parts"`
+}
+
+// PartNumber reads the part number from a snapshot part topic.
+func (t Topics) PartNumber(topic string) (uint32, error) {
+	v, ok := strings.CutPrefix(topic, Root+"/"+t.Fleet+"/trust/status/part/")
+	if !ok {
+		return 0, fmt.Errorf("topic %q is not a snapshot part topic", topic)
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	return uint32(n), err
+}
+func (t Topics) AllTrust() string { return Root + "/" + t.Fleet + "/trust/#" }
 
 // DeltaVersion reads the version from a delta topic.
 func (t Topics) DeltaVersion(topic string) (uint64, error) {

@@ -57,7 +57,9 @@ type Trust struct {
 	// one in the store (provisioning from a USB stick).
 	KeySet string `yaml:"key_set"`
 	// Batches are signed revocation/override batch files, applied at start
-	// in order if they follow what the store holds.
+	// in order if they follow what the store holds. An entry may be a glob
+	// pattern (the parts of a multi-part snapshot: "snap-42/*.cose"),
+	// expanded in name order; a pattern that matches nothing is an error.
 	Batches []string `yaml:"batches"`
 	// RecordKey is a file of at least 32 random bytes: the key of the hashes
 	// that stand for voucher ids and subjects in records. Empty: the store
@@ -361,6 +363,28 @@ func (c *Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(c.dir, p)
+}
+
+// BatchFiles resolves trust.batches: paths made absolute, glob patterns
+// expanded in name order.
+func (c *Config) BatchFiles() ([]string, error) {
+	var out []string
+	for i, p := range c.Trust.Batches {
+		p = c.Path(p)
+		if !strings.ContainsAny(p, "*?[") {
+			out = append(out, p)
+			continue
+		}
+		m, err := filepath.Glob(p)
+		if err != nil {
+			return nil, fmt.Errorf("trust.batches[%d]: %q: %w", i, p, err)
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("trust.batches[%d]: %q matches no file", i, p)
+		}
+		out = append(out, m...)
+	}
+	return out, nil
 }
 
 func oneOf(field, v string, allowed ...string) error {

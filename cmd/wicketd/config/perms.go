@@ -75,8 +75,12 @@ func (c *Config) CheckPermissions(configPath string) (warnings []string, err err
 			return warnings, err
 		}
 	}
-	for i, p := range c.Trust.Batches {
-		if err := check(fmt.Sprintf("trust.batches[%d]", i), c.Path(p), trustForbidden, anchor); err != nil {
+	batches, err := c.BatchFiles()
+	if err != nil {
+		return warnings, err
+	}
+	for _, p := range batches {
+		if err := check("trust.batches", p, trustForbidden, anchor); err != nil {
 			return warnings, err
 		}
 	}

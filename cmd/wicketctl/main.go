@@ -39,6 +39,7 @@ func commands() []command {
 		{"pseudonym", "derive a subject pseudonym from an ID number", cmdPseudonym},
 		{"revoke", "sign a batch revoking vouchers", cmdRevoke},
 		{"override", "sign a batch of colour overrides or void-before statements", cmdOverride},
+		{"snapshot", "sign a snapshot of any size from a CSV list (in parts when large)", cmdSnapshot},
 		{"inspect", "decode a code or trust file and print every field", cmdInspect},
 		{"publish", "publish key sets and batches to the fleet broker (retained)", cmdPublish},
 		{"fleet", "list the fleet's gates from their retained status", cmdFleet},

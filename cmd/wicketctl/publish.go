@@ -17,12 +17,14 @@ import (
 // their own each, so a gate that was away finds the snapshot and every
 // delta after it. A new snapshot clears the retained deltas it supersedes.
 func cmdPublish(e env, args []string) error {
-	fs := newFlags(e, "publish", "-broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-batch FILE]...")
+	fs := newFlags(e, "publish", "-broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-batch FILE]... [-snapshot DIR]")
 	bf := addBrokerFlags(fs, "publish")
 	var roots, batches multiFlag
 	fs.Var(&roots, "roots", "root public key the documents must verify with (repeat)")
 	keyset := fs.String("keyset", "", "signed key set to publish")
 	fs.Var(&batches, "batch", "signed batch (snapshot or delta) to publish (repeat; in version order)")
+	snapDir := fs.String("snapshot", "", "directory of a multi-part snapshot (wicketctl snapshot -out), published part by part after the other documents; an interrupted publish resumes where it stopped")
+	prog := fs.String("progress", "auto", "progress bar for -snapshot: auto (on a terminal), on or off")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -30,8 +32,11 @@ func cmdPublish(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(roots) == 0 || (*keyset == "" && len(batches) == 0) {
-		return usagef("-roots and at least one of -keyset and -batch are required")
+	if len(roots) == 0 || (*keyset == "" && len(batches) == 0 && *snapDir == "") {
+		return usagef("-roots and at least one of -keyset, -batch and -snapshot are required")
+	}
+	if *prog != "auto" && *prog != "on" && *prog != "off" {
+		return usagef("-progress: auto, on or off")
 	}
 	var rk verifier.RootKeys
 	for _, p := range roots {
@@ -59,6 +64,16 @@ func cmdPublish(e env, args []string) error {
 		}
 		docs = append(docs, doc{topics.KeySet(), raw, nil})
 		fmt.Fprintf(e.stdout, "key set version %d (%d keys) → %s\n", ks.Version, len(ks.Keys), topics.KeySet())
+	}
+	var snap *partSet
+	if *snapDir != "" {
+		if snap, err = readPartSet(e, rk, *snapDir, *prog); err != nil {
+			return err
+		}
+		if snap.single != "" {
+			batches = append(batches, snap.single)
+			snap = nil
+		}
 	}
 	for _, p := range batches {
 		raw, err := os.ReadFile(p)
@@ -89,9 +104,17 @@ func cmdPublish(e env, args []string) error {
 			if err := clearDeltas(e, cl, topics, d.b.Version); err != nil {
 				return err
 			}
+			if err := clearParts(e, cl, topics, 0, d.b.Version); err != nil {
+				return err
+			}
 		}
 	}
-	fmt.Fprintf(e.stdout, "published %d documents to %s\n", len(docs), conn.Broker)
+	if snap != nil {
+		if err := snap.publish(e, cl, conn.Broker, topics, *prog); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "published %d documents to %s\n", len(docs)+snap.count(), conn.Broker)
 	return nil
 }
 

@@ -95,6 +95,26 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
 	echo "|---|---|"
 	echo "| $s2r50 µs | $s2r99 µs |"
 	echo
+	echo "## Revocations at scale, start and memory"
+	echo
+	echo "What the benchmarks measure beside time per operation, median over the runs"
+	echo "(docs/revocations.md explains each): lookup latency percentiles, disk bytes per"
+	echo "entry, the time to apply a 100,000-entry delta and the lookup latency while it"
+	echo "is applied or merged, the time to build a 10-million-entry snapshot, and"
+	echo "\`BenchmarkStartToReady\` (cmd/wicketd): the wicketd binary started on a store"
+	echo "holding 0 or 10 million statements, exec to READY=1, warm and with the page"
+	echo "cache dropped first (cold), and its resident memory after two idle seconds."
+	echo
+	echo "| benchmark | metric | median |"
+	echo "|---|---|---|"
+	awk '
+	{ name=$1; sub(/-[0-9]+$/, "", name)
+	  for (i=3; i<NF; i++) { u=$(i+1); if (u ~ /(-ns|-ms|-s|-MiB|B\/entry|\/apply|\/merge)$/ && u != "ns/op") { k=name SUBSEP u; c[k]++; v[k, c[k]]=$i } } }
+	END { for (k in c) { n=c[k]; for (i=1;i<=n;i++) w[i]=v[k,i]
+	    for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (w[j]+0 < w[i]+0) { t=w[i]; w[i]=w[j]; w[j]=t }
+	    m=(n%2)? w[(n+1)/2] : (w[n/2]+w[n/2+1])/2; split(k, p, SUBSEP)
+	    printf "| %s | %s | %g |\n", p[1], p[2], m } }' "$raw" | sort
+	echo
 	echo "## All benchmarks"
 	echo
 	echo "| benchmark | ns/op (median) | B/op | allocs/op |"

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 // gateFiles writes root.pub, a key set signed now, and a config for a gate
 // with a stdin scanner and a simulated turnstile; it returns the config
 // path and a fixture whose Ed key the key set trusts.
-func gateFiles(t *testing.T, dir string) (string, *verifiertest.Fixture) {
+func gateFiles(t testing.TB, dir string) (string, *verifiertest.Fixture) {
 	t.Helper()
 	f := verifiertest.New(t)
 	now := time.Now()

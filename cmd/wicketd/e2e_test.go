@@ -15,7 +15,10 @@ import (
 
 // buildWicketctl builds the wicketctl binary for the round-trip test. It
 // is skipped where the test runs under emulation for another architecture.
-func buildWicketctl(t *testing.T) string {
+func buildWicketctl(t testing.TB) string { return buildCmd(t, "wicketctl") }
+
+// buildCmd builds ../<name> (wicketctl, or "." for wicketd) without cgo.
+func buildCmd(t testing.TB, name string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -25,11 +28,11 @@ func buildWicketctl(t *testing.T) string {
 	if err != nil || strings.TrimSpace(string(host)) != runtime.GOARCH {
 		t.Skip("running under emulation: the round trip runs on the host")
 	}
-	bin := filepath.Join(t.TempDir(), "wicketctl")
-	cmd := exec.Command(goBin, "build", "-o", bin, "../wicketctl")
+	bin := filepath.Join(t.TempDir(), filepath.Base(name))
+	cmd := exec.Command(goBin, "build", "-o", bin, "../"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build wicketctl: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

@@ -71,6 +71,9 @@ func cmdFleet(e env, args []string) error {
 		if s.TrustGap {
 			rev += " (gap)"
 		}
+		if s.SnapshotParts != "" {
+			rev += " (collecting " + s.SnapshotParts + ")"
+		}
 		clock := "ok"
 		if !s.ClockTrusted {
 			clock = "UNTRUSTED"

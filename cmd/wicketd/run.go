@@ -377,6 +377,11 @@ func (d *daemon) gateStatus() wire.Status {
 	s.StatusVersion, s.StatusIssued = info.Version, info.IssuedAt.UTC()
 	ts := d.trust.Stats()
 	s.TrustGap, s.TrustRefused, s.LastRefusal = ts.Gap, ts.Refused, ts.LastRefusal
+	if as := ts.Assembling; as != nil {
+		s.SnapshotParts = fmt.Sprintf("%d: %d/%d", as.Version, as.Have, as.Of)
+	}
+	ss := d.st.StatusStats()
+	s.StatusRecords = ss.FileRecords + uint64(ss.OverlayRecords)
 	_, s.ClockTrusted = d.v.Clock().Now(d.v.Policy().ClockSkew)
 	s.ClockFloor = d.v.Clock().Floor().UTC()
 	if c, err := d.st.Counters(); err == nil {

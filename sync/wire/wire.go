@@ -142,6 +142,12 @@ type Status struct {
 	StatusVersion uint64    `json:"status_version"`
 	StatusIssued  time.Time `json:"status_issued,omitzero"`
 	TrustGap      bool      `json:"trust_gap,omitempty"`
+	// SnapshotParts is "version: have/of" while a multi-part snapshot is
+	// being collected.
+	SnapshotParts string `json:"snapshot_parts,omitempty"`
+	// StatusRecords is the number of revocation/override statements held
+	// (snapshot file plus deltas since).
+	StatusRecords uint64 `json:"status_records"`
 	// TrustRefused counts trust documents refused (bad signature, wrong
 	// type, malformed) since start; LastRefusal says why the last was.
 	TrustRefused uint64    `json:"trust_refused"`

@@ -3,6 +3,7 @@ package mqttsync
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -298,5 +299,41 @@ func TestStatusRetained(t *testing.T) {
 	<-g.done
 	if s := read(); s.Online || s.Gate != "G5" {
 		t.Fatalf("after stop: %+v; want offline", s)
+	}
+}
+
+// TestMultiPartSnapshot: a gate finds a snapshot's 40 retained parts (and
+// a delta that follows it) on the broker and installs it; the parts go
+// through the unqueued hand-over, so none is dropped and no resubscribe
+// is needed.
+func TestMultiPartSnapshot(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	const parts, per = 40, 500
+	msgs := map[string][]byte{topics.KeySet(): f.KeySetDoc}
+	for p := range uint32(parts) {
+		bt := verifier.Batch{Version: 50, IssuedAt: verifiertest.Epoch, Part: p, Parts: parts}
+		for i := range per {
+			bt.Entries = append(bt.Entries, verifier.Entry{Op: verifier.OpRevoke, Key: fmt.Appendf(nil, "voucher-%04d-%04d", p, i),
+				Time: verifiertest.Epoch.Unix(), Expires: time.Now().Add(48 * time.Hour).Unix()})
+		}
+		doc, err := verifier.SignBatch(f.Root, bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[topics.SnapshotPart(p)] = doc
+	}
+	msgs[topics.Delta(51)] = signBatch(t, f, 51, 50)
+	publishRetained(t, b.URL(), msgs)
+	g := startGate(t, f, b.URL(), "G9", 30*time.Second)
+	eventually(t, "snapshot 50 and delta 51 installed", 20*time.Second, func() bool { return g.st.Info().Version == 51 })
+	for _, k := range []string{"voucher-0000-0000", "voucher-0039-0499", "voucher-0017-0250"} {
+		if ok, _ := g.st.Revoked([]byte(k)); !ok {
+			t.Errorf("%s not revoked", k)
+		}
+	}
+	if st := g.sync.State(); st.Dropped != 0 {
+		t.Errorf("%d messages dropped", st.Dropped)
 	}
 }

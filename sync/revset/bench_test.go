@@ -369,7 +369,7 @@ func TestLarge(t *testing.T) {
 	t.Logf("build %d entries: %v (run records %d)", n, took, DefaultRunRecords)
 	start := time.Now()
 	s := openSet(t, dir, Options{MergeRecords: -1})
-	t.Logf("open (verify checksum, build index): %v; stats %+v", time.Since(start), s.Stats())
+	t.Logf("open (header, size, map): %v; stats %+v", time.Since(start), s.Stats())
 	if st := s.Stats(); st.FileRecords != n || st.FileBytes != HeaderSize+n*RecordSize {
 		t.Fatalf("stats %+v", st)
 	}
@@ -405,6 +405,16 @@ func TestLarge(t *testing.T) {
 		}
 		t.Logf("%s: %d hit + %d miss lookups, %v per Standing", what, k, k, time.Since(start)/(2*k))
 	}
+	if !s.Verified() {
+		check("before the background check (interpolation search)")
+	}
+	for !s.Verified() {
+		if len(s.Recovered()) > 0 || time.Since(start) > 30*time.Minute {
+			t.Fatalf("background check: recovered %v after %v", s.Recovered(), time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("background check (checksum, order, index) done %v after open; stats %+v", time.Since(start), s.Stats())
 	check("snapshot")
 	d := delta(2, n, 100_000)
 	start = time.Now()

@@ -10,7 +10,7 @@ raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 
 run() { # package, benchmark regexp
-	go test -run '^$' -bench "$2" -benchmem -count "$count" -benchtime "$btime" "$1" | grep '^Benchmark' >>"$raw"
+	go test -run '^$' -bench "$2" -benchmem -count "$count" -benchtime "$btime" -timeout 60m "$1" | grep '^Benchmark' >>"$raw"
 }
 run ./verifier/ .
 for p in $(go list ./... ); do

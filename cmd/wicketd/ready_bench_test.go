@@ -46,30 +46,31 @@ func readySizes() []int {
 func BenchmarkStartToReady(b *testing.B) {
 	bin := buildCmd(b, "wicketd")
 	for _, n := range readySizes() {
+		// One store per size, for the warm and the cold starts.
+		dir := b.TempDir()
+		cfg, _ := gateFiles(b, dir)
+		fillStatements(b, filepath.Join(dir, "wicket.db"), n)
+		// The fill's garbage must not be collected while the child starts.
+		runtime.GC()
+		debug.FreeOSMemory()
 		for _, cold := range []bool{false, true} {
 			name := fmt.Sprintf("%dM", n/1_000_000)
 			if cold {
 				name += "-cold"
 			}
-			b.Run(name, func(b *testing.B) { benchStart(b, bin, n, cold) })
+			b.Run(name, func(b *testing.B) { benchStart(b, bin, dir, cfg, cold) })
 		}
 	}
 }
 
-// benchStart measures starts on n statements; cold drops the page cache
+// benchStart measures starts of the gate in dir; cold drops the page cache
 // before each start (root only: skipped otherwise), as after a power-up.
-func benchStart(b *testing.B, bin string, n int, cold bool) {
+func benchStart(b *testing.B, bin, dir, cfg string, cold bool) {
 	if cold {
 		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
 			b.Skipf("cannot drop the page cache: %v", err)
 		}
 	}
-	dir := b.TempDir()
-	cfg, _ := gateFiles(b, dir)
-	fillStatements(b, filepath.Join(dir, "wicket.db"), n)
-	// The fill's garbage must not be collected while the child starts.
-	runtime.GC()
-	debug.FreeOSMemory()
 	var ready, rss []float64
 	for b.Loop() {
 		if cold {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
 	"wicket/decoder"
 	"wicket/sync/store"
 	"wicket/verifier"
@@ -37,7 +39,7 @@ func readySizes() []int {
 }
 
 // BenchmarkStartToReady starts wicketd (built from this package, with a
-// stdin scanner and the simulated turnstile) on a store holding n
+// serial scanner on a pseudo-terminal and the simulated turnstile) on a store holding n
 // revocation/override statements and measures the time from exec to
 // READY=1 on NOTIFY_SOCKET, then the resident memory once the gate has
 // been idle for two seconds (the background check of the statements'
@@ -49,6 +51,7 @@ func BenchmarkStartToReady(b *testing.B) {
 		// One store per size, for the warm and the cold starts.
 		dir := b.TempDir()
 		cfg, _ := gateFiles(b, dir)
+		serialScanner(b, cfg)
 		fillStatements(b, filepath.Join(dir, "wicket.db"), n)
 		// The fill's garbage must not be collected while the child starts.
 		runtime.GC()
@@ -86,6 +89,29 @@ func benchStart(b *testing.B, bin, dir, cfg string, cold bool) {
 	b.ReportMetric(median(ready), "ready-ms")
 	b.ReportMetric(slices.Max(ready), "ready-max-ms")
 	b.ReportMetric(median(rss), "idle-rss-MiB")
+}
+
+// serialScanner points the config's scanner at the far end of a
+// pseudo-terminal, as a gate with a serial barcode scanner; the terminal
+// stays open until the benchmark ends.
+func serialScanner(b *testing.B, cfg string) {
+	master, tty, err := pty.Open()
+	if err != nil {
+		b.Skipf("no pseudo-terminal: %v", err)
+	}
+	b.Cleanup(func() { master.Close(); tty.Close() })
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const stdin = "scanner: {type: stdin, hold_off: 0s}"
+	if !strings.Contains(string(raw), stdin) {
+		b.Fatalf("config has no %q", stdin)
+	}
+	serial := fmt.Sprintf("scanner: {type: serial, device: %s, baud: 9600, hold_off: 0s}", tty.Name())
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(raw), stdin, serial, 1)), 0o644); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func median(v []float64) float64 {

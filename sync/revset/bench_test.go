@@ -6,9 +6,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +90,16 @@ func buildSnapshot(tb testing.TB, dir string, n int, o Options) time.Duration {
 	return time.Since(start)
 }
 
+// settle lets the machine finish what building a fixture left behind (the
+// garbage of the build, write-back of its temporary files) before a
+// benchmark measures latencies: a GC, a sync, a second of quiet.
+func settle() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	syscall.Sync()
+	time.Sleep(time.Second)
+}
+
 // fixtureDir returns a directory holding an n-entry snapshot, built once.
 func fixtureDir(tb testing.TB, n int) string {
 	fixtureMu.Lock()
@@ -104,6 +117,7 @@ func fixtureDir(tb testing.TB, n int) string {
 	d := filepath.Join(fixtureRoot, sizeName(n))
 	took := buildSnapshot(tb, d, n, Options{})
 	tb.Logf("built %d-entry fixture in %v", n, took)
+	settle()
 	fixtures[n] = d
 	return d
 }

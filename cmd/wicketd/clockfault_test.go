@@ -90,7 +90,7 @@ func newClockRig(t *testing.T, cfgPath string, wall *verifiertest.Clock) *clockR
 	d := &daemon{cfgPath: cfgPath, cfg: cfg, level: level, log: slog.New(slog.DiscardHandler), stdin: strings.NewReader(""), stdout: io.Discard}
 	d.id, d.venue = cfg.Gate.ID, cfg.Gate.Venue
 	d.cfgHash.Store(ptr(fileHash(cfgPath)))
-	if d.st, err = openStore(cfg, d.log, nil); err != nil {
+	if d.st, err = openStore(cfg, d.log, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if d.roots, err = loadRoots(cfg); err != nil {

@@ -120,10 +120,15 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, w := range warnings {
 		d.log.Warn("file permissions", "warning", w)
 	}
-	statusDamage := make(chan error, 1)
+	statusDamage, storeDamage := make(chan error, 1), make(chan error, 1)
 	d.st, err = openStore(cfg, d.log, func(err error) {
 		select {
 		case statusDamage <- err:
+		default:
+		}
+	}, func(err error) {
+		select {
+		case storeDamage <- err:
 		default:
 		}
 	})
@@ -273,6 +278,11 @@ func (d *daemon) run(ctx context.Context) error {
 			case s := <-emergencies:
 				d.log.Warn("emergency release", "state", s.String())
 				d.system("emergency", s.String())
+			case err := <-storeDamage:
+				// The background check of the store file found damage: stop
+				// (the relay locks) and let systemd restart wicketd, whose
+				// next Open checks the file in full and moves it aside.
+				return fmt.Errorf("store file damaged, restarting to recover: %w", err)
 			case err := <-statusDamage:
 				// The background check of the revocation file failed: it
 				// is dropped and the gate needs a snapshot again.
@@ -297,7 +307,11 @@ func (d *daemon) run(ctx context.Context) error {
 // in a queue; more would be stale by the time they are decided.
 const scanQueue = 4
 
-func openStore(cfg *config.Config, log *slog.Logger, onStatusDamage func(error)) (*store.Store, error) {
+// openStore opens the gate's store with the check of the bbolt file in
+// the background (a full access log is hundreds of MB to read at a cold
+// start); onDamage hears of damage found by that check, onStatusDamage of
+// damage to the revocation file.
+func openStore(cfg *config.Config, log *slog.Logger, onStatusDamage, onDamage func(error)) (*store.Store, error) {
 	var key []byte
 	if cfg.Trust.RecordKey != "" {
 		b, err := os.ReadFile(cfg.Path(cfg.Trust.RecordKey))
@@ -312,7 +326,7 @@ func openStore(cfg *config.Config, log *slog.Logger, onStatusDamage func(error))
 	st, err := store.Open(store.Options{
 		Path: cfg.Path(cfg.Store.Path), LockTimeout: cfg.Store.LockTimeout,
 		MaxEvents: cfg.Store.MaxEvents, MaxOutbox: cfg.Store.MaxOutbox, RecordKey: key, Logger: log,
-		OnStatusDamage: onStatusDamage,
+		OnStatusDamage: onStatusDamage, BackgroundCheck: true, OnDamage: onDamage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store.path: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -93,7 +94,21 @@ type Options struct {
 	// statements' snapshot file finds it damaged: the statements were
 	// dropped (Info is zero) and the file moved aside.
 	OnStatusDamage func(error)
+	// BackgroundCheck makes Open check only what it must before use (the
+	// meta pages, the file size, the meta bucket) and read the rest of
+	// the file and run bbolt's consistency check after it returns: a full
+	// access log is hundreds of MB, seconds to read from an SD card after
+	// a power-up. Damage found then is reported to OnDamage and recorded
+	// in "<path>.check", so the next Open checks in full before returning
+	// and recovers (the caller should stop using the store and restart).
+	BackgroundCheck bool
+	// OnDamage, if set, is called (from a background goroutine) when the
+	// background check finds the file damaged.
+	OnDamage func(error)
 }
+
+// checkMarker is the file that makes the next Open check in full.
+func checkMarker(path string) string { return path + ".check" }
 
 // statusDir is the directory of the statements for a store file.
 func statusDir(path, dir string) string {
@@ -143,9 +158,11 @@ type Store struct {
 	recovered string
 	readOnly  bool
 
-	rs       *revset.Set         // the statements; nil when read-only
-	peek     revset.Stats        // read-only: what revset.Peek found
-	peekInfo verifier.StatusInfo // likewise
+	rs        *revset.Set    // the statements; nil when read-only
+	checking  sync.WaitGroup // the background check, when running
+	stopCheck atomic.Bool
+	peek      revset.Stats        // read-only: what revset.Peek found
+	peekInfo  verifier.StatusInfo // likewise
 
 	mu       sync.Mutex // orders cache updates after commits
 	floor    atomic.Pointer[time.Time]
@@ -166,7 +183,13 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	log := opts.Logger.With("component", "store", "path", opts.Path)
-	res, err := openChecked(opts.Path, opts.LockTimeout, false)
+	marker := checkMarker(opts.Path)
+	_, merr := os.Stat(marker)
+	full := !opts.BackgroundCheck || merr == nil
+	if merr == nil {
+		log.Warn("the last background check found damage: checking the whole file before use")
+	}
+	res, err := openChecked(opts.Path, opts.LockTimeout, false, full)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +208,7 @@ func Open(opts Options) (*Store, error) {
 			"moved_to", recovered, "err", res.corrupt, "salvaged_seq", res.lastSeq, "next_seq", seqBase+1,
 			"record_key_salvaged", len(res.lastKey) >= MinRecordKeyLen)
 		salvaged := res
-		res, err = openChecked(opts.Path, opts.LockTimeout, false)
+		res, err = openChecked(opts.Path, opts.LockTimeout, false, true)
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +229,15 @@ func Open(opts Options) (*Store, error) {
 	if err := s.init(recordKey, recordKey != nil && opts.RecordKey == nil, seqBase); err != nil {
 		_ = res.db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if full && merr == nil {
+		if err := os.Remove(marker); err != nil {
+			log.Error("remove check marker", "err", err)
+		}
+	}
+	if !full {
+		s.checking.Add(1)
+		go s.checkLater(marker, opts.OnDamage)
 	}
 	s.rs, err = revset.Open(statusDir(opts.Path, opts.StatusDir), revset.Options{
 		Logger: log, MergeRecords: opts.StatusMergeRecords, OnDamage: opts.OnStatusDamage,
@@ -233,7 +265,7 @@ func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
 // Options.StatusDir). The statements are not loaded: Info and
 // StatusStats come from their files' headers, and lookups fail.
 func OpenReadOnlyDir(path, dir string, timeout time.Duration) (*Store, error) {
-	res, err := openChecked(path, timeout, true)
+	res, err := openChecked(path, timeout, true, true)
 	if err != nil {
 		return nil, err
 	}
@@ -253,8 +285,10 @@ func OpenReadOnlyDir(path, dir string, timeout time.Duration) (*Store, error) {
 }
 
 // Close closes the files. Calls after the first return nil; other methods
-// fail after Close.
+// fail after Close. A background check still running gives up.
 func (s *Store) Close() error {
+	s.stopCheck.Store(true)
+	s.checking.Wait()
 	var rerr error
 	if s.rs != nil {
 		rerr = s.rs.Close()
@@ -267,6 +301,9 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// WaitCheck waits for the background check Open started, if any.
+func (s *Store) WaitCheck() { s.checking.Wait() }
 
 // StatusRecovered names the statements' files found damaged and moved
 // aside, at Open or by the background check since.
@@ -291,11 +328,12 @@ type openResult struct {
 	lastKey []byte // record key salvaged likewise
 }
 
-// openChecked opens the bbolt file and checks it. Damage, including a
-// panic or memory fault inside bbolt while reading the file, is reported
-// in corrupt rather than err; err is for everything that says nothing
-// about the file's contents (lock timeout, permissions).
-func openChecked(path string, timeout time.Duration, readOnly bool) (res openResult, err error) {
+// openChecked opens the bbolt file and checks it: in full, or only its
+// size against the meta page. Damage, including a panic or memory fault
+// inside bbolt while reading the file, is reported in corrupt rather than
+// err; err is for everything that says nothing about the file's contents
+// (lock timeout, permissions).
+func openChecked(path string, timeout time.Duration, readOnly, full bool) (res openResult, err error) {
 	var file *os.File
 	defer func() {
 		r := recover()
@@ -325,6 +363,13 @@ func openChecked(path string, timeout time.Duration, readOnly bool) (res openRes
 			return f, err
 		},
 	}
+	if fi, err := os.Stat(path); err == nil && !full {
+		// A writer that must grow the memory map waits for every open read
+		// transaction, and the background check is one long read: map a
+		// quarter more than the file from the start, so commits made
+		// while the check runs never need to grow it.
+		bopts.InitialMmapSize = int(min(fi.Size()/4*5+4<<20, math.MaxInt32))
+	}
 	db, err := bbolt.Open(path, 0o600, bopts)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
@@ -335,7 +380,11 @@ func openChecked(path string, timeout time.Duration, readOnly bool) (res openRes
 		return res, fmt.Errorf("open store %s: %w", path, err)
 	}
 	res.db = db
-	if cerr := checkFile(db); cerr != nil {
+	check := checkFile
+	if !full {
+		check = checkSize
+	}
+	if cerr := check(db, nil); cerr != nil {
 		seq, key := salvage(db)
 		closeQuietly(db)
 		return openResult{corrupt: cerr, lastSeq: seq, lastKey: key}, nil
@@ -362,7 +411,44 @@ func isFormatError(err error) bool {
 // bbolt's consistency check. The read comes first and runs on the calling
 // goroutine, where a fault from a damaged page becomes a recoverable panic;
 // Check runs on a goroutine of its own, where it would kill the process.
-func checkFile(db *bbolt.DB) (err error) {
+// With stop set, it gives up (errCheckStopped) when stop turns true.
+func checkFile(db *bbolt.DB, stop *atomic.Bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic reading store file: %v", r)
+		}
+	}()
+	if err := checkSize(db, nil); err != nil {
+		return err
+	}
+	return db.View(func(tx *bbolt.Tx) error {
+		n := 0
+		if err := tx.ForEach(func(_ []byte, b *bbolt.Bucket) error {
+			return b.ForEach(func(_, _ []byte) error {
+				if n++; stop != nil && n%4096 == 0 && stop.Load() {
+					return errCheckStopped
+				}
+				return nil
+			})
+		}); err != nil {
+			return err
+		}
+		if stop != nil && stop.Load() {
+			return errCheckStopped
+		}
+		var errs []error
+		for err := range tx.Check() {
+			if len(errs) < 8 {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// checkSize verifies that the file holds every page the meta page claims
+// (a shorter file would fault on access) and that the meta bucket reads.
+func checkSize(db *bbolt.DB, _ *atomic.Bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic reading store file: %v", r)
@@ -376,19 +462,41 @@ func checkFile(db *bbolt.DB) (err error) {
 		if need := tx.Size(); fi.Size() < need {
 			return fmt.Errorf("file is %d bytes but its pages need %d: truncated", fi.Size(), need)
 		}
-		if err := tx.ForEach(func(_ []byte, b *bbolt.Bucket) error {
-			return b.ForEach(func(_, _ []byte) error { return nil })
-		}); err != nil {
-			return err
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			return meta.ForEach(func(_, _ []byte) error { return nil })
 		}
-		var errs []error
-		for err := range tx.Check() {
-			if len(errs) < 8 {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		return nil
 	})
+}
+
+// errCheckStopped: Close stopped a background check.
+var errCheckStopped = errors.New("store check stopped")
+
+// checkLater runs the full check after Open returned. On damage it writes
+// the marker (so the next Open checks in full and recovers), logs, and
+// calls onDamage.
+func (s *Store) checkLater(marker string, onDamage func(error)) {
+	defer s.checking.Done()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	start := time.Now()
+	err := checkFile(s.db, &s.stopCheck)
+	switch {
+	case err == nil:
+		s.log.Debug("background check of the store file passed", "took", time.Since(start).Round(time.Millisecond))
+		return
+	case errors.Is(err, errCheckStopped):
+		return
+	}
+	s.log.Error("store file damaged: the next start checks it in full and moves it aside", "err", err)
+	if werr := os.WriteFile(marker, []byte(err.Error()+"\n"), 0o600); werr != nil {
+		s.log.Error("write check marker", "err", werr)
+	} else if d, derr := os.Open(filepath.Dir(marker)); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	if onDamage != nil {
+		onDamage(err)
+	}
 }
 
 // salvage reads the last sequence number and the record key from a

@@ -487,3 +487,54 @@ func TestCounters(t *testing.T) {
 		t.Errorf("Counters = %+v, Stats = %+v; want %+v and agreement", c, st, want)
 	}
 }
+
+// TestBackgroundCheck: with BackgroundCheck, Open of a file whose data
+// pages are damaged returns at once; the check then reports the damage
+// and leaves the marker, and the next Open checks in full, moves the file
+// aside and removes the marker. A sound file passes without a report.
+func TestBackgroundCheck(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wicket.db")
+	populate(t, path)
+	s := openTest(t, Options{Path: path, BackgroundCheck: true, OnDamage: func(err error) { t.Errorf("sound file: OnDamage(%v)", err) }})
+	s.WaitCheck()
+	s.Close()
+	if _, err := os.Stat(checkMarker(path)); !os.IsNotExist(err) {
+		t.Fatalf("marker after a sound check: %v", err)
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := facts(t, path)
+	fillRandom(newRand(t), data[f.eventsRoot*f.pageSize:][:f.pageSize])
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damaged := make(chan error, 1)
+	s = openTest(t, Options{Path: path, BackgroundCheck: true, OnDamage: func(err error) { damaged <- err }})
+	if s.Recovered() != "" {
+		t.Fatalf("Open checked in full: moved to %s", s.Recovered())
+	}
+	select {
+	case err := <-damaged:
+		t.Logf("background check: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("background check did not report the damage")
+	}
+	s.Close()
+	if _, err := os.Stat(checkMarker(path)); err != nil {
+		t.Fatalf("no marker after damage: %v", err)
+	}
+	s = openTest(t, Options{Path: path, BackgroundCheck: true, OnDamage: func(err error) { t.Errorf("recovered file: OnDamage(%v)", err) }})
+	if s.Recovered() == "" {
+		t.Fatal("the next Open did not recover the damaged file")
+	}
+	if _, err := os.Stat(checkMarker(path)); !os.IsNotExist(err) {
+		t.Fatalf("marker left after recovery: %v", err)
+	}
+	if s.Info().Version != 1 {
+		t.Errorf("statements after recovery: %+v; want batch 1 kept", s.Info())
+	}
+}

@@ -70,7 +70,7 @@ func cmdStatus(_ context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fmt.Fprintf(stdout, "gate:             %s (venue %s)\n", cfg.Gate.ID, cfg.Gate.Venue)
 	fmt.Fprintf(stdout, "store:            %s, %d bytes\n", cfg.Path(cfg.Store.Path), s.FileSize)
 	fmt.Fprintf(stdout, "key set:          version %d\n", s.KeySetVersion)
-	fmt.Fprintf(stdout, "revocations:      version %d, issued %s; %d statements in the snapshot file (%d bytes), %d in deltas since\n",
+	fmt.Fprintf(stdout, "revocations:      version %d, issued %s; statements: %d in the snapshot file (%d bytes), %d in deltas since\n",
 		s.StatusVersion, age(s.StatusIssued), s.Status.FileRecords, s.Status.FileBytes, s.Status.OverlayRecords)
 	fmt.Fprintf(stdout, "clock:            now %s, floor %s: %s\n", now.UTC().Format(time.RFC3339), s.Floor.UTC().Format(time.RFC3339), clock)
 	fmt.Fprintf(stdout, "access log:       %d events, last seq %d\n", s.Events, s.LastSeq)

@@ -538,3 +538,28 @@ func TestBackgroundCheck(t *testing.T) {
 		t.Errorf("statements after recovery: %+v; want batch 1 kept", s.Info())
 	}
 }
+
+// TestBackgroundCheckWithWriters: commits made while the background check
+// runs are not taken for damage (bbolt's freelist check, which compares
+// with the live freelist, must not run then).
+func TestBackgroundCheckWithWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wicket.db")
+	populate(t, path)
+	now := time.Unix(1_700_000_000, 0)
+	for round := range 20 {
+		s := openTest(t, Options{Path: path, BackgroundCheck: true, OnDamage: func(err error) { t.Errorf("round %d: OnDamage(%v)", round, err) }})
+		for i := range 20 {
+			if _, err := s.Append(&Event{Type: TypeSystem, At: now.Add(time.Duration(i) * time.Second)}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RaiseFloor(now.Add(time.Duration(round) * time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		s.WaitCheck()
+		s.Close()
+		if _, err := os.Stat(checkMarker(path)); !os.IsNotExist(err) {
+			t.Fatalf("round %d: marker written: %v", round, err)
+		}
+	}
+}

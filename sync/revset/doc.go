@@ -9,8 +9,10 @@
 //	deltas.log   every delta applied since the snapshot was written, as
 //	             checksummed frames appended and fsynced one per batch.
 //
-// Keys are the first 8 bytes of HMAC-SHA-256(gate key, domain || id), so a
-// record is 18 bytes and the identifiers never reach the disk (see Hasher).
+// Keys are the first 8 bytes of HMAC-SHA-256(gate key, domain || 0x00 ||
+// verifier.EntryKey(op, id)), so a record is 18 bytes and the identifiers
+// never reach the disk (see Hasher). The gate key is the directory's "key"
+// file unless Options.Key gives one.
 //
 // Lookups (Set.Standing) read an immutable view through an atomic pointer:
 // the snapshot file plus two sorted in-memory overlays. They never take a
@@ -27,11 +29,13 @@
 // temporary file, followed by an fsync of the directory; the log is only
 // appended to. After a power cut Open finds the old or the new snapshot,
 // replays the log frames that follow its version, and cuts a torn last
-// frame: the result is always a published version, never a mix.
+// frame: the result is always a published version, never a mix. Open
+// checks the snapshot's header and size and maps it; its records are
+// checked, and the index built, by a background read (see Open).
 //
 // Semantics follow verifier.MemStatus: a revocation keeps its latest
 // expiry; among statements of one kind about a subject the newest wins and
 // a tie keeps the earlier one; entries already expired when applied are
 // skipped. Lookups do not look at expiry; merges drop statements that
-// expired, as the bbolt store's PruneExpired does.
+// expired.
 package revset

@@ -1,7 +1,8 @@
 // Package store is the gate's local state on disk: signed trust documents,
-// the installed revocation/override statements (it implements
-// verifier.Status), the access log with its outbox for sync, the
-// anti-passback memory and the clock floor, all in one bbolt file.
+// the access log with its outbox for sync, the anti-passback memory and
+// the clock floor in one bbolt file, and beside it the installed
+// revocation/override statements in a revset.Set ("<path>.revset"; the
+// store implements verifier.Status through it).
 //
 // Atomicity and durability: every mutating method runs exactly one bbolt
 // read-write transaction, and a method that returns without error has
@@ -18,7 +19,9 @@
 // concurrently with each other and with a writer, and wait only while a
 // writer grows the memory map. Info and Floor never touch the disk.
 //
-// Corruption: Open reads the whole file and runs bbolt's consistency check.
+// Corruption: Open reads the whole file and runs bbolt's consistency check
+// (with Options.BackgroundCheck it checks the meta pages and the size, and
+// reads the rest after returning; see there).
 // A file that is not a sound store is moved aside to
 // "<path>.corrupt-<unixtime>" (never deleted), the store starts empty, and
 // Recovered names the moved file so the daemon can raise an alert. The new

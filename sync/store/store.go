@@ -381,11 +381,11 @@ func openChecked(path string, timeout time.Duration, readOnly, full bool) (res o
 		return res, fmt.Errorf("open store %s: %w", path, err)
 	}
 	res.db = db
-	check := checkFile
-	if !full {
-		check = checkSize
+	cerr := checkSize(db)
+	if full {
+		cerr = checkFile(db, nil)
 	}
-	if cerr := check(db, nil); cerr != nil {
+	if cerr != nil {
 		seq, key := salvage(db)
 		closeQuietly(db)
 		return openResult{corrupt: cerr, lastSeq: seq, lastKey: key}, nil
@@ -420,7 +420,7 @@ func checkFile(db *bbolt.DB, stop *atomic.Bool) (err error) {
 			err = fmt.Errorf("panic reading store file: %v", r)
 		}
 	}()
-	if err := checkSize(db, nil); err != nil {
+	if err := checkSize(db); err != nil {
 		return err
 	}
 	return db.View(func(tx *bbolt.Tx) error {
@@ -454,7 +454,7 @@ func checkFile(db *bbolt.DB, stop *atomic.Bool) (err error) {
 
 // checkSize verifies that the file holds every page the meta page claims
 // (a shorter file would fault on access) and that the meta bucket reads.
-func checkSize(db *bbolt.DB, _ *atomic.Bool) (err error) {
+func checkSize(db *bbolt.DB) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic reading store file: %v", r)
@@ -496,9 +496,8 @@ func (s *Store) checkLater(marker string, onDamage func(error)) {
 	s.log.Error("store file damaged: the next start checks it in full and moves it aside", "err", err)
 	if werr := os.WriteFile(marker, []byte(err.Error()+"\n"), 0o600); werr != nil {
 		s.log.Error("write check marker", "err", werr)
-	} else if d, derr := os.Open(filepath.Dir(marker)); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	} else {
+		syncDirOf(marker)
 	}
 	if onDamage != nil {
 		onDamage(err)
@@ -546,11 +545,17 @@ func moveAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, target); err != nil {
 		return "", err
 	}
+	syncDirOf(path)
+	return target, nil
+}
+
+// syncDirOf fsyncs the directory holding path, so a rename or a new file
+// in it survives a power cut.
+func syncDirOf(path string) {
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		_ = d.Close()
 	}
-	return target, nil
 }
 
 // init creates the buckets and meta keys of a new file, checks the schema,

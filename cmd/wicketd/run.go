@@ -121,17 +121,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("file permissions", "warning", w)
 	}
 	statusDamage, storeDamage := make(chan error, 1), make(chan error, 1)
-	d.st, err = openStore(cfg, d.log, func(err error) {
-		select {
-		case statusDamage <- err:
-		default:
-		}
-	}, func(err error) {
-		select {
-		case storeDamage <- err:
-		default:
-		}
-	})
+	d.st, err = openStore(cfg, d.log, offer(statusDamage), offer(storeDamage))
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
@@ -159,12 +149,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 
 	emergencies := make(chan gate.EmergencyState, 8)
-	if err := d.openOutputs(func(s gate.EmergencyState) {
-		select {
-		case emergencies <- s:
-		default:
-		}
-	}); err != nil {
+	if err := d.openOutputs(offer(emergencies)); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
 	defer d.closeOutputs()
@@ -301,6 +286,18 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// offer returns a callback that hands its argument to ch without ever
+// blocking the caller (a device or store goroutine); a full channel
+// already holds news for the run loop.
+func offer[T any](ch chan T) func(T) {
+	return func(v T) {
+		select {
+		case ch <- v:
+		default:
+		}
+	}
 }
 
 // scanQueue bounds scans waiting while the turnstile is open: a few people

@@ -78,6 +78,23 @@ log: {level: info, format: json}
 	return path, f
 }
 
+// allEvents reads the whole access log of a store.
+func allEvents(t testing.TB, st *store.Store) []store.Event {
+	t.Helper()
+	var evs []store.Event
+	for after := uint64(0); ; {
+		page, err := st.Events(after, store.MaxPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return evs
+		}
+		evs = append(evs, page...)
+		after = page[len(page)-1].Seq
+	}
+}
+
 // crashCycles is how many SIGKILL cycles the test runs:
 // WICKET_CRASH_CYCLES, or 8 in the ordinary test run.
 func crashCycles() int {
@@ -128,18 +145,7 @@ func TestCrashCycles(t *testing.T) {
 		if moved := st.Recovered(); moved != "" {
 			t.Fatalf("cycle %d: store was corrupt after SIGKILL, moved to %s", cycle, moved)
 		}
-		var evs []store.Event
-		for after := uint64(0); ; {
-			page, err := st.Events(after, store.MaxPage)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page) == 0 {
-				break
-			}
-			evs = append(evs, page...)
-			after = page[len(page)-1].Seq
-		}
+		evs := allEvents(t, st)
 		st.Close()
 		have := map[uint64]int{}
 		var last uint64

@@ -312,18 +312,7 @@ log: {level: info, format: json}
 	if err != nil {
 		t.Fatalf("reopen the store: %v", err)
 	}
-	var evs []store.Event
-	for after := uint64(0); ; {
-		page, err := st.Events(after, store.MaxPage)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		evs = append(evs, page...)
-		after = page[len(page)-1].Seq
-	}
+	evs := allEvents(t, st)
 	pending, err := st.Outbox(0, 1000)
 	if err != nil {
 		t.Fatal(err)

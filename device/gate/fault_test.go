@@ -23,15 +23,23 @@ func (p *outPin) setDead(dead bool) {
 // pulse is reported as an ErrGPIO from Open, the turnstile does not claim
 // to be unlocked, and the first Open after the pin is back drives it and
 // leaves it locked.
+// pulseTurnstile is a turnstile with a 100 ms pulse on a relay pin whose
+// writes can be made to fail, on a fake clock.
+func pulseTurnstile(t *testing.T) (fakeClock, *outPin, *gate.Turnstile) {
+	t.Helper()
+	clk := newFakeClock()
+	relay := newOutPin("RELAY", clk.FakeClock)
+	ts, err := gate.NewTurnstile(gate.TurnstileConfig{PulseWidth: 100 * time.Millisecond},
+		gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clk, relay, ts
+}
+
 func TestTurnstileRelayDeadThenBack(t *testing.T) {
 	t.Run("dead before open", func(t *testing.T) {
-		clk := newFakeClock()
-		relay := newOutPin("RELAY", clk.FakeClock)
-		ts, err := gate.NewTurnstile(gate.TurnstileConfig{PulseWidth: 100 * time.Millisecond},
-			gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
-		if err != nil {
-			t.Fatal(err)
-		}
+		clk, relay, ts := pulseTurnstile(t)
 		relay.setDead(true)
 		for range 3 {
 			if r := receive(t, open(ts)); r.p != gate.PassageError || !errors.Is(r.err, gate.ErrGPIO) {
@@ -52,13 +60,7 @@ func TestTurnstileRelayDeadThenBack(t *testing.T) {
 	})
 
 	t.Run("dies during the pulse", func(t *testing.T) {
-		clk := newFakeClock()
-		relay := newOutPin("RELAY", clk.FakeClock)
-		ts, err := gate.NewTurnstile(gate.TurnstileConfig{PulseWidth: 100 * time.Millisecond},
-			gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
-		if err != nil {
-			t.Fatal(err)
-		}
+		clk, relay, ts := pulseTurnstile(t)
 		res := open(ts)
 		clk.waitBlocked(t)
 		relay.wantLevel(t, "pulse", gpio.High)

@@ -13,6 +13,7 @@ import (
 
 	"wicket/decoder"
 	"wicket/decoder/qr"
+	"wicket/internal/testkit"
 )
 
 // TestCameraScanner runs wicketd with the camera source on a directory of
@@ -58,7 +59,7 @@ func TestCameraScanner(t *testing.T) {
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
+	var out, errb testkit.Buffer
 	if rc := dispatch(context.Background(), []string{"run", "-config", cfgPath}, strings.NewReader(""), &out, &errb); rc != exitOK {
 		t.Fatalf("wicketd run: exit %d\n%s", rc, errb.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,11 +198,12 @@ func TestMonitorFaultAndStale(t *testing.T) {
 	}
 
 	silent := NewMonitor(NewSim(nil), 20*time.Millisecond, 50*time.Millisecond)
-	now := time.Now()
-	silent.now = func() time.Time { return now }
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	silent.now = func() time.Time { return time.Unix(0, now.Load()) }
 	go silent.Run(ctx)
 	time.Sleep(30 * time.Millisecond)
-	now = now.Add(time.Second)
+	now.Add(int64(time.Second))
 	if err, _ := silent.Health(); !errors.Is(err, ErrStale) {
 		t.Errorf("silent sensor: %v; want ErrStale", err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
@@ -113,7 +113,7 @@ func TestSoak(t *testing.T) {
 	// Broker, PostgreSQL database, collector.
 	b := mqtttest.StartMosquitto(t)
 	pool := soakDatabase(t)
-	var collLog lockedBuffer
+	collLog := testkit.Buffer{Max: 64 << 10}
 	coll, err := collector.New(collector.Config{Broker: b.URL(), Fleet: "soak", ClientID: "soak-collector"},
 		collector.NewWriter(pool, slog.New(slog.NewTextHandler(&collLog, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		slog.New(slog.NewTextHandler(&collLog, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -780,26 +780,6 @@ func (l *soakLogs) problems() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.first, "\n")
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 type soakReport struct {

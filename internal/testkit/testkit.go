@@ -11,14 +11,22 @@ import (
 // io.Writer a test hands to code that writes from several goroutines (the
 // simulated gate, a daemon's log).
 type Buffer struct {
+	// Max, if above 0, bounds what is kept: once the buffer holds more
+	// than Max bytes, further writes are counted as written and dropped,
+	// so a long soak's log cannot grow without bound.
+	Max int
+
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-// Write appends p.
+// Write appends p, or drops it once the buffer holds more than Max bytes.
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.Max > 0 && b.b.Len() > b.Max {
+		return len(p), nil
+	}
 	return b.b.Write(p)
 }
 

@@ -22,3 +22,15 @@ func TestBufferConcurrent(t *testing.T) {
 		t.Fatalf("got %d bytes; want 800", len(got))
 	}
 }
+
+func TestBufferMax(t *testing.T) {
+	b := Buffer{Max: 4}
+	for range 3 {
+		if n, err := b.Write([]byte("abc")); n != 3 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if got := b.String(); got != "abcabc" {
+		t.Fatalf("kept %q; want the writes up to the first past Max", got)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"wicket/decoder"
 	"wicket/device/gate"
+	"wicket/internal/testkit"
 )
 
 var errPinDead = errors.New("gpio: write refused")
@@ -49,24 +49,6 @@ func (p *flakyPin) Out(l gpio.Level) error {
 
 func (p *flakyPin) level() gpio.Level { return p.PinIO.Read() }
 
-// lockedLog collects log lines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRelayFaultDuringAllowedCode: the relay's GPIO fails while the loop
 // handles an allowed code. The decision is already durable; the turnstile
 // fails secure (the relay never energised, or it is reported as not
@@ -76,7 +58,7 @@ func (l *lockedLog) String() string {
 func TestRelayFaultDuringAllowedCode(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
 	pin := newFlakyPin()
-	logs := &lockedLog{}
+	logs := &testkit.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: 10 * time.Millisecond, PassageTimeout: time.Second},
 		gate.TurnstilePins{Relay: pin}, gate.Options{Logger: log})

@@ -195,6 +195,18 @@ func (f *Framer) Flush() []Frame {
 	return out
 }
 
+// Resume tells the Framer that its caller stopped reading until at (it
+// was waiting to hand frames on): the next bytes may have waited in the
+// kernel's buffer all that time, so silence before at does not count
+// towards InterByteTimeout. Only silence while the caller reads does: a
+// scanner that stalled midway still has its partial frame ended
+// InterByteTimeout after at.
+func (f *Framer) Resume(at time.Time) {
+	if at.After(f.last) {
+		f.last = at
+	}
+}
+
 // Pending reports whether a partial frame is buffered.
 func (f *Framer) Pending() bool {
 	return len(f.buf) > 0 || f.pendingCR || f.discarding

@@ -203,6 +203,50 @@ func TestFramerTimes(t *testing.T) {
 	}
 }
 
+// TestFramerResume: time the caller did not read (Resume) does not count
+// as silence, for a partial frame or for the LF after a CR; silence after
+// it does.
+func TestFramerResume(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	const partial = "!partial frame dropped"
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for _, tt := range []struct {
+		name  string
+		steps func(f *Framer) []string
+		want  []string
+	}{
+		{"rest of a code read after a busy second", func(f *Framer) []string {
+			f.Feed([]byte("HC1:AB"), ms(0))
+			f.Resume(ms(1000))
+			return show(f.Feed([]byte("CD\r"), ms(1001)))
+		}, []string{"HC1:ABCD"}},
+		{"a stall still times out after resuming", func(f *Framer) []string {
+			f.Feed([]byte("HC1:AB"), ms(0))
+			f.Resume(ms(1000))
+			got := show(f.Tick(ms(1199)))
+			return append(got, show(f.Tick(ms(1200)))...)
+		}, []string{partial}},
+		{"LF of a CRLF read after a busy second", func(f *Framer) []string {
+			got := show(f.Feed([]byte("A\r"), ms(0)))
+			f.Resume(ms(1000))
+			return append(got, show(f.Feed([]byte("\nB\r"), ms(1000)))...)
+		}, []string{"A", "B"}},
+		{"an earlier time changes nothing", func(f *Framer) []string {
+			f.Feed([]byte("X"), ms(1000))
+			f.Resume(ms(0))
+			return show(f.Tick(ms(1000 + 199)))
+		}, []string{}},
+	} {
+		f, err := NewFramer(FramerConfig{Terminator: TerminatorCR, InterByteTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tt.steps(f); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: frames %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestFramerPreviewBounded(t *testing.T) {
 	f, err := NewFramer(FramerConfig{MaxFrame: 100})
 	if err != nil {

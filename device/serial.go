@@ -272,6 +272,11 @@ func (s *SerialSource) setState(connected bool, err error) {
 // (an unplugged USB device) also reads as (0, io.EOF), but at once rather
 // than after the timeout, so several fast ones in a row mean it is gone; the
 // device path vanishing means the same.
+//
+// The inter-byte timeout counts only silence while read is reading: time
+// spent waiting for out (the decision loop busy with an allowed scan) is
+// not silence, since the scanner's bytes wait in the kernel's buffer
+// meanwhile, and a code must not split because the gate was busy.
 func (s *SerialSource) read(ctx context.Context, port io.Reader, out chan<- Scan) error {
 	fr, err := NewFramer(s.cfg.framer())
 	if err != nil {
@@ -289,8 +294,13 @@ func (s *SerialSource) read(ctx context.Context, port io.Reader, out chan<- Scan
 		} else {
 			frames = fr.Tick(now)
 		}
-		if !s.deliver(ctx, frames, out) {
-			return nil
+		if len(frames) > 0 {
+			if !s.deliver(ctx, frames, out) {
+				return nil
+			}
+			// deliver may have waited for the decision loop: the rest of
+			// a code may have been in the kernel's buffer all along.
+			fr.Resume(s.now())
 		}
 		switch {
 		case err == nil:

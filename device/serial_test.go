@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+
+	"wicket/decoder"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
 )
 
 // testLogger writes the source's log lines to the test log.
@@ -95,10 +101,16 @@ type harness struct {
 
 func startSerial(t *testing.T, cfg SerialConfig) *harness {
 	t.Helper()
+	return startSerialQueue(t, cfg, 16)
+}
+
+// startSerialQueue is startSerial with a scan channel of queue slots.
+func startSerialQueue(t *testing.T, cfg SerialConfig, queue int) *harness {
+	t.Helper()
 	h := &harness{
 		t:      t,
 		port:   newFakePort(t),
-		scans:  make(chan Scan, 16),
+		scans:  make(chan Scan, queue),
 		states: make(chan state, 64),
 		done:   make(chan error, 1),
 	}
@@ -315,4 +327,74 @@ func TestSerialDevicePathGone(t *testing.T) {
 	if !errors.Is(err, ErrDisconnected) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("read with the device path gone = %v; want ErrDisconnected and ErrNotExist", err)
 	}
+}
+
+// TestSerialBurstWhileBusy: one green and eight yellow valid codes come in
+// one write while the gate's decision loop holds the first (an allowed
+// scan waiting for the turnstile) and its scan queue of 4 fills up. The
+// source then waits to hand on a scan with the next code half read, and
+// the rest of that code waits in the kernel's buffer far longer than the
+// inter-byte timeout. No code may split: all nine arrive whole and
+// verify, none is dropped as a partial frame.
+func TestSerialBurstWhileBusy(t *testing.T) {
+	f := verifiertest.New(t)
+	issue := func(i int, colour decoder.Colour) string {
+		c := f.Claims(decoder.KindPrinted)
+		c.ID = fmt.Appendf(nil, "voucher-burst-%02d", i)
+		c.Voucher.Colour = colour
+		return f.Issue(t, f.Ed, c)
+	}
+	codes := []string{issue(0, decoder.ColourGreen)}
+	for i := 1; i <= 8; i++ {
+		codes = append(codes, issue(i, decoder.ColourYellow))
+	}
+	const scanQueue = 4 // as in wicketd
+	h := startSerialQueue(t, SerialConfig{InterByteTimeout: 200 * time.Millisecond}, scanQueue)
+	h.port.write(strings.Join(codes, "\r") + "\r")
+
+	for i, code := range codes {
+		var s Scan
+		select {
+		case s = <-h.scans:
+		case <-time.After(patience):
+			t.Fatalf("scan %d of %d not delivered within %v; stats %+v", i+1, len(codes), patience, h.src.Stats())
+		}
+		if string(s.Payload) != code {
+			t.Fatalf("scan %d = %.40q... (%d bytes); want code %d whole (%d bytes)", i+1, s.Payload, len(s.Payload), i+1, len(code))
+		}
+		want := verifier.ReasonColourYellow
+		if i == 0 {
+			want = verifier.ReasonOK
+			// The turnstile: the loop takes no scan for five inter-byte
+			// timeouts while the queue fills behind it.
+			<-time.After(time.Second)
+		}
+		if d := f.Verifier.Verify(s.Payload); d.Reason != want {
+			t.Errorf("scan %d: Verify = %s (%s); want %s", i+1, d.Reason, d.Detail, want)
+		}
+	}
+	if st := h.src.Stats(); st.Frames != uint64(len(codes)) || st.Partial != 0 {
+		t.Errorf("Stats() = %+v; want %d frames and no partial frame", st, len(codes))
+	}
+}
+
+// TestSerialStallWhileBusy: a scanner that stops midway through a code
+// while the loop is busy still has that partial frame dropped, once the
+// source has listened for the inter-byte timeout; the next code is read
+// on its own.
+func TestSerialStallWhileBusy(t *testing.T) {
+	h := startSerialQueue(t, SerialConfig{InterByteTimeout: 200 * time.Millisecond}, 1)
+	h.port.write("FIRST\rSECOND\rHALF-A-CO")
+	<-time.After(time.Second) // the loop is busy: FIRST waits in the queue, SECOND in the source
+	h.wantScans("FIRST", "SECOND")
+	deadline := time.After(patience)
+	for h.src.Stats().Partial != 1 {
+		select {
+		case <-deadline:
+			t.Fatalf("partial frame not dropped within %v; stats %+v", patience, h.src.Stats())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	h.port.write("NEXT\r")
+	h.wantScans("NEXT")
 }

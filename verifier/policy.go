@@ -125,10 +125,12 @@ type KindsPolicy struct {
 type KindPolicy struct {
 	// Accept: whether this gate takes the kind at all.
 	Accept bool `yaml:"accept"`
-	// MaxValidity bounds exp - iat (for dynamic and watch codes: a screen
-	// code valid for a day is a screenshot waiting to be shared); 0: no rule.
+	// MaxValidity bounds exp - start, the start being the earlier of iat
+	// and nbf (for dynamic and watch codes: a screen code valid for a day
+	// is a screenshot waiting to be shared); 0: no rule.
 	MaxValidity time.Duration `yaml:"max_validity"`
-	// MaxAge bounds now - iat (for printed vouchers); 0: no rule.
+	// MaxAge bounds now - start, as for MaxValidity (for printed
+	// vouchers); 0: no rule.
 	MaxAge time.Duration `yaml:"max_age"`
 }
 

@@ -75,6 +75,18 @@ func (in *Input) ValidFrom() time.Time {
 	return in.IssuedAt
 }
 
+// Start is the start of validity the gate honours: the earlier of iat and
+// nbf. Every limit on a voucher's life (max_validity, max_age) and every
+// statement about its subject (void-before, colour) is measured from it,
+// so an early nbf cannot stretch a voucher's life past the policy, and a
+// late iat cannot hide it from an override.
+func (in *Input) Start() time.Time {
+	if !in.NotBefore.IsZero() && in.NotBefore.Before(in.IssuedAt) {
+		return in.NotBefore
+	}
+	return in.IssuedAt
+}
+
 var profiles struct {
 	sync.RWMutex
 	list []Profile

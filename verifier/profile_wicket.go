@@ -81,13 +81,14 @@ func (r *wicketRules) Admit(in *Input, key *IssuerKey, now time.Time, skew time.
 		return ReasonKeyKindNotAllowed, fmt.Sprintf("key %x may not sign %v vouchers", key.Kid, in.Kind)
 	}
 	kp := r.kinds[in.Kind]
+	start := in.Start()
 	switch {
 	case !kp.Accept:
 		return ReasonKindNotAccepted, fmt.Sprintf("%v vouchers are not accepted", in.Kind)
-	case kp.MaxValidity > 0 && in.Expiry.Sub(in.IssuedAt) > kp.MaxValidity:
-		return ReasonValidityTooLong, fmt.Sprintf("valid for %v, over %v", in.Expiry.Sub(in.IssuedAt), kp.MaxValidity)
-	case kp.MaxAge > 0 && now.Sub(in.IssuedAt) > kp.MaxAge+skew:
-		return ReasonVoucherTooOld, fmt.Sprintf("issued %v ago, over %v", now.Sub(in.IssuedAt).Round(time.Minute), kp.MaxAge)
+	case kp.MaxValidity > 0 && in.Expiry.Sub(start) > kp.MaxValidity:
+		return ReasonValidityTooLong, fmt.Sprintf("valid for %v from %v, over %v", in.Expiry.Sub(start), start.UTC(), kp.MaxValidity)
+	case kp.MaxAge > 0 && now.Sub(start) > kp.MaxAge+skew:
+		return ReasonVoucherTooOld, fmt.Sprintf("valid since %v ago, over %v", now.Sub(start).Round(time.Minute), kp.MaxAge)
 	}
 	return ReasonOK, ""
 }

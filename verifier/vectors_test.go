@@ -109,6 +109,22 @@ func buildVectors(t *testing.T) vectorFile {
 	cose[len(cose)-1] ^= 1
 	vf.Vectors = append(vf.Vectors, vector{Name: "signature bit flipped", At: verifiertest.Epoch, COSE: hex.EncodeToString(cose),
 		Text: decoder.Wrap(decoder.Prefix, cose), Reason: verifier.ReasonBadSignature})
+	// The start of validity is the earlier of iat and nbf; iat may not lie
+	// in the future beyond the skew whatever nbf says.
+	c = vectorClaims()
+	c.IssuedAt = verifiertest.Epoch.Add(170 * 24 * time.Hour).Unix()
+	c.Expiry = c.IssuedAt + 30*24*3600
+	c.NotBefore = verifiertest.Epoch.Add(-time.Hour).Unix()
+	mk("printed voucher issued 170 days ahead, nbf an hour ago", prot, []byte{0xa0}, c, nil, verifier.ReasonNotYetValid)
+	c = vectorClaims()
+	c.NotBefore = verifiertest.Epoch.Add(-170 * 24 * time.Hour).Unix()
+	mk("printed voucher valid since 170 days by its nbf", prot, []byte{0xa0}, c, nil, verifier.ReasonVoucherTooOld)
+	c = vectorClaims()
+	c.Voucher.Kind = decoder.KindDynamic
+	c.IssuedAt = verifiertest.Epoch.Add(-time.Minute).Unix()
+	c.Expiry = c.IssuedAt + 300
+	c.NotBefore = verifiertest.Epoch.Add(-60 * 24 * time.Hour).Unix()
+	mk("dynamic code valid 60 days from its nbf", prot, []byte{0xa0}, c, nil, verifier.ReasonValidityTooLong)
 	return vf
 }
 

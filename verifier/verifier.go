@@ -298,6 +298,10 @@ func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, in *Input, n
 		return deny(d, ReasonIssuerNotAccepted, fmt.Sprintf("policy.issuers.%s denies this issuer", issuer))
 	}
 	switch {
+	case now.Add(p.ClockSkew).Before(iat):
+		// Whatever nbf says: a voucher issued in the future would
+		// otherwise escape every limit measured from its issue time.
+		return deny(d, ReasonNotYetValid, fmt.Sprintf("issued %v, after now plus the clock skew", iat.UTC()))
 	case now.Add(p.ClockSkew).Before(in.ValidFrom()):
 		return deny(d, ReasonNotYetValid, fmt.Sprintf("valid from %v", in.ValidFrom().UTC()))
 	case now.Add(-p.ClockSkew).After(in.Expiry):
@@ -319,11 +323,14 @@ func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, in *Input, n
 		if standing.Revoked {
 			return deny(d, ReasonRevoked, "voucher id is revoked")
 		}
-		st := standing.Subject
-		if iat.Before(st.VoidBefore) {
-			return deny(d, ReasonSuperseded, fmt.Sprintf("subject's vouchers issued before %v are void", st.VoidBefore.UTC()))
+		// Statements about the subject are weighed against the start of
+		// validity, so a voucher valid from before a statement is
+		// touched by it whatever its iat says.
+		st, start := standing.Subject, in.Start()
+		if start.Before(st.VoidBefore) {
+			return deny(d, ReasonSuperseded, fmt.Sprintf("subject's vouchers valid before %v are void", st.VoidBefore.UTC()))
 		}
-		if st.Colour != decoder.ColourNone && st.ColourAt.After(iat) && now.Before(st.ColourUntil) {
+		if st.Colour != decoder.ColourNone && st.ColourAt.After(start) && now.Before(st.ColourUntil) {
 			d.Colour = st.Colour
 			d.Overridden = st.Colour != in.Colour
 		}

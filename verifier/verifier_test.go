@@ -250,6 +250,51 @@ func reasonCases() []reasonCase {
 			c.IssuedAt = verifiertest.Epoch.Add(-40 * day).Unix()
 		}), want: verifier.ReasonVoucherTooOld},
 
+		// No way around the validity rules with a future iat and an early
+		// nbf: every limit counts from the earlier of the two.
+		{name: "dynamic code issued in a month, valid from a month ago", setup: issueWith(func(c *decoder.Claims) {
+			c.IssuedAt = verifiertest.Epoch.Add(30 * day).Unix()
+			c.Expiry = c.IssuedAt + 300
+			c.NotBefore = verifiertest.Epoch.Add(-30 * day).Unix()
+		}), want: verifier.ReasonNotYetValid},
+		{name: "dynamic code valid 60 days from its nbf", setup: issueWith(func(c *decoder.Claims) {
+			c.NotBefore = verifiertest.Epoch.Add(-60 * day).Unix()
+		}), want: verifier.ReasonValidityTooLong},
+		{name: "printed voucher issued 170 days ahead, nbf an hour ago", setup: issueKind(decoder.KindPrinted, func(c *decoder.Claims) {
+			c.IssuedAt = verifiertest.Epoch.Add(170 * day).Unix()
+			c.Expiry = verifiertest.Epoch.Add(200 * day).Unix()
+			c.NotBefore = verifiertest.Epoch.Add(-h).Unix()
+		}), want: verifier.ReasonNotYetValid},
+		{name: "printed voucher valid since 170 days by its nbf", setup: issueKind(decoder.KindPrinted, func(c *decoder.Claims) {
+			c.NotBefore = verifiertest.Epoch.Add(-170 * day).Unix()
+		}), want: verifier.ReasonVoucherTooOld},
+		{name: "issued a minute ahead (within the skew)", setup: issueWith(func(c *decoder.Claims) {
+			c.IssuedAt = verifiertest.Epoch.Add(time.Minute).Unix()
+			c.Expiry = c.IssuedAt + 300
+		}), want: verifier.ReasonOK},
+		{name: "printed voucher valid from an hour after its issue", setup: issueKind(decoder.KindPrinted, func(c *decoder.Claims) {
+			c.IssuedAt = verifiertest.Epoch.Add(-2 * h).Unix()
+			c.NotBefore = verifiertest.Epoch.Add(-h).Unix()
+		}), want: verifier.ReasonOK},
+		{name: "red override reaches a voucher issued after it but valid before", setup: func(t *testing.T, f *verifiertest.Fixture) string {
+			c := f.Claims(decoder.KindPrinted)
+			c.IssuedAt = verifiertest.Epoch.Add(time.Minute).Unix()
+			c.NotBefore = verifiertest.Epoch.Add(-day).Unix()
+			f.ApplyBatch(t, verifier.Batch{Version: 2, Base: 1, IssuedAt: verifiertest.Epoch, Entries: []verifier.Entry{
+				{Op: verifier.OpColour, Key: c.Voucher.Subject, Time: verifiertest.Epoch.Add(-h).Unix(), Expires: verifiertest.Epoch.Add(14 * day).Unix(), Colour: decoder.ColourRed},
+			}})
+			return f.Issue(t, f.Ed, c)
+		}, want: verifier.ReasonColourRed},
+		{name: "void-before reaches a voucher issued after it but valid before", setup: func(t *testing.T, f *verifiertest.Fixture) string {
+			c := f.Claims(decoder.KindPrinted)
+			c.IssuedAt = verifiertest.Epoch.Add(time.Minute).Unix()
+			c.NotBefore = verifiertest.Epoch.Add(-day).Unix()
+			f.ApplyBatch(t, verifier.Batch{Version: 2, Base: 1, IssuedAt: verifiertest.Epoch, Entries: []verifier.Entry{
+				{Op: verifier.OpVoidBefore, Key: c.Voucher.Subject, Time: verifiertest.Epoch.Add(-h).Unix(), Expires: verifiertest.Epoch.Add(60 * day).Unix()},
+			}})
+			return f.Issue(t, f.Ed, c)
+		}, want: verifier.ReasonSuperseded},
+
 		{name: "revoked", setup: func(t *testing.T, f *verifiertest.Fixture) string {
 			c := f.Claims(decoder.KindPrinted)
 			f.ApplyBatch(t, verifier.Batch{Version: 2, Base: 1, IssuedAt: verifiertest.Epoch, Entries: []verifier.Entry{

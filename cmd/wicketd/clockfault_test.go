@@ -464,9 +464,7 @@ func (r *daemonRun) get(path string) (int, string) {
 // reports the untrusted clock on /healthz and /metrics, decides by
 // policy, and neither lowers the saved floor nor raises it to the clock.
 func TestClockFloorAcrossRestart(t *testing.T) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	dir := t.TempDir()
 	cfgPath, f, good, _ := clockGate(t, dir)
 	addr := freeAddr(t)

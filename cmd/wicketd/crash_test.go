@@ -113,9 +113,7 @@ func TestCrashCycles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process (under qemu-user without binfmt?): %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	dir := t.TempDir()
 	cfg, f := gateFiles(t, dir)
 	var codes []string
@@ -250,6 +248,15 @@ func selfExec(args ...string) *exec.Cmd {
 	}
 	cmd.Env = append(os.Environ(), "WICKETD_EXEC=1")
 	return cmd
+}
+
+// skipUnlessSelfExec skips a test that runs wicketd as a child process
+// where this test binary cannot be run again (qemu-user without binfmt).
+func skipUnlessSelfExec(t testing.TB) {
+	t.Helper()
+	if out, err := selfExec("version").CombinedOutput(); err != nil {
+		t.Skipf("cannot run this test binary as a child process (under qemu-user without binfmt?): %v %s", err, out)
+	}
 }
 
 type writerFunc func([]byte) (int, error)

@@ -50,9 +50,7 @@ type kioskCase struct {
 // class, waits for the attendant prompt on the page, confirms it, and
 // checks the turnstile opens only then.
 func runKiosk(t *testing.T, kc kioskCase) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -19,9 +19,7 @@ import (
 // NOTIFY_SOCKET once it can scan, apply a policy change on SIGHUP without
 // a restart, and on SIGTERM say STOPPING=1, lock the relay and exit 0.
 func TestLifecycle(t *testing.T) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	dir := t.TempDir()
 	cfgPath, f := gateFiles(t, dir)
 	sock := filepath.Join(dir, "notify.sock")
@@ -146,9 +144,7 @@ func TestLifecycle(t *testing.T) {
 // TestStatusWhileRunning: wicketd status against a running gate explains
 // that the store is held instead of failing with a bare timeout.
 func TestStatusWhileRunning(t *testing.T) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	dir := t.TempDir()
 	cfgPath, _ := gateFiles(t, dir)
 	cmd := selfExec("run", "-config", cfgPath)

@@ -27,9 +27,7 @@ import (
 // everything published to the broker for those names, ID numbers, birth
 // date, masked names and raw identifiers. Only keyed hashes may be there.
 func TestPrivacy(t *testing.T) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	bin := buildWicketctl(t)
 	dir := t.TempDir()
 	ctl(t, bin, dir, "keygen", "-out", "root")

@@ -92,9 +92,10 @@ func benchStart(b *testing.B, bin, dir, cfg string, cold bool) {
 }
 
 // serialScanner points the config's scanner at the far end of a
-// pseudo-terminal, as a gate with a serial barcode scanner; the terminal
-// stays open until the benchmark ends.
-func serialScanner(b *testing.B, cfg string) {
+// pseudo-terminal, as a gate with a serial barcode scanner, and returns
+// the near end, where the scanner's bytes are written; the terminal stays
+// open until the test or benchmark ends.
+func serialScanner(b testing.TB, cfg string) *os.File {
 	master, tty, err := pty.Open()
 	if err != nil {
 		b.Skipf("no pseudo-terminal: %v", err)
@@ -112,6 +113,7 @@ func serialScanner(b *testing.B, cfg string) {
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(raw), stdin, serial, 1)), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return master
 }
 
 func median(v []float64) float64 {

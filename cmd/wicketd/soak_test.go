@@ -103,9 +103,7 @@ func TestSoak(t *testing.T) {
 	if err != nil || dur < 40*time.Second {
 		t.Fatalf("WICKET_SOAK=%q: want a duration of at least 40s", spec)
 	}
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	warmUp := min(soakMaxWarmUp, dur/4)
 	compare := min(soakMaxCompare, dur/4)
 	loadStart := readFileTrim("/proc/loadavg")

@@ -23,9 +23,7 @@ import (
 // published to the fleet reaches it, and its retained status says online,
 // then offline after SIGTERM.
 func TestDaemonSync(t *testing.T) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
+	skipUnlessSelfExec(t)
 	b := mqtttest.StartMosquitto(t)
 	dir := t.TempDir()
 	cfgPath, f := gateFiles(t, dir)

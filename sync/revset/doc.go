@@ -37,5 +37,8 @@
 // expiry; among statements of one kind about a subject the newest wins and
 // a tie keeps the earlier one; entries already expired when applied are
 // skipped. Lookups do not look at expiry; merges drop statements that
-// expired.
+// expired. "Expired" is always measured against a time the caller knows
+// has passed (the trusted clock's floor), never a wall clock that may be
+// set ahead: a statement dropped early would not come back until the next
+// snapshot.
 package revset

@@ -422,10 +422,10 @@ func (v *view) standing(vk, sk uint64, withSubject bool) (verifier.Standing, err
 	return out, nil
 }
 
-// records hashes a batch's entries, skips those expired at now, and
+// records hashes a batch's entries, skips those expired at floor, and
 // returns them sorted and combined.
-func (s *Set) records(entries []verifier.Entry, now int64) ([]Record, error) {
-	recs, err := s.hashEntries(entries, now)
+func (s *Set) records(entries []verifier.Entry, floor int64) ([]Record, error) {
+	recs, err := s.hashEntries(entries, floor)
 	if err != nil {
 		return nil, err
 	}
@@ -434,8 +434,8 @@ func (s *Set) records(entries []verifier.Entry, now int64) ([]Record, error) {
 }
 
 // hashEntries converts entries to records in order (seq numbers them),
-// skipping those expired at now. Large slices are hashed on all CPUs.
-func (s *Set) hashEntries(entries []verifier.Entry, now int64) ([]Record, error) {
+// skipping those expired at floor. Large slices are hashed on all CPUs.
+func (s *Set) hashEntries(entries []verifier.Entry, floor int64) ([]Record, error) {
 	recs := make([]Record, len(entries))
 	keep := make([]bool, len(entries))
 	const chunk = 8192
@@ -449,7 +449,7 @@ func (s *Set) hashEntries(entries []verifier.Entry, now int64) ([]Record, error)
 				return
 			}
 			for i := lo; i < min(lo+chunk, len(entries)); i++ {
-				r, ok, err := s.record(&entries[i], now)
+				r, ok, err := s.record(&entries[i], floor)
 				if err != nil {
 					errs[w] = fmt.Errorf("entry %d: %w", i, err)
 					return
@@ -483,23 +483,23 @@ func (s *Set) hashEntries(entries []verifier.Entry, now int64) ([]Record, error)
 
 // record converts one entry. Times are stored as uint32 seconds: an
 // expiry past 2106 is clamped; a statement time past it is refused.
-func (s *Set) record(e *verifier.Entry, now int64) (Record, bool, error) {
+func (s *Set) record(e *verifier.Entry, floor int64) (Record, bool, error) {
 	var key uint64
 	switch {
 	case e.Op < verifier.OpRevoke || e.Op > verifier.OpVoidBefore:
 		return Record{}, false, fmt.Errorf("revset: unknown op %d", e.Op)
-	case e.Expires <= now:
+	case e.Expires <= floor:
 		return Record{}, false, nil
 	case e.Op == verifier.OpRevoke:
 		key = s.h.Voucher(e.Key)
 	default:
 		key = s.h.Subject(e.Key)
 	}
-	return makeRecord(e.Op, key, e.Time, e.Expires, e.Colour, now)
+	return makeRecord(e.Op, key, e.Time, e.Expires, e.Colour, floor)
 }
 
-func makeRecord(op verifier.Op, key uint64, t, expires int64, colour decoder.Colour, now int64) (Record, bool, error) {
-	if expires <= now {
+func makeRecord(op verifier.Op, key uint64, t, expires int64, colour decoder.Colour, floor int64) (Record, bool, error) {
+	if expires <= floor {
 		return Record{}, false, nil
 	}
 	if t <= 0 || t > math.MaxUint32 {
@@ -523,10 +523,14 @@ func makeRecord(op verifier.Op, key uint64, t, expires int64, colour decoder.Col
 // verifier.MemStatus.Apply: the version must pass
 // verifier.CheckBatchVersion; a snapshot replaces everything (built into a
 // new file); a delta is appended to the log, fsynced, and merged into the
-// overlay. Entries expired at now are skipped. On error nothing changes.
+// overlay. Entries expired at floor are skipped. On error nothing changes.
 // Lookups run on throughout. A delta that grows the overlay past
-// Options.MergeRecords starts a background merge with the same now.
-func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
+// Options.MergeRecords starts a background merge with the same floor.
+//
+// floor must be a time known to have passed (the trusted clock's floor),
+// never a wall clock that may be set ahead: an entry dropped here does not
+// come back with a later delta, only with the next snapshot.
+func (s *Set) ApplyBatch(b *verifier.Batch, floor time.Time) error {
 	if b == nil {
 		return errors.New("revset: nil batch")
 	}
@@ -534,14 +538,14 @@ func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
 		return fmt.Errorf("%w: version %d part %d of %d (use NewSnapshot)", verifier.ErrSnapshotPart, b.Version, b.Part, b.Parts)
 	}
 	if b.Snapshot() {
-		w := s.NewSnapshot(b.Version, b.IssuedAt, now)
+		w := s.NewSnapshot(b.Version, b.IssuedAt, floor)
 		if err := w.AddEntries(b.Entries); err != nil {
 			w.Abort()
 			return err
 		}
 		return w.Commit()
 	}
-	recs, err := s.records(b.Entries, now.Unix())
+	recs, err := s.records(b.Entries, floor.Unix())
 	if err != nil {
 		return fmt.Errorf("apply batch %d: %w", b.Version, err)
 	}
@@ -573,7 +577,7 @@ func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
 		go func() {
 			defer s.wg.Done()
 			defer s.merging.Store(false)
-			if err := s.Merge(now); err != nil {
+			if err := s.Merge(floor); err != nil {
 				s.mergeErr.Store(&err)
 				s.o.Logger.Error("revset: background merge failed", "err", err)
 			}
@@ -583,10 +587,11 @@ func (s *Set) ApplyBatch(b *verifier.Batch, now time.Time) error {
 }
 
 // Merge writes the snapshot and the overlay into a new snapshot file,
-// dropping statements that expired at now, and switches lookups to it.
+// dropping statements that expired at floor, and switches lookups to it.
 // Deltas may be applied while it runs; they stay in the overlay. It
 // returns at once when there is nothing to merge and nothing expired.
-func (s *Set) Merge(now time.Time) error {
+// floor must be a time known to have passed, as for ApplyBatch.
+func (s *Set) Merge(floor time.Time) error {
 	// Never rewrite a file before it has passed its check.
 	if f := s.view.Load().file; f != nil {
 		if err := f.waitVerified(); err != nil {
@@ -601,8 +606,8 @@ func (s *Set) Merge(now time.Time) error {
 		return ErrClosed
 	}
 	v := s.view.Load()
-	nowU := now.Unix()
-	expiring := v.file != nil && v.file.hdr.MinExpires != 0 && int64(v.file.hdr.MinExpires) <= nowU
+	floorU := floor.Unix()
+	expiring := v.file != nil && v.file.hdr.MinExpires != 0 && int64(v.file.hdr.MinExpires) <= floorU
 	if len(v.live) == 0 && len(v.frozen) == 0 && !expiring {
 		s.mu.Unlock()
 		return nil
@@ -624,7 +629,7 @@ func (s *Set) Merge(now time.Time) error {
 		return err
 	}
 	emit := func(r Record) error {
-		if int64(r.Expires) <= nowU {
+		if int64(r.Expires) <= floorU {
 			return nil
 		}
 		return fw.add(r)
@@ -758,16 +763,17 @@ type SnapshotWriter struct {
 	b        *builder
 	version  uint64
 	issuedAt time.Time
-	now      int64
+	floor    int64
 	err      error
 	ordered  bool
 	parts    bool
 }
 
 // NewSnapshot starts a snapshot of the given version. Entries expired at
-// now are skipped. Nothing changes until Commit.
-func (s *Set) NewSnapshot(version uint64, issuedAt, now time.Time) *SnapshotWriter {
-	return &SnapshotWriter{s: s, b: newBuilder(s.dir, s.o.RunRecords), version: version, issuedAt: issuedAt, now: now.Unix()}
+// floor (a time known to have passed, as for ApplyBatch) are skipped.
+// Nothing changes until Commit.
+func (s *Set) NewSnapshot(version uint64, issuedAt, floor time.Time) *SnapshotWriter {
+	return &SnapshotWriter{s: s, b: newBuilder(s.dir, s.o.RunRecords), version: version, issuedAt: issuedAt, floor: floor.Unix()}
 }
 
 // errMixed: a writer fed both in order and by part.
@@ -786,7 +792,7 @@ func (w *SnapshotWriter) Add(e *verifier.Entry) error {
 	if err := w.use(false); err != nil {
 		return err
 	}
-	r, ok, err := w.s.record(e, w.now)
+	r, ok, err := w.s.record(e, w.floor)
 	if err == nil && ok {
 		err = w.b.add(r)
 	}
@@ -800,10 +806,10 @@ func (w *SnapshotWriter) AddStored(op verifier.Op, entryKey [16]byte, t, expires
 	if err := w.use(false); err != nil {
 		return err
 	}
-	if expires <= w.now {
+	if expires <= w.floor {
 		return nil
 	}
-	r, ok, err := makeRecord(op, w.s.h.Entry(op, entryKey), t, expires, colour, w.now)
+	r, ok, err := makeRecord(op, w.s.h.Entry(op, entryKey), t, expires, colour, w.floor)
 	if err == nil && ok {
 		err = w.b.add(r)
 	}
@@ -816,7 +822,7 @@ func (w *SnapshotWriter) AddEntries(es []verifier.Entry) error {
 	if err := w.use(false); err != nil {
 		return err
 	}
-	recs, err := w.s.hashEntries(es, w.now)
+	recs, err := w.s.hashEntries(es, w.floor)
 	for i := 0; err == nil && i < len(recs); i++ {
 		err = w.b.add(recs[i])
 	}
@@ -832,7 +838,7 @@ func (w *SnapshotWriter) AddPart(part uint32, es []verifier.Entry) error {
 	if err := w.use(true); err != nil {
 		return err
 	}
-	recs, err := w.s.records(es, w.now)
+	recs, err := w.s.records(es, w.floor)
 	for i := 0; err == nil && i < len(recs); i++ {
 		r := recs[i]
 		r.seq = part

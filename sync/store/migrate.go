@@ -50,7 +50,13 @@ func (s *Store) migrateStatus() error {
 	start := time.Now()
 	moved, bad := 0, 0
 	if version != 0 && s.rs.Info().Version < version {
-		w := s.rs.NewSnapshot(version, issued, start)
+		// Drop only what expired before a time known to have passed: the
+		// wall clock at the first start of this version may be ahead.
+		floor := s.Floor()
+		if issued.After(floor) {
+			floor = issued
+		}
+		w := s.rs.NewSnapshot(version, issued, floor)
 		err := s.db.View(func(tx *bbolt.Tx) error {
 			t := max(issued.Unix(), 1)
 			if b := tx.Bucket(legacyRevoked); b != nil {

@@ -120,3 +120,33 @@ func TestMigrateSchema1(t *testing.T) {
 	}
 	check(t, path2)
 }
+
+// TestMigrateDropsOnlyBeforeFloor: migration drops statements that expired
+// before the trusted floor (the persisted floor, or the batch's issue time),
+// never against the wall clock at the first start of this version, which
+// may be set ahead. Here the wall clock is a month past a revocation's
+// expiry, and nothing the gate trusts says that time has come.
+func TestMigrateDropsOnlyBeforeFloor(t *testing.T) {
+	issued := time.Now().Add(-40 * 24 * time.Hour).Truncate(time.Second)
+	floor := issued.Add(24 * time.Hour)
+	b := &verifier.Batch{Version: 3, IssuedAt: issued, Entries: []verifier.Entry{
+		{Op: verifier.OpRevoke, Key: []byte("in force"), Time: issued.Unix(), Expires: issued.Add(10 * 24 * time.Hour).Unix()},
+		{Op: verifier.OpRevoke, Key: []byte("expired"), Time: issued.Unix(), Expires: floor.Unix() - 1},
+	}}
+	path := filepath.Join(t.TempDir(), "wicket.db")
+	writeSchema1(t, path, b, issued)
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { return putTime(tx.Bucket(bucketMeta), keyFloor, floor) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := openTest(t, Options{Path: path})
+	for id, want := range map[string]bool{"in force": true, "expired": false} {
+		if got, err := s.Revoked([]byte(id)); err != nil || got != want {
+			t.Errorf("after migration: Revoked(%q) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+}

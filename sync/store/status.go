@@ -18,14 +18,19 @@ import (
 // verifier.MemStatus.Apply: the version must pass
 // verifier.CheckBatchVersion; a snapshot replaces every statement, a delta
 // merges on top (the newest statement about a subject wins, a revocation
-// keeps its latest expiry); entries already expired at now are skipped.
+// keeps its latest expiry); entries already expired at floor are skipped.
 // On error nothing changes. A delta is fsynced once; lookups run on
 // throughout.
-func (s *Store) ApplyBatch(b *verifier.Batch, now time.Time) error {
+//
+// floor must be a time known to have passed (the trusted clock's floor),
+// never the wall clock: a gate whose clock is ahead would otherwise drop
+// statements still in force, and they would not come back until the next
+// snapshot.
+func (s *Store) ApplyBatch(b *verifier.Batch, floor time.Time) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.rs.ApplyBatch(b, now); err != nil {
+	if err := s.rs.ApplyBatch(b, floor); err != nil {
 		if b != nil {
 			return fmt.Errorf("apply batch %d: %w", b.Version, err)
 		}
@@ -40,12 +45,13 @@ type SnapshotWriter = revset.SnapshotWriter
 
 // NewSnapshot starts a snapshot of the given version whose entries come
 // in parts (SnapshotWriter.AddPart) or in order; nothing changes until
-// its Commit, which checks the version against the installed one.
-func (s *Store) NewSnapshot(version uint64, issuedAt, now time.Time) (*SnapshotWriter, error) {
+// its Commit, which checks the version against the installed one. Entries
+// expired at floor (as for ApplyBatch) are skipped.
+func (s *Store) NewSnapshot(version uint64, issuedAt, floor time.Time) (*SnapshotWriter, error) {
 	if s.readOnly {
 		return nil, ErrReadOnly
 	}
-	return s.rs.NewSnapshot(version, issuedAt, now), nil
+	return s.rs.NewSnapshot(version, issuedAt, floor), nil
 }
 
 // Revoked reports whether the voucher id is revoked (until a merge drops
@@ -89,14 +95,15 @@ func (s *Store) Info() verifier.StatusInfo {
 }
 
 // CompactStatus merges the deltas applied since the last snapshot into a
-// new snapshot file and drops statements that expired at or before now.
-// It runs while lookups and deltas go on; run it periodically (the set
-// also merges by itself when its overlay grows large).
-func (s *Store) CompactStatus(now time.Time) error {
+// new snapshot file and drops statements that expired at or before floor,
+// a time known to have passed (as for ApplyBatch). It runs while lookups
+// and deltas go on; run it periodically (the set also merges by itself
+// when its overlay grows large).
+func (s *Store) CompactStatus(floor time.Time) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.rs.Merge(now); err != nil {
+	if err := s.rs.Merge(floor); err != nil {
 		return fmt.Errorf("compact statements: %w", err)
 	}
 	return nil

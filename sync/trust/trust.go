@@ -65,7 +65,7 @@ type Applier struct {
 	st    *store.Store
 	v     *verifier.Verifier
 	log   *slog.Logger
-	now   func() time.Time
+	now   func() time.Time // wall clock: assembly timestamps only, never expiry
 
 	// OnChange, if set, is called after something was installed.
 	OnChange func()
@@ -179,7 +179,7 @@ func (a *Applier) Batch(raw []byte, source string) (Result, error) {
 }
 
 func (a *Applier) applyLocked(b *verifier.Batch, source string) (Result, error) {
-	err := a.st.ApplyBatch(b, a.now())
+	err := a.st.ApplyBatch(b, a.dropBefore(b))
 	switch {
 	case err == nil:
 		a.v.Clock().Raise(b.IssuedAt)
@@ -242,7 +242,7 @@ func (a *Applier) partLocked(b *verifier.Batch, source string) (Result, error) {
 		}
 	}
 	if a.asm == nil {
-		w, err := a.st.NewSnapshot(b.Version, b.IssuedAt, a.now())
+		w, err := a.st.NewSnapshot(b.Version, b.IssuedAt, a.dropBefore(b))
 		if err != nil {
 			return Refused, err
 		}
@@ -280,6 +280,20 @@ func (a *Applier) partLocked(b *verifier.Batch, source string) (Result, error) {
 	}
 	a.log.Info("multi-part snapshot applied", "version", b.Version, "parts", cur.Of, "collected_in", cur.LastPartAt.Sub(cur.Started).Round(time.Millisecond), "install", time.Since(start).Round(time.Millisecond), "source", source)
 	return Applied, nil
+}
+
+// dropBefore is the time at which a batch's statements count as expired
+// and are not stored: the trusted clock's floor, or the batch's own issue
+// time if later (the floor rises to it once the batch is in). Never the
+// wall clock: a gate whose clock is ahead would drop revocations and
+// overrides still in force, and since the version moves on they would not
+// come back until the next snapshot.
+func (a *Applier) dropBefore(b *verifier.Batch) time.Time {
+	floor := a.v.Clock().Floor()
+	if b.IssuedAt.After(floor) {
+		return b.IssuedAt
+	}
+	return floor
 }
 
 // abandonLocked drops the snapshot being collected.

@@ -265,3 +265,85 @@ func TestMultiPartSnapshot(t *testing.T) {
 		t.Fatal("snapshot 8's last entry missing")
 	}
 }
+
+// TestClockAheadAtApply: a gate whose wall clock is 31 days ahead (past
+// max_key_set_age, so the floor does not follow it) receives a revocation
+// and a red override that expire in 10 days, by delta, snapshot or
+// multi-part snapshot. Once the clock is corrected both are still in force,
+// also after the compaction the daemon runs at the trusted floor: a wrong
+// clock never drops trust data the version has moved past.
+func TestClockAheadAtApply(t *testing.T) {
+	issued := verifiertest.Epoch
+	expires := issued.Add(10 * 24 * time.Hour).Unix()
+	entries := []verifier.Entry{
+		{Op: verifier.OpRevoke, Key: []byte("voucher-revoked-1"), Time: issued.Unix(), Expires: expires},
+		{Op: verifier.OpColour, Key: []byte("subject-turned-red"), Time: issued.Unix(), Expires: expires, Colour: decoder.ColourRed},
+	}
+	sign := func(t *testing.T, r *rig, b verifier.Batch) []byte {
+		doc, err := verifier.SignBatch(r.f.Root, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	for _, tc := range []struct {
+		name string
+		docs func(*testing.T, *rig) [][]byte
+	}{
+		{"delta", func(t *testing.T, r *rig) [][]byte {
+			return [][]byte{sign(t, r, verifier.Batch{Version: 2, Base: 1, IssuedAt: issued, Entries: entries})}
+		}},
+		{"snapshot", func(t *testing.T, r *rig) [][]byte {
+			return [][]byte{sign(t, r, verifier.Batch{Version: 2, IssuedAt: issued, Entries: entries})}
+		}},
+		{"multi-part snapshot", func(t *testing.T, r *rig) [][]byte {
+			return [][]byte{
+				sign(t, r, verifier.Batch{Version: 2, IssuedAt: issued, Part: 0, Parts: 2, Entries: entries[:1]}),
+				sign(t, r, verifier.Batch{Version: 2, IssuedAt: issued, Part: 1, Parts: 2, Entries: entries[1:]}),
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			r.a.now = r.f.Clock.Now // the gate's wall clock, as in wicketd
+			if res, err := r.a.KeySet(r.f.KeySetDoc, "test"); res != Applied {
+				t.Fatalf("key set: %v, %v", res, err)
+			}
+			if res, err := r.a.Batch(sign(t, r, verifier.Batch{Version: 1, IssuedAt: issued.Add(-time.Hour)}), "test"); res != Applied {
+				t.Fatalf("snapshot 1: %v, %v", res, err)
+			}
+			revoked := r.f.Claims(decoder.KindPrinted)
+			revoked.ID = []byte("voucher-revoked-1")
+			red := r.f.Claims(decoder.KindPrinted)
+			red.Voucher.Subject = []byte("subject-turned-red")
+			codes := map[verifier.Reason]string{
+				verifier.ReasonRevoked:   r.f.Issue(t, r.f.Ed, revoked),
+				verifier.ReasonColourRed: r.f.Issue(t, r.f.Ed, red),
+			}
+
+			r.f.Clock.Set(verifiertest.Epoch.Add(31 * 24 * time.Hour))
+			docs := tc.docs(t, r)
+			for i, doc := range docs {
+				want := Held
+				if i == len(docs)-1 {
+					want = Applied
+				}
+				if res, err := r.a.Batch(doc, "test"); res != want {
+					t.Fatalf("document %d: %v, %v; want %v", i, res, err, want)
+				}
+			}
+			r.f.Clock.Set(verifiertest.Epoch.Add(time.Hour))
+			if err := r.st.CompactStatus(r.f.TClock.Floor()); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.st.Info().Version; got != 2 {
+				t.Fatalf("installed version %d; want 2", got)
+			}
+			for want, code := range codes {
+				if d := r.f.Verifier.Verify([]byte(code)); d.Reason != want {
+					t.Errorf("after the clock was corrected: Verify = %s (%s); want %s", d.Reason, d.Detail, want)
+				}
+			}
+		})
+	}
+}

@@ -69,8 +69,10 @@ type Conn struct {
 	// MaxMessage is the largest MQTT packet, in bytes, the client reads
 	// into memory; a larger PUBLISH is dropped as it streams in and
 	// replaced by a marker (see Oversized). 0 means DefaultMaxMessage
-	// (9 MiB); at least MinMaxMessage, so every trust document fits.
-	MaxMessage int64 `yaml:"max_message"`
+	// (9 MiB); at least MinMaxMessage, so every trust document fits. Not
+	// a config file option: the limit follows the wire format, not the
+	// site.
+	MaxMessage int64 `yaml:"-" json:"-"`
 	// Counters, if set, counts oversized and unrouted messages of clients
 	// built from Options.
 	Counters *Counters `yaml:"-" json:"-"`
@@ -88,7 +90,7 @@ func (c Conn) Validate(prefix string) error {
 	case c.KeepAlive < 0:
 		return fmt.Errorf("%skeepalive: must not be negative", prefix)
 	case c.MaxMessage != 0 && c.MaxMessage < MinMaxMessage:
-		return fmt.Errorf("%smax_message: %d is below %d bytes, the largest trust document plus headers; leave it 0 for %d", prefix, c.MaxMessage, int64(MinMaxMessage), int64(DefaultMaxMessage))
+		return fmt.Errorf("%sMaxMessage: %d is below %d bytes, the largest trust document plus headers; leave it 0 for %d", prefix, c.MaxMessage, int64(MinMaxMessage), int64(DefaultMaxMessage))
 	}
 	scheme, err := CheckBroker(c.Broker)
 	if err != nil {

@@ -2,11 +2,13 @@ package mqttconn
 
 import (
 	"crypto/tls"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
@@ -54,6 +56,39 @@ func (s *station) client(cn string, filters ...string) *receiver {
 		waitTok(s.t, cn+" subscribe "+f, r.Subscribe(f, 1, func(_ mqtt.Client, m mqtt.Message) { r.route(m) }))
 	}
 	return r
+}
+
+// dial opens a TLS connection to the broker with a certificate for cn.
+func (s *station) dial(cn string) net.Conn {
+	s.t.Helper()
+	c := s.conn(cn, "id-"+cn)
+	tc, err := TLSConfig(c.CAFile, c.CertFile, c.KeyFile)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	raw, err := tls.Dial("tcp", s.b.Addr(), tc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return raw
+}
+
+// dieWithWill connects as cn with a retained QoS 1 last will on topic
+// and drops the connection without DISCONNECT, so the broker publishes
+// the will if the ACL lets cn write topic.
+func (s *station) dieWithWill(cn, topic, will string) {
+	s.t.Helper()
+	raw := s.dial(cn)
+	defer raw.Close()
+	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	cp.ProtocolName, cp.ProtocolVersion, cp.ClientIdentifier, cp.CleanSession, cp.Keepalive = "MQTT", 4, "id-"+cn, true, 30
+	cp.WillFlag, cp.WillQos, cp.WillRetain, cp.WillTopic, cp.WillMessage = true, 1, true, topic, []byte(will)
+	if err := cp.Write(raw); err != nil {
+		s.t.Fatal(err)
+	}
+	// The broker may accept the connection or refuse a will it does not
+	// allow; either way nothing may reach a subscriber.
+	_, _ = packets.ReadPacket(raw)
 }
 
 // expect waits for r's next message and fails unless it is topic with
@@ -131,18 +166,14 @@ func TestShippedBrokerConfig(t *testing.T) {
 	publish(t, collector, tp.Ack("G2"), "ack 6..8", false)
 	expect(t, g2, "G2 after G3 connected with its client id", tp.Ack("G2"), "ack 6..8")
 
+	// A gate's last will goes out on its own status topic only.
+	s.dieWithWill("G6", tp.Status("G2"), "forged will")
+	s.dieWithWill("G6", tp.Status("G6"), "G6 offline")
+	expect(t, authority, "authority", tp.Status("G6"), "G6 offline")
+
 	// An oversized message is refused: the broker disconnects the sender
 	// and delivers nothing.
-	c := s.conn("G5", "id-G5")
-	tc, err := TLSConfig(c.CAFile, c.CertFile, c.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := tls.Dial("tcp", s.b.Addr(), tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mqtttest.PublishLarge(raw, "id-G5", tp.Records("G5"), DefaultMaxMessage, false); err == nil {
+	if err := mqtttest.PublishLarge(s.dial("G5"), "id-G5", tp.Records("G5"), DefaultMaxMessage, false); err == nil {
 		t.Error("the broker acknowledged a message over max_packet_size")
 	}
 	publish(t, g1, tp.Records("G1"), "after the big one", false)

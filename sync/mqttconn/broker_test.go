@@ -244,3 +244,42 @@ func TestUnroutedDoNotWedge(t *testing.T) {
 		c.Disconnect(0)
 	}
 }
+
+// TestGuardOwnOptions: a client that builds its own paho options, with
+// manual acknowledgement and its own default handler (as the collector
+// does), gets the same bound from Guard.
+func TestGuardOwnOptions(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	raw, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const over = DefaultMaxMessage + 1
+	if err := mqtttest.PublishLarge(raw, "big-publisher", "rec/big", over, true); err != nil {
+		t.Fatal(err)
+	}
+	var n Counters
+	got := make(chan mqtt.Message, 10)
+	o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("collector").SetProtocolVersion(4).
+		SetAutoAckDisabled(true).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+		got <- m
+		m.Ack()
+	})
+	c := mqtt.NewClient(Guard(o, 0, &n))
+	waitTok(t, "connect", c.Connect())
+	defer c.Disconnect(0)
+	waitTok(t, "subscribe", c.Subscribe("rec/#", 1, nil))
+	publish := publisher(t, b.URL(), "publisher")
+	waitTok(t, "publish", publish.Publish("rec/small", 1, false, "small"))
+	r := &receiver{got: got}
+	m := r.next(t)
+	if topic, size, ok := Oversized(m); !ok || topic != "rec/big" || size != over {
+		t.Fatalf("first message %s; want the marker of rec/big, %d bytes", describe(m), int64(over))
+	}
+	if m := r.next(t); m.Topic() != "rec/small" || string(m.Payload()) != "small" {
+		t.Fatalf("second message %s; want rec/small", describe(m))
+	}
+	if n.Oversized() != 1 {
+		t.Errorf("oversized = %d; want 1", n.Oversized())
+	}
+}

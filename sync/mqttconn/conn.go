@@ -29,7 +29,9 @@
 //     the router keep routes across connects), and a client with its own
 //     default handler should hand what it does not want to DropHandler.
 //
-// Both are counted in Conn.Counters, when set.
+// Both are counted in Conn.Counters, when set. A client that builds its
+// own paho options gets the first with Guard and should set DropHandler,
+// or acknowledge every message in its own default handler.
 package mqttconn
 
 import (
@@ -153,7 +155,8 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 	o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(c.ClientID).
 		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetOrderMatters(false).
-		SetCustomOpenConnectionFn(c.open).SetDefaultPublishHandler(DropHandler(c.Counters))
+		SetDefaultPublishHandler(DropHandler(c.Counters))
+	Guard(o, c.MaxMessage, c.Counters)
 	ka := c.KeepAlive
 	if ka == 0 {
 		ka = 30 * time.Second
@@ -179,10 +182,34 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 	return o, nil
 }
 
-// open is paho's OpenConnectionFunc for Options: it dials the broker (TLS
-// for the TLS schemes, with o.TLSConfig) and puts a guard on what is read,
-// so the guard parses the plaintext MQTT stream.
-func (c Conn) open(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+// Guard makes the connections of a client built from o read through the
+// size guard: a PUBLISH over maxMessage bytes (0 means DefaultMaxMessage)
+// is never held in memory but replaced by a marker (see Oversized) and
+// counted in n, which may be nil. Options applies it. A client that builds
+// its own options calls it too, and sets DropHandler, or a default handler
+// of its own that acknowledges every message, so markers and unrouted
+// messages cannot wedge its session. It dials the schemes CheckBroker
+// accepts, with o's TLS config and connect timeout.
+func Guard(o *mqtt.ClientOptions, maxMessage int64, n *Counters) *mqtt.ClientOptions {
+	if maxMessage == 0 {
+		maxMessage = DefaultMaxMessage
+	}
+	return o.SetCustomOpenConnectionFn(func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		conn, err := dial(u, o)
+		if err != nil {
+			return nil, err
+		}
+		return &guardedConn{Conn: conn, g: newGuard(conn, maxMessage, func(string, int64) { n.addOversized() })}, nil
+	})
+}
+
+// dial connects to the broker u names: TCP, and TLS with o.TLSConfig for
+// the TLS schemes, within o.ConnectTimeout.
+func dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	tlsScheme := TLSSchemes[u.Scheme]
+	if !tlsScheme && u.Scheme != "tcp" && u.Scheme != "mqtt" {
+		return nil, fmt.Errorf("broker scheme %q: use tcp:// or tls://", u.Scheme)
+	}
 	ctx := context.Background()
 	if o.ConnectTimeout > 0 {
 		var cancel context.CancelFunc
@@ -191,28 +218,20 @@ func (c Conn) open(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
-	if err != nil {
+	if err != nil || !tlsScheme {
+		return conn, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLSConfig != nil {
+		tc = o.TLSConfig.Clone()
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	tconn := tls.Client(conn, tc)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		conn.Close()
 		return nil, err
 	}
-	if TLSSchemes[u.Scheme] {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if o.TLSConfig != nil {
-			tc = o.TLSConfig.Clone()
-		}
-		if tc.ServerName == "" {
-			tc.ServerName = u.Hostname()
-		}
-		tconn := tls.Client(conn, tc)
-		if err := tconn.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		conn = tconn
-	}
-	limit := c.MaxMessage
-	if limit == 0 {
-		limit = DefaultMaxMessage
-	}
-	g := newGuard(conn, limit, func(string, int64) { c.Counters.addOversized() })
-	return &guardedConn{Conn: conn, g: g}, nil
+	return tconn, nil
 }

@@ -49,7 +49,7 @@ type receiver struct {
 	got chan mqtt.Message
 }
 
-func newReceiver(t *testing.T, c Conn) *receiver {
+func newReceiver(t *testing.T, c Conn, more ...func(*mqtt.ClientOptions)) *receiver {
 	t.Helper()
 	r := &receiver{n: new(Counters), got: make(chan mqtt.Message, 100)}
 	c.Counters = r.n
@@ -62,6 +62,9 @@ func newReceiver(t *testing.T, c Conn) *receiver {
 		r.got <- m
 		drop(cl, m)
 	})
+	for _, f := range more {
+		f(o)
+	}
 	r.Client = mqtt.NewClient(o)
 	t.Cleanup(func() { r.Disconnect(0) })
 	return r
@@ -77,6 +80,19 @@ func (r *receiver) next(t *testing.T) mqtt.Message {
 	case <-time.After(waitLimit):
 		t.Fatal("no message")
 		return nil
+	}
+}
+
+// publishRetained streams a retained QoS 1 message of size bytes to b
+// over plain TCP.
+func publishRetained(t *testing.T, b *mqtttest.Broker, topic string, size int64) {
+	t.Helper()
+	raw, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mqtttest.PublishLarge(raw, "big-publisher", topic, size, true); err != nil {
+		t.Fatalf("publish %d bytes: %v\n%s", size, err, b.Log())
 	}
 }
 
@@ -103,13 +119,7 @@ func TestOversizedRetained(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
 	size := bigMessage(t)
 	const big = "wicket/f/trust/status/delta/9"
-	raw, err := net.Dial("tcp", b.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mqtttest.PublishLarge(raw, "big-publisher", big, size, true); err != nil {
-		t.Fatalf("publish %d bytes: %v\n%s", size, err, b.Log())
-	}
+	publishRetained(t, b, big, size)
 
 	runtime.GC()
 	var before, after runtime.MemStats
@@ -250,14 +260,8 @@ func TestUnroutedDoNotWedge(t *testing.T) {
 // does), gets the same bound from Guard.
 func TestGuardOwnOptions(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
-	raw, err := net.Dial("tcp", b.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const over = DefaultMaxMessage + 1
-	if err := mqtttest.PublishLarge(raw, "big-publisher", "rec/big", over, true); err != nil {
-		t.Fatal(err)
-	}
+	publishRetained(t, b, "rec/big", over)
 	var n Counters
 	got := make(chan mqtt.Message, 10)
 	o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("collector").SetProtocolVersion(4).
@@ -281,5 +285,45 @@ func TestGuardOwnOptions(t *testing.T) {
 	}
 	if n.Oversized() != 1 {
 		t.Errorf("oversized = %d; want 1", n.Oversized())
+	}
+}
+
+// TestOversizedSlowLink: dropping an oversized message on a link slower
+// than the keepalive does not cost the connection. The broker's PINGRESP
+// waits behind the payload; the guard's own PINGRESPs tell paho the link
+// is alive, so the marker and the next message arrive on the same
+// connection.
+func TestOversizedSlowLink(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	const over = DefaultMaxMessage + 1
+	publishRetained(t, b, "slow/big", over)
+	proxy := mqtttest.StartProxy(t, b.Addr())
+	lost := make(chan error, 1)
+	r := newReceiver(t, Conn{Broker: proxy.URL(), ClientID: "gate", KeepAlive: time.Second}, func(o *mqtt.ClientOptions) {
+		o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err })
+	})
+	waitTok(t, "connect", r.Connect())
+	// About 2.4 s for the message at 4 MB/s: the keepalive (1 s) plus
+	// its ping timeout (0.5 s) pass while it streams in.
+	proxy.Throttle(4 << 20)
+	start := time.Now()
+	waitTok(t, "subscribe", r.Subscribe("slow/#", 1, func(_ mqtt.Client, m mqtt.Message) { r.route(m) }))
+	m := r.next(t)
+	if topic, size, ok := Oversized(m); !ok || topic != "slow/big" || size != over {
+		t.Fatalf("got %s; want the marker of slow/big", describe(m))
+	}
+	took := time.Since(start)
+	if took < 3*time.Second/2 {
+		t.Fatalf("the message took %v; the test needs it to take longer than keepalive and ping timeout (1.5 s)", took)
+	}
+	pub := publisher(t, b.URL(), "publisher")
+	waitTok(t, "publish", pub.Publish("slow/next", 1, false, "next"))
+	if m := r.next(t); m.Topic() != "slow/next" {
+		t.Fatalf("after the marker: %s; want slow/next", describe(m))
+	}
+	select {
+	case err := <-lost:
+		t.Fatalf("connection lost while the oversized message streamed in (%v): %v", took, err)
+	default:
 	}
 }

@@ -12,10 +12,12 @@
 //     than Conn.MaxMessage (DefaultMaxMessage, 9 MiB) is never buffered:
 //     its payload is read and dropped piece by piece, and paho receives a
 //     small marker in its place, with the same packet id and QoS, on
-//     OversizedPrefix + the original topic. Oversized recognises it. paho
-//     acknowledges it like any message, so the broker does not send it
-//     again on this session (a retained one comes again on the next
-//     subscribe, and is dropped again). A broker stream that is not MQTT
+//     OversizedPrefix + the original topic. Oversized recognises it.
+//     paho acknowledges it like any message, so the broker does not send
+//     it again on this session (a retained one comes again on the next
+//     subscribe, and is dropped again). While it drops the payload the
+//     connection hands paho a PINGRESP every 64 KiB, so a slow link does
+//     not trip paho's keepalive. A broker stream that is not MQTT
 //     (a remaining length over four bytes, a PUBLISH topic overrunning its
 //     packet, any other packet over the limit) fails the read with
 //     ErrProtocol and paho drops the connection.
@@ -24,10 +26,11 @@
 //     that matches no route: the broker's in-flight window (20 on
 //     Mosquitto) then stays full and the session stops delivering. Options
 //     sets DropHandler as the default handler, so such messages are
-//     acknowledged, dropped and counted. A client that adds routes should
-//     add them before Connect (ClientOptions.SetDefaultPublishHandler and
-//     the router keep routes across connects), and a client with its own
-//     default handler should hand what it does not want to DropHandler.
+//     acknowledged, dropped and counted. Queued messages of a persistent
+//     session arrive right after CONNACK, before any Subscribe returns: a
+//     client that must not drop them adds its routes (Client.AddRoute)
+//     before Connect. A client with its own default handler hands what it
+//     does not want to DropHandler.
 //
 // Both are counted in Conn.Counters, when set. A client that builds its
 // own paho options gets the first with Guard and should set DropHandler,

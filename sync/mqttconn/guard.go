@@ -37,12 +37,16 @@ const (
 // dropped payload's size in decimal. paho then delivers and acknowledges
 // it like any other message, so the session's in-flight window moves on.
 //
+// While it drops a payload it hands out a PINGRESP after every pulse
+// bytes (pulseEvery), so paho's keepalive sees a live link.
+//
 // It is a pure stream transformation: packets split across reads at any
 // byte come out the same. It is not safe for concurrent Reads (paho reads
 // from one goroutine).
 type guard struct {
 	r     io.Reader
 	limit int64
+	pulse int64
 	// oversized, if set, is told of each replaced PUBLISH.
 	oversized func(topic string, size int64)
 
@@ -58,10 +62,14 @@ type guard struct {
 	rl    int64  // remaining length of the oversized PUBLISH
 	head  []byte // its topic length, topic and packet id so far
 	need  int    // length of head once complete
+	beat  int64  // payload bytes dropped since the last PINGRESP
 }
 
+// pingresp is the MQTT 3.1.1 PINGRESP packet.
+var pingresp = []byte{0xd0, 0x00}
+
 func newGuard(r io.Reader, limit int64, oversized func(topic string, size int64)) *guard {
-	return &guard{r: r, limit: limit, oversized: oversized}
+	return &guard{r: r, limit: limit, pulse: pulseEvery, oversized: oversized}
 }
 
 // Read implements io.Reader. It may block on the underlying reader for
@@ -187,17 +195,22 @@ func (g *guard) header() error {
 	case flags&0x06 == 0x06:
 		return fmt.Errorf("%w: PUBLISH with QoS 3", ErrProtocol)
 	}
-	g.state, g.rl, g.head, g.need = stPubHead, rl, g.head[:0], 2
+	g.state, g.rl, g.head, g.need, g.beat = stPubHead, rl, g.head[:0], 2, 0
 	return nil
 }
 
-// discard drops buffered payload of an oversized PUBLISH; once all of it
-// is gone it queues the marker.
+// discard drops buffered payload of an oversized PUBLISH, with a
+// PINGRESP after every g.pulse bytes; once all of it is gone it queues the
+// marker.
 func (g *guard) discard() {
-	n := min(int64(len(g.in)), g.left)
+	n := min(int64(len(g.in)), g.left, g.pulse-g.beat)
 	g.in = g.in[n:]
 	g.left -= n
+	g.beat += n
 	if g.left > 0 {
+		if g.beat == g.pulse {
+			g.out, g.beat = pingresp, 0
+		}
 		return
 	}
 	end := 2 + int(binary.BigEndian.Uint16(g.head))

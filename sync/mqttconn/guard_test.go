@@ -41,11 +41,28 @@ func readAll(g io.Reader, rng *rand.Rand) ([]byte, error) {
 	}
 }
 
+// pulsedGuard is a guard that sends its PINGRESPs every pulse bytes.
+func pulsedGuard(r io.Reader, limit, pulse int64, oversized func(string, int64)) *guard {
+	g := newGuard(r, limit, oversized)
+	g.pulse = pulse
+	return g
+}
+
+// pulses is how many PINGRESPs the guard sends while it drops dropped
+// bytes of a payload of size bytes.
+func pulses(dropped, size, pulse int64) int {
+	if dropped == size {
+		dropped-- // none once the payload is complete
+	}
+	return int(max(dropped, 0) / pulse)
+}
+
 // reference is the guard's contract written as a whole-buffer
 // transformation: every packet unchanged, except an oversized PUBLISH
-// replaced by its marker; io.EOF where the input ends (a cut packet's
-// passed bytes included), ErrProtocol where it is not MQTT.
-func reference(in []byte, limit int64) ([]byte, error) {
+// replaced by its marker, with a PINGRESP for each pulse bytes dropped
+// while more remain; io.EOF where the input ends (a cut packet's passed
+// bytes included), ErrProtocol where it is not MQTT.
+func reference(in []byte, limit, pulse int64) ([]byte, error) {
 	var out []byte
 	for len(in) > 0 {
 		i, rl := 1, int64(0)
@@ -88,6 +105,11 @@ func reference(in []byte, limit int64) ([]byte, error) {
 		if need > rl {
 			return out, ErrProtocol
 		}
+		if int64(len(in)) < need {
+			return out, io.EOF
+		}
+		dropped := min(int64(len(in)), rl) - need
+		out = append(out, bytes.Repeat(pingresp, pulses(dropped, rl-need, pulse))...)
 		if int64(len(in)) < rl {
 			return out, io.EOF
 		}
@@ -154,16 +176,24 @@ func TestGuardPackets(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		in, stream := randomPackets(rng, 60, limit)
 		var replaced int
-		g := newGuard(&chunks{r: bytes.NewReader(stream), rng: rng, max: 1 + rng.IntN(70000)}, limit,
+		const pulse = 5000
+		g := pulsedGuard(&chunks{r: bytes.NewReader(stream), rng: rng, max: 1 + rng.IntN(70000)}, limit, pulse,
 			func(string, int64) { replaced++ })
 		var want int
 		for i, p := range in {
+			pub, ok := p.(*packets.PublishPacket)
+			big := ok && pub.FixedHeader.RemainingLength > limit
+			for k := 0; big && k < pulses(int64(len(pub.Payload)), int64(len(pub.Payload)), pulse); k++ {
+				got, err := packets.ReadPacket(g)
+				if _, ok := got.(*packets.PingrespPacket); !ok || err != nil {
+					t.Fatalf("seed %d, packet %d: pulse %d = %v, %v; want a PINGRESP", seed, i, k, got, err)
+				}
+			}
 			got, err := packets.ReadPacket(g)
 			if err != nil {
 				t.Fatalf("seed %d, packet %d (%v): %v", seed, i, p, err)
 			}
-			pub, ok := p.(*packets.PublishPacket)
-			if !ok || pub.FixedHeader.RemainingLength <= limit {
+			if !big {
 				if !reflect.DeepEqual(got, p) {
 					t.Fatalf("seed %d, packet %d = %v; want %v", seed, i, got, p)
 				}
@@ -219,7 +249,7 @@ func TestGuardRemainingLength(t *testing.T) {
 	} {
 		for seed := range uint64(20) {
 			rng := rand.New(rand.NewPCG(seed, 2))
-			g := newGuard(&chunks{r: bytes.NewReader(tc.in), rng: rng, max: 3}, tc.limit, nil)
+			g := pulsedGuard(&chunks{r: bytes.NewReader(tc.in), rng: rng, max: 3}, tc.limit, 1<<30, nil)
 			out, err := readAll(g, rng)
 			if !bytes.Equal(out, tc.wantOut) || !errors.Is(err, tc.wantErr) {
 				t.Fatalf("%s (seed %d): guard(% x) = % x, %v; want % x, %v", tc.name, seed, tc.in, out, err, tc.wantOut, tc.wantErr)
@@ -254,10 +284,10 @@ func FuzzGuard(f *testing.F) {
 	f.Add([]byte{0x32, 0x80, 0x01, 0x00, 0x7c, 'x'}, uint64(3))
 	f.Add([]byte{0xd0, 0x00, 0x30, 0x05, 0x00, 0x01, 'a', 'b', 'c'}, uint64(4))
 	f.Fuzz(func(t *testing.T, in []byte, seed uint64) {
-		const limit = 64
+		const limit, pulse = 64, 16
 		rng := rand.New(rand.NewPCG(seed, 3))
-		wantOut, wantErr := reference(in, limit)
-		out, err := readAll(newGuard(&chunks{r: bytes.NewReader(in), rng: rng, max: 1 + rng.IntN(100)}, limit, nil), rng)
+		wantOut, wantErr := reference(in, limit, pulse)
+		out, err := readAll(pulsedGuard(&chunks{r: bytes.NewReader(in), rng: rng, max: 1 + rng.IntN(100)}, limit, pulse, nil), rng)
 		if !bytes.Equal(out, wantOut) || !errors.Is(err, wantErr) {
 			t.Fatalf("guard(% x) = % x, %v; want % x, %v", in, out, err, wantOut, wantErr)
 		}

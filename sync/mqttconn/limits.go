@@ -29,6 +29,14 @@ const (
 	// it parses headers and discards oversized payloads; larger reads go
 	// straight into paho's buffer.
 	readBuffer = 32 << 10
+	// pulseEvery: while the guard drops an oversized payload, it hands
+	// paho a PINGRESP after each pulseEvery bytes. paho's keepalive waits
+	// for the broker's PINGRESP, which is queued behind the payload, and
+	// would drop a connection that is busy delivering: 250 MB take 200 s
+	// at 10 Mbit/s, the ping timeout is 15 s. Bytes arriving show the link
+	// is alive. 64 KiB take 8 s even at 64 kbit/s, and 250 MB cost paho
+	// 4000 two-byte packets.
+	pulseEvery = 64 << 10
 	// maxVarintLen is the longest MQTT 3.1.1 remaining-length field
 	// (§2.2.3): four bytes encode at most 268,435,455.
 	maxVarintLen = 4

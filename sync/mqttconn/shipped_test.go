@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -219,4 +220,54 @@ func TestShippedBrokerRefuses(t *testing.T) {
 			t.Errorf("%s: connected; want refused", name)
 		}
 	}
+}
+
+// TestShippedBrokerQueue: the broker holds at most max_queued_messages
+// (1000) for an offline gate, plus the in-flight window (20); what is
+// over is dropped, and the gate, back, receives what was kept and then
+// new messages.
+func TestShippedBrokerQueue(t *testing.T) {
+	s := startStation(t)
+	tp := wire.Topics{Fleet: "f"}
+	const sent, queued, inflight = 1100, 1000, 20
+	got := make(chan string, sent+1)
+	gate := newReceiver(t, s.conn("G1", "id-G1"))
+	gate.AddRoute(tp.Ack("G1"), func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) })
+	waitTok(t, "connect", gate.Connect())
+	waitTok(t, "subscribe", gate.Subscribe(tp.Ack("G1"), 1, nil))
+	gate.Disconnect(250)
+
+	collector := s.client("wicket-collector-1")
+	toks := make([]mqtt.Token, sent)
+	for i := range toks {
+		toks[i] = collector.Publish(tp.Ack("G1"), 1, false, strconv.Itoa(i))
+	}
+	for _, tok := range toks {
+		waitTok(t, "publish", tok)
+	}
+	waitTok(t, "reconnect", gate.Connect())
+	n := 0
+	for n < queued {
+		select {
+		case <-got:
+			n++
+		case <-time.After(waitLimit):
+			t.Fatalf("received %d queued messages; want at least %d", n, queued)
+		}
+	}
+	publish(t, collector, tp.Ack("G1"), "after", false)
+	for m := ""; m != "after"; {
+		select {
+		case m = <-got:
+			if m != "after" {
+				n++
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("no message after the queue (%d received)", n)
+		}
+	}
+	if n > queued+inflight {
+		t.Errorf("an offline gate received %d of %d queued messages; want at most %d", n, sent, queued+inflight)
+	}
+	t.Logf("%d sent while offline, %d kept", sent, n)
 }

@@ -178,6 +178,7 @@ func cmdCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
 		return exitUsage
 	}
+	cfg.WarnBroker(stderr)
 	for _, w := range warnings {
 		fmt.Fprintf(stdout, "# warning: %s\n", w)
 	}

@@ -2,13 +2,48 @@
 // URL, client id, credentials and TLS files (Conn), paho's options built
 // from them, and the jittered backoff between attempts. Gates, collectors
 // and wicketctl share it.
+//
+// Two guards come with every client built from Conn.Options, so that
+// nothing on the broker can exhaust a client's memory or wedge its
+// session:
+//
+//   - Bounded memory per message. The connection parses the MQTT stream
+//     as it is read (the plaintext stream, inside TLS). A PUBLISH larger
+//     than Conn.MaxMessage (DefaultMaxMessage, 9 MiB) is never buffered:
+//     its payload is read and dropped piece by piece, and paho receives a
+//     small marker in its place, with the same packet id and QoS, on
+//     OversizedPrefix + the original topic. Oversized recognises it.
+//     paho acknowledges it like any message, so the broker does not send
+//     it again on this session (a retained one comes again on the next
+//     subscribe, and is dropped again). While it drops the payload the
+//     connection hands paho a PINGRESP every 64 KiB, so a slow link does
+//     not trip paho's keepalive. A broker stream that is not MQTT
+//     (a remaining length over four bytes, a PUBLISH topic overrunning its
+//     packet, any other packet over the limit) fails the read with
+//     ErrProtocol and paho drops the connection.
+//   - Unrouted messages are acknowledged. paho acknowledges a QoS 1
+//     message only after a handler returns, and has none for a message
+//     that matches no route: the broker's in-flight window (20 on
+//     Mosquitto) then stays full and the session stops delivering. Options
+//     sets DropHandler as the default handler, so such messages are
+//     acknowledged, dropped and counted. Queued messages of a persistent
+//     session arrive right after CONNACK, before any Subscribe returns: a
+//     client that must not drop them adds its routes (Client.AddRoute)
+//     before Connect. A client with its own default handler hands what it
+//     does not want to DropHandler.
+//
+// Both are counted in Conn.Counters, when set. A client that builds its
+// own paho options gets the first with Guard and should set DropHandler,
+// or acknowledge every message in its own default handler.
 package mqttconn
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -36,6 +71,16 @@ type Conn struct {
 	// KeepAlive is the MQTT keep-alive; a dead link is noticed within
 	// about 1.5 times this.
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// MaxMessage is the largest MQTT packet, in bytes, the client reads
+	// into memory; a larger PUBLISH is dropped as it streams in and
+	// replaced by a marker (see Oversized). 0 means DefaultMaxMessage
+	// (9 MiB); at least MinMaxMessage, so every trust document fits. Not
+	// a config file option: the limit follows the wire format, not the
+	// site.
+	MaxMessage int64 `yaml:"-" json:"-"`
+	// Counters, if set, counts oversized and unrouted messages of clients
+	// built from Options.
+	Counters *Counters `yaml:"-" json:"-"`
 }
 
 // Validate checks the fields, naming the bad one.
@@ -49,6 +94,8 @@ func (c Conn) Validate(prefix string) error {
 		return fmt.Errorf("%scert_file and key_file go together", prefix)
 	case c.KeepAlive < 0:
 		return fmt.Errorf("%skeepalive: must not be negative", prefix)
+	case c.MaxMessage != 0 && c.MaxMessage < MinMaxMessage:
+		return fmt.Errorf("%sMaxMessage: %d is below %d bytes, the largest trust document plus headers; leave it 0 for %d", prefix, c.MaxMessage, int64(MinMaxMessage), int64(DefaultMaxMessage))
 	}
 	scheme, err := CheckBroker(c.Broker)
 	if err != nil {
@@ -105,11 +152,14 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // Options builds paho's options: MQTT 3.1.1, persistent session, TLS 1.2+
 // where the URL asks for it, no automatic reconnect (callers run their own
-// loop with backoff and jitter, see Backoff).
+// loop with backoff and jitter, see Backoff), reads bounded by MaxMessage
+// and DropHandler as the default handler (see the package doc).
 func (c Conn) Options() (*mqtt.ClientOptions, error) {
 	o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(c.ClientID).
 		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetOrderMatters(false)
+		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetOrderMatters(false).
+		SetDefaultPublishHandler(DropHandler(c.Counters))
+	Guard(o, c.MaxMessage, c.Counters)
 	ka := c.KeepAlive
 	if ka == 0 {
 		ka = 30 * time.Second
@@ -133,4 +183,58 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 		o.SetTLSConfig(tc)
 	}
 	return o, nil
+}
+
+// Guard makes the connections of a client built from o read through the
+// size guard: a PUBLISH over maxMessage bytes (0 means DefaultMaxMessage)
+// is never held in memory but replaced by a marker (see Oversized) and
+// counted in n, which may be nil. Options applies it. A client that builds
+// its own options calls it too, and sets DropHandler, or a default handler
+// of its own that acknowledges every message, so markers and unrouted
+// messages cannot wedge its session. It dials the schemes CheckBroker
+// accepts, with o's TLS config and connect timeout.
+func Guard(o *mqtt.ClientOptions, maxMessage int64, n *Counters) *mqtt.ClientOptions {
+	if maxMessage == 0 {
+		maxMessage = DefaultMaxMessage
+	}
+	return o.SetCustomOpenConnectionFn(func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		conn, err := dial(u, o)
+		if err != nil {
+			return nil, err
+		}
+		return &guardedConn{Conn: conn, g: newGuard(conn, maxMessage, func(string, int64) { n.addOversized() })}, nil
+	})
+}
+
+// dial connects to the broker u names: TCP, and TLS with o.TLSConfig for
+// the TLS schemes, within o.ConnectTimeout.
+func dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	tlsScheme := TLSSchemes[u.Scheme]
+	if !tlsScheme && u.Scheme != "tcp" && u.Scheme != "mqtt" {
+		return nil, fmt.Errorf("broker scheme %q: use tcp:// or tls://", u.Scheme)
+	}
+	ctx := context.Background()
+	if o.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil || !tlsScheme {
+		return conn, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLSConfig != nil {
+		tc = o.TLSConfig.Clone()
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	tconn := tls.Client(conn, tc)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tconn, nil
 }

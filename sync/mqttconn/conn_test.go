@@ -35,6 +35,8 @@ func TestValidate(t *testing.T) {
 		{"no client id", func(c *Conn) { c.ClientID = "" }, "client_id"},
 		{"cert without key", func(c *Conn) { c.Broker = "tls://b:8883"; c.CertFile = "c.pem" }, "go together"},
 		{"ca on plain tcp", func(c *Conn) { c.CAFile = "ca.pem" }, "need a TLS broker"},
+		{"max message below a trust document", func(c *Conn) { c.MaxMessage = 1 << 20 }, "MaxMessage"},
+		{"max message at the minimum", func(c *Conn) { c.MaxMessage = MinMaxMessage }, ""},
 	} {
 		c := ok
 		tc.mod(&c)

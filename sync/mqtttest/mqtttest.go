@@ -46,6 +46,8 @@ type options struct {
 	persistence bool
 	dir         string
 	tls         *TLSFiles
+	file        string            // a config file to run instead of the generated one
+	set         map[string]string // its options to give other values
 }
 
 // TLSFiles are PEM files for a TLS listener that requires a client
@@ -100,7 +102,7 @@ func StartMosquitto(t testing.TB, opts ...Option) *Broker {
 		bin = debianPath
 	}
 	dir := t.TempDir()
-	if o.persistence && o.dir == "" {
+	if (o.persistence || o.file != "") && o.dir == "" {
 		o.dir = t.TempDir()
 	}
 	b := &Broker{t: t, bin: bin, dir: dir, logPath: filepath.Join(dir, "mosquitto.log")}
@@ -134,6 +136,9 @@ func freePort() (int, error) {
 func (b *Broker) configPath() string { return filepath.Join(b.dir, "broker.conf") }
 
 func (b *Broker) writeConfig(o options) error {
+	if o.file != "" {
+		return b.writeFileConfig(o)
+	}
 	var c strings.Builder
 	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", b.port)
 	c.WriteString("allow_anonymous true\n")
@@ -147,13 +152,19 @@ func (b *Broker) writeConfig(o options) error {
 	} else {
 		c.WriteString("persistence false\n")
 	}
+	testLines(&c)
+	return os.WriteFile(b.configPath(), []byte(c.String()), 0o600)
+}
+
+// testLines are the config lines every test broker ends with: log to
+// stderr (the log file), and stay root when started as root.
+func testLines(c *strings.Builder) {
 	c.WriteString("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
 	if os.Geteuid() == 0 {
 		// Running as root, Mosquitto would switch to the mosquitto user,
 		// which cannot write the test's directories.
 		c.WriteString("user root\n")
 	}
-	return os.WriteFile(b.configPath(), []byte(c.String()), 0o600)
 }
 
 // URL is the broker's address for MQTT clients: tcp://127.0.0.1:PORT, or

@@ -43,6 +43,7 @@ type Proxy struct {
 	stallChanged  chan struct{} // closed and replaced by each Stall call
 	cut           *cutPlan
 	dropPublishes int
+	throttle      int64 // target → client bytes per second, 0 for no limit
 	closed        bool
 	stats         ProxyStats
 }
@@ -182,6 +183,14 @@ func (p *Proxy) CutAfter(n int64) <-chan Cut {
 func (p *Proxy) DropPublishes(n int) {
 	p.mu.Lock()
 	p.dropPublishes = max(n, 0)
+	p.mu.Unlock()
+}
+
+// Throttle limits what each connection forwards from the target to the
+// client to about bytesPerSecond, as on a slow uplink; 0 lifts the limit.
+func (p *Proxy) Throttle(bytesPerSecond int64) {
+	p.mu.Lock()
+	p.throttle = max(bytesPerSecond, 0)
 	p.mu.Unlock()
 }
 
@@ -356,11 +365,15 @@ func (p *Proxy) down(c *proxyConn) {
 				b = b[k:]
 			}
 			p.stats.BytesDown += int64(len(out))
+			rate := p.throttle
 			p.mu.Unlock()
 			if len(out) > 0 {
 				if _, werr := c.client.Write(out); werr != nil {
 					return
 				}
+			}
+			if rate > 0 && !c.pause(time.Duration(int64(len(out))*int64(time.Second)/rate)) {
+				return
 			}
 		}
 		if err != nil {
@@ -377,6 +390,19 @@ type proxyConn struct {
 	mu     sync.Mutex
 	broker net.Conn
 	closed bool
+}
+
+// pause waits d, or until the connection is cut; it reports whether d
+// passed.
+func (c *proxyConn) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // attach sets the target side; false if the connection was cut already.

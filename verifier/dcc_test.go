@@ -134,6 +134,7 @@ func dccReasonCases() []reasonCase {
 		{name: "dcc test negative", setup: dccCase(dccPolicy, de, test(naat, negative, 24*h)), want: verifier.ReasonOK},
 		{name: "dcc antigen test negative", setup: dccCase(dccPolicy, de, test(antigen, negative, 10*h)), want: verifier.ReasonOK},
 		{name: "dcc test positive", setup: dccCase(dccPolicy, de, test(naat, positive, 24*h)), want: verifier.ReasonTestPositive},
+		{name: "dcc test result outside the value set", setup: dccCase(dccPolicy, de, test(naat, "NEGATIVO", 2*h)), want: verifier.ReasonDCCTestResult},
 		{name: "dcc test too old", setup: dccCase(dccPolicy, de, test(naat, negative, 80*h)), want: verifier.ReasonTestTooOld},
 		{name: "dcc test type not accepted", setup: dccCase(dccPolicy, de, test("LP0000-0", negative, 2*h)), want: verifier.ReasonTestKindNotAccepted},
 		{name: "dcc recovery", setup: dccCase(dccPolicy, de, recovery("2026-05-01", "2026-10-01")), want: verifier.ReasonOK},

@@ -68,7 +68,7 @@ func FuzzBatch(f *testing.F) {
 
 // FuzzDCCClaims feeds payloads to the EU DCC claims mapping, which runs on
 // signed payloads only: it must never panic, and what it accepts must be
-// a complete input.
+// a complete input, without a subject pseudonym (the verifier keys it).
 func FuzzDCCClaims(f *testing.F) {
 	var dcc verifier.Profile
 	for _, p := range verifier.Profiles() {
@@ -85,7 +85,7 @@ func FuzzDCCClaims(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if in.DCC == nil || !in.Expiry.After(in.IssuedAt) || len(in.ID) != 16 || len(in.Subject) != 16 {
+		if in.DCC == nil || !in.Expiry.After(in.IssuedAt) || len(in.ID) != 16 || in.Subject != nil {
 			t.Fatalf("accepted an incomplete certificate: %+v", in)
 		}
 	})

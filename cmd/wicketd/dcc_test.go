@@ -28,11 +28,15 @@ func TestVerifyDCC(t *testing.T) {
 	if !strings.Contains(out, "dcc signer DE kid") || !strings.Contains(out, ", v") {
 		t.Errorf("keyset output does not list the signer and its types:\n%s", out)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "dcc.key"), verifiertest.DCCPseudonymKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "wicketd.yaml")
 	err := os.WriteFile(cfg, []byte(`gate: {id: G1, venue: V1}
 trust:
   root_keys: [root.pub]
   key_set: keyset.cose
+  dcc_pseudonym_key: dcc.key
 policy:
   max_status_age: 0s
   max_key_set_age: 2000h

@@ -1,9 +1,16 @@
 package verifier_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +357,68 @@ func TestDCCNeedsPseudonymKey(t *testing.T) {
 	}
 	if d := v.Verify([]byte(text)); !d.Allow {
 		t.Errorf("with the key: %v (%s)", d.Reason, d.Detail)
+	}
+}
+
+// expiredSigner is a P-256 signer certificate of country whose window
+// ended a day before Epoch.
+func expiredSigner(t *testing.T, country string) []byte {
+	key := verifiertest.ESKey(13)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{Country: []string{country}, CommonName: "DSC " + country},
+		NotBefore:    verifiertest.Epoch.Add(-400 * 24 * time.Hour),
+		NotAfter:     verifiertest.Epoch.Add(-24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// A trust list with unusable entries: every usable signer is taken, each
+// other one is reported with its reason, and a signer certificate
+// without a country takes the list's.
+func TestDCCTrustListPartial(t *testing.T) {
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	de := verifiertest.NewDCCSigner(t, verifiertest.ESKey(10), "DE")
+	noC := verifiertest.NewDCCSigner(t, verifiertest.ESKey(12), "")
+	b64 := base64.StdEncoding.EncodeToString
+	entry := func(kid []byte, country string, der []byte) map[string]any {
+		return map[string]any{"kid": b64(kid), "country": country, "rawData": b64(der)}
+	}
+	list, _ := json.Marshal(map[string]any{"certificates": []any{
+		entry(de.Kid, "DE", de.Cert),
+		entry([]byte("p384-kid"), "IT", verifiertest.NewDCCSigner(t, p384, "IT").Cert),
+		entry([]byte("ed-kid!!"), "NL", verifiertest.NewDCCSigner(t, edKey, "NL").Cert),
+		entry([]byte("old-kid!"), "BE", expiredSigner(t, "BE")),
+		map[string]any{"kid": b64([]byte("bad-der!")), "country": "PL", "rawData": b64([]byte("not DER"))},
+		map[string]any{"kid": "*", "country": "PL", "rawData": b64(de.Cert)},
+		entry(noC.Kid, "lu", noC.Cert),
+	}})
+	keys, skipped, err := verifier.ParseDCCSigners(list, verifiertest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].Issuer != "DE" || keys[1].Issuer != "LU" {
+		t.Fatalf("taken: %+v; want DE and LU", keys)
+	}
+	want := []string{"P-384", "ed25519", "expired", "unparseable", "kid is not base64"}
+	if len(skipped) != len(want) {
+		t.Fatalf("skipped %d: %+v; want %d", len(skipped), skipped, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(skipped[i].Reason, w) {
+			t.Errorf("skipped[%d] = %s: %s; want a reason with %q", i, skipped[i].Entry, skipped[i].Reason, w)
+		}
+	}
+	// The same certificate without a list's country is refused alone.
+	if _, skipped, err := verifier.ParseDCCSigners(noC.Cert, verifiertest.Epoch); err == nil || len(skipped) != 1 || !strings.Contains(skipped[0].Reason, "country") {
+		t.Errorf("no country anywhere: %v %+v", err, skipped)
 	}
 }

@@ -217,8 +217,8 @@ func TestParseDCCSigners(t *testing.T) {
 		map[string]any{"kid": base64.StdEncoding.EncodeToString(fr.Kid), "country": "FR", "rawData": base64.StdEncoding.EncodeToString(fr.Cert)},
 	}}
 	js, _ := json.Marshal(list)
-	keys, err := verifier.ParseDCCSigners(js)
-	if err != nil {
+	keys, skipped, err := verifier.ParseDCCSigners(js, verifiertest.Epoch)
+	if err != nil || len(skipped) != 0 {
 		t.Fatal(err)
 	}
 	if len(keys) != 2 || string(keys[0].Kid) != string(long) || keys[0].Issuer != "DE" || keys[1].Alg != decoder.AlgPS256 {
@@ -242,13 +242,13 @@ func TestParseDCCSigners(t *testing.T) {
 	}
 
 	pemBundle := []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(de.Cert) + "\n-----END CERTIFICATE-----\n")
-	if keys, err := verifier.ParseDCCSigners(pemBundle); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(de.Kid) {
+	if keys, _, err := verifier.ParseDCCSigners(pemBundle, verifiertest.Epoch); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(de.Kid) {
 		t.Errorf("PEM: %v %v", keys, err)
 	}
-	if keys, err := verifier.ParseDCCSigners(fr.Cert); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(fr.Kid) {
+	if keys, _, err := verifier.ParseDCCSigners(fr.Cert, verifiertest.Epoch); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(fr.Kid) {
 		t.Errorf("DER: %v %v", keys, err)
 	}
-	if _, err := verifier.ParseDCCSigners([]byte("not a certificate")); err == nil {
+	if _, _, err := verifier.ParseDCCSigners([]byte("not a certificate"), verifiertest.Epoch); err == nil {
 		t.Error("garbage accepted")
 	}
 }

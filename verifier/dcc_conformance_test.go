@@ -10,7 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -421,4 +426,224 @@ func TestDCCTrustListPartial(t *testing.T) {
 	if _, skipped, err := verifier.ParseDCCSigners(noC.Cert, verifiertest.Epoch); err == nil || len(skipped) != 1 || !strings.Contains(skipped[0].Reason, "country") {
 		t.Errorf("no country anywhere: %v %+v", err, skipped)
 	}
+}
+
+// TestDGCTestdata runs the public EU DCC conformance cases (the
+// dgc-testdata repository, checked out by the operator; none of it is in
+// this repository) through the HC1 profile and prints how often Wicket
+// agrees. It runs only with WICKET_DGC_TESTDATA set to the checkout:
+//
+//	scripts/dcc-conformance.sh /path/to/dgc-testdata
+//
+// Each case's TESTCTX.CERTIFICATE becomes the only signer (kid: the first
+// 8 bytes of its SHA-256, country: its subject's C, else the iss claim, as
+// a trust list would give it; a signer the import refuses counts as a
+// signature not verified), the clock is VALIDATIONCLOCK (else the certificate's iat), and
+// the policy accepts every type with no content limits, so that what is
+// measured is the envelope, the signature and the claims mapping:
+//   - signature: passing the signature check agrees with EXPECTEDVERIFY;
+//   - decision: of the cases expected to verify, how many get past the
+//     claims mapping (not bad_claims or bad_cbor) to a decision;
+//   - key usage: the signer's extended key usage verdict agrees with
+//     EXPECTEDKEYUSAGE;
+//   - claims: of the cases whose JSON is expected schema-invalid, how many
+//     the mapping refuses (most break only value sets, which the EU apps
+//     leave to business rules, and so does Wicket: its content rules).
+func TestDGCTestdata(t *testing.T) {
+	root := os.Getenv("WICKET_DGC_TESTDATA")
+	if root == "" {
+		t.Skip("WICKET_DGC_TESTDATA is not set (scripts/dcc-conformance.sh)")
+	}
+	f := verifiertest.New(t)
+	p, err := verifier.ParsePolicy([]byte(`
+max_status_age: 0s
+max_key_set_age: 87600h
+profiles:
+  dcc:
+    accept: [vaccination, test, recovery]
+    vaccination: {complete: false}
+    test: {max_age: 876000h}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type tally struct{ n, ok int }
+	var sig, decided, refused, usage tally
+	var noKey int
+	reasons := map[verifier.Reason]int{}
+	var misses []string
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		var c struct {
+			Prefix string `json:"PREFIX"`
+			Ctx    struct {
+				Certificate string `json:"CERTIFICATE"`
+				Clock       string `json:"VALIDATIONCLOCK"`
+			} `json:"TESTCTX"`
+			Want map[string]bool `json:"EXPECTEDRESULTS"`
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if json.Unmarshal(raw, &c) != nil || !strings.HasPrefix(c.Prefix, "HC1:") || c.Want == nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		der, err := base64.StdEncoding.DecodeString(c.Ctx.Certificate)
+		if err != nil {
+			noKey++
+			return nil
+		}
+		key, err := verifier.DCCSignerKey(der, nil, "")
+		if err != nil {
+			// A trust list gives the country of a certificate without one.
+			country := issClaim(c.Prefix)
+			if country == "" {
+				country = "XX" // the case's text is broken: any country
+			}
+			key, err = verifier.DCCSignerKey(der, nil, country)
+		}
+		if err != nil {
+			noKey++
+			t.Logf("%s: signer not usable: %v", rel, err)
+			if want, ok := c.Want["EXPECTEDVERIFY"]; ok {
+				sig.n++
+				if want {
+					decided.n++
+					misses = append(misses, fmt.Sprintf("signature %s: signer not usable; EU: verify true", rel))
+				} else {
+					sig.ok++
+				}
+			}
+			return nil
+		}
+		now, err := time.Parse(time.RFC3339Nano, c.Ctx.Clock)
+		if err != nil {
+			// Some cases give the clock without an offset: UTC.
+			now, err = time.Parse("2006-01-02T15:04:05.999999999", c.Ctx.Clock)
+		}
+		if err != nil {
+			now = key.NotBefore.Add(24 * time.Hour)
+		}
+		d0 := verifyAt(t, f, p, key, now, c.Prefix)
+		if err != nil && d0.Voucher != nil {
+			d0 = verifyAt(t, f, p, key, d0.Voucher.IssuedAt.Add(time.Minute), c.Prefix)
+		}
+		r := d0.Reason
+		reasons[r]++
+		if os.Getenv("WICKET_DGC_VERBOSE") != "" {
+			t.Logf("case %s: %s (%s)", rel, r, d0.Detail)
+		}
+		passed := signatureChecked(d0)
+		if want, ok := c.Want["EXPECTEDVERIFY"]; ok {
+			sig.n++
+			if passed == want {
+				sig.ok++
+			} else {
+				misses = append(misses, fmt.Sprintf("signature %s: %s (%s); EU: verify %v", rel, r, d0.Detail, want))
+			}
+			if want {
+				decided.n++
+				if passed && r != verifier.ReasonBadClaims && r != verifier.ReasonBadCBOR {
+					decided.ok++
+				} else if passed {
+					misses = append(misses, fmt.Sprintf("decision %s: %s (%s)", rel, r, d0.Detail))
+				}
+			}
+		}
+		if want, ok := c.Want["EXPECTEDKEYUSAGE"]; ok && passed {
+			usage.n++
+			if (r != verifier.ReasonDCCSignerType) == want {
+				usage.ok++
+			} else {
+				misses = append(misses, fmt.Sprintf("key usage %s: %s; EU: key usage %v", rel, r, want))
+			}
+		}
+		if valid, ok := c.Want["EXPECTEDSCHEMAVALIDATION"]; ok && !valid && passed {
+			refused.n++
+			if r == verifier.ReasonBadClaims || r == verifier.ReasonBadCBOR {
+				refused.ok++
+			} else {
+				misses = append(misses, fmt.Sprintf("claims %s: %s; EU: schema-invalid", rel, r))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(misses)
+	for _, m := range misses {
+		t.Log(m)
+	}
+	var rs []string
+	for r, n := range reasons {
+		rs = append(rs, fmt.Sprintf("%s %d", r, n))
+	}
+	slices.Sort(rs)
+	fmt.Printf("dgc-testdata: %d cases with EXPECTEDVERIFY, %d signers unusable\n", sig.n, noKey)
+	fmt.Printf("signature verdict agrees:          %d of %d\n", sig.ok, sig.n)
+	fmt.Printf("expected valid, reach a decision:  %d of %d\n", decided.ok, decided.n)
+	fmt.Printf("key usage (EKU) verdict agrees:    %d of %d\n", usage.ok, usage.n)
+	fmt.Printf("schema-invalid, refused as claims: %d of %d\n", refused.ok, refused.n)
+	fmt.Printf("reasons: %s\n", strings.Join(rs, ", "))
+}
+
+// issClaim is the CWT iss claim of an HC1 text, or "".
+func issClaim(text string) string {
+	cose, err := decoder.Unwrap([]byte(text), "HC1:")
+	if err != nil {
+		return ""
+	}
+	env, err := decoder.ParseSign1DCC(cose)
+	if err != nil {
+		return ""
+	}
+	var cwt map[int]any
+	if cbor.Unmarshal(env.Payload, &cwt) != nil {
+		return ""
+	}
+	iss, _ := cwt[1].(string)
+	return iss
+}
+
+// verifyAt verifies text at now with key as the only signer.
+func verifyAt(t *testing.T, f *verifiertest.Fixture, p *verifier.Policy, key verifier.IssuerKey, now time.Time, text string) verifier.Decision {
+	v, err := verifier.New(verifier.NewTrustedClock(verifier.FixedClock(now), time.Time{}), verifier.NewMemStatus(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetDCCPseudonymKey(verifiertest.DCCPseudonymKey); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := verifier.KeySetSpec{Version: 1, IssuedAt: now.Add(-time.Hour), Keys: []verifier.IssuerKey{key}}.Sign(f.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := f.Roots().ParseKeySet(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.InstallKeySet(ks); err != nil {
+		t.Fatal(err)
+	}
+	return v.Verify([]byte(text))
+}
+
+// signatureChecked: the decision got past the signature check (the
+// envelope read, a key found, the signature good).
+func signatureChecked(d verifier.Decision) bool {
+	switch d.Reason {
+	case verifier.ReasonEmpty, verifier.ReasonTooLong, verifier.ReasonBadPrefix, verifier.ReasonBadBase45,
+		verifier.ReasonBadZlib, verifier.ReasonTooLarge, verifier.ReasonBadCOSE, verifier.ReasonAlgNotProtected,
+		verifier.ReasonUnsupportedAlg, verifier.ReasonUnknownKid, verifier.ReasonBadSignature,
+		verifier.ReasonNoTrustData, verifier.ReasonClockUntrusted, verifier.ReasonTrustDataStale:
+		return false
+	case verifier.ReasonBadCBOR:
+		return strings.HasPrefix(d.Detail, "dcc:")
+	}
+	return true
 }

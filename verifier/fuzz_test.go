@@ -90,3 +90,28 @@ func FuzzDCCClaims(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDCCRevocationBatch feeds the DCC gateway's revocation batch parser:
+// no panic, and what it accepts has a known hash type, a kid and 16-byte
+// hashes.
+func FuzzDCCRevocationBatch(f *testing.F) {
+	f.Add([]byte(`{"country":"AT","expires":"2026-12-31T00:00:00Z","kid":"MTIzNDU2Nzg=","hashType":"SIGNATURE","entries":[{"hash":"AAAAAAAAAAAAAAAAAAAAAA=="}]}`))
+	f.Add([]byte(`{"kid":"","hashType":"UCI","entries":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := verifier.ParseDCCRevocationBatch(data)
+		if err != nil {
+			return
+		}
+		if len(b.Kid) == 0 || b.HashType.String() == "" || b.Expires.IsZero() {
+			t.Fatalf("accepted an incomplete batch: %+v", b)
+		}
+		for _, h := range b.Hashes {
+			if len(h) != verifier.DCCRevocationHashLen {
+				t.Fatalf("hash of %d bytes", len(h))
+			}
+		}
+		if len(b.IDs()) != len(b.Hashes) {
+			t.Fatal("ids and hashes differ in number")
+		}
+	})
+}

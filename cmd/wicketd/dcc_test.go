@@ -8,12 +8,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"wicket/cmd/wicketd/config"
+	"wicket/sync/store"
+	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
 
@@ -150,7 +155,7 @@ func TestDCCOperatorTools(t *testing.T) {
 		"-at", now.Add(-time.Hour).UTC().Format(time.RFC3339), "-out", "red.cose")
 
 	cfg := filepath.Join(dir, "wicketd.yaml")
-	config := func(batches string) {
+	writeConfig := func(batches string) {
 		write("wicketd.yaml", []byte(`gate: {id: G1, venue: V1}
 trust:
   root_keys: [root.pub]
@@ -168,15 +173,59 @@ turnstile: {backend: sim}
 `), 0o644)
 	}
 	at := "-at=" + now.UTC().Format(time.RFC3339)
-	config("rev.cose")
+	writeConfig("rev.cose")
 	if rc, d := verifyJSON(t, cfg, revoked, at); rc != exitDenied || d["reason"] != "revoked" {
 		t.Errorf("certificate on the EU list: exit %d, %v", rc, d)
 	}
 	if rc, d := verifyJSON(t, cfg, other, at); rc != exitOK {
 		t.Errorf("certificate not on the list: exit %d, %v", rc, d)
 	}
-	config("rev.cose, red.cose")
+	writeConfig("rev.cose, red.cose")
 	if rc, d := verifyJSON(t, cfg, other, at); rc != exitDenied || d["reason"] != "colour_red" {
 		t.Errorf("holder overridden red: exit %d, %v", rc, d)
+	}
+
+	// The same batch in a gate's store: the revocation files the daemon
+	// decides with (sync/revset behind store.Standing).
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := loadRoots(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Path: filepath.Join(dir, "gate.db"), LockTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := readBatch(roots, filepath.Join(dir, "rev.cose"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ApplyBatch(b, now); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := readKeySet(roots, filepath.Join(dir, "keyset.cose"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(verifier.NewTrustedClock(verifier.FixedClock(now), time.Time{}), st, &c.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.InstallKeySet(ks); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadDCCPseudonymKey(c, v); err != nil {
+		t.Fatal(err)
+	}
+	if d := v.Verify([]byte(revoked)); d.Reason != verifier.ReasonRevoked {
+		t.Errorf("EU-revoked certificate with the gate's store: %v (%s)", d.Reason, d.Detail)
+	}
+	if d := v.Verify([]byte(other)); !d.Allow {
+		t.Errorf("certificate not on the list with the gate's store: %v (%s)", d.Reason, d.Detail)
 	}
 }

@@ -422,6 +422,15 @@ func TestDCCTrustListPartial(t *testing.T) {
 			t.Errorf("skipped[%d] = %s: %s; want a reason with %q", i, skipped[i].Entry, skipped[i].Reason, w)
 		}
 	}
+	// The gateway's form: a bare array, signers marked DSC.
+	gw, _ := json.Marshal([]any{
+		map[string]any{"kid": b64(de.Kid), "country": "DE", "rawData": b64(de.Cert), "certificateType": "DSC"},
+		map[string]any{"kid": b64([]byte("csca-kid")), "country": "DE", "rawData": b64(de.Cert), "certificateType": "CSCA"},
+	})
+	keys, skipped, err = verifier.ParseDCCSigners(gw, verifiertest.Epoch)
+	if err != nil || len(keys) != 1 || len(skipped) != 1 || !strings.Contains(skipped[0].Reason, "CSCA") {
+		t.Errorf("gateway trust list: %v, %d keys, skipped %+v", err, len(keys), skipped)
+	}
 	// The same certificate without a list's country is refused alone.
 	if _, skipped, err := verifier.ParseDCCSigners(noC.Cert, verifiertest.Epoch); err == nil || len(skipped) != 1 || !strings.Contains(skipped[0].Reason, "country") {
 		t.Errorf("no country anywhere: %v %+v", err, skipped)

@@ -84,13 +84,18 @@ func DCCSignerKey(der, kid []byte, country string) (IssuerKey, error) {
 }
 
 // trustList is the JSON form of the DSC lists countries publish: base64
-// kid, country and DER certificate per entry.
+// kid, country and DER certificate per entry. The DCC gateway's own trust
+// list is a bare array of such entries with a certificateType (only DSC
+// entries are signers).
 type trustList struct {
-	Certificates []struct {
-		Kid     string `json:"kid"`
-		Country string `json:"country"`
-		RawData string `json:"rawData"`
-	} `json:"certificates"`
+	Certificates []trustListEntry `json:"certificates"`
+}
+
+type trustListEntry struct {
+	Kid             string `json:"kid"`
+	Country         string `json:"country"`
+	RawData         string `json:"rawData"`
+	CertificateType string `json:"certificateType"`
 }
 
 // DCCSkipped is a signer of a trust file that is not taken, and why.
@@ -122,13 +127,23 @@ func ParseDCCSigners(data []byte, now time.Time) ([]IssuerKey, []DCCSkipped, err
 	}
 	trimmed := bytes.TrimSpace(data)
 	switch {
-	case bytes.HasPrefix(trimmed, []byte("{")):
+	case bytes.HasPrefix(trimmed, []byte("{")), bytes.HasPrefix(trimmed, []byte("[")):
 		var tl trustList
-		if err := json.Unmarshal(trimmed, &tl); err != nil {
+		var err error
+		if trimmed[0] == '[' {
+			err = json.Unmarshal(trimmed, &tl.Certificates)
+		} else {
+			err = json.Unmarshal(trimmed, &tl)
+		}
+		if err != nil {
 			return nil, nil, fmt.Errorf("dcc trust list: %w", err)
 		}
 		for i, c := range tl.Certificates {
 			entry := fmt.Sprintf("entry %d (kid %s, %s)", i, c.Kid, c.Country)
+			if c.CertificateType != "" && c.CertificateType != "DSC" {
+				skipped = append(skipped, DCCSkipped{entry, "certificateType " + c.CertificateType + ", not a document signer (DSC)"})
+				continue
+			}
 			der, err := base64.StdEncoding.DecodeString(c.RawData)
 			if err != nil {
 				skipped = append(skipped, DCCSkipped{entry, "rawData is not base64: " + err.Error()})

@@ -32,6 +32,9 @@ const (
 	DCCHashCountryCodeUCI DCCHashType = 3
 )
 
+// dccHashOrder is the order a decision looks the hash types up in.
+var dccHashOrder = [3]DCCHashType{DCCHashUCI, DCCHashCountryCodeUCI, DCCHashSignature}
+
 // dccHashTypes are the gateway's names of the hash types.
 var dccHashTypes = map[string]DCCHashType{
 	"SIGNATURE": DCCHashSignature, "UCI": DCCHashUCI, "COUNTRYCODEUCI": DCCHashCountryCodeUCI,
@@ -55,12 +58,23 @@ const DCCRevocationHashLen = 16
 // An entry therefore revokes only certificates of the signer whose kid
 // the EU list names, as the EU designed it.
 func DCCRevocationID(t DCCHashType, kid, hash []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte("wicket-dcc-revocation\x00"))
-	h.Write([]byte{byte(t), byte(len(kid))})
-	h.Write(kid)
-	h.Write(hash)
-	return h.Sum(nil)[:16]
+	id := dccRevocationID(t, kid, hash)
+	return id[:]
+}
+
+// dccRevocationDomain starts every DCC revocation id's hash input.
+const dccRevocationDomain = "wicket-dcc-revocation\x00"
+
+// dccRevocationID is DCCRevocationID on the stack (three per DCC decision).
+func dccRevocationID(t DCCHashType, kid, hash []byte) [16]byte {
+	var buf [len(dccRevocationDomain) + 2 + decoder.MaxKidLen + DCCRevocationHashLen]byte
+	n := copy(buf[:], dccRevocationDomain)
+	buf[n], buf[n+1] = byte(t), byte(len(kid))
+	n += 2
+	n += copy(buf[n:], kid[:min(len(kid), decoder.MaxKidLen)])
+	n += copy(buf[n:], hash[:min(len(hash), DCCRevocationHashLen)])
+	sum := sha256.Sum256(buf[:n])
+	return [16]byte(sum[:16])
 }
 
 // DCCRevocationHash computes the EU revocation hash of one type from a
@@ -89,8 +103,8 @@ type dccKeys struct {
 	ci, iss string
 	holder  [32]byte
 	// revocations are the Wicket ids of the certificate's EU revocation
-	// entries, one per hash type.
-	revocations [][]byte
+	// entries, one per hash type (dccHashOrder).
+	revocations [3][16]byte
 }
 
 // dccHolder is the digest the pseudonym is keyed over.
@@ -140,9 +154,9 @@ func (v *Verifier) dccFinish(env *decoder.Sign1, key *IssuerKey, in *Input) (Rea
 		return ReasonNoTrustData, "no DCC pseudonym key (trust.dcc_pseudonym_key): holders' overrides cannot be applied"
 	}
 	in.Subject = dccPseudonym(*k, in.dcc.holder)
-	for _, t := range []DCCHashType{DCCHashUCI, DCCHashCountryCodeUCI, DCCHashSignature} {
+	for i, t := range dccHashOrder {
 		hash := DCCRevocationHash(t, in.dcc.ci, in.dcc.iss, env.Alg, env.Signature)
-		in.dcc.revocations = append(in.dcc.revocations, DCCRevocationID(t, key.Kid, hash))
+		in.dcc.revocations[i] = dccRevocationID(t, key.Kid, hash)
 	}
 	return ReasonOK, ""
 }
@@ -153,14 +167,13 @@ func (v *Verifier) dccRevoked(in *Input) (Reason, string) {
 	if in.dcc == nil || v.status == nil {
 		return ReasonOK, ""
 	}
-	for i, id := range in.dcc.revocations {
-		st, err := v.status.Standing(id, nil)
+	for i := range in.dcc.revocations {
+		st, err := v.status.Standing(in.dcc.revocations[i][:], nil)
 		if err != nil {
 			return ReasonInternal, "revocation lookup: " + err.Error()
 		}
 		if st.Revoked {
-			t := []DCCHashType{DCCHashUCI, DCCHashCountryCodeUCI, DCCHashSignature}[i]
-			return ReasonRevoked, "on an EU revocation list (" + t.String() + ")"
+			return ReasonRevoked, "on an EU revocation list (" + dccHashOrder[i].String() + ")"
 		}
 	}
 	return ReasonOK, ""

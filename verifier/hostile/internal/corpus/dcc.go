@@ -85,6 +85,7 @@ func (g *gen) dccCases() {
 	}
 
 	// Envelope and algorithm.
+	pd := prot(algES256, g.de.Kid)
 	pEd := prot(algEdDSA, g.de.Kid)
 	add("EdDSA certificate", sign1(pEd, emptyMap, good, edSig(2, pEd, good)), verifier.ReasonUnsupportedAlg)
 	add("EdDSA certificate with the Wicket key id", g.edCOSE(good), verifier.ReasonUnsupportedAlg)
@@ -92,14 +93,22 @@ func (g *gen) dccCases() {
 		add(fmt.Sprintf("certificate with alg %d", a), esDE(prot(a, g.de.Kid), good), verifier.ReasonUnsupportedAlg)
 	}
 	add("PS256 header over an ES256 signature", esDE(prot(algPS256, g.de.Kid), good), verifier.ReasonBadSignature)
-	add("alg only in the unprotected header", esDE(cmapRaw(cint(4), bstr(g.de.Kid)), cmapRaw(cint(1), cint(algES256))), verifier.ReasonAlgNotProtected)
 	add("no alg", esDE(cmapRaw(cint(4), bstr(g.de.Kid)), emptyMap), verifier.ReasonAlgNotProtected)
+	// Some issuers put alg (with the kid) in the unprotected header; the
+	// DCC profile takes it there when the protected header has none, never
+	// in both (docs/profiles.md).
+	pk := cmapRaw(cint(4), bstr(g.de.Kid))
+	unprotAlg := cmapRaw(cint(1), cint(algES256))
+	g.control("EU DCC with alg in the unprotected header", hc(sign1(pk, unprotAlg, good, esSig(verifiertest.SeedDCCDE, pk, good))))
+	add("alg in both headers", sign1(pd, unprotAlg, good, esSig(verifiertest.SeedDCCDE, pd, good)), verifier.ReasonAlgNotProtected)
+	add("alg PS256 unprotected over an ES256 signature", sign1(pk, cmapRaw(cint(1), cint(algPS256)), good, esSig(verifiertest.SeedDCCDE, pk, good)), verifier.ReasonBadSignature)
 	add("crit header", esDE(cmapRaw(cint(1), cint(algES256), cint(2), arr(cint(4)), cint(4), bstr(g.de.Kid)), emptyMap), verifier.ReasonBadCOSE)
 	add("kid of 33 bytes", esDE(prot(algES256, []byte(strings.Repeat("k", 33))), emptyMap), verifier.ReasonBadCOSE)
 	valid := g.dccCOSE(g.de, good)
 	// Some issuers write the COSE message without tag 18; the DCC profile
 	// takes it (docs/profiles.md).
 	g.control("untagged EU DCC", hc(valid[1:]))
+	g.control("EU DCC in a CWT tag 61", hc(tag(61, valid)))
 	add("certificate tagged COSE_Sign", tag(98, valid[1:]), verifier.ReasonBadCOSE)
 	add("detached certificate payload", raw(bstr(prot(algES256, g.de.Kid)), emptyMap, cnull, bstr(make([]byte, 64))), verifier.ReasonBadCOSE)
 	add("indefinite-length certificate array", tag(18, indefArr(bstr(prot(algES256, g.de.Kid)), emptyMap, bstr(good), bstr(make([]byte, 64)))), verifier.ReasonBadCBOR)
@@ -108,7 +117,6 @@ func (g *gen) dccCases() {
 	g.addText(D, "certificate with lower-case base45", "HC1:"+strings.ToLower(hc(valid)[4:]), verifier.ReasonBadBase45)
 
 	// Keys and signatures.
-	pd := prot(algES256, g.de.Kid)
 	sig := verifiertest.SignES256(g.de.Key.(*ecdsa.PrivateKey), tbs(pd, good))
 	for i := range 8 {
 		bit := g.rng.IntN(512)

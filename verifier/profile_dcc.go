@@ -49,7 +49,7 @@ func (dccProfile) Envelope(text []byte) (*decoder.Sign1, error) {
 
 // DCC is the mapped content of a certificate: what the decision and the
 // display use. Names and the date of birth are never kept (the subject
-// pseudonym is a hash of them).
+// pseudonym is a keyed hash of them: DCCPseudonym).
 type DCC struct {
 	// Type is vaccination, test or recovery.
 	Type    string `json:"type"`

@@ -61,7 +61,8 @@ const coseSign1Tag = 18
 type Sign1 struct {
 	// Protected is the serialized protected header, as signed.
 	Protected []byte
-	// Alg comes from the protected header only.
+	// Alg comes from the protected header (for an EU DCC without one,
+	// from the unprotected header: see ParseSign1DCC).
 	Alg Alg
 	// Kid is the protected kid if there is one, else the unprotected one,
 	// else nil. It is a lookup hint, not a proof of anything.
@@ -103,26 +104,38 @@ func ParseSign1(data []byte) (*Sign1, error) {
 	if data[0] != 0xd2 {
 		return nil, fmt.Errorf("%w: not a COSE_Sign1 tagged 18 (0xd2)", ErrCOSE)
 	}
-	return parseSign1Array(data[1:])
+	return parseSign1Array(data[1:], false)
 }
 
-// ParseSign1MaybeTagged is ParseSign1 that also takes the message without
-// its tag, as some EU DCC issuers write it.
-func ParseSign1MaybeTagged(data []byte) (*Sign1, error) {
+// cwtTag is the CBOR tag of a CWT (RFC 8392 section 6): some EU DCC
+// issuers wrap the COSE_Sign1 in it.
+const cwtTag = 61
+
+// ParseSign1DCC parses a COSE_Sign1 as EU DCC issuers write it: tagged 18,
+// untagged, or inside a CWT tag 61 (0xd8 0x3d); and with alg in the
+// unprotected header when the protected one has none. An alg in both
+// headers, a crit header and a detached payload are refused as by
+// ParseSign1. Wicket vouchers never go through here.
+func ParseSign1DCC(data []byte) (*Sign1, error) {
 	if err := CheckHeads(data); err != nil {
 		return nil, err
 	}
 	if err := wellformed.Wellformed(data); err != nil {
 		return nil, classify(err, ErrCOSE)
 	}
+	if len(data) > 2 && data[0] == 0xd8 && data[1] == cwtTag {
+		data = data[2:]
+	}
 	if data[0] == 0xd2 {
 		data = data[1:]
 	}
-	return parseSign1Array(data)
+	return parseSign1Array(data, true)
 }
 
-// parseSign1Array parses the four-element COSE_Sign1 array.
-func parseSign1Array(data []byte) (*Sign1, error) {
+// parseSign1Array parses the four-element COSE_Sign1 array. unprotectedAlg
+// lets the alg come from the unprotected header when the protected one
+// has none (EU DCCs only).
+func parseSign1Array(data []byte, unprotectedAlg bool) (*Sign1, error) {
 	var arr sign1Array
 	if err := headers.Unmarshal(data, &arr); err != nil {
 		return nil, classify(err, ErrCOSE)
@@ -149,16 +162,19 @@ func parseSign1Array(data []byte) (*Sign1, error) {
 	if err := headers.Unmarshal(arr.Unprotected, &unprot); err != nil {
 		return nil, fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
 	}
-	if unprot.Alg != nil {
+	algp := prot.Alg
+	switch {
+	case unprot.Alg != nil && (prot.Alg != nil || !unprotectedAlg):
 		return nil, fmt.Errorf("%w: alg in unprotected header", ErrAlgNotProtected)
-	}
-	if prot.Alg == nil {
+	case unprot.Alg != nil:
+		algp = unprot.Alg
+	case prot.Alg == nil:
 		return nil, fmt.Errorf("%w: no alg in protected header", ErrAlgNotProtected)
 	}
 	if prot.Crit != nil || unprot.Crit != nil {
 		return nil, fmt.Errorf("%w: crit header not supported", ErrCOSE)
 	}
-	alg := Alg(*prot.Alg)
+	alg := Alg(*algp)
 	if alg != AlgEdDSA && alg != AlgES256 && alg != AlgPS256 {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupportedAlg, alg)
 	}

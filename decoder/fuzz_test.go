@@ -82,7 +82,8 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzSign1 feeds raw bytes (what is left after zlib) to the COSE parser.
+// FuzzSign1 feeds raw bytes (what is left after zlib) to the COSE parser
+// and to its EU DCC variant, which takes everything the strict one takes.
 func FuzzSign1(f *testing.F) {
 	for _, s := range seedTexts(f) {
 		if cose, err := Unwrap([]byte(s), Prefix); err == nil {
@@ -90,10 +91,18 @@ func FuzzSign1(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40})
+	f.Add([]byte{0xd8, 0x3d, 0xd2, 0x84, 0x40, 0xa1, 0x01, 0x26, 0x40, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseSign1(b)
 		if err == nil && s.Payload == nil {
 			t.Fatal("accepted a message without payload")
+		}
+		d, derr := ParseSign1DCC(b)
+		if derr == nil && d.Payload == nil {
+			t.Fatal("DCC: accepted a message without payload")
+		}
+		if err == nil && (derr != nil || d.Alg != s.Alg || string(d.Kid) != string(s.Kid)) {
+			t.Fatalf("DCC parser differs on a strict message: %v", derr)
 		}
 	})
 }

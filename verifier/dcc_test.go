@@ -134,6 +134,7 @@ func dccReasonCases() []reasonCase {
 		{name: "dcc test negative", setup: dccCase(dccPolicy, de, test(naat, negative, 24*h)), want: verifier.ReasonOK},
 		{name: "dcc antigen test negative", setup: dccCase(dccPolicy, de, test(antigen, negative, 10*h)), want: verifier.ReasonOK},
 		{name: "dcc test positive", setup: dccCase(dccPolicy, de, test(naat, positive, 24*h)), want: verifier.ReasonTestPositive},
+		{name: "dcc test result outside the value set", setup: dccCase(dccPolicy, de, test(naat, "NEGATIVO", 2*h)), want: verifier.ReasonDCCTestResult},
 		{name: "dcc test too old", setup: dccCase(dccPolicy, de, test(naat, negative, 80*h)), want: verifier.ReasonTestTooOld},
 		{name: "dcc test type not accepted", setup: dccCase(dccPolicy, de, test("LP0000-0", negative, 2*h)), want: verifier.ReasonTestKindNotAccepted},
 		{name: "dcc recovery", setup: dccCase(dccPolicy, de, recovery("2026-05-01", "2026-10-01")), want: verifier.ReasonOK},
@@ -216,8 +217,8 @@ func TestParseDCCSigners(t *testing.T) {
 		map[string]any{"kid": base64.StdEncoding.EncodeToString(fr.Kid), "country": "FR", "rawData": base64.StdEncoding.EncodeToString(fr.Cert)},
 	}}
 	js, _ := json.Marshal(list)
-	keys, err := verifier.ParseDCCSigners(js)
-	if err != nil {
+	keys, skipped, err := verifier.ParseDCCSigners(js, verifiertest.Epoch)
+	if err != nil || len(skipped) != 0 {
 		t.Fatal(err)
 	}
 	if len(keys) != 2 || string(keys[0].Kid) != string(long) || keys[0].Issuer != "DE" || keys[1].Alg != decoder.AlgPS256 {
@@ -241,13 +242,13 @@ func TestParseDCCSigners(t *testing.T) {
 	}
 
 	pemBundle := []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(de.Cert) + "\n-----END CERTIFICATE-----\n")
-	if keys, err := verifier.ParseDCCSigners(pemBundle); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(de.Kid) {
+	if keys, _, err := verifier.ParseDCCSigners(pemBundle, verifiertest.Epoch); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(de.Kid) {
 		t.Errorf("PEM: %v %v", keys, err)
 	}
-	if keys, err := verifier.ParseDCCSigners(fr.Cert); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(fr.Kid) {
+	if keys, _, err := verifier.ParseDCCSigners(fr.Cert, verifiertest.Epoch); err != nil || len(keys) != 1 || string(keys[0].Kid) != string(fr.Kid) {
 		t.Errorf("DER: %v %v", keys, err)
 	}
-	if _, err := verifier.ParseDCCSigners([]byte("not a certificate")); err == nil {
+	if _, _, err := verifier.ParseDCCSigners([]byte("not a certificate"), verifiertest.Epoch); err == nil {
 		t.Error("garbage accepted")
 	}
 }

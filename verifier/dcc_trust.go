@@ -2,6 +2,9 @@ package verifier
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -12,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"wicket/decoder"
 )
@@ -37,11 +41,12 @@ var dccEKU = map[string]string{
 
 // DCCSignerKey makes a key-set entry of a DER signer certificate. kid nil
 // means the first 8 bytes of SHA-256(der); country "" means the
-// certificate subject's C.
+// certificate subject's C (a trust list's country wins: some signer
+// certificates name none).
 func DCCSignerKey(der, kid []byte, country string) (IssuerKey, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return IssuerKey{}, fmt.Errorf("dcc signer certificate: %w", err)
+		return IssuerKey{}, fmt.Errorf("dcc signer certificate unparseable: %w", err)
 	}
 	if kid == nil {
 		sum := sha256.Sum256(der)
@@ -54,14 +59,20 @@ func DCCSignerKey(der, kid []byte, country string) (IssuerKey, error) {
 		country = cert.Subject.Country[0]
 	}
 	if country == "" {
-		return IssuerKey{}, errors.New("dcc signer certificate names no country (subject C); give one")
+		return IssuerKey{}, errors.New("dcc signer certificate names no country (subject C) and the list gives none")
+	}
+	switch pub := cert.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return IssuerKey{}, fmt.Errorf("dcc signer key is ECDSA %s; the DCC algorithms are ES256 (P-256) and PS256 (RSA)", pub.Curve.Params().Name)
+		}
+	case *rsa.PublicKey:
+	default:
+		return IssuerKey{}, fmt.Errorf("dcc signer key is %T; the DCC algorithms are ES256 (P-256) and PS256 (RSA)", pub)
 	}
 	pk, err := NewPublicKey(cert.PublicKey, kid)
 	if err != nil {
 		return IssuerKey{}, fmt.Errorf("dcc signer key: %w", err)
-	}
-	if pk.Alg == decoder.AlgEdDSA {
-		return IssuerKey{}, errors.New("dcc signer key is Ed25519; DCC signers use ES256 or PS256")
 	}
 	k := IssuerKey{PublicKey: pk, Issuer: country, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Profile: dccProfileName}
 	for _, oid := range cert.UnknownExtKeyUsage {
@@ -73,46 +84,82 @@ func DCCSignerKey(der, kid []byte, country string) (IssuerKey, error) {
 }
 
 // trustList is the JSON form of the DSC lists countries publish: base64
-// kid, country and DER certificate per entry.
+// kid, country and DER certificate per entry. The DCC gateway's own trust
+// list is a bare array of such entries with a certificateType (only DSC
+// entries are signers).
 type trustList struct {
-	Certificates []struct {
-		Kid     string `json:"kid"`
-		Country string `json:"country"`
-		RawData string `json:"rawData"`
-	} `json:"certificates"`
+	Certificates []trustListEntry `json:"certificates"`
+}
+
+type trustListEntry struct {
+	Kid             string `json:"kid"`
+	Country         string `json:"country"`
+	RawData         string `json:"rawData"`
+	CertificateType string `json:"certificateType"`
+}
+
+// DCCSkipped is a signer of a trust file that is not taken, and why.
+type DCCSkipped struct {
+	// Entry names it: "entry 3 (kid 0a1b…, FR)" or "certificate 2".
+	Entry  string
+	Reason string
 }
 
 // ParseDCCSigners reads signer certificates from PEM (any number of
-// CERTIFICATE blocks), a single DER certificate, or a JSON trust list.
-func ParseDCCSigners(data []byte) ([]IssuerKey, error) {
+// CERTIFICATE blocks), a single DER certificate, or a JSON trust list. It
+// takes every usable signer and reports each other one with its reason
+// (unparseable, a key of another curve or algorithm, no country, expired
+// at now); an error means the file is none of these forms or holds no
+// usable signer.
+func ParseDCCSigners(data []byte, now time.Time) ([]IssuerKey, []DCCSkipped, error) {
+	var keys []IssuerKey
+	var skipped []DCCSkipped
+	take := func(entry string, der, kid []byte, country string) {
+		k, err := DCCSignerKey(der, kid, country)
+		switch {
+		case err != nil:
+			skipped = append(skipped, DCCSkipped{entry, err.Error()})
+		case now.After(k.NotAfter):
+			skipped = append(skipped, DCCSkipped{entry, "expired on " + k.NotAfter.UTC().Format(time.DateOnly)})
+		default:
+			keys = append(keys, k)
+		}
+	}
 	trimmed := bytes.TrimSpace(data)
 	switch {
-	case bytes.HasPrefix(trimmed, []byte("{")):
+	case bytes.HasPrefix(trimmed, []byte("{")), bytes.HasPrefix(trimmed, []byte("[")):
 		var tl trustList
-		if err := json.Unmarshal(trimmed, &tl); err != nil {
-			return nil, fmt.Errorf("dcc trust list: %w", err)
+		var err error
+		if trimmed[0] == '[' {
+			err = json.Unmarshal(trimmed, &tl.Certificates)
+		} else {
+			err = json.Unmarshal(trimmed, &tl)
 		}
-		var keys []IssuerKey
+		if err != nil {
+			return nil, nil, fmt.Errorf("dcc trust list: %w", err)
+		}
 		for i, c := range tl.Certificates {
+			entry := fmt.Sprintf("entry %d (kid %s, %s)", i, c.Kid, c.Country)
+			if c.CertificateType != "" && c.CertificateType != "DSC" {
+				skipped = append(skipped, DCCSkipped{entry, "certificateType " + c.CertificateType + ", not a document signer (DSC)"})
+				continue
+			}
 			der, err := base64.StdEncoding.DecodeString(c.RawData)
 			if err != nil {
-				return nil, fmt.Errorf("dcc trust list entry %d: rawData: %w", i, err)
+				skipped = append(skipped, DCCSkipped{entry, "rawData is not base64: " + err.Error()})
+				continue
 			}
 			var kid []byte
 			if c.Kid != "" {
 				if kid, err = base64.StdEncoding.DecodeString(c.Kid); err != nil {
-					return nil, fmt.Errorf("dcc trust list entry %d: kid: %w", i, err)
+					skipped = append(skipped, DCCSkipped{entry, "kid is not base64: " + err.Error()})
+					continue
 				}
 			}
-			k, err := DCCSignerKey(der, kid, strings.ToUpper(c.Country))
-			if err != nil {
-				return nil, fmt.Errorf("dcc trust list entry %d: %w", i, err)
-			}
-			keys = append(keys, k)
+			take(entry, der, kid, strings.ToUpper(c.Country))
 		}
-		return keys, nil
 	case bytes.HasPrefix(trimmed, []byte("-----BEGIN")):
-		var keys []IssuerKey
+		n := 0
 		for rest := trimmed; ; {
 			var blk *pem.Block
 			blk, rest = pem.Decode(rest)
@@ -122,24 +169,25 @@ func ParseDCCSigners(data []byte) ([]IssuerKey, error) {
 			if blk.Type != "CERTIFICATE" {
 				continue
 			}
-			k, err := DCCSignerKey(blk.Bytes, nil, "")
-			if err != nil {
-				return nil, err
-			}
-			keys = append(keys, k)
+			take(fmt.Sprintf("certificate %d", n), blk.Bytes, nil, "")
+			n++
 		}
-		if len(keys) == 0 {
-			return nil, errors.New("no PEM CERTIFICATE block")
+		if n == 0 {
+			return nil, nil, errors.New("no PEM CERTIFICATE block")
 		}
-		return keys, nil
+	default:
+		var probe asn1.RawValue
+		if _, err := asn1.Unmarshal(data, &probe); err != nil {
+			return nil, nil, errors.New("not a PEM or DER certificate or a JSON trust list")
+		}
+		take("certificate", data, nil, "")
 	}
-	var probe asn1.RawValue
-	if _, err := asn1.Unmarshal(data, &probe); err != nil {
-		return nil, errors.New("not a PEM or DER certificate or a JSON trust list")
+	if len(keys) == 0 {
+		var why []string
+		for _, s := range skipped {
+			why = append(why, s.Entry+": "+s.Reason)
+		}
+		return nil, skipped, fmt.Errorf("no usable dcc signer (%s)", strings.Join(why, "; "))
 	}
-	k, err := DCCSignerKey(data, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	return []IssuerKey{k}, nil
+	return keys, skipped, nil
 }

@@ -68,7 +68,7 @@ func FuzzBatch(f *testing.F) {
 
 // FuzzDCCClaims feeds payloads to the EU DCC claims mapping, which runs on
 // signed payloads only: it must never panic, and what it accepts must be
-// a complete input.
+// a complete input, without a subject pseudonym (the verifier keys it).
 func FuzzDCCClaims(f *testing.F) {
 	var dcc verifier.Profile
 	for _, p := range verifier.Profiles() {
@@ -85,8 +85,33 @@ func FuzzDCCClaims(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if in.DCC == nil || !in.Expiry.After(in.IssuedAt) || len(in.ID) != 16 || len(in.Subject) != 16 {
+		if in.DCC == nil || !in.Expiry.After(in.IssuedAt) || len(in.ID) != 16 || in.Subject != nil {
 			t.Fatalf("accepted an incomplete certificate: %+v", in)
+		}
+	})
+}
+
+// FuzzDCCRevocationBatch feeds the DCC gateway's revocation batch parser:
+// no panic, and what it accepts has a known hash type, a kid and 16-byte
+// hashes.
+func FuzzDCCRevocationBatch(f *testing.F) {
+	f.Add([]byte(`{"country":"AT","expires":"2026-12-31T00:00:00Z","kid":"MTIzNDU2Nzg=","hashType":"SIGNATURE","entries":[{"hash":"AAAAAAAAAAAAAAAAAAAAAA=="}]}`))
+	f.Add([]byte(`{"kid":"","hashType":"UCI","entries":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := verifier.ParseDCCRevocationBatch(data)
+		if err != nil {
+			return
+		}
+		if len(b.Kid) == 0 || b.HashType.String() == "" || b.Expires.IsZero() {
+			t.Fatalf("accepted an incomplete batch: %+v", b)
+		}
+		for _, h := range b.Hashes {
+			if len(h) != verifier.DCCRevocationHashLen {
+				t.Fatalf("hash of %d bytes", len(h))
+			}
+		}
+		if len(b.IDs()) != len(b.Hashes) {
+			t.Fatal("ids and hashes differ in number")
 		}
 	})
 }

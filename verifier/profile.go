@@ -65,6 +65,8 @@ type Input struct {
 	Doses     int
 	// DCC is the certificate content of an EU DCC, nil for other profiles.
 	DCC *DCC
+	// dcc is what only the verifier may see of a DCC (dcc_revocation.go).
+	dcc *dccKeys
 }
 
 // ValidFrom is NotBefore if set, else IssuedAt.

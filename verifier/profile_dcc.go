@@ -18,8 +18,10 @@ import (
 
 // The EU Digital COVID Certificate profile (eu-dcc-hcert-spec): "HC1:" +
 // base45 + zlib + COSE_Sign1 (ES256 or PS256) over a CWT whose claim -260
-// holds the certificate (key 1) in the v1 schema: exactly one vaccination
-// (v), test (t) or recovery (r) entry.
+// holds the certificate (key 1) in the v1 schema: vaccination (v), test
+// (t) or recovery (r) entries. The mapping reads what member states
+// issued (docs/profiles.md lists each leniency and each rule where
+// Wicket is stricter than the EU reference apps).
 
 const dccProfileName = "dcc"
 
@@ -35,7 +37,7 @@ func (dccProfile) Envelope(text []byte) (*decoder.Sign1, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := decoder.ParseSign1MaybeTagged(cose)
+	s, err := decoder.ParseSign1DCC(cose)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +49,7 @@ func (dccProfile) Envelope(text []byte) (*decoder.Sign1, error) {
 
 // DCC is the mapped content of a certificate: what the decision and the
 // display use. Names and the date of birth are never kept (the subject
-// pseudonym is a hash of them).
+// pseudonym is a keyed hash of them: DCCPseudonym).
 type DCC struct {
 	// Type is vaccination, test or recovery.
 	Type    string `json:"type"`
@@ -58,7 +60,10 @@ type DCC struct {
 	Product string `json:"product,omitempty"`
 	Date    string `json:"date,omitempty"`
 	// Test: type (naat, antigen or the code), result, sample time.
-	TestType  string    `json:"test_type,omitempty"`
+	TestType string `json:"test_type,omitempty"`
+	// Result is the result code as written (tr); only 260415000 (not
+	// detected) passes a gate.
+	Result    string    `json:"result,omitempty"`
 	Positive  bool      `json:"positive,omitempty"`
 	SampledAt time.Time `json:"sampled_at,omitzero"`
 	// Recovery: valid from and until (dates).
@@ -84,6 +89,8 @@ const (
 
 // dccDecMode is lenient about unknown keys (real certificates carry
 // more than the schema's required fields) and strict about structure.
+// Tags are allowed because issuers wrap date-times in tag 0 or 1 (read by
+// dccDateTime); elsewhere a tag's content is read as if untagged.
 var dccDecMode = func() cbor.DecMode {
 	m, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
@@ -92,13 +99,26 @@ var dccDecMode = func() cbor.DecMode {
 		MaxMapPairs:      64,
 		IntDec:           cbor.IntDecConvertSigned,
 		UTF8:             cbor.UTF8RejectInvalid,
-		TagsMd:           cbor.TagsForbidden,
+		TagsMd:           cbor.TagsAllowed,
 	}.DecMode()
 	if err != nil {
 		panic(err)
 	}
 	return m
 }()
+
+// Bounds of the DCC mapping (the schema's, or what issuers wrote).
+const (
+	// maxDCCIssuerLen bounds iss: the specification wants a country code
+	// but issuers wrote ministries' names (80 bytes seen); 255 is the
+	// schema's bound for the other free-text fields.
+	maxDCCIssuerLen = 255
+	// maxDCCCILen bounds the certificate identifier (the schema's 80).
+	maxDCCCILen = 80
+	// maxDCCDoses bounds dn and sd (the schema says 1-9; 0 is accepted
+	// and decided on, see Content).
+	maxDCCDoses = 10
+)
 
 // errDCCTime: a time claim that is not a number in range.
 var errDCCTime = errors.New("time claim")
@@ -108,6 +128,9 @@ var errDCCTime = errors.New("time claim")
 type cwtTime int64
 
 func (t *cwtTime) UnmarshalCBOR(data []byte) error {
+	if len(data) > 0 && data[0]>>5 == 6 {
+		return fmt.Errorf("%w is tagged, want a number", errDCCTime)
+	}
 	var v any
 	if err := dccDecMode.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("%w: %v", errDCCTime, err)
@@ -129,6 +152,66 @@ func (t *cwtTime) UnmarshalCBOR(data []byte) error {
 		return fmt.Errorf("%w is a %T, want a number", errDCCTime, v)
 	}
 	return nil
+}
+
+// dccDateTime is a schema date-time (sc, dr) as issuers wrote it: an
+// RFC 3339 text, that text in tag 0, or epoch seconds in tag 1 (the CBOR
+// library reads both tags into a time.Time).
+type dccDateTime struct {
+	text string
+	at   time.Time
+}
+
+func (t *dccDateTime) UnmarshalCBOR(data []byte) error {
+	var v any
+	if err := dccDecMode.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("%w: %v", errDCCTime, err)
+	}
+	switch x := v.(type) {
+	case string:
+		t.text = x
+	case time.Time:
+		t.at = x.UTC()
+	case cbor.Tag:
+		return fmt.Errorf("%w in tag %d, want 0 or 1", errDCCTime, x.Number)
+	default:
+		return fmt.Errorf("%w is a %T, want text", errDCCTime, v)
+	}
+	return nil
+}
+
+// dateTimeLayouts are the date-time forms issuers wrote: RFC 3339 (with
+// or without fractions), an offset without its colon, and no offset at
+// all (read as UTC).
+var dateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04:05.999999999"}
+
+// time returns the instant, or false if it is none of the forms.
+func (t dccDateTime) time() (time.Time, bool) {
+	if !t.at.IsZero() {
+		return t.at, true
+	}
+	for _, l := range dateTimeLayouts {
+		if at, err := time.Parse(l, t.text); err == nil {
+			return at.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// dccDate reads a schema date (dt, df, du, fr): "2021-03-09", or a
+// date-time as some issuers wrote it ("2021-03-09T00:00:00",
+// "2021-03-18T22:54:00+02:00"), whose date is the one written, before
+// any offset is applied (what the holder's paper says).
+func dccDate(s string) (string, bool) {
+	if _, err := time.Parse(dateLayout, s); err == nil {
+		return s, true
+	}
+	if len(s) > len(dateLayout) && s[len(dateLayout)] == 'T' {
+		if _, ok := (dccDateTime{text: s}).time(); ok {
+			return s[:len(dateLayout)], true
+		}
+	}
+	return "", false
 }
 
 type dccCWT struct {
@@ -157,12 +240,13 @@ type dccCert struct {
 		Ci string `cbor:"ci"`
 	} `cbor:"v"`
 	T []struct {
-		Tg string `cbor:"tg"`
-		Tt string `cbor:"tt"`
-		Sc string `cbor:"sc"`
-		Tr string `cbor:"tr"`
-		Co string `cbor:"co"`
-		Ci string `cbor:"ci"`
+		Tg string      `cbor:"tg"`
+		Tt string      `cbor:"tt"`
+		Sc dccDateTime `cbor:"sc"`
+		Dr dccDateTime `cbor:"dr"`
+		Tr string      `cbor:"tr"`
+		Co string      `cbor:"co"`
+		Ci string      `cbor:"ci"`
 	} `cbor:"t"`
 	R []struct {
 		Tg string `cbor:"tg"`
@@ -174,6 +258,11 @@ type dccCert struct {
 	} `cbor:"r"`
 }
 
+// Claims maps a certificate. Every entry of its group is checked; the
+// decision reads the first, as the EU business rules do (payload.v.0).
+// The subject pseudonym and the EU revocation keys are made by the
+// verifier once the signer is known (dcc_revocation.go): Claims leaves
+// Subject nil.
 func (dccProfile) Claims(payload []byte) (*Input, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: dcc: "+format, append([]any{decoder.ErrClaims}, a...)...)
@@ -206,58 +295,87 @@ func (dccProfile) Claims(payload []byte) (*Input, error) {
 		return nil, bad("schema version %q, want 1.x", cert.Ver)
 	case cert.Name.Fnt == "" && cert.Name.Gnt == "":
 		return nil, bad("no standardised name")
-	case len(c.Issuer) > decoder.MaxIssuerLen || !utf8.ValidString(c.Issuer):
-		return nil, bad("iss too long or not UTF-8")
+	case len(c.Issuer) > maxDCCIssuerLen:
+		return nil, bad("iss of %d bytes, over %d", len(c.Issuer), maxDCCIssuerLen)
 	}
-	if n := len(cert.V) + len(cert.T) + len(cert.R); n != 1 {
-		return nil, bad("%d entries; a certificate holds exactly one vaccination, test or recovery", n)
+	groups := 0
+	for _, n := range []int{len(cert.V), len(cert.T), len(cert.R)} {
+		if n > 0 {
+			groups++
+		}
+	}
+	if groups != 1 {
+		return nil, bad("entries of %d kinds; a certificate is one of vaccination, test or recovery", groups)
 	}
 	d := &DCC{}
 	var ci string
 	switch {
-	case len(cert.V) == 1:
-		v := cert.V[0]
-		if _, err := time.Parse(dateLayout, v.Dt); err != nil {
-			return nil, bad("vaccination date %q", v.Dt)
-		}
-		if v.Dn < 1 || v.Sd < 1 || v.Dn > 10 || v.Sd > 10 {
-			return nil, bad("dose %d of %d out of range", v.Dn, v.Sd)
-		}
-		d.Type, d.Country, d.Dose, d.Doses, d.Product, d.Date, ci = "vaccination", v.Co, v.Dn, v.Sd, v.Mp, v.Dt, v.Ci
-	case len(cert.T) == 1:
-		t := cert.T[0]
-		sc, err := time.Parse(time.RFC3339, t.Sc)
-		if err != nil {
-			return nil, bad("sample time %q", t.Sc)
-		}
-		if t.Tr != testDetected && t.Tr != testNotDetected {
-			return nil, bad("test result %q", t.Tr)
-		}
-		d.Type, d.Country, d.TestType, d.Positive, d.SampledAt, ci = "test", t.Co, testTypeName(t.Tt), t.Tr == testDetected, sc.UTC(), t.Ci
-	default:
-		r := cert.R[0]
-		for _, s := range []string{r.Df, r.Du} {
-			if _, err := time.Parse(dateLayout, s); err != nil {
-				return nil, bad("recovery date %q", s)
+	case len(cert.V) > 0:
+		for i, v := range cert.V {
+			date, ok := dccDate(v.Dt)
+			if !ok {
+				return nil, bad("vaccination %d: date %q", i, v.Dt)
+			}
+			if v.Dn < 0 || v.Sd < 0 || v.Dn > maxDCCDoses || v.Sd > maxDCCDoses {
+				return nil, bad("vaccination %d: dose %d of %d out of range", i, v.Dn, v.Sd)
+			}
+			if i == 0 {
+				d.Type, d.Country, d.Dose, d.Doses, d.Product, d.Date, ci = "vaccination", v.Co, v.Dn, v.Sd, v.Mp, date, v.Ci
 			}
 		}
-		d.Type, d.Country, d.ValidFrom, d.ValidUntil, ci = "recovery", r.Co, r.Df, r.Du, r.Ci
+	case len(cert.T) > 0:
+		for i, t := range cert.T {
+			sc, ok := t.Sc.time()
+			if !ok {
+				return nil, bad("test %d: sample time %q", i, t.Sc.text)
+			}
+			if i == 0 {
+				d.Type, d.Country, d.TestType, d.Result, d.Positive, d.SampledAt, ci = "test", t.Co, testTypeName(t.Tt), t.Tr, t.Tr == testDetected, sc, t.Ci
+			}
+		}
+	default:
+		for i, r := range cert.R {
+			from, ok1 := dccDate(r.Df)
+			until, ok2 := dccDate(r.Du)
+			if !ok1 || !ok2 {
+				return nil, bad("recovery %d: dates %q to %q", i, r.Df, r.Du)
+			}
+			if i == 0 {
+				d.Type, d.Country, d.ValidFrom, d.ValidUntil, ci = "recovery", r.Co, from, until, r.Ci
+			}
+		}
 	}
-	if ci == "" || len(ci) > 80 {
-		return nil, bad("certificate identifier missing or over 80 characters")
+	if ci == "" || len(ci) > maxDCCCILen {
+		return nil, bad("certificate identifier missing or over %d characters", maxDCCCILen)
 	}
-	// The certificate identifier and the holder's standardised name and
-	// birth date become hashes: revocation and overrides work on them,
-	// and nothing personal is kept.
+	// The certificate identifier becomes a hash: Wicket's own revocation
+	// batches name it. The EU revocation keys and the keyed subject
+	// pseudonym are made by the verifier (dccKeys).
 	id := sha256.Sum256([]byte("wicket-dcc-ci\x00" + ci))
-	sub := sha256.Sum256([]byte("wicket-dcc-subject\x00" + cert.Name.Fnt + "\x00" + cert.Name.Gnt + "\x00" + cert.Dob))
 	return &Input{
-		Profile: dccProfileName, Issuer: c.Issuer, ID: id[:16], Subject: sub[:16],
+		Profile: dccProfileName, Issuer: dccIssuerCountry(c.Issuer), ID: id[:16],
 		Kind: decoder.KindPrinted, Class: decoder.ClassAdult, Colour: decoder.ColourGreen,
 		Name:     maskLatin(cert.Name.Fnt, cert.Name.Gnt),
 		IssuedAt: time.Unix(int64(c.IssuedAt), 0), Expiry: time.Unix(int64(c.Expiry), 0),
 		DCC: d,
+		dcc: &dccKeys{ci: ci, iss: c.Issuer, holder: dccHolder(cert.Name.Fnt, cert.Name.Gnt, cert.Dob)},
 	}, nil
+}
+
+// dccIssuerCountry is the issuer the decision compares with the signer's
+// country: iss when it is a country code (two ASCII letters, compared as
+// written), else none, so the signer's country stands (issuers wrote
+// ministries' names in iss).
+func dccIssuerCountry(iss string) string {
+	if len(iss) != 2 {
+		return ""
+	}
+	for _, c := range []byte(iss) {
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return ""
+		}
+	}
+	return iss
 }
 
 // typeLetter is the extended-key-usage letter of a certificate type.
@@ -373,6 +491,9 @@ func (r *dccRules) Content(in *Input, now time.Time) (Reason, string) {
 	d := in.DCC
 	switch d.Type {
 	case "vaccination":
+		if d.Dose < 1 {
+			return ReasonDCCVaccinationIncomplete, fmt.Sprintf("dose %d of %d: no dose", d.Dose, d.Doses)
+		}
 		if r.Vaccination.Complete && d.Dose < d.Doses {
 			return ReasonDCCVaccinationIncomplete, fmt.Sprintf("dose %d of %d", d.Dose, d.Doses)
 		}
@@ -387,6 +508,9 @@ func (r *dccRules) Content(in *Input, now time.Time) (Reason, string) {
 	case "test":
 		if d.Positive {
 			return ReasonTestPositive, "test result: detected"
+		}
+		if d.Result != testNotDetected {
+			return ReasonDCCTestResult, fmt.Sprintf("test result %q is not %s (not detected)", d.Result, testNotDetected)
 		}
 		if !slices.Contains(r.Test.Types, d.TestType) {
 			return ReasonTestKindNotAccepted, fmt.Sprintf("test type %s is not accepted", d.TestType)

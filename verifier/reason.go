@@ -70,6 +70,7 @@ const (
 	ReasonDCCVaccinationTooOld     Reason = "dcc_vaccination_too_old"
 	ReasonDCCRecoveryNotYetValid   Reason = "dcc_recovery_not_yet_valid"
 	ReasonDCCRecoveryExpired       Reason = "dcc_recovery_expired"
+	ReasonDCCTestResult            Reason = "dcc_test_result_unknown"
 
 	// The gate's own state.
 	ReasonNoTrustData    Reason = "no_trust_data"
@@ -134,6 +135,7 @@ var reasonInfo = map[Reason]Message{
 	ReasonDCCVaccinationTooOld:     {"疫苗接种已过有效期", "Vaccination no longer valid"},
 	ReasonDCCRecoveryNotYetValid:   {"康复证明尚未生效", "Recovery not valid yet"},
 	ReasonDCCRecoveryExpired:       {"康复证明已过期", "Recovery no longer valid"},
+	ReasonDCCTestResult:            {"检测结果无法识别", "Test result not recognised"},
 	ReasonNoTrustData:              {"设备未配置密钥", "Gate has no keys"},
 	ReasonClockUntrusted:           {"设备时间异常", "Gate clock not trusted"},
 	ReasonTrustDataStale:           {"设备数据过期", "Gate data out of date"},
@@ -157,7 +159,7 @@ func Reasons() []Reason {
 		ReasonIssuerNotAccepted, ReasonProfileNotAccepted,
 		ReasonDCCTypeNotAccepted, ReasonDCCVaccinationIncomplete, ReasonDCCVaccinationTooRecent,
 		ReasonDCCVaccinationTooOld, ReasonDCCRecoveryNotYetValid, ReasonDCCRecoveryExpired,
-		ReasonNoTrustData, ReasonClockUntrusted,
+		ReasonDCCTestResult, ReasonNoTrustData, ReasonClockUntrusted,
 		ReasonTrustDataStale, ReasonInternal,
 	}
 }

@@ -66,6 +66,7 @@ type Verifier struct {
 	status Status
 	policy atomic.Pointer[compiled]
 	keys   atomic.Pointer[KeySet]
+	dccKey atomic.Pointer[[]byte]
 }
 
 // New returns a Verifier with no key set installed (every code is denied
@@ -215,6 +216,11 @@ func (v *Verifier) Verify(text []byte) Decision {
 	if err != nil {
 		return deny(&d, ReasonForError(err), err.Error())
 	}
+	if in.dcc != nil {
+		if r, detail := v.dccFinish(env, key, in); r != ReasonOK {
+			return deny(&d, r, detail)
+		}
+	}
 	d.Voucher = &VoucherInfo{
 		Profile: in.Profile, Issuer: in.Issuer, Kid: key.Kid, ID: in.ID, Subject: in.Subject, Kind: in.Kind,
 		Class: in.Class, Colour: in.Colour, Name: in.Name, IssuedAt: in.IssuedAt, Expires: in.Expiry,
@@ -322,6 +328,9 @@ func (v *Verifier) decide(d *Decision, p *compiled, key *IssuerKey, in *Input, n
 		}
 		if standing.Revoked {
 			return deny(d, ReasonRevoked, "voucher id is revoked")
+		}
+		if r, detail := v.dccRevoked(in); r != ReasonOK {
+			return deny(d, r, detail)
 		}
 		// Statements about the subject are weighed against the start of
 		// validity, so a voucher valid from before a statement is

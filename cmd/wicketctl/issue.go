@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -223,35 +224,63 @@ func readSecret(path string) ([]byte, error) {
 
 func cmdPseudonym(e env, args []string) error {
 	fs := newFlags(e, "pseudonym", "-secret FILE [-new] [-id-number N]")
-	secret := fs.String("secret", "", "pseudonym secret file")
-	create := fs.Bool("new", false, "create the secret file (32 random bytes, 0600)")
+	sf := addSecretFileFlags(fs, "pseudonym secret file")
 	idNumber := fs.String("id-number", "", "ID number to derive the pseudonym of")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *secret == "" {
-		return usagef("-secret is required")
-	}
-	if *create {
-		b := make([]byte, 32)
-		rand.Read(b)
-		f, err := os.OpenFile(*secret, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		f.Write(b)
-		if err := f.Close(); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "wrote %s (32 random bytes, 0600)\n", *secret)
+	if err := sf.prepare(e); err != nil {
+		return err
 	}
 	if *idNumber != "" {
-		s, err := readSecret(*secret)
+		s, err := readSecret(*sf.path)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, hex.EncodeToString(Pseudonym(s, *idNumber)))
 	}
+	return nil
+}
+
+// secretFileFlags are the -secret FILE and -new flags of the commands
+// that make and use a pseudonym secret.
+type secretFileFlags struct {
+	path   *string
+	create *bool
+}
+
+func addSecretFileFlags(fs *flag.FlagSet, what string) secretFileFlags {
+	return secretFileFlags{
+		path:   fs.String("secret", "", what),
+		create: fs.Bool("new", false, "create the file (32 random bytes, 0600; never overwrites)"),
+	}
+}
+
+// prepare checks -secret is given and, with -new, creates the file.
+func (s secretFileFlags) prepare(e env) error {
+	if *s.path == "" {
+		return usagef("-secret is required")
+	}
+	if *s.create {
+		return newSecretFile(e, *s.path)
+	}
+	return nil
+}
+
+// newSecretFile writes 32 random bytes to a new file of mode 0600; an
+// existing file is never overwritten.
+func newSecretFile(e env, path string) error {
+	b := make([]byte, 32)
+	rand.Read(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Write(b)
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s (32 random bytes, 0600)\n", path)
 	return nil
 }
 

@@ -139,12 +139,17 @@ func cmdKeyset(e env, args []string) error {
 		}
 		spec.Keys = append(spec.Keys, ik)
 	}
+	skippedAll := 0
 	for _, path := range dcc {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		signers, err := verifier.ParseDCCSigners(data)
+		signers, skipped, err := verifier.ParseDCCSigners(data, now)
+		skippedAll += len(skipped)
+		for _, sk := range skipped {
+			fmt.Fprintf(e.stdout, "dcc signer skipped: %s: %s: %s\n", path, sk.Entry, sk.Reason)
+		}
 		if err != nil {
 			return fmt.Errorf("-dcc %s: %w", path, err)
 		}
@@ -166,6 +171,9 @@ func cmdKeyset(e env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: key set version %d, %d keys, signed by root kid %x\n", *out, *ver, len(spec.Keys), signer.Kid())
+	if skippedAll > 0 {
+		fmt.Fprintf(e.stdout, "%d dcc signers skipped (listed above); the key set holds every other one\n", skippedAll)
+	}
 	return nil
 }
 

@@ -38,6 +38,7 @@ func commands() []command {
 		{"issue", "issue a voucher: QR text, PNG, printable card", cmdIssue},
 		{"pseudonym", "derive a subject pseudonym from an ID number", cmdPseudonym},
 		{"revoke", "sign a batch revoking vouchers", cmdRevoke},
+		{"dcc", "EU DCC: import gateway revocation lists, make the fleet's DCC pseudonym key", cmdDCC},
 		{"override", "sign a batch of colour overrides or void-before statements", cmdOverride},
 		{"snapshot", "sign a snapshot of any size from a CSV list (in parts when large)", cmdSnapshot},
 		{"inspect", "decode a code or trust file and print every field", cmdInspect},

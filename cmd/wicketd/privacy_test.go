@@ -68,10 +68,13 @@ func TestPrivacy(t *testing.T) {
 		verifiertest.DCCVaccination(2, 2, time.Now().AddDate(0, -2, 0).Format("2006-01-02"))), nil))
 	secret = append(secret, "MUSTERMANN", "Mustermann", "ERIKA", "Erika", "1964-08-12", "M* E*", "URN:UVCI")
 
+	if err := os.WriteFile(filepath.Join(dir, "dcc.key"), verifiertest.DCCPseudonymKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	b := mqtttest.StartMosquitto(t)
 	cfgPath := filepath.Join(dir, "wicketd.yaml")
 	err := os.WriteFile(cfgPath, []byte(`gate: {id: PRIV-G1, venue: PRIV-V1}
-trust: {root_keys: [root.pub], key_set: keyset.cose}
+trust: {root_keys: [root.pub], key_set: keyset.cose, dcc_pseudonym_key: dcc.key}
 policy:
   max_status_age: 0s
   profiles:

@@ -143,6 +143,9 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.v, err = verifier.New(tclock, d.st, &cfg.Policy); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
+	if err := loadDCCPseudonymKey(cfg, d.v); err != nil {
+		return fmt.Errorf("%w: %w", errSetup, err)
+	}
 	d.trust = trust.New(d.roots, d.st, d.v, d.log)
 	if err := d.installTrust(); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
@@ -849,7 +852,7 @@ func restartOnly(a, b *config.Config) []string {
 	}{
 		{"gate", a.Gate, b.Gate}, {"store", a.Store, b.Store}, {"scanner", a.Scanner, b.Scanner},
 		{"turnstile", a.Turnstile, b.Turnstile}, {"trust.root_keys", a.Trust.RootKeys, b.Trust.RootKeys},
-		{"trust.record_key", a.Trust.RecordKey, b.Trust.RecordKey}, {"log.format", a.Log.Format, b.Log.Format},
+		{"trust.record_key", a.Trust.RecordKey, b.Trust.RecordKey}, {"trust.dcc_pseudonym_key", a.Trust.DCCPseudonymKey, b.Trust.DCCPseudonymKey}, {"log.format", a.Log.Format, b.Log.Format},
 		{"feedback pins", [3]config.Pin{a.Feedback.GreenLED, a.Feedback.RedLED, a.Feedback.Buzzer}, [3]config.Pin{b.Feedback.GreenLED, b.Feedback.RedLED, b.Feedback.Buzzer}},
 	} {
 		if !reflect.DeepEqual(x.a, x.b) {

@@ -57,3 +57,19 @@ func readBatch(roots verifier.RootKeys, path string) (*verifier.Batch, error) {
 	}
 	return batch, nil
 }
+
+// loadDCCPseudonymKey gives v the fleet's DCC pseudonym key, if the
+// config names one.
+func loadDCCPseudonymKey(cfg *config.Config, v *verifier.Verifier) error {
+	if cfg.Trust.DCCPseudonymKey == "" {
+		return nil
+	}
+	b, err := os.ReadFile(cfg.Path(cfg.Trust.DCCPseudonymKey))
+	if err != nil {
+		return fmt.Errorf("trust.dcc_pseudonym_key: %w", err)
+	}
+	if err := v.SetDCCPseudonymKey(b); err != nil {
+		return fmt.Errorf("trust.dcc_pseudonym_key: %w; the authority makes one with: wicketctl dcc pseudonym -new -secret FILE", err)
+	}
+	return nil
+}

@@ -83,6 +83,9 @@ func verifierFromFiles(cfg *config.Config, clock verifier.Clock) (*verifier.Veri
 	if err != nil {
 		return nil, err
 	}
+	if err := loadDCCPseudonymKey(cfg, v); err != nil {
+		return nil, err
+	}
 	if cfg.Trust.KeySet != "" {
 		ks, err := readKeySet(roots, cfg.Path(cfg.Trust.KeySet))
 		if err != nil {

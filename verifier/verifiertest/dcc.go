@@ -53,6 +53,9 @@ func NewDCCSigner(tb testing.TB, key crypto.Signer, country string, eku ...asn1.
 	return &DCCSigner{Key: key, Cert: der, Kid: sum[:8]}
 }
 
+// DCCPseudonymKey is the fixture's DCC pseudonym key (32 fixed bytes).
+var DCCPseudonymKey = []byte("wicket-test-dcc-pseudonym-key-32")
+
 // RSAKey returns a fixed 2048-bit RSA key (generated once per process).
 var rsaKey = func() *rsa.PrivateKey {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -70,6 +73,10 @@ func RSAKey() *rsa.PrivateKey { return rsaKey }
 type DCCHeaders struct {
 	ProtectedKid   []byte
 	UnprotectedKid []byte
+	// UnprotectedAlg moves alg to the unprotected header.
+	UnprotectedAlg bool
+	// CWTTag wraps the COSE_Sign1 in a CWT tag 61.
+	CWTTag bool
 }
 
 // DCCVaccination, DCCTest and DCCRecovery build hcert entries.
@@ -93,6 +100,24 @@ func DCCRecovery(from, until string) map[string]any {
 		"tg": "840539006", "fr": from, "co": "DE", "is": "Robert Koch-Institut", "df": from, "du": until,
 		"ci": "URN:UVCI:01:DE:WICKETR#R",
 	}}}
+}
+
+// DCCWith returns an entry (one kind, its first element only) with field
+// k set to v, or removed if v is nil.
+func DCCWith(entry map[string]any, k string, v any) map[string]any {
+	for kind, list := range entry {
+		m := map[string]any{}
+		for kk, vv := range list.([]any)[0].(map[string]any) {
+			m[kk] = vv
+		}
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return map[string]any{kind: []any{m}}
+	}
+	return nil
 }
 
 // DCCPayload is the CWT of a certificate issued by country at iat,
@@ -132,6 +157,10 @@ func IssueDCC(tb testing.TB, s *DCCSigner, payload []byte, h *DCCHeaders) string
 		if h.UnprotectedKid != nil {
 			unprot[4] = h.UnprotectedKid
 		}
+		if h.UnprotectedAlg {
+			delete(prot, 1)
+			unprot[1] = int64(alg)
+		}
 	}
 	pb, err := cbor.Marshal(prot)
 	if err != nil {
@@ -159,5 +188,9 @@ func IssueDCC(tb testing.TB, s *DCCSigner, payload []byte, h *DCCHeaders) string
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return decoder.Wrap("HC1:", decoder.AssembleSign1(pb, ub, payload, sig))
+	cose := decoder.AssembleSign1(pb, ub, payload, sig)
+	if h != nil && h.CWTTag {
+		cose = append([]byte{0xd8, 61}, cose...)
+	}
+	return decoder.Wrap("HC1:", cose)
 }

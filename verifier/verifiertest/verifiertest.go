@@ -97,6 +97,9 @@ func New(tb testing.TB) *Fixture {
 	f.ApplyBatch(tb, verifier.Batch{Version: 1, IssuedAt: Epoch.Add(-time.Hour)})
 	f.TClock = verifier.NewTrustedClock(f.Clock, Epoch.Add(-24*time.Hour))
 	f.Verifier = must(verifier.New(f.TClock, f.Status, &f.Policy))
+	if err := f.Verifier.SetDCCPseudonymKey(DCCPseudonymKey); err != nil {
+		tb.Fatal(err)
+	}
 	if err := f.Verifier.InstallKeySet(f.KeySet); err != nil {
 		tb.Fatal(err)
 	}

@@ -65,6 +65,11 @@ type Trust struct {
 	// that stand for voucher ids and subjects in records. Empty: the store
 	// makes and keeps its own key.
 	RecordKey string `yaml:"record_key"`
+	// DCCPseudonymKey is a file of at least 32 random bytes from the
+	// authority (wicketctl dcc pseudonym -new), the same on every gate:
+	// the key of EU DCC holders' subject pseudonyms. Needed when
+	// policy.profiles.dcc is set; without it every DCC is denied.
+	DCCPseudonymKey string `yaml:"dcc_pseudonym_key"`
 }
 
 // Store is the local state database.
@@ -420,6 +425,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return err
+	}
+	if _, dcc := c.Policy.Profiles["dcc"]; dcc && c.Trust.DCCPseudonymKey == "" {
+		return errors.New("trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 	}
 	s := &c.Scanner
 	if err := oneOf("scanner.type", s.Type, "serial", "camera", "stdin", "file"); err != nil {

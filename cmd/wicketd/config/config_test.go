@@ -72,6 +72,8 @@ func TestValidate(t *testing.T) {
 		{"camera roi outside", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, roi: [0, 0, 700, 100]}", 1), "scanner.camera.roi"},
 		{"pattern name", base + "feedback: {patterns: {party: {green: 'on 1s'}}}\n", "feedback.patterns.party"},
 		{"pattern syntax", base + "feedback: {patterns: {allow: {green: 'on'}}}\n", "feedback.patterns.allow"},
+		{"dcc without the pseudonym key", base + "policy: {profiles: {dcc: {accept: [test]}}}\n", "trust.dcc_pseudonym_key"},
+		{"dcc with the pseudonym key", strings.Replace(base, "[r.pub]}", "[r.pub], dcc_pseudonym_key: dcc.key}", 1) + "policy: {profiles: {dcc: {accept: [test]}}}\n", ""},
 		{"pattern ok", base + "feedback: {patterns: {allow: {green: 'on 1s', buzzer: 'on 100ms off 50ms on 100ms'}}}\n", ""},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")

@@ -63,6 +63,7 @@ func (c *Config) CheckPermissions(configPath string) (warnings []string, err err
 		{"sync.password_file", c.Path(c.Sync.PasswordFile), secretForbidden, secret},
 		{"sync.key_file", c.Path(c.Sync.KeyFile), secretForbidden, secret},
 		{"trust.record_key", c.Path(c.Trust.RecordKey), secretForbidden, secret},
+		{"trust.dcc_pseudonym_key", c.Path(c.Trust.DCCPseudonymKey), secretForbidden, secret},
 		{"sync.ca_file", c.Path(c.Sync.CAFile), trustForbidden, anchor},
 		{"trust.key_set", c.Path(c.Trust.KeySet), trustForbidden, anchor},
 	} {

@@ -23,10 +23,11 @@ func TestCheckPermissions(t *testing.T) {
 	write("root.pub", 0o644)
 	write("keyset.cose", 0o644)
 	write("record.key", 0o640)
+	write("dcc.key", 0o640)
 	write("gate.key", 0o600)
 	write("wicket.db", 0o600)
 	c, err := Parse([]byte(`gate: {id: G1, venue: V1}
-trust: {root_keys: [root.pub], key_set: keyset.cose, record_key: record.key}
+trust: {root_keys: [root.pub], key_set: keyset.cose, record_key: record.key, dcc_pseudonym_key: dcc.key}
 store: {path: wicket.db}
 scanner: {type: stdin}
 turnstile: {backend: sim}
@@ -47,6 +48,7 @@ sync: {enabled: true, fleet: f, broker: "tls://b:8883", cert_file: gate.crt, key
 		{"root.pub", 0o664, "trust.root_keys[0]"},
 		{"keyset.cose", 0o646, "trust.key_set"},
 		{"record.key", 0o644, "trust.record_key"},
+		{"dcc.key", 0o644, "trust.dcc_pseudonym_key"},
 		{"gate.key", 0o660, "sync.key_file"},
 		{"gate.key", 0o604, "sync.key_file"},
 		{"wicketd.yaml", 0o666, "config"},

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"wicket/decoder"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -67,17 +69,7 @@ func (g *gen) dccCOSE(s *verifiertest.DCCSigner, payload []byte) []byte {
 
 // entryWith is a vaccination entry with one field changed.
 func entryWith(kind string, e map[string]any, k string, v any) map[string]any {
-	list := e[kind].([]any)
-	m := map[string]any{}
-	for kk, vv := range list[0].(map[string]any) {
-		m[kk] = vv
-	}
-	if v == nil {
-		delete(m, k)
-	} else {
-		m[k] = v
-	}
-	return map[string]any{kind: []any{m}}
+	return verifiertest.DCCWith(map[string]any{kind: e[kind]}, k, v)
 }
 
 func (g *gen) dccCases() {
@@ -93,6 +85,7 @@ func (g *gen) dccCases() {
 	}
 
 	// Envelope and algorithm.
+	pd := prot(algES256, g.de.Kid)
 	pEd := prot(algEdDSA, g.de.Kid)
 	add("EdDSA certificate", sign1(pEd, emptyMap, good, edSig(2, pEd, good)), verifier.ReasonUnsupportedAlg)
 	add("EdDSA certificate with the Wicket key id", g.edCOSE(good), verifier.ReasonUnsupportedAlg)
@@ -100,14 +93,22 @@ func (g *gen) dccCases() {
 		add(fmt.Sprintf("certificate with alg %d", a), esDE(prot(a, g.de.Kid), good), verifier.ReasonUnsupportedAlg)
 	}
 	add("PS256 header over an ES256 signature", esDE(prot(algPS256, g.de.Kid), good), verifier.ReasonBadSignature)
-	add("alg only in the unprotected header", esDE(cmapRaw(cint(4), bstr(g.de.Kid)), cmapRaw(cint(1), cint(algES256))), verifier.ReasonAlgNotProtected)
 	add("no alg", esDE(cmapRaw(cint(4), bstr(g.de.Kid)), emptyMap), verifier.ReasonAlgNotProtected)
+	// Some issuers put alg (with the kid) in the unprotected header; the
+	// DCC profile takes it there when the protected header has none, never
+	// in both (docs/profiles.md).
+	pk := cmapRaw(cint(4), bstr(g.de.Kid))
+	unprotAlg := cmapRaw(cint(1), cint(algES256))
+	g.control("EU DCC with alg in the unprotected header", hc(sign1(pk, unprotAlg, good, esSig(verifiertest.SeedDCCDE, pk, good))))
+	add("alg in both headers", sign1(pd, unprotAlg, good, esSig(verifiertest.SeedDCCDE, pd, good)), verifier.ReasonAlgNotProtected)
+	add("alg PS256 unprotected over an ES256 signature", sign1(pk, cmapRaw(cint(1), cint(algPS256)), good, esSig(verifiertest.SeedDCCDE, pk, good)), verifier.ReasonBadSignature)
 	add("crit header", esDE(cmapRaw(cint(1), cint(algES256), cint(2), arr(cint(4)), cint(4), bstr(g.de.Kid)), emptyMap), verifier.ReasonBadCOSE)
 	add("kid of 33 bytes", esDE(prot(algES256, []byte(strings.Repeat("k", 33))), emptyMap), verifier.ReasonBadCOSE)
 	valid := g.dccCOSE(g.de, good)
 	// Some issuers write the COSE message without tag 18; the DCC profile
 	// takes it (docs/profiles.md).
 	g.control("untagged EU DCC", hc(valid[1:]))
+	g.control("EU DCC in a CWT tag 61", hc(tag(61, valid)))
 	add("certificate tagged COSE_Sign", tag(98, valid[1:]), verifier.ReasonBadCOSE)
 	add("detached certificate payload", raw(bstr(prot(algES256, g.de.Kid)), emptyMap, cnull, bstr(make([]byte, 64))), verifier.ReasonBadCOSE)
 	add("indefinite-length certificate array", tag(18, indefArr(bstr(prot(algES256, g.de.Kid)), emptyMap, bstr(good), bstr(make([]byte, 64)))), verifier.ReasonBadCBOR)
@@ -116,7 +117,6 @@ func (g *gen) dccCases() {
 	g.addText(D, "certificate with lower-case base45", "HC1:"+strings.ToLower(hc(valid)[4:]), verifier.ReasonBadBase45)
 
 	// Keys and signatures.
-	pd := prot(algES256, g.de.Kid)
 	sig := verifiertest.SignES256(g.de.Key.(*ecdsa.PrivateKey), tbs(pd, good))
 	for i := range 8 {
 		bit := g.rng.IntN(512)
@@ -149,7 +149,7 @@ func (g *gen) dccCases() {
 	onlyFn := hcert(vacc)
 	onlyFn["nam"] = map[string]any{"fn": "Mustermann", "gn": "Erika"}
 	bad("no standardised name", dccCWT().set(-260, cmapRaw(cint(1), canon(onlyFn))).enc())
-	two := func(name string, es ...map[string]any) {
+	merge := func(es ...map[string]any) map[string]any {
 		m := map[string]any{}
 		for _, e := range es {
 			for k, v := range e {
@@ -159,14 +159,17 @@ func (g *gen) dccCases() {
 				m[k] = v
 			}
 		}
-		bad(name, g.dccPayload(dccCWT(), m))
+		return m
 	}
+	two := func(name string, es ...map[string]any) { bad(name, g.dccPayload(dccCWT(), merge(es...))) }
 	two("vaccination and test entries", vacc, test)
 	two("vaccination and recovery entries", vacc, rec)
 	two("test and recovery entries", test, rec)
 	two("all three entries", vacc, test, rec)
-	two("two vaccinations", vacc, dccVacc(1, 2, "2026-01-01"))
-	two("two tests", test, test)
+	// Several entries of one kind are taken; each is checked and the
+	// decision reads the first, as the EU business rules do.
+	signed("two vaccinations, the first incomplete", g.dccPayload(dccCWT(), merge(dccVacc(1, 2, "2026-01-01"), vacc)), verifier.ReasonDCCVaccinationIncomplete)
+	two("two tests, the second without a sample time", test, entryWith("t", test, "sc", ""))
 	two("no entry")
 	bad("empty vaccination list", g.dccPayload(dccCWT(), map[string]any{"v": []any{}}))
 	for _, c := range []struct {
@@ -174,9 +177,9 @@ func (g *gen) dccCases() {
 		k    string
 		v    any
 	}{
-		{"dose 0", "dn", 0}, {"dose 11", "dn", 11}, {"dose -1", "dn", -1}, {"series of 0", "sd", 0}, {"series of 11", "sd", 11},
+		{"dose 11", "dn", 11}, {"dose -1", "dn", -1}, {"series of 11", "sd", 11},
 		{"date 30 February", "dt", "2026-02-30"}, {"date empty", "dt", ""}, {"date in German order", "dt", "01.03.2026"},
-		{"date with a time", "dt", "2026-03-01T00:00:00Z"}, {"no date", "dt", nil},
+		{"date with a time that is none", "dt", "2026-03-01Tnoon"}, {"no date", "dt", nil},
 		{"no certificate id", "ci", nil}, {"empty certificate id", "ci", ""}, {"certificate id of 81 characters", "ci", strings.Repeat("U", 81)},
 	} {
 		bad("vaccination "+c.name, g.dccPayload(dccCWT(), entryWith("v", vacc, c.k, c.v)))
@@ -187,8 +190,8 @@ func (g *gen) dccCases() {
 		v    any
 	}{
 		{"sample time empty", "sc", ""}, {"sample time a date", "sc", "2026-05-31"}, {"sample time in words", "sc", "yesterday"},
-		{"result empty", "tr", ""}, {"result \"positive\"", "tr", "positive"}, {"result code wrong", "tr", "260415001"},
 		{"no certificate id", "ci", nil},
+		{"sample time in tag 32", "sc", cbor.Tag{Number: 32, Content: "2026-05-31T08:00:00Z"}},
 	} {
 		bad("test "+c.name, g.dccPayload(dccCWT(), entryWith("t", test, c.k, c.v)))
 	}
@@ -202,7 +205,13 @@ func (g *gen) dccCases() {
 	} {
 		bad("recovery "+c.name, g.dccPayload(dccCWT(), entryWith("r", rec, c.k, c.v)))
 	}
-	bad("iss of 65 characters", g.dccPayload(dccCWT().set(1, tstr(strings.Repeat("D", 65))), vacc))
+	bad("iss of 256 characters", g.dccPayload(dccCWT().set(1, tstr(strings.Repeat("D", 256))), vacc))
+	// A dose 0 is no vaccination; a result outside the value set is not
+	// a negative test (the EU business rules refuse both too).
+	signed("vaccination dose 0", g.dccPayload(dccCWT(), entryWith("v", vacc, "dn", 0)), verifier.ReasonDCCVaccinationIncomplete)
+	for _, tr := range []string{"", "positive", "260415001", "NEGATIVO"} {
+		signed(fmt.Sprintf("test result %q", tr), g.dccPayload(dccCWT(), entryWith("t", test, "tr", tr)), verifier.ReasonDCCTestResult)
+	}
 	bad("no iat", g.dccPayload(dccCWT().del(6), vacc))
 	bad("no exp", g.dccPayload(dccCWT().del(4), vacc))
 	bad("exp equal to iat", g.dccPayload(dccCWT().set(4, cint(at(-day))), vacc))
@@ -250,6 +259,7 @@ func (g *gen) dccCases() {
 	cb("payload with a byte after it", cat(good, []byte{0}))
 	cb("iss not UTF-8", g.dccPayload(dccCWT().set(1, tstr("D\xff")), vacc))
 	cb("payload empty", nil)
+	cb("test sample time in tag 1 as text", g.dccPayload(dccCWT(), entryWith("t", test, "sc", cbor.Tag{Number: 1, Content: "2026-05-31"})))
 
 	// Admission: signer types, issuer, validity.
 	byAT := func(name string, cwt omap, entry map[string]any, want verifier.Reason) {

@@ -26,14 +26,15 @@ const defaultPartEntries = 16384
 // of a multi-part snapshot (verifier.Batch) into one directory. Every line
 // is checked before anything is signed.
 func cmdSnapshot(e env, args []string) error {
-	fs := newFlags(e, "snapshot", "-root ROOT.key -version N -in LIST.csv -out DIR [-part-entries N]\n"+
+	fs := newFlags(e, "snapshot", "-root ROOT.key -state STATE.json [-version N] -in LIST.csv -out DIR [-part-entries N]\n"+
 		"  LIST.csv: one statement per line, # starts a comment:\n"+
 		"    revoke,<voucher id hex>,<time>,<expires>\n"+
 		"    colour,<subject hex>,<time>,<expires>,<green|yellow|red>\n"+
 		"    void-before,<subject hex>,<time>,<expires>\n"+
 		"  times: unix seconds or RFC 3339")
 	root := fs.String("root", "", "root private key")
-	version := fs.Uint64("version", 0, "snapshot version; higher than every earlier batch")
+	version := fs.Uint64("version", 0, "snapshot version; default: one above the last in -state")
+	state := fs.String("state", "", "state file of the batches signed (as revoke and override -state): refuses a reused version")
 	in := fs.String("in", "", "CSV list of statements")
 	out := fs.String("out", "", "output directory for the signed documents")
 	per := fs.Int("part-entries", defaultPartEntries, fmt.Sprintf("entries per document (at most %d)", decoder.MaxTrustListLen))
@@ -42,13 +43,22 @@ func cmdSnapshot(e env, args []string) error {
 		return err
 	}
 	switch {
-	case *root == "" || *in == "" || *out == "" || *version == 0:
-		return usagef("-root, -version, -in and -out are required")
+	case *root == "" || *in == "" || *out == "" || *state == "":
+		return usagef("-root, -state, -in and -out are required")
 	case *per < 1 || *per > decoder.MaxTrustListLen:
 		return usagef("-part-entries: want 1 to %d", decoder.MaxTrustListLen)
 	case *prog != "auto" && *prog != "on" && *prog != "off":
 		return usagef("-progress: auto, on or off")
 	}
+	sst, err := loadState(*state)
+	if err != nil {
+		return err
+	}
+	p, err := sst.plan(*state, *version, nil, true)
+	if err != nil {
+		return err
+	}
+	*version = p.version
 	signer, err := readSigner(*root)
 	if err != nil {
 		return err
@@ -109,6 +119,9 @@ func cmdSnapshot(e env, args []string) error {
 	}
 	bar.finish()
 	if err != nil {
+		return err
+	}
+	if err := sst.record(*state, signedBatch{Version: *version, Entries: n, Out: *out, At: time.Now().UTC()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %d document(s) to %s: snapshot version %d, %d entries\n", part, *out, *version, n)

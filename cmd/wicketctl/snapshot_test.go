@@ -50,7 +50,7 @@ func TestSnapshotCommand(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	list := writeList(t, dir, 1000, now)
 	out := filepath.Join(dir, "snap")
-	rc, stdout, errs := run(t, "snapshot", "-root", stem+".key", "-version", "5", "-in", list, "-out", out, "-part-entries", "300", "-progress", "on")
+	rc, stdout, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "5", "-in", list, "-out", out, "-part-entries", "300", "-progress", "on")
 	if rc != exitOK {
 		t.Fatalf("snapshot: %d %s %s", rc, stdout, errs)
 	}
@@ -80,7 +80,7 @@ func TestSnapshotCommand(t *testing.T) {
 	// A bad line is named, and nothing is written.
 	bad := filepath.Join(dir, "bad.csv")
 	os.WriteFile(bad, []byte("revoke,00112233445566778899,1,2\nrevoke,zz,1,2\n"), 0o600)
-	rc, _, errs = run(t, "snapshot", "-root", stem+".key", "-version", "6", "-in", bad, "-out", filepath.Join(dir, "bad"))
+	rc, _, errs = run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "6", "-in", bad, "-out", filepath.Join(dir, "bad"))
 	if rc == exitOK || !strings.Contains(errs, "bad.csv:2") {
 		t.Fatalf("bad list: %d %q", rc, errs)
 	}
@@ -113,7 +113,7 @@ func TestPublishSnapshotResume(t *testing.T) {
 	}
 	now := time.Now().Truncate(time.Second)
 	out := filepath.Join(dir, "snap")
-	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-version", "5", "-in", writeList(t, dir, 3000, now), "-out", out, "-part-entries", "250"); rc != exitOK {
+	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "5", "-in", writeList(t, dir, 3000, now), "-out", out, "-part-entries", "250"); rc != exitOK {
 		t.Fatalf("snapshot: %s %s", o, errs)
 	}
 	topics := wire.Topics{Fleet: "f1"}
@@ -179,7 +179,7 @@ func TestPublishSnapshotResume(t *testing.T) {
 
 	// A smaller snapshot clears the part topics it does not use.
 	out2 := filepath.Join(dir, "snap2")
-	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-version", "6", "-in", writeList(t, dir, 600, now), "-out", out2, "-part-entries", "250"); rc != exitOK {
+	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "6", "-in", writeList(t, dir, 600, now), "-out", out2, "-part-entries", "250"); rc != exitOK {
 		t.Fatalf("snapshot 6: %s %s", o, errs)
 	}
 	rc, o, errs = run(t, "publish", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-snapshot", out2)

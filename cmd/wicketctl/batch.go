@@ -12,7 +12,7 @@ import (
 	"wicket/verifier"
 )
 
-// batchFlags are the flags every batch-signing command shares. A batch
+// batchFlags are the flags revoke and override share. A batch
 // goes one of two ways: recorded in the authority's ledger (-db), which
 // owns versions and bases, or signed into a file (-out) for air-gapped
 // use, with a state file (-state) that remembers the versions signed.
@@ -26,6 +26,8 @@ type batchFlags struct {
 	state    *string
 	out      *string
 	idBytes  *int
+	ledger   ledgerFlags
+	fleet    *string
 }
 
 // idBytesDefault is the voucher id and subject length wicketctl issues.
@@ -41,6 +43,8 @@ func addBatchFlags(fs *flag.FlagSet) batchFlags {
 		yes:      fs.Bool("yes", false, "with -snapshot: yes, drop everything not in this batch"),
 		state:    fs.String("state", "", "state file of the batches signed (with -out): refuses a reused version and remembers the last one"),
 		out:      fs.String("out", "", "output file (signed COSE)"),
+		ledger:   addLedgerFlags(fs),
+		fleet:    fs.String("fleet", "", "fleet id whose ledger records the statements (with -db)"),
 		idBytes:  fs.Int("id-bytes", idBytesDefault, fmt.Sprintf("length of each id in bytes (wicketctl issues %d); 0 accepts %d to %d", idBytesDefault, decoder.MinIDLen, decoder.MaxIDLen)),
 	}
 }
@@ -129,7 +133,7 @@ func hexIDs(flagName string, ids []string, want int) ([][]byte, error) {
 }
 
 func cmdRevoke(e env, args []string) error {
-	fs := newFlags(e, "revoke", "-voucher-id HEX... -root ROOT.key -state STATE.json -out FILE [-version N] [-base M | -snapshot -yes]")
+	fs := newFlags(e, "revoke", "-voucher-id HEX... (-db URL -fleet F | -root ROOT.key -state STATE.json -out FILE [-version N] [-base M | -snapshot -yes])")
 	bf := addBatchFlags(fs)
 	var ids multiFlag
 	fs.Var(&ids, "voucher-id", "voucher id to revoke, hex (repeat)")
@@ -150,11 +154,11 @@ func cmdRevoke(e env, args []string) error {
 	for _, k := range keys {
 		entries = append(entries, verifier.Entry{Op: verifier.OpRevoke, Key: k, Time: now.Unix(), Expires: exp.Unix()})
 	}
-	return bf.sign(e, entries)
+	return bf.commit(e, entries)
 }
 
 func cmdOverride(e env, args []string) error {
-	fs := newFlags(e, "override", "-subject HEX... (-colour C | -void-before T) -root ROOT.key -state STATE.json -out FILE [-version N] [-base M | -snapshot -yes]")
+	fs := newFlags(e, "override", "-subject HEX... (-colour C | -void-before T) (-db URL -fleet F | -root ROOT.key -state STATE.json -out FILE [-version N] [-base M | -snapshot -yes])")
 	bf := addBatchFlags(fs)
 	var subs multiFlag
 	fs.Var(&subs, "subject", "subject pseudonym, hex (repeat)")
@@ -202,5 +206,5 @@ func cmdOverride(e env, args []string) error {
 		}
 		entries = append(entries, en)
 	}
-	return bf.sign(e, entries)
+	return bf.commit(e, entries)
 }

@@ -82,12 +82,6 @@ func cmdSnapshot(e env, args []string) error {
 		return err
 	}
 	issued := time.Now()
-	name := func(p int) string {
-		if parts <= 1 {
-			return fmt.Sprintf("snapshot-%d.cose", *version)
-		}
-		return fmt.Sprintf("snapshot-%d-part-%05d-of-%05d.cose", *version, p, parts)
-	}
 	// Pass 2: sign the parts as they fill.
 	bar = newProgress(e.stderr, *prog, "signing", "entries", int64(n))
 	var buf []verifier.Entry
@@ -101,7 +95,7 @@ func cmdSnapshot(e env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("part %d: %w", part, err)
 		}
-		if err := writeFileAtomic(filepath.Join(*out, name(part)), doc, 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(*out, snapshotFile(*version, part, parts)), doc, 0o644); err != nil {
 			return err
 		}
 		bar.add(int64(len(buf)))
@@ -126,6 +120,15 @@ func cmdSnapshot(e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %d document(s) to %s: snapshot version %d, %d entries\n", part, *out, *version, n)
 	return nil
+}
+
+// snapshotFile names the document of part p of a snapshot in parts
+// parts, or the one document of a snapshot that needs no parts.
+func snapshotFile(version uint64, p, parts int) string {
+	if parts <= 1 {
+		return fmt.Sprintf("snapshot-%d.cose", version)
+	}
+	return fmt.Sprintf("snapshot-%d-part-%05d-of-%05d.cose", version, p, parts)
 }
 
 // readStatements parses the CSV list, calling fn for each statement in

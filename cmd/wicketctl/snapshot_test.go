@@ -182,7 +182,12 @@ func TestPublishSnapshotResume(t *testing.T) {
 	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "6", "-in", writeList(t, dir, 600, now), "-out", out2, "-part-entries", "250"); rc != exitOK {
 		t.Fatalf("snapshot 6: %s %s", o, errs)
 	}
+	// Its list is shorter: publish lists what it drops and asks first.
 	rc, o, errs = run(t, "publish", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-snapshot", out2)
+	if rc != exitFail || !strings.Contains(o, "snapshot 6 drops 2400 statement(s)") || !strings.Contains(errs, "run again with -yes") {
+		t.Fatalf("publish 6 without -yes: %d %s %s", rc, o, errs)
+	}
+	rc, o, errs = run(t, "publish", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-snapshot", out2, "-yes")
 	if rc != exitOK || !strings.Contains(o, "cleared 9 retained parts of snapshot 5") {
 		t.Fatalf("publish 6: %d %s %s", rc, o, errs)
 	}

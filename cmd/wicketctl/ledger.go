@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"wicket/authority/ledger"
+	"wicket/decoder"
+	"wicket/sync/wire"
+	"wicket/verifier"
+)
+
+// ledgerEnv names the ledger database when -db is not given.
+const ledgerEnv = "WICKET_AUTHORITY_DB"
+
+// ledgerFlags locate the authority's ledger.
+type ledgerFlags struct{ db *string }
+
+func addLedgerFlags(fs *flag.FlagSet) ledgerFlags {
+	return ledgerFlags{db: fs.String("db", "", "PostgreSQL URL of the authority's ledger (default $"+ledgerEnv+"), e.g. "+defaultCollectDB)}
+}
+
+func (lf ledgerFlags) url() string {
+	if *lf.db != "" {
+		return *lf.db
+	}
+	return os.Getenv(ledgerEnv)
+}
+
+// open connects to the ledger, brings its schema up to date and returns
+// the fleet's ledger and a function that closes the connection.
+func (lf ledgerFlags) open(ctx context.Context, fleet string) (*ledger.Ledger, func(), error) {
+	if err := wire.ValidName(fleet); err != nil {
+		return nil, nil, usagef("-fleet: %v", err)
+	}
+	pool, err := pgxpool.New(ctx, lf.url())
+	if err != nil {
+		return nil, nil, usagef("-db: %v", err)
+	}
+	if err := ledger.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("ledger: %w", err)
+	}
+	return ledger.New(pool, fleet), pool.Close, nil
+}
+
+// commit sends a revoke's or override's statements their way: into the
+// ledger (-db), or signed into a file (-out, with -state).
+func (b batchFlags) commit(e env, entries []verifier.Entry) error {
+	switch {
+	case *b.out != "" && *b.ledger.db != "":
+		return usagef("give -db (record in the ledger) or -out (sign a file), not both")
+	case *b.out != "":
+		return b.sign(e, entries)
+	case b.ledger.url() == "":
+		return usagef("give -db URL (or set %s) to record in the authority's ledger, or -out FILE -state FILE -root KEY to sign a batch file", ledgerEnv)
+	}
+	for _, f := range []string{"root", "version", "base", "snapshot", "yes", "state"} {
+		if b.given(f) {
+			return usagef("-%s signs a file (with -out); with -db, wicketctl publish -db chooses the version and base and signs", f)
+		}
+	}
+	if len(entries) == 0 {
+		return usagef("no entries")
+	}
+	ctx := context.Background()
+	l, done, err := b.ledger.open(ctx, *b.fleet)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ids, err := l.Record(ctx, entries)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "recorded %d statement(s) for fleet %s (ledger ids %d to %d); wicketctl publish -db publishes them with the next batch\n",
+		len(ids), *b.fleet, ids[0], ids[len(ids)-1])
+	return nil
+}
+
+// publishLedger publishes from the ledger: first any version signed but
+// never acknowledged by the broker (the same bytes again), then a key set
+// if given, then the next batch: a delta of the pending statements on the
+// last batch, or with snapshot every statement in force. It checks against
+// what the broker holds before it signs, so a refusal writes nothing.
+func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, snapshot bool) error {
+	e := pub.e
+	ctx := context.Background()
+	l, done, err := lf.open(ctx, pub.topics.Fleet)
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer func() {
+		for _, d := range pub.tmp {
+			os.RemoveAll(d)
+		}
+	}()
+	signer, err := readSigner(rootPath)
+	if err != nil {
+		return err
+	}
+	cl, err := dial(pub.conn)
+	if err != nil {
+		return err
+	}
+	defer cl.Disconnect(250)
+	ft, err := readFleetTrust(cl, pub.topics, pub.rk)
+	if err != nil {
+		return err
+	}
+
+	// Versions signed earlier whose publish did not finish.
+	for _, kind := range []string{ledger.KindKeySet, ledger.KindBatch} {
+		v, docs, err := l.Unpublished(ctx, kind)
+		if err != nil || v == nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%s %d was signed at %s but its publish did not finish: publishing it again\n", kind, v.Version, v.SignedAt.UTC().Format(time.RFC3339))
+		held := ft.KeySet
+		if kind == ledger.KindBatch {
+			held = ft.Top
+		}
+		if held < v.Version {
+			if err := pub.load(kind, v.Version, docs); err != nil {
+				return err
+			}
+			if err := pub.send(cl); err != nil {
+				return err
+			}
+			pub.docs, pub.parts = nil, nil
+		}
+		if err := l.MarkPublished(ctx, kind, v.Version); err != nil {
+			return err
+		}
+		if kind == ledger.KindBatch {
+			ft.Top = max(ft.Top, v.Version)
+		} else {
+			ft.KeySet = max(ft.KeySet, v.Version)
+		}
+	}
+
+	if keysetPath != "" {
+		if err := publishKeySet(ctx, l, pub, cl, ft, keysetPath); err != nil {
+			return err
+		}
+	}
+
+	last, err := l.Last(ctx, ledger.KindBatch)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	b := verifier.Batch{Version: last.Version + 1, IssuedAt: now}
+	var carried, dropped []int64
+	var expired []verifier.Entry
+	if snapshot {
+		open, err := l.Open(ctx)
+		if err != nil {
+			return err
+		}
+		for _, en := range open {
+			if en.Expires <= now.Unix() {
+				dropped, expired = append(dropped, en.ID), append(expired, en.Entry)
+				continue
+			}
+			carried, b.Entries = append(carried, en.ID), append(b.Entries, en.Entry)
+		}
+	} else {
+		if last.Version == 0 {
+			return fmt.Errorf("%w: the ledger has no batch for fleet %s yet, so there is nothing a delta could follow; the first batch is a snapshot: run again with -new-snapshot", errRefused, pub.topics.Fleet)
+		}
+		pending, err := l.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			if keysetPath == "" {
+				fmt.Fprintf(e.stdout, "nothing to publish: no statement recorded since batch %d\n", last.Version)
+			}
+			return nil
+		}
+		b.Base = last.Version
+		for _, en := range pending {
+			carried, b.Entries = append(carried, en.ID), append(b.Entries, en.Entry)
+		}
+	}
+	if snapshot {
+		// A snapshot replaces whatever the broker holds, from the ledger:
+		// the way back after a publish around the ledger.
+		b.Version = max(last.Version, ft.Top) + 1
+	}
+	if !snapshot && ft.Top > last.Version {
+		return fmt.Errorf("%w: the broker holds batch %d, above the ledger's last batch %d for fleet %s: something published around the ledger (a file, another ledger); find out what before publishing, and publish a snapshot from the ledger (-new-snapshot) to make it the fleet's truth again",
+			errRefused, ft.Top, last.Version, pub.topics.Fleet)
+	}
+	if !snapshot && ft.Top < last.Version {
+		return fmt.Errorf("%w: the broker's latest batch is %d but the ledger's is %d, so gates that follow the broker would hold delta %d forever (was the broker's retained data lost?); publish a snapshot: run again with -new-snapshot",
+			errRefused, ft.Top, last.Version, b.Version)
+	}
+	if err := ft.checkBatch(b.Version, b.Base); err != nil {
+		return err
+	}
+	if snapshot {
+		drops := append(ft.drops(b.Entries, now), expired...)
+		if err := confirmDrops(e, fmt.Sprintf("snapshot %d", b.Version), drops, pub.yes); err != nil {
+			return err
+		}
+	}
+	docs, err := signBatchDocs(signer, b)
+	if err != nil {
+		return err
+	}
+	err = l.Sign(ctx, ledger.Signed{
+		Version: ledger.Version{Kind: ledger.KindBatch, Version: b.Version, Base: b.Base, Entries: len(b.Entries)},
+		Docs:    docs, Carried: carried, Dropped: dropped,
+	})
+	if errors.Is(err, ledger.ErrVersionUsed) {
+		return fmt.Errorf("%w: %v: another publish signed it meanwhile; run again", errRefused, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "batch version %d (%s, %d entries) signed and recorded in the ledger\n", b.Version, batchKind(b.Base), len(b.Entries))
+	if err := pub.load(ledger.KindBatch, b.Version, docs); err != nil {
+		return err
+	}
+	if err := pub.send(cl); err != nil {
+		return fmt.Errorf("%w; the ledger keeps batch %d: run the same command again to publish it", err, b.Version)
+	}
+	return l.MarkPublished(ctx, ledger.KindBatch, b.Version)
+}
+
+// publishKeySet records a key set's version in the ledger and publishes
+// it, refusing one the fleet would ignore or the ledger has signed.
+func publishKeySet(ctx context.Context, l *ledger.Ledger, pub *publisher, cl mqtt.Client, ft *fleetTrust, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	ks, err := pub.rk.ParseKeySet(raw)
+	if err != nil {
+		return fmt.Errorf("-keyset %s: %w", path, err)
+	}
+	if err := ft.checkKeySet(ks.Version); err != nil {
+		return err
+	}
+	err = l.Sign(ctx, ledger.Signed{Version: ledger.Version{Kind: ledger.KindKeySet, Version: ks.Version, Entries: len(ks.Keys)}, Docs: [][]byte{raw}})
+	if errors.Is(err, ledger.ErrVersionUsed) {
+		return fmt.Errorf("%w: %v: the ledger has published that key set version before; sign the key set with a higher -version", errRefused, err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := pub.load(ledger.KindKeySet, ks.Version, [][]byte{raw}); err != nil {
+		return err
+	}
+	if err := pub.send(cl); err != nil {
+		return fmt.Errorf("%w; the ledger keeps key set %d: run the same command again to publish it", err, ks.Version)
+	}
+	pub.docs = nil
+	ft.KeySet = ks.Version
+	return l.MarkPublished(ctx, ledger.KindKeySet, ks.Version)
+}
+
+// signBatchDocs signs a batch as one document, or as the parts of a
+// multi-part snapshot when it has more entries than one part holds.
+func signBatchDocs(signer *decoder.Signer, b verifier.Batch) ([][]byte, error) {
+	if !b.Snapshot() || len(b.Entries) <= defaultPartEntries {
+		doc, err := verifier.SignBatch(signer, b)
+		return [][]byte{doc}, err
+	}
+	parts := (len(b.Entries) + defaultPartEntries - 1) / defaultPartEntries
+	if parts > verifier.MaxSnapshotParts {
+		return nil, fmt.Errorf("snapshot %d: %d entries make %d parts, over %d", b.Version, len(b.Entries), parts, verifier.MaxSnapshotParts)
+	}
+	docs := make([][]byte, 0, parts)
+	for p := range parts {
+		part := b
+		part.Entries = b.Entries[p*defaultPartEntries : min((p+1)*defaultPartEntries, len(b.Entries))]
+		part.Part, part.Parts = uint32(p), uint32(parts)
+		doc, err := verifier.SignBatch(signer, part)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %d part %d: %w", b.Version, p, err)
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
+}
+
+// load queues a version's documents for send: a key set, a batch, or the
+// parts of a multi-part snapshot (written to a directory of their own,
+// the form publish -snapshot takes).
+func (p *publisher) load(kind string, version uint64, docs [][]byte) error {
+	switch {
+	case kind == ledger.KindKeySet:
+		return p.addKeySet(docs[0], "ledger key set")
+	case len(docs) == 1:
+		return p.addBatch(docs[0], fmt.Sprintf("ledger batch %d", version))
+	}
+	dir, err := os.MkdirTemp("", fmt.Sprintf("wicket-snapshot-%d-", version))
+	if err != nil {
+		return err
+	}
+	p.tmp = append(p.tmp, dir)
+	for i, d := range docs {
+		if err := writeFileAtomic(filepath.Join(dir, snapshotFile(version, i, len(docs))), d, 0o600); err != nil {
+			return err
+		}
+	}
+	ps, err := readPartSet(p.e, p.rk, dir, p.prog)
+	if err != nil {
+		return err
+	}
+	p.parts = ps
+	return nil
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"wicket/pgmigrate/pgtest"
+	"wicket/sync/mqtttest"
+	"wicket/sync/wire"
+)
+
+// TestOperatorMistakes runs the authority's usual mistakes against a real
+// Mosquitto and PostgreSQL: each is refused with a message saying what to
+// do, the broker's retained trust topics stay as they were and nothing is
+// written (ledger rows, files, state). The ledger's own path is exercised
+// in between, so the refusals meet a fleet with history.
+func TestOperatorMistakes(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	db := pgtest.Database(t, "wicket_authority_test")
+	dir := t.TempDir()
+	stem := filepath.Join(dir, "root")
+	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
+		t.Fatal(errs)
+	}
+	topics := wire.Topics{Fleet: "f1"}
+	pool, err := pgxpool.New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		return n
+	}
+	ids := []string{
+		"7f3a91c20b1d2e3f405162738495a6b7", "00112233445566778899aabbccddeeff",
+		"f0e1d2c3b4a5968778695a4b3c2d1e0f", "0a0b0c0d0e0f10111213141516171819",
+	}
+	pubLedger := func(extra ...string) (int, string, string) {
+		return run(t, append([]string{"publish", "-db", db, "-root", stem + ".key", "-roots", stem + ".pub",
+			"-broker", b.URL(), "-fleet", "f1", "-client-id", "pub-test"}, extra...)...)
+	}
+	pubFile := func(file string, extra ...string) (int, string, string) {
+		return run(t, append([]string{"publish", "-roots", stem + ".pub", "-broker", b.URL(), "-fleet", "f1",
+			"-client-id", "pub-test", "-batch", file}, extra...)...)
+	}
+	ok := func(what string, rc int, out, errs string, want string) {
+		t.Helper()
+		if rc != exitOK || !strings.Contains(out, want) {
+			t.Fatalf("%s: exit %d\n%s\n%s\nwant success saying %q", what, rc, out, errs, want)
+		}
+	}
+	// refused runs a mistake and checks its message, the broker and the
+	// ledger's row counts before and after.
+	refused := func(what string, wantRC int, want string, do func() (int, string, string)) {
+		t.Helper()
+		before := retainedOn(t, b.URL(), topics.AllTrust())
+		rows := []int{count("wicket_authority_versions"), count("wicket_authority_entries"), count("wicket_authority_documents")}
+		rc, out, errs := do()
+		if rc != wantRC || !strings.Contains(errs, want) {
+			t.Errorf("%s: exit %d, stderr %q (stdout %q); want exit %d and %q", what, rc, errs, out, wantRC, want)
+		}
+		after := retainedOn(t, b.URL(), topics.AllTrust())
+		if len(after) != len(before) {
+			t.Errorf("%s: broker holds %v; held %v before", what, keys(after), keys(before))
+		}
+		for topic, raw := range before {
+			if !bytes.Equal(after[topic], raw) {
+				t.Errorf("%s: %s changed on the broker", what, topic)
+			}
+		}
+		if now := []int{count("wicket_authority_versions"), count("wicket_authority_entries"), count("wicket_authority_documents")}; !slices.Equal(now, rows) {
+			t.Errorf("%s: ledger rows (versions, entries, documents) %v; were %v", what, now, rows)
+		}
+	}
+
+	// Ledger: a statement waits for publish; the first batch must be a
+	// snapshot, asked for.
+	rc, out, errs := run(t, "revoke", "-db", db, "-fleet", "f1", "-voucher-id", ids[0])
+	ok("revoke into the ledger", rc, out, errs, "recorded 1 statement(s) for fleet f1")
+	refused("ledger delta with no batch yet", exitFail, "the first batch is a snapshot: run again with -new-snapshot", func() (int, string, string) { return pubLedger() })
+	rc, out, errs = pubLedger("-new-snapshot")
+	ok("first snapshot from the ledger", rc, out, errs, "batch version 1 (snapshot, 1 entries) signed and recorded")
+
+	// Truncated voucher id (the first 8 bytes, as the old card printed).
+	refused("truncated id into the ledger", exitUsage, "8 bytes, want 16 (32 hex digits, the whole id", func() (int, string, string) {
+		return run(t, "revoke", "-db", db, "-fleet", "f1", "-voucher-id", ids[1][:16])
+	})
+	rc, out, errs = run(t, "revoke", "-db", db, "-fleet", "f1", "-voucher-id", ids[1])
+	ok("second revocation", rc, out, errs, "recorded 1 statement(s)")
+	rc, out, errs = pubLedger()
+	ok("delta from the ledger", rc, out, errs, "batch version 2 (delta on 1, 1 entries)")
+	if rc, out, _ := pubLedger(); rc != exitOK || !strings.Contains(out, "nothing to publish: no statement recorded since batch 2") {
+		t.Errorf("publish with nothing pending: %d %q", rc, out)
+	}
+
+	// The air-gapped path: revoke without -base on a fresh state file.
+	state := filepath.Join(dir, "state.json")
+	fileArgs := func(out string, extra ...string) []string {
+		return append([]string{"revoke", "-root", stem + ".key", "-state", state, "-out", filepath.Join(dir, out)}, extra...)
+	}
+	refused("revoke without -base", exitUsage, "-base is required", func() (int, string, string) {
+		return run(t, fileArgs("nobase.cose", "-voucher-id", ids[2])...)
+	})
+	// A batch the broker already has a version of: gates drop it unread.
+	rc, out, errs = run(t, fileArgs("d2.cose", "-base", "1", "-version", "2", "-voucher-id", ids[2])...)
+	ok("file delta 2 on 1", rc, out, errs, "batch version 2 (delta on 1)")
+	refused("publishing a version the broker has", exitFail, "batch version 2 is not above version 2 the broker holds", func() (int, string, string) {
+		return pubFile(filepath.Join(dir, "d2.cose"))
+	})
+	// The same version signed again.
+	refused("reused version", exitUsage, "version 2 was already used", func() (int, string, string) {
+		return run(t, fileArgs("again.cose", "-version", "2", "-voucher-id", ids[2])...)
+	})
+	// A delta on an older base than the broker's latest.
+	rc, out, errs = run(t, fileArgs("d3.cose", "-voucher-id", ids[2])...)
+	ok("file delta 3 on 2", rc, out, errs, "batch version 3 (delta on 2)")
+	// A snapshot of one statement would drop the two the fleet holds.
+	rc, out, errs = run(t, fileArgs("s4.cose", "-snapshot", "-yes", "-voucher-id", ids[2])...)
+	ok("file snapshot 4", rc, out, errs, "batch version 4 (snapshot)")
+	refused("snapshot dropping statements without confirmation", exitFail, "snapshot 4 would drop 2 statement(s) (listed above); run again with -yes", func() (int, string, string) {
+		return pubFile(filepath.Join(dir, "s4.cose"))
+	})
+
+	// The ledger notices a publish around it.
+	rc, out, errs = pubFile(filepath.Join(dir, "d3.cose"))
+	ok("file delta 3 published", rc, out, errs, "published 1 documents")
+	rc, out, errs = run(t, "revoke", "-db", db, "-fleet", "f1", "-voucher-id", ids[3])
+	ok("third ledger revocation", rc, out, errs, "recorded")
+	refused("ledger behind the broker", exitFail, "the broker holds batch 3, above the ledger's last batch 2", func() (int, string, string) { return pubLedger() })
+
+	// A ledger snapshot shows what it drops (an expired statement, the
+	// file's revocation the ledger never knew) and needs a yes; it takes a
+	// version above the broker's.
+	rc, out, errs = run(t, "override", "-db", db, "-fleet", "f1", "-subject", ids[0], "-colour", "red", "-expires", "-1h")
+	ok("expired override", rc, out, errs, "recorded")
+	refused("ledger snapshot dropping without -yes", exitFail, "snapshot 4 would drop 2 statement(s)", func() (int, string, string) { return pubLedger("-new-snapshot") })
+	rc, out, errs = pubLedger("-new-snapshot")
+	if rc == exitOK || !strings.Contains(out, "colour "+ids[0]+" expired") || !strings.Contains(out, "revoke "+ids[2]+" in force until") {
+		t.Errorf("ledger snapshot listing: %d %q %q; want the expired colour and the file's revocation listed", rc, out, errs)
+	}
+	rc, out, errs = pubLedger("-new-snapshot", "-yes")
+	ok("ledger snapshot with -yes", rc, out, errs, "batch version 4 (snapshot, 3 entries)")
+
+	// The broker now holds the ledger's snapshot alone.
+	got := retainedOn(t, b.URL(), topics.AllTrust())
+	bt, err := readRoots(t, stem+".pub").ParseBatch(got[topics.Snapshot()])
+	if err != nil || bt.Version != 4 || len(bt.Entries) != 3 || len(got) != 1 {
+		t.Errorf("broker holds %v, snapshot %v, %v; want snapshot 4 of 3 entries alone", keys(got), bt, err)
+	}
+	var versions []int64
+	rows, _ := pool.Query(context.Background(), "SELECT version FROM wicket_authority_versions WHERE published_at IS NOT NULL ORDER BY version")
+	for rows.Next() {
+		var v int64
+		rows.Scan(&v)
+		versions = append(versions, v)
+	}
+	if !slices.Equal(versions, []int64{1, 2, 4}) {
+		t.Errorf("ledger's published versions %v; want [1 2 4]", versions)
+	}
+}

@@ -104,9 +104,8 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 			os.RemoveAll(d)
 		}
 	}()
-	signer, err := readSigner(rootPath)
-	if err != nil {
-		return err
+	if rootPath == "" && keysetPath == "" {
+		return usagef("-root is required with -db: publish signs the next batch with it")
 	}
 	cl, err := dial(pub.conn)
 	if err != nil {
@@ -157,6 +156,13 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 		}
 	}
 
+	if rootPath == "" {
+		return nil // a key set alone; batches need -root
+	}
+	signer, err := readSigner(rootPath)
+	if err != nil {
+		return err
+	}
 	last, err := l.Last(ctx, ledger.KindBatch)
 	if err != nil {
 		return err

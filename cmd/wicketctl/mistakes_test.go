@@ -3,16 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/authority/ledger"
 	"wicket/pgmigrate/pgtest"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
+	"wicket/verifier"
 )
 
 // TestOperatorMistakes runs the authority's usual mistakes against a real
@@ -84,9 +89,23 @@ func TestOperatorMistakes(t *testing.T) {
 		}
 	}
 
+	// A key set through the ledger, then the same version again.
+	if rc, _, errs := run(t, "keygen", "-out", filepath.Join(dir, "gx")); rc != exitOK {
+		t.Fatal(errs)
+	}
+	ks := filepath.Join(dir, "ks.cose")
+	if rc, _, errs := run(t, "keyset", "-root", stem+".key", "-version", "1", "-out", ks, "-key", "pub="+filepath.Join(dir, "gx.pub")+",issuer=GX,kinds=printed"); rc != exitOK {
+		t.Fatal(errs)
+	}
+	rc, out, errs := run(t, "publish", "-db", db, "-roots", stem+".pub", "-broker", b.URL(), "-fleet", "f1", "-keyset", ks)
+	ok("key set through the ledger", rc, out, errs, "published 1 documents")
+	refused("key set version reused", exitFail, "key set version 1 is not above version 1 the broker holds", func() (int, string, string) {
+		return run(t, "publish", "-db", db, "-roots", stem+".pub", "-broker", b.URL(), "-fleet", "f1", "-keyset", ks)
+	})
+
 	// Ledger: a statement waits for publish; the first batch must be a
 	// snapshot, asked for.
-	rc, out, errs := run(t, "revoke", "-db", db, "-fleet", "f1", "-voucher-id", ids[0])
+	rc, out, errs = run(t, "revoke", "-db", db, "-fleet", "f1", "-voucher-id", ids[0])
 	ok("revoke into the ledger", rc, out, errs, "recorded 1 statement(s) for fleet f1")
 	refused("ledger delta with no batch yet", exitFail, "the first batch is a snapshot: run again with -new-snapshot", func() (int, string, string) { return pubLedger() })
 	rc, out, errs = pubLedger("-new-snapshot")
@@ -152,14 +171,14 @@ func TestOperatorMistakes(t *testing.T) {
 	rc, out, errs = pubLedger("-new-snapshot", "-yes")
 	ok("ledger snapshot with -yes", rc, out, errs, "batch version 4 (snapshot, 3 entries)")
 
-	// The broker now holds the ledger's snapshot alone.
+	// The broker now holds the key set and the ledger's snapshot alone.
 	got := retainedOn(t, b.URL(), topics.AllTrust())
 	bt, err := readRoots(t, stem+".pub").ParseBatch(got[topics.Snapshot()])
-	if err != nil || bt.Version != 4 || len(bt.Entries) != 3 || len(got) != 1 {
-		t.Errorf("broker holds %v, snapshot %v, %v; want snapshot 4 of 3 entries alone", keys(got), bt, err)
+	if err != nil || bt.Version != 4 || len(bt.Entries) != 3 || len(got) != 2 {
+		t.Errorf("broker holds %v, snapshot %v, %v; want the key set and snapshot 4 of 3 entries", keys(got), bt, err)
 	}
 	var versions []int64
-	rows, _ := pool.Query(context.Background(), "SELECT version FROM wicket_authority_versions WHERE published_at IS NOT NULL ORDER BY version")
+	rows, _ := pool.Query(context.Background(), "SELECT version FROM wicket_authority_versions WHERE kind = 'batch' AND published_at IS NOT NULL ORDER BY version")
 	for rows.Next() {
 		var v int64
 		rows.Scan(&v)
@@ -167,5 +186,41 @@ func TestOperatorMistakes(t *testing.T) {
 	}
 	if !slices.Equal(versions, []int64{1, 2, 4}) {
 		t.Errorf("ledger's published versions %v; want [1 2 4]", versions)
+	}
+}
+
+// TestLedgerSnapshotParts: a ledger snapshot larger than a part is signed
+// in parts that publish takes as a multi-part snapshot, whole.
+func TestLedgerSnapshotParts(t *testing.T) {
+	dir := t.TempDir()
+	stem := filepath.Join(dir, "root")
+	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
+		t.Fatal(errs)
+	}
+	signer, err := readSigner(stem + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := verifier.Batch{Version: 7, IssuedAt: time.Now()}
+	for i := range defaultPartEntries + 5 {
+		b.Entries = append(b.Entries, verifier.Entry{Op: verifier.OpRevoke, Key: binary.BigEndian.AppendUint64(make([]byte, 8), uint64(i)), Time: 1, Expires: 2})
+	}
+	docs, err := signBatchDocs(signer, b)
+	if err != nil || len(docs) != 2 {
+		t.Fatalf("signBatchDocs = %d documents, %v; want 2 parts", len(docs), err)
+	}
+	var out bytes.Buffer
+	p := &publisher{e: env{strings.NewReader(""), &out, &out}, rk: readRoots(t, stem+".pub"), prog: "off"}
+	if err := p.load(ledger.KindBatch, 7, docs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range p.tmp {
+			os.RemoveAll(d)
+		}
+	})
+	whole, err := p.parts.join()
+	if err != nil || p.parts.count() != 2 || whole.Version != 7 || len(whole.Entries) != len(b.Entries) {
+		t.Fatalf("loaded %d parts, joined %v, %v; want snapshot 7 of %d entries in 2 parts", p.parts.count(), whole, err, len(b.Entries))
 	}
 }

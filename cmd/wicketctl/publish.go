@@ -68,9 +68,6 @@ func cmdPublish(e env, args []string) error {
 	}
 	pub := &publisher{e: e, conn: conn, topics: topics, rk: rk, yes: *yes, prog: *prog}
 	if ledger {
-		if *root == "" {
-			return usagef("-root is required with -db: publish signs the next batch")
-		}
 		return publishLedger(lf, pub, *root, *keyset, *newSnap)
 	}
 	// Verify everything before publishing anything.

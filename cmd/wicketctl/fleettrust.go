@@ -147,8 +147,8 @@ func (ft *fleetTrust) checkKeySet(version uint64) error {
 func (ft *fleetTrust) checkBatch(version, base uint64) error {
 	switch {
 	case version <= ft.Top:
-		return fmt.Errorf("%w: batch version %d is not above version %d the broker holds, and every gate drops such a batch unread; sign it again with a version above %d (with -state or -db this is the default)",
-			errRefused, version, ft.Top, ft.Top)
+		return fmt.Errorf("%w: batch version %d is not above version %d the broker holds, and every gate drops such a batch unread; sign it again with -version %d or higher",
+			errRefused, version, ft.Top, ft.Top+1)
 	case base != 0 && base != ft.Top:
 		return fmt.Errorf("%w: delta %d follows version %d, but the broker's latest is %d, so gates would wait for %d forever; sign it again with -base %d",
 			errRefused, version, base, ft.Top, base, ft.Top)

@@ -108,11 +108,11 @@ func (l *Ledger) Last(ctx context.Context, kind string) (Version, error) {
 	return v, err
 }
 
-// Unpublished returns the oldest version of kind signed but not yet
-// acknowledged by the broker, with its documents in part order; nil when
-// every version is published.
+// Unpublished returns the oldest version of kind signed but neither
+// acknowledged by the broker nor abandoned, with its documents in part
+// order; nil when there is none.
 func (l *Ledger) Unpublished(ctx context.Context, kind string) (*Version, [][]byte, error) {
-	v, err := l.version(ctx, kind, "AND published_at IS NULL ORDER BY version LIMIT 1")
+	v, err := l.version(ctx, kind, "AND published_at IS NULL AND abandoned_in IS NULL ORDER BY version LIMIT 1")
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, nil
 	}
@@ -182,7 +182,9 @@ type Signed struct {
 
 // Sign records a signed version and its documents in one transaction,
 // before it is published. A version signed before, for this fleet and
-// kind, is ErrVersionUsed and nothing is recorded.
+// kind, is ErrVersionUsed and nothing is recorded. A key set or a
+// snapshot abandons the unpublished versions of its kind below it: it
+// replaces them (a snapshot carries every statement not dropped).
 func (l *Ledger) Sign(ctx context.Context, s Signed) error {
 	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO wicket_authority_versions (fleet, kind, version, base, entries)
@@ -193,6 +195,13 @@ func (l *Ledger) Sign(ctx context.Context, s Signed) error {
 		}
 		if err != nil {
 			return fmt.Errorf("sign %s %d: %w", s.Kind, s.Version.Version, err)
+		}
+		if s.Kind != KindBatch || s.Base == 0 {
+			if _, err := tx.Exec(ctx, `UPDATE wicket_authority_versions SET abandoned_in = $3
+				WHERE fleet = $1 AND kind = $2 AND version < $3 AND published_at IS NULL AND abandoned_in IS NULL`,
+				l.fleet, s.Kind, int64(s.Version.Version)); err != nil {
+				return fmt.Errorf("sign %s %d: abandon older: %w", s.Kind, s.Version.Version, err)
+			}
 		}
 		for i, d := range s.Docs {
 			if _, err := tx.Exec(ctx, `INSERT INTO wicket_authority_documents (fleet, kind, version, part, doc)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +32,25 @@ type fleetTrust struct {
 	Entries map[string]verifier.Entry
 	// Ignored names topics holding documents the roots do not verify.
 	Ignored []string
+	// raw is every retained message read, by topic.
+	raw map[string][]byte
+}
+
+// holds reports whether the broker retains exactly these documents of a
+// version: the key set, a one-document batch, or every part.
+func (ft *fleetTrust) holds(topics wire.Topics, keySet bool, version uint64, docs [][]byte) bool {
+	switch {
+	case keySet:
+		return bytes.Equal(ft.raw[topics.KeySet()], docs[0])
+	case len(docs) == 1:
+		return bytes.Equal(ft.raw[topics.Delta(version)], docs[0]) || bytes.Equal(ft.raw[topics.Snapshot()], docs[0])
+	}
+	for i, d := range docs {
+		if !bytes.Equal(ft.raw[topics.SnapshotPart(uint32(i))], d) {
+			return false
+		}
+	}
+	return true
 }
 
 // entryID is what a later statement of the same kind replaces.
@@ -56,7 +76,7 @@ func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys) (*
 	if err != nil {
 		return nil, fmt.Errorf("read what the broker holds: %w", err)
 	}
-	ft := &fleetTrust{Entries: map[string]verifier.Entry{}}
+	ft := &fleetTrust{Entries: map[string]verifier.Entry{}, raw: got}
 	var snap *verifier.Batch
 	var deltas []*verifier.Batch
 	parts := map[uint64][]*verifier.Batch{}

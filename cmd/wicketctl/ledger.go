@@ -131,7 +131,8 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 		if kind == ledger.KindBatch {
 			held = ft.Top
 		}
-		if held < v.Version {
+		switch {
+		case held < v.Version:
 			if err := pub.load(kind, v.Version, docs); err != nil {
 				return err
 			}
@@ -139,6 +140,18 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 				return err
 			}
 			pub.docs, pub.parts = nil, nil
+		case ft.holds(pub.topics, kind == ledger.KindKeySet, v.Version, docs):
+			fmt.Fprintf(e.stdout, "the broker already holds %s %d: the earlier publish got through\n", kind, v.Version)
+		case kind == ledger.KindBatch && snapshot, kind == ledger.KindKeySet && keysetPath != "":
+			fmt.Fprintf(e.stdout, "the broker holds %s %d from elsewhere; %s %d is left unpublished and the new one replaces it\n", kind, held, kind, v.Version)
+			continue
+		default:
+			what := "publish a snapshot from the ledger (-new-snapshot): it carries the statements of batch " + fmt.Sprint(v.Version)
+			if kind == ledger.KindKeySet {
+				what = "publish a key set with a version above " + fmt.Sprint(held) + " (-keyset)"
+			}
+			return fmt.Errorf("%w: the ledger's %s %d never reached the broker, which holds %s %d from elsewhere, so gates would ignore it; %s",
+				errRefused, kind, v.Version, kind, held, what)
 		}
 		if err := l.MarkPublished(ctx, kind, v.Version); err != nil {
 			return err

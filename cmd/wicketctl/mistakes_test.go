@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/authority/ledger"
@@ -223,4 +224,102 @@ func TestLedgerSnapshotParts(t *testing.T) {
 	if err != nil || p.parts.count() != 2 || whole.Version != 7 || len(whole.Entries) != len(b.Entries) {
 		t.Fatalf("loaded %d parts, joined %v, %v; want snapshot 7 of %d entries in 2 parts", p.parts.count(), whole, err, len(b.Entries))
 	}
+}
+
+// TestLedgerResume: a batch the ledger signed but the broker never
+// acknowledged is sent again, the same bytes, before anything new; one the
+// broker got is only marked; one overtaken by a publish around the ledger
+// is refused until a snapshot from the ledger replaces it.
+func TestLedgerResume(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	db := pgtest.Database(t, "wicket_authority_test")
+	dir := t.TempDir()
+	stem := filepath.Join(dir, "root")
+	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
+		t.Fatal(errs)
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := ledger.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(pool, "f1")
+	signer, err := readSigner(stem + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics := wire.Topics{Fleet: "f1"}
+	pubLedger := func(extra ...string) (int, string, string) {
+		return run(t, append([]string{"publish", "-db", db, "-root", stem + ".key", "-roots", stem + ".pub",
+			"-broker", b.URL(), "-fleet", "f1"}, extra...)...)
+	}
+	// signOnly records batch v in the ledger as a publish that stopped
+	// before the broker acknowledged it.
+	signOnly := func(v, base uint64, key byte) []byte {
+		t.Helper()
+		ids, err := l.Record(ctx, []verifier.Entry{{Op: verifier.OpRevoke, Key: bytes.Repeat([]byte{key}, 16), Time: 1, Expires: time.Now().Add(time.Hour).Unix()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, _ := l.Pending(ctx)
+		bt := verifier.Batch{Version: v, Base: base, IssuedAt: time.Now()}
+		for _, en := range pending {
+			bt.Entries = append(bt.Entries, en.Entry)
+		}
+		doc, err := verifier.SignBatch(signer, bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sign(ctx, ledger.Signed{Version: ledger.Version{Kind: ledger.KindBatch, Version: v, Base: base, Entries: len(bt.Entries)}, Docs: [][]byte{doc}, Carried: ids}); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+
+	doc1 := signOnly(1, 0, 1)
+	rc, out, errs := pubLedger()
+	if rc != exitOK || !strings.Contains(out, "batch 1 was signed at") || !bytes.Equal(retainedOn(t, b.URL(), topics.Snapshot())[topics.Snapshot()], doc1) {
+		t.Fatalf("resume of batch 1: %d %q %q; want the same bytes on the snapshot topic", rc, out, errs)
+	}
+	if v, _, _ := l.Unpublished(ctx, ledger.KindBatch); v != nil {
+		t.Errorf("batch 1 still unpublished after the resume: %+v", v)
+	}
+
+	// Published, but the acknowledgement was not recorded.
+	doc2 := signOnly(2, 1, 2)
+	cl := mqttClient(t, b.URL())
+	cl.Publish(topics.Delta(2), 1, true, doc2).Wait()
+	if rc, out, errs := pubLedger(); rc != exitOK || !strings.Contains(out, "the broker already holds batch 2") {
+		t.Fatalf("batch 2 already on the broker: %d %q %q", rc, out, errs)
+	}
+
+	// Overtaken: the ledger's batch 3 never went out; a file's 3 did.
+	signOnly(3, 2, 3)
+	other, _ := verifier.SignBatch(signer, verifier.Batch{Version: 3, Base: 2, IssuedAt: time.Now(), Entries: []verifier.Entry{{Op: verifier.OpRevoke, Key: bytes.Repeat([]byte{9}, 16), Time: 1, Expires: time.Now().Add(time.Hour).Unix()}}})
+	cl.Publish(topics.Delta(3), 1, true, other).Wait()
+	if rc, _, errs := pubLedger(); rc != exitFail || !strings.Contains(errs, "the ledger's batch 3 never reached the broker, which holds batch 3 from elsewhere") {
+		t.Fatalf("overtaken batch 3: %d %q; want refused", rc, errs)
+	}
+	rc, out, errs = pubLedger("-new-snapshot", "-yes")
+	if rc != exitOK || !strings.Contains(out, "batch version 4 (snapshot, 3 entries)") {
+		t.Fatalf("snapshot over the overtaken batch: %d %q %q", rc, out, errs)
+	}
+	if v, _, _ := l.Unpublished(ctx, ledger.KindBatch); v != nil {
+		t.Errorf("batch %d still waits after the snapshot replaced it", v.Version)
+	}
+}
+
+// mqttClient connects a plain test client, disconnected when the test ends.
+func mqttClient(t *testing.T, broker string) mqtt.Client {
+	t.Helper()
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-publisher"))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	return cl
 }

@@ -5,6 +5,8 @@
 
 -- Versions. The primary key is what makes a version impossible to sign
 -- twice; published_at stays NULL until the broker acknowledged it.
+-- abandoned_in is the later version that made an unpublished one
+-- unnecessary (a snapshot carrying its statements, a newer key set).
 CREATE TABLE wicket_authority_versions (
 	fleet        text        NOT NULL,
 	kind         text        NOT NULL CHECK (kind IN ('keyset', 'roster', 'batch')),
@@ -13,6 +15,7 @@ CREATE TABLE wicket_authority_versions (
 	entries      integer     NOT NULL DEFAULT 0 CHECK (entries >= 0),
 	signed_at    timestamptz NOT NULL DEFAULT now(),
 	published_at timestamptz,
+	abandoned_in bigint,
 	PRIMARY KEY (fleet, kind, version)
 );
 

@@ -21,25 +21,33 @@ import (
 	"wicket/verifier"
 )
 
+// authority starts a Mosquitto, makes a throw-away ledger database (with
+// a pool on it) and a root key pair dir/root.{key,pub}.
+func authority(t *testing.T) (b *mqtttest.Broker, db string, pool *pgxpool.Pool, dir, stem string) {
+	t.Helper()
+	b = mqtttest.StartMosquitto(t)
+	db = pgtest.Database(t, "wicket_authority_test")
+	dir = t.TempDir()
+	stem = filepath.Join(dir, "root")
+	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
+		t.Fatal(errs)
+	}
+	pool, err := pgxpool.New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return b, db, pool, dir, stem
+}
+
 // TestOperatorMistakes runs the authority's usual mistakes against a real
 // Mosquitto and PostgreSQL: each is refused with a message saying what to
 // do, the broker's retained trust topics stay as they were and nothing is
 // written (ledger rows, files, state). The ledger's own path is exercised
 // in between, so the refusals meet a fleet with history.
 func TestOperatorMistakes(t *testing.T) {
-	b := mqtttest.StartMosquitto(t)
-	db := pgtest.Database(t, "wicket_authority_test")
-	dir := t.TempDir()
-	stem := filepath.Join(dir, "root")
-	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
-		t.Fatal(errs)
-	}
+	b, db, pool, dir, stem := authority(t)
 	topics := wire.Topics{Fleet: "f1"}
-	pool, err := pgxpool.New(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	count := func(table string) int {
 		t.Helper()
 		var n int
@@ -231,19 +239,8 @@ func TestLedgerSnapshotParts(t *testing.T) {
 // broker got is only marked; one overtaken by a publish around the ledger
 // is refused until a snapshot from the ledger replaces it.
 func TestLedgerResume(t *testing.T) {
-	b := mqtttest.StartMosquitto(t)
-	db := pgtest.Database(t, "wicket_authority_test")
-	dir := t.TempDir()
-	stem := filepath.Join(dir, "root")
-	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
-		t.Fatal(errs)
-	}
+	b, db, pool, _, stem := authority(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	if err := ledger.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}

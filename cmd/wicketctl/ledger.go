@@ -126,13 +126,18 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 			}
 			continue
 		}
-		fmt.Fprintf(e.stdout, "%s %d was signed at %s but its publish did not finish: publishing it again\n", kind, v.Version, v.SignedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "%s %d was signed at %s but its publish was not acknowledged\n", kind, v.Version, v.SignedAt.UTC().Format(time.RFC3339))
 		held := ft.KeySet
 		if kind == ledger.KindBatch {
 			held = ft.Top
 		}
+		var gap error
+		if kind == ledger.KindBatch && held < v.Version {
+			gap = ft.checkBatch(v.Version, v.Base)
+		}
 		switch {
-		case held < v.Version:
+		case held < v.Version && gap == nil:
+			fmt.Fprintf(e.stdout, "publishing %s %d again\n", kind, v.Version)
 			if err := pub.load(kind, v.Version, docs); err != nil {
 				return err
 			}
@@ -143,8 +148,10 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 		case ft.holds(pub.topics, kind == ledger.KindKeySet, v.Version, docs):
 			fmt.Fprintf(e.stdout, "the broker already holds %s %d: the earlier publish got through\n", kind, v.Version)
 		case kind == ledger.KindBatch && snapshot, kind == ledger.KindKeySet && keysetPath != "":
-			fmt.Fprintf(e.stdout, "the broker holds %s %d from elsewhere; %s %d is left unpublished and the new one replaces it\n", kind, held, kind, v.Version)
+			fmt.Fprintf(e.stdout, "the broker's %s %d does not fit %s %d; it is left unpublished and the new one replaces it\n", kind, held, kind, v.Version)
 			continue
+		case gap != nil:
+			return fmt.Errorf("%w; the snapshot from the ledger (-new-snapshot) carries the statements of batch %d", gap, v.Version)
 		default:
 			what := "publish a snapshot from the ledger (-new-snapshot): it carries the statements of batch " + fmt.Sprint(v.Version)
 			if kind == ledger.KindKeySet {

@@ -279,7 +279,7 @@ func TestLedgerResume(t *testing.T) {
 
 	doc1 := signOnly(1, 0, 1)
 	rc, out, errs := pubLedger()
-	if rc != exitOK || !strings.Contains(out, "batch 1 was signed at") || !bytes.Equal(retainedOn(t, b.URL(), topics.Snapshot())[topics.Snapshot()], doc1) {
+	if rc != exitOK || !strings.Contains(out, "publishing batch 1 again") || !bytes.Equal(retainedOn(t, b.URL(), topics.Snapshot())[topics.Snapshot()], doc1) {
 		t.Fatalf("resume of batch 1: %d %q %q; want the same bytes on the snapshot topic", rc, out, errs)
 	}
 	if v, _, _ := l.Unpublished(ctx, ledger.KindBatch); v != nil {

@@ -28,7 +28,8 @@ type fleetTrust struct {
 	// document, or every part of one as its index names) or a delta.
 	Top uint64
 	// Entries are the statements in force after the retained snapshot
-	// and the deltas that follow it, by statement key.
+	// and the deltas that follow it, by statement key; nil when not asked
+	// for.
 	Entries map[string]verifier.Entry
 	// Ignored names topics holding documents the roots do not verify.
 	Ignored []string
@@ -68,15 +69,20 @@ func describeEntry(en verifier.Entry, now time.Time) string {
 }
 
 // readFleetTrust reads the retained trust topics with a short-lived
-// subscription and verifies every document.
-func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys) (*fleetTrust, error) {
+// subscription and verifies every document. Entries is filled only when
+// entries is true (a snapshot is about to replace them): at fleet scale it
+// is millions of statements.
+func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, entries bool) (*fleetTrust, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got, err := retained(ctx, cl, topics.AllTrust(), 500*time.Millisecond)
 	if err != nil {
 		return nil, fmt.Errorf("read what the broker holds: %w", err)
 	}
-	ft := &fleetTrust{Entries: map[string]verifier.Entry{}, raw: got}
+	ft := &fleetTrust{raw: got}
+	if entries {
+		ft.Entries = map[string]verifier.Entry{}
+	}
 	var snap *verifier.Batch
 	var deltas []*verifier.Batch
 	parts := map[uint64][]*verifier.Batch{}
@@ -137,6 +143,9 @@ func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys) (*
 }
 
 func (ft *fleetTrust) apply(b *verifier.Batch) {
+	if ft.Entries == nil {
+		return
+	}
 	if b.Snapshot() {
 		clear(ft.Entries)
 	}

@@ -112,7 +112,7 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 		return err
 	}
 	defer cl.Disconnect(250)
-	ft, err := readFleetTrust(cl, pub.topics, pub.rk)
+	ft, err := readFleetTrust(cl, pub.topics, pub.rk, snapshot)
 	if err != nil {
 		return err
 	}

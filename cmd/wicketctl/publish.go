@@ -192,7 +192,11 @@ func (p *publisher) send(cl mqtt.Client) error {
 // fleet would ignore, and a snapshot that drops statements in force
 // unless the operator says yes.
 func (p *publisher) check(cl mqtt.Client) error {
-	ft, err := readFleetTrust(cl, p.topics, p.rk)
+	snapshot := p.parts != nil
+	for _, d := range p.docs {
+		snapshot = snapshot || (d.b != nil && d.b.Snapshot())
+	}
+	ft, err := readFleetTrust(cl, p.topics, p.rk, snapshot)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,11 @@ func (b batchFlags) commit(e env, entries []verifier.Entry) error {
 // if given, then the next batch: a delta of the pending statements on the
 // last batch, or with snapshot every statement in force. It checks against
 // what the broker holds before it signs, so a refusal writes nothing.
-func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, snapshot bool) error {
+//
+// With adopt (a snapshot only), the statements in force at the broker that
+// the ledger lacks (published around it) are recorded and carried instead
+// of dropped.
+func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, snapshot, adopt bool) error {
 	e := pub.e
 	ctx := context.Background()
 	l, done, err := lf.open(ctx, pub.topics.Fleet)
@@ -238,11 +242,24 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 	if err := ft.checkBatch(b.Version, b.Base); err != nil {
 		return err
 	}
+	var adopted []verifier.Entry
+	if adopt {
+		adopted = ft.drops(b.Entries, now)
+		b.Entries = append(b.Entries, adopted...)
+	}
 	if snapshot {
 		drops := append(ft.drops(b.Entries, now), expired...)
 		if err := confirmDrops(e, fmt.Sprintf("snapshot %d", b.Version), drops, pub.yes); err != nil {
 			return err
 		}
+	}
+	if len(adopted) > 0 {
+		ids, err := l.Record(ctx, adopted)
+		if err != nil {
+			return err
+		}
+		carried = append(carried, ids...)
+		fmt.Fprintf(e.stdout, "adopted %d statement(s) the broker holds that the ledger lacked\n", len(adopted))
 	}
 	docs, err := signBatchDocs(signer, b)
 	if err != nil {

@@ -177,14 +177,23 @@ func TestOperatorMistakes(t *testing.T) {
 	if rc == exitOK || !strings.Contains(out, "colour "+ids[0]+" expired") || !strings.Contains(out, "revoke "+ids[2]+" in force until") {
 		t.Errorf("ledger snapshot listing: %d %q %q; want the expired colour and the file's revocation listed", rc, out, errs)
 	}
-	rc, out, errs = pubLedger("-new-snapshot", "-yes")
-	ok("ledger snapshot with -yes", rc, out, errs, "batch version 4 (snapshot, 3 entries)")
+	// -adopt takes the file's revocation into the ledger; the expired
+	// statement still needs a yes.
+	refused("adopting snapshot with an expired statement", exitFail, "snapshot 4 would drop 1 statement(s)", func() (int, string, string) { return pubLedger("-new-snapshot", "-adopt") })
+	rc, out, errs = pubLedger("-new-snapshot", "-adopt", "-yes")
+	ok("ledger snapshot with -adopt -yes", rc, out, errs, "batch version 4 (snapshot, 4 entries)")
+	if !strings.Contains(out, "adopted 1 statement(s) the broker holds") {
+		t.Errorf("adopting snapshot: %q; want it to say it adopted one statement", out)
+	}
 
 	// The broker now holds the key set and the ledger's snapshot alone.
 	got := retainedOn(t, b.URL(), topics.AllTrust())
 	bt, err := readRoots(t, stem+".pub").ParseBatch(got[topics.Snapshot()])
-	if err != nil || bt.Version != 4 || len(bt.Entries) != 3 || len(got) != 2 {
-		t.Errorf("broker holds %v, snapshot %v, %v; want the key set and snapshot 4 of 3 entries", keys(got), bt, err)
+	if err != nil || bt.Version != 4 || len(bt.Entries) != 4 || len(got) != 2 {
+		t.Errorf("broker holds %v, snapshot %v, %v; want the key set and snapshot 4 of 4 entries", keys(got), bt, err)
+	}
+	if p, err := ledger.New(pool, "f1").Pending(context.Background()); err != nil || len(p) != 0 {
+		t.Errorf("pending after the snapshot: %+v, %v; want none (the adopted statement is carried)", p, err)
 	}
 	var versions []int64
 	rows, _ := pool.Query(context.Background(), "SELECT version FROM wicket_authority_versions WHERE kind = 'batch' AND published_at IS NOT NULL ORDER BY version")

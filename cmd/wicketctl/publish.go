@@ -26,7 +26,7 @@ import (
 // force without a yes.
 func cmdPublish(e env, args []string) error {
 	fs := newFlags(e, "publish", "-broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-batch FILE]... [-snapshot DIR] [-yes]\n"+
-		"       wicketctl publish -db URL -root ROOT.key -broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-new-snapshot [-yes]]")
+		"       wicketctl publish -db URL -root ROOT.key -broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-new-snapshot [-adopt] [-yes]]")
 	bf := addBrokerFlags(fs, "publish")
 	var roots, batches multiFlag
 	fs.Var(&roots, "roots", "root public key the documents must verify with (repeat)")
@@ -38,6 +38,7 @@ func cmdPublish(e env, args []string) error {
 	lf := addLedgerFlags(fs)
 	root := fs.String("root", "", "with -db: root private key that signs the batch")
 	newSnap := fs.Bool("new-snapshot", false, "with -db: publish a snapshot of every statement in force instead of a delta")
+	adopt := fs.Bool("adopt", false, "with -db -new-snapshot: record and carry the statements in force at the broker that the ledger lacks, instead of dropping them")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,8 +52,10 @@ func cmdPublish(e env, args []string) error {
 		return usagef("-roots is required")
 	case ledger && (len(batches) > 0 || *snapDir != ""):
 		return usagef("-db publishes the batches the ledger makes: give it without -batch and -snapshot (or unset %s to publish files)", ledgerEnv)
-	case !ledger && (*root != "" || *newSnap):
-		return usagef("-root and -new-snapshot publish from the ledger: give -db URL too")
+	case !ledger && (*root != "" || *newSnap || *adopt):
+		return usagef("-root, -new-snapshot and -adopt publish from the ledger: give -db URL too")
+	case *adopt && !*newSnap:
+		return usagef("-adopt goes with -new-snapshot: only a snapshot replaces what the broker holds")
 	case !ledger && *keyset == "" && len(batches) == 0 && *snapDir == "":
 		return usagef("give -db URL to publish from the ledger, or at least one of -keyset, -batch and -snapshot")
 	case *prog != "auto" && *prog != "on" && *prog != "off":
@@ -68,7 +71,7 @@ func cmdPublish(e env, args []string) error {
 	}
 	pub := &publisher{e: e, conn: conn, topics: topics, rk: rk, yes: *yes, prog: *prog}
 	if ledger {
-		return publishLedger(lf, pub, *root, *keyset, *newSnap)
+		return publishLedger(lf, pub, *root, *keyset, *newSnap, *adopt)
 	}
 	// Verify everything before publishing anything.
 	if *keyset != "" {

@@ -79,23 +79,32 @@ type Version struct {
 // their ids. Keys must be 8 to 32 bytes.
 func (l *Ledger) Record(ctx context.Context, entries []verifier.Entry) ([]int64, error) {
 	ids := make([]int64, 0, len(entries))
+	var batch pgx.Batch
+	for _, en := range entries {
+		if len(en.Key) < decoder.MinIDLen || len(en.Key) > decoder.MaxIDLen {
+			return nil, fmt.Errorf("record: key %x: want %d to %d bytes", en.Key, decoder.MinIDLen, decoder.MaxIDLen)
+		}
+		batch.Queue(`INSERT INTO wicket_authority_entries (fleet, op, key, at, expires, colour)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			l.fleet, int16(en.Op), en.Key, en.Time, en.Expires, int16(en.Colour))
+	}
+	// One round trip for all of them, in one transaction.
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		for _, en := range entries {
-			if len(en.Key) < decoder.MinIDLen || len(en.Key) > decoder.MaxIDLen {
-				return fmt.Errorf("record: key %x: want %d to %d bytes", en.Key, decoder.MinIDLen, decoder.MaxIDLen)
-			}
+		br := tx.SendBatch(ctx, &batch)
+		defer br.Close()
+		for range entries {
 			var id int64
-			err := tx.QueryRow(ctx, `INSERT INTO wicket_authority_entries (fleet, op, key, at, expires, colour)
-				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-				l.fleet, int16(en.Op), en.Key, en.Time, en.Expires, int16(en.Colour)).Scan(&id)
-			if err != nil {
+			if err := br.QueryRow().Scan(&id); err != nil {
 				return fmt.Errorf("record: %w", err)
 			}
 			ids = append(ids, id)
 		}
-		return nil
+		return br.Close()
 	})
-	return ids, err
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // Last returns the highest version of kind signed for the fleet, published

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -75,7 +76,9 @@ func describeEntry(en verifier.Entry, now time.Time) string {
 func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, entries bool) (*fleetTrust, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	got, err := retained(ctx, cl, topics.AllTrust(), 500*time.Millisecond)
+	// A second of quiet: the broker sends retained messages right after
+	// the subscription is acknowledged, and a gap that long means it is done.
+	got, err := retained(ctx, cl, topics.AllTrust(), time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("read what the broker holds: %w", err)
 	}
@@ -132,7 +135,7 @@ func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, en
 		ft.Top = snap.Version
 		ft.apply(snap)
 	}
-	slices.SortFunc(deltas, func(a, b *verifier.Batch) int { return int(a.Version - b.Version) })
+	slices.SortFunc(deltas, func(a, b *verifier.Batch) int { return cmp.Compare(a.Version, b.Version) })
 	for _, d := range deltas {
 		if d.Base == ft.Top {
 			ft.apply(d)

@@ -299,6 +299,14 @@ func publishKeySet(ctx context.Context, l *ledger.Ledger, pub *publisher, cl mqt
 	if err := ft.checkKeySet(ks.Version); err != nil {
 		return err
 	}
+	last, err := l.Last(ctx, ledger.KindKeySet)
+	if err != nil {
+		return err
+	}
+	if ks.Version <= last.Version {
+		return fmt.Errorf("%w: key set version %d is not above version %d in the ledger, and gates that have %d ignore it; sign the key set with -version %d or higher",
+			errRefused, ks.Version, last.Version, last.Version, last.Version+1)
+	}
 	err = l.Sign(ctx, ledger.Signed{Version: ledger.Version{Kind: ledger.KindKeySet, Version: ks.Version, Entries: len(ks.Keys)}, Docs: [][]byte{raw}})
 	if errors.Is(err, ledger.ErrVersionUsed) {
 		return fmt.Errorf("%w: %v: the ledger has published that key set version before; sign the key set with a higher -version", errRefused, err)

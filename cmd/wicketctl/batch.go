@@ -112,24 +112,40 @@ func batchKind(base uint64) string {
 // them, are ignored). want is the length in bytes every id must have, or
 // 0 for any length a voucher may carry.
 func hexIDs(flagName string, ids []string, want int) ([][]byte, error) {
-	if want != 0 && (want < decoder.MinIDLen || want > decoder.MaxIDLen) {
-		return nil, usagef("-id-bytes %d: want %d to %d, or 0", want, decoder.MinIDLen, decoder.MaxIDLen)
+	if err := checkIDBytes(want); err != nil {
+		return nil, err
 	}
 	var out [][]byte
 	for _, s := range ids {
-		b, err := hex.DecodeString(strings.NewReplacer(" ", "", "-", "").Replace(s))
-		switch {
-		case err != nil:
-			return nil, usagef("%s %q: not hex: %v", flagName, s, err)
-		case want != 0 && len(b) != want:
-			return nil, usagef("%s %q: %d bytes, want %d (%d hex digits, the whole id as printed on the card); an id of another issuer whose ids have another length needs -id-bytes",
-				flagName, s, len(b), want, 2*want)
-		case len(b) < decoder.MinIDLen || len(b) > decoder.MaxIDLen:
-			return nil, usagef("%s %q: %d bytes, want %d to %d", flagName, s, len(b), decoder.MinIDLen, decoder.MaxIDLen)
+		b, err := decodeID(s, want)
+		if err != nil {
+			return nil, usagef("%s %v", flagName, err)
 		}
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+func checkIDBytes(want int) error {
+	if want != 0 && (want < decoder.MinIDLen || want > decoder.MaxIDLen) {
+		return usagef("-id-bytes %d: want %d to %d, or 0", want, decoder.MinIDLen, decoder.MaxIDLen)
+	}
+	return nil
+}
+
+// decodeID decodes one id of want bytes (0: any valid length).
+func decodeID(s string, want int) ([]byte, error) {
+	b, err := hex.DecodeString(strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s)))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%q: not hex: %v", s, err)
+	case want != 0 && len(b) != want:
+		return nil, fmt.Errorf("%q: %d bytes, want %d (%d hex digits, the whole id as printed on the card); an id of another issuer whose ids have another length needs -id-bytes",
+			s, len(b), want, 2*want)
+	case len(b) < decoder.MinIDLen || len(b) > decoder.MaxIDLen:
+		return nil, fmt.Errorf("%q: %d bytes, want %d to %d", s, len(b), decoder.MinIDLen, decoder.MaxIDLen)
+	}
+	return b, nil
 }
 
 func cmdRevoke(e env, args []string) error {

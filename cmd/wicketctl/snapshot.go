@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +38,11 @@ func cmdSnapshot(e env, args []string) error {
 	out := fs.String("out", "", "output directory for the signed documents")
 	per := fs.Int("part-entries", defaultPartEntries, fmt.Sprintf("entries per document (at most %d)", decoder.MaxTrustListLen))
 	prog := fs.String("progress", "auto", "progress bar: auto (on a terminal), on or off")
+	idBytes := fs.Int("id-bytes", idBytesDefault, fmt.Sprintf("length of each key in bytes (wicketctl issues %d); 0 accepts %d to %d, for lists mixing issuers", idBytesDefault, decoder.MinIDLen, decoder.MaxIDLen))
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkIDBytes(*idBytes); err != nil {
 		return err
 	}
 	switch {
@@ -69,7 +72,7 @@ func cmdSnapshot(e env, args []string) error {
 	}
 	// Pass 1: check every line and count.
 	bar := newProgress(e.stderr, *prog, "checking", "B", st.Size())
-	n, err := readStatements(*in, bar, func(verifier.Entry) error { return nil })
+	n, err := readStatements(*in, *idBytes, bar, func(verifier.Entry) error { return nil })
 	bar.finish()
 	if err != nil {
 		return err
@@ -102,7 +105,7 @@ func cmdSnapshot(e env, args []string) error {
 		buf, part = buf[:0], part+1
 		return nil
 	}
-	_, err = readStatements(*in, nil, func(en verifier.Entry) error {
+	_, err = readStatements(*in, *idBytes, nil, func(en verifier.Entry) error {
 		if buf = append(buf, en); len(buf) == *per {
 			return flush()
 		}
@@ -133,7 +136,7 @@ func snapshotFile(version uint64, p, parts int) string {
 
 // readStatements parses the CSV list, calling fn for each statement in
 // order. A bad line is an error naming the line.
-func readStatements(path string, bar *progress, fn func(verifier.Entry) error) (int, error) {
+func readStatements(path string, idBytes int, bar *progress, fn func(verifier.Entry) error) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -157,7 +160,7 @@ func readStatements(path string, bar *progress, fn func(verifier.Entry) error) (
 			return n, fmt.Errorf("%s: %w", path, err)
 		}
 		line, _ := r.FieldPos(0)
-		en, err := parseStatement(rec)
+		en, err := parseStatement(rec, idBytes)
 		if err != nil {
 			return n, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
@@ -168,7 +171,7 @@ func readStatements(path string, bar *progress, fn func(verifier.Entry) error) (
 	}
 }
 
-func parseStatement(rec []string) (verifier.Entry, error) {
+func parseStatement(rec []string, idBytes int) (verifier.Entry, error) {
 	var en verifier.Entry
 	want := 4
 	switch op := strings.TrimSpace(rec[0]); op {
@@ -184,9 +187,9 @@ func parseStatement(rec []string) (verifier.Entry, error) {
 	if len(rec) != want {
 		return en, fmt.Errorf("%s: %d fields, want %d", rec[0], len(rec), want)
 	}
-	k, err := hex.DecodeString(strings.TrimSpace(rec[1]))
-	if err != nil || len(k) < decoder.MinIDLen || len(k) > decoder.MaxIDLen {
-		return en, fmt.Errorf("key %q: want %d to %d bytes of hex", rec[1], decoder.MinIDLen, decoder.MaxIDLen)
+	k, err := decodeID(rec[1], idBytes)
+	if err != nil {
+		return en, fmt.Errorf("key %w", err)
 	}
 	en.Key = k
 	for i, dst := range []*int64{&en.Time, &en.Expires} {

@@ -131,6 +131,10 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 			continue
 		}
 		fmt.Fprintf(e.stdout, "%s %d was signed at %s but its publish was not acknowledged\n", kind, v.Version, v.SignedAt.UTC().Format(time.RFC3339))
+		if pub.dryRun {
+			fmt.Fprintf(e.stdout, "dry run: publish deals with %s %d first; nothing signed or published\n", kind, v.Version)
+			return nil
+		}
 		held := ft.KeySet
 		if kind == ledger.KindBatch {
 			held = ft.Top
@@ -249,9 +253,14 @@ func publishLedger(lf ledgerFlags, pub *publisher, rootPath, keysetPath string, 
 	}
 	if snapshot {
 		drops := append(ft.drops(b.Entries, now), expired...)
-		if err := confirmDrops(e, fmt.Sprintf("snapshot %d", b.Version), drops, pub.yes); err != nil {
+		if err := confirmDrops(e, fmt.Sprintf("snapshot %d", b.Version), drops, pub.yes || pub.dryRun); err != nil {
 			return err
 		}
+	}
+	if pub.dryRun {
+		fmt.Fprintf(e.stdout, "dry run: would sign batch version %d (%s, %d entries, %d adopted from the broker); nothing signed or published\n",
+			b.Version, batchKind(b.Base), len(b.Entries), len(adopted))
+		return nil
 	}
 	if len(adopted) > 0 {
 		ids, err := l.Record(ctx, adopted)

@@ -172,6 +172,14 @@ func TestOperatorMistakes(t *testing.T) {
 	// version above the broker's.
 	rc, out, errs = run(t, "override", "-db", db, "-fleet", "f1", "-subject", ids[0], "-colour", "red", "-expires", "-1h")
 	ok("expired override", rc, out, errs, "recorded")
+	// A dry run lists the same and changes nothing.
+	refused("dry run", exitOK, "", func() (int, string, string) {
+		rc, out, errs := pubLedger("-new-snapshot", "-dry-run")
+		if !strings.Contains(out, "dry run: would sign batch version 4 (snapshot, 3 entries, 0 adopted from the broker)") || !strings.Contains(out, "revoke "+ids[2]+" in force until") {
+			t.Errorf("dry run: %q", out)
+		}
+		return rc, out, errs
+	})
 	refused("ledger snapshot dropping without -yes", exitFail, "snapshot 4 would drop 2 statement(s)", func() (int, string, string) { return pubLedger("-new-snapshot") })
 	rc, out, errs = pubLedger("-new-snapshot")
 	if rc == exitOK || !strings.Contains(out, "colour "+ids[0]+" expired") || !strings.Contains(out, "revoke "+ids[2]+" in force until") {

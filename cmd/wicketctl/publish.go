@@ -26,7 +26,7 @@ import (
 // force without a yes.
 func cmdPublish(e env, args []string) error {
 	fs := newFlags(e, "publish", "-broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-batch FILE]... [-snapshot DIR] [-yes]\n"+
-		"       wicketctl publish -db URL -root ROOT.key -broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-new-snapshot [-adopt] [-yes]]")
+		"       wicketctl publish -db URL -root ROOT.key -broker URL -fleet F -roots ROOT.pub [-keyset FILE] [-new-snapshot [-adopt] [-yes]] [-dry-run]")
 	bf := addBrokerFlags(fs, "publish")
 	var roots, batches multiFlag
 	fs.Var(&roots, "roots", "root public key the documents must verify with (repeat)")
@@ -38,6 +38,7 @@ func cmdPublish(e env, args []string) error {
 	lf := addLedgerFlags(fs)
 	root := fs.String("root", "", "with -db: root private key that signs the batch")
 	newSnap := fs.Bool("new-snapshot", false, "with -db: publish a snapshot of every statement in force instead of a delta")
+	dryRun := fs.Bool("dry-run", false, "with -db: check against the broker and show the next batch and what it drops; sign, record and publish nothing")
 	adopt := fs.Bool("adopt", false, "with -db -new-snapshot: record and carry the statements in force at the broker that the ledger lacks, instead of dropping them")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -54,6 +55,8 @@ func cmdPublish(e env, args []string) error {
 		return usagef("-db publishes the batches the ledger makes: give it without -batch and -snapshot (or unset %s to publish files)", ledgerEnv)
 	case !ledger && (*root != "" || *newSnap || *adopt):
 		return usagef("-root, -new-snapshot and -adopt publish from the ledger: give -db URL too")
+	case *dryRun && (!ledger || *keyset != ""):
+		return usagef("-dry-run shows the ledger's next batch: give it with -db and without -keyset")
 	case *adopt && !*newSnap:
 		return usagef("-adopt goes with -new-snapshot: only a snapshot replaces what the broker holds")
 	case !ledger && *keyset == "" && len(batches) == 0 && *snapDir == "":
@@ -69,7 +72,7 @@ func cmdPublish(e env, args []string) error {
 		}
 		rk = append(rk, k)
 	}
-	pub := &publisher{e: e, conn: conn, topics: topics, rk: rk, yes: *yes, prog: *prog}
+	pub := &publisher{e: e, conn: conn, topics: topics, rk: rk, yes: *yes, prog: *prog, dryRun: *dryRun}
 	if ledger {
 		return publishLedger(lf, pub, *root, *keyset, *newSnap, *adopt)
 	}
@@ -114,6 +117,7 @@ type publisher struct {
 	topics wire.Topics
 	rk     verifier.RootKeys
 	yes    bool
+	dryRun bool // with -db: plan and check only
 	prog   string
 	docs   []pubDoc
 	parts  *partSet // a multi-part snapshot, published after docs

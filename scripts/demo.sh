@@ -36,8 +36,8 @@ revoked_id=$(echo "$revoked_json" | sed 's/.*"voucher_id":"\([^"]*\)".*/\1/')
 expired=$(issue -kind dynamic -id-number 450100199001011234 -pseudonym-secret pseudo.secret -issued-at "$(ago 20minutes)")
 forged=$(echo "$adult" | sed 's/.$/0/')
 
-ctl revoke -root root.key -version 1 -voucher-id "$revoked_id" -out status-1.cose >/dev/null
-ctl override -root root.key -version 2 -base 1 -subject "$redsub" -colour red -at "$(ago 1hour)" -out status-2.cose >/dev/null
+ctl revoke -root root.key -state authority-state.json -snapshot -yes -voucher-id "$revoked_id" -out status-1.cose >/dev/null
+ctl override -root root.key -state authority-state.json -subject "$redsub" -colour red -at "$(ago 1hour)" -out status-2.cose >/dev/null
 cp "$root/configs/demo.yaml" wicketd.yaml
 sed -i 's/batches: \[status-1.cose\]/batches: [status-1.cose, status-2.cose]/' wicketd.yaml
 

@@ -19,7 +19,7 @@ func writeCard(e env, path, text string, c *decoder.Claims, font string) error {
 	res, err := card.WritePNG(f, card.Card{
 		Text: text, Colour: c.Voucher.Colour.String(), MaskedName: c.Voucher.Name,
 		Class: c.Voucher.Class.String(), Issuer: c.Issuer, Kind: c.Voucher.Kind.String(),
-		Expires: c.ExpiryTime(), Fingerprint: hex.EncodeToString(c.ID[:min(len(c.ID), 8)]), FontPath: font,
+		Expires: c.ExpiryTime(), VoucherID: hex.EncodeToString(c.ID), FontPath: font,
 	})
 	if err != nil {
 		f.Close()

@@ -80,6 +80,19 @@ func readPartSet(e env, rk verifier.RootKeys, dir, prog string) (*partSet, error
 	return ps, nil
 }
 
+// join reads the parts again and joins them into the whole snapshot.
+func (ps *partSet) join() (*verifier.Batch, error) {
+	parts := make([]*verifier.Batch, 0, len(ps.files))
+	for _, f := range ps.files {
+		b, err := readPart(ps.rk, f)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, b)
+	}
+	return verifier.JoinParts(parts)
+}
+
 func readPart(rk verifier.RootKeys, path string) (*verifier.Batch, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {

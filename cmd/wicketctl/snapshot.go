@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,29 +25,43 @@ const defaultPartEntries = 16384
 // of a multi-part snapshot (verifier.Batch) into one directory. Every line
 // is checked before anything is signed.
 func cmdSnapshot(e env, args []string) error {
-	fs := newFlags(e, "snapshot", "-root ROOT.key -version N -in LIST.csv -out DIR [-part-entries N]\n"+
+	fs := newFlags(e, "snapshot", "-root ROOT.key -state STATE.json [-version N] -in LIST.csv -out DIR [-part-entries N]\n"+
 		"  LIST.csv: one statement per line, # starts a comment:\n"+
 		"    revoke,<voucher id hex>,<time>,<expires>\n"+
 		"    colour,<subject hex>,<time>,<expires>,<green|yellow|red>\n"+
 		"    void-before,<subject hex>,<time>,<expires>\n"+
 		"  times: unix seconds or RFC 3339")
 	root := fs.String("root", "", "root private key")
-	version := fs.Uint64("version", 0, "snapshot version; higher than every earlier batch")
+	version := fs.Uint64("version", 0, "snapshot version; default: one above the last in -state")
+	state := fs.String("state", "", "state file of the batches signed (as revoke and override -state): refuses a reused version")
 	in := fs.String("in", "", "CSV list of statements")
 	out := fs.String("out", "", "output directory for the signed documents")
 	per := fs.Int("part-entries", defaultPartEntries, fmt.Sprintf("entries per document (at most %d)", decoder.MaxTrustListLen))
 	prog := fs.String("progress", "auto", "progress bar: auto (on a terminal), on or off")
+	idBytes := fs.Int("id-bytes", idBytesDefault, fmt.Sprintf("length of each key in bytes (wicketctl issues %d); 0 accepts %d to %d, for lists mixing issuers", idBytesDefault, decoder.MinIDLen, decoder.MaxIDLen))
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := checkIDBytes(*idBytes); err != nil {
+		return err
+	}
 	switch {
-	case *root == "" || *in == "" || *out == "" || *version == 0:
-		return usagef("-root, -version, -in and -out are required")
+	case *root == "" || *in == "" || *out == "" || *state == "":
+		return usagef("-root, -state, -in and -out are required")
 	case *per < 1 || *per > decoder.MaxTrustListLen:
 		return usagef("-part-entries: want 1 to %d", decoder.MaxTrustListLen)
 	case *prog != "auto" && *prog != "on" && *prog != "off":
 		return usagef("-progress: auto, on or off")
 	}
+	sst, err := loadState(*state)
+	if err != nil {
+		return err
+	}
+	p, err := sst.plan(*state, *version, nil, true)
+	if err != nil {
+		return err
+	}
+	*version = p.version
 	signer, err := readSigner(*root)
 	if err != nil {
 		return err
@@ -59,7 +72,7 @@ func cmdSnapshot(e env, args []string) error {
 	}
 	// Pass 1: check every line and count.
 	bar := newProgress(e.stderr, *prog, "checking", "B", st.Size())
-	n, err := readStatements(*in, bar, func(verifier.Entry) error { return nil })
+	n, err := readStatements(*in, *idBytes, bar, func(verifier.Entry) error { return nil })
 	bar.finish()
 	if err != nil {
 		return err
@@ -72,12 +85,6 @@ func cmdSnapshot(e env, args []string) error {
 		return err
 	}
 	issued := time.Now()
-	name := func(p int) string {
-		if parts <= 1 {
-			return fmt.Sprintf("snapshot-%d.cose", *version)
-		}
-		return fmt.Sprintf("snapshot-%d-part-%05d-of-%05d.cose", *version, p, parts)
-	}
 	// Pass 2: sign the parts as they fill.
 	bar = newProgress(e.stderr, *prog, "signing", "entries", int64(n))
 	var buf []verifier.Entry
@@ -91,14 +98,14 @@ func cmdSnapshot(e env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("part %d: %w", part, err)
 		}
-		if err := writeFileAtomic(filepath.Join(*out, name(part)), doc, 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(*out, snapshotFile(*version, part, parts)), doc, 0o644); err != nil {
 			return err
 		}
 		bar.add(int64(len(buf)))
 		buf, part = buf[:0], part+1
 		return nil
 	}
-	_, err = readStatements(*in, nil, func(en verifier.Entry) error {
+	_, err = readStatements(*in, *idBytes, nil, func(en verifier.Entry) error {
 		if buf = append(buf, en); len(buf) == *per {
 			return flush()
 		}
@@ -111,13 +118,25 @@ func cmdSnapshot(e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := sst.record(*state, signedBatch{Version: *version, Entries: n, Out: *out, At: time.Now().UTC()}); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "wrote %d document(s) to %s: snapshot version %d, %d entries\n", part, *out, *version, n)
 	return nil
 }
 
+// snapshotFile names the document of part p of a snapshot in parts
+// parts, or the one document of a snapshot that needs no parts.
+func snapshotFile(version uint64, p, parts int) string {
+	if parts <= 1 {
+		return fmt.Sprintf("snapshot-%d.cose", version)
+	}
+	return fmt.Sprintf("snapshot-%d-part-%05d-of-%05d.cose", version, p, parts)
+}
+
 // readStatements parses the CSV list, calling fn for each statement in
 // order. A bad line is an error naming the line.
-func readStatements(path string, bar *progress, fn func(verifier.Entry) error) (int, error) {
+func readStatements(path string, idBytes int, bar *progress, fn func(verifier.Entry) error) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -141,7 +160,7 @@ func readStatements(path string, bar *progress, fn func(verifier.Entry) error) (
 			return n, fmt.Errorf("%s: %w", path, err)
 		}
 		line, _ := r.FieldPos(0)
-		en, err := parseStatement(rec)
+		en, err := parseStatement(rec, idBytes)
 		if err != nil {
 			return n, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
@@ -152,7 +171,7 @@ func readStatements(path string, bar *progress, fn func(verifier.Entry) error) (
 	}
 }
 
-func parseStatement(rec []string) (verifier.Entry, error) {
+func parseStatement(rec []string, idBytes int) (verifier.Entry, error) {
 	var en verifier.Entry
 	want := 4
 	switch op := strings.TrimSpace(rec[0]); op {
@@ -168,9 +187,9 @@ func parseStatement(rec []string) (verifier.Entry, error) {
 	if len(rec) != want {
 		return en, fmt.Errorf("%s: %d fields, want %d", rec[0], len(rec), want)
 	}
-	k, err := hex.DecodeString(strings.TrimSpace(rec[1]))
-	if err != nil || len(k) < decoder.MinIDLen || len(k) > decoder.MaxIDLen {
-		return en, fmt.Errorf("key %q: want %d to %d bytes of hex", rec[1], decoder.MinIDLen, decoder.MaxIDLen)
+	k, err := decodeID(rec[1], idBytes)
+	if err != nil {
+		return en, fmt.Errorf("key %w", err)
 	}
 	en.Key = k
 	for i, dst := range []*int64{&en.Time, &en.Expires} {

@@ -24,7 +24,7 @@ func writeList(t *testing.T, dir string, n int, now time.Time) string {
 	var b strings.Builder
 	b.WriteString("# op,key,time,expires[,colour]\n")
 	for i := range n {
-		key := fmt.Sprintf("%016x", i)
+		key := fmt.Sprintf("%032x", i)
 		switch i % 4 {
 		case 0, 1:
 			fmt.Fprintf(&b, "revoke,%s,%d,%d\n", key, now.Unix(), now.Add(48*time.Hour).Unix())
@@ -50,7 +50,7 @@ func TestSnapshotCommand(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	list := writeList(t, dir, 1000, now)
 	out := filepath.Join(dir, "snap")
-	rc, stdout, errs := run(t, "snapshot", "-root", stem+".key", "-version", "5", "-in", list, "-out", out, "-part-entries", "300", "-progress", "on")
+	rc, stdout, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "5", "-in", list, "-out", out, "-part-entries", "300", "-progress", "on")
 	if rc != exitOK {
 		t.Fatalf("snapshot: %d %s %s", rc, stdout, errs)
 	}
@@ -79,10 +79,16 @@ func TestSnapshotCommand(t *testing.T) {
 	}
 	// A bad line is named, and nothing is written.
 	bad := filepath.Join(dir, "bad.csv")
-	os.WriteFile(bad, []byte("revoke,00112233445566778899,1,2\nrevoke,zz,1,2\n"), 0o600)
-	rc, _, errs = run(t, "snapshot", "-root", stem+".key", "-version", "6", "-in", bad, "-out", filepath.Join(dir, "bad"))
+	os.WriteFile(bad, []byte("revoke,00112233445566778899aabbccddeeff,1,2\nrevoke,zz,1,2\n"), 0o600)
+	rc, _, errs = run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "6", "-in", bad, "-out", filepath.Join(dir, "bad"))
 	if rc == exitOK || !strings.Contains(errs, "bad.csv:2") {
 		t.Fatalf("bad list: %d %q", rc, errs)
+	}
+	// A truncated key is refused unless the list says ids vary in length.
+	os.WriteFile(bad, []byte("revoke,0011223344556677,1,2\n"), 0o600)
+	rc, _, errs = run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "6", "-in", bad, "-out", filepath.Join(dir, "bad"))
+	if rc == exitOK || !strings.Contains(errs, "bad.csv:1: key \"0011223344556677\": 8 bytes, want 16") {
+		t.Fatalf("truncated key: %d %q", rc, errs)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "bad")); !os.IsNotExist(err) {
 		t.Errorf("output written for a bad list: %v", err)
@@ -113,7 +119,7 @@ func TestPublishSnapshotResume(t *testing.T) {
 	}
 	now := time.Now().Truncate(time.Second)
 	out := filepath.Join(dir, "snap")
-	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-version", "5", "-in", writeList(t, dir, 3000, now), "-out", out, "-part-entries", "250"); rc != exitOK {
+	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "5", "-in", writeList(t, dir, 3000, now), "-out", out, "-part-entries", "250"); rc != exitOK {
 		t.Fatalf("snapshot: %s %s", o, errs)
 	}
 	topics := wire.Topics{Fleet: "f1"}
@@ -171,7 +177,7 @@ func TestPublishSnapshotResume(t *testing.T) {
 		t.Fatalf("applied %d, installed %d; want snapshot 5 once", applied, st.Info().Version)
 	}
 	for _, i := range []int{0, 1, 2996, 2997} {
-		k, _ := hex.DecodeString(fmt.Sprintf("%016x", i))
+		k, _ := hex.DecodeString(fmt.Sprintf("%032x", i))
 		if ok, _ := st.Revoked(k); !ok {
 			t.Errorf("voucher %x not revoked", k)
 		}
@@ -179,10 +185,15 @@ func TestPublishSnapshotResume(t *testing.T) {
 
 	// A smaller snapshot clears the part topics it does not use.
 	out2 := filepath.Join(dir, "snap2")
-	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-version", "6", "-in", writeList(t, dir, 600, now), "-out", out2, "-part-entries", "250"); rc != exitOK {
+	if rc, o, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "6", "-in", writeList(t, dir, 600, now), "-out", out2, "-part-entries", "250"); rc != exitOK {
 		t.Fatalf("snapshot 6: %s %s", o, errs)
 	}
+	// Its list is shorter: publish lists what it drops and asks first.
 	rc, o, errs = run(t, "publish", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-snapshot", out2)
+	if rc != exitFail || !strings.Contains(o, "snapshot 6 drops 2400 statement(s)") || !strings.Contains(errs, "run again with -yes") {
+		t.Fatalf("publish 6 without -yes: %d %s %s", rc, o, errs)
+	}
+	rc, o, errs = run(t, "publish", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-snapshot", out2, "-yes")
 	if rc != exitOK || !strings.Contains(o, "cleared 9 retained parts of snapshot 5") {
 		t.Fatalf("publish 6: %d %s %s", rc, o, errs)
 	}

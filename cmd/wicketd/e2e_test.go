@@ -151,10 +151,10 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("tampered code: exit %d %v; want denied", rc, d)
 	}
 
-	ctl(t, bin, dir, "revoke", "-root", "root.key", "-version", "1", "-voucher-id", id, "-out", "b1.cose")
+	ctl(t, bin, dir, "revoke", "-root", "root.key", "-state", "state.json", "-version", "1", "-snapshot", "-yes", "-voucher-id", id, "-out", "b1.cose")
 	writeCfg("b1.cose")
 	deny("revoked", text, "revoked")
-	ctl(t, bin, dir, "override", "-root", "root.key", "-version", "2", "-base", "1", "-subject", sub, "-colour", "red", "-out", "b2.cose")
+	ctl(t, bin, dir, "override", "-root", "root.key", "-state", "state.json", "-version", "2", "-base", "1", "-subject", sub, "-colour", "red", "-out", "b2.cose")
 	writeCfg("b1.cose", "b2.cose")
 	other, _, _ := issue("-key", "gx.key", "-issuer", "GX", "-kind", "printed", "-subject", sub, "-issued-at", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
 	rc, d = verifyJSON(t, cfg, other)

@@ -17,20 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/pgmigrate/pgtest"
 	"wicket/sync/store"
 	"wicket/sync/wire"
 )
-
-// defaultAdminURL is the test PostgreSQL unless WICKET_TEST_PG names
-// another; it must be allowed to create and drop databases.
-const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-func adminURL() string {
-	if u := os.Getenv("WICKET_TEST_PG"); u != "" {
-		return u
-	}
-	return defaultAdminURL
-}
 
 // The package's database: created on first use, migrated, dropped by
 // TestMain after the run.
@@ -55,7 +45,7 @@ func TestMain(m *testing.M) {
 func pgUnreachable(err error) string {
 	return fmt.Sprintf("PostgreSQL for tests unreachable at %s: %v\n"+
 		"start it (user postgres, trust auth on 127.0.0.1:5432) or set WICKET_TEST_PG "+
-		"to an admin URL allowed to CREATE DATABASE", redact(adminURL()), err)
+		"to an admin URL allowed to CREATE DATABASE", redact(pgtest.AdminURL()), err)
 }
 
 func redact(raw string) string {
@@ -69,7 +59,7 @@ func redact(raw string) string {
 func adminExec(sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, adminURL())
+	conn, err := pgx.Connect(ctx, pgtest.AdminURL())
 	if err != nil {
 		return err
 	}
@@ -87,7 +77,7 @@ func createDatabase() (name, dbURL string, err error) {
 	if err := adminExec("CREATE DATABASE " + name); err != nil {
 		return "", "", err
 	}
-	u, err := url.Parse(adminURL())
+	u, err := url.Parse(pgtest.AdminURL())
 	if err != nil {
 		return "", "", err
 	}

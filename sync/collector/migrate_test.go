@@ -13,7 +13,7 @@ func TestMigrationsWellFormed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].name != "0001_records.sql" {
+	if len(ms) == 0 || ms[0].Name != "0001_records.sql" {
 		t.Fatalf("migrations() = %v; want 0001_records.sql first", ms)
 	}
 }
@@ -60,8 +60,8 @@ func checkSchema(t *testing.T, pool *pgxpool.Pool) {
 	if err := pool.QueryRow(ctx, "SELECT count(*), max(version) FROM wicket_schema_migrations").Scan(&n, &maxV); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || maxV != ms[len(ms)-1].version {
-		t.Errorf("wicket_schema_migrations has %d rows up to version %d; want %d up to %d", n, maxV, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || maxV != ms[len(ms)-1].Version {
+		t.Errorf("wicket_schema_migrations has %d rows up to version %d; want %d up to %d", n, maxV, len(ms), ms[len(ms)-1].Version)
 	}
 	var indexes []string
 	rows, err := pool.Query(ctx, "SELECT indexname FROM pg_indexes WHERE tablename = 'wicket_records' ORDER BY indexname")

@@ -1,6 +1,7 @@
 package card
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -59,9 +60,10 @@ type Card struct {
 	// Expires is when the voucher expires; the date is printed in
 	// Expires' own location.
 	Expires time.Time
-	// Fingerprint is a short fingerprint of the voucher id, printed in a
-	// monospaced font so staff can read it out; the caller computes it.
-	Fingerprint string
+	// VoucherID is the whole voucher id in hex, as `wicketctl revoke
+	// -voucher-id` takes it: printed in full, in groups of four in a
+	// monospaced font, so staff can read it out and revoke exactly it.
+	VoucherID string
 	// FontPath optionally names a .ttf, .otf or .ttc font with Chinese
 	// glyphs. Empty means search the usual system paths.
 	FontPath string
@@ -187,7 +189,7 @@ func validate(c Card) (colourSpec, label, error) {
 		return colourSpec{}, label{}, fmt.Errorf("card: %w: Expires is not set; set the voucher's expiry", ErrInvalid)
 	}
 	for _, f := range []struct{ name, v string }{
-		{"MaskedName", c.MaskedName}, {"Issuer", c.Issuer}, {"Kind", c.Kind}, {"Fingerprint", c.Fingerprint},
+		{"MaskedName", c.MaskedName}, {"Issuer", c.Issuer}, {"Kind", c.Kind}, {"VoucherID", c.VoucherID},
 	} {
 		switch {
 		case f.v == "":
@@ -198,7 +200,31 @@ func validate(c Card) (colourSpec, label, error) {
 			return colourSpec{}, label{}, fmt.Errorf("card: %w: %s is not valid UTF-8", ErrInvalid, f.name)
 		}
 	}
+	if _, err := hex.DecodeString(c.VoucherID); err != nil || len(c.VoucherID) > 2*maxIDBytes {
+		return colourSpec{}, label{}, fmt.Errorf("card: %w: VoucherID %q: want the whole id in hex, at most %d bytes (a longer id cannot be printed in full)", ErrInvalid, c.VoucherID, maxIDBytes)
+	}
 	return spec, class, nil
+}
+
+// maxIDBytes is the longest voucher id a card prints in full: two lines of
+// four groups of four hex digits fill the text column. wicketctl issues
+// 16-byte ids.
+const maxIDBytes = 16
+
+// idLines splits a hex voucher id into lines of up to four groups of four
+// digits, so every digit is printed and each is easy to read out.
+func idLines(id string) []string {
+	var lines []string
+	for len(id) > 0 {
+		n := min(len(id), 16)
+		var groups []string
+		for g := 0; g < n; g += 4 {
+			groups = append(groups, id[g:min(g+4, n)])
+		}
+		lines = append(lines, strings.Join(groups, " "))
+		id = id[n:]
+	}
+	return lines
 }
 
 // Render draws c. It reads the font file on every call and writes nothing;
@@ -308,7 +334,7 @@ func (r *renderer) draw(c Card, spec colourSpec, class label, code *image.Gray) 
 	if err != nil {
 		return err
 	}
-	mono, err := r.face(r.fonts.mono, 34)
+	mono, err := r.face(r.fonts.mono, 32)
 	if err != nil {
 		return err
 	}
@@ -330,22 +356,25 @@ func (r *renderer) draw(c Card, spec colourSpec, class label, code *image.Gray) 
 	y += 52
 	r.text(body, "", r.say(class), margin, y, ink, colW)
 
-	y += 24
+	y += 20
 	for _, f := range []struct {
 		l     label
 		field string
-		v     string
+		v     []string
 		face  *chainFace
 	}{
-		{kindLabel, "Kind", c.Kind, body},
-		{issuerLabel, "Issuer", c.Issuer, body},
-		{expiryLabel, "", c.Expires.Format(time.DateOnly), body},
-		{idLabel, "Fingerprint", c.Fingerprint, mono},
+		{kindLabel, "Kind", []string{c.Kind}, body},
+		{issuerLabel, "Issuer", []string{c.Issuer}, body},
+		{expiryLabel, "", []string{c.Expires.Format(time.DateOnly)}, body},
+		{idLabel, "VoucherID", idLines(c.VoucherID), mono},
 	} {
-		y += 40
+		y += 36
 		r.text(small, "", r.say(f.l), margin, y, muted, colW)
-		y += 44
-		r.text(f.face, f.field, f.v, margin, y, ink, colW)
+		y += 4
+		for _, v := range f.v {
+			y += 38
+			r.text(f.face, f.field, v, margin, y, ink, colW)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +33,14 @@ func voucherText() string {
 
 func sample() Card {
 	return Card{
-		Text:        voucherText(),
-		Colour:      "green",
-		MaskedName:  "张*明",
-		Class:       "adult",
-		Issuer:      "上海地铁 Shanghai Metro",
-		Kind:        "月票 Monthly",
-		Expires:     time.Date(2026, 12, 31, 23, 59, 0, 0, time.FixedZone("CST", 8*3600)),
-		Fingerprint: "7F3A-91C2",
+		Text:       voucherText(),
+		Colour:     "green",
+		MaskedName: "张*明",
+		Class:      "adult",
+		Issuer:     "上海地铁 Shanghai Metro",
+		Kind:       "月票 Monthly",
+		Expires:    time.Date(2026, 12, 31, 23, 59, 0, 0, time.FixedZone("CST", 8*3600)),
+		VoucherID:  "7f3a91c20b1d2e3f405162738495a6b7",
 	}
 }
 
@@ -125,6 +126,9 @@ func TestInvalid(t *testing.T) {
 		{"no name", func(c *Card) { c.MaskedName = "" }},
 		{"long issuer", func(c *Card) { c.Issuer = strings.Repeat("x", maxFieldLen+1) }},
 		{"invalid utf8", func(c *Card) { c.Kind = "\xff" }},
+		{"no voucher id", func(c *Card) { c.VoucherID = "" }},
+		{"voucher id not hex", func(c *Card) { c.VoucherID = "7F3A-91C2" }},
+		{"voucher id too long to print whole", func(c *Card) { c.VoucherID = strings.Repeat("ab", maxIDBytes+1) }},
 	}
 	for _, tt := range tests {
 		c := sample()
@@ -299,6 +303,30 @@ func TestLongFieldIsCut(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("Render(long Issuer) warnings = %q; want one for Issuer", res.Warnings)
+	}
+}
+
+// TestWholeVoucherIDFits: a 16-byte id is printed whole, in groups of
+// four, without cutting, above the bottom strip.
+func TestWholeVoucherIDFits(t *testing.T) {
+	noSystemFonts(t)
+	c := sample()
+	res := render(t, c)
+	for _, w := range res.Warnings {
+		if strings.HasPrefix(w, "VoucherID") {
+			t.Errorf("Render warnings = %q; want the voucher id uncut", res.Warnings)
+		}
+	}
+	if got, want := idLines(c.VoucherID), []string{"7f3a 91c2 0b1d 2e3f", "4051 6273 8495 a6b7"}; !slices.Equal(got, want) {
+		t.Errorf("idLines(%q) = %q; want %q", c.VoucherID, got, want)
+	}
+	// Nothing dark is drawn into the white rows above the bottom strip.
+	for y := Height - stripH - 6; y < Height-stripH; y++ {
+		for x := 0; x < margin+500; x++ {
+			if r, _, _, _ := res.Image.At(x, y).RGBA(); r < 0x8000 {
+				t.Fatalf("dark pixel at (%d, %d): the text column runs into the bottom strip", x, y)
+			}
+		}
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package card draws a printable voucher the size of an ID card (ID-1,
 // 85.60 × 53.98 mm at 300 dpi): the voucher's QR code beside the holder's
-// masked name and class, the issuer, the voucher kind, the expiry date and a
-// short fingerprint of the voucher id, under a band in the code's colour.
+// masked name and class, the issuer, the voucher kind, the expiry date and the
+// whole voucher id, under a band in the code's colour.
 //
 // Chinese text needs a CJK font from the system (Card.FontPath or a list of
 // well-known paths); none is shipped. Without one the card is still drawn,

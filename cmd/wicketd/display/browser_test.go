@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -86,9 +87,16 @@ func TestPageInBrowser(t *testing.T) {
 		for _, size := range tc.sizes {
 			name := fmt.Sprintf("%s-%dx%d", tc.name, size[0], size[1])
 			t.Run(name, func(t *testing.T) {
-				s := display.New(display.Config{IdleAfter: time.Minute, Kiosk: true, Gate: "L2-S14-G03"}, slog.New(slog.DiscardHandler))
+				const token = "0123456789abcdef0123456789abcdef"
+				s := display.New(display.Config{IdleAfter: time.Minute, Kiosk: true, Gate: "L2-S14-G03", AdminToken: []byte(token)}, slog.New(slog.DiscardHandler))
 				s.SetState(display.State{Ready: true})
-				ts := httptest.NewServer(s.Handler())
+				// The kiosk page of the admin API, as an attendant who
+				// gave the token sees it.
+				admin := s.AdminHandler()
+				ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					r.Header.Set("Authorization", "Bearer "+token)
+					admin.ServeHTTP(w, r)
+				}))
 				defer ts.Close()
 				defer s.Close()
 				s.Publish(display.FromDecision(tc.d, 42, false, false, tc.temp))

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // checkHost refuses (421) a request whose Host header does not name the
@@ -17,8 +18,7 @@ import (
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r) {
-			s.log.Debug("request refused: unknown host", "host", r.Host)
-			jsonError(w, http.StatusMisdirectedRequest, "unknown host: reach the gate by its address, localhost or a name listed in http.hosts")
+			s.refuse(w, r, http.StatusMisdirectedRequest, "unknown_host", "unknown host: reach the gate by its address, localhost or a name listed in http.hosts")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -66,14 +66,12 @@ func (s *Server) hostAllowed(r *http.Request) bool {
 func (s *Server) checkAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authenticated(r) {
-			s.log.Warn("admin request refused: no valid credential", "path", r.URL.Path)
 			w.Header().Set("WWW-Authenticate", `Basic realm="wicket gate admin", charset="UTF-8"`)
-			jsonError(w, http.StatusUnauthorized, "credential required: the admin token (Authorization: Bearer TOKEN) or a client certificate")
+			s.refuse(w, r, http.StatusUnauthorized, "no_credential", "credential required: the admin token (Authorization: Bearer TOKEN) or a client certificate")
 			return
 		}
 		if !sameOrigin(r) {
-			s.log.Warn("admin request refused: cross-origin", "path", r.URL.Path)
-			jsonError(w, http.StatusForbidden, "cross-origin request refused")
+			s.refuse(w, r, http.StatusForbidden, "cross_origin", "cross-origin request refused")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -125,4 +123,22 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(o)
 	return err == nil && u.Scheme == scheme && strings.EqualFold(u.Host, r.Host)
+}
+
+// refuseLogEvery is how often, at most, a refusal of one reason is logged
+// at WARN: a scanner of the station's network can send thousands.
+const refuseLogEvery = 10 * time.Second
+
+// refuse answers a refused request, counts it in
+// wicket_http_refused_total and logs it, one line per reason per
+// refuseLogEvery with the number held back.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, reason, msg string) {
+	s.metrics.Refused(reason)
+	s.refusedMu.Lock()
+	ok, held := s.refusedLog.Allow(reason, s.cfg.Clock.Now())
+	s.refusedMu.Unlock()
+	if ok {
+		s.log.Warn("http request refused", "reason", reason, "from", source(r).String(), "host", r.Host, "path", r.URL.Path, "suppressed", held)
+	}
+	jsonError(w, code, msg)
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"wicket/device/gate"
 )
@@ -76,6 +79,12 @@ func TestAdminRefusesWithoutCredential(t *testing.T) {
 		if resp := request(t, http.MethodGet, admin.URL+path, "", nil); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("GET %s without credential = %d; want 401", path, resp.StatusCode)
 		}
+	}
+	// The operator sees the refusals.
+	got := values(t, scrape(t, serve(t, s.MetricsHandler()).URL), "wicket_http_refused_total", dto.MetricType_COUNTER)
+	want := map[string]float64{"reason=no_credential": 2*4 + 3, "reason=unknown_host": 2 * 2, "reason=cross_origin": 2 * 3}
+	if !maps.Equal(got, want) {
+		t.Errorf("wicket_http_refused_total = %v; want %v", got, want)
 	}
 }
 

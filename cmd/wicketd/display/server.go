@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"wicket/device"
 )
 
 // Limits of the server.
@@ -151,6 +153,9 @@ type Server struct {
 	// any other as 500. Set it before the handler serves requests.
 	OnAcknowledge func(by string) error
 
+	refusedMu  sync.Mutex
+	refusedLog *device.LogLimiter
+
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	streams uint64 // streams ever registered: the age of a client
@@ -179,6 +184,7 @@ func New(cfg Config, log *slog.Logger) *Server {
 		clients: make(map[*client]struct{}),
 		state:   State{Reason: "starting"},
 	}
+	s.refusedLog = device.NewLogLimiter(refuseLogEvery)
 	s.page = renderPage(cfg, false)
 	s.kiosk = renderPage(cfg, true)
 	s.hosts = make(map[string]bool, len(cfg.Hosts))

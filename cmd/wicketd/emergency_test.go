@@ -94,11 +94,7 @@ func TestEmergencyAcknowledge(t *testing.T) {
 			}
 		}
 	}
-	ackCLI := func() (int, string) {
-		var out, errb bytes.Buffer
-		rc := dispatch(context.Background(), []string{"ack-emergency", "-config", cfgPath}, strings.NewReader(""), &out, &errb)
-		return rc, out.String() + errb.String()
-	}
+	ackCLI := func() (int, string) { return ackEmergency(cfgPath) }
 	ackPage := func() int {
 		return post(t, "http://"+adminAddr+"/emergency/ack", "{}", map[string]string{
 			"Authorization": "Basic " + basicAuth(adminToken), "Origin": "http://" + adminAddr, "Sec-Fetch-Site": "same-origin"})
@@ -197,4 +193,12 @@ func appendConfig(t *testing.T, path, lines string) {
 	if err := os.WriteFile(path, append(cfg, lines...), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ackEmergency runs wicketd ack-emergency and returns its exit code and
+// output.
+func ackEmergency(cfgPath string) (int, string) {
+	var out, errb bytes.Buffer
+	rc := dispatch(context.Background(), []string{"ack-emergency", "-config", cfgPath}, strings.NewReader(""), &out, &errb)
+	return rc, out.String() + errb.String()
 }

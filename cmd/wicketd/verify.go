@@ -178,6 +178,12 @@ func cmdCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
 		return exitUsage
 	}
+	if cfg.HTTP.Admin.Enabled() {
+		if _, _, err := cfg.AdminCredentials(); err != nil {
+			fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
+			return exitUsage
+		}
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(stdout, "# warning: %s\n", w)
 	}

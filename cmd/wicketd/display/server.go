@@ -346,6 +346,14 @@ type Listeners struct {
 	Page, Metrics, Admin net.Listener
 }
 
+func (l Listeners) close() {
+	for _, ln := range []net.Listener{l.Page, l.Metrics, l.Admin} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
 // ErrNoCredential: the admin API was asked for without a token or a
 // client CA.
 var ErrNoCredential = errors.New("admin API without a credential: set a token file or a client CA")
@@ -354,13 +362,6 @@ var ErrNoCredential = errors.New("admin API without a credential: set a token fi
 // ctx ends; see Serve. An error names the address that failed.
 func (s *Server) Run(ctx context.Context) error {
 	var l Listeners
-	closeAll := func() {
-		for _, ln := range []net.Listener{l.Page, l.Metrics, l.Admin} {
-			if ln != nil {
-				ln.Close()
-			}
-		}
-	}
 	for _, x := range []struct {
 		name, addr string
 		ln         *net.Listener
@@ -370,7 +371,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		ln, err := net.Listen("tcp", x.addr)
 		if err != nil {
-			closeAll()
+			l.close()
 			return fmt.Errorf("%s listen: %w", x.name, err)
 		}
 		*x.ln = ln
@@ -386,15 +387,11 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, l Listeners) error {
 	defer s.Close()
 	if l.Admin != nil && len(s.cfg.AdminToken) == 0 && (s.cfg.AdminTLS == nil || s.cfg.AdminTLS.ClientCAs == nil) {
-		for _, ln := range []net.Listener{l.Page, l.Metrics, l.Admin} {
-			if ln != nil {
-				ln.Close()
-			}
-		}
+		l.close()
 		return ErrNoCredential
 	}
 	if n := len(s.cfg.AdminToken); l.Admin != nil && n > 0 && n < minToken {
-		l.Admin.Close()
+		l.close()
 		return fmt.Errorf("admin token: %d bytes; at least %d", n, minToken)
 	}
 	type surface struct {

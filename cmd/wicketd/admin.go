@@ -51,20 +51,21 @@ func (d *daemon) newDisplay() (*display.Server, error) {
 }
 
 // acknowledgeEmergency ends a latched emergency release: the gate locks
-// again. It refuses, with an error wrapping gate.ErrEmergencyActive and
-// the gate left free, while the emergency input is still active, and does
-// nothing if there is no release to end. by says who asked, for the log
-// and the access log ("admin API token from 10.0.0.5"). Every way to
-// acknowledge goes through here: the admin page, wicketd ack-emergency
-// and, once verified, a signed acknowledge from the authority.
-func (d *daemon) acknowledgeEmergency(by string) error {
+// again, and ended is true. It refuses, with an error wrapping
+// gate.ErrEmergencyActive and the gate left free, while the emergency
+// input is still active, and does nothing (ended false) if there is no
+// release to end. by says who asked, for the log and the access log
+// ("admin API token from 10.0.0.5"). Every way to acknowledge goes through
+// here: the admin page, wicketd ack-emergency and, once verified, a signed
+// acknowledge from the authority.
+func (d *daemon) acknowledgeEmergency(by string) (ended bool, err error) {
 	before := d.ts.EmergencyState()
 	if err := d.ts.Acknowledge(); err != nil {
 		d.log.Warn("emergency acknowledge refused", "by", by, "err", err)
-		return err
+		return false, err
 	}
 	if before == gate.EmergencyNormal {
-		return nil
+		return false, nil
 	}
 	d.log.Warn("emergency acknowledged: gate locked again", "by", by)
 	d.system("emergency_ack", by)
@@ -73,7 +74,7 @@ func (d *daemon) acknowledgeEmergency(by string) error {
 		st.Emergency, st.EmergencyLatched = false, false
 		d.disp.SetState(st)
 	}
-	return nil
+	return true, nil
 }
 
 // adminTimeout bounds one request of a field tool to the local admin API.
@@ -132,25 +133,23 @@ func newAdminClient(cfg *config.Config) (*adminClient, error) {
 	return c, nil
 }
 
-// post sends a JSON body to path and returns the status and the server's
-// error message, if any.
-func (c *adminClient) post(ctx context.Context, path, body string) (int, string, error) {
+// post sends a JSON body to path and decodes the answer into out (also on
+// errors: the server's message is in its "error" field). It returns the
+// status.
+func (c *adminClient) post(ctx context.Context, path, body string, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("admin API at %s: %w (is wicketd running?)", c.base, err)
+		return 0, fmt.Errorf("admin API at %s: %w (is wicketd running?)", c.base, err)
 	}
 	defer resp.Body.Close()
-	var msg struct {
-		Error string `json:"error"`
-	}
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&msg)
-	return resp.StatusCode, msg.Error, nil
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(out)
+	return resp.StatusCode, nil
 }
 
 // cmdAckEmergency asks the running gate, through its local admin API, to
@@ -166,13 +165,20 @@ func cmdAckEmergency(ctx context.Context, args []string, _ io.Reader, stdout, st
 		fmt.Fprintf(stderr, "wicketd ack-emergency: %v\n", err)
 		return exitUsage
 	}
-	code, msg, err := c.post(ctx, "/emergency/ack", "{}")
+	var ans struct {
+		display.AckResponse
+		Error string `json:"error"`
+	}
+	code, err := c.post(ctx, "/emergency/ack", "{}", &ans)
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "wicketd ack-emergency: %v\n", err)
 		return exitUsage
+	case code == http.StatusOK && ans.Ended:
+		fmt.Fprintln(stdout, "emergency release acknowledged: the gate is locked again and decides codes as before")
+		return exitOK
 	case code == http.StatusOK:
-		fmt.Fprintln(stdout, "emergency release acknowledged: the gate is in normal operation (locked between passages)")
+		fmt.Fprintln(stdout, "no emergency release to acknowledge: the gate is in normal operation")
 		return exitOK
 	case code == http.StatusConflict:
 		fmt.Fprintln(stderr, "wicketd ack-emergency: the emergency input is still active: the gate stays free until the alarm clears; acknowledge again then")
@@ -181,7 +187,7 @@ func cmdAckEmergency(ctx context.Context, args []string, _ io.Reader, stdout, st
 		fmt.Fprintln(stderr, "wicketd ack-emergency: the gate refused the token: wicketd reads http.admin.token_file at start; restart it after changing the file")
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "wicketd ack-emergency: admin API answered %d: %s\n", code, msg)
+		fmt.Fprintf(stderr, "wicketd ack-emergency: admin API answered %d: %s\n", code, ans.Error)
 		return exitUsage
 	}
 }

@@ -110,7 +110,7 @@ func TestAdminOverHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	acks := make(chan string, 8)
-	s.OnAcknowledge = func(by string) error { acks <- by; return nil }
+	s.OnAcknowledge = func(by string) (bool, error) { acks <- by; return true, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

@@ -115,7 +115,7 @@ func TestEmergencyAcknowledge(t *testing.T) {
 			if rc == exitDenied && strings.Contains(out, "still active") {
 				return false
 			}
-			if rc != exitOK || !strings.Contains(out, "acknowledged") {
+			if rc != exitOK || !strings.Contains(out, "the gate is locked again") {
 				t.Fatalf("ack-emergency = %d %q", rc, out)
 			}
 			return true
@@ -155,8 +155,8 @@ func TestEmergencyAcknowledge(t *testing.T) {
 		waitLine("relay OFF (lock)")
 	}
 	// Nothing to acknowledge: not an error.
-	if rc, out := ackCLI(); rc != exitOK {
-		t.Errorf("ack-emergency with no release = %d %q; want 0", rc, out)
+	if rc, out := ackCLI(); rc != exitOK || !strings.Contains(out, "no emergency release to acknowledge") {
+		t.Errorf("ack-emergency with no release = %d %q; want 0 saying there was nothing to do", rc, out)
 	}
 	stop()
 

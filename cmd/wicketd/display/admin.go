@@ -22,8 +22,8 @@ func (s *Server) serveState(w http.ResponseWriter, _ *http.Request) {
 }
 
 // serveAcknowledge ends a latched emergency release (POST /emergency/ack,
-// admin API, body {}). It answers 409 while the emergency input is still
-// active: the gate stays free.
+// admin API, body {}) and answers an AckResponse; 409 while the emergency
+// input is still active: the gate stays free.
 func (s *Server) serveAcknowledge(w http.ResponseWriter, r *http.Request) {
 	if !isJSON(w, r) {
 		return
@@ -44,7 +44,7 @@ func (s *Server) serveAcknowledge(w http.ResponseWriter, r *http.Request) {
 		by = "admin API client certificate " + r.TLS.VerifiedChains[0][0].Subject.CommonName
 	}
 	by += " from " + source(r).String()
-	err := s.OnAcknowledge(by)
+	ended, err := s.OnAcknowledge(by)
 	switch {
 	case errors.Is(err, gate.ErrEmergencyActive):
 		jsonError(w, http.StatusConflict, "emergency input still active: the gate stays free until the alarm clears")
@@ -55,5 +55,12 @@ func (s *Server) serveAcknowledge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte("{\"ok\":true}\n"))
+	_ = json.NewEncoder(w).Encode(AckResponse{OK: true, Ended: ended})
+}
+
+// AckResponse is the answer of POST /emergency/ack: Ended says whether
+// there was a release to end (false: the gate was in normal operation).
+type AckResponse struct {
+	OK    bool `json:"ok"`
+	Ended bool `json:"ended"`
 }

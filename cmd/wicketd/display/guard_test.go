@@ -35,7 +35,7 @@ func TestAdminRefusesWithoutCredential(t *testing.T) {
 	admin := serve(t, s.AdminHandler())
 	calls := 0
 	s.OnAttendant = func(uint64, bool) error { calls++; return nil }
-	s.OnAcknowledge = func(string) error { calls++; return nil }
+	s.OnAcknowledge = func(string) (bool, error) { calls++; return true, nil }
 	host := strings.TrimPrefix(admin.URL, "http://")
 	bearer := "Bearer " + testToken
 	for _, path := range []string{"/attendant", "/emergency/ack"} {
@@ -136,12 +136,12 @@ func TestAcknowledgeEndpoint(t *testing.T) {
 	}
 	var by []string
 	active := true
-	s.OnAcknowledge = func(who string) error {
+	s.OnAcknowledge = func(who string) (bool, error) {
 		by = append(by, who)
 		if active {
-			return fmt.Errorf("acknowledge: %w", gate.ErrEmergencyActive)
+			return false, fmt.Errorf("acknowledge: %w", gate.ErrEmergencyActive)
 		}
-		return nil
+		return true, nil
 	}
 	if code := post(`{}`); code != http.StatusConflict {
 		t.Errorf("ack while the input is active = %d; want 409", code)
@@ -156,7 +156,7 @@ func TestAcknowledgeEndpoint(t *testing.T) {
 	if len(by) != 2 || by[1] != "admin API token from 127.0.0.1" {
 		t.Errorf("hook told %q; want who asked, twice", by)
 	}
-	s.OnAcknowledge = func(string) error { return errors.New("relay write failed") }
+	s.OnAcknowledge = func(string) (bool, error) { return false, errors.New("relay write failed") }
 	if code := post(`{}`); code != http.StatusInternalServerError {
 		t.Errorf("ack with a failing relay = %d; want 500", code)
 	}

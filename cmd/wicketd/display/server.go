@@ -147,11 +147,12 @@ type Server struct {
 	// the handler serves requests.
 	OnAttendant func(seq uint64, confirm bool) error
 	// OnAcknowledge, if set, is called for an authenticated request to
-	// end a latched emergency release; by says who asked. It runs on the
-	// request's goroutine. An error wrapping ErrEmergencyActive is
-	// reported as 409 (the input is still active; the gate stays free),
-	// any other as 500. Set it before the handler serves requests.
-	OnAcknowledge func(by string) error
+	// end a latched emergency release; by says who asked, and ended
+	// whether there was a release to end. It runs on the request's
+	// goroutine. An error wrapping gate.ErrEmergencyActive is reported as
+	// 409 (the input is still active; the gate stays free), any other as
+	// 500. Set it before the handler serves requests.
+	OnAcknowledge func(by string) (ended bool, err error)
 
 	refusedMu  sync.Mutex
 	refusedLog *device.LogLimiter

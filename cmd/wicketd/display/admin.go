@@ -1,6 +1,8 @@
 package display
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -41,7 +43,10 @@ func (s *Server) serveAcknowledge(w http.ResponseWriter, r *http.Request) {
 	}
 	by := "admin API token"
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		by = "admin API client certificate " + r.TLS.VerifiedChains[0][0].Subject.CommonName
+		// The certificate's fingerprint, not its subject: a subject may
+		// be a person's name, which never goes to the log or the records.
+		sum := sha256.Sum256(r.TLS.VerifiedChains[0][0].Raw)
+		by = "admin API client certificate sha256:" + hex.EncodeToString(sum[:8])
 	}
 	by += " from " + source(r).String()
 	ended, err := s.OnAcknowledge(by)

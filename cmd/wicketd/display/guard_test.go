@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -175,5 +176,61 @@ func TestServeRefusesAdminWithoutCredential(t *testing.T) {
 	}
 	if _, err := ln.Accept(); err == nil {
 		t.Error("listener left open")
+	}
+}
+
+// TestRunKeepsServingWhenAPortIsTaken: a surface whose port another
+// process holds is retried while the others serve, and comes up once the
+// port is free; Run refuses an admin API without a credential at once.
+func TestRunKeepsServingWhenAPortIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageAddr := free.Addr().String()
+	free.Close()
+	s, _, fc := newTestServer(t, Config{Addr: pageAddr, MetricsAddr: taken.Addr().String()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	if err := fc.BlockUntilContext(ctx, 1); err != nil { // the metrics retry
+		t.Fatal(err)
+	}
+	waitUp(t, "http://"+pageAddr+"/", "the page while the metrics port is taken")
+	taken.Close()
+	fc.Advance(listenRetry)
+	waitUp(t, "http://"+taken.Addr().String()+"/metrics", "metrics once the port is free")
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v; want nil after ctx ended", err)
+	}
+
+	s2 := New(Config{AdminAddr: "127.0.0.1:0"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s2.Run(context.Background()); !errors.Is(err, ErrNoCredential) {
+		t.Errorf("Run with an admin API and no credential = %v; want ErrNoCredential", err)
+	}
+}
+
+// waitUp polls url until it answers 200.
+func waitUp(t *testing.T, url, what string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered 200: %v %v", what, err, resp)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -359,112 +359,155 @@ func (l Listeners) close() {
 // client CA.
 var ErrNoCredential = errors.New("admin API without a credential: set a token file or a client CA")
 
-// Run listens on the configured addresses and serves each surface until
-// ctx ends; see Serve. An error names the address that failed.
+// listenRetry is how long Run waits before it tries again to listen on an
+// address it could not get (another process holds the port).
+const listenRetry = 10 * time.Second
+
+// surface is one HTTP surface: its name in logs and errors, its handler
+// and its TLS config (nil: plain HTTP).
+type surface struct {
+	name string
+	h    http.Handler
+	tls  *tls.Config
+}
+
+func (s *Server) surfaces() (page, metrics, admin surface) {
+	return surface{"page", s.PageHandler(), nil}, surface{"metrics", s.MetricsHandler(), nil}, surface{"admin", s.AdminHandler(), s.cfg.AdminTLS}
+}
+
+// checkAdminCredential refuses an admin API that would take anyone.
+func (s *Server) checkAdminCredential() error {
+	if len(s.cfg.AdminToken) == 0 && (s.cfg.AdminTLS == nil || s.cfg.AdminTLS.ClientCAs == nil) {
+		return ErrNoCredential
+	}
+	if n := len(s.cfg.AdminToken); n > 0 && n < minToken {
+		return fmt.Errorf("admin token: %d bytes; at least %d", n, minToken)
+	}
+	return nil
+}
+
+// Run serves each configured surface on its address until ctx ends; see
+// Serve. It refuses at once (ErrNoCredential) an admin API without a
+// credential. A surface whose address cannot be had (the port is taken)
+// is logged as an error and tried again every listenRetry while the
+// others serve: the gate's decisions never wait on its HTTP surfaces.
 func (s *Server) Run(ctx context.Context) error {
-	var l Listeners
-	for _, x := range []struct {
-		name, addr string
-		ln         *net.Listener
-	}{{"page", s.cfg.Addr, &l.Page}, {"metrics", s.cfg.MetricsAddr, &l.Metrics}, {"admin", s.cfg.AdminAddr, &l.Admin}} {
+	defer s.Close()
+	if s.cfg.AdminAddr != "" {
+		if err := s.checkAdminCredential(); err != nil {
+			return err
+		}
+	}
+	page, metrics, admin := s.surfaces()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, x := range []struct {
+		addr string
+		surface
+	}{{s.cfg.Addr, page}, {s.cfg.MetricsAddr, metrics}, {s.cfg.AdminAddr, admin}} {
 		if x.addr == "" {
 			continue
 		}
-		ln, err := net.Listen("tcp", x.addr)
-		if err != nil {
-			l.close()
-			return fmt.Errorf("%s listen: %w", x.name, err)
-		}
-		*x.ln = ln
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ln, err := net.Listen("tcp", x.addr)
+				if err == nil {
+					errs[i] = s.serveOne(ctx, x.surface, ln)
+					return
+				}
+				s.log.Error("http surface cannot listen; retrying, the gate keeps deciding", "surface", x.name, "addr", x.addr, "err", err, "retry", listenRetry)
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.cfg.Clock.After(listenRetry):
+				}
+			}
+		}()
 	}
-	return s.Serve(ctx, l)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Serve serves each surface on its listener until ctx ends, then closes
 // the event streams and shuts the servers down. The admin API speaks TLS
-// when Config.AdminTLS is set. It returns nil after a shutdown, an error
-// naming the surface if one fails, and closes every listener in every
-// case; with no listener at all it waits for ctx.
+// when Config.AdminTLS is set. It returns nil after a shutdown, or the
+// errors of the surfaces that failed, each named; it closes every
+// listener in every case. With no listener at all it returns at once.
 func (s *Server) Serve(ctx context.Context, l Listeners) error {
 	defer s.Close()
-	if l.Admin != nil && len(s.cfg.AdminToken) == 0 && (s.cfg.AdminTLS == nil || s.cfg.AdminTLS.ClientCAs == nil) {
-		l.close()
-		return ErrNoCredential
-	}
-	if n := len(s.cfg.AdminToken); l.Admin != nil && n > 0 && n < minToken {
-		l.close()
-		return fmt.Errorf("admin token: %d bytes; at least %d", n, minToken)
-	}
-	type surface struct {
-		name string
-		ln   net.Listener
-		h    http.Handler
-		tls  *tls.Config
-	}
-	var all []surface
-	if l.Page != nil {
-		all = append(all, surface{"page", l.Page, s.PageHandler(), nil})
-	}
-	if l.Metrics != nil {
-		all = append(all, surface{"metrics", l.Metrics, s.MetricsHandler(), nil})
-	}
 	if l.Admin != nil {
-		all = append(all, surface{"admin", l.Admin, s.AdminHandler(), s.cfg.AdminTLS})
+		if err := s.checkAdminCredential(); err != nil {
+			l.close()
+			return err
+		}
 	}
-	errc := make(chan error, len(all))
-	servers := make([]*http.Server, len(all))
-	for i, x := range all {
-		hs := &http.Server{
-			Handler:           x.h,
-			TLSConfig:         x.tls,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	page, metrics, admin := s.surfaces()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, x := range []struct {
+		ln net.Listener
+		surface
+	}{{l.Page, page}, {l.Metrics, metrics}, {l.Admin, admin}} {
+		if x.ln == nil {
+			continue
 		}
-		hs.RegisterOnShutdown(s.Close)
-		servers[i] = hs
-		ln := x.ln
-		if x.tls != nil {
-			ln = tls.NewListener(ln, x.tls)
-		}
+		wg.Add(1)
 		go func() {
-			err := hs.Serve(ln)
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
-			}
-			if err != nil {
-				err = fmt.Errorf("%s serve: %w", x.name, err)
-			}
-			errc <- err
+			defer wg.Done()
+			errs[i] = s.serveOne(ctx, x.surface, x.ln)
 		}()
-		s.log.Info("http serving", "surface", x.name, "addr", x.ln.Addr().String(), "tls", x.tls != nil, "kiosk", s.cfg.Kiosk && x.name == "admin")
-		if x.name != "metrics" && !IsLoopback(x.ln.Addr().String()) {
-			s.log.Warn("http surface reachable beyond loopback", "surface", x.name, "addr", x.ln.Addr().String())
-		}
 	}
-	var first error
-	got := 0
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// serveOne serves one surface on ln until ctx ends or serving fails, then
+// shuts it down; it closes ln.
+func (s *Server) serveOne(ctx context.Context, x surface, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           x.h,
+		TLSConfig:         x.tls,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	// Shutdown waits for handlers; event streams end only when told.
+	hs.RegisterOnShutdown(s.Close)
+	addr := ln.Addr().String()
+	if x.tls != nil {
+		ln = tls.NewListener(ln, x.tls)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("http serving", "surface", x.name, "addr", addr, "tls", x.tls != nil, "kiosk", s.cfg.Kiosk && x.name == "admin")
+	if x.name != "metrics" && !IsLoopback(addr) {
+		s.log.Warn("http surface reachable beyond loopback", "surface", x.name, "addr", addr)
+	}
+	var err error
 	select {
-	case first = <-errc:
-		got++
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	var errs []error
-	for _, hs := range servers {
-		if err := hs.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: %w", err))
-		}
+	serr := hs.Shutdown(sctx)
+	if err == nil {
+		err = <-errc
 	}
-	for ; got < len(all); got++ {
-		if err := <-errc; err != nil && first == nil {
-			first = err
-		}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
 	}
-	return errors.Join(append([]error{first}, errs...)...)
+	if err != nil {
+		err = fmt.Errorf("%s serve: %w", x.name, err)
+	}
+	if serr != nil {
+		serr = fmt.Errorf("%s shutdown: %w", x.name, serr)
+	}
+	return errors.Join(err, serr)
 }
 
 // Close ends every event stream and stops the idle timer. Idempotent.

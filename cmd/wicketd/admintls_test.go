@@ -218,3 +218,15 @@ func TestCheckConfigAdminToken(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadNamesHTTPForRestart: the HTTP surfaces and the admin token
+// are read at start; a reload that changes them says a restart is needed.
+func TestReloadNamesHTTPForRestart(t *testing.T) {
+	a, b := config.Default(), config.Default()
+	b.HTTP.Admin.TokenFile = "admin.token"
+	b.Display.MaxClients = 8
+	got := restartOnly(&a, &b)
+	if strings.Join(got, ",") != "display,http" {
+		t.Errorf("restartOnly = %v; want [display http]", got)
+	}
+}

@@ -859,6 +859,7 @@ func restartOnly(a, b *config.Config) []string {
 		{"gate", a.Gate, b.Gate}, {"store", a.Store, b.Store}, {"scanner", a.Scanner, b.Scanner},
 		{"turnstile", a.Turnstile, b.Turnstile}, {"trust.root_keys", a.Trust.RootKeys, b.Trust.RootKeys},
 		{"trust.record_key", a.Trust.RecordKey, b.Trust.RecordKey}, {"log.format", a.Log.Format, b.Log.Format},
+		{"display", a.Display, b.Display}, {"http", a.HTTP, b.HTTP},
 		{"feedback pins", [3]config.Pin{a.Feedback.GreenLED, a.Feedback.RedLED, a.Feedback.Buzzer}, [3]config.Pin{b.Feedback.GreenLED, b.Feedback.RedLED, b.Feedback.Buzzer}},
 	} {
 		if !reflect.DeepEqual(x.a, x.b) {

@@ -163,7 +163,7 @@ func (r *clockRig) scan(code string) loop.Result {
 
 func (r *clockRig) get(path string) (int, string) {
 	rec := httptest.NewRecorder()
-	r.d.disp.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	r.d.disp.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "http://localhost"+path, nil))
 	return rec.Code, rec.Body.String()
 }
 
@@ -469,7 +469,7 @@ func TestClockFloorAcrossRestart(t *testing.T) {
 	cfgPath, f, good, _ := clockGate(t, dir)
 	addr := freeAddr(t)
 	cfg, _ := os.ReadFile(cfgPath)
-	cfg = append(cfg, []byte("display: {enabled: true, addr: \""+addr+"\"}\n")...)
+	cfg = append(cfg, []byte("http: {metrics: {addr: \""+addr+"\"}}\n")...)
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}

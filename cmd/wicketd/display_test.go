@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +15,10 @@ import (
 )
 
 // TestDisplayKiosk runs wicketd with the page on: an elderly voucher that
-// needs a photo check reaches the page as an attendant prompt, the
-// attendant's confirmation opens the turnstile, and /healthz and /metrics
-// answer.
+// needs a photo check reaches the kiosk page as an attendant prompt; a
+// curl without the admin token, a forged Host and a foreign Origin leave
+// the turnstile locked; the attendant's confirmation with the token opens
+// it, and /healthz and /metrics answer on their own address.
 func TestDisplayKiosk(t *testing.T) {
 	runKiosk(t, kioskCase{
 		policy: "classes: {elderly: attendant}", class: decoder.ClassElderly,
@@ -36,6 +37,61 @@ func TestFeverKiosk(t *testing.T) {
 	})
 }
 
+// adminToken is the admin token of the test gates.
+const adminToken = "5f0c2a9e8b7d4c1a6e3f9b2d8c7a1e4f"
+
+// writeAdminToken writes adminToken to dir/admin.token, mode 0600, and
+// returns the config lines of the three HTTP surfaces on free ports.
+func writeAdminToken(t *testing.T, dir string) (yaml, page, metrics, admin string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	page, metrics, admin = freeAddr(t), freeAddr(t), freeAddr(t)
+	yaml = "http: {metrics: {addr: \"" + metrics + "\"}, admin: {addr: \"" + admin + "\", token_file: admin.token}}\n"
+	return yaml, page, metrics, admin
+}
+
+// waitReady polls /healthz until the gate is ready.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never ready: %v %v", err, resp)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// post sends a JSON body to url with extra headers ("Host" sets the
+// request's host) and returns the status.
+func post(t *testing.T, url, body string, header map[string]string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // kioskCase is a code the kiosk must hold for an attendant.
 type kioskCase struct {
 	policy      string // policy fields added to the gate's
@@ -51,17 +107,12 @@ type kioskCase struct {
 // checks the turnstile opens only then.
 func runKiosk(t *testing.T, kc kioskCase) {
 	skipUnlessSelfExec(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	dir := t.TempDir()
 	cfgPath, f := gateFiles(t, dir)
+	surfaces, addr, metricsAddr, adminAddr := writeAdminToken(t, dir)
 	cfg, _ := os.ReadFile(cfgPath)
 	cfg = []byte(strings.Replace(string(cfg), "policy: {max_status_age: 0s}", "policy: {max_status_age: 0s, "+kc.policy+"}", 1))
-	cfg = append(cfg, []byte("display: {enabled: true, kiosk: true, addr: \""+addr+"\"}\n"+kc.extra)...)
+	cfg = append(cfg, []byte("display: {enabled: true, kiosk: true, addr: \""+addr+"\"}\n"+surfaces+kc.extra)...)
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -81,27 +132,15 @@ func runKiosk(t *testing.T, kc kioskCase) {
 		}
 		close(narration)
 	}()
-	base := "http://" + addr
-	var resp *http.Response
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err = http.Get(base + "/healthz")
-		if err == nil && resp.StatusCode == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never ready: %v %v", err, resp)
-		}
-		if resp != nil {
-			resp.Body.Close()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	resp.Body.Close()
+	base, admin := "http://"+addr, "http://"+adminAddr
+	waitReady(t, "http://"+metricsAddr)
 
-	events, err := http.Get(base + "/events")
-	if err != nil {
-		t.Fatal(err)
+	// The kiosk page's events, as the attendant's browser gets them.
+	req, _ := http.NewRequest(http.MethodGet, admin+"/events", nil)
+	req.SetBasicAuth("attendant", adminToken)
+	events, err := http.DefaultClient.Do(req)
+	if err != nil || events.StatusCode != http.StatusOK {
+		t.Fatalf("kiosk events: %v %v", err, events)
 	}
 	defer events.Body.Close()
 	c := f.Claims(decoder.KindPrinted)
@@ -141,13 +180,29 @@ func runKiosk(t *testing.T, kc kioskCase) {
 			drained = true
 		}
 	}
-	req, _ := http.NewRequest("POST", base+"/attendant", strings.NewReader(`{"seq":`+itoa(ev.Seq)+`,"action":"confirm"}`))
-	req.Header.Set("Content-Type", "application/json")
-	ar, err := http.DefaultClient.Do(req)
-	if err != nil || ar.StatusCode/100 != 2 {
-		t.Fatalf("attendant confirm: %v %v", err, ar)
+	confirm := `{"seq":` + itoa(ev.Seq) + `,"action":"confirm"}`
+	bearer := "Bearer " + adminToken
+	for _, tt := range []struct {
+		name, url string
+		header    map[string]string
+		code      int
+	}{
+		{"curl on the passenger page", base + "/attendant", nil, http.StatusNotFound},
+		{"curl without the token", admin + "/attendant", nil, http.StatusUnauthorized},
+		{"a wrong token", admin + "/attendant", map[string]string{"Authorization": "Bearer " + strings.Repeat("a", len(adminToken))}, http.StatusUnauthorized},
+		{"a forged Host", admin + "/attendant", map[string]string{"Authorization": bearer, "Host": "rebind.evil.example"}, http.StatusMisdirectedRequest},
+		{"a foreign Origin", admin + "/attendant", map[string]string{"Authorization": bearer, "Origin": "http://evil.example"}, http.StatusForbidden},
+	} {
+		if code := post(t, tt.url, confirm, tt.header); code != tt.code {
+			t.Errorf("POST /attendant with %s = %d; want %d", tt.name, code, tt.code)
+		}
 	}
-	ar.Body.Close()
+	// None of them reached the gate: the prompt is answered only once, so
+	// the attendant's confirmation below would get 409 had one of them
+	// confirmed it.
+	if code := post(t, admin+"/attendant", confirm, map[string]string{"Authorization": bearer, "Origin": admin, "Sec-Fetch-Site": "same-origin"}); code != http.StatusOK {
+		t.Fatalf("attendant confirm with the token = %d; want 200", code)
+	}
 	opened := false
 	for l := range narration {
 		if strings.Contains(l, "relay ON") {
@@ -158,7 +213,7 @@ func runKiosk(t *testing.T, kc kioskCase) {
 	if !opened {
 		t.Fatal("the attendant's confirmation did not open the turnstile")
 	}
-	mr, err := http.Get(base + "/metrics")
+	mr, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +221,16 @@ func runKiosk(t *testing.T, kc kioskCase) {
 	mr.Body.Close()
 	if !strings.Contains(string(body), `wicket_decisions_total{`) || !strings.Contains(string(body), kc.reason) {
 		t.Fatalf("/metrics lacks the decision:\n%s", body)
+	}
+	for _, path := range []string{"/metrics", "/healthz"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s on the passenger page = %d; want 404: it has its own address", path, resp.StatusCode)
+		}
 	}
 }
 

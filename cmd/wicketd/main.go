@@ -4,6 +4,7 @@
 //	wicketd init [flags]               write a first config for this gate
 //	wicketd verify -config FILE [CODE] verify one code and print the decision
 //	wicketd check-config FILE          validate a config and print it in full
+//	wicketd ack-emergency -config FILE lock the gate again after an emergency release
 //	wicketd version                    print the version
 package main
 
@@ -47,6 +48,7 @@ func commands() []command {
 		{"run", "run the gate", cmdRun},
 		{"init", "write a first config for this gate (asks on a terminal)", cmdInit},
 		{"status", "show the store: counts, trust data versions, clock floor", cmdStatus},
+		{"ack-emergency", "lock the gate again after an emergency release (the alarm must have cleared)", cmdAckEmergency},
 		{"test-relay", "pulse the relay and report the passage sensor", cmdTestRelay},
 		{"test-scanner", "print what the scanner sends, with hex for unprintable bytes", cmdTestScanner},
 		{"verify", "verify one code (argument or stdin) and print the decision", cmdVerify},

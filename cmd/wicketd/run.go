@@ -95,6 +95,10 @@ type daemon struct {
 	sync  *mqttsync.Sync
 	disp  *display.Server
 
+	// onSim, if set, gets the simulated gate when the sim backend opens,
+	// so a test can drive its emergency input.
+	onSim func(*gate.Sim)
+
 	// attendMu guards attend: decisions waiting for an attendant, by seq.
 	attendMu sync.Mutex
 	attend   map[uint64]time.Time
@@ -157,9 +161,10 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer d.closeOutputs()
 
-	if cfg.Display.Enabled {
-		d.disp = display.New(display.Config{Addr: cfg.Display.Addr, IdleAfter: cfg.Display.IdleAfter, Kiosk: cfg.Display.Kiosk, Gate: cfg.Gate.ID}, d.log)
-		d.disp.OnAttendant = d.attendant
+	if cfg.Display.Enabled || cfg.HTTP.Metrics.Addr != "" || cfg.HTTP.Admin.Enabled() {
+		if d.disp, err = d.newDisplay(); err != nil {
+			return fmt.Errorf("%w: %w", errSetup, err)
+		}
 	}
 	src, err := d.source()
 	if err != nil {
@@ -249,7 +254,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.disp != nil {
 		g.Go(func() error {
 			if err := d.disp.Run(gctx); err != nil {
-				return fmt.Errorf("display.addr: %w", err)
+				return fmt.Errorf("http: %w", err)
 			}
 			return nil
 		})
@@ -524,6 +529,9 @@ func (d *daemon) openOutputs(onEmergency func(gate.EmergencyState)) error {
 			return fmt.Errorf("turnstile: %w", err)
 		}
 		d.ts, d.fb = sim.Turnstile, sim.Feedback
+		if d.onSim != nil {
+			d.onSim(sim)
+		}
 	}
 	return nil
 }
@@ -598,7 +606,8 @@ func (d *daemon) displayState(ctx context.Context) error {
 		if d.sync != nil {
 			st.Offline = !d.sync.State().Connected
 		}
-		st.Emergency = d.ts.EmergencyState() != gate.EmergencyNormal
+		es := d.ts.EmergencyState()
+		st.Emergency, st.EmergencyLatched = es != gate.EmergencyNormal, es == gate.EmergencyLatched
 		if st.Ready && !d.loop.Healthy(3*heartbeatTolerance) {
 			st.Ready, st.Reason = false, "decision loop unresponsive"
 		}
@@ -853,6 +862,7 @@ func restartOnly(a, b *config.Config) []string {
 		{"gate", a.Gate, b.Gate}, {"store", a.Store, b.Store}, {"scanner", a.Scanner, b.Scanner},
 		{"turnstile", a.Turnstile, b.Turnstile}, {"trust.root_keys", a.Trust.RootKeys, b.Trust.RootKeys},
 		{"trust.record_key", a.Trust.RecordKey, b.Trust.RecordKey}, {"trust.dcc_pseudonym_key", a.Trust.DCCPseudonymKey, b.Trust.DCCPseudonymKey}, {"log.format", a.Log.Format, b.Log.Format},
+		{"display", a.Display, b.Display}, {"http", a.HTTP, b.HTTP},
 		{"feedback pins", [3]config.Pin{a.Feedback.GreenLED, a.Feedback.RedLED, a.Feedback.Buzzer}, [3]config.Pin{b.Feedback.GreenLED, b.Feedback.RedLED, b.Feedback.Buzzer}},
 	} {
 		if !reflect.DeepEqual(x.a, x.b) {

@@ -137,7 +137,7 @@ store: {path: wicket.db}
 scanner: {type: stdin, hold_off: 3s}
 turnstile: {backend: sim, pulse_width: 50ms, open_timeout: 1s}
 sync: {enabled: true, fleet: soak, broker: %q, status_every: 10s, ack_timeout: 10s, reconnect_min: 100ms, reconnect_max: 2s}
-display: {enabled: true, addr: %q}
+http: {metrics: {addr: %q}}
 log: {level: info, format: json}
 `, b.URL(), addr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {

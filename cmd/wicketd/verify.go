@@ -182,6 +182,12 @@ func cmdCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stder
 		return exitUsage
 	}
 	cfg.WarnBroker(stderr)
+	if cfg.HTTP.Admin.Enabled() {
+		if _, _, err := cfg.AdminCredentials(); err != nil {
+			fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
+			return exitUsage
+		}
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(stdout, "# warning: %s\n", w)
 	}

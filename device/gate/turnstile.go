@@ -451,16 +451,20 @@ func (t *Turnstile) sampleEmergency() {
 
 // Acknowledge ends a latched emergency release and locks the gate again.
 // It returns ErrEmergencyActive, changing nothing, while the input is
-// still active, and nil if there is nothing to acknowledge.
+// still active, and nil if there is nothing to acknowledge. It reads the
+// input itself rather than trusting Run's last sample, so an alarm that
+// came back since then keeps the gate free. It is safe to call from any
+// goroutine (an attendant's page, the CLI, a signed message from the
+// authority).
 func (t *Turnstile) Acknowledge() error {
 	t.notifyMu.Lock()
 	defer t.notifyMu.Unlock()
 	t.mu.Lock()
-	switch t.state {
-	case EmergencyNormal:
+	switch {
+	case t.state == EmergencyNormal:
 		t.mu.Unlock()
 		return nil
-	case EmergencyActive:
+	case t.state == EmergencyActive, t.emergency != nil && t.emergency.Read() == t.emergencyActive:
 		t.mu.Unlock()
 		return ErrEmergencyActive
 	}

@@ -355,6 +355,27 @@ func TestEmergency(t *testing.T) {
 	}
 }
 
+// TestAcknowledgeReadsTheInput: an alarm that comes back after it cleared
+// keeps the gate free even if Acknowledge comes before Run has seen it.
+func TestAcknowledgeReadsTheInput(t *testing.T) {
+	r := newEmergencyRig(t, gpio.Low)
+	r.alarm.EdgesChan <- gpio.High
+	r.wantState(t, gate.EmergencyActive)
+	r.alarm.EdgesChan <- gpio.Low
+	r.wantState(t, gate.EmergencyLatched)
+	// The alarm panel trips again; no edge reaches Run yet.
+	r.alarm.Lock()
+	r.alarm.L = gpio.High
+	r.alarm.Unlock()
+	if err := r.ts.Acknowledge(); !errors.Is(err, gate.ErrEmergencyActive) {
+		t.Errorf("Acknowledge() with the input active again = %v; want ErrEmergencyActive", err)
+	}
+	r.relay.wantLevel(t, "acknowledge refused", gpio.High)
+	if got := r.ts.EmergencyState(); got == gate.EmergencyNormal {
+		t.Errorf("EmergencyState() = %v; want the release kept", got)
+	}
+}
+
 func TestEmergencyDuringOpen(t *testing.T) {
 	r := newEmergencyRig(t, gpio.Low)
 	res := open(r.ts)

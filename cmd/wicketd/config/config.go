@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +34,7 @@ type Config struct {
 	Thermo    Thermometer     `yaml:"thermometer"`
 	Sync      Sync            `yaml:"sync"`
 	Display   Display         `yaml:"display"`
+	HTTP      HTTP            `yaml:"http"`
 	Log       Log             `yaml:"log"`
 
 	// dir is the directory of the file, for relative paths.
@@ -286,21 +286,29 @@ type Sync struct {
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
-// Display is the local page for the gate's screen or an attendant's kiosk,
-// with /healthz and /metrics on the same address.
+// Display is the passenger page for the gate's screen: read-only, with
+// each decision and the gate's banners. The attendant's kiosk page is on
+// the admin API (see HTTP); /healthz and /metrics on their own address.
 type Display struct {
 	// Enabled serves the page.
 	Enabled bool `yaml:"enabled"`
-	// Addr is where it listens; keep it on loopback unless a kiosk on
-	// another device must reach it.
+	// Addr is where it listens; keep it on loopback (the gate's own
+	// screen) unless a second screen on another device must show it.
 	Addr string `yaml:"addr"`
 	// IdleAfter: the page returns to its idle screen this long after a
 	// decision.
 	IdleAfter time.Duration `yaml:"idle_after"`
-	// Kiosk turns on the attendant's confirm/reject buttons for decisions
-	// that need a person to compare the photo. The page shows the test age
-	// and the vaccine doses only where the policy uses them.
+	// Kiosk turns on the attendant's confirm/reject buttons, on the page
+	// the admin API serves, for decisions that need a person to compare
+	// the photo; it needs http.admin with a credential. The page shows the
+	// test age and the vaccine doses only where the policy uses them.
 	Kiosk bool `yaml:"kiosk"`
+	// MaxClients bounds the event streams of remote pages together; the
+	// gate's own screen (loopback) is always served.
+	MaxClients int `yaml:"max_clients"`
+	// MaxClientsPerSource bounds the event streams of one address; a new
+	// one beyond it ends that address's oldest.
+	MaxClientsPerSource int `yaml:"max_clients_per_source"`
 }
 
 // Log configures logging.
@@ -328,7 +336,8 @@ func Default() Config {
 			BatchSize: 100, MaxInflight: 4, AckTimeout: 10 * time.Second, StatusEvery: time.Minute,
 			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
 		},
-		Display: Display{Addr: "127.0.0.1:8080", IdleAfter: 5 * time.Second},
+		Display: Display{Addr: "127.0.0.1:8080", IdleAfter: 5 * time.Second, MaxClients: 16, MaxClientsPerSource: 4},
+		HTTP:    HTTP{Admin: Admin{Addr: DefaultAdminAddr}},
 		Log:     Log{Level: "info", Format: "json"},
 	}
 }
@@ -537,13 +546,8 @@ func (c *Config) Validate() error {
 			return errors.New("sync.reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max")
 		}
 	}
-	if d := c.Display; d.Enabled {
-		if _, _, err := net.SplitHostPort(d.Addr); err != nil {
-			return fmt.Errorf("display.addr: %q: want host:port, e.g. 127.0.0.1:8080", d.Addr)
-		}
-		if d.IdleAfter < time.Second || d.IdleAfter > time.Minute {
-			return fmt.Errorf("display.idle_after: %v is out of range 1s..1m", d.IdleAfter)
-		}
+	if err := c.validateHTTP(); err != nil {
+		return err
 	}
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err

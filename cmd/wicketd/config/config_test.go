@@ -75,6 +75,18 @@ func TestValidate(t *testing.T) {
 		{"dcc without the pseudonym key", base + "policy: {profiles: {dcc: {accept: [test]}}}\n", "trust.dcc_pseudonym_key"},
 		{"dcc with the pseudonym key", strings.Replace(base, "[r.pub]}", "[r.pub], dcc_pseudonym_key: dcc.key}", 1) + "policy: {profiles: {dcc: {accept: [test]}}}\n", ""},
 		{"pattern ok", base + "feedback: {patterns: {allow: {green: 'on 1s', buzzer: 'on 100ms off 50ms on 100ms'}}}\n", ""},
+		{"admin beyond loopback without credential", base + "http: {admin: {addr: '0.0.0.0:8081'}}\n", "set http.admin.token_file"},
+		{"admin on a LAN address without credential", base + "http: {admin: {addr: '192.168.1.20:8081'}}\n", "listen on 127.0.0.1:8081"},
+		{"admin beyond loopback with token", base + "http: {admin: {addr: '0.0.0.0:8081', token_file: admin.token}}\n", ""},
+		{"admin on loopback without credential stays off", base + "http: {admin: {addr: '127.0.0.1:8081'}}\n", ""},
+		{"kiosk without credential", base + "display: {enabled: true, kiosk: true}\n", "display.kiosk"},
+		{"kiosk with token", base + "display: {enabled: true, kiosk: true}\nhttp: {admin: {token_file: admin.token}}\n", ""},
+		{"cert without key", base + "http: {admin: {token_file: t, cert_file: c.pem}}\n", "http.admin.cert_file/key_file"},
+		{"client CA without TLS", base + "http: {admin: {client_ca_file: ca.pem}}\n", "http.admin.client_ca_file"},
+		{"metrics on the page address", base + "display: {enabled: true}\nhttp: {metrics: {addr: '127.0.0.1:8080'}}\n", "http.metrics.addr"},
+		{"admin on the metrics address", base + "http: {metrics: {addr: '127.0.0.1:9101'}, admin: {addr: '127.0.0.1:9101', token_file: t}}\n", "http.admin.addr"},
+		{"host with port", base + "http: {hosts: ['gate-07:8080']}\n", "http.hosts[0]"},
+		{"per source over total", base + "display: {enabled: true, max_clients: 2, max_clients_per_source: 3}\n", "display.max_clients_per_source"},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")
 		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
@@ -103,5 +115,44 @@ func TestParseSteps(t *testing.T) {
 		if _, err := ParseSteps(bad); err == nil {
 			t.Errorf("ParseSteps(%q) = nil error", bad)
 		}
+	}
+}
+
+// TestAdminCredentials: the token file must be the gate user's alone and
+// long enough; a good one is read without its newline.
+func TestAdminCredentials(t *testing.T) {
+	dir := t.TempDir()
+	token := "0123456789abcdef0123456789abcdef"
+	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nscanner: {type: stdin}\nturnstile: {backend: sim}\nhttp: {admin: {token_file: admin.token}}\n"
+	c, err := Parse([]byte(base), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := dir + "/admin.token"
+	for _, tc := range []struct {
+		content string
+		mode    os.FileMode
+		wantErr string
+	}{
+		{token + "\n", 0o644, "chmod 0600"},
+		{token + "\n", 0o640, "chmod 0600"},
+		{"short\n", 0o600, "fewer than 32"},
+		{token + "\n", 0o600, ""},
+	} {
+		os.Remove(path)
+		if err := os.WriteFile(path, []byte(tc.content), tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := c.AdminCredentials()
+		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("AdminCredentials(mode %04o, %q) = %v; want error containing %q", tc.mode, tc.content, err, tc.wantErr)
+		}
+		if err == nil && string(got) != token {
+			t.Errorf("AdminCredentials() token = %q; want %q", got, token)
+		}
+	}
+	os.Remove(path)
+	if _, _, err := c.AdminCredentials(); err == nil || !strings.Contains(err.Error(), "http.admin.token_file") {
+		t.Errorf("AdminCredentials() with the file missing = %v; want an error naming http.admin.token_file", err)
 	}
 }

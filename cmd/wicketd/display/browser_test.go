@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -86,9 +87,16 @@ func TestPageInBrowser(t *testing.T) {
 		for _, size := range tc.sizes {
 			name := fmt.Sprintf("%s-%dx%d", tc.name, size[0], size[1])
 			t.Run(name, func(t *testing.T) {
-				s := display.New(display.Config{IdleAfter: time.Minute, Kiosk: true, Gate: "L2-S14-G03"}, slog.New(slog.DiscardHandler))
+				const token = "0123456789abcdef0123456789abcdef"
+				s := display.New(display.Config{IdleAfter: time.Minute, Kiosk: true, Gate: "L2-S14-G03", AdminToken: []byte(token)}, slog.New(slog.DiscardHandler))
 				s.SetState(display.State{Ready: true})
-				ts := httptest.NewServer(s.Handler())
+				// The kiosk page of the admin API, as an attendant who
+				// gave the token sees it.
+				admin := s.AdminHandler()
+				ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					r.Header.Set("Authorization", "Bearer "+token)
+					admin.ServeHTTP(w, r)
+				}))
 				defer ts.Close()
 				defer s.Close()
 				s.Publish(display.FromDecision(tc.d, 42, false, false, tc.temp))
@@ -131,6 +139,46 @@ func TestPageInBrowser(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestEmergencyButtonInBrowser: after an emergency input cleared, the
+// admin API's page shows the "lock the gate again" button in the
+// emergency banner; the passenger page shows the banner without it.
+func TestEmergencyButtonInBrowser(t *testing.T) {
+	bin := chromium(t)
+	const token = "0123456789abcdef0123456789abcdef"
+	s := display.New(display.Config{Gate: "L2-S14-G03", AdminToken: []byte(token)}, slog.New(slog.DiscardHandler))
+	defer s.Close()
+	s.SetState(display.State{Ready: true, Emergency: true, EmergencyLatched: true})
+	admin := s.AdminHandler()
+	kiosk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+token)
+		admin.ServeHTTP(w, r)
+	}))
+	defer kiosk.Close()
+	page := httptest.NewServer(s.PageHandler())
+	defer page.Close()
+	for _, tc := range []struct {
+		name, url string
+		button    bool
+	}{{"admin page", kiosk.URL + "/", true}, {"passenger page", page.URL + "/", false}} {
+		shot, dom := browse(t, bin, tc.url, 800, 480)
+		if !strings.Contains(dom, `<div id="banner-emergency" class="banner">`) {
+			t.Errorf("%s: emergency banner not shown", tc.name)
+		}
+		if shown := strings.Contains(dom, `<div id="emergency-ack">`); shown != tc.button {
+			t.Errorf("%s: acknowledge button shown %v; want %v", tc.name, shown, tc.button)
+		}
+		if keep := os.Getenv("WICKET_SCREENSHOTS"); keep != "" && tc.button {
+			b, err := os.ReadFile(shot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(keep, "emergency-latched-800x480.png"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

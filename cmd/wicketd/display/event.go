@@ -41,6 +41,10 @@ type State struct {
 	Stale bool `json:"stale"`
 	// Emergency: the gates are held open for evacuation.
 	Emergency bool `json:"emergency"`
+	// EmergencyLatched: the emergency input has cleared and the gate
+	// stays free until someone acknowledges (the admin page's button,
+	// wicketd ack-emergency).
+	EmergencyLatched bool `json:"emergency_latched,omitempty"`
 	// ClockUntrusted: the wall clock is below the trusted floor.
 	ClockUntrusted bool `json:"clock_untrusted"`
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +20,72 @@ import (
 // waitFor bounds how long a test waits on a channel before failing.
 const waitFor = 10 * time.Second
 
+// testToken is the admin token of test servers.
+const testToken = "0123456789abcdef0123456789abcdef"
+
+// newTestServer returns a Server with testToken as its admin token unless
+// cfg has one, and a test server of its passenger page.
 func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server, *clockwork.FakeClock) {
 	t.Helper()
 	fc := clockwork.NewFakeClockAt(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC))
 	cfg.Clock = fc
+	if cfg.AdminToken == nil {
+		cfg.AdminToken = []byte(testToken)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := New(cfg, log)
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		s.Close()
-		ts.Close()
-	})
+	ts := serve(t, s.PageHandler())
+	t.Cleanup(s.Close)
 	return s, ts, fc
 }
+
+// serve runs h on a loopback test server until the test ends.
+func serve(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// withToken is base with the test token as basic-auth credentials, which
+// Go's client sends.
+func withToken(base string) string {
+	u, _ := url.Parse(base)
+	u.User = url.UserPassword("attendant", testToken)
+	return u.String()
+}
+
+// serveFrom runs h on a loopback test server whose connections appear to
+// come from src, as a remote page's would.
+func serveFrom(t testing.TB, h http.Handler, src string) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener = fromListener{ts.Listener, &net.TCPAddr{IP: net.ParseIP(src), Port: 40000}}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// fromListener reports src as the remote address of what it accepts.
+type fromListener struct {
+	net.Listener
+	src net.Addr
+}
+
+func (l fromListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return fromConn{c, l.src}, nil
+}
+
+type fromConn struct {
+	net.Conn
+	src net.Addr
+}
+
+func (c fromConn) RemoteAddr() net.Addr { return c.src }
 
 // stream is one connected /events client.
 type stream struct {
@@ -117,4 +172,28 @@ func (st *stream) next(t testing.TB) Event {
 
 func decisionEvent(seq uint64) Event {
 	return Event{Type: TypeDecision, Verdict: VerdictAllow, Reason: "ok", Colour: "green", Seq: seq}
+}
+
+// request sends a request with the headers ("Host" sets the request's
+// host) and returns the response, its body read and closed.
+func request(t testing.TB, method, url, body string, header map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
 }

@@ -42,6 +42,7 @@ type Metrics struct {
 	trustAge     labelled // kind → *atomic.Uint64 holding float64 bits
 	clockTrusted atomic.Bool
 	deviceErrors labelled // device → *atomic.Uint64
+	refused      labelled // reason → *atomic.Uint64
 }
 
 // NewMetrics returns empty metrics.
@@ -51,6 +52,7 @@ func NewMetrics() *Metrics {
 	m.decisions[1].limit = maxLabelValues
 	m.trustAge.limit = maxLabelValues
 	m.deviceErrors.limit = maxLabelValues
+	m.refused.limit = maxLabelValues
 	return m
 }
 
@@ -85,6 +87,10 @@ func (m *Metrics) SetClockTrusted(ok bool) { m.clockTrusted.Store(ok) }
 
 // DeviceError counts one error of the named device.
 func (m *Metrics) DeviceError(name string) { m.deviceErrors.get(name).Add(1) }
+
+// Refused counts one HTTP request refused for reason (unknown_host,
+// no_credential, cross_origin).
+func (m *Metrics) Refused(reason string) { m.refused.get(reason).Add(1) }
 
 // ServeHTTP writes the metrics in the text exposition format.
 func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
@@ -140,17 +146,27 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	}
 
 	header(b, "wicket_device_errors_total", "counter", "Errors reported by the gate's devices, by device.")
-	for _, kv := range m.deviceErrors.snapshot() {
-		b.WriteString(`wicket_device_errors_total{device="`)
+	writeCounters(b, "wicket_device_errors_total", "device", &m.deviceErrors)
+	header(b, "wicket_http_refused_total", "counter", "HTTP requests refused, by reason: unknown_host, no_credential, cross_origin.")
+	writeCounters(b, "wicket_http_refused_total", "reason", &m.refused)
+
+	writeProcess(b)
+	err := b.Flush()
+	return cw.n, err
+}
+
+// writeCounters writes the series of a counter with one label.
+func writeCounters(b *bufio.Writer, name, label string, l *labelled) {
+	for _, kv := range l.snapshot() {
+		b.WriteString(name)
+		b.WriteByte('{')
+		b.WriteString(label)
+		b.WriteString(`="`)
 		b.WriteString(escapeLabel(kv.key))
 		b.WriteString(`"} `)
 		b.WriteString(strconv.FormatUint(kv.v.Load(), 10))
 		b.WriteByte('\n')
 	}
-
-	writeProcess(b)
-	err := b.Flush()
-	return cw.n, err
 }
 
 // writeProcess writes the standard process gauges of the Prometheus

@@ -67,7 +67,8 @@ func values(t *testing.T, fams map[string]*dto.MetricFamily, name string, typ dt
 }
 
 func TestMetricsParsed(t *testing.T) {
-	s, ts, _ := newTestServer(t, Config{})
+	s, _, _ := newTestServer(t, Config{})
+	ts := serve(t, s.MetricsHandler())
 	m := s.Metrics()
 
 	fams := scrape(t, ts.URL)

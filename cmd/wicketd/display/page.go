@@ -15,14 +15,16 @@ var pageHTML string
 var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
 
 // renderPage fills the page's settings in once; the page itself never
-// changes afterwards.
-func renderPage(cfg Config) []byte {
+// changes afterwards. The admin API's page (admin) has the emergency
+// acknowledge button and, in kiosk mode, the attendant's buttons; the
+// passenger page has neither.
+func renderPage(cfg Config, admin bool) []byte {
 	var b bytes.Buffer
 	err := pageTemplate.Execute(&b, struct {
 		Gate                    string
-		Kiosk                   bool
+		Kiosk, Admin            bool
 		IdleMillis, AttendantMS int64
-	}{cfg.Gate, cfg.Kiosk, cfg.IdleAfter.Milliseconds(), cfg.AttendantHold.Milliseconds()})
+	}{cfg.Gate, cfg.Kiosk && admin, admin, cfg.IdleAfter.Milliseconds(), cfg.AttendantHold.Milliseconds()})
 	if err != nil {
 		// The template is fixed and its data are plain values: this
 		// cannot fail at run time once a test has rendered it.

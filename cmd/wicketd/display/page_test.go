@@ -29,12 +29,12 @@ func getPage(t *testing.T, base string) string {
 }
 
 func TestPage(t *testing.T) {
-	_, ts, _ := newTestServer(t, Config{Gate: `G1 <b>"north"</b>`, Kiosk: true})
-	page := getPage(t, ts.URL)
+	s, _, _ := newTestServer(t, Config{Gate: `G1 <b>"north"</b>`, Kiosk: true})
+	page := getPage(t, withToken(serve(t, s.AdminHandler()).URL))
 	for _, id := range []string{
 		"screen", "idle", "gate", "verdict", "icon", "msg-zh", "msg-en", "holder", "name", "class", "kind",
 		"test-age", "doses", "attendant", "attendant-prompt", "attendant-actions", "btn-confirm", "btn-reject",
-		"banner-emergency", "banner-offline", "banner-stale", "banner-clock", "banner-notready", "conn",
+		"banner-emergency", "emergency-ack", "btn-ack", "banner-offline", "banner-stale", "banner-clock", "banner-notready", "conn",
 	} {
 		if !strings.Contains(page, `id="`+id+`"`) {
 			t.Errorf("page has no element id %q", id)
@@ -45,7 +45,7 @@ func TestPage(t *testing.T) {
 			t.Errorf("page lacks colour %s", colour)
 		}
 	}
-	for _, want := range []string{`data-kiosk="true"`, `data-idle-ms="5000"`, `data-attendant-ms="30000"`, "EventSource", "clamp(", "vmin"} {
+	for _, want := range []string{`data-kiosk="true"`, `data-admin="true"`, `data-idle-ms="5000"`, `data-attendant-ms="30000"`, "EventSource", "clamp(", "vmin"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -57,16 +57,31 @@ func TestPage(t *testing.T) {
 	if strings.Contains(page, "<b>") || !strings.Contains(page, "G1 &lt;b&gt;") {
 		t.Error("gate name is not escaped")
 	}
-	// The only request the page makes besides /events is the attendant POST.
-	if strings.Contains(page, "fetch(") && !strings.Contains(page, "fetch('attendant'") {
-		t.Error("page fetches something other than the attendant endpoint")
+	// The only requests the page makes besides /events are the attendant
+	// answer and the emergency acknowledge.
+	for _, m := range regexp.MustCompile(`fetch\([^,]*`).FindAllString(page, -1) {
+		if m != "fetch('attendant'" && m != "fetch('emergency/ack'" {
+			t.Errorf("page makes a request other than the admin actions: %s", m)
+		}
 	}
 }
 
+// TestPageNotKiosk: the passenger page has no attendant or admin
+// actions, even in kiosk mode.
 func TestPageNotKiosk(t *testing.T) {
-	_, ts, _ := newTestServer(t, Config{})
-	if page := getPage(t, ts.URL); !strings.Contains(page, `data-kiosk="false"`) {
-		t.Error("kiosk flag not off")
+	_, ts, _ := newTestServer(t, Config{Kiosk: true})
+	if page := getPage(t, ts.URL); !strings.Contains(page, `data-kiosk="false"`) || !strings.Contains(page, `data-admin="false"`) {
+		t.Error("kiosk or admin flag not off on the passenger page")
+	}
+	for _, path := range []string{"/attendant", "/emergency/ack"} {
+		resp, err := http.Post(ts.URL+path, "application/json", strings.NewReader(`{"seq":1,"action":"confirm"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s on the passenger page = %d; want 404 or 405", path, resp.StatusCode)
+		}
 	}
 	resp, err := http.Get(ts.URL + "/nothing")
 	if err != nil {

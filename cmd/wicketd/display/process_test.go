@@ -34,7 +34,8 @@ func TestParseStatm(t *testing.T) {
 // count follows goroutines started and stopped, and the resident memory
 // (Linux) is plausible and agrees with /proc/self/statm.
 func TestProcessMetrics(t *testing.T) {
-	_, ts, _ := newTestServer(t, Config{})
+	s, _, _ := newTestServer(t, Config{})
+	ts := serve(t, s.MetricsHandler())
 
 	gauge := func(fams map[string]*dto.MetricFamily, name string) (float64, bool) {
 		t.Helper()

@@ -1,6 +1,9 @@
-// Package display serves the gate's local screen and its observability
-// endpoints: a self-contained page fed by server-sent events, an attendant
-// action endpoint for kiosk mode, /healthz and Prometheus /metrics.
+// Package display serves the gate's HTTP surfaces, each on its own
+// address: the passenger page (read-only, fed by server-sent events), the
+// observability endpoints (/healthz and Prometheus /metrics), and the
+// admin API (the attendant's kiosk page and actions, emergency
+// acknowledge), which takes only authenticated requests. Every surface
+// refuses a Host header that does not name the gate.
 //
 // Publishing never blocks the decision loop: each connected page has a
 // bounded mailbox and a slow page loses its oldest events, never the
@@ -10,31 +13,41 @@ package display
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"wicket/device"
 )
 
 // Limits of the server.
 const (
-	// DefaultAddr listens on loopback only: the page is for the gate's own
-	// screen.
-	DefaultAddr = "127.0.0.1:8080"
 	// DefaultIdleAfter is how long a verdict stays on screen.
 	DefaultIdleAfter = 5 * time.Second
 	// DefaultAttendantHold is how long an attendant prompt stays on screen
 	// in kiosk mode, where someone is expected to answer it.
 	DefaultAttendantHold = 30 * time.Second
-	// DefaultMaxClients bounds connected pages: the gate's screen, a
+	// DefaultMaxClients bounds the event streams of remote pages (the
+	// gate's own screen, on loopback, is not counted): a kiosk, a
 	// technician's laptop and spare room for reconnects.
 	DefaultMaxClients = 16
+	// DefaultMaxPerSource bounds the event streams of one source address.
+	// A page holds one; a few more cover reloads and a second tab. A new
+	// stream beyond it ends that source's oldest one, so no source can
+	// lock itself out, nor hold more than its share.
+	DefaultMaxPerSource = 4
+	// minToken is the shortest admin token accepted: 128 bits as hex.
+	minToken = 32
 	// heartbeatEvery keeps proxies and the browser from timing out an
 	// idle event stream.
 	heartbeatEvery = 15 * time.Second
@@ -54,30 +67,51 @@ const (
 
 // Config configures a Server. Zero fields take their defaults.
 type Config struct {
-	// Addr is the listen address for Run; DefaultAddr when empty. Keep it
+	// Addr is where Run serves the passenger page; empty: no page. Keep it
 	// on loopback unless the port is firewalled.
 	Addr string
+	// MetricsAddr is where Run serves /metrics and /healthz; empty: not
+	// served.
+	MetricsAddr string
+	// AdminAddr is where Run serves the admin API; empty: not served. Run
+	// refuses to serve it without a credential (AdminToken or
+	// AdminTLS.ClientCAs).
+	AdminAddr string
+	// AdminToken is the admin API's bearer token (also accepted as the
+	// password of HTTP basic authentication, which a browser asks for);
+	// at least minToken bytes. Empty: no token accepted.
+	AdminToken []byte
+	// AdminTLS, if set, makes the admin API speak TLS with its
+	// certificate. With ClientCAs set, a client certificate that verifies
+	// against them is a credential too.
+	AdminTLS *tls.Config
+	// Hosts are the names, besides localhost and the IP address a request
+	// arrived at, by which the gate is reached; a request with any other
+	// Host header is refused on every surface (a DNS-rebinding page
+	// presents its own name).
+	Hosts []string
 	// IdleAfter is how long a verdict stays on screen before the idle
 	// screen; DefaultIdleAfter when 0.
 	IdleAfter time.Duration
 	// AttendantHold replaces IdleAfter for attendant prompts in kiosk
 	// mode; DefaultAttendantHold when 0.
 	AttendantHold time.Duration
-	// Kiosk turns on the attendant actions (POST /attendant and the
-	// page's confirm and reject buttons).
+	// Kiosk turns on the attendant actions: POST /attendant and the
+	// confirm and reject buttons of the page served by the admin API.
 	Kiosk bool
 	// Gate is the gate's name, shown on the idle screen.
 	Gate string
-	// MaxClients bounds connected event streams; DefaultMaxClients when 0.
+	// MaxClients bounds the event streams of remote (non-loopback)
+	// sources together; DefaultMaxClients when 0.
 	MaxClients int
+	// MaxPerSource bounds the event streams of one source address;
+	// DefaultMaxPerSource when 0.
+	MaxPerSource int
 	// Clock drives idle timers and heartbeats; the real clock when nil.
 	Clock clockwork.Clock
 }
 
 func (c *Config) setDefaults() {
-	if c.Addr == "" {
-		c.Addr = DefaultAddr
-	}
 	if c.IdleAfter <= 0 {
 		c.IdleAfter = DefaultIdleAfter
 	}
@@ -87,6 +121,9 @@ func (c *Config) setDefaults() {
 	if c.MaxClients <= 0 {
 		c.MaxClients = DefaultMaxClients
 	}
+	if c.MaxPerSource <= 0 {
+		c.MaxPerSource = DefaultMaxPerSource
+	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
 	}
@@ -94,21 +131,35 @@ func (c *Config) setDefaults() {
 
 // Server is the display and observability server. Create it with New.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *Metrics
-	page    []byte
-	done    chan struct{}
-	close   sync.Once
+	cfg       Config
+	log       *slog.Logger
+	metrics   *Metrics
+	page      []byte // the passenger page
+	kiosk     []byte // the page of the admin API
+	hosts     map[string]bool
+	tokenHash [sha256.Size]byte
+	done      chan struct{}
+	close     sync.Once
 
 	// OnAttendant, if set, is called for an attendant's answer to the
 	// prompt of scan seq (kiosk mode only). It runs on the request's
 	// goroutine; an error is reported to the page as 409. Set it before
 	// the handler serves requests.
 	OnAttendant func(seq uint64, confirm bool) error
+	// OnAcknowledge, if set, is called for an authenticated request to
+	// end a latched emergency release; by says who asked, and ended
+	// whether there was a release to end. It runs on the request's
+	// goroutine. An error wrapping gate.ErrEmergencyActive is reported as
+	// 409 (the input is still active; the gate stays free), any other as
+	// 500. Set it before the handler serves requests.
+	OnAcknowledge func(by string) (ended bool, err error)
+
+	refusedMu  sync.Mutex
+	refusedLog *device.LogLimiter
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
+	streams uint64 // streams ever registered: the age of a client
 	state   State
 	screen  Event // what a newly connected page shows
 	idle    clockwork.Timer
@@ -116,7 +167,10 @@ type Server struct {
 }
 
 type client struct {
-	ch chan Event
+	ch   chan Event
+	src  netip.Addr
+	n    uint64        // registration order; the oldest has the lowest
+	gone chan struct{} // closed when a newer stream of src takes its place
 }
 
 // New returns a Server with its defaults filled in. It does not listen:
@@ -131,23 +185,31 @@ func New(cfg Config, log *slog.Logger) *Server {
 		clients: make(map[*client]struct{}),
 		state:   State{Reason: "starting"},
 	}
-	s.page = renderPage(cfg)
-	s.screen = s.idleEvent()
-	if ip := addrIP(cfg.Addr); ip == nil || !ip.IsLoopback() {
-		s.log.Warn("display listens beyond loopback", "addr", cfg.Addr)
+	s.refusedLog = device.NewLogLimiter(refuseLogEvery)
+	s.page = renderPage(cfg, false)
+	s.kiosk = renderPage(cfg, true)
+	s.hosts = make(map[string]bool, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		s.hosts[normalHost(h)] = true
 	}
+	if len(cfg.AdminToken) > 0 {
+		s.tokenHash = sha256.Sum256(cfg.AdminToken)
+	}
+	s.screen = s.idleEvent()
 	return s
 }
 
-func addrIP(addr string) net.IP {
+// IsLoopback reports whether addr (host:port) listens on loopback only.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil
+		return false
 	}
 	if host == "localhost" {
-		return net.IPv4(127, 0, 0, 1)
+		return true
 	}
-	return net.ParseIP(host)
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Metrics returns the server's metrics, served at /metrics.
@@ -245,58 +307,207 @@ func (c *client) offer(ev Event) {
 	}
 }
 
-// Handler returns the HTTP handler for the page, /events, /healthz,
-// /metrics and, in kiosk mode, POST /attendant.
-func (s *Server) Handler() http.Handler {
+// PageHandler returns the passenger page's handler: GET / and GET
+// /events. It changes nothing on the gate.
+func (s *Server) PageHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.servePage)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.page) })
 	mux.HandleFunc("GET /events", s.serveEvents)
+	return s.checkHost(mux)
+}
+
+// MetricsHandler returns the observability handler: GET /healthz and GET
+// /metrics. It changes nothing on the gate.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.Handle("GET /metrics", s.metrics)
+	return s.checkHost(mux)
+}
+
+// AdminHandler returns the admin API's handler. Every request must name
+// the gate in its Host header, carry a credential and, if a browser marks
+// where it comes from, come from the admin page itself. It serves the
+// kiosk page (GET /), its events, the gate state (GET /state), POST
+// /emergency/ack and, in kiosk mode, POST /attendant.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.kiosk) })
+	mux.HandleFunc("GET /events", s.serveEvents)
+	mux.HandleFunc("GET /state", s.serveState)
+	mux.HandleFunc("POST /emergency/ack", s.serveAcknowledge)
 	if s.cfg.Kiosk {
 		mux.HandleFunc("POST /attendant", s.serveAttendant)
 	}
-	return mux
+	return s.checkHost(s.checkAdmin(mux))
 }
 
-// Run serves Handler on Config.Addr until ctx ends; see Serve.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("display listen: %w", err)
+// Listeners are the sockets of the surfaces; a nil one is not served.
+type Listeners struct {
+	Page, Metrics, Admin net.Listener
+}
+
+func (l Listeners) close() {
+	for _, ln := range []net.Listener{l.Page, l.Metrics, l.Admin} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
-	return s.Serve(ctx, ln)
 }
 
-// Serve serves Handler on ln until ctx ends, then closes the event
-// streams and shuts the server down. It returns nil after a shutdown and
-// closes ln in every case.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// ErrNoCredential: the admin API was asked for without a token or a
+// client CA.
+var ErrNoCredential = errors.New("admin API without a credential: set a token file or a client CA")
+
+// listenRetry is how long Run waits before it tries again to listen on an
+// address it could not get (another process holds the port).
+const listenRetry = 10 * time.Second
+
+// surface is one HTTP surface: its name in logs and errors, its handler
+// and its TLS config (nil: plain HTTP).
+type surface struct {
+	name string
+	h    http.Handler
+	tls  *tls.Config
+}
+
+func (s *Server) surfaces() (page, metrics, admin surface) {
+	return surface{"page", s.PageHandler(), nil}, surface{"metrics", s.MetricsHandler(), nil}, surface{"admin", s.AdminHandler(), s.cfg.AdminTLS}
+}
+
+// checkAdminCredential refuses an admin API that would take anyone.
+func (s *Server) checkAdminCredential() error {
+	if len(s.cfg.AdminToken) == 0 && (s.cfg.AdminTLS == nil || s.cfg.AdminTLS.ClientCAs == nil) {
+		return ErrNoCredential
+	}
+	if n := len(s.cfg.AdminToken); n > 0 && n < minToken {
+		return fmt.Errorf("admin token: %d bytes; at least %d", n, minToken)
+	}
+	return nil
+}
+
+// Run serves each configured surface on its address until ctx ends; see
+// Serve. It refuses at once (ErrNoCredential) an admin API without a
+// credential. A surface whose address cannot be had (the port is taken)
+// is logged as an error and tried again every listenRetry while the
+// others serve: the gate's decisions never wait on its HTTP surfaces.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.Close()
+	if s.cfg.AdminAddr != "" {
+		if err := s.checkAdminCredential(); err != nil {
+			return err
+		}
+	}
+	page, metrics, admin := s.surfaces()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, x := range []struct {
+		addr string
+		surface
+	}{{s.cfg.Addr, page}, {s.cfg.MetricsAddr, metrics}, {s.cfg.AdminAddr, admin}} {
+		if x.addr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ln, err := net.Listen("tcp", x.addr)
+				if err == nil {
+					errs[i] = s.serveOne(ctx, x.surface, ln)
+					return
+				}
+				s.log.Error("http surface cannot listen; retrying, the gate keeps deciding", "surface", x.name, "addr", x.addr, "err", err, "retry", listenRetry)
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.cfg.Clock.After(listenRetry):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Serve serves each surface on its listener until ctx ends, then closes
+// the event streams and shuts the servers down. The admin API speaks TLS
+// when Config.AdminTLS is set. It returns nil after a shutdown, or the
+// errors of the surfaces that failed, each named; it closes every
+// listener in every case. With no listener at all it returns at once.
+func (s *Server) Serve(ctx context.Context, l Listeners) error {
+	defer s.Close()
+	if l.Admin != nil {
+		if err := s.checkAdminCredential(); err != nil {
+			l.close()
+			return err
+		}
+	}
+	page, metrics, admin := s.surfaces()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, x := range []struct {
+		ln net.Listener
+		surface
+	}{{l.Page, page}, {l.Metrics, metrics}, {l.Admin, admin}} {
+		if x.ln == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.serveOne(ctx, x.surface, x.ln)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// serveOne serves one surface on ln until ctx ends or serving fails, then
+// shuts it down; it closes ln.
+func (s *Server) serveOne(ctx context.Context, x surface, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           x.h,
+		TLSConfig:         x.tls,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for handlers; event streams end only when told.
 	hs.RegisterOnShutdown(s.Close)
+	addr := ln.Addr().String()
+	if x.tls != nil {
+		ln = tls.NewListener(ln, x.tls)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("display serving", "addr", ln.Addr().String(), "kiosk", s.cfg.Kiosk)
+	s.log.Info("http serving", "surface", x.name, "addr", addr, "tls", x.tls != nil, "kiosk", s.cfg.Kiosk && x.name == "admin")
+	if x.name != "metrics" && !IsLoopback(addr) {
+		s.log.Warn("http surface reachable beyond loopback", "surface", x.name, "addr", addr)
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("display serve: %w", err)
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := hs.Shutdown(sctx)
-	<-errc
-	if err != nil {
-		return fmt.Errorf("display shutdown: %w", err)
+	serr := hs.Shutdown(sctx)
+	if err == nil {
+		err = <-errc
 	}
-	return nil
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err != nil {
+		err = fmt.Errorf("%s serve: %w", x.name, err)
+	}
+	if serr != nil {
+		serr = fmt.Errorf("%s shutdown: %w", x.name, serr)
+	}
+	return errors.Join(err, serr)
 }
 
 // Close ends every event stream and stops the idle timer. Idempotent.
@@ -313,7 +524,7 @@ func (s *Server) Close() {
 	})
 }
 
-func (s *Server) servePage(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) servePage(w http.ResponseWriter, page []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -328,7 +539,7 @@ func (s *Server) servePage(w http.ResponseWriter, _ *http.Request) {
 	if err != nil {
 		initial = []byte("null")
 	}
-	_, _ = w.Write(bytes.Replace(s.page, []byte(initialMarker), initial, 1))
+	_, _ = w.Write(bytes.Replace(page, []byte(initialMarker), initial, 1))
 }
 
 // initialMarker stands in the page for the current screen, as JSON; Go's
@@ -354,16 +565,41 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	}{false, reason})
 }
 
-// ErrTooManyClients is reported (as 503) when MaxClients streams are open.
+// ErrTooManyClients is reported (as 503) when remote sources hold
+// MaxClients streams.
 var ErrTooManyClients = errors.New("too many display clients")
 
-func (s *Server) register() (*client, Event, error) {
+// register adds a stream from src. A source at MaxPerSource streams gets
+// the new one in place of its oldest, whose gone channel is closed.
+// Remote sources together hold at most MaxClients streams; loopback
+// sources (the gate's own screen) are not counted against that bound, so
+// remote pages can never lock the screen out.
+func (s *Server) register(src netip.Addr) (*client, Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.clients) >= s.cfg.MaxClients {
+	var oldest *client
+	same, remote := 0, 0
+	for c := range s.clients {
+		if !c.src.IsLoopback() {
+			remote++
+		}
+		if c.src != src {
+			continue
+		}
+		same++
+		if oldest == nil || c.n < oldest.n {
+			oldest = c
+		}
+	}
+	switch {
+	case same >= s.cfg.MaxPerSource:
+		delete(s.clients, oldest)
+		close(oldest.gone)
+	case !src.IsLoopback() && remote >= s.cfg.MaxClients:
 		return nil, Event{}, ErrTooManyClients
 	}
-	c := &client{ch: make(chan Event, mailboxSize)}
+	s.streams++
+	c := &client{ch: make(chan Event, mailboxSize), src: src, n: s.streams, gone: make(chan struct{})}
 	s.clients[c] = struct{}{}
 	first := s.screen
 	first.State = s.state
@@ -376,8 +612,18 @@ func (s *Server) unregister(c *client) {
 	delete(s.clients, c)
 }
 
+// source is the address a request comes from; the zero Addr (counted as
+// one remote source) if it cannot be read.
+func source(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
+}
+
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	c, first, err := s.register()
+	c, first, err := s.register(source(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -408,6 +654,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-s.done:
+			return
+		case <-c.gone:
 			return
 		case <-hb.Chan():
 			if !write([]byte(": heartbeat\n\n")) {

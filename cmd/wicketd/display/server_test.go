@@ -128,20 +128,95 @@ func TestSlowClientDoesNotBlockPublish(t *testing.T) {
 	}
 }
 
+// TestClientLimit: remote sources together hold at most MaxClients
+// streams; the next remote source is refused, the gate's own screen (on
+// loopback) is still served.
 func TestClientLimit(t *testing.T) {
-	_, ts, _ := newTestServer(t, Config{MaxClients: 2})
-	openStream(t, ts.URL)
-	openStream(t, ts.URL)
-	resp, err := http.Get(ts.URL + "/events")
+	s, ts, _ := newTestServer(t, Config{MaxClients: 2})
+	openStream(t, serveFrom(t, s.PageHandler(), "192.0.2.1").URL)
+	openStream(t, serveFrom(t, s.PageHandler(), "192.0.2.2").URL)
+	resp, err := http.Get(serveFrom(t, s.PageHandler(), "192.0.2.3").URL + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("third GET /events = %d; want 503", resp.StatusCode)
+		t.Fatalf("third remote GET /events = %d; want 503", resp.StatusCode)
 	}
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
+	}
+	openStream(t, ts.URL)
+}
+
+// waitClosed waits for the server to end st.
+func waitClosed(t *testing.T, st *stream) {
+	t.Helper()
+	timeout := time.After(waitFor)
+	for {
+		select {
+		case _, ok := <-st.events:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("stream not ended")
+		}
+	}
+}
+
+// TestIdleStreamsDoNotLockOutTheScreen: twenty idle /events connections
+// from one source (remote, then loopback) neither hold more than
+// MaxPerSource streams nor keep the gate's own screen from connecting and
+// getting the next decision.
+func TestIdleStreamsDoNotLockOutTheScreen(t *testing.T) {
+	s, ts, _ := newTestServer(t, Config{})
+	remote := serveFrom(t, s.PageHandler(), "198.51.100.7")
+	var idle []*stream
+	for range 20 {
+		st, _ := openStream(t, remote.URL)
+		idle = append(idle, st)
+	}
+	// Other remote sources fill what is left of MaxClients.
+	for i := range DefaultMaxClients {
+		resp, err := http.Get(serveFrom(t, s.PageHandler(), fmt.Sprintf("203.0.113.%d", i+1)).URL + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			break
+		}
+		defer resp.Body.Close()
+	}
+	for range 20 {
+		st, _ := openStream(t, ts.URL)
+		idle = append(idle, st)
+	}
+	screen, _ := openStream(t, ts.URL)
+	s.Publish(decisionEvent(77))
+	if ev := screen.next(t); ev.Seq != 77 {
+		t.Fatalf("screen got %+v; want the decision 77", ev)
+	}
+	// Each source kept its newest DefaultMaxPerSource streams (the screen
+	// is one of the loopback ones); the older ones were ended.
+	for i, st := range idle {
+		if i >= 20-DefaultMaxPerSource && i < 20 || i >= 40-(DefaultMaxPerSource-1) {
+			if ev := st.next(t); ev.Seq != 77 {
+				t.Errorf("kept stream %d got %+v; want the decision 77", i, ev)
+			}
+			continue
+		}
+		waitClosed(t, st)
+	}
+	s.mu.Lock()
+	from := map[string]int{}
+	for c := range s.clients {
+		from[c.src.String()]++
+	}
+	s.mu.Unlock()
+	if from["198.51.100.7"] != DefaultMaxPerSource || from["127.0.0.1"] != DefaultMaxPerSource {
+		t.Errorf("streams by source %v; want %d from each of the two busy sources", from, DefaultMaxPerSource)
 	}
 }
 
@@ -236,7 +311,19 @@ func TestStateEvents(t *testing.T) {
 }
 
 func TestHealthz(t *testing.T) {
-	s, ts, _ := newTestServer(t, Config{})
+	s, page, _ := newTestServer(t, Config{})
+	ts := serve(t, s.MetricsHandler())
+	// The passenger page's address serves neither health nor metrics.
+	for _, path := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get(page.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s on the page address = %d; want 404", path, resp.StatusCode)
+		}
+	}
 	tests := []struct {
 		state    *State
 		code     int
@@ -268,7 +355,8 @@ func TestAttendantEndpoint(t *testing.T) {
 		seq     uint64
 		confirm bool
 	}
-	s, ts, _ := newTestServer(t, Config{Kiosk: true})
+	s, _, _ := newTestServer(t, Config{Kiosk: true})
+	ts := serve(t, s.AdminHandler())
 	var calls []call
 	s.OnAttendant = func(seq uint64, confirm bool) error {
 		calls = append(calls, call{seq, confirm})
@@ -308,18 +396,14 @@ func TestAttendantEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		calls = nil
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/attendant", strings.NewReader(tt.body))
-		if tt.ctype != "" {
-			req.Header.Set("Content-Type", tt.ctype)
-		}
+		header := map[string]string{"Content-Type": tt.ctype}
 		for k, v := range tt.headers {
-			req.Header.Set(k, v)
+			header[k] = v
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		if tt.ctype == "" {
+			delete(header, "Content-Type")
 		}
-		resp.Body.Close()
+		resp := request(t, http.MethodPost, withToken(ts.URL)+"/attendant", tt.body, header)
 		if resp.StatusCode != tt.code {
 			t.Errorf("%s: POST /attendant = %d; want %d", tt.name, resp.StatusCode, tt.code)
 		}
@@ -331,7 +415,7 @@ func TestAttendantEndpoint(t *testing.T) {
 		}
 	}
 
-	resp, err := http.Get(ts.URL + "/attendant")
+	resp, err := http.Get(withToken(ts.URL) + "/attendant")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,12 +426,12 @@ func TestAttendantEndpoint(t *testing.T) {
 }
 
 func TestAttendantOffWithoutKiosk(t *testing.T) {
-	s, ts, _ := newTestServer(t, Config{})
+	s, _, _ := newTestServer(t, Config{})
 	s.OnAttendant = func(uint64, bool) error {
 		t.Error("hook called outside kiosk mode")
 		return nil
 	}
-	resp, err := http.Post(ts.URL+"/attendant", "application/json", strings.NewReader(`{"seq":1,"action":"confirm"}`))
+	resp, err := http.Post(withToken(serve(t, s.AdminHandler()).URL)+"/attendant", "application/json", strings.NewReader(`{"seq":1,"action":"confirm"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,8 +442,8 @@ func TestAttendantOffWithoutKiosk(t *testing.T) {
 }
 
 func TestAttendantUnwired(t *testing.T) {
-	_, ts, _ := newTestServer(t, Config{Kiosk: true})
-	resp, err := http.Post(ts.URL+"/attendant", "application/json", strings.NewReader(`{"seq":1,"action":"confirm"}`))
+	s, _, _ := newTestServer(t, Config{Kiosk: true})
+	resp, err := http.Post(withToken(serve(t, s.AdminHandler()).URL)+"/attendant", "application/json", strings.NewReader(`{"seq":1,"action":"confirm"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +461,7 @@ func TestServeShutsDownWithOpenStream(t *testing.T) {
 	s, _, _ := newTestServer(t, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ctx, ln) }()
+	go func() { errc <- s.Serve(ctx, Listeners{Page: ln}) }()
 	st, _ := openStream(t, "http://"+ln.Addr().String())
 	cancel()
 	select {

@@ -1,0 +1,180 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"wicket/cmd/wicketd/display"
+)
+
+// HTTP says where the gate's HTTP surfaces listen besides the passenger
+// page (display.addr) and who may use them. docs/SECURITY.md describes
+// who can reach what.
+type HTTP struct {
+	// Hosts are the names by which the gate is reached over HTTP, besides
+	// its IP addresses and localhost (e.g. gate-07.station.example). A
+	// request naming any other host is refused on every surface: a
+	// DNS-rebinding web page presents its own name.
+	Hosts []string `yaml:"hosts"`
+	// Metrics serves /metrics and /healthz.
+	Metrics Metrics `yaml:"metrics"`
+	// Admin is the attendant/admin API: the kiosk page with its buttons,
+	// emergency acknowledge (wicketd ack-emergency). It needs a credential.
+	Admin Admin `yaml:"admin"`
+}
+
+// Metrics is the observability surface.
+type Metrics struct {
+	// Addr is where /metrics and /healthz listen; empty: not served. The
+	// fleet's Prometheus scrapes it, so it may listen beyond loopback
+	// (firewalled to the scraper); it changes nothing on the gate.
+	Addr string `yaml:"addr"`
+}
+
+// Admin is the attendant/admin API.
+type Admin struct {
+	// Addr is where it listens; empty: no admin API. It is served only
+	// with a credential (TokenFile or ClientCAFile); on loopback without
+	// one it stays off, beyond loopback without one the config is
+	// refused.
+	Addr string `yaml:"addr"`
+	// TokenFile holds the admin token (at least 32 characters; make one
+	// with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'),
+	// owned by the gate's user with mode 0600. A browser is asked for it
+	// (any user name, the token as password); the CLI sends it as a
+	// bearer token.
+	TokenFile string `yaml:"token_file"`
+	// CertFile and KeyFile make the admin API speak HTTPS with this
+	// certificate (PEM); use them whenever Addr is beyond loopback, or
+	// the token crosses the network in clear.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile (PEM) makes a client certificate signed by one of its
+	// CAs a credential (needs CertFile and KeyFile). With a token file
+	// too, either credential is enough.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// DefaultAdminAddr is where the admin API listens when it has a
+// credential and no address is set.
+const DefaultAdminAddr = "127.0.0.1:8081"
+
+// minAdminToken is the shortest admin token taken: 128 bits in hex.
+const minAdminToken = 32
+
+// HasCredential reports whether the admin API has a token file or a
+// client CA configured.
+func (a Admin) HasCredential() bool { return a.TokenFile != "" || a.ClientCAFile != "" }
+
+// Enabled reports whether the admin API is served.
+func (a Admin) Enabled() bool { return a.Addr != "" && a.HasCredential() }
+
+// validateHTTP checks the display, metrics and admin sections together.
+func (c *Config) validateHTTP() error {
+	d, h := c.Display, c.HTTP
+	if d.Enabled {
+		if _, _, err := net.SplitHostPort(d.Addr); err != nil {
+			return fmt.Errorf("display.addr: %q: want host:port, e.g. 127.0.0.1:8080", d.Addr)
+		}
+		switch {
+		case d.IdleAfter < time.Second || d.IdleAfter > time.Minute:
+			return fmt.Errorf("display.idle_after: %v is out of range 1s..1m", d.IdleAfter)
+		case d.MaxClients < 1 || d.MaxClients > 256:
+			return fmt.Errorf("display.max_clients: %d is out of range 1..256", d.MaxClients)
+		case d.MaxClientsPerSource < 1 || d.MaxClientsPerSource > d.MaxClients:
+			return fmt.Errorf("display.max_clients_per_source: %d is out of range 1..max_clients (%d)", d.MaxClientsPerSource, d.MaxClients)
+		}
+	}
+	for i, name := range h.Hosts {
+		if name == "" || strings.ContainsAny(name, ":/ []") {
+			return fmt.Errorf("http.hosts[%d]: %q: want a host name without port or scheme, e.g. gate-07.station.example", i, name)
+		}
+	}
+	if a := h.Metrics.Addr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("http.metrics.addr: %q: want host:port, e.g. 127.0.0.1:9101", a)
+		}
+	}
+	a := h.Admin
+	if a.Addr != "" {
+		if _, _, err := net.SplitHostPort(a.Addr); err != nil {
+			return fmt.Errorf("http.admin.addr: %q: want host:port, e.g. %s", a.Addr, DefaultAdminAddr)
+		}
+	}
+	switch {
+	case a.Addr != "" && !a.HasCredential() && !display.IsLoopback(a.Addr):
+		return fmt.Errorf("http.admin.addr: %s is reachable from the network but the admin API has no credential; set http.admin.token_file (or client_ca_file), or listen on %s", a.Addr, DefaultAdminAddr)
+	case d.Enabled && d.Kiosk && !a.Enabled():
+		return errors.New("display.kiosk: the attendant's buttons are on the admin API, which needs http.admin.addr and a credential; set http.admin.token_file")
+	case (a.CertFile == "") != (a.KeyFile == ""):
+		return errors.New("http.admin.cert_file/key_file: set both for HTTPS, or neither")
+	case a.ClientCAFile != "" && a.CertFile == "":
+		return errors.New("http.admin.client_ca_file: client certificates need HTTPS; set http.admin.cert_file and key_file")
+	}
+	for _, x := range []struct{ name, addr string }{{"display.addr", d.Addr}, {"http.metrics.addr", h.Metrics.Addr}} {
+		if a.Enabled() && x.addr != "" && (x.name != "display.addr" || d.Enabled) && x.addr == a.Addr {
+			return fmt.Errorf("http.admin.addr: %s is also %s; the admin API needs its own address", a.Addr, x.name)
+		}
+	}
+	if d.Enabled && h.Metrics.Addr != "" && d.Addr == h.Metrics.Addr {
+		return fmt.Errorf("http.metrics.addr: %s is also display.addr; metrics need their own address", d.Addr)
+	}
+	return nil
+}
+
+// AdminCredentials reads what the admin API needs: the token (trimmed of
+// surrounding space) and the TLS config. It refuses a token file others
+// or the group can read or write, a short token, and unreadable or
+// unparseable certificate files, naming the field and the fix.
+func (c *Config) AdminCredentials() (token []byte, tlsConf *tls.Config, err error) {
+	a := c.HTTP.Admin
+	if a.TokenFile != "" {
+		path := c.Path(a.TokenFile)
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("http.admin.token_file: %w", err)
+		}
+		if m := st.Mode().Perm(); m&0o077 != 0 {
+			return nil, nil, fmt.Errorf("http.admin.token_file: %s has mode %04o: anyone who reads it can open the gate; fix with chmod 0600 %s", path, m, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("http.admin.token_file: %w", err)
+		}
+		token = []byte(strings.TrimSpace(string(b)))
+		if len(token) < minAdminToken {
+			return nil, nil, fmt.Errorf("http.admin.token_file: %s holds %d characters, fewer than %d; make one with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > %s", path, len(token), minAdminToken, path)
+		}
+	}
+	if a.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.Path(a.CertFile), c.Path(a.KeyFile))
+		if err != nil {
+			return nil, nil, fmt.Errorf("http.admin.cert_file/key_file: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if a.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.Path(a.ClientCAFile))
+		if err != nil {
+			return nil, nil, fmt.Errorf("http.admin.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("http.admin.client_ca_file: %s holds no PEM certificate", c.Path(a.ClientCAFile))
+		}
+		tlsConf.ClientCAs = pool
+		tlsConf.ClientAuth = tls.RequireAndVerifyClientCert
+		if token != nil {
+			// Either credential is enough: a certificate, if given, must
+			// verify; without one the token is asked for.
+			tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	return token, tlsConf, nil
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"wicket/cmd/wicketd/config"
+	"wicket/decoder"
+	"wicket/device/gate"
+	"wicket/sync/store"
+)
+
+// TestEmergencyAcknowledge runs the daemon on a simulated gate: a fire
+// alarm frees the turnstile; while the alarm input is active neither
+// wicketd ack-emergency nor the admin page locks it; once it clears, each
+// of them locks the gate again without a restart, the next code opens it
+// normally, and the access log says who acknowledged.
+func TestEmergencyAcknowledge(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, f := gateFiles(t, dir)
+	surfaces, _, metricsAddr, adminAddr := writeAdminToken(t, dir)
+	appendConfig(t, cfgPath, surfaces)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdinR, stdinW := io.Pipe()
+	narrR, narrW := io.Pipe()
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(narrR)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	sims := make(chan *gate.Sim, 1)
+	d := &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: slog.New(slog.DiscardHandler), stdin: stdinR, stdout: narrW,
+		onSim: func(s *gate.Sim) { sims <- s }}
+	d.cfgHash.Store(ptr(fileHash(cfgPath)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		stdinW.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("run did not stop")
+		}
+		narrW.Close()
+	}
+	t.Cleanup(stop)
+	var sim *gate.Sim
+	select {
+	case sim = <-sims:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the simulated gate never opened")
+	}
+	waitReady(t, "http://"+metricsAddr)
+
+	waitLine := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if strings.Contains(l, "emergency acknowledged") && !strings.Contains(want, "emergency acknowledged") {
+					t.Fatalf("the gate locked while waiting for %q: %s", want, l)
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no narration line with %q", want)
+			}
+		}
+	}
+	ackCLI := func() (int, string) { return ackEmergency(cfgPath) }
+	ackPage := func() int {
+		return post(t, "http://"+adminAddr+"/emergency/ack", "{}", map[string]string{
+			"Authorization": "Basic " + basicAuth(adminToken), "Origin": "http://" + adminAddr, "Sec-Fetch-Site": "same-origin"})
+	}
+	free := func(when string) {
+		t.Helper()
+		if !d.ts.Unlocked() || d.ts.EmergencyState() == gate.EmergencyNormal {
+			t.Fatalf("%s: gate unlocked %v, emergency %v; want it held free", when, d.ts.Unlocked(), d.ts.EmergencyState())
+		}
+	}
+
+	for round, ack := range []struct {
+		name string
+		do   func() bool
+	}{
+		{"wicketd ack-emergency", func() bool {
+			rc, out := ackCLI()
+			if rc == exitDenied && strings.Contains(out, "still active") {
+				return false
+			}
+			if rc != exitOK || !strings.Contains(out, "the gate is locked again") {
+				t.Fatalf("ack-emergency = %d %q", rc, out)
+			}
+			return true
+		}},
+		{"the admin page", func() bool {
+			switch code := ackPage(); code {
+			case http.StatusConflict:
+				return false
+			case http.StatusOK:
+				return true
+			default:
+				t.Fatalf("POST /emergency/ack = %d", code)
+			}
+			return false
+		}},
+	} {
+		sim.Emergency.Set(true)
+		waitLine("emergency input active")
+		free(ack.name + ", alarm on")
+		if ack.do() {
+			t.Fatalf("round %d: %s acknowledged while the alarm input is active", round, ack.name)
+		}
+		free(ack.name + " refused")
+		sim.Emergency.Set(false)
+		waitLine("emergency input cleared")
+		free(ack.name + ", alarm cleared, not acknowledged")
+		if !ack.do() {
+			t.Fatalf("round %d: %s refused after the alarm cleared", round, ack.name)
+		}
+		waitLine("emergency acknowledged: relay OFF (lock)")
+		if d.ts.Unlocked() || d.ts.EmergencyState() != gate.EmergencyNormal {
+			t.Fatalf("after %s: gate unlocked %v, emergency %v; want locked, normal", ack.name, d.ts.Unlocked(), d.ts.EmergencyState())
+		}
+		// The gate decides again: a valid code opens it.
+		io.WriteString(stdinW, f.Issue(t, f.Ed, f.Claims(decoder.KindPrinted))+"\n")
+		waitLine("relay ON (unlock) for")
+		waitLine("relay OFF (lock)")
+	}
+	// Nothing to acknowledge: not an error.
+	if rc, out := ackCLI(); rc != exitOK || !strings.Contains(out, "no emergency release to acknowledge") {
+		t.Errorf("ack-emergency with no release = %d %q; want 0 saying there was nothing to do", rc, out)
+	}
+	stop()
+
+	st, err := store.Open(store.Options{Path: cfg.Path(cfg.Store.Path), LockTimeout: 5 * time.Second, MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var acks []string
+	for _, ev := range allEvents(t, st) {
+		if ev.Reason == "emergency_ack" {
+			acks = append(acks, ev.Detail)
+		}
+	}
+	if len(acks) != 2 || !strings.HasPrefix(acks[0], "admin API token from 127.0.0.1") {
+		t.Errorf("access log acknowledgements %q; want two, saying who asked", acks)
+	}
+}
+
+// basicAuth is the basic-auth credential a browser sends for password.
+func basicAuth(password string) string {
+	req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	req.SetBasicAuth("attendant", password)
+	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
+}
+
+// appendConfig adds lines to a config file.
+func appendConfig(t *testing.T, path, lines string) {
+	t.Helper()
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(cfg, lines...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ackEmergency runs wicketd ack-emergency and returns its exit code and
+// output.
+func ackEmergency(cfgPath string) (int, string) {
+	var out, errb bytes.Buffer
+	rc := dispatch(context.Background(), []string{"ack-emergency", "-config", cfgPath}, strings.NewReader(""), &out, &errb)
+	return rc, out.String() + errb.String()
+}

@@ -27,7 +27,7 @@ func cmdDCC(e env, args []string) error {
 // gateway revocation batches (JSON files), one Wicket voucher id per
 // entry (verifier.DCCRevocationID: hash type, signer kid and hash).
 func cmdDCCRevocations(e env, args []string) error {
-	fs := newFlags(e, "dcc revocations", "-root ROOT.key -version N [-base M] -out FILE GATEWAY-BATCH.json...")
+	fs := newFlags(e, "dcc revocations", "(-db URL -fleet F | -root ROOT.key -state STATE.json -out FILE [-version N] [-base M]) GATEWAY-BATCH.json...")
 	bf := addBatchFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -56,7 +56,7 @@ func cmdDCCRevocations(e env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s: %s, signer kid %x, %s, %d entries until %s\n", path, b.Country, b.Kid, b.HashType,
 			len(b.Hashes), b.Expires.UTC().Format(time.DateOnly))
 	}
-	return bf.sign(e, entries)
+	return bf.commit(e, entries)
 }
 
 // cmdDCCPseudonym makes the fleet's DCC pseudonym key, or prints the

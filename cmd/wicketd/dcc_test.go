@@ -146,12 +146,12 @@ func TestDCCOperatorTools(t *testing.T) {
 	gw, _ := json.Marshal(map[string]any{"country": "DE", "expires": now.Add(90 * 24 * time.Hour).UTC().Format(time.RFC3339),
 		"kid": b64(de.Kid), "hashType": "UCI", "entries": []any{map[string]any{"hash": b64(uci[:16])}}})
 	write("gw-uci.json", gw, 0o644)
-	out = ctl(t, bin, dir, "dcc", "revocations", "-root", "root.key", "-version", "1", "-out", "rev.cose", "gw-uci.json")
+	out = ctl(t, bin, dir, "dcc", "revocations", "-root", "root.key", "-state", "authority-state.json", "-version", "1", "-snapshot", "-yes", "-out", "rev.cose", "gw-uci.json")
 	if !strings.Contains(out, "UCI, 1 entries") {
 		t.Errorf("dcc revocations output:\n%s", out)
 	}
 	sub := strings.TrimSpace(ctl(t, bin, dir, "dcc", "pseudonym", "-secret", "dcc.key", "-fnt", "MUSTERMANN", "-gnt", "ERIKA", "-dob", "1964-08-12"))
-	ctl(t, bin, dir, "override", "-root", "root.key", "-version", "2", "-base", "1", "-subject", sub, "-colour", "red",
+	ctl(t, bin, dir, "override", "-root", "root.key", "-state", "authority-state.json", "-version", "2", "-base", "1", "-subject", sub, "-colour", "red",
 		"-at", now.Add(-time.Hour).UTC().Format(time.RFC3339), "-out", "red.cose")
 
 	cfg := filepath.Join(dir, "wicketd.yaml")

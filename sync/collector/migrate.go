@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -74,10 +76,27 @@ func migrations() ([]migration, error) {
 // run one after the other and the later ones find nothing left to do.
 // Versions in the table that this binary does not know (a newer collector
 // migrated) are left alone.
+//
+// On a schema that is up to date Migrate only reads
+// wicket_schema_migrations, so a collector whose database role may not
+// change the schema (packaging/sql/collector-role.sql) starts; with
+// migrations missing such a role gets ErrMigrateDenied.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	var exists bool
+	var applied int
+	err = pool.QueryRow(ctx, "SELECT to_regclass('wicket_schema_migrations') IS NOT NULL").Scan(&exists)
+	if err == nil && exists {
+		err = pool.QueryRow(ctx, "SELECT count(*) FROM wicket_schema_migrations WHERE version <= $1", len(ms)).Scan(&applied)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", denied(err))
+	}
+	if applied == len(ms) {
+		return nil
 	}
 	for _, m := range ms {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -99,8 +118,21 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+			return fmt.Errorf("migrate %s: %w", m.name, denied(err))
 		}
 	}
 	return nil
+}
+
+// ErrMigrateDenied: the database role may not change the schema, as the
+// collector's least-privilege role may not; the database's owner migrates.
+var ErrMigrateDenied = errors.New("the database role may not change the schema: migrate as the database's owner (wicketctl collect -migrate -db URL)")
+
+// denied wraps PostgreSQL's insufficient_privilege in ErrMigrateDenied.
+func denied(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		return fmt.Errorf("%w: %v", ErrMigrateDenied, err)
+	}
+	return err
 }

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
@@ -39,14 +41,14 @@ func runRoleSQL(t *testing.T, dbURL string) error {
 	return err
 }
 
-// asRole is dbURL with the user replaced.
-func asRole(t *testing.T, dbURL, user string) string {
+// asRole is dbURL with the user and password replaced.
+func asRole(t *testing.T, dbURL, user, password string) string {
 	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.User = url.User(user)
+	u.User = url.UserPassword(user, password)
 	return u.String()
 }
 
@@ -68,10 +70,15 @@ func TestCollectorRoleLeastPrivilege(t *testing.T) {
 	if err := runRoleSQL(t, dbURL); err == nil || !strings.Contains(err.Error(), "no Wicket records tables") {
 		t.Fatalf("collector-role.sql before migrating: err = %v; want \"no Wicket records tables\"", err)
 	}
-	if err := adminExec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wicket_collector') THEN CREATE ROLE wicket_collector LOGIN; END IF; END $$"); err != nil {
+	// A password for TCP logins where pg_hba.conf trusts only postgres.
+	var b [12]byte
+	rand.Read(b[:])
+	password := hex.EncodeToString(b[:])
+	if err := adminExec("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wicket_collector') THEN CREATE ROLE wicket_collector LOGIN; END IF; END $$; " +
+		"ALTER ROLE wicket_collector PASSWORD '" + password + "'"); err != nil {
 		t.Fatal(err)
 	}
-	role := asRole(t, dbURL, "wicket_collector")
+	role := asRole(t, dbURL, "wicket_collector", password)
 	if err := Migrate(ctx, openPool(t, role)); !errors.Is(err, ErrMigrateDenied) {
 		t.Fatalf("Migrate as wicket_collector on an empty database: err = %v; want ErrMigrateDenied", err)
 	}

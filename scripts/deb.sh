@@ -86,17 +86,24 @@ for pkg in wicket wicket-authority; do
 	sed -e "s|^Upstream-Contact: .*|Upstream-Contact: $DEB_MAINTAINER|" -e "s|/PACKAGE/|/$pkg/|" \
 		packaging/copyright >"$gen/$pkg/copyright"
 done
-# third_party PKG CMD: the licence of every module linked into CMD.
+# licence NAME DIR: a heading and the licence files in DIR.
+licence() {
+	local f
+	printf '%s\n%s\n\n' "$1" "$(printf '%s' "$1" | tr -c '\n' '=')"
+	for f in "$2"/LICENSE* "$2"/LICENCE* "$2"/COPYING* "$2"/NOTICE* "$2"/PATENTS "$2"/edl-v* "$2"/epl-v*; do
+		if [ -f "$f" ]; then cat "$f" && echo; fi
+	done
+	echo
+}
+# third_party PKG CMD: the licences of the Go standard library and of
+# every module linked into CMD.
 third_party() {
-	local mod dir f
-	$GO list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}} {{.Dir}}{{end}}{{end}}' "$2" |
-		sort -u | while read -r mod dir; do
-			printf '%s\n%s\n\n' "$mod" "$(printf '%s' "$mod" | tr -c '\n' '=')"
-			for f in "$dir"/LICENSE* "$dir"/LICENCE* "$dir"/COPYING* "$dir"/NOTICE*; do
-				[ -f "$f" ] && { cat "$f"; echo; }
-			done
-			echo
-		done | gzip -9n >"$gen/$1/third-party-licenses.gz"
+	local mod dir
+	{
+		licence "Go $($GO env GOVERSION): standard library and runtime" "$($GO env GOROOT)"
+		$GO list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}} {{.Dir}}{{end}}{{end}}' "$2" |
+			sort -u | while read -r mod dir; do licence "$mod" "$dir"; done
+	} | gzip -9n >"$gen/$1/third-party-licenses.gz"
 }
 third_party wicket ./cmd/wicketd
 third_party wicket-authority ./cmd/wicketctl

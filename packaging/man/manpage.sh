@@ -31,6 +31,9 @@ flags() {
 	local out
 	out=$("$bin" "$1" -h 2>&1 </dev/null) || true
 	case $out in usage:*) ;; *) return 0 ;; esac
+	# Defaults made from this machine's name (a client id) say HOSTNAME,
+	# so the page does not depend on where it was built.
+	out=${out//-$(hostname)\"/-HOSTNAME\"}
 	printf '%s\n' "$out" | roff_text | awk '
 		NR == 1 { sub(/^usage: /, ""); print ".PP"; print ".B " $0; next }
 		/^  \\-/ { sub(/^  /, ""); print ".TP"; print ".B " $0; next }

@@ -16,7 +16,7 @@ FLEET_GATES  ?= 500
 
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-test clean
+.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test clean
 
 help:
 	@echo "build      build wicketd and wicketctl into $(BIN)/"
@@ -31,8 +31,9 @@ help:
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar, into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
 	@echo "fleet-sim  FLEET_GATES gates on one broker and a collector: override reach, records/s"
-	@echo "deb        Debian packages for armhf, arm64, amd64 into dist/ (nfpm)"
-	@echo "deb-test   install, upgrade, remove and purge the amd64 package in a bookworm chroot (root)"
+	@echo "deb        Debian packages wicket and wicket-authority for armhf, arm64, amd64 into dist/ (nfpm)"
+	@echo "deb-lint   build the amd64 packages and check them with lintian"
+	@echo "deb-test   install, upgrade, remove and purge the amd64 packages in a bookworm chroot, lintian (root)"
 	@echo "reliability hostile codes, fuzzing, power cuts, network, clock and device faults, security, soak"
 
 build:
@@ -80,6 +81,12 @@ crash:
 
 deb:
 	VERSION=$(VERSION) BUILD_TIME=$(BUILD_TIME) ./scripts/deb.sh
+
+# The amd64 packages only: the other architectures' differ in the binaries.
+deb-lint:
+	rm -rf dist/lint
+	OUT=dist/lint VERSION=$(VERSION) BUILD_TIME=$(BUILD_TIME) ./scripts/deb.sh amd64
+	lintian --fail-on error,warning dist/lint/*.deb
 
 deb-test:
 	./scripts/deb-test.sh

@@ -6,6 +6,7 @@ package pgmigrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -14,8 +15,22 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// ErrDenied: the database role may not change the schema (PostgreSQL's
+// insufficient_privilege); the database's owner has to migrate.
+var ErrDenied = errors.New("the database role may not change the schema")
+
+// denied wraps PostgreSQL's insufficient_privilege in ErrDenied.
+func denied(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		return fmt.Errorf("%w: %w", ErrDenied, err)
+	}
+	return err
+}
 
 // Set is one schema's migrations and where their progress is kept.
 type Set struct {
@@ -77,12 +92,29 @@ func (s Set) Migrations() ([]Migration, error) {
 // after the other and the later ones find nothing left to do. Versions in
 // the table that this binary does not know (a newer binary migrated) are
 // left alone.
+//
+// On a schema that is up to date Apply only reads the Set's table, so a
+// role that may not change the schema (a least-privilege service role)
+// can call it at every start; with migrations missing such a role gets
+// ErrDenied.
 func (s Set) Apply(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := s.Migrations()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	table := pgx.Identifier{s.Table}.Sanitize()
+	var exists bool
+	applied := 0
+	err = pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&exists)
+	if err == nil && exists {
+		err = pool.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE version <= $1", len(ms)).Scan(&applied)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", denied(err))
+	}
+	if applied == len(ms) {
+		return nil
+	}
 	for _, m := range ms {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", s.LockKey); err != nil {
@@ -104,7 +136,7 @@ func (s Set) Apply(ctx context.Context, pool *pgxpool.Pool) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", m.Name, err)
+			return fmt.Errorf("migrate %s: %w", m.Name, denied(err))
 		}
 	}
 	return nil

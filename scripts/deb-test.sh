@@ -1,9 +1,12 @@
 #!/bin/bash
 # shellcheck disable=SC2016 # dpkg-query formats: ${Status} is dpkg's, not the shell's
-# Tests the amd64 wicket package in a minimal Debian bookworm root: install,
-# files, owners and modes, the wicket user and its groups, the conffile,
-# the unit (systemd-analyze verify), upgrade with a locally changed
-# conffile, remove and purge. Prints a summary; exits 1 on any failure.
+# Tests the amd64 packages wicket and wicket-authority: lintian, then in a
+# minimal Debian bookworm root: install, files, owners and modes, man pages
+# listing every command, the wicket user and its groups, the conffile, the
+# units (systemd-analyze verify), upgrade with a locally changed conffile
+# keeping the store, remove, purge keeping a store until told
+# (WICKET_PURGE_RECORDS=yes), and the authority package beside the gate.
+# Prints a summary and the time each stage took; exits 1 on any failure.
 #
 # The root is made once with debootstrap and cached; each run works on a
 # copy. systemd does not run in the chroot: the maintainer scripts' calls to
@@ -44,7 +47,22 @@ check() {
 want() {
 	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got '$2', want '$3'"; fi
 }
-step() { printf '\n== %s\n' "$1"; }
+# Stage times, for the summary.
+t_start=$(date +%s)
+t_last=$t_start
+stage=
+times=()
+lap() {
+	local now
+	now=$(date +%s)
+	[ -z "$stage" ] || times+=("$(printf '%5ds  %s' $((now - t_last)) "$stage")")
+	t_last=$now
+}
+step() {
+	lap
+	stage=$1
+	printf '\n== %s\n' "$1"
+}
 
 work=$(mktemp -d /tmp/wicket-deb-test.XXXXXX)
 root=$work/root
@@ -102,7 +120,16 @@ if ! OUT=$work/v1 DEB_VERSION=$v1 scripts/deb.sh amd64 ||
 	echo "deb-test.sh: build failed" >&2
 	exit 1
 fi
-cp "$work/v1/wicket_${v1}_amd64.deb" "$work/v2/wicket_${v2}_amd64.deb" "$root/tmp/"
+cp "$work"/v1/*.deb "$work"/v2/*.deb "$root/tmp/"
+
+step "lintian"
+if ! command -v lintian >/dev/null; then
+	echo "installing lintian"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
+fi
+for deb in "$work/v1/wicket_${v1}_amd64.deb" "$work/v1/wicket-authority_${v1}_amd64.deb"; do
+	check "lintian $(basename "$deb")" lintian --fail-on error,warning "$deb"
+done
 
 # stat_of PATH: owner:group mode inside the root.
 stat_of() { in_root stat -c '%U:%G %a' "$1" 2>&1; }
@@ -112,13 +139,26 @@ step "install $v1"
 check "dpkg -i" in_root dpkg -i "/tmp/wicket_${v1}_amd64.deb"
 want "status" "$(in_root dpkg-query -W -f='${Status} ${Version}' wicket 2>&1)" "install ok installed $v1"
 want "/usr/bin/wicketd" "$(stat_of /usr/bin/wicketd)" "root:root 755"
-want "/usr/bin/wicketctl" "$(stat_of /usr/bin/wicketctl)" "root:root 755"
+check "no wicketctl (signing tools) on a gate" test ! -e "$root/usr/bin/wicketctl"
 want "/etc/wicket" "$(stat_of /etc/wicket)" "root:wicket 750"
 want "/etc/wicket/wicketd.yaml" "$(stat_of /etc/wicket/wicketd.yaml)" "root:wicket 640"
 want "/var/lib/wicket" "$(stat_of /var/lib/wicket)" "wicket:wicket 750"
 want "unit file" "$(stat_of /lib/systemd/system/wicketd.service)" "root:root 644"
 check "config is configs/wicketd.yaml" cmp "$root/etc/wicket/wicketd.yaml" configs/wicketd.yaml
 check "wicketd runs" in_root /usr/bin/wicketd version
+want "man page" "$(stat_of /usr/share/man/man8/wicketd.8.gz)" "root:root 644"
+# man_lists PAGE BINARY: every command BINARY -h lists has a section.
+man_lists() {
+	local cmd missing=
+	for cmd in $("$2" -h 2>&1 | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do
+		zcat "$1" | grep -qx "\.SS $cmd" || missing="$missing $cmd"
+	done
+	[ -z "$missing" ] || { echo "not in $1:$missing"; return 1; }
+}
+check "man page lists every command" man_lists "$root/usr/share/man/man8/wicketd.8.gz" "$work/v1/gen/host/wicketd"
+check "copyright (DEP-5, Apache-2.0)" grep -q '^License: Apache-2.0$' "$root/usr/share/doc/wicket/copyright"
+want "changelog" "$(zcat "$root/usr/share/doc/wicket/changelog.gz" | head -1)" "wicket ($v1) unstable; urgency=medium"
+want "recommends a CJK font" "$(in_root dpkg-query -W -f='${Recommends}' wicket)" "fonts-wqy-microhei | fonts-noto-cjk"
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}' wicket)
 check "conffile marked" grep -q '^ /etc/wicket/wicketd.yaml [0-9a-f]\{32\}$' <<<"$conffiles"
 
@@ -195,9 +235,25 @@ check "enabled again" test -L "$root/etc/systemd/system/multi-user.target.wants/
 want "state still there" "$(cat "$root/var/lib/wicket/wicket.db" 2>&1)" state
 invoked >/dev/null
 
-step "purge"
+step "purge with a store: kept until told"
 check "dpkg -r" in_root dpkg -r wicket
-check "dpkg -P" in_root dpkg -P wicket
+out=$(in_root dpkg -P wicket 2>&1)
+echo "$out" | sed 's/^/        /'
+check "dpkg -P" test "$(in_root dpkg-query -W -f='${Status}' wicket 2>&1 | grep -c 'ok installed\|config-files')" = 0
+check "says it deletes /etc/wicket" grep -q 'deleting /etc/wicket' <<<"$out"
+check "says it keeps the store and how to delete it" grep -q 'KEEPING /var/lib/wicket' <<<"$out"
+check "/etc/wicket gone" test ! -e "$root/etc/wicket"
+want "store kept" "$(cat "$root/var/lib/wicket/wicket.db" 2>&1)" state
+want "store's owner kept" "$(stat_of /var/lib/wicket)" "wicket:wicket 750"
+check "user kept" in_root getent passwd wicket
+
+step "purge with a store, WICKET_PURGE_RECORDS=yes"
+check "dpkg -i" in_root dpkg -i "/tmp/wicket_${v2}_amd64.deb"
+want "store reused" "$(cat "$root/var/lib/wicket/wicket.db" 2>&1)" state
+invoked >/dev/null
+out=$(in_root env WICKET_PURGE_RECORDS=yes dpkg -P wicket 2>&1)
+echo "$out" | sed 's/^/        /'
+check "says it deletes the store" grep -q 'deleting /var/lib/wicket' <<<"$out"
 want "status" "$(in_root dpkg-query -W -f='${Status}' wicket 2>&1 | grep -c 'ok installed\|config-files')" 0
 check "/etc/wicket gone" test ! -e "$root/etc/wicket"
 check "/var/lib/wicket gone" test ! -e "$root/var/lib/wicket"
@@ -205,6 +261,13 @@ check "user gone" test -z "$(in_root getent passwd wicket)"
 check "group wicket gone" test -z "$(in_root getent group wicket)"
 check "no statoverrides left" test -z "$(in_root dpkg-statoverride --list | grep wicket)"
 check "no enable state left" test -z "$(find "$root/etc/systemd" "$root/var/lib/systemd/deb-systemd-helper-enabled" -name 'wicketd*' 2>/dev/null)"
+
+step "purge without a store"
+check "dpkg -i" in_root dpkg -i "/tmp/wicket_${v2}_amd64.deb"
+invoked >/dev/null
+check "dpkg -P" in_root dpkg -P wicket
+check "/var/lib/wicket gone" test ! -e "$root/var/lib/wicket"
+check "user gone" test -z "$(in_root getent passwd wicket)"
 
 # --- a provisioned gate: keys in place before the install -------------------
 step "install on a provisioned gate (keys present: started)"
@@ -226,6 +289,71 @@ else
 	bad "make test keys with wicketctl"
 fi
 
+# --- the authority's package ------------------------------------------------
+step "wicket-authority: install $v1 beside the gate"
+check "dpkg -i wicket" in_root dpkg -i "/tmp/wicket_${v1}_amd64.deb"
+invoked >/dev/null
+check "dpkg -i wicket-authority" in_root dpkg -i "/tmp/wicket-authority_${v1}_amd64.deb"
+want "status" "$(in_root dpkg-query -W -f='${Status} ${Version}' wicket-authority 2>&1)" "install ok installed $v1"
+want "/usr/bin/wicketctl" "$(stat_of /usr/bin/wicketctl)" "root:root 755"
+check "wicketctl runs" in_root wicketctl version
+want "man page" "$(stat_of /usr/share/man/man1/wicketctl.1.gz)" "root:root 644"
+check "man page lists every command" man_lists "$root/usr/share/man/man1/wicketctl.1.gz" "$work/v1/gen/host/wicketctl"
+check "copyright (DEP-5, Apache-2.0)" grep -q '^License: Apache-2.0$' "$root/usr/share/doc/wicket-authority/copyright"
+want "changelog" "$(zcat "$root/usr/share/doc/wicket-authority/changelog.gz" | head -1)" "wicket-authority ($v1) unstable; urgency=medium"
+want "collector unit" "$(stat_of /lib/systemd/system/wicket-collector.service)" "root:root 644"
+want "collector settings (conffile)" "$(stat_of /etc/default/wicket-collector)" "root:root 644"
+check "role SQL" grep -q 'GRANT SELECT, INSERT ON wicket_records TO wicket_collector' "$root/usr/share/wicket-authority/collector-role.sql"
+IFS=: read -r _ _ cuid _ _ _ cshell <<<"$(in_root getent passwd wicket_collector)"
+check "user wicket_collector is a system user" test -n "$cuid" -a "${cuid:-1000}" -lt 1000
+want "its shell" "$cshell" /usr/sbin/nologin
+check "collector not enabled (needs settings)" test ! -e "$root/etc/systemd/system/multi-user.target.wants/wicket-collector.service"
+want "collector not started" "$(invoked)" ""
+if out=$(in_root systemd-analyze verify /lib/systemd/system/wicket-collector.service 2>&1); then
+	ok "systemd-analyze verify wicket-collector.service"
+else
+	bad "systemd-analyze verify wicket-collector.service" "$(printf '%s' "$out" | tail -4 | tr '\n' ' ')"
+fi
+# The collector's command line as systemd builds it: the settings' values
+# in the flags wicketctl collect takes.
+check "collector command line parses" in_root sh -c '. /etc/default/wicket-collector &&
+	wicketctl collect -h 2>&1 | grep -q -- "-migrate" &&
+	test "$WICKET_DB" = "postgres:///wicket?host=/run/postgresql&user=wicket_collector"'
+
+step "wicket-authority: upgrade to $v2, remove, purge"
+check "dpkg -i" in_root dpkg -i "/tmp/wicket-authority_${v2}_amd64.deb"
+want "restarted if running" "$(invoked)" "try-restart wicket-collector.service"
+check "dpkg -r" in_root dpkg -r wicket-authority
+want "stopped" "$(invoked)" "stop wicket-collector.service"
+check "wicketctl gone" test ! -e "$root/usr/bin/wicketctl"
+check "gate untouched" in_root wicketd version
+check "dpkg -P" in_root dpkg -P wicket-authority
+check "/etc/default/wicket-collector gone" test ! -e "$root/etc/default/wicket-collector"
+check "user wicket_collector gone" test -z "$(in_root getent passwd wicket_collector)"
+check "no collector unit state left" test -z "$(find "$root/etc/systemd" "$root/var/lib/systemd/deb-systemd-helper-enabled" "$root/var/lib/systemd/deb-systemd-helper-masked" -name 'wicket-collector*' 2>/dev/null)"
+check "dpkg -P wicket" in_root dpkg -P wicket
+
+step "upgrade from a wicket that shipped wicketctl (before the split)"
+# That package's shape: the same paths, wicketctl included, an older version.
+old=$work/old
+mkdir -p "$old/DEBIAN" "$old/usr/bin"
+cp "$work/v1/linux-amd64/wicketd" "$work/v1/linux-amd64/wicketctl" "$old/usr/bin/"
+printf 'Package: wicket\nVersion: 0.0~git1796500000.0000000\nArchitecture: amd64\nMaintainer: Wicket <old@wicket.invalid>\nDescription: wicket before the split\n' >"$old/DEBIAN/control"
+dpkg-deb -Zgzip -z1 --root-owner-group --build "$old" "$root/tmp/wicket-old.deb" >/dev/null
+check "install the old wicket" in_root dpkg -i /tmp/wicket-old.deb
+out=$(in_root dpkg -i "/tmp/wicket-authority_${v2}_amd64.deb" 2>&1)
+check "wicket-authority alone: refused (Breaks)" grep -q "wicket-authority.* breaks wicket" <<<"$out"
+check "both at once" in_root dpkg -i "/tmp/wicket_${v2}_amd64.deb" "/tmp/wicket-authority_${v2}_amd64.deb"
+want "wicketctl now wicket-authority's" "$(in_root dpkg -S /usr/bin/wicketctl 2>&1)" "wicket-authority: /usr/bin/wicketctl"
+check "wicketctl runs" in_root wicketctl version
+invoked >/dev/null
+check "dpkg -P both" in_root dpkg -P wicket-authority wicket
+check "wicketctl gone with wicket-authority" test ! -e "$root/usr/bin/wicketctl"
+
+lap
+printf '\ntime:\n'
+printf '  %s\n' "${times[@]}"
+printf '%5ds  total\n' $(($(date +%s) - t_start))
 printf '\nsummary: %d passed, %d failed\n' "$pass" "$fail"
 for f in "${failed[@]}"; do printf '   failed: %s\n' "$f"; done
 [ "$fail" = 0 ]

@@ -1,20 +1,32 @@
 #!/bin/bash
-# Builds the wicket Debian packages: cross-compiles wicketd and wicketctl
-# with the Makefile's flags (static, cgo-free, -trimpath, version ldflags)
-# and packages them with nfpm (packaging/nfpm.yaml) into dist/*.deb.
+# Builds the Wicket Debian packages for each architecture:
+#   wicket            the gate: wicketd, its unit, config, man page, docs
+#   wicket-authority  the authority's side: wicketctl (signing, publishing,
+#                     the collector), the collector's unit and the SQL of
+#                     its least-privilege database role
+# It cross-compiles with the Makefile's flags (static, cgo-free,
+# -trimpath, version ldflags), renders the man pages from the programs'
+# own -h output, writes the Debian changelog and copyright, and packages
+# with nfpm (packaging/*.yaml) into dist/*.deb.
+#
+# Needs: Go, and on first use the Go module proxy (or a module cache that
+# has it): nfpm is run with "go run" at a pinned version, not installed.
+# Set NFPM to an installed nfpm to build offline.
 #
 # Usage: scripts/deb.sh [ARCH...]     ARCH: armhf, arm64, amd64 (default: all)
 #
 # Environment:
-#   VERSION      version for the binaries (default: git describe, as make)
-#   DEB_VERSION  the package version (default: from a VERSION tag like
-#                v1.2.3; otherwise 0.0~gitTIME.HASH)
-#   BUILD_TIME   commit time in Unix seconds (default: the last commit's)
-#   CONFIG       file installed as /etc/wicket/wicketd.yaml
-#                (default: configs/wicketd.yaml)
-#   OUT          output directory (default: dist)
-#   ARMHF_GOARM  GOARM for armhf (default 7; 6 for Raspberry Pi OS on a
-#                Pi Zero or Pi 1, whose armhf is ARMv6)
+#   VERSION        version for the binaries (default: git describe, as make)
+#   DEB_VERSION    the package version (default: from a VERSION tag like
+#                  v1.2.3; otherwise 0.0~gitTIME.HASH)
+#   DEB_MAINTAINER the packages' Maintainer (default: the project's)
+#   BUILD_TIME     commit time in Unix seconds (default: the last commit's)
+#   CONFIG         file installed as /etc/wicket/wicketd.yaml
+#                  (default: configs/wicketd.yaml)
+#   OUT            output directory (default: dist)
+#   ARMHF_GOARM    GOARM for armhf (default 7; 6 for Raspberry Pi OS on a
+#                  Pi Zero or Pi 1, whose armhf is ARMv6)
+#   NFPM           the nfpm command (default: go run ...nfpm@v2.45.2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,12 +57,57 @@ fi
 
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(armhf arm64 amd64)
+DEB_MAINTAINER=${DEB_MAINTAINER:-Wicket maintainers <maintainers@wicket.invalid>}
 
 export CGO_ENABLED=0
 # File times in the packages: the commit's, so a rebuild is identical.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$BUILD_TIME}
 ldflags="-s -w -X main.version=$VERSION -X main.buildTime=$BUILD_TIME"
 mkdir -p "$OUT"
+
+# Files shared by every architecture: man pages (from this machine's build
+# of the programs), changelog, copyright, third-party licences.
+gen=$OUT/gen
+rm -rf "$gen"
+mkdir -p "$gen/host"
+$GO build -trimpath -ldflags "$ldflags" -o "$gen/host/" ./cmd/wicketd ./cmd/wicketctl
+date_iso=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
+packaging/man/manpage.sh packaging/man/wicketd.8 "$gen/host/wicketd" "$DEB_VERSION" "$date_iso" | gzip -9n >"$gen/wicketd.8.gz"
+packaging/man/manpage.sh packaging/man/wicketctl.1 "$gen/host/wicketctl" "$DEB_VERSION" "$date_iso" | gzip -9n >"$gen/wicketctl.1.gz"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+for pkg in wicket wicket-authority; do
+	mkdir -p "$gen/$pkg"
+	# A native package's changelog: one entry for this build.
+	{
+		printf '%s (%s) unstable; urgency=medium\n\n' "$pkg" "$DEB_VERSION"
+		printf '  * Build of Wicket %s (commit %s).\n\n' "$VERSION" "$commit"
+		printf ' -- %s  %s\n' "$DEB_MAINTAINER" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
+	} | gzip -9n >"$gen/$pkg/changelog.gz"
+	sed -e "s|^Upstream-Contact: .*|Upstream-Contact: $DEB_MAINTAINER|" -e "s|/PACKAGE/|/$pkg/|" \
+		packaging/copyright >"$gen/$pkg/copyright"
+done
+# licence NAME DIR: a heading and the licence files in DIR.
+licence() {
+	local f
+	printf '%s\n%s\n\n' "$1" "$(printf '%s' "$1" | tr -c '\n' '=')"
+	for f in "$2"/LICENSE* "$2"/LICENCE* "$2"/COPYING* "$2"/NOTICE* "$2"/PATENTS "$2"/edl-v* "$2"/epl-v*; do
+		if [ -f "$f" ]; then cat "$f" && echo; fi
+	done
+	echo
+}
+# third_party PKG CMD: the licences of the Go standard library and of
+# every module linked into CMD.
+third_party() {
+	local mod dir
+	{
+		licence "Go $($GO env GOVERSION): standard library and runtime" "$($GO env GOROOT)"
+		$GO list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}} {{.Dir}}{{end}}{{end}}' "$2" |
+			sort -u | while read -r mod dir; do licence "$mod" "$dir"; done
+	} | gzip -9n >"$gen/$1/third-party-licenses.gz"
+}
+third_party wicket ./cmd/wicketd
+third_party wicket-authority ./cmd/wicketctl
+
 for arch in "${arches[@]}"; do
 	case $arch in
 	armhf) goarch=arm goarm=$ARMHF_GOARM dir=linux-armv$ARMHF_GOARM ;;
@@ -62,10 +119,13 @@ for arch in "${arches[@]}"; do
 	echo "build $bin"
 	GOOS=linux GOARCH=$goarch GOARM=$goarm $GO build -trimpath -ldflags "$ldflags" \
 		-o "$bin/" ./cmd/wicketd ./cmd/wicketctl
-	deb=$OUT/wicket_${DEB_VERSION}_$arch.deb
-	rm -f "$deb"
-	WICKET_VERSION=$DEB_VERSION WICKET_ARCH=$arch WICKET_BIN=$bin WICKET_CONFIG=$CONFIG \
-		$NFPM package --config packaging/nfpm.yaml --packager deb --target "$deb" | grep -v "^using deb packager" || true
-	[ -f "$deb" ] || { echo "deb.sh: nfpm made no $deb" >&2; exit 1; }
-	echo "package $deb ($(du -k "$deb" | cut -f1) KiB)"
+	for pkg in wicket wicket-authority; do
+		deb=$OUT/${pkg}_${DEB_VERSION}_$arch.deb
+		rm -f "$deb"
+		WICKET_VERSION=$DEB_VERSION WICKET_ARCH=$arch WICKET_BIN=$bin WICKET_CONFIG=$CONFIG \
+			WICKET_GEN=$gen WICKET_MAINTAINER=$DEB_MAINTAINER \
+			$NFPM package --config "packaging/$pkg.yaml" --packager deb --target "$deb" | grep -v "^using deb packager" || true
+		[ -f "$deb" ] || { echo "deb.sh: nfpm made no $deb" >&2; exit 1; }
+		echo "package $deb ($(du -k "$deb" | cut -f1) KiB)"
+	done
 done

@@ -18,15 +18,19 @@ import (
 const defaultCollectDB = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 func cmdCollect(e env, args []string) error {
-	fs := newFlags(e, "collect", "-fleet NAME [-broker URL] [-db URL] [-group NAME] [-client-id ID] [TLS and login flags]")
+	fs := newFlags(e, "collect", "-fleet NAME [-broker URL] [-db URL] [-group NAME] [-client-id ID] [TLS and login flags] | -migrate [-db URL]")
 	bf := addBrokerFlags(fs, "collector")
 	db := fs.String("db", defaultCollectDB, "PostgreSQL URL")
 	group := fs.String("group", "collectors", `shared-subscription group; collectors of one group split the records ("" subscribes plainly and gets every message)`)
+	migrateOnly := fs.Bool("migrate", false, "create or upgrade the records schema and exit; run as the database's owner, the collector's own role may not (see collector-role.sql)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *migrateOnly {
+		return migrateDB(e, *db)
 	}
 	conn, _, err := bf.conn()
 	if err != nil {
@@ -68,4 +72,20 @@ func cmdCollect(e env, args []string) error {
 	log.Info("collecting; stop with SIGINT or SIGTERM", "fleet", *bf.fleet, "broker", conn.Broker, "group", *group,
 		"client_id", conn.ClientID, "db_host", poolCfg.ConnConfig.Host, "database", poolCfg.ConnConfig.Database)
 	return c.Run(ctx)
+}
+
+// migrateDB brings the schema of the database at dbURL up to date.
+func migrateDB(e env, dbURL string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return usagef("-db: %v", err)
+	}
+	defer pool.Close()
+	if err := collector.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "schema of database %s is up to date\n", pool.Config().ConnConfig.Database)
+	return nil
 }

@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"embed"
+	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -27,6 +29,19 @@ func migrations() ([]pgmigrate.Migration, error) { return schema.Migrations() }
 // Migrate is idempotent and safe to run from several collectors at once
 // (see pgmigrate.Set.Apply). Versions in the table that this binary does
 // not know (a newer collector migrated) are left alone.
+//
+// On a schema that is up to date Migrate only reads
+// wicket_schema_migrations, so a collector whose database role may not
+// change the schema (packaging/sql/collector-role.sql) starts; with
+// migrations missing such a role gets ErrMigrateDenied.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return schema.Apply(ctx, pool)
+	err := schema.Apply(ctx, pool)
+	if errors.Is(err, pgmigrate.ErrDenied) {
+		return fmt.Errorf("%w: %w", ErrMigrateDenied, err)
+	}
+	return err
 }
+
+// ErrMigrateDenied: the database role may not change the schema, as the
+// collector's least-privilege role may not; the database's owner migrates.
+var ErrMigrateDenied = errors.New("the collector's database role may not change the schema: migrate as the database's owner (wicketctl collect -migrate -db URL)")

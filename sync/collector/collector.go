@@ -101,6 +101,7 @@ type Stats struct {
 	Duplicates uint64 // records that were stored already
 	Acks       uint64 // acks the broker accepted
 	Errors     uint64 // failed write attempts and failed acks
+	Resumed    uint64 // connects that found the session (and subscription) on the broker
 }
 
 // Collector subscribes to the records of a fleet's gates, stores them
@@ -117,7 +118,7 @@ type Collector struct {
 	lost    chan error
 	running atomic.Bool
 
-	messages, dropped, invalid, records, inserted, duplicates, acks, failures atomic.Uint64
+	messages, dropped, invalid, records, inserted, duplicates, acks, failures, resumed atomic.Uint64
 
 	badLog, dropLog, writeLog, ackLog complaints
 }
@@ -170,7 +171,7 @@ func (c *Collector) Stats() Stats {
 	return Stats{
 		Messages: c.messages.Load(), Dropped: c.dropped.Load(), Invalid: c.invalid.Load(),
 		Records: c.records.Load(), Inserted: c.inserted.Load(), Duplicates: c.duplicates.Load(),
-		Acks: c.acks.Load(), Errors: c.failures.Load(),
+		Acks: c.acks.Load(), Errors: c.failures.Load(), Resumed: c.resumed.Load(),
 	}
 }
 
@@ -258,7 +259,7 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 			c.log.Warn("cannot connect to the broker", "broker", c.cfg.Broker, "err", err)
 		} else {
 			up := c.cfg.Clock.Now()
-			c.log.Info("connected and subscribed", "broker", c.cfg.Broker, "filter", c.filter, "client_id", c.cfg.ClientID)
+			c.log.Info("connected", "broker", c.cfg.Broker, "filter", c.filter, "client_id", c.cfg.ClientID)
 			var err error
 			select {
 			case <-ctx.Done():
@@ -280,10 +281,18 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 	}
 }
 
-// connect connects and subscribes, or leaves the client disconnected.
+// connect connects and, when the broker holds no session for this
+// collector, subscribes; or it leaves the client disconnected. A live
+// session keeps its subscription, and the default handler takes what it
+// queued from the first message on.
 func (c *Collector) connect(ctx context.Context, client Client) error {
-	if err := c.wait(ctx, client.Connect(), connectTimeout); err != nil {
+	ct := client.Connect()
+	if err := c.wait(ctx, ct, connectTimeout); err != nil {
 		return fmt.Errorf("connect: %w", err)
+	}
+	if t, ok := ct.(*mqtt.ConnectToken); ok && t.SessionPresent() {
+		c.resumed.Add(1)
+		return nil
 	}
 	tok := client.Subscribe(c.filter, 1, c.onMessage)
 	err := c.wait(ctx, tok, connectTimeout)

@@ -35,6 +35,19 @@ type watchedClient struct {
 	subscribed chan struct{}
 }
 
+// Connect signals subscribed when the broker kept the session: its
+// subscription is still in place.
+func (w *watchedClient) Connect() mqtt.Token {
+	tok := w.Client.Connect()
+	go func() {
+		<-tok.Done()
+		if ct, ok := tok.(*mqtt.ConnectToken); ok && tok.Error() == nil && ct.SessionPresent() {
+			w.subscribed <- struct{}{}
+		}
+	}()
+	return tok
+}
+
 func (w *watchedClient) Subscribe(topic string, qos byte, cb mqtt.MessageHandler) mqtt.Token {
 	tok := w.Client.Subscribe(topic, qos, cb)
 	go func() {
@@ -469,8 +482,8 @@ func TestCollectorResumesSession(t *testing.T) {
 	if n := countRows(t, pool, a, 1, 5); n != 5 {
 		t.Errorf("%d rows; want 5", n)
 	}
-	if s := c.Stats(); s.Messages != 2 || s.Inserted != 3 {
-		t.Errorf("Stats() = %+v; want 2 messages, 3 inserted", s)
+	if s := c.Stats(); s.Messages != 2 || s.Inserted != 3 || s.Resumed != 1 {
+		t.Errorf("Stats() = %+v; want 2 messages, 3 inserted, 1 resumed session", s)
 	}
 }
 

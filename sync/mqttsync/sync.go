@@ -65,6 +65,13 @@ const (
 	publishWait = 10 * time.Second
 	// tick is how often the publisher looks at the outbox without a Notify.
 	tick = time.Second
+	// gapWait is how long a delta may wait for the version it follows
+	// before the gate asks the broker for the retained documents again:
+	// long enough for the deltas of one catch-up (delivered in any order)
+	// to arrive, short enough that a revocation held behind a lost delta
+	// is in force within a few seconds. Retried after gapRetry.
+	gapWait  = 500 * time.Millisecond
+	gapRetry = 30 * time.Second
 )
 
 // State is what the gate's status reports about sync.
@@ -77,6 +84,15 @@ type State struct {
 	Acked       uint64 // outbox rows deleted on acks
 	Resends     uint64 // times unacknowledged batches were sent again
 	Dropped     uint64 // incoming messages dropped on a full queue
+	// Ignored counts messages on topics the gate has no use for (junk
+	// on the trust tree, leftovers of an old subscription): acknowledged
+	// and dropped as they arrive, so they never hold the session.
+	Ignored uint64
+	// Subscribes counts subscriptions made: on a connect that found no
+	// session on the broker, on a resync, or when the gate lacks trust
+	// data. A reconnect to a live session makes none, so the broker does
+	// not resend the retained trust documents.
+	Subscribes uint64
 }
 
 // Sync runs the gate's side. Create it with New and call Run.
@@ -188,6 +204,12 @@ func (s *Sync) Run(ctx context.Context) error {
 	}
 	will, _ := json.Marshal(wire.Status{Gate: s.cfg.Gate, Online: false})
 	opts.SetBinaryWill(s.topics.Status(s.cfg.Gate), will, 1, true)
+	// Every message, from the first one after CONNACK, has a handler:
+	// a resumed session delivers its queued messages before any
+	// Subscribe could register a route, and paho never acknowledges a
+	// message without one, which fills the broker's in-flight window and
+	// wedges the session.
+	opts.SetDefaultPublishHandler(s.onMessage)
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		select {
 		case s.lost <- err:
@@ -223,25 +245,79 @@ func (s *Sync) Run(ctx context.Context) error {
 	return nil
 }
 
-// connect connects and subscribes; it waits at most the connect timeout.
+// connect connects and, when the broker holds no session for the gate
+// (or the gate needs its trust data again), subscribes; it waits at most
+// the connect timeout. A reconnect to a live session subscribes to
+// nothing: the subscriptions are still there, and subscribing again
+// would make the broker resend every retained trust document.
 func (s *Sync) connect(ctx context.Context, c Client) error {
 	select {
 	case <-s.lost:
 	default:
 	}
 	s.update(func(st *State) { st.Attempts++ })
-	if err := wait(ctx, c.Connect()); err != nil {
+	tok := c.Connect()
+	if err := wait(ctx, tok); err != nil {
 		return err
 	}
-	for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
-		if err := wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
-			c.Disconnect(0)
-			return fmt.Errorf("subscribe %s: %w", topic, err)
+	present := false
+	if ct, ok := tok.(*mqtt.ConnectToken); ok {
+		present = ct.SessionPresent()
+	}
+	if !present || s.needsTrust() {
+		s.resync.Store(false)
+		for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
+			if err := wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
+				c.Disconnect(0)
+				return fmt.Errorf("subscribe %s: %w", topic, err)
+			}
 		}
+		s.update(func(st *State) { st.Subscribes++ })
 	}
 	s.update(func(st *State) { st.Connected, st.LastConnect = true, time.Now() })
-	s.log.Info("connected to broker", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID)
+	s.log.Info("connected to broker", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID, "session_present", present)
 	return nil
+}
+
+// needsTrust reports whether the gate lacks trust data the broker keeps
+// retained: no key set, no revocation/override status, or a delta held
+// for a version that never came. Then it subscribes even to a live
+// session, which makes the broker resend the retained documents.
+func (s *Sync) needsTrust() bool {
+	if s.resync.Load() || s.tr.Stats().Gap || s.st.Info().Version == 0 {
+		return true
+	}
+	raw, _, err := s.st.TrustDoc(store.TrustKeySet)
+	return err != nil || raw == nil
+}
+
+// topic kinds the gate acts on.
+const (
+	topicOther = iota // nobody wants it: acknowledged and dropped
+	topicAck
+	topicKeySet
+	topicSnapshot
+	topicDelta
+	topicPart
+)
+
+// kind says what a topic is to this gate.
+func (s *Sync) kind(topic string) int {
+	switch {
+	case topic == s.topics.Ack(s.cfg.Gate):
+		return topicAck
+	case topic == s.topics.KeySet():
+		return topicKeySet
+	case topic == s.topics.Snapshot():
+		return topicSnapshot
+	}
+	if _, err := s.topics.DeltaVersion(topic); err == nil {
+		return topicDelta
+	}
+	if _, err := s.topics.PartNumber(topic); err == nil {
+		return topicPart
+	}
+	return topicOther
 }
 
 // onMessage is paho's handler: it only queues. A trust message that finds
@@ -252,8 +328,15 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 // is handed over instead, waiting for the worker: paho acknowledges a
 // message when its handler returns, so the broker's in-flight window
 // (Mosquitto's max_inflight_messages) bounds the parts held in memory.
+//
+// A message on a topic the gate has no use for is counted and dropped
+// here; paho acknowledges it when onMessage returns.
 func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
-	if _, err := s.topics.PartNumber(m.Topic()); err == nil {
+	switch s.kind(m.Topic()) {
+	case topicOther:
+		s.update(func(st *State) { st.Ignored++ })
+		return
+	case topicPart:
 		select {
 		case s.parts <- m:
 		case <-s.quit:
@@ -283,7 +366,9 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastStatus := time.Time{}
+	var gapSince, lastGapResync time.Time
 	for {
+		gapSince, lastGapResync = s.checkGap(gapSince, lastGapResync)
 		if time.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
 			if err := s.publishStatus(ctx, c); err != nil {
 				return err
@@ -295,6 +380,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if err := s.waitLive(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
 				return err
 			}
+			s.update(func(st *State) { st.Subscribes++ })
 		}
 		out = s.dropAcked(out)
 		if len(out) > 0 && time.Since(out[0].sent) > s.cfg.AckTimeout {
@@ -336,6 +422,27 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 		case <-t.C:
 		}
 	}
+}
+
+// checkGap asks for a resync when a delta has been held for gapWait
+// (its predecessor lost, for example pushed out of a full session queue
+// on the broker), at most once per gapRetry. It returns the new gapSince
+// and lastResync.
+func (s *Sync) checkGap(since, last time.Time) (time.Time, time.Time) {
+	if !s.tr.Stats().Gap {
+		return time.Time{}, last
+	}
+	now := time.Now()
+	if since.IsZero() {
+		time.AfterFunc(gapWait, s.Notify)
+		return now, last
+	}
+	if now.Sub(since) < gapWait || (!last.IsZero() && now.Sub(last) < gapRetry) {
+		return since, last
+	}
+	s.log.Info("a delta waits for a version that has not come; asking for the retained trust data again")
+	s.resync.Store(true)
+	return since, now
 }
 
 // dropAcked forgets in-flight batches whose rows are gone from the outbox.
@@ -391,39 +498,42 @@ func (s *Sync) handle(m mqtt.Message) {
 	if len(payload) == 0 {
 		return
 	}
-	switch {
-	case topic == s.topics.Ack(s.cfg.Gate):
-		a, err := wire.DecodeAck(payload)
-		if err != nil {
-			s.log.Warn("bad ack", "err", err)
-			return
-		}
-		n, err := s.st.AckRange(a.From, a.Through)
-		if err != nil {
-			s.log.Error("apply ack", "err", err)
-			return
-		}
-		s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
-		s.Notify()
-	case topic == s.topics.KeySet():
-		if res, _ := s.tr.KeySet(payload, "broker"); res == trust.Applied {
-			s.StatusChanged()
-		}
-	case topic == s.topics.Snapshot():
-		if res, _ := s.tr.Batch(payload, "broker snapshot"); res == trust.Applied {
-			s.StatusChanged()
-		}
-	default:
-		if _, err := s.topics.DeltaVersion(topic); err == nil {
-			if res, _ := s.tr.Batch(payload, "broker delta"); res == trust.Applied {
-				s.StatusChanged()
-			}
-		} else if _, err := s.topics.PartNumber(topic); err == nil {
-			if res, _ := s.tr.Batch(payload, "broker snapshot part"); res == trust.Applied {
-				s.StatusChanged()
-			}
-		}
+	var res trust.Result
+	switch s.kind(topic) {
+	case topicAck:
+		s.applyAck(payload)
+		return
+	case topicKeySet:
+		res, _ = s.tr.KeySet(payload, "broker")
+	case topicSnapshot:
+		res, _ = s.tr.Batch(payload, "broker snapshot")
+	case topicDelta:
+		res, _ = s.tr.Batch(payload, "broker delta")
+	case topicPart:
+		res, _ = s.tr.Batch(payload, "broker snapshot part")
 	}
+	switch res {
+	case trust.Applied:
+		s.StatusChanged()
+	case trust.Held:
+		s.Notify() // the session loop watches the gap
+	}
+}
+
+// applyAck deletes the outbox rows an ack covers.
+func (s *Sync) applyAck(payload []byte) {
+	a, err := wire.DecodeAck(payload)
+	if err != nil {
+		s.log.Warn("bad ack", "err", err)
+		return
+	}
+	n, err := s.st.AckRange(a.From, a.Through)
+	if err != nil {
+		s.log.Error("apply ack", "err", err)
+		return
+	}
+	s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
+	s.Notify()
 }
 
 // errTimeout: the broker did not answer in time.

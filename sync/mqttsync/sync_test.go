@@ -32,6 +32,9 @@ type gate struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	fleet wire.Topics
+
+	conn       mqttconn.Conn
+	ackTimeout time.Duration
 }
 
 func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTimeout time.Duration) *gate {
@@ -50,19 +53,34 @@ func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id
 	t.Cleanup(func() { st.Close() })
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
-	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, done: make(chan struct{})}
+	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout}
+	g.start(t)
+	return g
+}
+
+// start runs a new Sync on the gate's store, as a restarted wicketd
+// would.
+func (g *gate) start(t *testing.T) {
+	t.Helper()
+	var err error
 	g.sync, err = New(Config{
-		Conn: conn, Fleet: "test", Gate: id,
-		BatchSize: 10, AckTimeout: ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
-	}, st, tr, func() wire.Status { return wire.Status{Gate: id, StatusVersion: st.Info().Version} }, slog.New(slog.DiscardHandler))
+		Conn: g.conn, Fleet: "test", Gate: g.id,
+		BatchSize: 10, AckTimeout: g.ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+	}, g.st, g.tr, func() wire.Status { return wire.Status{Gate: g.id, StatusVersion: g.st.Info().Version} }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g.stop = cancel
-	go func() { g.sync.Run(ctx); close(g.done) }()
-	t.Cleanup(func() { cancel(); <-g.done })
-	return g
+	done := make(chan struct{})
+	g.stop, g.done = cancel, done
+	go func() { g.sync.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// halt stops the gate's sync and waits until it disconnected.
+func (g *gate) halt() {
+	g.stop()
+	<-g.done
 }
 
 // appendN commits n decision events, as the decision loop would.

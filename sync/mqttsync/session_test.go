@@ -1,6 +1,7 @@
 package mqttsync
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -202,4 +203,36 @@ func TestReconnectBytes(t *testing.T) {
 	if s := g.sync.State().Subscribes; s != subs {
 		t.Errorf("%d subscriptions on reconnects to a live session; want none", s-subs)
 	}
+}
+
+// TestForgedAckRefused (seen-problem 2): acks of ranges the gate never
+// sent, or sent and had acknowledged already, delete nothing; a genuine
+// ack of a batch in flight still does.
+func TestForgedAckRefused(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	g := startGate(t, f, b.URL(), "GA", time.Hour)
+	// Committed while sync is off, the 30 records go out as batches
+	// 1..10, 11..20, 21..30.
+	g.halt()
+	g.appendN(t, 30)
+	g.start(t)
+	eventually(t, "30 records sent", 10*time.Second, func() bool { return g.sync.State().Published >= 30 })
+	anon := anonymous(t, b.URL(), "anonymous")
+	forged := []wire.Ack{{From: 1, Through: 1<<64 - 1}, {From: 1, Through: 30}, {From: 5, Through: 15}, {From: 31, Through: 40}}
+	for _, a := range forged {
+		p, _ := json.Marshal(a)
+		publishAll(t, anon, g.fleet.Ack("GA"), false, p)
+	}
+	eventually(t, "the forged acks refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged)) })
+	if n := outboxLen(t, g.st); n != 30 {
+		t.Fatalf("outbox %d after forged acks; want 30", n)
+	}
+	// A batch the gate sent (seq 1..10, BatchSize 10) is acknowledged
+	// once; the same ack again is refused.
+	p, _ := json.Marshal(wire.Ack{From: 1, Through: 10})
+	publishAll(t, anon, g.fleet.Ack("GA"), false, p)
+	eventually(t, "the batch acked", 10*time.Second, func() bool { return outboxLen(t, g.st) == 20 })
+	publishAll(t, anon, g.fleet.Ack("GA"), false, p)
+	eventually(t, "the repeated ack refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged))+1 })
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,11 @@ const (
 	// is in force within a few seconds. Retried after gapRetry.
 	gapWait  = 500 * time.Millisecond
 	gapRetry = 30 * time.Second
+	// maxSent bounds the remembered ranges of batches sent and not yet
+	// acknowledged: MaxInflight batches per AckTimeout, kept across a
+	// few resends. An ack of a range forgotten here is refused and the
+	// records are sent (and acknowledged) again.
+	maxSent = 1024
 )
 
 // State is what the gate's status reports about sync.
@@ -84,6 +90,9 @@ type State struct {
 	Acked       uint64 // outbox rows deleted on acks
 	Resends     uint64 // times unacknowledged batches were sent again
 	Dropped     uint64 // incoming messages dropped on a full queue
+	// AcksRefused counts acks that covered records the gate has not
+	// sent, or already had acknowledged: forged or misdirected.
+	AcksRefused uint64
 	// Ignored counts messages on topics the gate has no use for (junk
 	// on the trust tree, leftovers of an old subscription): acknowledged
 	// and dropped as they arrive, so they never hold the session.
@@ -115,7 +124,13 @@ type Sync struct {
 
 	mu    sync.Mutex
 	state State
+	// sent are the seq ranges of batches published and not yet
+	// acknowledged; an ack applies only within one of them.
+	sent []seqRange
 }
+
+// seqRange is the seqs of one records batch, From <= seq <= Through.
+type seqRange struct{ from, through uint64 }
 
 // New returns a Sync. status builds the gate's status message.
 func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Status, log *slog.Logger) (*Sync, error) {
@@ -405,6 +420,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 				return fmt.Errorf("publish records: %w", err)
 			}
 			first, last := evs[0].Seq, evs[len(evs)-1].Seq
+			s.remember(seqRange{first, last})
 			out = append(out, inflight{from: first, through: last, sent: time.Now()})
 			after = last
 			s.update(func(st *State) { st.Published += uint64(len(evs)) })
@@ -520,11 +536,45 @@ func (s *Sync) handle(m mqtt.Message) {
 	}
 }
 
-// applyAck deletes the outbox rows an ack covers.
+// remember notes a published batch, forgetting the oldest beyond
+// maxSent.
+func (s *Sync) remember(r seqRange) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) >= maxSent {
+		s.sent = append(s.sent[:0], s.sent[len(s.sent)-maxSent+1:]...)
+	}
+	s.sent = append(s.sent, r)
+}
+
+// claim reports whether [from, through] lies within one batch sent and
+// not yet acknowledged, and then forgets the batches the ack covers
+// whole. A refusal is counted; it returns the count so far.
+func (s *Sync) claim(from, through uint64) (bool, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.ContainsFunc(s.sent, func(r seqRange) bool { return r.from <= from && through <= r.through }) {
+		s.state.AcksRefused++
+		return false, s.state.AcksRefused
+	}
+	s.sent = slices.DeleteFunc(s.sent, func(r seqRange) bool { return from <= r.from && r.through <= through })
+	return true, s.state.AcksRefused
+}
+
+// applyAck deletes the outbox rows an ack covers, if the gate sent them
+// and has not had them acknowledged yet.
 func (s *Sync) applyAck(payload []byte) {
 	a, err := wire.DecodeAck(payload)
 	if err != nil {
 		s.log.Warn("bad ack", "err", err)
+		return
+	}
+	if ok, refused := s.claim(a.From, a.Through); !ok {
+		// Logged the first time and every 100th: a flood of forged acks
+		// must not flood the log.
+		if refused%100 == 1 {
+			s.log.Warn("refused an ack of records not sent or already acknowledged", "from", a.From, "through", a.Through, "refused_total", refused)
+		}
 		return
 	}
 	n, err := s.st.AckRange(a.From, a.Through)

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"wicket/sync/store"
 )
 
 // Root is the first topic level of everything Wicket publishes.
@@ -117,8 +115,8 @@ func (t Topics) DeltaVersion(topic string) (uint64, error) {
 
 // Records is one batch of access records from one gate, in seq order.
 type Records struct {
-	Gate    string        `json:"gate"`
-	Records []store.Event `json:"records"`
+	Gate    string   `json:"gate"`
+	Records []Record `json:"records"`
 }
 
 // Ack acknowledges that a collector durably stored the records of a gate

@@ -2,8 +2,9 @@
 // the MQTT broker: topic names and message bodies. docs/mqtt.md explains
 // it; everything that publishes or subscribes builds topics here.
 //
-// Records, acks and status are JSON; trust documents (key sets, batches)
-// travel as their raw signed COSE bytes, exactly as in files.
+// Records, acks and status are JSON, signed by their sender (sign.go);
+// trust documents (key sets, batches, rosters) travel as their raw signed
+// COSE bytes, exactly as in files.
 package wire
 
 import (
@@ -67,6 +68,7 @@ func (t Topics) GateOf(topic string) (string, error) {
 
 // Trust topics, published by the authority, retained.
 func (t Topics) KeySet() string   { return Root + "/" + t.Fleet + "/trust/keyset" }
+func (t Topics) Roster() string   { return Root + "/" + t.Fleet + "/trust/roster" }
 func (t Topics) Snapshot() string { return Root + "/" + t.Fleet + "/trust/status/snapshot" }
 func (t Topics) Delta(version uint64) string {
 	return Root + "/" + t.Fleet + "/trust/status/delta/" + strconv.FormatUint(version, 10)
@@ -113,22 +115,27 @@ func (t Topics) DeltaVersion(topic string) (uint64, error) {
 	return strconv.ParseUint(v, 10, 64)
 }
 
-// Records is one batch of access records from one gate, in seq order.
+// Records is one batch of access records from one gate, in seq order. It
+// travels signed by the gate (Sign, KindRecords).
 type Records struct {
 	Gate    string   `json:"gate"`
 	Records []Record `json:"records"`
 }
 
-// Ack acknowledges that a collector durably stored the records of a gate
-// with From <= seq <= Through. The gate deletes exactly those from its
-// outbox; acks are idempotent and may arrive in any order.
+// Ack acknowledges that a collector durably stored the records of Gate
+// with From <= seq <= Through. It travels signed by the collector (Sign,
+// KindAck); the gate deletes exactly those records from its outbox if it
+// sent them and has not had them acknowledged yet. Acks are idempotent
+// and may arrive in any order.
 type Ack struct {
+	Gate    string `json:"gate"`
 	From    uint64 `json:"from"`
 	Through uint64 `json:"through"`
 }
 
-// Status is a gate's retained status; the broker publishes the last-will
-// form (Online false) when the gate drops off.
+// Status is a gate's retained status, signed by the gate (Sign,
+// KindStatus); the broker publishes the last-will form (Online false,
+// signed when the gate connected) when the gate drops off.
 type Status struct {
 	Gate          string    `json:"gate"`
 	Venue         string    `json:"venue,omitempty"`
@@ -136,6 +143,7 @@ type Status struct {
 	Version       string    `json:"version,omitempty"`
 	ConfigHash    string    `json:"config_hash,omitempty"`
 	KeySetVersion uint64    `json:"key_set_version"`
+	RosterVersion uint64    `json:"roster_version,omitempty"`
 	KeySetIssued  time.Time `json:"key_set_issued,omitzero"`
 	StatusVersion uint64    `json:"status_version"`
 	StatusIssued  time.Time `json:"status_issued,omitzero"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -368,9 +369,17 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	for _, p := range []*string{&conn.PasswordFile, &conn.CAFile, &conn.CertFile, &conn.KeyFile} {
 		*p = d.cfg.Path(*p)
 	}
+	var key ed25519.PrivateKey
+	if y.IdentityKey != "" {
+		var err error
+		if key, err = wire.ReadIdentity(d.cfg.Path(y.IdentityKey)); err != nil {
+			return nil, fmt.Errorf("sync.identity_key: %w", err)
+		}
+	}
 	return mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
+		Key: key, Roots: d.roots,
 	}, d.st, d.trust, d.gateStatus, d.log)
 }
 

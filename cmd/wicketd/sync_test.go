@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +15,7 @@ import (
 	"wicket/decoder"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
 )
 
@@ -30,7 +31,8 @@ func TestDaemonSync(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, f := gateFiles(t, dir)
 	cfg, _ := os.ReadFile(cfgPath)
-	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s}\n")...)
+	identity := enrolGate(t, f.Root, b.URL(), "test", "CRASH-G1", dir)
+	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s, "+identity+"}\n")...)
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestDaemonSync(t *testing.T) {
 	}
 	defer cl.Disconnect(100)
 	cl.Subscribe(topics.AllRecords(), 1, func(c mqtt.Client, m mqtt.Message) {
-		r, err := wire.DecodeRecords(m.Payload())
+		r, err := wiretest.OpenRecords("test", m.Payload())
 		if err != nil {
 			return
 		}
@@ -54,12 +56,15 @@ func TestDaemonSync(t *testing.T) {
 			seen[e.Seq] = e.Type + ":" + e.Reason
 		}
 		mu.Unlock()
-		a, _ := json.Marshal(wire.Ack{From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq})
-		c.Publish(topics.Ack(r.Gate), 1, false, a)
+		c.Publish(topics.Ack(r.Gate), 1, false, wiretest.Ack("test", r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq))
 	}).Wait()
 	cl.Subscribe(topics.Status("CRASH-G1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		s, sm, _ := wire.OpenStatus(m.Payload())
+		if sm == nil || sm.Verify(wire.KindStatus, "test", wiretest.GatePub) != nil {
+			t.Errorf("status not signed by the gate: %s", m.Payload())
+		}
 		mu.Lock()
-		json.Unmarshal(m.Payload(), &status)
+		status = s
 		mu.Unlock()
 	}).Wait()
 
@@ -125,4 +130,22 @@ func TestDaemonSync(t *testing.T) {
 	if !strings.Contains(strings.Join(types, " "), "system:start") {
 		t.Errorf("records %v lack the start event", types)
 	}
+}
+
+// enrolGate gives the gate whose files are in dir the identity key of
+// the test gates, and publishes, retained, a roster of the fleet that
+// enrols it and the test collector, signed by root. It returns the
+// sync.identity_key setting for the gate's config.
+func enrolGate(t *testing.T, root *decoder.Signer, broker, fleet, gate, dir string) string {
+	t.Helper()
+	path := wiretest.IdentityFile(t, dir)
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-enrol"))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	if tok := cl.Publish(wire.Topics{Fleet: fleet}.Roster(), 1, true, wiretest.Roster(t, root, 1, gate)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	return "identity_key: " + strconv.Quote(path)
 }

@@ -11,6 +11,7 @@ import (
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -57,6 +58,7 @@ func publishAll(t testing.TB, cl mqtt.Client, topic string, retained bool, paylo
 func synced(t *testing.T, f *verifiertest.Fixture, broker, connURL, id string) *gate {
 	t.Helper()
 	topics := wire.Topics{Fleet: "test"}
+	enrol(t, f, broker, id)
 	publishRetained(t, broker, map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 10, 0)})
 	g := startGateConn(t, f, mqttconn.Conn{Broker: connURL, ClientID: "wicket-test-" + id, KeepAlive: 5 * time.Second}, id, 30*time.Second)
 	eventually(t, "key set 1 and snapshot 10", 15*time.Second, func() bool {
@@ -205,13 +207,16 @@ func TestReconnectBytes(t *testing.T) {
 	}
 }
 
-// TestForgedAckRefused (seen-problem 2): acks of ranges the gate never
-// sent, or sent and had acknowledged already, delete nothing; a genuine
-// ack of a batch in flight still does.
+// TestForgedAckRefused (seen-problem 2): unsigned acks, acks signed by a
+// key the roster does not hold for a collector, acks for another gate and
+// acks of ranges the gate never sent, or sent and had acknowledged
+// already, delete nothing; a genuine ack of a batch in flight does.
 func TestForgedAckRefused(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
 	f := verifiertest.New(t)
+	enrol(t, f, b.URL(), "GA")
 	g := startGate(t, f, b.URL(), "GA", time.Hour)
+	eventually(t, "the roster", 10*time.Second, func() bool { return g.sync.Roster() != nil })
 	// Committed while sync is off, the 30 records go out as batches
 	// 1..10, 11..20, 21..30.
 	g.halt()
@@ -219,20 +224,27 @@ func TestForgedAckRefused(t *testing.T) {
 	g.start(t)
 	eventually(t, "30 records sent", 10*time.Second, func() bool { return g.sync.State().Published >= 30 })
 	anon := anonymous(t, b.URL(), "anonymous")
-	forged := []wire.Ack{{From: 1, Through: 1<<64 - 1}, {From: 1, Through: 30}, {From: 5, Through: 15}, {From: 31, Through: 40}}
-	for _, a := range forged {
-		p, _ := json.Marshal(a)
-		publishAll(t, anon, g.fleet.Ack("GA"), false, p)
+	unsigned, _ := json.Marshal(wire.Ack{Gate: "GA", From: 1, Through: 1<<64 - 1})
+	stranger, _ := wire.Sign(wire.KindAck, "test", wiretest.CollectorID, verifiertest.EdKey(99), wire.Ack{Gate: "GA", From: 1, Through: 10})
+	asGate, _ := wire.Sign(wire.KindAck, "test", "GA", wiretest.GateKey, wire.Ack{Gate: "GA", From: 1, Through: 10})
+	forged := [][]byte{
+		unsigned, stranger, asGate,
+		signedAck("GB", 1, 10),
+		signedAck("GA", 1, 1<<64-1),
+		signedAck("GA", 1, 30),
+		signedAck("GA", 5, 15),
+		signedAck("GA", 31, 40),
 	}
+	publishAll(t, anon, g.fleet.Ack("GA"), false, forged...)
 	eventually(t, "the forged acks refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged)) })
 	if n := outboxLen(t, g.st); n != 30 {
 		t.Fatalf("outbox %d after forged acks; want 30", n)
 	}
-	// A batch the gate sent (seq 1..10, BatchSize 10) is acknowledged
-	// once; the same ack again is refused.
-	p, _ := json.Marshal(wire.Ack{From: 1, Through: 10})
-	publishAll(t, anon, g.fleet.Ack("GA"), false, p)
+	// A batch the gate sent is acknowledged once; the same ack again is
+	// refused.
+	genuine := signedAck("GA", 1, 10)
+	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
 	eventually(t, "the batch acked", 10*time.Second, func() bool { return outboxLen(t, g.st) == 20 })
-	publishAll(t, anon, g.fleet.Ack("GA"), false, p)
+	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
 	eventually(t, "the repeated ack refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged))+1 })
 }

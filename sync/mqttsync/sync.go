@@ -1,9 +1,17 @@
 // Package mqttsync connects a gate to its fleet over MQTT 3.1.1: it sends
-// the store's outbox as batches of records and deletes them only when a
-// collector acknowledges them (wire.Ack), receives signed key sets and
+// the store's outbox as batches of records signed with the gate's
+// identity key and deletes them only when an enrolled collector
+// acknowledges them (a signed wire.Ack within a batch the gate sent and
+// has not had acknowledged), receives signed key sets, rosters and
 // revocation/override batches (retained snapshot plus deltas) and hands
-// them to the trust Applier, publishes alerts, and keeps a retained
-// status with a last will that says "offline".
+// them to the trust Applier, publishes alerts, and keeps a signed
+// retained status with a last will that says "offline".
+//
+// A session never wedges: every message has a handler from the first
+// one after CONNACK, and what the gate has no use for is acknowledged
+// and dropped. The gate subscribes only when the broker kept no session
+// for it (or it lacks trust data), so a reconnect does not make the
+// broker resend the retained trust documents.
 //
 // Nothing here blocks the decision loop: the loop only calls Notify and
 // Alert, which never wait. Message handlers only queue; workers do the
@@ -12,6 +20,7 @@ package mqttsync
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +36,7 @@ import (
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
+	"wicket/verifier"
 )
 
 // Client is the part of paho the gate uses (paho's mqtt.Client has it).
@@ -54,7 +64,17 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
 	NewClient func(*mqtt.ClientOptions) Client
+	// Key is the gate's Ed25519 identity key (wicketd init makes it); it
+	// signs records batches and the status. Without it the gate is not
+	// enrolled: it still decides, but publishes no records (no collector
+	// would take them; they stay in the outbox) and an unsigned status.
+	Key ed25519.PrivateKey
+	// Roots verify the fleet's roster, which says whose acks to trust.
+	Roots verifier.RootKeys
 }
+
+// rosterDoc is the store's name of the installed roster.
+const rosterDoc = "roster"
 
 // Limits with their reasons.
 const (
@@ -93,6 +113,9 @@ type State struct {
 	// AcksRefused counts acks that covered records the gate has not
 	// sent, or already had acknowledged: forged or misdirected.
 	AcksRefused uint64
+	// RosterRefused counts roster documents refused (bad signature,
+	// malformed).
+	RosterRefused uint64
 	// Ignored counts messages on topics the gate has no use for (junk
 	// on the trust tree, leftovers of an old subscription): acknowledged
 	// and dropped as they arrive, so they never hold the session.
@@ -121,6 +144,7 @@ type Sync struct {
 	parts     chan mqtt.Message // snapshot parts, handed over unbuffered
 	quit      chan struct{}     // closed when Run returns
 	statusDue atomic.Bool
+	roster    atomic.Pointer[verifier.Roster]
 
 	mu    sync.Mutex
 	state State
@@ -164,13 +188,29 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 	if cfg.NewClient == nil {
 		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
 	}
-	return &Sync{
+	if cfg.Key != nil && len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("sync: identity key is not an Ed25519 private key")
+	}
+	s := &Sync{
 		cfg: cfg, topics: wire.Topics{Fleet: cfg.Fleet}, st: st, tr: tr, status: status,
 		log:    log.With("component", "sync"),
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
 		parts: make(chan mqtt.Message), quit: make(chan struct{}),
-	}, nil
+	}
+	raw, _, err := st.TrustDoc(rosterDoc)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	if raw != nil {
+		r, err := cfg.Roots.ParseRoster(raw)
+		if err != nil {
+			s.log.Warn("stored roster refused; waiting for one from the broker", "err", err)
+		} else {
+			s.roster.Store(r)
+		}
+	}
+	return s, nil
 }
 
 // Notify says new records are in the outbox. It never blocks.
@@ -217,7 +257,13 @@ func (s *Sync) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
-	will, _ := json.Marshal(wire.Status{Gate: s.cfg.Gate, Online: false})
+	if s.cfg.Key == nil {
+		s.log.Warn("no identity key: this gate is not enrolled; it decides, but its records stay in the outbox")
+	}
+	will, err := s.statusPayload(wire.Status{Gate: s.cfg.Gate, Online: false, At: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
 	opts.SetBinaryWill(s.topics.Status(s.cfg.Gate), will, 1, true)
 	// Every message, from the first one after CONNACK, has a handler:
 	// a resumed session delivers its queued messages before any
@@ -299,7 +345,7 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 // for a version that never came. Then it subscribes even to a live
 // session, which makes the broker resend the retained documents.
 func (s *Sync) needsTrust() bool {
-	if s.resync.Load() || s.tr.Stats().Gap || s.st.Info().Version == 0 {
+	if s.resync.Load() || s.tr.Stats().Gap || s.st.Info().Version == 0 || (len(s.cfg.Roots) > 0 && s.roster.Load() == nil) {
 		return true
 	}
 	raw, _, err := s.st.TrustDoc(store.TrustKeySet)
@@ -314,6 +360,7 @@ const (
 	topicSnapshot
 	topicDelta
 	topicPart
+	topicRoster
 )
 
 // kind says what a topic is to this gate.
@@ -325,6 +372,8 @@ func (s *Sync) kind(topic string) int {
 		return topicKeySet
 	case topic == s.topics.Snapshot():
 		return topicSnapshot
+	case topic == s.topics.Roster():
+		return topicRoster
 	}
 	if _, err := s.topics.DeltaVersion(topic); err == nil {
 		return topicDelta
@@ -403,7 +452,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			s.update(func(st *State) { st.Resends++ })
 			out, after = nil, 0
 		}
-		for len(out) < s.cfg.MaxInflight {
+		for s.cfg.Key != nil && len(out) < s.cfg.MaxInflight {
 			evs, err := s.st.Outbox(after, s.cfg.BatchSize)
 			if err != nil {
 				s.log.Error("read outbox", "err", err)
@@ -412,7 +461,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if len(evs) == 0 {
 				break
 			}
-			payload, err := json.Marshal(wire.Records{Gate: s.cfg.Gate, Records: evs})
+			payload, err := wire.Sign(wire.KindRecords, s.cfg.Fleet, s.cfg.Gate, s.cfg.Key, wire.Records{Gate: s.cfg.Gate, Records: evs})
 			if err != nil {
 				return err
 			}
@@ -476,11 +525,23 @@ func (s *Sync) dropAcked(out []inflight) []inflight {
 func (s *Sync) publishStatus(ctx context.Context, c Client) error {
 	st := s.status()
 	st.Online = true
-	b, err := json.Marshal(st)
+	b, err := s.statusPayload(st)
 	if err != nil {
 		return err
 	}
 	return s.waitLive(ctx, c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b))
+}
+
+// statusPayload is the status message: signed with the identity key,
+// plain JSON (which wicketctl fleet shows as unverified) without one.
+func (s *Sync) statusPayload(st wire.Status) ([]byte, error) {
+	if r := s.roster.Load(); r != nil {
+		st.RosterVersion = r.Version
+	}
+	if s.cfg.Key == nil {
+		return json.Marshal(st)
+	}
+	return wire.Sign(wire.KindStatus, s.cfg.Fleet, s.cfg.Gate, s.cfg.Key, st)
 }
 
 // goodbye publishes the offline status (the will covers a crash) and
@@ -488,7 +549,7 @@ func (s *Sync) publishStatus(ctx context.Context, c Client) error {
 func (s *Sync) goodbye(c Client) {
 	st := s.status()
 	st.Online = false
-	if b, err := json.Marshal(st); err == nil {
+	if b, err := s.statusPayload(st); err == nil {
 		c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b).WaitTimeout(2 * time.Second)
 	}
 	c.Disconnect(250)
@@ -527,6 +588,9 @@ func (s *Sync) handle(m mqtt.Message) {
 		res, _ = s.tr.Batch(payload, "broker delta")
 	case topicPart:
 		res, _ = s.tr.Batch(payload, "broker snapshot part")
+	case topicRoster:
+		s.installRoster(payload)
+		return
 	}
 	switch res {
 	case trust.Applied:
@@ -549,32 +613,40 @@ func (s *Sync) remember(r seqRange) {
 
 // claim reports whether [from, through] lies within one batch sent and
 // not yet acknowledged, and then forgets the batches the ack covers
-// whole. A refusal is counted; it returns the count so far.
-func (s *Sync) claim(from, through uint64) (bool, uint64) {
+// whole.
+func (s *Sync) claim(from, through uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !slices.ContainsFunc(s.sent, func(r seqRange) bool { return r.from <= from && through <= r.through }) {
-		s.state.AcksRefused++
-		return false, s.state.AcksRefused
+		return false
 	}
 	s.sent = slices.DeleteFunc(s.sent, func(r seqRange) bool { return from <= r.from && r.through <= through })
-	return true, s.state.AcksRefused
+	return true
 }
 
-// applyAck deletes the outbox rows an ack covers, if the gate sent them
-// and has not had them acknowledged yet.
+// applyAck deletes the outbox rows an ack covers if it is signed by a
+// collector of the roster, names this gate, and covers records the gate
+// sent and has not had acknowledged yet.
 func (s *Sync) applyAck(payload []byte) {
-	a, err := wire.DecodeAck(payload)
+	sm, err := wire.Open(payload)
 	if err != nil {
-		s.log.Warn("bad ack", "err", err)
+		s.refuseAck("unsigned ack", err)
 		return
 	}
-	if ok, refused := s.claim(a.From, a.Through); !ok {
-		// Logged the first time and every 100th: a flood of forged acks
-		// must not flood the log.
-		if refused%100 == 1 {
-			s.log.Warn("refused an ack of records not sent or already acknowledged", "from", a.From, "through", a.Through, "refused_total", refused)
-		}
+	if err := sm.Verify(wire.KindAck, s.cfg.Fleet, s.roster.Load().Key(sm.Signer, verifier.RoleCollector)); err != nil {
+		s.refuseAck("ack not signed by an enrolled collector", err)
+		return
+	}
+	a, err := wire.DecodeAck(sm.Body)
+	if err == nil && a.Gate != s.cfg.Gate {
+		err = fmt.Errorf("ack for gate %q", a.Gate)
+	}
+	if err != nil {
+		s.refuseAck("bad ack", err)
+		return
+	}
+	if !s.claim(a.From, a.Through) {
+		s.refuseAck("ack of records not sent or already acknowledged", fmt.Errorf("seq %d..%d from %s", a.From, a.Through, sm.Signer))
 		return
 	}
 	n, err := s.st.AckRange(a.From, a.Through)
@@ -585,6 +657,40 @@ func (s *Sync) applyAck(payload []byte) {
 	s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
 	s.Notify()
 }
+
+// refuseAck counts a refused ack and logs the first and every 100th: a
+// flood of forged acks must not flood the log.
+func (s *Sync) refuseAck(why string, err error) {
+	var n uint64
+	s.update(func(st *State) { st.AcksRefused++; n = st.AcksRefused })
+	if n%100 == 1 {
+		s.log.Warn("refused an ack: "+why, "err", err, "refused_total", n)
+	}
+}
+
+// installRoster verifies a roster from the broker and keeps it if it is
+// newer than the one installed.
+func (s *Sync) installRoster(raw []byte) {
+	r, err := s.cfg.Roots.ParseRoster(raw)
+	if err != nil {
+		s.update(func(st *State) { st.RosterRefused++ })
+		s.log.Warn("refused a roster", "err", err)
+		return
+	}
+	if cur := s.roster.Load(); cur != nil && r.Version <= cur.Version {
+		return
+	}
+	if err := s.st.PutTrustDoc(rosterDoc, r.Version, raw); err != nil {
+		s.log.Error("store roster", "err", err)
+		return
+	}
+	s.roster.Store(r)
+	s.log.Info("roster installed", "version", r.Version, "members", len(r.Members))
+	s.StatusChanged()
+}
+
+// Roster returns the installed roster, or nil.
+func (s *Sync) Roster() *verifier.Roster { return s.roster.Load() }
 
 // errTimeout: the broker did not answer in time.
 var errTimeout = errors.New("broker did not answer in time")

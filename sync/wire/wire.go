@@ -174,7 +174,13 @@ type Status struct {
 	Sent    uint64    `json:"sent"`
 	Acked   uint64    `json:"acked"`
 	Resends uint64    `json:"resends"`
-	At      time.Time `json:"at"`
+	// AcksRefused counts acks the gate refused (unsigned, not from an
+	// enrolled collector, for records it did not send or had acked);
+	// Ignored counts messages on topics it has no use for. Either
+	// growing means someone is publishing what they should not.
+	AcksRefused uint64    `json:"acks_refused,omitempty"`
+	Ignored     uint64    `json:"ignored,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // Limits of what a gate or collector accepts from the broker.

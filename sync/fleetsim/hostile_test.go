@@ -319,7 +319,8 @@ func retainedStatus(t *testing.T, broker, topic string) []byte {
 }
 
 // TestOvernight: the gate is off while the authority publishes 200
-// deltas; it comes back, converges, and reports what it received.
+// deltas, then a snapshot in 4 parts and 5 deltas after it; it comes
+// back, converges, and reports what it received.
 func TestOvernight(t *testing.T) {
 	h := newHostileFleet(t, "NIGHT-G1")
 	h.append(10)
@@ -330,11 +331,35 @@ func TestOvernight(t *testing.T) {
 	for range 200 {
 		h.revoke()
 	}
+	// A multi-part snapshot: everything so far plus 4 × 1000 new entries.
+	h.version++
+	const parts, per = 4, 1000
+	for p := range uint32(parts) {
+		bt := verifier.Batch{Version: h.version, IssuedAt: verifiertest.Epoch, Part: p, Parts: parts}
+		for i := range per {
+			bt.Entries = append(bt.Entries, verifier.Entry{Op: verifier.OpRevoke, Key: fmt.Appendf(nil, "snapshot-voucher-%d-%04d", p, i),
+				Time: verifiertest.Epoch.Unix(), Expires: time.Now().Add(48 * time.Hour).Unix()})
+		}
+		doc, err := verifier.SignBatch(h.f.Root, bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, h.broker.URL(), h.topics.SnapshotPart(p), doc)
+	}
+	snapshot := h.version
+	for range 5 {
+		h.revoke()
+	}
 	h.startGate()
 	back := time.Now()
 	h.waitFor("version "+fmt.Sprint(h.version), func() bool { return h.st.Info().Version == h.version })
-	t.Logf("overnight: %d deltas (versions %d..%d) applied %v after the restart; %d bytes received on the reconnect",
-		h.version-start, start+1, h.version, time.Since(back).Round(time.Millisecond), h.proxy.Stats().BytesDown-before)
+	for _, k := range []string{"snapshot-voucher-0-0000", "snapshot-voucher-3-0999", fmt.Sprintf("revoked-voucher-%06d", h.version)} {
+		if ok, _ := h.st.Revoked([]byte(k)); !ok {
+			t.Errorf("%s not revoked", k)
+		}
+	}
+	t.Logf("overnight: 200 deltas (versions %d..%d), a %d-part snapshot (version %d, %d entries) and 5 deltas applied %v after the restart; %d bytes received on the reconnect",
+		start+1, snapshot-1, parts, snapshot, parts*per, time.Since(back).Round(time.Millisecond), h.proxy.Stats().BytesDown-before)
 	// And a reconnect with nothing new costs next to nothing.
 	before = h.proxy.Stats().BytesDown
 	attempts := h.sync.State().Attempts

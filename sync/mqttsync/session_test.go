@@ -248,3 +248,17 @@ func TestForgedAckRefused(t *testing.T) {
 	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
 	eventually(t, "the repeated ack refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged))+1 })
 }
+
+// TestResyncResubscribes: Resync (after the gate dropped damaged trust
+// data) subscribes again on a live session, so the broker resends the
+// retained documents.
+func TestResyncResubscribes(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	g := synced(t, f, b.URL(), b.URL(), "GR")
+	subs, stale := g.sync.State().Subscribes, g.tr.Stats().Stale
+	g.sync.Resync()
+	eventually(t, "a subscription", 10*time.Second, func() bool { return g.sync.State().Subscribes == subs+1 })
+	// The key set and snapshot come again, and are seen as not newer.
+	eventually(t, "the retained documents again", 10*time.Second, func() bool { return g.tr.Stats().Stale >= stale+2 })
+}

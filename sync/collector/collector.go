@@ -457,8 +457,14 @@ func (c *Collector) work(ctx context.Context, client Client) {
 func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
 	select {
 	case <-c.haveRoster:
-	case <-ctx.Done():
-		return
+	default:
+		c.complain(&c.refuseLog, "no roster yet: records wait until one arrives (wicketctl roster publish, or -roster)",
+			"topic", c.topics.Roster())
+		select {
+		case <-c.haveRoster:
+		case <-ctx.Done():
+			return
+		}
 	}
 	r, err := c.decode(m)
 	var ref *errRefused

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -372,7 +373,13 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	var key ed25519.PrivateKey
 	if y.IdentityKey != "" {
 		var err error
-		if key, err = wire.ReadIdentity(d.cfg.Path(y.IdentityKey)); err != nil {
+		key, err = wire.ReadIdentity(d.cfg.Path(y.IdentityKey))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// The gate still decides; only its records wait.
+			d.log.Error("sync.identity_key is missing: this gate is not enrolled and no collector takes its records; make it with wicketd identity",
+				"path", d.cfg.Path(y.IdentityKey))
+		case err != nil:
 			return nil, fmt.Errorf("sync.identity_key: %w", err)
 		}
 	}

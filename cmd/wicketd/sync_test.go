@@ -149,3 +149,25 @@ func enrolGate(t *testing.T, root *decoder.Signer, broker, fleet, gate, dir stri
 	}
 	return "identity_key: " + strconv.Quote(path)
 }
+
+// TestUnenrolledGateDecides: a gate whose identity key is missing (not
+// made yet, not enrolled) still decides; only its records wait.
+func TestUnenrolledGateDecides(t *testing.T) {
+	if out, err := selfExec("version").CombinedOutput(); err != nil {
+		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
+	}
+	b := mqtttest.StartMosquitto(t)
+	dir := t.TempDir()
+	cfgPath, f := gateFiles(t, dir)
+	cfg, _ := os.ReadFile(cfgPath)
+	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", identity_key: missing.key}\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := f.Claims(decoder.KindPrinted)
+	c.ID = []byte("unenrolled-gate-1")
+	committed, _ := runAndKill(t, cfgPath, []string{f.Issue(t, f.Ed, c)}, time.Second)
+	if len(committed) == 0 {
+		t.Fatal("a gate without its identity key decided nothing")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
+	"wicket/verifier/verifiertest"
 )
 
 // TestDaemonSync runs wicketd with fleet sync against a real broker: its
@@ -24,18 +25,9 @@ import (
 // published to the fleet reaches it, and its retained status says online,
 // then offline after SIGTERM.
 func TestDaemonSync(t *testing.T) {
-	if out, err := selfExec("version").CombinedOutput(); err != nil {
-		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
-	}
-	b := mqtttest.StartMosquitto(t)
-	dir := t.TempDir()
-	cfgPath, f := gateFiles(t, dir)
-	cfg, _ := os.ReadFile(cfgPath)
-	identity := enrolGate(t, f.Root, b.URL(), "test", "CRASH-G1", dir)
-	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s, "+identity+"}\n")...)
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	b, cfgPath, f := syncGate(t, func(dir string, f *verifiertest.Fixture, broker string) string {
+		return "status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s, " + enrolGate(t, f.Root, broker, "test", "CRASH-G1", dir)
+	})
 	topics := wire.Topics{Fleet: "test"}
 
 	var mu sync.Mutex
@@ -153,6 +145,20 @@ func enrolGate(t *testing.T, root *decoder.Signer, broker, fleet, gate, dir stri
 // TestUnenrolledGateDecides: a gate whose identity key is missing (not
 // made yet, not enrolled) still decides; only its records wait.
 func TestUnenrolledGateDecides(t *testing.T) {
+	_, cfgPath, f := syncGate(t, func(string, *verifiertest.Fixture, string) string { return "identity_key: missing.key" })
+	c := f.Claims(decoder.KindPrinted)
+	c.ID = []byte("unenrolled-gate-1")
+	committed, _ := runAndKill(t, cfgPath, []string{f.Issue(t, f.Ed, c)}, time.Second)
+	if len(committed) == 0 {
+		t.Fatal("a gate without its identity key decided nothing")
+	}
+}
+
+// syncGate writes a gate's files with fleet sync on fleet "test" of a
+// new Mosquitto, the sync settings extended by what more returns. It
+// skips when the test binary cannot run as wicketd.
+func syncGate(t *testing.T, more func(dir string, f *verifiertest.Fixture, broker string) string) (*mqtttest.Broker, string, *verifiertest.Fixture) {
+	t.Helper()
 	if out, err := selfExec("version").CombinedOutput(); err != nil {
 		t.Skipf("cannot run this test binary as a child process: %v %s", err, out)
 	}
@@ -160,14 +166,9 @@ func TestUnenrolledGateDecides(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, f := gateFiles(t, dir)
 	cfg, _ := os.ReadFile(cfgPath)
-	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", identity_key: missing.key}\n")...)
+	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", "+more(dir, f, b.URL())+"}\n")...)
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := f.Claims(decoder.KindPrinted)
-	c.ID = []byte("unenrolled-gate-1")
-	committed, _ := runAndKill(t, cfgPath, []string{f.Issue(t, f.Ed, c)}, time.Second)
-	if len(committed) == 0 {
-		t.Fatal("a gate without its identity key decided nothing")
-	}
+	return b, cfgPath, f
 }

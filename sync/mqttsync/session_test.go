@@ -234,6 +234,7 @@ func TestForgedAckRefused(t *testing.T) {
 		signedAck("GA", 1, 30),
 		signedAck("GA", 5, 15),
 		signedAck("GA", 31, 40),
+		make([]byte, wire.MaxAckMessage+1),
 	}
 	publishAll(t, anon, g.fleet.Ack("GA"), false, forged...)
 	eventually(t, "the forged acks refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged)) })

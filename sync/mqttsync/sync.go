@@ -628,6 +628,10 @@ func (s *Sync) claim(from, through uint64) bool {
 // collector of the roster, names this gate, and covers records the gate
 // sent and has not had acknowledged yet.
 func (s *Sync) applyAck(payload []byte) {
+	if len(payload) > wire.MaxAckMessage {
+		s.refuseAck("ack message too long", fmt.Errorf("%d bytes, over %d", len(payload), wire.MaxAckMessage))
+		return
+	}
 	sm, err := wire.Open(payload)
 	if err != nil {
 		s.refuseAck("unsigned ack", err)

@@ -191,6 +191,10 @@ const (
 	// MaxMessage bounds any JSON message (a batch of 500 records is about
 	// 200 KiB).
 	MaxMessage = 1 << 20
+	// MaxAckMessage bounds a signed ack: its body is under 200 bytes,
+	// the envelope and signature add about 150. Anything longer is
+	// refused before it is parsed.
+	MaxAckMessage = 1024
 )
 
 // DecodeRecords parses and checks a records message: at most
@@ -226,7 +230,7 @@ func DecodeRecords(payload []byte) (*Records, error) {
 // DecodeAck parses and checks an ack.
 func DecodeAck(payload []byte) (Ack, error) {
 	var a Ack
-	if len(payload) > 1024 {
+	if len(payload) > MaxAckMessage {
 		return a, errors.New("ack message too long")
 	}
 	if err := json.Unmarshal(payload, &a); err != nil {

@@ -3,7 +3,10 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -94,4 +97,53 @@ func TestIdentityFile(t *testing.T) {
 	if _, err := ReadIdentity(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("ReadIdentity of a 0640 key = %v; want a refusal", err)
 	}
+}
+
+// TestOpenForms: Open takes the form Sign writes without parsing the body,
+// and any other JSON form of the same envelope the slow way; both verify
+// the same signed bytes.
+func TestOpenForms(t *testing.T) {
+	key := testKey(3)
+	pub := key.Public().(ed25519.PublicKey)
+	msg, err := Sign(KindStatus, "f1", "G1", key, Status{Gate: "G1", Online: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, ok := openAsSigned(msg)
+	if !ok || fast.Signer != "G1" || fast.Verify(KindStatus, "f1", pub) != nil {
+		t.Fatalf("openAsSigned(%s) = %+v, %v", msg, fast, ok)
+	}
+	var env Signed
+	json.Unmarshal(msg, &env)
+	reordered := fmt.Sprintf(`{ "sig": %q, "body": %s, "signer": "G1", "v": 2 }`, base64.StdEncoding.EncodeToString(env.Sig), env.Body)
+	if _, ok := openAsSigned([]byte(reordered)); ok {
+		t.Error("the fast path took a reordered envelope")
+	}
+	s, err := Open([]byte(reordered))
+	if err != nil || s.Verify(KindStatus, "f1", pub) != nil {
+		t.Errorf("reordered envelope: %v", err)
+	}
+	for _, bad := range []string{string(msg) + "junk", strings.Replace(string(msg), `"sig":"`, `"sig":"!`, 1)} {
+		if s, err := Open([]byte(bad)); err == nil && s.Verify(KindStatus, "f1", pub) == nil {
+			t.Errorf("Open(%q) verified", bad)
+		}
+	}
+}
+
+// FuzzOpen: no input panics Open, and what opens has a valid signer and
+// a signature of the right size.
+func FuzzOpen(f *testing.F) {
+	msg, _ := Sign(KindRecords, "f1", "G1", testKey(1), Records{Gate: "G1", Records: []Record{{Seq: 1, Gate: "G1"}}})
+	f.Add(msg)
+	f.Add([]byte(`{"v":2,"signer":"G1","body":{},"sig":""}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Open(b)
+		if err != nil {
+			return
+		}
+		if ValidName(s.Signer) != nil || len(s.Sig) != ed25519.SignatureSize {
+			t.Fatalf("Open(%q) = %+v", b, s)
+		}
+		s.Verify(KindRecords, "f1", testKey(1).Public().(ed25519.PublicKey))
+	})
 }

@@ -10,7 +10,7 @@ import (
 	"wicket/decoder"
 )
 
-// Errors of signed trust documents (key sets and batches). A refused
+// Errors of signed trust documents (key sets, batches, rosters). A refused
 // document leaves the gate's trust data as it was.
 var (
 	// ErrTrustFormat: not a well-formed document of the expected type.
@@ -28,6 +28,7 @@ var (
 const (
 	docKeySet = 1
 	docBatch  = 2
+	docRoster = 3 // roster.go
 )
 
 // keySetDoc is the signed payload of a key set.

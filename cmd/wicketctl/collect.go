@@ -12,17 +12,23 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/sync/collector"
+	"wicket/sync/wire"
 )
 
 // defaultCollectDB is a local PostgreSQL with trust authentication.
 const defaultCollectDB = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 func cmdCollect(e env, args []string) error {
-	fs := newFlags(e, "collect", "-fleet NAME [-broker URL] [-db URL] [-group NAME] [-client-id ID] [TLS and login flags] | -migrate [-db URL]")
+	fs := newFlags(e, "collect", "-fleet NAME -id ID -identity FILE.key -roots ROOT.pub [-roster FILE] [-broker URL] [-db URL] [-group NAME] [-client-id ID] [TLS and login flags] | -migrate [-db URL]")
 	bf := addBrokerFlags(fs, "collector")
 	db := fs.String("db", defaultCollectDB, "PostgreSQL URL")
 	group := fs.String("group", "collectors", `shared-subscription group; collectors of one group split the records ("" subscribes plainly and gets every message)`)
 	migrateOnly := fs.Bool("migrate", false, "create or upgrade the records schema and exit; run as the database's owner, the collector's own role may not (see collector-role.sql)")
+	id := fs.String("id", "", "this collector's id in the fleet's roster (role collector)")
+	identity := fs.String("identity", "", "this collector's Ed25519 key (wicketctl keygen -alg EdDSA; the .pub goes in the roster); it signs the acks")
+	var roots multiFlag
+	fs.Var(&roots, "roots", "root public key the roster verifies with (repeat)")
+	rosterFile := fs.String("roster", "", "signed roster to start with (default: the one retained on the broker)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,6 +37,23 @@ func cmdCollect(e env, args []string) error {
 	}
 	if *migrateOnly {
 		return migrateDB(e, *db)
+	}
+	if *identity == "" || len(roots) == 0 {
+		return usagef("-identity and -roots are required: records are stored only when signed by an enrolled gate, and acks are signed")
+	}
+	key, err := wire.ReadIdentity(*identity)
+	if err != nil {
+		return fmt.Errorf("-identity: %w", err)
+	}
+	rk, err := loadRoots(roots)
+	if err != nil {
+		return err
+	}
+	var roster []byte
+	if *rosterFile != "" {
+		if roster, err = os.ReadFile(*rosterFile); err != nil {
+			return fmt.Errorf("-roster: %w", err)
+		}
 	}
 	conn, _, err := bf.conn()
 	if err != nil {
@@ -62,6 +85,7 @@ func cmdCollect(e env, args []string) error {
 	c, err := collector.New(collector.Config{
 		Broker: conn.Broker, Fleet: *bf.fleet, ClientID: conn.ClientID, Group: *group,
 		Username: conn.Username, Password: password, CAFile: conn.CAFile, CertFile: conn.CertFile, KeyFile: conn.KeyFile,
+		ID: *id, Key: key, Roots: rk, Roster: roster,
 	}, collector.NewWriter(pool, log), log)
 	if err != nil {
 		return usagef("%v", err)

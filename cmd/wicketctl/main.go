@@ -44,6 +44,7 @@ func commands() []command {
 		{"inspect", "decode a code or trust file and print every field", cmdInspect},
 		{"publish", "publish key sets and batches to the fleet broker (retained)", cmdPublish},
 		{"fleet", "list the fleet's gates from their retained status", cmdFleet},
+		{"roster", "sign, publish or show the roster of enrolled gates and collectors", cmdRoster},
 		{"collect", "store gates' access records from MQTT in PostgreSQL", cmdCollect},
 		{"version", "print the version", func(e env, _ []string) error {
 			fmt.Fprintf(e.stdout, "wicketctl %s\n", version)

@@ -123,6 +123,19 @@ func cmdInit(_ context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return fail("%v", err)
 	}
 	a.nextSteps(stdout, path)
+	if a.Broker != "" {
+		keyPath := filepath.Join(a.Dir, identityFile)
+		pub, made, err := ensureIdentity(keyPath)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if made {
+			fmt.Fprintf(stdout, "\nMade this gate's identity key %s (mode 0600; it never leaves the gate).\n", keyPath)
+		} else {
+			fmt.Fprintf(stdout, "\nKept this gate's identity key %s.\n", keyPath)
+		}
+		printEnrolment(stdout, a.GateID, a.Venue, pub)
+	}
 	return exitOK
 }
 
@@ -524,6 +537,9 @@ sync:
   cert_file: {{q (print .Dir "/gate.crt")}}
   key_file: {{q (print .Dir "/gate.key")}}
 {{- end}}
+  # This gate's own signing key, made by wicketd init (mode 0600, never
+  # copied off the gate); the authority enrols its public key.
+  identity_key: {{q (print .Dir "/identity.key")}}
 {{- else}}
   enabled: false
 {{- end}}

@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"image"
+	"image/color"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"wicket/cmd/wicketd/config"
+	"wicket/decoder/qr"
+	"wicket/sync/wire"
 )
 
 // runInit runs wicketd init with args and stdin, and returns the exit
@@ -92,6 +98,57 @@ func TestInitFlags(t *testing.T) {
 	}
 	if stdout != "" && strings.Contains(stdout, "[") {
 		t.Errorf("init asked questions with every flag given:\n%s", stdout)
+	}
+	// The gate's identity: made here, 0600, shown for enrolment; shown
+	// again, and kept, later.
+	key, err := wire.ReadIdentity(cfg.Path(cfg.Sync.IdentityKey))
+	if err != nil {
+		t.Fatalf("identity key: %v", err)
+	}
+	line := enrolText("L2-S14-G03", "V-450100-0042", key.Public().(ed25519.PublicKey))
+	if !strings.Contains(stdout, line) || !strings.Contains(stdout, "█") {
+		t.Errorf("init does not show the enrolment line %q and its QR code:\n%s", line, stdout)
+	}
+	var again, errb bytes.Buffer
+	if code := cmdIdentity(context.Background(), []string{"-config", out}, nil, &again, &errb); code != exitOK || !strings.Contains(again.String(), line) {
+		t.Errorf("wicketd identity = %d, %s%s; want the same enrolment line", code, again.String(), errb.String())
+	}
+	if code, stdout, stderr := runInit(t, "", "-gate-id", "L2-S14-G03", "-venue", "V-450100-0042", "-scanner", "stdin",
+		"-relay-pin", "gpio17", "-broker", "tls://broker.metro.example:8883", "-fleet", "metro-l2", "-out", out, "--force"); code != exitOK || !strings.Contains(stdout, line) {
+		t.Errorf("init --force = %d; want the identity kept:\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The enrolment QR code reads back as the enrolment line.
+func TestEnrolmentQR(t *testing.T) {
+	line := enrolText("G1", "V1", make(ed25519.PublicKey, ed25519.PublicKeySize))
+	code, err := terminalQR(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimRight(code, "\n"), "\n")
+	size := utf8.RuneCountInString(rows[0])
+	img := image.NewGray(image.Rect(0, 0, size*4, len(rows)*2*4))
+	for y, row := range rows {
+		for x, r := range []rune(row) {
+			top, bottom := r == '█' || r == '▀', r == '█' || r == '▄'
+			for dy := range 8 {
+				light := top
+				if dy >= 4 {
+					light = bottom
+				}
+				for dx := range 4 {
+					// Light modules are the blocks (for a dark terminal).
+					if light {
+						img.SetGray(x*4+dx, y*8+dy, color.Gray{Y: 0xff})
+					}
+				}
+			}
+		}
+	}
+	got, err := qr.NewDecoder().Decode(img)
+	if err != nil || string(got) != line {
+		t.Fatalf("decoded %q, %v; want %q", got, err, line)
 	}
 }
 

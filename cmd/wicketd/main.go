@@ -47,6 +47,7 @@ func commands() []command {
 	return []command{
 		{"run", "run the gate", cmdRun},
 		{"init", "write a first config for this gate (asks on a terminal)", cmdInit},
+		{"identity", "show this gate's public key for enrolment (text and QR code)", cmdIdentity},
 		{"status", "show the store: counts, trust data versions, clock floor", cmdStatus},
 		{"ack-emergency", "lock the gate again after an emergency release (the alarm must have cleared)", cmdAckEmergency},
 		{"test-relay", "pulse the relay and report the passage sensor", cmdTestRelay},

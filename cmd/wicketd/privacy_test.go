@@ -18,6 +18,8 @@ import (
 
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
+	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
 
@@ -72,6 +74,16 @@ func TestPrivacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mqtttest.StartMosquitto(t)
+	// Enrolment as an authority does it: the gate's key in the list,
+	// wicketctl signs the roster and publishes it.
+	identity := wiretest.IdentityFile(t, dir)
+	members := "id,venue,station,role,key\nPRIV-G1,PRIV-V1,S1,gate," + verifier.FormatMemberKey(wiretest.GatePub) +
+		"\n" + wiretest.CollectorID + ",,,collector," + verifier.FormatMemberKey(wiretest.CollectorPub) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "members.csv"), []byte(members), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctl(t, bin, dir, "roster", "sign", "-root", "root.key", "-version", "1", "-members", "members.csv", "-out", "roster.cose")
+	ctl(t, bin, dir, "roster", "publish", "-broker", b.URL(), "-fleet", "priv", "-roots", "root.pub", "roster.cose")
 	cfgPath := filepath.Join(dir, "wicketd.yaml")
 	err := os.WriteFile(cfgPath, []byte(`gate: {id: PRIV-G1, venue: PRIV-V1}
 trust: {root_keys: [root.pub], key_set: keyset.cose, dcc_pseudonym_key: dcc.key}
@@ -83,7 +95,7 @@ store: {path: wicket.db}
 scanner: {type: stdin, hold_off: 0s}
 turnstile: {backend: sim, pulse_width: 50ms, open_timeout: 1s}
 log: {level: debug}
-sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s}
+sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s, identity_key: "`+identity+`"}
 `), 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +116,7 @@ sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_
 		published.Write(m.Payload())
 		published.WriteByte('\n')
 		mu.Unlock()
-		if r, err := wire.DecodeRecords(m.Payload()); err == nil && len(r.Records) > 0 {
+		if r, err := wiretest.OpenRecords("priv", m.Payload()); err == nil && len(r.Records) > 0 {
 			mu.Lock()
 			for _, e := range r.Records {
 				if e.Type == "decision" {
@@ -112,8 +124,7 @@ sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_
 				}
 			}
 			mu.Unlock()
-			a, _ := json.Marshal(wire.Ack{From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq})
-			c.Publish(topics.Ack(r.Gate), 1, false, a)
+			c.Publish(topics.Ack(r.Gate), 1, false, wiretest.Ack("priv", r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq))
 		}
 	}).Wait()
 

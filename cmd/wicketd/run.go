@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -376,9 +378,23 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	for _, p := range []*string{&conn.PasswordFile, &conn.CAFile, &conn.CertFile, &conn.KeyFile} {
 		*p = d.cfg.Path(*p)
 	}
+	var key ed25519.PrivateKey
+	if y.IdentityKey != "" {
+		var err error
+		key, err = wire.ReadIdentity(d.cfg.Path(y.IdentityKey))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// The gate still decides; only its records wait.
+			d.log.Error("sync.identity_key is missing: this gate is not enrolled and no collector takes its records; make it with wicketd identity",
+				"path", d.cfg.Path(y.IdentityKey))
+		case err != nil:
+			return nil, fmt.Errorf("sync.identity_key: %w", err)
+		}
+	}
 	return mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
+		Key: key, Roots: d.roots,
 	}, d.st, d.trust, d.gateStatus, d.log)
 }
 
@@ -415,6 +431,7 @@ func (d *daemon) gateStatus() wire.Status {
 	if d.sync != nil {
 		y := d.sync.State()
 		s.LastAck, s.Sent, s.Acked, s.Resends = y.LastAck.UTC(), y.Published, y.Acked, y.Resends
+		s.AcksRefused, s.Ignored = y.AcksRefused, y.Ignored
 		if y.LastAck.IsZero() {
 			s.LastAck = time.Time{}
 		}

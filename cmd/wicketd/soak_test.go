@@ -35,6 +35,7 @@ import (
 	"wicket/sync/collector"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier/verifiertest"
 )
 
@@ -112,7 +113,11 @@ func TestSoak(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
 	pool := soakDatabase(t)
 	collLog := testkit.Buffer{Max: 64 << 10}
-	coll, err := collector.New(collector.Config{Broker: b.URL(), Fleet: "soak", ClientID: "soak-collector"},
+	dir := t.TempDir()
+	cfgPath, f := gateFiles(t, dir)
+	identity := enrolGate(t, f.Root, b.URL(), "soak", "SOAK-G1", dir)
+	coll, err := collector.New(collector.Config{Broker: b.URL(), Fleet: "soak", ClientID: "soak-collector",
+		ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: wiretest.Roster(t, f.Root, 1, "SOAK-G1")},
 		collector.NewWriter(pool, slog.New(slog.NewTextHandler(&collLog, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		slog.New(slog.NewTextHandler(&collLog, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
@@ -127,8 +132,6 @@ func TestSoak(t *testing.T) {
 	}()
 
 	// The gate: key files from gateFiles, then the soak's own config.
-	dir := t.TempDir()
-	cfgPath, f := gateFiles(t, dir)
 	addr := freeLoopbackAddr(t)
 	cfg := fmt.Sprintf(`gate: {id: SOAK-G1, venue: SOAK-V1}
 trust: {root_keys: [root.pub], key_set: keyset.cose}
@@ -136,10 +139,10 @@ policy: {max_status_age: 0s, anti_passback: 5m}
 store: {path: wicket.db}
 scanner: {type: stdin, hold_off: 3s}
 turnstile: {backend: sim, pulse_width: 50ms, open_timeout: 1s}
-sync: {enabled: true, fleet: soak, broker: %q, status_every: 10s, ack_timeout: 10s, reconnect_min: 100ms, reconnect_max: 2s}
+sync: {enabled: true, fleet: soak, broker: %q, status_every: 10s, ack_timeout: 10s, reconnect_min: 100ms, reconnect_max: 2s, %s}
 http: {metrics: {addr: %q}}
 log: {level: info, format: json}
-`, b.URL(), addr)
+`, b.URL(), identity, addr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

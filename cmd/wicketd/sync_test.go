@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,7 +15,9 @@ import (
 	"wicket/decoder"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
+	"wicket/verifier/verifiertest"
 )
 
 // TestDaemonSync runs wicketd with fleet sync against a real broker: its
@@ -23,15 +25,9 @@ import (
 // published to the fleet reaches it, and its retained status says online,
 // then offline after SIGTERM.
 func TestDaemonSync(t *testing.T) {
-	skipUnlessSelfExec(t)
-	b := mqtttest.StartMosquitto(t)
-	dir := t.TempDir()
-	cfgPath, f := gateFiles(t, dir)
-	cfg, _ := os.ReadFile(cfgPath)
-	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s}\n")...)
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	b, cfgPath, f := syncGate(t, func(dir string, f *verifiertest.Fixture, broker string) string {
+		return "status_every: 1s, ack_timeout: 2s, reconnect_min: 100ms, reconnect_max: 1s, " + enrolGate(t, f.Root, broker, "test", "CRASH-G1", dir)
+	})
 	topics := wire.Topics{Fleet: "test"}
 
 	var mu sync.Mutex
@@ -43,7 +39,7 @@ func TestDaemonSync(t *testing.T) {
 	}
 	defer cl.Disconnect(100)
 	cl.Subscribe(topics.AllRecords(), 1, func(c mqtt.Client, m mqtt.Message) {
-		r, err := wire.DecodeRecords(m.Payload())
+		r, err := wiretest.OpenRecords("test", m.Payload())
 		if err != nil {
 			return
 		}
@@ -52,12 +48,15 @@ func TestDaemonSync(t *testing.T) {
 			seen[e.Seq] = e.Type + ":" + e.Reason
 		}
 		mu.Unlock()
-		a, _ := json.Marshal(wire.Ack{From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq})
-		c.Publish(topics.Ack(r.Gate), 1, false, a)
+		c.Publish(topics.Ack(r.Gate), 1, false, wiretest.Ack("test", r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq))
 	}).Wait()
 	cl.Subscribe(topics.Status("CRASH-G1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		s, sm, _ := wire.OpenStatus(m.Payload())
+		if sm == nil || sm.Verify(wire.KindStatus, "test", wiretest.GatePub) != nil {
+			t.Errorf("status not signed by the gate: %s", m.Payload())
+		}
 		mu.Lock()
-		json.Unmarshal(m.Payload(), &status)
+		status = s
 		mu.Unlock()
 	}).Wait()
 
@@ -123,4 +122,51 @@ func TestDaemonSync(t *testing.T) {
 	if !strings.Contains(strings.Join(types, " "), "system:start") {
 		t.Errorf("records %v lack the start event", types)
 	}
+}
+
+// enrolGate gives the gate whose files are in dir the identity key of
+// the test gates, and publishes, retained, a roster of the fleet that
+// enrols it and the test collector, signed by root. It returns the
+// sync.identity_key setting for the gate's config.
+func enrolGate(t *testing.T, root *decoder.Signer, broker, fleet, gate, dir string) string {
+	t.Helper()
+	path := wiretest.IdentityFile(t, dir)
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-enrol"))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	if tok := cl.Publish(wire.Topics{Fleet: fleet}.Roster(), 1, true, wiretest.Roster(t, root, 1, gate)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	return "identity_key: " + strconv.Quote(path)
+}
+
+// TestUnenrolledGateDecides: a gate whose identity key is missing (not
+// made yet, not enrolled) still decides; only its records wait.
+func TestUnenrolledGateDecides(t *testing.T) {
+	_, cfgPath, f := syncGate(t, func(string, *verifiertest.Fixture, string) string { return "identity_key: missing.key" })
+	c := f.Claims(decoder.KindPrinted)
+	c.ID = []byte("unenrolled-gate-1")
+	committed, _ := runAndKill(t, cfgPath, []string{f.Issue(t, f.Ed, c)}, time.Second)
+	if len(committed) == 0 {
+		t.Fatal("a gate without its identity key decided nothing")
+	}
+}
+
+// syncGate writes a gate's files with fleet sync on fleet "test" of a
+// new Mosquitto, the sync settings extended by what more returns. It
+// skips when the test binary cannot run as wicketd.
+func syncGate(t *testing.T, more func(dir string, f *verifiertest.Fixture, broker string) string) (*mqtttest.Broker, string, *verifiertest.Fixture) {
+	t.Helper()
+	skipUnlessSelfExec(t)
+	b := mqtttest.StartMosquitto(t)
+	dir := t.TempDir()
+	cfgPath, f := gateFiles(t, dir)
+	cfg, _ := os.ReadFile(cfgPath)
+	cfg = append(cfg, []byte("sync: {enabled: true, fleet: test, broker: \""+b.URL()+"\", "+more(dir, f, b.URL())+"}\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b, cfgPath, f
 }

@@ -3,8 +3,8 @@ package collector
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +18,7 @@ import (
 
 	"wicket/sync/mqttconn"
 	"wicket/sync/wire"
+	"wicket/verifier"
 )
 
 // Config says where the collector gets records from. The zero values of
@@ -54,6 +55,16 @@ type Config struct {
 	Clock clockwork.Clock
 	// NewClient makes the MQTT client (default NewPahoClient).
 	NewClient ClientFactory
+	// ID is this collector's id in the fleet's roster (role collector)
+	// and Key its Ed25519 identity key: it signs the acks, which gates
+	// apply only when the roster holds this key for this id.
+	ID  string
+	Key ed25519.PrivateKey
+	// Roots are the pinned root keys the roster must be signed with.
+	// The roster comes retained from the broker; Roster is one to start
+	// with (a signed document, optional).
+	Roots  verifier.RootKeys
+	Roster []byte
 }
 
 // check validates c, naming the bad field and the fix, and fills defaults.
@@ -76,6 +87,12 @@ func (c *Config) check() error {
 		return errors.New("CertFile and KeyFile: give both or neither")
 	case !mqttconn.TLSSchemes[scheme] && (c.CAFile != "" || c.CertFile != ""):
 		return fmt.Errorf("CAFile, CertFile: need a TLS broker URL (ssl://...), not %s://", scheme)
+	case wire.ValidName(c.ID) != nil:
+		return fmt.Errorf("ID: %w; the collector's id in the roster", wire.ValidName(c.ID))
+	case len(c.Key) != ed25519.PrivateKeySize:
+		return errors.New("Key: the collector's Ed25519 identity key is required (it signs acks)")
+	case len(c.Roots) == 0:
+		return errors.New("Roots: the root public keys are required (they verify the roster)")
 	case c.Workers < 0 || c.Workers > MaxWorkers:
 		return fmt.Errorf("Workers: %d; want 0 (default %d) to %d", c.Workers, DefaultWorkers, MaxWorkers)
 	}
@@ -101,6 +118,14 @@ type Stats struct {
 	Duplicates uint64 // records that were stored already
 	Acks       uint64 // acks the broker accepted
 	Errors     uint64 // failed write attempts and failed acks
+	Resumed    uint64 // connects that found the session (and subscription) on the broker
+	// Refused counts records messages refused for their sender:
+	// unsigned, a gate not enrolled, a bad signature, another gate's
+	// name (wicket_refusals has them by gate and reason).
+	Refused uint64
+	// RosterVersion is the roster in use (0: none yet; every records
+	// message is refused until one arrives).
+	RosterVersion uint64
 }
 
 // Collector subscribes to the records of a fleet's gates, stores them
@@ -117,9 +142,16 @@ type Collector struct {
 	lost    chan error
 	running atomic.Bool
 
-	messages, dropped, invalid, records, inserted, duplicates, acks, failures atomic.Uint64
+	messages, dropped, invalid, records, inserted, duplicates, acks, failures, resumed, refusedN atomic.Uint64
 
-	badLog, dropLog, writeLog, ackLog complaints
+	roster   atomic.Pointer[verifier.Roster]
+	refusals refusals
+	// haveRoster is closed once a roster is installed: until then the
+	// workers wait, judging no records message.
+	haveRoster chan struct{}
+	rosterOnce sync.Once
+
+	badLog, dropLog, writeLog, ackLog, refuseLog complaints
 }
 
 // inbound is a records message copied out of paho.
@@ -150,6 +182,8 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 		topics: wire.Topics{Fleet: cfg.Fleet},
 		queue:  make(chan inbound, QueueSize),
 		lost:   make(chan error, 1),
+
+		haveRoster: make(chan struct{}),
 	}
 	c.filter = c.topics.AllRecords()
 	if cfg.Group != "" {
@@ -162,6 +196,11 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 		}
 		c.tls = tc
 	}
+	if cfg.Roster != nil {
+		if err := c.installRoster(cfg.Roster); err != nil {
+			return nil, fmt.Errorf("collector config: Roster: %w", err)
+		}
+	}
 	return c, nil
 }
 
@@ -170,18 +209,22 @@ func (c *Collector) Stats() Stats {
 	return Stats{
 		Messages: c.messages.Load(), Dropped: c.dropped.Load(), Invalid: c.invalid.Load(),
 		Records: c.records.Load(), Inserted: c.inserted.Load(), Duplicates: c.duplicates.Load(),
-		Acks: c.acks.Load(), Errors: c.failures.Load(),
+		Acks: c.acks.Load(), Errors: c.failures.Load(), Resumed: c.resumed.Load(),
+		Refused: c.refusedN.Load(), RosterVersion: c.rosterVersion(),
 	}
 }
 
-// Run connects to the broker, subscribes to the records of every gate of
-// the fleet (QoS 1) and stores and acks what arrives, until ctx is done;
-// then it disconnects and returns nil. It reconnects with backoff for as
-// long as it runs, and logs progress every 10 seconds.
+// Run connects to the broker, subscribes to the fleet's roster and the
+// records of every gate of the fleet (QoS 1) and stores and acks what
+// arrives, until ctx is done; then it disconnects and returns nil. It
+// reconnects with backoff for as long as it runs, and logs progress (and
+// writes the refusal counts) every 10 seconds. Until it has a roster, it
+// judges no records message.
 //
-// A batch is acked (QoS 1, not retained, on the gate's ack topic) only
-// after its insert committed. A malformed message is logged and dropped
-// without an ack. While PostgreSQL is unreachable, each worker retries its
+// A batch is acked (QoS 1, not retained, on the gate's ack topic, signed)
+// only after its insert committed. A malformed message is logged and
+// dropped without an ack; so is a message not signed by its enrolled
+// gate, which is also counted in wicket_refusals. While PostgreSQL is unreachable, each worker retries its
 // batch with backoff and acks nothing; messages arriving meanwhile queue
 // up to QueueSize and are dropped beyond, and gates resend whatever is not
 // acked. Messages still queued when ctx is done are dropped the same way.
@@ -202,6 +245,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	c.connectLoop(ctx, client)
 	cancel()
 	wg.Wait()
+	flushCtx, flushCancel := context.WithTimeout(context.Background(), ackTimeout)
+	c.flushRefusals(flushCtx)
+	flushCancel()
 	client.Disconnect(disconnectQuiesce)
 	c.log.Info("stopped", "stats", c.Stats())
 	return nil
@@ -258,7 +304,7 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 			c.log.Warn("cannot connect to the broker", "broker", c.cfg.Broker, "err", err)
 		} else {
 			up := c.cfg.Clock.Now()
-			c.log.Info("connected and subscribed", "broker", c.cfg.Broker, "filter", c.filter, "client_id", c.cfg.ClientID)
+			c.log.Info("connected", "broker", c.cfg.Broker, "filter", c.filter, "client_id", c.cfg.ClientID)
 			var err error
 			select {
 			case <-ctx.Done():
@@ -281,20 +327,69 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 }
 
 // connect connects and subscribes, or leaves the client disconnected.
+// The retained roster is subscribed to only when the broker holds no
+// session for this collector (or it has no roster yet), so a reconnect
+// does not make the broker resend it. The default handler takes what the
+// session queued from the first message on.
 func (c *Collector) connect(ctx context.Context, client Client) error {
-	if err := c.wait(ctx, client.Connect(), connectTimeout); err != nil {
+	ct := client.Connect()
+	if err := c.wait(ctx, ct, connectTimeout); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	tok := client.Subscribe(c.filter, 1, c.onMessage)
-	err := c.wait(ctx, tok, connectTimeout)
-	if st, ok := tok.(*mqtt.SubscribeToken); ok && err == nil && st.Result()[c.filter] == 0x80 {
-		err = errors.New("refused by the broker; check its ACL for this user")
+	var filters []string
+	present := false
+	if t, ok := ct.(*mqtt.ConnectToken); ok && t.SessionPresent() {
+		present = true
+		c.resumed.Add(1)
 	}
-	if err != nil {
-		client.Disconnect(0)
-		return fmt.Errorf("subscribe %s: %w", c.filter, err)
+	if !present || c.roster.Load() == nil {
+		filters = append(filters, c.topics.Roster())
+	}
+	// The records filter is subscribed again on every connect: records
+	// are never retained, so that costs the broker nothing, and Mosquitto
+	// 2.0 does not restore a shared subscription from its persistence
+	// file, though it reports the session present.
+	filters = append(filters, c.filter)
+	for _, filter := range filters {
+		tok := client.Subscribe(filter, 1, c.onMessage)
+		err := c.wait(ctx, tok, connectTimeout)
+		if st, ok := tok.(*mqtt.SubscribeToken); ok && err == nil && st.Result()[filter] == 0x80 {
+			err = errors.New("refused by the broker; check its ACL for this user")
+		}
+		if err != nil {
+			client.Disconnect(0)
+			return fmt.Errorf("subscribe %s: %w", filter, err)
+		}
 	}
 	return nil
+}
+
+// rosterVersion is the version of the roster in use, 0 for none.
+func (c *Collector) rosterVersion() uint64 {
+	if r := c.roster.Load(); r != nil {
+		return r.Version
+	}
+	return 0
+}
+
+// installRoster verifies a roster and uses it if it is newer than the
+// one in use.
+func (c *Collector) installRoster(raw []byte) error {
+	r, err := c.cfg.Roots.ParseRoster(raw)
+	if err != nil {
+		return err
+	}
+	for {
+		cur := c.roster.Load()
+		if cur != nil && r.Version <= cur.Version {
+			return nil
+		}
+		if c.roster.CompareAndSwap(cur, r) {
+			c.log.Info("roster installed", "version", r.Version, "members", len(r.Members))
+			c.rosterOnce.Do(func() { close(c.haveRoster) })
+			return nil
+		}
+	}
 }
 
 // wait waits for tok, at most timeout, or until ctx is done.
@@ -318,6 +413,15 @@ func (c *Collector) wait(ctx context.Context, tok mqtt.Token, timeout time.Durat
 // what it sends; records are safe in any case because the gate keeps
 // them until it sees our ack on its ack topic.
 func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if m.Topic() == c.topics.Roster() {
+		if len(m.Payload()) > 0 {
+			if err := c.installRoster(m.Payload()); err != nil {
+				c.complain(&c.refuseLog, "refused a roster", "err", err)
+			}
+		}
+		m.Ack()
+		return
+	}
 	c.messages.Add(1)
 	if len(m.Payload()) > wire.MaxMessage {
 		m.Ack()
@@ -351,8 +455,28 @@ func (c *Collector) work(ctx context.Context, client Client) {
 // PUBACK when the message is stored or refused for good; not when ctx
 // ended first, so the broker delivers it again.
 func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
+	select {
+	case <-c.haveRoster:
+	default:
+		c.complain(&c.refuseLog, "no roster yet: records wait until one arrives (wicketctl roster publish, or -roster)",
+			"topic", c.topics.Roster())
+		select {
+		case <-c.haveRoster:
+		case <-ctx.Done():
+			return
+		}
+	}
 	r, err := c.decode(m)
-	if err != nil {
+	var ref *errRefused
+	switch {
+	case errors.As(err, &ref):
+		m.done()
+		c.refusedN.Add(1)
+		gate, _ := c.topics.GateOf(m.topic)
+		c.refusals.add(gate, ref.reason, 0)
+		c.complain(&c.refuseLog, "refused a records message; nothing stored", "topic", m.topic, "reason", ref.reason, "err", ref.err)
+		return
+	case err != nil:
 		m.done()
 		c.invalid.Add(1)
 		c.complain(&c.badLog, "dropped a bad records message", "topic", m.topic, "err", err)
@@ -370,10 +494,10 @@ func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
 	m.done()
 	c.inserted.Add(uint64(inserted))
 	c.duplicates.Add(uint64(n - inserted))
-	ack := wire.Ack{From: r.Records[0].Seq, Through: r.Records[n-1].Seq}
-	payload, err := json.Marshal(ack)
+	ack := wire.Ack{Gate: r.Gate, From: r.Records[0].Seq, Through: r.Records[n-1].Seq}
+	payload, err := wire.Sign(wire.KindAck, c.cfg.Fleet, c.cfg.ID, c.cfg.Key, ack)
 	if err != nil {
-		panic(err) // two integers always marshal
+		panic(err) // the key is checked in New; an Ack always marshals
 	}
 	if err := c.wait(ctx, client.Publish(c.topics.Ack(r.Gate), 1, false, payload), ackTimeout); err != nil {
 		if ctx.Err() == nil {
@@ -395,19 +519,34 @@ func (m inbound) done() {
 	}
 }
 
-// decode parses a message and checks that it comes from the gate whose
-// topic it was published on.
+// decode parses a message and checks that it is signed by the gate
+// whose topic it was published on, with the key the roster holds for
+// that gate. A message that fails for who sent it is an *errRefused.
 func (c *Collector) decode(m inbound) (*wire.Records, error) {
 	gate, err := c.topics.GateOf(m.topic)
 	if err != nil {
 		return nil, err
 	}
-	r, err := wire.DecodeRecords(m.payload)
+	sm, err := wire.Open(m.payload)
+	if err != nil {
+		return nil, refused(RefusedUnsigned, err)
+	}
+	if sm.Signer != gate {
+		return nil, refused(RefusedSigner, fmt.Errorf("signed by %q on the topic of gate %q", sm.Signer, gate))
+	}
+	pub := c.roster.Load().Key(gate, verifier.RoleGate)
+	if pub == nil {
+		return nil, refused(RefusedUnenrolled, fmt.Errorf("gate %q is not in roster version %d", gate, c.rosterVersion()))
+	}
+	if err := sm.Verify(wire.KindRecords, c.cfg.Fleet, pub); err != nil {
+		return nil, refused(RefusedSignature, err)
+	}
+	r, err := wire.DecodeRecords(sm.Body)
 	if err != nil {
 		return nil, err
 	}
 	if r.Gate != gate {
-		return nil, fmt.Errorf("records of gate %q on the topic of gate %q", r.Gate, gate)
+		return nil, refused(RefusedGate, fmt.Errorf("records of gate %q signed by gate %q", r.Gate, gate))
 	}
 	return r, nil
 }
@@ -458,9 +597,10 @@ func (c *Collector) progress(ctx context.Context) {
 		if secs := now.Sub(lastAt).Seconds(); secs > 0 {
 			rate = math.Round(float64(s.Records-last.Records)/secs*10) / 10
 		}
+		c.flushRefusals(ctx)
 		c.log.Info("progress", "records_per_s", rate, "messages", s.Messages, "records", s.Records,
 			"inserted", s.Inserted, "duplicates", s.Duplicates, "acks", s.Acks, "dropped", s.Dropped,
-			"invalid", s.Invalid, "errors", s.Errors, "queued", len(c.queue))
+			"invalid", s.Invalid, "refused", s.Refused, "errors", s.Errors, "queued", len(c.queue))
 		last, lastAt = s, now
 	}
 }

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 )
 
 // waitLimit bounds every wait for the broker, the collector or the
@@ -35,11 +35,24 @@ type watchedClient struct {
 	subscribed chan struct{}
 }
 
+// Connect signals subscribed when the broker kept the session: its
+// subscription is still in place.
+func (w *watchedClient) Connect() mqtt.Token {
+	tok := w.Client.Connect()
+	go func() {
+		<-tok.Done()
+		if ct, ok := tok.(*mqtt.ConnectToken); ok && tok.Error() == nil && ct.SessionPresent() {
+			w.subscribed <- struct{}{}
+		}
+	}()
+	return tok
+}
+
 func (w *watchedClient) Subscribe(topic string, qos byte, cb mqtt.MessageHandler) mqtt.Token {
 	tok := w.Client.Subscribe(topic, qos, cb)
 	go func() {
 		<-tok.Done()
-		if tok.Error() == nil {
+		if tok.Error() == nil && topic != w.topics.Roster() {
 			w.subscribed <- struct{}{}
 		}
 	}()
@@ -51,7 +64,7 @@ func (w *watchedClient) Publish(topic string, qos byte, retained bool, payload a
 	if err != nil || !strings.HasSuffix(topic, "/ack") {
 		w.t.Errorf("collector published to %q; want an ack topic", topic)
 	}
-	a, err := wire.DecodeAck(payload.([]byte))
+	a, err := wiretest.OpenAck(w.topics.Fleet, payload.([]byte))
 	if err != nil {
 		w.t.Errorf("collector published a bad ack %q: %v", payload, err)
 	}
@@ -80,7 +93,7 @@ func startCollector(t *testing.T, pool *pgxpool.Pool, w *Writer, cfg Config, log
 		watched.Client = NewPahoClient(o)
 		return watched
 	}
-	c, err := New(cfg, w, log)
+	c, err := New(withIdentity(t, cfg), w, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +127,7 @@ func waitSubscribed(t *testing.T, w *watchedClient) {
 // gate of the fleet.
 type fakeGate struct {
 	t      *testing.T
+	broker string
 	client mqtt.Client
 	topics wire.Topics
 	acks   chan gateAck
@@ -126,7 +140,7 @@ type gateAck struct {
 
 func newFakeGate(t *testing.T, broker, fleet string) *fakeGate {
 	t.Helper()
-	g := &fakeGate{t: t, topics: wire.Topics{Fleet: fleet}, acks: make(chan gateAck, 1000)}
+	g := &fakeGate{t: t, broker: broker, topics: wire.Topics{Fleet: fleet}, acks: make(chan gateAck, 1000)}
 	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("fake-gate-%s-%d", fleet, time.Now().UnixNano())).
 		SetCleanSession(true).SetAutoReconnect(false).SetProtocolVersion(4)
 	g.client = mqtt.NewClient(o)
@@ -143,7 +157,10 @@ func newFakeGate(t *testing.T, broker, fleet string) *fakeGate {
 		if m.Retained() {
 			t.Errorf("ack on %q is retained", m.Topic())
 		}
-		a, err := wire.DecodeAck(m.Payload())
+		a, err := wiretest.OpenAck(fleet, m.Payload())
+		if err == nil && a.Gate != gate {
+			err = fmt.Errorf("ack names gate %q", a.Gate)
+		}
 		if err != nil {
 			t.Errorf("ack on %q: %v", m.Topic(), err)
 			return
@@ -165,13 +182,12 @@ func (g *fakeGate) publish(gate string, payload []byte) {
 	}
 }
 
+// send publishes r on the records topic of gate, signed as gate, which
+// it enrols first.
 func (g *fakeGate) send(gate string, r *wire.Records) {
 	g.t.Helper()
-	data, err := json.Marshal(r)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	g.publish(gate, data)
+	g.enrol(gate)
+	g.publish(gate, wiretest.Records(g.topics.Fleet, gate, r))
 }
 
 // wantAck waits for the next ack and checks it.
@@ -233,9 +249,9 @@ func TestCollectorEndToEnd(t *testing.T) {
 	g.send(b, batch(b, seqRange(10, 14)...))
 	g.wantAck(b, 10, 14)
 
-	g.publish(a, []byte(`{"gate":"`+a+`","records":[{"seq":`)) // malformed
-	g.send(a, batch(b, 20, 21))                                // another gate's records
-	g.publish(a, []byte(`{"gate":"`+a+`","records":[]}`))      // empty
+	g.publish(a, []byte(`{"gate":"`+a+`","records":[{"seq":`)) // malformed, unsigned
+	g.send(a, batch(b, 20, 21))                                // another gate's records, signed by a
+	g.send(a, &wire.Records{Gate: a})                          // empty
 	g.send(a, batch(a, 1, 2, 3))                               // a resend
 	g.wantAck(a, 1, 3)
 	g.wantNoAck()
@@ -258,7 +274,7 @@ func TestCollectorEndToEnd(t *testing.T) {
 	if s.Acks == 3 {
 		s.Acks = 4
 	}
-	want := Stats{Messages: 7, Invalid: 3, Records: 16, Inserted: 11, Duplicates: 5, Acks: 4}
+	want := Stats{Messages: 7, Invalid: 1, Refused: 2, Records: 16, Inserted: 11, Duplicates: 5, Acks: 4, RosterVersion: 2}
 	if s != want {
 		t.Errorf("Stats() = %+v; want %+v", s, want)
 	}
@@ -295,7 +311,7 @@ func TestCollectorSharedGroup(t *testing.T) {
 	for i := range batches {
 		gate := gates[i%2]
 		from := uint64(i/2*size + 1)
-		if n := acked[gateAck{gate, wire.Ack{From: from, Through: from + size - 1}}]; n != 1 {
+		if n := acked[gateAck{gate, wire.Ack{Gate: gate, From: from, Through: from + size - 1}}]; n != 1 {
 			t.Errorf("batch %s %d..%d acked %d times; want once", gate, from, from+size-1, n)
 		}
 	}
@@ -465,12 +481,12 @@ func TestCollectorResumesSession(t *testing.T) {
 	g.send(a, batch(a, 3, 4))
 	g.send(a, batch(a, 5))
 	c, _, _ := startCollector(t, pool, NewWriter(pool, testLog(t)), cfg, testLog(t))
-	g.wantAcks(gateAck{a, wire.Ack{From: 3, Through: 4}}, gateAck{a, wire.Ack{From: 5, Through: 5}})
+	g.wantAcks(gateAck{a, wire.Ack{Gate: a, From: 3, Through: 4}}, gateAck{a, wire.Ack{Gate: a, From: 5, Through: 5}})
 	if n := countRows(t, pool, a, 1, 5); n != 5 {
 		t.Errorf("%d rows; want 5", n)
 	}
-	if s := c.Stats(); s.Messages != 2 || s.Inserted != 3 {
-		t.Errorf("Stats() = %+v; want 2 messages, 3 inserted", s)
+	if s := c.Stats(); s.Messages != 2 || s.Inserted != 3 || s.Resumed != 1 {
+		t.Errorf("Stats() = %+v; want 2 messages, 3 inserted, 1 resumed session", s)
 	}
 }
 

@@ -3,6 +3,12 @@
 // records are committed, and storing is idempotent by (gate, seq), so a
 // gate that resends until acked loses nothing and duplicates nothing.
 //
+// Only records signed by the gate of their topic, with the key the
+// fleet's roster holds for that gate, are stored; anything else is
+// refused, counted (Stats.Refused, table wicket_refusals) and never
+// acknowledged to a gate. Acks are signed with the collector's own
+// enrolled key.
+//
 // Migrate creates and upgrades the schema, Writer stores batches, and
 // Collector connects the two to the broker.
 package collector

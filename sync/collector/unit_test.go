@@ -17,7 +17,7 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(ca, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ok := Config{Broker: "tcp://127.0.0.1:1883", Fleet: "metro", ClientID: "collector-1", Group: "collectors"}
+	ok := withIdentity(t, Config{Broker: "tcp://127.0.0.1:1883", Fleet: "metro", ClientID: "collector-1", Group: "collectors"})
 	for _, tc := range []struct {
 		name    string
 		mutate  func(*Config)
@@ -38,6 +38,10 @@ func TestConfigCheck(t *testing.T) {
 		{"bad CA", func(c *Config) { c.Broker, c.CAFile = "ssl://b:8883", ca }, "no PEM certificate"},
 		{"missing CA", func(c *Config) { c.Broker, c.CAFile = "tls://b:8883", ca+".missing" }, "ca_file"},
 		{"workers", func(c *Config) { c.Workers = MaxWorkers + 1 }, "Workers"},
+		{"no id", func(c *Config) { c.ID = "" }, "ID"},
+		{"no key", func(c *Config) { c.Key = nil }, "Key"},
+		{"no roots", func(c *Config) { c.Roots = nil }, "Roots"},
+		{"forged roster", func(c *Config) { c.Roster = []byte("not a roster") }, "Roster"},
 	} {
 		cfg := ok
 		tc.mutate(&cfg)
@@ -69,7 +73,7 @@ var _ mqtt.Message = fakeMessage{}
 
 func testCollector(t *testing.T, clock clockwork.Clock, log *slog.Logger) *Collector {
 	t.Helper()
-	c, err := New(Config{Broker: "tcp://127.0.0.1:1883", Fleet: "unit", ClientID: "unit", Clock: clock}, &Writer{}, log)
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1883", Fleet: "unit", ClientID: "unit", Clock: clock}), &Writer{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"wicket/sync/store"
 	"wicket/sync/wire"
 )
 
@@ -114,7 +113,7 @@ func check(r *wire.Records) error {
 }
 
 // recordValues appends the column values of e in recordColumns order.
-func recordValues(args []any, e *store.Event) []any {
+func recordValues(args []any, e *wire.Record) []any {
 	warnings := e.Warnings
 	if warnings == nil {
 		warnings = []string{}

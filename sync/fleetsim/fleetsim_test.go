@@ -33,6 +33,7 @@ import (
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -146,7 +147,14 @@ func TestFleetSim(t *testing.T) {
 	if err := collector.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	col, err := collector.New(collector.Config{Broker: broker.URL(), Fleet: "sim", ClientID: "fleetsim-collector", Group: "collectors"},
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("G%04d", i)
+	}
+	roster := wiretest.Roster(t, f.Root, 1, ids...)
+	publish(t, broker.URL(), topics.Roster(), roster)
+	col, err := collector.New(collector.Config{Broker: broker.URL(), Fleet: "sim", ClientID: "fleetsim-collector", Group: "collectors",
+		ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: roster},
 		collector.NewWriter(pool, quiet), quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +168,7 @@ func TestFleetSim(t *testing.T) {
 	dir := t.TempDir()
 	gates := make([]*simGate, n)
 	for i := range gates {
-		id := fmt.Sprintf("G%04d", i)
+		id := ids[i]
 		st, err := store.Open(store.Options{Path: filepath.Join(dir, id+".db"), Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
@@ -184,7 +192,7 @@ func TestFleetSim(t *testing.T) {
 		g.sync, err = mqttsync.New(mqttsync.Config{
 			Conn:  mqttconn.Conn{Broker: broker.URL(), ClientID: "wicket-sim-" + id, KeepAlive: 30 * time.Second},
 			Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
-			AckTimeout: 5 * time.Second,
+			AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(),
 		}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, quiet)
 		if err != nil {
 			t.Fatal(err)

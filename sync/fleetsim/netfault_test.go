@@ -21,6 +21,7 @@ import (
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -146,14 +147,17 @@ func TestNetworkFaults(t *testing.T) {
 	if err := collector.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	col, err := collector.New(collector.Config{Broker: broker.URL(), Fleet: "nf", ClientID: "netfault-collector"},
+	f := verifiertest.New(t)
+	roster := wiretest.Roster(t, f.Root, 1, gateID)
+	publish(t, broker.URL(), wire.Topics{Fleet: "nf"}.Roster(), roster)
+	col, err := collector.New(collector.Config{Broker: broker.URL(), Fleet: "nf", ClientID: "netfault-collector",
+		ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: roster},
 		collector.NewWriter(pool, quiet), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wg.Go(func() { col.Run(ctx) })
 
-	f := verifiertest.New(t)
 	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "gate.db"), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +169,7 @@ func TestNetworkFaults(t *testing.T) {
 		Conn:  mqttconn.Conn{Broker: proxy.URL(), ClientID: "wicket-nf-" + gateID, KeepAlive: 2 * time.Second},
 		Fleet: "nf", Gate: gateID, AckTimeout: nfAckTimeout, StatusEvery: time.Hour,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Key: wiretest.GateKey, Roots: f.Roots(),
 	}, st, tr, func() wire.Status { return wire.Status{Gate: gateID} }, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func TestNATS(t *testing.T) {
 		msgs[topics.Delta(v)] = signBatch(t, f, v, v-1)
 	}
 	publishRetained(t, b.URL(), msgs)
-	c := startCollector(t, b.URL())
+	c := startCollector(t, f, b.URL())
 	g := startGate(t, f, b.URL(), "N1", 30*time.Second)
 	g.appendN(t, 42)
 	eventually(t, "42 records acked through NATS", 20*time.Second, func() bool { return outboxLen(t, g.st) == 0 })

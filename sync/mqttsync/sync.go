@@ -1,9 +1,17 @@
 // Package mqttsync connects a gate to its fleet over MQTT 3.1.1: it sends
-// the store's outbox as batches of records and deletes them only when a
-// collector acknowledges them (wire.Ack), receives signed key sets and
+// the store's outbox as batches of records signed with the gate's
+// identity key and deletes them only when an enrolled collector
+// acknowledges them (a signed wire.Ack within a batch the gate sent and
+// has not had acknowledged), receives signed key sets, rosters and
 // revocation/override batches (retained snapshot plus deltas) and hands
-// them to the trust Applier, publishes alerts, and keeps a retained
-// status with a last will that says "offline".
+// them to the trust Applier, publishes alerts, and keeps a signed
+// retained status with a last will that says "offline".
+//
+// A session never wedges: every message has a handler from the first
+// one after CONNACK, and what the gate has no use for is acknowledged
+// and dropped. The gate subscribes only when the broker kept no session
+// for it (or it lacks trust data), so a reconnect does not make the
+// broker resend the retained trust documents.
 //
 // Nothing here blocks the decision loop: the loop only calls Notify and
 // Alert, which never wait. Message handlers only queue; workers do the
@@ -12,10 +20,12 @@ package mqttsync
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +36,7 @@ import (
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
+	"wicket/verifier"
 )
 
 // Client is the part of paho the gate uses (paho's mqtt.Client has it).
@@ -53,7 +64,17 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
 	NewClient func(*mqtt.ClientOptions) Client
+	// Key is the gate's Ed25519 identity key (wicketd init makes it); it
+	// signs records batches and the status. Without it the gate is not
+	// enrolled: it still decides, but publishes no records (no collector
+	// would take them; they stay in the outbox) and an unsigned status.
+	Key ed25519.PrivateKey
+	// Roots verify the fleet's roster, which says whose acks to trust.
+	Roots verifier.RootKeys
 }
+
+// rosterDoc is the store's name of the installed roster.
+const rosterDoc = "roster"
 
 // Limits with their reasons.
 const (
@@ -65,6 +86,18 @@ const (
 	publishWait = 10 * time.Second
 	// tick is how often the publisher looks at the outbox without a Notify.
 	tick = time.Second
+	// gapWait is how long a delta may wait for the version it follows
+	// before the gate asks the broker for the retained documents again:
+	// long enough for the deltas of one catch-up (delivered in any order)
+	// to arrive, short enough that a revocation held behind a lost delta
+	// is in force within a few seconds. Retried after gapRetry.
+	gapWait  = 500 * time.Millisecond
+	gapRetry = 30 * time.Second
+	// maxSent bounds the remembered ranges of batches sent and not yet
+	// acknowledged: MaxInflight batches per AckTimeout, kept across a
+	// few resends. An ack of a range forgotten here is refused and the
+	// records are sent (and acknowledged) again.
+	maxSent = 1024
 )
 
 // State is what the gate's status reports about sync.
@@ -77,6 +110,21 @@ type State struct {
 	Acked       uint64 // outbox rows deleted on acks
 	Resends     uint64 // times unacknowledged batches were sent again
 	Dropped     uint64 // incoming messages dropped on a full queue
+	// AcksRefused counts acks that covered records the gate has not
+	// sent, or already had acknowledged: forged or misdirected.
+	AcksRefused uint64
+	// RosterRefused counts roster documents refused (bad signature,
+	// malformed).
+	RosterRefused uint64
+	// Ignored counts messages on topics the gate has no use for (junk
+	// on the trust tree, leftovers of an old subscription): acknowledged
+	// and dropped as they arrive, so they never hold the session.
+	Ignored uint64
+	// Subscribes counts subscriptions made: on a connect that found no
+	// session on the broker, on a resync, or when the gate lacks trust
+	// data. A reconnect to a live session makes none, so the broker does
+	// not resend the retained trust documents.
+	Subscribes uint64
 }
 
 // Sync runs the gate's side. Create it with New and call Run.
@@ -96,10 +144,17 @@ type Sync struct {
 	parts     chan mqtt.Message // snapshot parts, handed over unbuffered
 	quit      chan struct{}     // closed when Run returns
 	statusDue atomic.Bool
+	roster    atomic.Pointer[verifier.Roster]
 
 	mu    sync.Mutex
 	state State
+	// sent are the seq ranges of batches published and not yet
+	// acknowledged; an ack applies only within one of them.
+	sent []seqRange
 }
+
+// seqRange is the seqs of one records batch, From <= seq <= Through.
+type seqRange struct{ from, through uint64 }
 
 // New returns a Sync. status builds the gate's status message.
 func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Status, log *slog.Logger) (*Sync, error) {
@@ -133,13 +188,29 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 	if cfg.NewClient == nil {
 		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
 	}
-	return &Sync{
+	if cfg.Key != nil && len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("sync: identity key is not an Ed25519 private key")
+	}
+	s := &Sync{
 		cfg: cfg, topics: wire.Topics{Fleet: cfg.Fleet}, st: st, tr: tr, status: status,
 		log:    log.With("component", "sync"),
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
 		parts: make(chan mqtt.Message), quit: make(chan struct{}),
-	}, nil
+	}
+	raw, _, err := st.TrustDoc(rosterDoc)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	if raw != nil {
+		r, err := cfg.Roots.ParseRoster(raw)
+		if err != nil {
+			s.log.Warn("stored roster refused; waiting for one from the broker", "err", err)
+		} else {
+			s.roster.Store(r)
+		}
+	}
+	return s, nil
 }
 
 // Notify says new records are in the outbox. It never blocks.
@@ -186,8 +257,20 @@ func (s *Sync) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
-	will, _ := json.Marshal(wire.Status{Gate: s.cfg.Gate, Online: false})
+	if s.cfg.Key == nil {
+		s.log.Warn("no identity key: this gate is not enrolled; it decides, but its records stay in the outbox")
+	}
+	will, err := s.statusPayload(wire.Status{Gate: s.cfg.Gate, Online: false, At: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
 	opts.SetBinaryWill(s.topics.Status(s.cfg.Gate), will, 1, true)
+	// Every message, from the first one after CONNACK, has a handler:
+	// a resumed session delivers its queued messages before any
+	// Subscribe could register a route, and paho never acknowledges a
+	// message without one, which fills the broker's in-flight window and
+	// wedges the session.
+	opts.SetDefaultPublishHandler(s.onMessage)
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		select {
 		case s.lost <- err:
@@ -223,25 +306,82 @@ func (s *Sync) Run(ctx context.Context) error {
 	return nil
 }
 
-// connect connects and subscribes; it waits at most the connect timeout.
+// connect connects and, when the broker holds no session for the gate
+// (or the gate needs its trust data again), subscribes; it waits at most
+// the connect timeout. A reconnect to a live session subscribes to
+// nothing: the subscriptions are still there, and subscribing again
+// would make the broker resend every retained trust document.
 func (s *Sync) connect(ctx context.Context, c Client) error {
 	select {
 	case <-s.lost:
 	default:
 	}
 	s.update(func(st *State) { st.Attempts++ })
-	if err := wait(ctx, c.Connect()); err != nil {
+	tok := c.Connect()
+	if err := wait(ctx, tok); err != nil {
 		return err
 	}
-	for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
-		if err := wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
-			c.Disconnect(0)
-			return fmt.Errorf("subscribe %s: %w", topic, err)
+	present := false
+	if ct, ok := tok.(*mqtt.ConnectToken); ok {
+		present = ct.SessionPresent()
+	}
+	if !present || s.needsTrust() {
+		s.resync.Store(false)
+		for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
+			if err := wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
+				c.Disconnect(0)
+				return fmt.Errorf("subscribe %s: %w", topic, err)
+			}
 		}
+		s.update(func(st *State) { st.Subscribes++ })
 	}
 	s.update(func(st *State) { st.Connected, st.LastConnect = true, time.Now() })
-	s.log.Info("connected to broker", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID)
+	s.log.Info("connected to broker", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID, "session_present", present)
 	return nil
+}
+
+// needsTrust reports whether the gate lacks trust data the broker keeps
+// retained: no key set, no revocation/override status, or a delta held
+// for a version that never came. Then it subscribes even to a live
+// session, which makes the broker resend the retained documents.
+func (s *Sync) needsTrust() bool {
+	if s.resync.Load() || s.tr.Stats().Gap || s.st.Info().Version == 0 || (len(s.cfg.Roots) > 0 && s.roster.Load() == nil) {
+		return true
+	}
+	raw, _, err := s.st.TrustDoc(store.TrustKeySet)
+	return err != nil || raw == nil
+}
+
+// topic kinds the gate acts on.
+const (
+	topicOther = iota // nobody wants it: acknowledged and dropped
+	topicAck
+	topicKeySet
+	topicSnapshot
+	topicDelta
+	topicPart
+	topicRoster
+)
+
+// kind says what a topic is to this gate.
+func (s *Sync) kind(topic string) int {
+	switch {
+	case topic == s.topics.Ack(s.cfg.Gate):
+		return topicAck
+	case topic == s.topics.KeySet():
+		return topicKeySet
+	case topic == s.topics.Snapshot():
+		return topicSnapshot
+	case topic == s.topics.Roster():
+		return topicRoster
+	}
+	if _, err := s.topics.DeltaVersion(topic); err == nil {
+		return topicDelta
+	}
+	if _, err := s.topics.PartNumber(topic); err == nil {
+		return topicPart
+	}
+	return topicOther
 }
 
 // onMessage is paho's handler: it only queues. A trust message that finds
@@ -252,8 +392,15 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 // is handed over instead, waiting for the worker: paho acknowledges a
 // message when its handler returns, so the broker's in-flight window
 // (Mosquitto's max_inflight_messages) bounds the parts held in memory.
+//
+// A message on a topic the gate has no use for is counted and dropped
+// here; paho acknowledges it when onMessage returns.
 func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
-	if _, err := s.topics.PartNumber(m.Topic()); err == nil {
+	switch s.kind(m.Topic()) {
+	case topicOther:
+		s.update(func(st *State) { st.Ignored++ })
+		return
+	case topicPart:
 		select {
 		case s.parts <- m:
 		case <-s.quit:
@@ -283,7 +430,9 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastStatus := time.Time{}
+	var gapSince, lastGapResync time.Time
 	for {
+		gapSince, lastGapResync = s.checkGap(gapSince, lastGapResync)
 		if time.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
 			if err := s.publishStatus(ctx, c); err != nil {
 				return err
@@ -295,6 +444,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if err := s.waitLive(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
 				return err
 			}
+			s.update(func(st *State) { st.Subscribes++ })
 		}
 		out = s.dropAcked(out)
 		if len(out) > 0 && time.Since(out[0].sent) > s.cfg.AckTimeout {
@@ -302,7 +452,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			s.update(func(st *State) { st.Resends++ })
 			out, after = nil, 0
 		}
-		for len(out) < s.cfg.MaxInflight {
+		for s.cfg.Key != nil && len(out) < s.cfg.MaxInflight {
 			evs, err := s.st.Outbox(after, s.cfg.BatchSize)
 			if err != nil {
 				s.log.Error("read outbox", "err", err)
@@ -311,7 +461,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if len(evs) == 0 {
 				break
 			}
-			payload, err := json.Marshal(wire.Records{Gate: s.cfg.Gate, Records: evs})
+			payload, err := wire.Sign(wire.KindRecords, s.cfg.Fleet, s.cfg.Gate, s.cfg.Key, wire.Records{Gate: s.cfg.Gate, Records: evs})
 			if err != nil {
 				return err
 			}
@@ -319,6 +469,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 				return fmt.Errorf("publish records: %w", err)
 			}
 			first, last := evs[0].Seq, evs[len(evs)-1].Seq
+			s.remember(seqRange{first, last})
 			out = append(out, inflight{from: first, through: last, sent: time.Now()})
 			after = last
 			s.update(func(st *State) { st.Published += uint64(len(evs)) })
@@ -338,6 +489,27 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 	}
 }
 
+// checkGap asks for a resync when a delta has been held for gapWait
+// (its predecessor lost, for example pushed out of a full session queue
+// on the broker), at most once per gapRetry. It returns the new gapSince
+// and lastResync.
+func (s *Sync) checkGap(since, last time.Time) (time.Time, time.Time) {
+	if !s.tr.Stats().Gap {
+		return time.Time{}, last
+	}
+	now := time.Now()
+	if since.IsZero() {
+		time.AfterFunc(gapWait, s.Notify)
+		return now, last
+	}
+	if now.Sub(since) < gapWait || (!last.IsZero() && now.Sub(last) < gapRetry) {
+		return since, last
+	}
+	s.log.Info("a delta waits for a version that has not come; asking for the retained trust data again")
+	s.resync.Store(true)
+	return since, now
+}
+
 // dropAcked forgets in-flight batches whose rows are gone from the outbox.
 func (s *Sync) dropAcked(out []inflight) []inflight {
 	keep := out[:0]
@@ -353,11 +525,23 @@ func (s *Sync) dropAcked(out []inflight) []inflight {
 func (s *Sync) publishStatus(ctx context.Context, c Client) error {
 	st := s.status()
 	st.Online = true
-	b, err := json.Marshal(st)
+	b, err := s.statusPayload(st)
 	if err != nil {
 		return err
 	}
 	return s.waitLive(ctx, c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b))
+}
+
+// statusPayload is the status message: signed with the identity key,
+// plain JSON (which wicketctl fleet shows as unverified) without one.
+func (s *Sync) statusPayload(st wire.Status) ([]byte, error) {
+	if r := s.roster.Load(); r != nil {
+		st.RosterVersion = r.Version
+	}
+	if s.cfg.Key == nil {
+		return json.Marshal(st)
+	}
+	return wire.Sign(wire.KindStatus, s.cfg.Fleet, s.cfg.Gate, s.cfg.Key, st)
 }
 
 // goodbye publishes the offline status (the will covers a crash) and
@@ -365,7 +549,7 @@ func (s *Sync) publishStatus(ctx context.Context, c Client) error {
 func (s *Sync) goodbye(c Client) {
 	st := s.status()
 	st.Online = false
-	if b, err := json.Marshal(st); err == nil {
+	if b, err := s.statusPayload(st); err == nil {
 		c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b).WaitTimeout(2 * time.Second)
 	}
 	c.Disconnect(250)
@@ -391,40 +575,126 @@ func (s *Sync) handle(m mqtt.Message) {
 	if len(payload) == 0 {
 		return
 	}
-	switch {
-	case topic == s.topics.Ack(s.cfg.Gate):
-		a, err := wire.DecodeAck(payload)
-		if err != nil {
-			s.log.Warn("bad ack", "err", err)
-			return
-		}
-		n, err := s.st.AckRange(a.From, a.Through)
-		if err != nil {
-			s.log.Error("apply ack", "err", err)
-			return
-		}
-		s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
-		s.Notify()
-	case topic == s.topics.KeySet():
-		if res, _ := s.tr.KeySet(payload, "broker"); res == trust.Applied {
-			s.StatusChanged()
-		}
-	case topic == s.topics.Snapshot():
-		if res, _ := s.tr.Batch(payload, "broker snapshot"); res == trust.Applied {
-			s.StatusChanged()
-		}
-	default:
-		if _, err := s.topics.DeltaVersion(topic); err == nil {
-			if res, _ := s.tr.Batch(payload, "broker delta"); res == trust.Applied {
-				s.StatusChanged()
-			}
-		} else if _, err := s.topics.PartNumber(topic); err == nil {
-			if res, _ := s.tr.Batch(payload, "broker snapshot part"); res == trust.Applied {
-				s.StatusChanged()
-			}
-		}
+	var res trust.Result
+	switch s.kind(topic) {
+	case topicAck:
+		s.applyAck(payload)
+		return
+	case topicKeySet:
+		res, _ = s.tr.KeySet(payload, "broker")
+	case topicSnapshot:
+		res, _ = s.tr.Batch(payload, "broker snapshot")
+	case topicDelta:
+		res, _ = s.tr.Batch(payload, "broker delta")
+	case topicPart:
+		res, _ = s.tr.Batch(payload, "broker snapshot part")
+	case topicRoster:
+		s.installRoster(payload)
+		return
+	}
+	switch res {
+	case trust.Applied:
+		s.StatusChanged()
+	case trust.Held:
+		s.Notify() // the session loop watches the gap
 	}
 }
+
+// remember notes a published batch, forgetting the oldest beyond
+// maxSent.
+func (s *Sync) remember(r seqRange) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) >= maxSent {
+		s.sent = append(s.sent[:0], s.sent[len(s.sent)-maxSent+1:]...)
+	}
+	s.sent = append(s.sent, r)
+}
+
+// claim reports whether [from, through] lies within one batch sent and
+// not yet acknowledged, and then forgets the batches the ack covers
+// whole.
+func (s *Sync) claim(from, through uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.ContainsFunc(s.sent, func(r seqRange) bool { return r.from <= from && through <= r.through }) {
+		return false
+	}
+	s.sent = slices.DeleteFunc(s.sent, func(r seqRange) bool { return from <= r.from && r.through <= through })
+	return true
+}
+
+// applyAck deletes the outbox rows an ack covers if it is signed by a
+// collector of the roster, names this gate, and covers records the gate
+// sent and has not had acknowledged yet.
+func (s *Sync) applyAck(payload []byte) {
+	if len(payload) > wire.MaxAckMessage {
+		s.refuseAck("ack message too long", fmt.Errorf("%d bytes, over %d", len(payload), wire.MaxAckMessage))
+		return
+	}
+	sm, err := wire.Open(payload)
+	if err != nil {
+		s.refuseAck("unsigned ack", err)
+		return
+	}
+	if err := sm.Verify(wire.KindAck, s.cfg.Fleet, s.roster.Load().Key(sm.Signer, verifier.RoleCollector)); err != nil {
+		s.refuseAck("ack not signed by an enrolled collector", err)
+		return
+	}
+	a, err := wire.DecodeAck(sm.Body)
+	if err == nil && a.Gate != s.cfg.Gate {
+		err = fmt.Errorf("ack for gate %q", a.Gate)
+	}
+	if err != nil {
+		s.refuseAck("bad ack", err)
+		return
+	}
+	if !s.claim(a.From, a.Through) {
+		s.refuseAck("ack of records not sent or already acknowledged", fmt.Errorf("seq %d..%d from %s", a.From, a.Through, sm.Signer))
+		return
+	}
+	n, err := s.st.AckRange(a.From, a.Through)
+	if err != nil {
+		s.log.Error("apply ack", "err", err)
+		return
+	}
+	s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
+	s.Notify()
+}
+
+// refuseAck counts a refused ack and logs the first and every 100th: a
+// flood of forged acks must not flood the log.
+func (s *Sync) refuseAck(why string, err error) {
+	var n uint64
+	s.update(func(st *State) { st.AcksRefused++; n = st.AcksRefused })
+	if n%100 == 1 {
+		s.log.Warn("refused an ack: "+why, "err", err, "refused_total", n)
+	}
+}
+
+// installRoster verifies a roster from the broker and keeps it if it is
+// newer than the one installed.
+func (s *Sync) installRoster(raw []byte) {
+	r, err := s.cfg.Roots.ParseRoster(raw)
+	if err != nil {
+		s.update(func(st *State) { st.RosterRefused++ })
+		s.log.Warn("refused a roster", "err", err)
+		return
+	}
+	if cur := s.roster.Load(); cur != nil && r.Version <= cur.Version {
+		return
+	}
+	if err := s.st.PutTrustDoc(rosterDoc, r.Version, raw); err != nil {
+		s.log.Error("store roster", "err", err)
+		return
+	}
+	s.roster.Store(r)
+	s.log.Info("roster installed", "version", r.Version, "members", len(r.Members))
+	s.StatusChanged()
+}
+
+// Roster returns the installed roster, or nil.
+func (s *Sync) Roster() *verifier.Roster { return s.roster.Load() }
 
 // errTimeout: the broker did not answer in time.
 var errTimeout = errors.New("broker did not answer in time")

@@ -2,7 +2,6 @@ package mqttsync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -32,6 +32,10 @@ type gate struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	fleet wire.Topics
+
+	conn       mqttconn.Conn
+	ackTimeout time.Duration
+	roots      verifier.RootKeys
 }
 
 func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTimeout time.Duration) *gate {
@@ -50,19 +54,35 @@ func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id
 	t.Cleanup(func() { st.Close() })
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
-	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, done: make(chan struct{})}
+	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout, roots: f.Roots()}
+	g.start(t)
+	return g
+}
+
+// start runs a new Sync on the gate's store, as a restarted wicketd
+// would.
+func (g *gate) start(t *testing.T) {
+	t.Helper()
+	var err error
 	g.sync, err = New(Config{
-		Conn: conn, Fleet: "test", Gate: id,
-		BatchSize: 10, AckTimeout: ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
-	}, st, tr, func() wire.Status { return wire.Status{Gate: id, StatusVersion: st.Info().Version} }, slog.New(slog.DiscardHandler))
+		Conn: g.conn, Fleet: "test", Gate: g.id,
+		BatchSize: 10, AckTimeout: g.ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Key: wiretest.GateKey, Roots: g.roots,
+	}, g.st, g.tr, func() wire.Status { return wire.Status{Gate: g.id, StatusVersion: g.st.Info().Version} }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g.stop = cancel
-	go func() { g.sync.Run(ctx); close(g.done) }()
-	t.Cleanup(func() { cancel(); <-g.done })
-	return g
+	done := make(chan struct{})
+	g.stop, g.done = cancel, done
+	go func() { g.sync.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// halt stops the gate's sync and waits until it disconnected.
+func (g *gate) halt() {
+	g.stop()
+	<-g.done
 }
 
 // appendN commits n decision events, as the decision loop would.
@@ -77,6 +97,18 @@ func (g *gate) appendN(t *testing.T, n int) {
 	g.sync.Notify()
 }
 
+// enrol publishes, retained, a roster (version 1) with the test
+// collector and the named gates.
+func enrol(t *testing.T, f *verifiertest.Fixture, broker string, gates ...string) {
+	t.Helper()
+	publishRetained(t, broker, map[string][]byte{wire.Topics{Fleet: "test"}.Roster(): wiretest.Roster(t, f.Root, 1, gates...)})
+}
+
+// signedAck is an ack of the test collector.
+func signedAck(gate string, from, through uint64) []byte {
+	return wiretest.Ack("test", gate, from, through)
+}
+
 // collector is a minimal stand-in for sync/collector: it records every
 // seq it sees per gate and acks each batch (unless told not to).
 type collector struct {
@@ -86,15 +118,16 @@ type collector struct {
 	cl    mqtt.Client
 }
 
-func startCollector(t *testing.T, broker string) *collector {
+func startCollector(t *testing.T, f *verifiertest.Fixture, broker string) *collector {
 	t.Helper()
+	enrol(t, f, broker)
 	c := &collector{seen: map[string]map[uint64]int{}}
 	topics := wire.Topics{Fleet: "test"}
 	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-collector").SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
 	o.SetOnConnectHandler(func(cl mqtt.Client) {
 		cl.Subscribe(topics.AllRecords(), 1, func(cl mqtt.Client, m mqtt.Message) {
-			r, err := wire.DecodeRecords(m.Payload())
+			r, err := wiretest.OpenRecords("test", m.Payload())
 			if err != nil {
 				return
 			}
@@ -108,8 +141,7 @@ func startCollector(t *testing.T, broker string) *collector {
 			noAck := c.noAck
 			c.mu.Unlock()
 			if !noAck {
-				b, _ := json.Marshal(wire.Ack{From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq})
-				cl.Publish(topics.Ack(r.Gate), 1, false, b)
+				cl.Publish(topics.Ack(r.Gate), 1, false, signedAck(r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq))
 			}
 		})
 	})
@@ -153,7 +185,7 @@ func outboxLen(t *testing.T, st *store.Store) int {
 func TestRecordsAcked(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
 	f := verifiertest.New(t)
-	c := startCollector(t, b.URL())
+	c := startCollector(t, f, b.URL())
 	g := startGate(t, f, b.URL(), "G1", 30*time.Second)
 	g.appendN(t, 95)
 	eventually(t, "95 records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
@@ -167,7 +199,7 @@ func TestRecordsAcked(t *testing.T) {
 func TestResendWithoutAck(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
 	f := verifiertest.New(t)
-	c := startCollector(t, b.URL())
+	c := startCollector(t, f, b.URL())
 	c.mu.Lock()
 	c.noAck = true
 	c.mu.Unlock()
@@ -189,7 +221,7 @@ func TestResendWithoutAck(t *testing.T) {
 func TestBrokerOutage(t *testing.T) {
 	b := mqtttest.StartMosquitto(t, mqtttest.Persistence(t.TempDir()))
 	f := verifiertest.New(t)
-	c := startCollector(t, b.URL())
+	c := startCollector(t, f, b.URL())
 	g := startGate(t, f, b.URL(), "G3", 2*time.Second)
 	g.appendN(t, 20)
 	eventually(t, "first records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
@@ -289,7 +321,11 @@ func TestStatusRetained(t *testing.T) {
 		var s wire.Status
 		select {
 		case p := <-got:
-			json.Unmarshal(p, &s)
+			var sm *wire.Signed
+			s, sm, _ = wire.OpenStatus(p)
+			if sm == nil || sm.Signer != "G5" || sm.Verify(wire.KindStatus, "test", wiretest.GatePub) != nil {
+				t.Errorf("status %s not signed by G5", p)
+			}
 		case <-time.After(5 * time.Second):
 		}
 		return s

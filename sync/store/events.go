@@ -13,49 +13,27 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"wicket/sync/wire"
 )
 
-// Event types.
+// Event types (the record types of the wire contract).
 const (
-	TypeDecision  = "decision"
-	TypePassage   = "passage"
-	TypeEmergency = "emergency"
-	TypeAttendant = "attendant"
-	TypeAlert     = "alert"
-	TypeSystem    = "system"
+	TypeDecision  = wire.TypeDecision
+	TypePassage   = wire.TypePassage
+	TypeEmergency = wire.TypeEmergency
+	TypeAttendant = wire.TypeAttendant
+	TypeAlert     = wire.TypeAlert
+	TypeSystem    = wire.TypeSystem
 )
 
 // ReasonAntiPassback is the Reason Append gives a decision it turns into a
 // denial (the same string as verifier.ReasonAntiPassback).
 const ReasonAntiPassback = "anti_passback"
 
-// Event is one access-log record. Identifiers are keyed hashes (HashID,
-// HashSubject), never raw ids; no field holds personal data.
-type Event struct {
-	Seq       uint64    `json:"seq"`  // assigned by Append: strictly increasing, never reused
-	Type      string    `json:"type"` // TypeDecision, TypePassage, ...
-	At        time.Time `json:"at"`
-	Gate      string    `json:"gate"`
-	Venue     string    `json:"venue"`
-	Allow     bool      `json:"allow,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Colour    string    `json:"colour,omitempty"`
-	Kind      string    `json:"kind,omitempty"`
-	Class     string    `json:"class,omitempty"`
-	Issuer    string    `json:"issuer,omitempty"`
-	Voucher   string    `json:"voucher,omitempty"` // HashID of the voucher id
-	Subject   string    `json:"subject,omitempty"` // HashSubject of the subject pseudonym
-	Alert     bool      `json:"alert,omitempty"`
-	Attendant bool      `json:"attendant,omitempty"`
-	Warnings  []string  `json:"warnings,omitempty"`
-	Ref       uint64    `json:"ref,omitempty"`    // seq of the decision a passage or attendant event is about
-	Detail    string    `json:"detail,omitempty"` // e.g. "passed", "not_passed", "emergency_on"
-	// Temperature is the screening result of a decision: normal, fever,
-	// none (no reading in time) or fault; Celsius the reading, only where
-	// the policy keeps it.
-	Temperature string  `json:"temperature,omitempty"`
-	Celsius     float64 `json:"celsius,omitempty"`
-}
+// Event is one access-log record: the record of the wire contract, which
+// the store keeps as its JSON (wire.Record).
+type Event = wire.Record
 
 // HashID returns the record form of a voucher id: hex of the first 16
 // bytes of HMAC-SHA256(record key, "v\x00" || id).

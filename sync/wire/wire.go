@@ -2,8 +2,9 @@
 // the MQTT broker: topic names and message bodies. docs/mqtt.md explains
 // it; everything that publishes or subscribes builds topics here.
 //
-// Records, acks and status are JSON; trust documents (key sets, batches)
-// travel as their raw signed COSE bytes, exactly as in files.
+// Records, acks and status are JSON, signed by their sender (sign.go);
+// trust documents (key sets, batches, rosters) travel as their raw signed
+// COSE bytes, exactly as in files.
 package wire
 
 import (
@@ -13,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"wicket/sync/store"
 )
 
 // Root is the first topic level of everything Wicket publishes.
@@ -69,6 +68,7 @@ func (t Topics) GateOf(topic string) (string, error) {
 
 // Trust topics, published by the authority, retained.
 func (t Topics) KeySet() string   { return Root + "/" + t.Fleet + "/trust/keyset" }
+func (t Topics) Roster() string   { return Root + "/" + t.Fleet + "/trust/roster" }
 func (t Topics) Snapshot() string { return Root + "/" + t.Fleet + "/trust/status/snapshot" }
 func (t Topics) Delta(version uint64) string {
 	return Root + "/" + t.Fleet + "/trust/status/delta/" + strconv.FormatUint(version, 10)
@@ -115,22 +115,27 @@ func (t Topics) DeltaVersion(topic string) (uint64, error) {
 	return strconv.ParseUint(v, 10, 64)
 }
 
-// Records is one batch of access records from one gate, in seq order.
+// Records is one batch of access records from one gate, in seq order. It
+// travels signed by the gate (Sign, KindRecords).
 type Records struct {
-	Gate    string        `json:"gate"`
-	Records []store.Event `json:"records"`
+	Gate    string   `json:"gate"`
+	Records []Record `json:"records"`
 }
 
-// Ack acknowledges that a collector durably stored the records of a gate
-// with From <= seq <= Through. The gate deletes exactly those from its
-// outbox; acks are idempotent and may arrive in any order.
+// Ack acknowledges that a collector durably stored the records of Gate
+// with From <= seq <= Through. It travels signed by the collector (Sign,
+// KindAck); the gate deletes exactly those records from its outbox if it
+// sent them and has not had them acknowledged yet. Acks are idempotent
+// and may arrive in any order.
 type Ack struct {
+	Gate    string `json:"gate"`
 	From    uint64 `json:"from"`
 	Through uint64 `json:"through"`
 }
 
-// Status is a gate's retained status; the broker publishes the last-will
-// form (Online false) when the gate drops off.
+// Status is a gate's retained status, signed by the gate (Sign,
+// KindStatus); the broker publishes the last-will form (Online false,
+// signed when the gate connected) when the gate drops off.
 type Status struct {
 	Gate          string    `json:"gate"`
 	Venue         string    `json:"venue,omitempty"`
@@ -138,6 +143,7 @@ type Status struct {
 	Version       string    `json:"version,omitempty"`
 	ConfigHash    string    `json:"config_hash,omitempty"`
 	KeySetVersion uint64    `json:"key_set_version"`
+	RosterVersion uint64    `json:"roster_version,omitempty"`
 	KeySetIssued  time.Time `json:"key_set_issued,omitzero"`
 	StatusVersion uint64    `json:"status_version"`
 	StatusIssued  time.Time `json:"status_issued,omitzero"`
@@ -168,7 +174,13 @@ type Status struct {
 	Sent    uint64    `json:"sent"`
 	Acked   uint64    `json:"acked"`
 	Resends uint64    `json:"resends"`
-	At      time.Time `json:"at"`
+	// AcksRefused counts acks the gate refused (unsigned, not from an
+	// enrolled collector, for records it did not send or had acked);
+	// Ignored counts messages on topics it has no use for. Either
+	// growing means someone is publishing what they should not.
+	AcksRefused uint64    `json:"acks_refused,omitempty"`
+	Ignored     uint64    `json:"ignored,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // Limits of what a gate or collector accepts from the broker.
@@ -179,6 +191,10 @@ const (
 	// MaxMessage bounds any JSON message (a batch of 500 records is about
 	// 200 KiB).
 	MaxMessage = 1 << 20
+	// MaxAckMessage bounds a signed ack: its body is under 200 bytes,
+	// the envelope and signature add about 150. Anything longer is
+	// refused before it is parsed.
+	MaxAckMessage = 1024
 )
 
 // DecodeRecords parses and checks a records message: at most
@@ -214,7 +230,7 @@ func DecodeRecords(payload []byte) (*Records, error) {
 // DecodeAck parses and checks an ack.
 func DecodeAck(payload []byte) (Ack, error) {
 	var a Ack
-	if len(payload) > 1024 {
+	if len(payload) > MaxAckMessage {
 		return a, errors.New("ack message too long")
 	}
 	if err := json.Unmarshal(payload, &a); err != nil {

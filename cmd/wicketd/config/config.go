@@ -284,6 +284,11 @@ type Sync struct {
 	// (exponential, with jitter).
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// IdentityKey is the gate's Ed25519 identity key (wicketd init makes
+	// it, mode 0600): it signs the records batches and the status, and
+	// the authority enrols its public key in the fleet's roster. Without
+	// it the gate still decides, but no collector takes its records.
+	IdentityKey string `yaml:"identity_key"`
 }
 
 // Display is the passenger page for the gate's screen: read-only, with

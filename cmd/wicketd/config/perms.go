@@ -10,6 +10,7 @@ import (
 
 // File permission rules checked at start (CheckPermissions):
 //
+//   - the identity key (sync.identity_key) is readable by its owner only;
 //   - secrets (sync.password_file, sync.key_file, trust.record_key) may be
 //     readable by the owner and the group (a Debian package installs them
 //     root:wicket 0640), never writable by the group nor open to others;
@@ -24,6 +25,9 @@ const (
 	trustForbidden  = 0o022 // group or other write
 	storeForbidden  = 0o002 // other write
 	storeWarn       = 0o004 // other read
+	// identityForbidden: the identity key is 0600, owned by the user
+	// wicketd runs as.
+	identityForbidden = 0o077
 )
 
 // CheckPermissions checks the files the config names against the rules
@@ -62,6 +66,7 @@ func (c *Config) CheckPermissions(configPath string) (warnings []string, err err
 		{"config", configPath, trustForbidden, anchor},
 		{"sync.password_file", c.Path(c.Sync.PasswordFile), secretForbidden, secret},
 		{"sync.key_file", c.Path(c.Sync.KeyFile), secretForbidden, secret},
+		{"sync.identity_key", c.Path(c.Sync.IdentityKey), identityForbidden, "a private key must be readable by its owner only"},
 		{"trust.record_key", c.Path(c.Trust.RecordKey), secretForbidden, secret},
 		{"trust.dcc_pseudonym_key", c.Path(c.Trust.DCCPseudonymKey), secretForbidden, secret},
 		{"sync.ca_file", c.Path(c.Sync.CAFile), trustForbidden, anchor},

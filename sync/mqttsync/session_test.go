@@ -1,0 +1,265 @@
+package mqttsync
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/sync/mqttconn"
+	"wicket/sync/mqtttest"
+	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
+)
+
+// revokeDelta is a signed delta (version, base version-1) revoking key.
+func revokeDelta(t testing.TB, f *verifiertest.Fixture, version uint64, key string) []byte {
+	t.Helper()
+	doc, err := verifier.SignBatch(f.Root, verifier.Batch{Version: version, Base: version - 1, IssuedAt: verifiertest.Epoch,
+		Entries: []verifier.Entry{{Op: verifier.OpRevoke, Key: []byte(key), Time: verifiertest.Epoch.Unix() + int64(version), Expires: time.Now().Add(48 * time.Hour).Unix()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// anonymous connects a client that is not part of the fleet.
+func anonymous(t testing.TB, broker, id string) mqtt.Client {
+	t.Helper()
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(id))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	return cl
+}
+
+// publishAll publishes payloads on one topic at QoS 1 and waits for every
+// PUBACK.
+func publishAll(t testing.TB, cl mqtt.Client, topic string, retained bool, payloads ...[]byte) {
+	t.Helper()
+	toks := make([]mqtt.Token, 0, len(payloads))
+	for _, p := range payloads {
+		toks = append(toks, cl.Publish(topic, 1, retained, p))
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+}
+
+// synced starts a gate on key set 1 and snapshot 10, and waits until it
+// has both.
+func synced(t *testing.T, f *verifiertest.Fixture, broker, connURL, id string) *gate {
+	t.Helper()
+	topics := wire.Topics{Fleet: "test"}
+	enrol(t, f, broker, id)
+	publishRetained(t, broker, map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 10, 0)})
+	g := startGateConn(t, f, mqttconn.Conn{Broker: connURL, ClientID: "wicket-test-" + id, KeepAlive: 5 * time.Second}, id, 30*time.Second)
+	eventually(t, "key set 1 and snapshot 10", 15*time.Second, func() bool {
+		return g.st.Info().Version >= 10 && g.v.KeySet() != nil
+	})
+	return g
+}
+
+// TestQueuedSessionDoesNotWedge (seen-problem 1): while the gate is off,
+// junk on wicket/<fleet>/trust/junk and genuine deltas queue on its
+// persistent session, more than Mosquitto's in-flight window of 20. Once
+// restarted the gate works through them, and the next genuine revocation
+// is in force within 2 s of its reconnect.
+func TestQueuedSessionDoesNotWedge(t *testing.T) {
+	for _, tc := range []struct{ junk, deltas int }{{25, 0}, {0, 25}, {100, 25}, {25, 100}, {1000, 25}} {
+		t.Run(fmt.Sprintf("junk%d_deltas%d", tc.junk, tc.deltas), func(t *testing.T) {
+			b := mqtttest.StartMosquitto(t)
+			f := verifiertest.New(t)
+			topics := wire.Topics{Fleet: "test"}
+			g := synced(t, f, b.URL(), b.URL(), "GW")
+			g.halt()
+
+			anon := anonymous(t, b.URL(), "anonymous")
+			last := uint64(10)
+			for range tc.deltas {
+				last++
+				publishAll(t, anon, topics.Delta(last), true, revokeDelta(t, f, last, fmt.Sprintf("queued-voucher-%05d", last)))
+			}
+			junk := make([][]byte, tc.junk)
+			for i := range junk {
+				junk[i] = fmt.Appendf(nil, "junk %d", i)
+			}
+			publishAll(t, anon, topics.AllTrust()[:len(topics.AllTrust())-1]+"junk", false, junk...)
+
+			g.start(t)
+			eventually(t, "the reconnect", 10*time.Second, func() bool { return g.sync.State().Connected })
+			reconnected := time.Now()
+			next := last + 1
+			publishAll(t, anon, topics.Delta(next), true, revokeDelta(t, f, next, "the-next-revocation"))
+			eventually(t, "the next revocation in force", 2*time.Second-time.Since(reconnected), func() bool {
+				ok, _ := g.st.Revoked([]byte("the-next-revocation"))
+				return ok
+			})
+			t.Logf("next revocation in force %v after the reconnect", time.Since(reconnected).Round(time.Millisecond))
+			if v := g.st.Info().Version; v != next {
+				t.Errorf("version %d; want %d", v, next)
+			}
+			// Mosquitto queues at most 1000 messages per session
+			// (max_queued_messages); the rest it drops itself.
+			want := uint64(min(tc.junk, 1000-tc.deltas))
+			eventually(t, fmt.Sprintf("%d junk messages acknowledged and dropped", want), 10*time.Second, func() bool {
+				return g.sync.State().Ignored == want
+			})
+		})
+	}
+}
+
+// TestLostDeltaResync: a delta lost on the way (published while the gate
+// was off and gone from its session) leaves the next one held; the gate
+// asks for the retained documents again and applies both.
+func TestLostDeltaResync(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	g := synced(t, f, b.URL(), b.URL(), "GL")
+	g.halt()
+	// Delta 11 is retained, and queued on the gate's session; a client
+	// using the gate's id takes it off the queue, so the gate's next
+	// connect finds a session without it (as after a broker that dropped
+	// queued messages on a full queue).
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(11): revokeDelta(t, f, 11, "lost-voucher-0011")})
+	drain := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("wicket-test-GL").SetCleanSession(false).
+		SetDefaultPublishHandler(func(mqtt.Client, mqtt.Message) {}))
+	if tok := drain.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	anon := anonymous(t, b.URL(), "anonymous")
+	// The session's queued delta 11 went to the drain; a marker behind it
+	// shows the queue is empty.
+	got := make(chan struct{})
+	drain.Subscribe(topics.AllTrust()[:len(topics.AllTrust())-1]+"marker", 1, func(mqtt.Client, mqtt.Message) { close(got) })
+	publishAll(t, anon, topics.AllTrust()[:len(topics.AllTrust())-1]+"marker", false, []byte("x"))
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("marker not delivered")
+	}
+	drain.Disconnect(100)
+
+	g.start(t)
+	eventually(t, "the reconnect", 10*time.Second, func() bool { return g.sync.State().Connected })
+	reconnected := time.Now()
+	publishAll(t, anon, topics.Delta(12), true, revokeDelta(t, f, 12, "next-voucher-0012"))
+	eventually(t, "deltas 11 and 12 in force", 3*time.Second, func() bool { return g.st.Info().Version == 12 })
+	t.Logf("in force %v after the reconnect", time.Since(reconnected).Round(time.Millisecond))
+	for _, k := range []string{"lost-voucher-0011", "next-voucher-0012"} {
+		if ok, _ := g.st.Revoked([]byte(k)); !ok {
+			t.Errorf("%s not revoked", k)
+		}
+	}
+}
+
+// TestReconnectBytes: a reconnect to a live session when nothing changed
+// receives at most 1 KB; the first connect, which subscribes, receives
+// the retained trust data (what every reconnect cost when each one
+// subscribed again).
+func TestReconnectBytes(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	p := mqtttest.StartProxy(t, b.Addr())
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	deltas := map[string][]byte{}
+	for v := uint64(11); v <= 40; v++ {
+		deltas[topics.Delta(v)] = revokeDelta(t, f, v, fmt.Sprintf("voucher-%05d", v))
+	}
+	publishRetained(t, b.URL(), deltas)
+	g := synced(t, f, b.URL(), p.URL(), "GB")
+	eventually(t, "version 40", 10*time.Second, func() bool { return g.st.Info().Version == 40 })
+	anon := anonymous(t, b.URL(), "anonymous")
+	marker := topics.AllTrust()[:len(topics.AllTrust())-1] + "marker"
+	// A marker the gate ignores shows everything before it has arrived.
+	settle := func() int64 {
+		want := g.sync.State().Ignored + 1
+		publishAll(t, anon, marker, false, []byte("m"))
+		eventually(t, "the marker", 10*time.Second, func() bool { return g.sync.State().Ignored == want })
+		return p.Stats().BytesDown
+	}
+	first := settle()
+	subs := g.sync.State().Subscribes
+	for i := range 3 {
+		attempts := g.sync.State().Attempts
+		before := p.Stats().BytesDown
+		p.CutAll()
+		eventually(t, "the reconnect", 10*time.Second, func() bool {
+			st := g.sync.State()
+			return st.Attempts > attempts && st.Connected
+		})
+		got := settle() - before
+		t.Logf("reconnect %d: %d bytes received (marker included); first connect: %d bytes", i+1, got, first)
+		if got > 1024 {
+			t.Errorf("reconnect %d received %d bytes; want <= 1024", i+1, got)
+		}
+	}
+	if s := g.sync.State().Subscribes; s != subs {
+		t.Errorf("%d subscriptions on reconnects to a live session; want none", s-subs)
+	}
+}
+
+// TestForgedAckRefused (seen-problem 2): unsigned acks, acks signed by a
+// key the roster does not hold for a collector, acks for another gate and
+// acks of ranges the gate never sent, or sent and had acknowledged
+// already, delete nothing; a genuine ack of a batch in flight does.
+func TestForgedAckRefused(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	enrol(t, f, b.URL(), "GA")
+	g := startGate(t, f, b.URL(), "GA", time.Hour)
+	eventually(t, "the roster", 10*time.Second, func() bool { return g.sync.Roster() != nil })
+	// Committed while sync is off, the 30 records go out as batches
+	// 1..10, 11..20, 21..30.
+	g.halt()
+	g.appendN(t, 30)
+	g.start(t)
+	eventually(t, "30 records sent", 10*time.Second, func() bool { return g.sync.State().Published >= 30 })
+	anon := anonymous(t, b.URL(), "anonymous")
+	unsigned, _ := json.Marshal(wire.Ack{Gate: "GA", From: 1, Through: 1<<64 - 1})
+	stranger, _ := wire.Sign(wire.KindAck, "test", wiretest.CollectorID, verifiertest.EdKey(99), wire.Ack{Gate: "GA", From: 1, Through: 10})
+	asGate, _ := wire.Sign(wire.KindAck, "test", "GA", wiretest.GateKey, wire.Ack{Gate: "GA", From: 1, Through: 10})
+	forged := [][]byte{
+		unsigned, stranger, asGate,
+		signedAck("GB", 1, 10),
+		signedAck("GA", 1, 1<<64-1),
+		signedAck("GA", 1, 30),
+		signedAck("GA", 5, 15),
+		signedAck("GA", 31, 40),
+		make([]byte, wire.MaxAckMessage+1),
+	}
+	publishAll(t, anon, g.fleet.Ack("GA"), false, forged...)
+	eventually(t, "the forged acks refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged)) })
+	if n := outboxLen(t, g.st); n != 30 {
+		t.Fatalf("outbox %d after forged acks; want 30", n)
+	}
+	// A batch the gate sent is acknowledged once; the same ack again is
+	// refused.
+	genuine := signedAck("GA", 1, 10)
+	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
+	eventually(t, "the batch acked", 10*time.Second, func() bool { return outboxLen(t, g.st) == 20 })
+	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
+	eventually(t, "the repeated ack refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged))+1 })
+}
+
+// TestResyncResubscribes: Resync (after the gate dropped damaged trust
+// data) subscribes again on a live session, so the broker resends the
+// retained documents.
+func TestResyncResubscribes(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	g := synced(t, f, b.URL(), b.URL(), "GR")
+	subs, stale := g.sync.State().Subscribes, g.tr.Stats().Stale
+	g.sync.Resync()
+	eventually(t, "a subscription", 10*time.Second, func() bool { return g.sync.State().Subscribes == subs+1 })
+	// The key set and snapshot come again, and are seen as not newer.
+	eventually(t, "the retained documents again", 10*time.Second, func() bool { return g.tr.Stats().Stale >= stale+2 })
+}

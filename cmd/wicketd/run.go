@@ -431,7 +431,7 @@ func (d *daemon) gateStatus() wire.Status {
 	if d.sync != nil {
 		y := d.sync.State()
 		s.LastAck, s.Sent, s.Acked, s.Resends = y.LastAck.UTC(), y.Published, y.Acked, y.Resends
-		s.AcksRefused, s.Ignored = y.AcksRefused, y.Ignored
+		s.AcksRefused, s.Ignored, s.Oversized = y.AcksRefused, y.Ignored, y.Oversized
 		if y.LastAck.IsZero() {
 			s.LastAck = time.Time{}
 		}

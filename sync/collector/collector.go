@@ -285,7 +285,9 @@ func (c *Collector) options() *mqtt.ClientOptions {
 	if c.tls != nil {
 		o.SetTLSConfig(c.tls)
 	}
-	return o
+	// At most mqttconn.DefaultMaxMessage is read of one message; a larger
+	// one is streamed past and arrives as a marker (see onMessage).
+	return mqttconn.Guard(o, 0, nil)
 }
 
 // connectLoop keeps the client connected and subscribed until ctx is
@@ -423,6 +425,12 @@ func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	c.messages.Add(1)
+	if topic, size, ok := mqttconn.Oversized(m); ok {
+		m.Ack()
+		c.invalid.Add(1)
+		c.complain(&c.badLog, "dropped a message over the size limit unread", "topic", topic, "bytes", size)
+		return
+	}
 	if len(m.Payload()) > wire.MaxMessage {
 		m.Ack()
 		c.invalid.Add(1)

@@ -3,6 +3,7 @@ package mqttsync
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -262,4 +263,37 @@ func TestResyncResubscribes(t *testing.T) {
 	eventually(t, "a subscription", 10*time.Second, func() bool { return g.sync.State().Subscribes == subs+1 })
 	// The key set and snapshot come again, and are seen as not newer.
 	eventually(t, "the retained documents again", 10*time.Second, func() bool { return g.tr.Stats().Stale >= stale+2 })
+}
+
+// TestOversizedRetained (seen-problem 4): a retained message far over the
+// read limit on a trust topic is streamed past, counted and dropped; the
+// gate's memory does not hold it, and the next genuine revocation is in
+// force as usual, across a reconnect that brings the big message again.
+func TestOversizedRetained(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	g := synced(t, f, b.URL(), b.URL(), "GO")
+	const size = 3 * mqttconn.DefaultMaxMessage
+	conn, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mqtttest.PublishLarge(conn, "anonymous-large", topics.Delta(999), size, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the oversized message counted", 20*time.Second, func() bool { return g.sync.State().Oversized == 1 })
+	anon := anonymous(t, b.URL(), "anonymous")
+	publishAll(t, anon, topics.Delta(11), true, revokeDelta(t, f, 11, "after-the-big-one"))
+	eventually(t, "the next revocation in force", 5*time.Second, func() bool {
+		ok, _ := g.st.Revoked([]byte("after-the-big-one"))
+		return ok
+	})
+	// A resubscription brings the retained big message again: dropped
+	// again, and nothing else is lost.
+	g.sync.Resync()
+	eventually(t, "the oversized message dropped again", 20*time.Second, func() bool { return g.sync.State().Oversized == 2 })
+	if v := g.st.Info().Version; v != 11 {
+		t.Errorf("version %d; want 11", v)
+	}
 }

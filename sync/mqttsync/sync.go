@@ -120,6 +120,10 @@ type State struct {
 	// on the trust tree, leftovers of an old subscription): acknowledged
 	// and dropped as they arrive, so they never hold the session.
 	Ignored uint64
+	// Oversized counts messages over the connection's read limit
+	// (mqttconn.DefaultMaxMessage): streamed past unread, acknowledged
+	// and dropped, so they neither fill memory nor hold the session.
+	Oversized uint64
 	// Subscribes counts subscriptions made: on a connect that found no
 	// session on the broker, on a resync, or when the gate lacks trust
 	// data. A reconnect to a live session makes none, so the broker does
@@ -396,6 +400,11 @@ func (s *Sync) kind(topic string) int {
 // A message on a topic the gate has no use for is counted and dropped
 // here; paho acknowledges it when onMessage returns.
 func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if topic, size, ok := mqttconn.Oversized(m); ok {
+		s.update(func(st *State) { st.Oversized++ })
+		s.log.Warn("dropped a message over the size limit unread", "topic", topic, "bytes", size, "limit", mqttconn.DefaultMaxMessage)
+		return
+	}
 	switch s.kind(m.Topic()) {
 	case topicOther:
 		s.update(func(st *State) { st.Ignored++ })

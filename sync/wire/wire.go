@@ -178,9 +178,12 @@ type Status struct {
 	// enrolled collector, for records it did not send or had acked);
 	// Ignored counts messages on topics it has no use for. Either
 	// growing means someone is publishing what they should not.
-	AcksRefused uint64    `json:"acks_refused,omitempty"`
-	Ignored     uint64    `json:"ignored,omitempty"`
-	At          time.Time `json:"at"`
+	AcksRefused uint64 `json:"acks_refused,omitempty"`
+	Ignored     uint64 `json:"ignored,omitempty"`
+	// Oversized counts messages over the gate's read limit, dropped
+	// unread: someone published what no gate can take.
+	Oversized uint64    `json:"oversized,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // Limits of what a gate or collector accepts from the broker.

@@ -544,10 +544,17 @@ sync:
   enabled: false
 {{- end}}
 
-# The gate's screen: decisions, /healthz and /metrics, on loopback.
+# The gate's screen (the passenger page), on loopback.
 display:
   enabled: true
   addr: 127.0.0.1:8080
+
+# /metrics and /healthz for Prometheus and the watchdog, on their own
+# address (loopback: scrape through a local agent, or name an interface
+# address and list the scrape host name under http.hosts).
+http:
+  metrics:
+    addr: 127.0.0.1:9101
 
 log:
   # json for journald.

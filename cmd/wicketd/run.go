@@ -63,11 +63,7 @@ var errSetup = errors.New("setup")
 
 func newLogger(cfg *config.Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	level.Set(parseLevel(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(newLogHandler(w, cfg.Log.Format == "text", underJournal(w), &slog.HandlerOptions{Level: level}))
 }
 
 func parseLevel(s string) slog.Level {

@@ -5,12 +5,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"wicket/cmd/wicketd/config"
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
 )
@@ -143,4 +146,48 @@ func poll(t *testing.T, url string, ok func(code int, body string) bool) string 
 	}
 	t.Fatalf("GET %s never gave what was expected; last body:\n%s", url, last)
 	return ""
+}
+
+// TestOutboxFullAndForcedPassageAlerts: when the outbox reaches its bound
+// the upkeep raises outbox_full once, not on every round (logged as an
+// ALERT and recorded in the access log); a forced passage is recorded as
+// an alert event.
+func TestOutboxFullAndForcedPassageAlerts(t *testing.T) {
+	var logs testkit.Buffer
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "wicket.db"), LockTimeout: time.Second, MaxOutbox: 3, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := &config.Config{}
+	cfg.Store.MaxOutbox = 3
+	d := &daemon{cfg: cfg, st: st, id: "G1", venue: "V1", log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	alerts := func() []string {
+		var out []string
+		for _, ev := range allEvents(t, st) {
+			if ev.Type == store.TypeAlert {
+				out = append(out, ev.Reason)
+			}
+		}
+		return out
+	}
+	d.checkStore()
+	if a := alerts(); len(a) != 0 {
+		t.Fatalf("alerts with an empty outbox: %v", a)
+	}
+	for range 3 {
+		d.system("start", "")
+	}
+	d.checkStore()
+	d.checkStore()
+	if a := alerts(); !slices.Equal(a, []string{"outbox_full"}) {
+		t.Errorf("alerts after the outbox filled = %v; want one outbox_full", a)
+	}
+	if !strings.Contains(logs.String(), `"msg":"ALERT","reason":"outbox_full"`) {
+		t.Errorf("no outbox_full ALERT in the log:\n%s", logs.String())
+	}
+	d.forcedPassage()
+	if a := alerts(); !slices.Equal(a, []string{"outbox_full", "forced_passage"}) {
+		t.Errorf("alerts after a forced passage = %v", a)
+	}
 }

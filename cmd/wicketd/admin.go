@@ -45,6 +45,7 @@ func (d *daemon) newDisplay() (*display.Server, error) {
 		d.log.Info("admin API off: no credential; set http.admin.token_file for the kiosk buttons and wicketd ack-emergency")
 	}
 	s := display.New(dc, d.log)
+	s.Metrics().SetVersion(version)
 	s.OnAttendant = d.attendant
 	s.OnAcknowledge = d.acknowledgeEmergency
 	return s, nil

@@ -45,28 +45,7 @@ func TestEmergencyAcknowledge(t *testing.T) {
 	d := &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: slog.New(slog.DiscardHandler), stdin: stdinR, stdout: narrW,
 		onSim: func(s *gate.Sim) { sims <- s }}
 	d.cfgHash.Store(ptr(fileHash(cfgPath)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		stdinW.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("run did not stop")
-		}
-		narrW.Close()
-	}
-	t.Cleanup(stop)
+	done, stop := runDaemon(t, d, stdinW, narrW)
 	var sim *gate.Sim
 	select {
 	case sim = <-sims:

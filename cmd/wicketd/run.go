@@ -65,11 +65,7 @@ var errSetup = errors.New("setup")
 
 func newLogger(cfg *config.Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	level.Set(parseLevel(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(newLogHandler(w, cfg.Log.Format == "text", underJournal(w), &slog.HandlerOptions{Level: level}))
 }
 
 func parseLevel(s string) slog.Level {
@@ -112,6 +108,11 @@ type daemon struct {
 	decisions atomic.Uint64
 	allowed   atomic.Uint64
 	lastEvent atomic.Int64
+
+	// storeFailing is set while the store cannot commit (the alert was
+	// raised once); outboxFull while records are not queued for sync.
+	storeFailing atomic.Bool
+	outboxFull   atomic.Bool
 }
 
 // run starts the gate: store, trust data, outputs in their safe state, then
@@ -218,6 +219,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	d.loop.OnCommit = d.committed
+	d.loop.OnCommitFailed = d.commitFailed
 	if cfg.Sync.Enabled {
 		if d.sync, err = d.newSync(); err != nil {
 			return fmt.Errorf("%w: %w", errSetup, err)
@@ -263,6 +265,7 @@ func (d *daemon) run(ctx context.Context) error {
 		g.Go(func() error { return d.displayState(gctx) })
 	}
 	g.Go(func() error { return d.housekeeping(gctx, tclock) })
+	g.Go(func() error { return d.upkeep(gctx) })
 	g.Go(func() error { return d.watchdog(gctx) })
 	g.Go(func() error { return d.reloads(gctx) })
 	g.Go(func() error {
@@ -347,27 +350,139 @@ func (d *daemon) system(kind, detail string) {
 	if kind == "emergency" {
 		typ = "emergency"
 	}
-	if kind == "store_recovered" || kind == "revocations_recovered" {
-		typ = "alert"
+	if alertKinds[kind] {
+		typ = store.TypeAlert
 	}
 	ev := store.Event{Type: typ, At: time.Now(), Gate: d.id, Venue: d.venue, Reason: kind, Detail: detail}
 	if _, err := d.st.Append(&ev, 0); err != nil {
 		d.log.Error("store commit failed", "event", kind, "err", err)
+		d.commitFailed(ev, err)
 		return
 	}
 	d.committed(ev)
+}
+
+// alertKinds are the gate events that are alerts: they go to the fleet at
+// once and count in wicket_alerts_total.
+var alertKinds = map[string]bool{
+	"store_recovered": true, "revocations_recovered": true, "store_failure": true, "disk_full": true,
+	"forced_passage": true, "outbox_full": true,
+}
+
+// isAlert reports whether ev goes to the fleet's alert topic.
+func isAlert(ev store.Event) bool {
+	return ev.Alert || ev.Type == store.TypeAlert || ev.Type == "emergency"
+}
+
+// alertReason is the reason an alert is counted under.
+func alertReason(ev store.Event) string {
+	if ev.Type == "emergency" {
+		return "emergency"
+	}
+	return ev.Reason
+}
+
+// commitFailed handles an event the store refused. The first failure of a
+// run raises store_failure (disk_full for a full file system): logged as
+// an ALERT at error level and sent to the fleet from memory, since the
+// store cannot hold it. An alert that could not be committed is sent the
+// same way and counted, so a red code on a full disk still reaches staff.
+func (d *daemon) commitFailed(ev store.Event, err error) {
+	if errors.Is(err, store.ErrCommit) && d.storeFailing.CompareAndSwap(false, true) {
+		kind := "store_failure"
+		if errors.Is(err, store.ErrDiskFull) {
+			kind = "disk_full"
+		}
+		d.log.Error("ALERT", "reason", kind, "committed", false, "err", err)
+		d.uncommittedAlert(store.Event{Type: store.TypeAlert, At: time.Now(), Gate: d.id, Venue: d.venue, Reason: kind,
+			Detail: "the store cannot commit: every scan is denied internal_error"})
+	}
+	if isAlert(ev) {
+		if !ev.Alert {
+			d.log.Error("ALERT", "reason", alertReason(ev), "committed", false, "detail", ev.Detail)
+		}
+		d.uncommittedAlert(ev)
+	}
+}
+
+// uncommittedAlert sends an alert the store could not hold straight to the
+// fleet and counts it.
+func (d *daemon) uncommittedAlert(ev store.Event) {
+	if d.disp != nil {
+		m := d.disp.Metrics()
+		m.Alert(alertReason(ev))
+		m.AlertUncommitted(alertReason(ev))
+	}
+	if d.sync != nil {
+		d.sync.Alert(ev)
+	}
 }
 
 // committed wakes the fleet sync for a durable event, and sends alerts
 // (red codes, emergencies, a recovered store) at once.
 func (d *daemon) committed(ev store.Event) {
 	d.lastEvent.Store(ev.At.UnixNano())
+	if isAlert(ev) && d.disp != nil {
+		d.disp.Metrics().Alert(alertReason(ev))
+	}
 	if d.sync == nil {
 		return
 	}
 	d.sync.Notify()
-	if ev.Alert || ev.Type == "alert" || ev.Type == "emergency" {
+	if isAlert(ev) {
 		d.sync.Alert(ev)
+	}
+}
+
+// upkeepEvery is how often the store's health and the outbox are checked
+// for alerts.
+const upkeepEvery = 2 * time.Second
+
+// upkeep raises and clears the alerts that no single event shows: a store
+// that cannot commit (tried again every upkeepEvery with a system event,
+// whose success is the record of the recovery) and an outbox that is full.
+func (d *daemon) upkeep(ctx context.Context) error {
+	return everyTick(ctx, upkeepEvery, d.checkStore)
+}
+
+// checkStore is one round of upkeep.
+func (d *daemon) checkStore() {
+	if h := d.st.CommitHealth(); h.Err != nil && !d.storeFailing.Load() {
+		d.commitFailed(store.Event{}, h.Err)
+	}
+	if d.storeFailing.Load() {
+		h := d.st.CommitHealth()
+		if h.Err != nil {
+			d.system("store_writable", fmt.Sprintf("commits succeed again after %d failures since %s", h.Failures, h.Since.UTC().Format(time.RFC3339)))
+		}
+		if h := d.st.CommitHealth(); h.Err == nil && d.storeFailing.CompareAndSwap(true, false) {
+			d.log.Warn("store commits again")
+		}
+	}
+	c, err := d.st.Counters()
+	if err != nil {
+		return
+	}
+	if full := c.Outbox >= d.cfg.Store.MaxOutbox && d.cfg.Store.MaxOutbox > 0; full != d.outboxFull.Load() {
+		d.outboxFull.Store(full)
+		if full {
+			d.log.Error("ALERT", "reason", "outbox_full", "outbox", c.Outbox, "dropped", c.Dropped)
+			d.system("outbox_full", fmt.Sprintf("%d records wait; new records are kept in the log but not sent", c.Outbox))
+		}
+	}
+}
+
+// everyTick calls fn every period until ctx ends, then returns nil.
+func everyTick(ctx context.Context, period time.Duration, fn func()) error {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			fn()
+		}
 	}
 }
 
@@ -532,7 +647,7 @@ func (d *daemon) openOutputs(onEmergency func(gate.EmergencyState)) error {
 	if err != nil {
 		return err
 	}
-	opts := gate.Options{Logger: d.log.With("component", "gate"), OnEmergency: onEmergency}
+	opts := gate.Options{Logger: d.log.With("component", "gate"), OnEmergency: onEmergency, OnForcedPassage: d.forcedPassage}
 	switch d.cfg.Turnstile.Backend {
 	case "gpio":
 		d.ts, d.fb, err = gate.OpenGPIO(gc, opts)
@@ -551,6 +666,15 @@ func (d *daemon) openOutputs(onEmergency func(gate.EmergencyState)) error {
 		}
 	}
 	return nil
+}
+
+// forcedPassage raises the forced_passage alert: the passage sensor fired
+// with the gate locked.
+func (d *daemon) forcedPassage() {
+	if d.disp != nil {
+		d.disp.Metrics().ForcedPassage()
+	}
+	d.system("forced_passage", "passage sensor active with no grant")
 }
 
 func (d *daemon) closeOutputs() {
@@ -619,12 +743,27 @@ func (d *daemon) displayState(ctx context.Context) error {
 		}
 		if c, err := d.st.Counters(); err == nil {
 			m.SetOutbox(c.Outbox)
+			m.SetOutboxDropped(c.Dropped)
 		}
+		m.SetTrustVersion("key_set", keySetVersion(d.v))
+		m.SetTrustVersion("status", d.st.Info().Version)
+		floor := d.v.Clock().Floor()
+		m.SetClock(floor, time.Since(floor))
+		h := d.st.CommitHealth()
+		m.SetStoreCommit(h.Err == nil, h.DiskFull(), h.Failures)
 		if d.sync != nil {
 			st.Offline = !d.sync.State().Connected
+			m.SetBrokerConnected(!st.Offline)
 		}
 		es := d.ts.EmergencyState()
 		st.Emergency, st.EmergencyLatched = es != gate.EmergencyNormal, es == gate.EmergencyLatched
+		m.SetEmergency(int(es))
+		if h.Err != nil {
+			st.Ready, st.Reason = false, "store cannot commit"
+			if h.DiskFull() {
+				st.Reason = "store cannot commit: disk full"
+			}
+		}
 		if st.Ready && !d.loop.Healthy(3*heartbeatTolerance) {
 			st.Ready, st.Reason = false, "decision loop unresponsive"
 		}
@@ -801,20 +940,13 @@ func (d *daemon) watchdog(ctx context.Context) error {
 	if every <= 0 {
 		return nil
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if d.loop.Healthy(every) {
-				sdNotify("WATCHDOG=1")
-			} else {
-				d.log.Error("decision loop unresponsive; withholding watchdog ping")
-			}
+	return everyTick(ctx, every, func() {
+		if d.loop.Healthy(every) {
+			sdNotify("WATCHDOG=1")
+		} else {
+			d.log.Error("decision loop unresponsive; withholding watchdog ping")
 		}
-	}
+	})
 }
 
 // reloads re-reads the config on SIGHUP: policy, trust files, log level

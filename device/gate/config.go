@@ -276,6 +276,12 @@ type Options struct {
 	// Turnstile.Run or Acknowledge. It must not block for long and must not
 	// call Acknowledge.
 	OnEmergency func(EmergencyState)
+	// OnForcedPassage, if set, is called from Turnstile.Run each time the
+	// passage sensor becomes active while the gate was not opened for
+	// anyone and no emergency release is on: someone jumped or forced the
+	// turnstile. Without it the sensor is only read during Open. It must
+	// not block for long.
+	OnForcedPassage func()
 }
 
 func (o Options) withDefaults() Options {

@@ -33,4 +33,9 @@ const (
 	// relayRetry is how often a relay stuck after a GPIO error is driven
 	// to the safe state again.
 	relayRetry = time.Second
+
+	// passageWatch is how often the passage sensor's level is read while
+	// the gate is locked, to see forced passages: a turnstile arm or a
+	// door leaf keeps the sensor active for far longer than this.
+	passageWatch = 20 * time.Millisecond
 )

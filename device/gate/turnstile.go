@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -89,6 +90,7 @@ type Turnstile struct {
 	trace io.Writer // the simulation's narration; nil on hardware
 
 	onEmergency func(EmergencyState)
+	onForced    func()
 
 	passage         gpio.PinIn
 	passageEdge     gpio.Edge
@@ -96,8 +98,9 @@ type Turnstile struct {
 	emergencyActive gpio.Level
 	emergencyEdges  bool
 
-	openMu   sync.Mutex // one Open at a time
-	notifyMu sync.Mutex // keeps OnEmergency calls in order
+	openMu   sync.Mutex    // one Open at a time
+	opens    atomic.Uint64 // Open calls so far; the passage watch reads it
+	notifyMu sync.Mutex    // keeps OnEmergency calls in order
 
 	mu      sync.Mutex // guards the fields below
 	relay   *output
@@ -129,6 +132,7 @@ func newTurnstile(cfg TurnstileConfig, pins TurnstilePins, opts Options, trace i
 		clock:           opts.Clock,
 		trace:           trace,
 		onEmergency:     opts.OnEmergency,
+		onForced:        opts.OnForcedPassage,
 		passage:         pins.Passage,
 		passageEdge:     gpio.RisingEdge,
 		emergency:       pins.Emergency,
@@ -235,6 +239,7 @@ func (t *Turnstile) Unlocked() bool {
 func (t *Turnstile) Open(ctx context.Context) (Passage, error) {
 	t.openMu.Lock()
 	defer t.openMu.Unlock()
+	t.opens.Add(1)
 	if err := t.unlock(); err != nil {
 		return PassageError, err
 	}
@@ -371,6 +376,14 @@ func (t *Turnstile) EmergencyState() EmergencyState {
 // has failed both ways, so a relay pin that comes back after a fault
 // locks the gate (or frees it, with FailSafe) without waiting for a scan.
 func (t *Turnstile) Run(ctx context.Context) error {
+	if t.passage != nil && t.onForced != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t.watchPassage(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	if t.emergency == nil {
 		for sleep(ctx, t.clock, relayRetry) {
 			t.retrySafe()
@@ -392,6 +405,32 @@ func (t *Turnstile) Run(ctx context.Context) error {
 			t.emergency.WaitForEdge(emergencyPoll)
 		} else if !sleep(ctx, t.clock, emergencyPoll) {
 			return nil
+		}
+	}
+}
+
+// watchPassage reads the passage sensor's level every passageWatch while
+// no Open runs, and reports each change from idle to active that no Open
+// explains as a forced passage. It only reads the level: Open keeps the
+// sensor's edges to itself. A sensor still active when an Open ends is
+// the granted person, not a new passage.
+func (t *Turnstile) watchPassage(ctx context.Context) {
+	active := gpio.Level(!t.cfg.PassageActiveLow)
+	var wasActive bool
+	var seen uint64
+	for sleep(ctx, t.clock, passageWatch) {
+		if !t.openMu.TryLock() {
+			continue
+		}
+		now := t.passage.Read() == active
+		opens := t.opens.Load()
+		t.openMu.Unlock()
+		forced := now && !wasActive && opens == seen && t.EmergencyState() == EmergencyNormal && !t.isClosed()
+		wasActive, seen = now, opens
+		if forced {
+			t.log.Warn("forced passage: the passage sensor fired with no grant")
+			t.tracef("forced passage: sensor active with the gate locked")
+			t.onForced()
 		}
 	}
 }

@@ -168,6 +168,7 @@ type Store struct {
 	mu       sync.Mutex // orders cache updates after commits
 	floor    atomic.Pointer[time.Time]
 	dropping atomic.Bool // the last Append found the outbox full
+	commits  commitState // the last commit failure, if any
 }
 
 var _ verifier.Status = (*Store)(nil)
@@ -617,12 +618,22 @@ func (s *Store) init(recordKey []byte, keep bool, seqBase uint64) error {
 }
 
 // update runs fn in one read-write transaction, committed and fsynced
-// before it returns.
+// before it returns. An error of fn is returned as is; an error of the
+// transaction itself (begin, write, fsync) is marked with ErrCommit and
+// recorded for CommitHealth, which the next successful commit clears.
 func (s *Store) update(fn func(tx *bbolt.Tx) error) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	return s.db.Update(fn)
+	var fnErr error
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if fnErr != nil {
+		return err
+	}
+	return s.commits.noteCommit(err)
 }
 
 // Floor returns the persisted clock floor: the latest instant the gate

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,7 @@ func TestPageInBrowser(t *testing.T) {
 		{"deny-yellow", decision(false, verifier.ReasonColourYellow, decoder.ColourYellow, decoder.ClassChild), [3]uint8{0xf2, 0xc2, 0x00}, [][2]int{{800, 480}}, "", nil},
 		{"deny-red-alert", decision(false, verifier.ReasonColourRed, decoder.ColourRed, decoder.ClassAdult), [3]uint8{0xd7, 0x26, 0x3d}, [][2]int{{800, 480}}, "", nil},
 		{"attendant", decision(false, verifier.ReasonAttendantRequired, decoder.ColourGreen, decoder.ClassElderly), [3]uint8{0x1d, 0x4e, 0xd8}, [][2]int{{800, 480}, {1920, 1080}}, "", []string{"核对照片"}},
+		{"deny-revoked", decision(false, verifier.ReasonRevoked, decoder.ColourGreen, decoder.ClassAdult), [3]uint8{0x7c, 0x2d, 0x12}, [][2]int{{800, 480}}, "", []string{"请联系发证单位", "contact its issuer"}},
 		{"fever", fever, [3]uint8{0xd7, 0x26, 0x3d}, [][2]int{{800, 480}, {1920, 1080}}, "fever", []string{"体温异常 / High temperature", "复测体温", "放行 Confirm"}},
 	}
 	keep := os.Getenv("WICKET_SCREENSHOTS")
@@ -141,6 +143,48 @@ func TestPageInBrowser(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestNotReadyInBrowser: a passenger at a gate that is not ready is told
+// in plain words to use another gate, never "Please scan your code", and
+// never sees the technician's reason; the admin page shows the reason.
+func TestNotReadyInBrowser(t *testing.T) {
+	bin := chromium(t)
+	const token = "0123456789abcdef0123456789abcdef"
+	const reason = "store cannot commit: disk full"
+	s := display.New(display.Config{IdleAfter: time.Minute, Gate: "L2-S14-G03", AdminToken: []byte(token)}, slog.New(slog.DiscardHandler))
+	defer s.Close()
+	s.SetState(display.State{Ready: false, Reason: reason})
+	page := httptest.NewServer(s.PageHandler())
+	defer page.Close()
+	admin := s.AdminHandler()
+	adm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+token)
+		admin.ServeHTTP(w, r)
+	}))
+	defer adm.Close()
+
+	_, dom := browse(t, bin, page.URL+"/", 800, 480)
+	if zh, en := element(dom, "idle-zh"), element(dom, "idle-en"); zh != "本通道暂停使用" || en != "This gate is closed. Please use another gate" {
+		t.Errorf("passenger idle screen at a gate not ready = %q / %q; want the gate closed, in passenger words", zh, en)
+	}
+	if r := element(dom, "notready-reason"); r != "" {
+		t.Errorf("passenger page shows the technician's reason %q", r)
+	}
+	_, dom = browse(t, bin, adm.URL+"/", 800, 480)
+	if r := element(dom, "notready-reason"); !strings.Contains(r, reason) {
+		t.Errorf("admin page reason = %q; want %q", r, reason)
+	}
+}
+
+// element returns the text of the element with id in a dumped DOM (no
+// nested tags).
+func element(dom, id string) string {
+	m := regexp.MustCompile(`id="` + id + `"[^>]*>([^<]*)<`).FindStringSubmatch(dom)
+	if m == nil {
+		return "(missing)"
+	}
+	return m[1]
 }
 
 // TestEmergencyButtonInBrowser: after an emergency input cleared, the

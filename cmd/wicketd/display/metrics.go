@@ -43,7 +43,54 @@ type Metrics struct {
 	clockTrusted atomic.Bool
 	deviceErrors labelled // device → *atomic.Uint64
 	refused      labelled // reason → *atomic.Uint64
+
+	alerts       labelled // reason → *atomic.Uint64
+	uncommitted  labelled // reason → *atomic.Uint64
+	trustVersion labelled // kind → *atomic.Uint64
+	broker       gauge
+	emergency    gauge // 0 normal, 1 active, 2 latched
+	dropped      gauge
+	storeOK      gauge
+	diskFull     gauge
+	commitFails  gauge
+	clockFloor   gauge
+	clockAhead   gauge
+	forced       atomic.Uint64
+	version      atomic.Pointer[string]
 }
+
+// gauge is a float64 that is only written out once it has been set.
+type gauge struct {
+	bits atomic.Uint64
+	set  atomic.Bool
+}
+
+func (g *gauge) store(f float64) {
+	g.bits.Store(math.Float64bits(f))
+	g.set.Store(true)
+}
+
+func (g *gauge) write(b *bufio.Writer, name, typ, help string) {
+	if !g.set.Load() {
+		return
+	}
+	header(b, name, typ, help)
+	b.WriteString(name)
+	b.WriteByte(' ')
+	b.WriteString(formatFloat(math.Float64frombits(g.bits.Load())))
+	b.WriteByte('\n')
+}
+
+func boolFloat(ok bool) float64 {
+	if ok {
+		return 1
+	}
+	return 0
+}
+
+// processStart is when this process started, near enough: package
+// variables are set before main runs.
+var processStart = time.Now()
 
 // NewMetrics returns empty metrics.
 func NewMetrics() *Metrics {
@@ -53,7 +100,58 @@ func NewMetrics() *Metrics {
 	m.trustAge.limit = maxLabelValues
 	m.deviceErrors.limit = maxLabelValues
 	m.refused.limit = maxLabelValues
+	m.alerts.limit = maxLabelValues
+	m.uncommitted.limit = maxLabelValues
+	m.trustVersion.limit = maxLabelValues
 	return m
+}
+
+// SetVersion sets the version wicket_build_info reports.
+func (m *Metrics) SetVersion(v string) { m.version.Store(&v) }
+
+// Alert counts one alert raised, by reason (colour_red, fever,
+// relay_fault, store_failure, disk_full, forced_passage, outbox_full,
+// emergency, ...).
+func (m *Metrics) Alert(reason string) { m.alerts.get(reason).Add(1) }
+
+// AlertUncommitted counts an alert the store could not commit: it went to
+// the log and the broker from memory only.
+func (m *Metrics) AlertUncommitted(reason string) { m.uncommitted.get(reason).Add(1) }
+
+// ForcedPassage counts one passage the passage sensor saw with no grant.
+func (m *Metrics) ForcedPassage() { m.forced.Add(1) }
+
+// SetBrokerConnected sets whether the fleet broker connection is up. A
+// gate without fleet sync never calls it and exports no such series.
+func (m *Metrics) SetBrokerConnected(ok bool) { m.broker.store(boolFloat(ok)) }
+
+// SetEmergency sets the emergency release state: 0 normal, 1 input
+// active, 2 latched (cleared, waiting for an acknowledge).
+func (m *Metrics) SetEmergency(state int) { m.emergency.store(float64(state)) }
+
+// SetOutboxDropped sets how many records were not queued for sync because
+// the outbox was full, since the store was created.
+func (m *Metrics) SetOutboxDropped(n uint64) { m.dropped.store(float64(n)) }
+
+// SetStoreCommit sets the state of the store's last commit and the count
+// of failed commits since start.
+func (m *Metrics) SetStoreCommit(ok, diskFull bool, failures uint64) {
+	m.storeOK.store(boolFloat(ok))
+	m.diskFull.store(boolFloat(diskFull))
+	m.commitFails.store(float64(failures))
+}
+
+// SetTrustVersion sets the version of the installed trust data of one kind
+// ("key_set" or "status").
+func (m *Metrics) SetTrustVersion(kind string, v uint64) { m.trustVersion.get(kind).Store(v) }
+
+// SetClock sets the trusted clock floor and how far the wall clock is
+// ahead of it (negative: behind, so the clock is not trusted).
+func (m *Metrics) SetClock(floor time.Time, ahead time.Duration) {
+	if !floor.IsZero() {
+		m.clockFloor.store(float64(floor.UnixNano()) / 1e9)
+	}
+	m.clockAhead.store(ahead.Seconds())
 }
 
 // ObserveDecision counts one decision.
@@ -150,6 +248,36 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	header(b, "wicket_http_refused_total", "counter", "HTTP requests refused, by reason: unknown_host, no_credential, cross_origin.")
 	writeCounters(b, "wicket_http_refused_total", "reason", &m.refused)
 
+	header(b, "wicket_alerts_total", "counter", "Alerts raised, by reason.")
+	writeCounters(b, "wicket_alerts_total", "reason", &m.alerts)
+	header(b, "wicket_alerts_uncommitted_total", "counter", "Alerts the store could not commit (sent from memory only), by reason.")
+	writeCounters(b, "wicket_alerts_uncommitted_total", "reason", &m.uncommitted)
+	header(b, "wicket_forced_passages_total", "counter", "Passages the passage sensor saw with the gate locked.")
+	b.WriteString("wicket_forced_passages_total ")
+	b.WriteString(strconv.FormatUint(m.forced.Load(), 10))
+	b.WriteByte('\n')
+	m.dropped.write(b, "wicket_outbox_dropped_total", "counter", "Access records not queued for sync because the outbox was full.")
+	m.storeOK.write(b, "wicket_store_commit_ok", "gauge", "1 if the store's last commit succeeded, else 0.")
+	m.diskFull.write(b, "wicket_store_disk_full", "gauge", "1 if the store's last commit failed for a full file system, else 0.")
+	m.commitFails.write(b, "wicket_store_commit_failures_total", "counter", "Store commits that failed since start.")
+	m.broker.write(b, "wicket_broker_connected", "gauge", "1 if the fleet broker connection is up, else 0.")
+	m.emergency.write(b, "wicket_emergency_state", "gauge", "Emergency release: 0 normal, 1 input active, 2 latched until acknowledged.")
+	header(b, "wicket_trust_version", "gauge", "Version of the installed trust data, by kind.")
+	writeCounters(b, "wicket_trust_version", "kind", &m.trustVersion)
+	m.clockFloor.write(b, "wicket_clock_floor_timestamp_seconds", "gauge", "The trusted clock floor, in seconds since the epoch.")
+	m.clockAhead.write(b, "wicket_clock_ahead_of_floor_seconds", "gauge", "Seconds the wall clock is ahead of the trusted floor; negative when behind.")
+
+	version := "unknown"
+	if v := m.version.Load(); v != nil {
+		version = *v
+	}
+	header(b, "wicket_build_info", "gauge", "Always 1; the labels name the build.")
+	b.WriteString(`wicket_build_info{version="`)
+	b.WriteString(escapeLabel(version))
+	b.WriteString(`",goversion="`)
+	b.WriteString(escapeLabel(runtime.Version()))
+	b.WriteString("\"} 1\n")
+
 	writeProcess(b)
 	err := b.Flush()
 	return cw.n, err
@@ -177,6 +305,10 @@ func writeProcess(b *bufio.Writer) {
 	header(b, "go_goroutines", "gauge", "Number of goroutines that currently exist.")
 	b.WriteString("go_goroutines ")
 	b.WriteString(strconv.Itoa(runtime.NumGoroutine()))
+	b.WriteByte('\n')
+	header(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
+	b.WriteString("process_start_time_seconds ")
+	b.WriteString(formatFloat(float64(processStart.UnixNano()) / 1e9))
 	b.WriteByte('\n')
 	if rss, err := residentMemory(); err == nil {
 		header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +197,59 @@ func BenchmarkObserveDecision(b *testing.B) {
 			m.ObserveScanToRelay(3 * time.Millisecond)
 		}
 	})
+}
+
+// TestMetricsOperatorSeries: the series an operator alerts on parse in the
+// text format with their types and values; the broker gauge is absent
+// until set (a gate without fleet sync has no broker).
+func TestMetricsOperatorSeries(t *testing.T) {
+	s, _, _ := newTestServer(t, Config{})
+	ts := serve(t, s.MetricsHandler())
+	m := s.Metrics()
+	if _, ok := scrape(t, ts.URL)["wicket_broker_connected"]; ok {
+		t.Error("wicket_broker_connected exported before sync set it")
+	}
+	m.SetVersion("1.2.3")
+	m.Alert("colour_red")
+	m.Alert("disk_full")
+	m.AlertUncommitted("colour_red")
+	m.ForcedPassage()
+	m.SetOutboxDropped(7)
+	m.SetStoreCommit(false, true, 3)
+	m.SetBrokerConnected(true)
+	m.SetEmergency(2)
+	m.SetTrustVersion("key_set", 4)
+	m.SetTrustVersion("status", 19)
+	floor := time.Unix(1_800_000_000, 0)
+	m.SetClock(floor, -90*time.Second)
+
+	fams := scrape(t, ts.URL)
+	for _, c := range []struct {
+		name string
+		typ  dto.MetricType
+		want map[string]float64
+	}{
+		{"wicket_alerts_total", dto.MetricType_COUNTER, map[string]float64{"reason=colour_red": 1, "reason=disk_full": 1}},
+		{"wicket_alerts_uncommitted_total", dto.MetricType_COUNTER, map[string]float64{"reason=colour_red": 1}},
+		{"wicket_forced_passages_total", dto.MetricType_COUNTER, map[string]float64{"": 1}},
+		{"wicket_outbox_dropped_total", dto.MetricType_COUNTER, map[string]float64{"": 7}},
+		{"wicket_store_commit_ok", dto.MetricType_GAUGE, map[string]float64{"": 0}},
+		{"wicket_store_disk_full", dto.MetricType_GAUGE, map[string]float64{"": 1}},
+		{"wicket_store_commit_failures_total", dto.MetricType_COUNTER, map[string]float64{"": 3}},
+		{"wicket_broker_connected", dto.MetricType_GAUGE, map[string]float64{"": 1}},
+		{"wicket_emergency_state", dto.MetricType_GAUGE, map[string]float64{"": 2}},
+		{"wicket_trust_version", dto.MetricType_GAUGE, map[string]float64{"kind=key_set": 4, "kind=status": 19}},
+		{"wicket_clock_floor_timestamp_seconds", dto.MetricType_GAUGE, map[string]float64{"": 1_800_000_000}},
+		{"wicket_clock_ahead_of_floor_seconds", dto.MetricType_GAUGE, map[string]float64{"": -90}},
+		{"wicket_build_info", dto.MetricType_GAUGE, map[string]float64{"version=1.2.3,goversion=" + runtime.Version(): 1}},
+	} {
+		got := values(t, fams, c.name, c.typ)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s = %v; want %v", c.name, got, c.want)
+		}
+	}
+	start := values(t, fams, "process_start_time_seconds", dto.MetricType_GAUGE)[""]
+	if now := float64(time.Now().UnixNano()) / 1e9; start <= 0 || start > now || now-start > 3600 {
+		t.Errorf("process_start_time_seconds = %v; want this process's start, before %v", start, now)
+	}
 }

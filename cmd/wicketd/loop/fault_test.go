@@ -16,6 +16,9 @@ import (
 	"wicket/decoder"
 	"wicket/device/gate"
 	"wicket/internal/testkit"
+	"wicket/sync/store"
+	"wicket/sync/store/storetest"
+	"wicket/verifier"
 )
 
 var errPinDead = errors.New("gpio: write refused")
@@ -155,5 +158,61 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 	}
 	if errs != 2 || alerts != 2 {
 		t.Errorf("outbox holds %d passage error records and %d relay alerts; want 2 of each", errs, alerts)
+	}
+}
+
+// TestRedCodeOnFullDisk: the disk under the store is full. A red code is
+// denied internal_error (nothing unrecorded opens the gate), but the
+// alert is not lost: it is logged as an ALERT at error level with the
+// keyed hash, and OnCommitFailed hands the daemon the event and an error
+// it recognises as a full disk. Once space is freed the next scan commits.
+func TestRedCodeOnFullDisk(t *testing.T) {
+	disk := storetest.SmallDisk(t, 4<<20)
+	r := newRigIn(t, disk.Dir, 10*time.Millisecond, 0)
+	logs := &testkit.Buffer{}
+	l := New(Config{Gate: "G1", Venue: "V1"}, r.f.Verifier, r.st, r.ts, nil, slog.New(slog.NewJSONHandler(logs, nil)))
+	var failed []store.Event
+	var failErr error
+	l.OnCommitFailed = func(ev store.Event, err error) { failed, failErr = append(failed, ev), err }
+	red := func(id string) string {
+		c := r.f.Claims(decoder.KindDynamic)
+		c.ID = []byte(id)
+		c.Voucher.Colour = decoder.ColourRed
+		return r.f.Issue(t, r.f.Ed, c)
+	}
+	disk.Fill(t)
+	var res Result
+	// The first commits may still fit in the file's free pages.
+	for i := 0; i < 200 && len(failed) == 0; i++ {
+		res = l.Handle(context.Background(), r.scan(red(fmt.Sprintf("red-code-%04d", i))))
+	}
+	if len(failed) == 0 {
+		t.Fatal("no commit failed on a full disk")
+	}
+	if res.Decision.Allow || res.Decision.Reason != verifier.ReasonInternal || res.Seq != 0 {
+		t.Errorf("red code on a full disk: %+v; want denied internal_error, not committed", res.Decision)
+	}
+	if ev := failed[0]; !ev.Alert || ev.Reason != string(verifier.ReasonColourRed) || ev.Voucher == "" {
+		t.Errorf("uncommitted event %+v; want the red-code alert with its keyed hash", ev)
+	}
+	if !errors.Is(failErr, store.ErrDiskFull) {
+		t.Errorf("OnCommitFailed err = %v; want store.ErrDiskFull", failErr)
+	}
+	var alert bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"ALERT"`) && strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, `"committed":false`) {
+			alert = true
+		}
+	}
+	if !alert {
+		t.Errorf("no uncommitted ALERT at error level in the log:\n%s", logs.String())
+	}
+	disk.Free(t)
+	res = l.Handle(context.Background(), r.scan(red("red-code-after")))
+	if res.Seq == 0 || res.Decision.Reason != verifier.ReasonColourRed {
+		t.Errorf("after freeing space: %+v seq %d; want the red code committed", res.Decision, res.Seq)
+	}
+	if h := r.st.CommitHealth(); h.Err != nil {
+		t.Errorf("CommitHealth() after recovery = %v", h.Err)
 	}
 }

@@ -80,6 +80,10 @@ type Loop struct {
 	// OnCommit, if set, sees every event once it is durable (fleet sync
 	// wakes up on it). Same rules as OnDecision.
 	OnCommit func(store.Event)
+	// OnCommitFailed, if set, sees each event the store could not commit,
+	// with the store's error (the daemon raises the store alert and sends
+	// an uncommitted red-code alert from memory). Same rules as OnDecision.
+	OnCommitFailed func(store.Event, error)
 	// Thermo, if set, is the thermometer policy.temperature uses.
 	Thermo Thermometer
 
@@ -152,6 +156,7 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	seq, err := l.st.Append(&ev, l.v.Policy().AntiPassback)
 	if err != nil {
 		l.log.Error("store commit failed; denying", "err", err)
+		l.commitFailed(ev, err)
 		d = failSecure(d, "store commit: "+err.Error())
 		r.Decision = d
 		l.signal(gate.SignalError)
@@ -203,6 +208,7 @@ func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
 	pev := store.Event{Type: "passage", At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref, Detail: detail}
 	if _, err := l.st.Append(&pev, 0); err != nil {
 		l.log.Error("store commit of passage outcome failed", "seq", ref, "err", err)
+		l.commitFailed(pev, err)
 	} else {
 		l.committed(pev)
 	}
@@ -213,6 +219,7 @@ func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
 			Reason: "relay_fault", Detail: "relay write failed"}
 		if _, err := l.st.Append(&aev, 0); err != nil {
 			l.log.Error("store commit of relay alert failed", "seq", ref, "err", err)
+			l.commitFailed(aev, err)
 		} else {
 			l.committed(aev)
 		}
@@ -286,6 +293,18 @@ func (l *Loop) signal(s gate.Signal) {
 func (l *Loop) committed(ev store.Event) {
 	if l.OnCommit != nil {
 		l.OnCommit(ev)
+	}
+}
+
+// commitFailed reports an event the store refused. A red code is logged
+// as an ALERT even so (keyed hashes only): the decision is denied, but
+// staff must still hear of the holder.
+func (l *Loop) commitFailed(ev store.Event, err error) {
+	if ev.Alert {
+		l.log.Error("ALERT", "committed", false, "reason", ev.Reason, "voucher", ev.Voucher, "colour", ev.Colour, "kind", ev.Kind)
+	}
+	if l.OnCommitFailed != nil {
+		l.OnCommitFailed(ev, err)
 	}
 }
 

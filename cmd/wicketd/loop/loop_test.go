@@ -67,8 +67,14 @@ type rig struct {
 
 func newRig(t testing.TB, pulse time.Duration, holdOff time.Duration) *rig {
 	t.Helper()
+	return newRigIn(t, t.TempDir(), pulse, holdOff)
+}
+
+// newRigIn is newRig with the store in dir.
+func newRigIn(t testing.TB, dir string, pulse time.Duration, holdOff time.Duration) *rig {
+	t.Helper()
 	f := verifiertest.New(t)
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "wicket.db"), LockTimeout: time.Second,
+	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: time.Second,
 		MaxEvents: 100000, MaxOutbox: 100000, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 
 // TestCameraScanner runs wicketd with the camera source on a directory of
 // frames (the replay a technician uses to check a camera set-up): two
-// vouchers, each held in front of the camera for 8 frames as a passenger
+// vouchers, each held in front of the camera for 24 frames (1.6 s at 15 fps) as a passenger
 // would, then blank frames, give two decisions. (The camera keeps only the
 // newest frame while it decodes, so a code shown in a single frame may be
 // skipped; a real presentation lasts many frames.)
@@ -49,7 +49,7 @@ func TestCameraScanner(t *testing.T) {
 		for y := 0; y < 480; y++ {
 			copy(frame.Pix[y*frame.Stride+80:y*frame.Stride+560], img.Pix[y*img.Stride:y*img.Stride+480])
 		}
-		for k := range 8 {
+		for k := range 24 {
 			write(fmt.Sprintf("%d-%d-code.png", i, k), frame)
 		}
 	}
@@ -64,6 +64,6 @@ func TestCameraScanner(t *testing.T) {
 		t.Fatalf("wicketd run: exit %d\n%s", rc, errb.String())
 	}
 	if n := strings.Count(out.String(), "display: ALLOW"); n != 2 {
-		t.Fatalf("%d allowed decisions from the camera frames; want 2:\n%s", n, out.String())
+		t.Fatalf("%d allowed decisions from the camera frames; want 2:\n%s\n%s", n, out.String(), errb.String())
 	}
 }

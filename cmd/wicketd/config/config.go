@@ -39,6 +39,8 @@ type Config struct {
 
 	// dir is the directory of the file, for relative paths.
 	dir string
+	// lines maps dotted keys to their line in the file, for messages.
+	lines map[string]int
 }
 
 // Gate identifies the gate.
@@ -356,19 +358,55 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes a config over the defaults and validates it.
+// Parse decodes a config over the defaults and validates it. An error
+// from the decoding is Problems: every problem in the file, each with its
+// line and fix; a validation error names its field and, where the field is
+// written in the file, its line.
 func Parse(data []byte, dir string) (*Config, error) {
+	lines, probs := checkYAML(data)
+	if len(probs) > 0 {
+		return nil, probs
+	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, Problems{syntaxProblem(err)}
 	}
 	c.dir = dir
+	c.lines = lines
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, Problems{c.At(err)}
 	}
 	return &c, nil
+}
+
+// Line returns the line of a dotted key in the file, or of its nearest
+// written parent; 0 if neither is written.
+func (c *Config) Line(field string) int {
+	for f := field; f != ""; {
+		if l, ok := c.lines[f]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return 0
+}
+
+// At makes err, whose text starts with a dotted field ("scanner.baud:
+// ..."), a Problem at that field's line.
+func (c *Config) At(err error) Problem {
+	msg := err.Error()
+	field, rest, ok := strings.Cut(msg, ": ")
+	if !ok || strings.ContainsAny(field, " ") {
+		return Problem{Msg: msg}
+	}
+	// "a/b" lists two fields; the first names the line.
+	return Problem{Line: c.Line(strings.SplitN(field, "/", 2)[0]), Field: field, Msg: rest}
 }
 
 // Path resolves a path from the config against the config's directory.

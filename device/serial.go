@@ -52,8 +52,8 @@ type SerialConfig struct {
 	RetryMin, RetryMax time.Duration
 }
 
-// bauds are the line speeds the serial driver can set.
-var bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
+// Bauds are the standard line speeds, the ones the serial driver can set.
+var Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
 
 func (c SerialConfig) withDefaults() SerialConfig {
 	if c.Baud == 0 {
@@ -87,8 +87,8 @@ func (c SerialConfig) Validate() error {
 	if c.Device == "" {
 		return fmt.Errorf("%w: Device is empty: set the scanner's path, for example /dev/serial/by-id/usb-...", ErrConfig)
 	}
-	if c.Baud != 0 && !slices.Contains(bauds, c.Baud) {
-		return fmt.Errorf("%w: Baud %d: use one of %s", ErrConfig, c.Baud, strings.Trim(fmt.Sprint(bauds), "[]"))
+	if c.Baud != 0 && !slices.Contains(Bauds, c.Baud) {
+		return fmt.Errorf("%w: Baud %d: use one of %s", ErrConfig, c.Baud, strings.Trim(fmt.Sprint(Bauds), "[]"))
 	}
 	if err := (FramerConfig{Terminator: c.Terminator, MaxFrame: c.MaxFrame}).Validate(); err != nil {
 		return err

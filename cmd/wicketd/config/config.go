@@ -10,11 +10,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"wicket/device"
 	"wicket/device/gate"
 	"wicket/sync/mqttconn"
 	"wicket/sync/wire"
@@ -439,6 +441,11 @@ func (c *Config) BatchFiles() ([]string, error) {
 	return out, nil
 }
 
+// baudList is device.Bauds for a message: "1200, 2400, ...".
+func baudList() string {
+	return strings.ReplaceAll(strings.Trim(fmt.Sprint(device.Bauds), "[]"), " ", ", ")
+}
+
 func oneOf(field, v string, allowed ...string) error {
 	for _, a := range allowed {
 		if v == a {
@@ -486,8 +493,8 @@ func (c *Config) Validate() error {
 	switch {
 	case s.Type == "serial" && s.Device == "":
 		return errors.New("scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
-	case s.Type == "serial" && (s.Baud < 1200 || s.Baud > 921600):
-		return fmt.Errorf("scanner.baud: %d is out of range; set the scanner's baud rate (commonly 9600 or 115200)", s.Baud)
+	case s.Type == "serial" && !slices.Contains(device.Bauds, s.Baud):
+		return fmt.Errorf("scanner.baud: %d is not a standard rate; use the scanner's rate, one of %s (commonly 9600 or 115200)", s.Baud, baudList())
 	case s.Type == "file" && s.Path == "":
 		return errors.New("scanner.path: missing for a file scanner")
 	case s.MaxFrame < 64 || s.MaxFrame > 65536:
@@ -540,6 +547,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Policy.Temperature.Required && th.Type == "none":
 		return errors.New("policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
+	case th.Type == "serial" && !slices.Contains(device.Bauds, th.Baud):
+		return fmt.Errorf("thermometer.baud: %d is not a standard rate; use the thermometer's rate, one of %s", th.Baud, baudList())
 	case th.Type == "serial" && th.Device == "":
 		return errors.New("thermometer.device: missing; name the serial thermometer, e.g. /dev/serial/by-id/usb-...")
 	case th.Type == "mlx90614" && (th.Address < 0x03 || th.Address > 0x77):

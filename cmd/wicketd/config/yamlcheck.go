@@ -83,7 +83,7 @@ func checkYAML(data []byte) (map[string]int, Problems) {
 
 // syntaxProblem turns a YAML parser error into words.
 func syntaxProblem(err error) Problem {
-	m := yamlLineRe.FindStringSubmatch(err.Error())
+	m := yamlLineRe.FindStringSubmatch(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
 	if m == nil {
 		return Problem{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
@@ -130,6 +130,10 @@ func walkYAML(n *yaml.Node, t reflect.Type, path string, lines map[string]int, p
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			sub := joinPath(path, k.Value)
+			if l, ok := lines[sub]; ok {
+				*probs = append(*probs, Problem{Line: k.Line, Field: sub, Msg: fmt.Sprintf("already written at line %d; write each key once (merge the two)", l)})
+				continue
+			}
 			ft, ok := fields[k.Value]
 			if !ok {
 				msg := fmt.Sprintf("unknown key %q", k.Value)

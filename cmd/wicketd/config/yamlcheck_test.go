@@ -23,6 +23,7 @@ func TestParseProblems(t *testing.T) {
 		{"word for a number", head + "scanner:\n  type: stdin\n  baud: fast\n", []string{"line 6: scanner.baud: fast is not a whole number"}},
 		{"scalar for a section", head + "scanner: serial\n", []string{"line 4: scanner: a section of keys goes here"}},
 		{"two problems", head + "scanner:\n  type: stdin\n  hold_off: 3\n  baudd: 9600\n", []string{"line 6: scanner.hold_off", `line 7: scanner: unknown key "baudd"; did you mean "baud"?`}},
+		{"section written twice", head + "scanner: {type: stdin}\nscanner: {hold_off: 1s}\n", []string{"line 5: scanner: already written at line 4"}},
 		{"validation names the line", head + "scanner:\n  type: stdin\n  terminator: tab\n", []string{"line 6: scanner.terminator: \"tab\" is not allowed"}},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")

@@ -18,6 +18,7 @@ import (
 	"periph.io/x/host/v3"
 
 	"wicket/cmd/wicketd/config"
+	"wicket/device/gate"
 	"wicket/sync/mqttconn"
 	"wicket/verifier"
 )
@@ -169,6 +170,9 @@ func deviceProblems(cfg *config.Config) config.Problems {
 func hostPinProblems(cfg *config.Config) config.Problems {
 	if cfg.Turnstile.Backend != "gpio" {
 		return nil
+	}
+	if err := gate.ChipAccess("/dev/gpiochip*"); err != nil {
+		return config.Problems{{Line: cfg.Line("turnstile.relay.name"), Field: "turnstile", Msg: err.Error()}}
 	}
 	if _, err := host.Init(); err != nil || len(gpioreg.All()) == 0 {
 		return nil

@@ -16,7 +16,7 @@ import (
 
 func cmdVerify(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("verify", "-config FILE [-json] [-at RFC3339] [CODE]", stderr)
-	cfgPath := fs.String("config", "/etc/wicket/wicketd.yaml", "config file")
+	cfgPath := fs.String("config", defaultConfig, "config file")
 	asJSON := fs.Bool("json", false, "print the decision as JSON")
 	at := fs.String("at", "", "decide as of this time (RFC 3339) instead of now")
 	if err := fs.Parse(args); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"wicket/cmd/wicketd/config"
 	"wicket/device"
+	"wicket/verifier"
 )
 
 // loadForTool reads the config for a field tool, printing errors. The
@@ -76,14 +77,27 @@ func lowHigh(low bool) string {
 	return "high"
 }
 
-// cmdTestScanner prints every frame the scanner sends, with unprintable
-// bytes in hex, until interrupted.
+// cmdTestScanner reads the scanner and prints each frame it sends, with
+// unprintable bytes in hex. For a serial scanner it reads the port raw and
+// gives each frame a verdict and the fix (AIM identifier, case
+// conversion, terminator, baud rate), refusing while the gate holds the
+// port; other sources print their frames as the gate gets them.
 func cmdTestScanner(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, ok := loadForTool("test-scanner", args, stderr, nil)
+	var max int
+	cfg, ok := loadForTool("test-scanner", args, stderr, func(fs *flag.FlagSet) {
+		fs.IntVar(&max, "n", 0, "stop after this many frames (0: at Ctrl-C)")
+	})
 	if !ok {
 		return exitUsage
 	}
 	cfg.Log.Level = "info"
+	if cfg.Scanner.Type == "serial" {
+		v, err := verifierFromFiles(cfg, verifier.SystemClock{})
+		if err != nil {
+			fmt.Fprintf(stderr, "wicketd test-scanner: no decisions, only verdicts on the frames: %v\n", err)
+		}
+		return diagnoseSerial(ctx, cfg, v, max, stdout, stderr)
+	}
 	d := &daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, nil)), stdin: stdin, stdout: stdout}
 	src, err := d.source()
 	if err != nil {
@@ -91,6 +105,8 @@ func cmdTestScanner(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "reading %s scanner %s (terminator %s); scan codes, Ctrl-C to stop\n", cfg.Scanner.Type, cfg.Scanner.Device, cfg.Scanner.Terminator)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	scans := make(chan device.Scan)
 	errc := make(chan error, 1)
 	go func() { errc <- src.Run(ctx, scans); close(scans) }()
@@ -102,6 +118,9 @@ func cmdTestScanner(ctx context.Context, args []string, stdin io.Reader, stdout,
 			sym = " symbology ]" + s.Symbology
 		}
 		fmt.Fprintf(stdout, "%3d  %d bytes%s  %s\n", n, len(s.Payload), sym, device.HexDump(s.Payload))
+		if max != 0 && n >= max {
+			cancel()
+		}
 	}
 	if err := <-errc; err != nil {
 		fmt.Fprintf(stderr, "wicketd test-scanner: %v\n", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"wicket/cmd/wicketd/config"
 	"wicket/decoder"
 	"wicket/device"
 )
@@ -89,4 +90,29 @@ func TestScannerRefusedWhileGateHoldsPort(t *testing.T) {
 	if rc != exitDenied || !strings.Contains(out.String(), want) {
 		t.Errorf("test-scanner while the port is held = %d, %s; want %q", rc, out.String(), want)
 	}
+}
+
+// FuzzSplitFrames: splitting never loses or adds a byte other than the
+// terminators, and judging any frame gives a verdict without panicking.
+func FuzzSplitFrames(f *testing.F) {
+	for _, s := range []string{"WK1:ABC\r", "]Q1WK1:ABC\r\n", "abc", "\r\r\n\n", "\xff\x00"} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, buf []byte, flush bool) {
+		frames, rest := splitFrames(buf, flush)
+		termLen := map[string]int{"": 0, "cr": 1, "lf": 1, "crlf": 2}
+		n := len(rest)
+		for _, fr := range frames {
+			n += len(fr.data) + termLen[fr.term]
+			if v, _ := judgeFrame(fr, config.Scanner{Terminator: "cr", Baud: 9600}); v == "" {
+				t.Errorf("judgeFrame(%q) = no verdict", fr.data)
+			}
+		}
+		if n != len(buf) {
+			t.Errorf("splitFrames(%q) accounts for %d bytes; want %d", buf, n, len(buf))
+		}
+		if flush && len(rest) != 0 {
+			t.Errorf("splitFrames(%q, flush) left %q", buf, rest)
+		}
+	})
 }

@@ -60,3 +60,22 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: no config text makes Parse panic; what it refuses comes with
+// at least one problem.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nscanner: {type: stdin}\nturnstile: {backend: sim}\n",
+		"scanner:\n\ttype: stdin\n",
+		"scanner:\n  type: serial\n    device: /dev/x\n",
+		"a: &x {b: *x}\n",
+		"policy: {profiles: {dcc: [1, {a: b}]}}\nscanner: [1]\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := Parse(data, "."); err != nil && err.Error() == "" {
+			t.Errorf("Parse(%q) = an error without words", data)
+		}
+	})
+}

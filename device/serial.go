@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tarm/serial"
@@ -52,8 +53,8 @@ type SerialConfig struct {
 	RetryMin, RetryMax time.Duration
 }
 
-// bauds are the line speeds the serial driver can set.
-var bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
+// Bauds are the standard line speeds, the ones the serial driver can set.
+var Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
 
 func (c SerialConfig) withDefaults() SerialConfig {
 	if c.Baud == 0 {
@@ -87,8 +88,8 @@ func (c SerialConfig) Validate() error {
 	if c.Device == "" {
 		return fmt.Errorf("%w: Device is empty: set the scanner's path, for example /dev/serial/by-id/usb-...", ErrConfig)
 	}
-	if c.Baud != 0 && !slices.Contains(bauds, c.Baud) {
-		return fmt.Errorf("%w: Baud %d: use one of %s", ErrConfig, c.Baud, strings.Trim(fmt.Sprint(bauds), "[]"))
+	if c.Baud != 0 && !slices.Contains(Bauds, c.Baud) {
+		return fmt.Errorf("%w: Baud %d: use one of %s", ErrConfig, c.Baud, strings.Trim(fmt.Sprint(Bauds), "[]"))
 	}
 	if err := (FramerConfig{Terminator: c.Terminator, MaxFrame: c.MaxFrame}).Validate(); err != nil {
 		return err
@@ -210,11 +211,18 @@ func (s *SerialSource) Stats() SerialStats {
 func (s *SerialSource) Run(ctx context.Context, out chan<- Scan) error {
 	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
 	for ctx.Err() == nil {
-		port, err := serial.OpenPort(&serial.Config{
-			Name:        s.cfg.Device,
-			Baud:        s.cfg.Baud,
-			ReadTimeout: s.cfg.ReadTimeout,
-		})
+		lock, err := LockPort(s.cfg.Device)
+		var port *serial.Port
+		if err == nil {
+			port, err = serial.OpenPort(&serial.Config{
+				Name:        s.cfg.Device,
+				Baud:        s.cfg.Baud,
+				ReadTimeout: s.cfg.ReadTimeout,
+			})
+			if err != nil {
+				lock.Close()
+			}
+		}
 		if err != nil {
 			s.setState(false, fmt.Errorf("open scanner: %w", err))
 			if !s.wait(ctx, b.next()) {
@@ -228,6 +236,7 @@ func (s *SerialSource) Run(ctx context.Context, out chan<- Scan) error {
 		if cerr := port.Close(); cerr != nil {
 			s.log.Debug("close port", "err", cerr)
 		}
+		lock.Close()
 		if err == nil {
 			break
 		}
@@ -359,4 +368,28 @@ func (s *SerialSource) logDropped(kind string, f Frame) {
 		return
 	}
 	s.log.Warn("dropped scanner input", "err", f.Err, "start", HexDump(f.Data), "max_frame", s.cfg.MaxFrame, "suppressed", held)
+}
+
+// ErrPortBusy: another process holds the serial port (a running wicketd,
+// or its field tool test-scanner).
+var ErrPortBusy = errors.New("serial port held by another process")
+
+// LockPort takes an exclusive advisory lock (flock) on the serial device
+// at path, so that two readers never split one scanner's frames between
+// them: the gate holds it while the port is open, and so does wicketd
+// test-scanner. It fails at once, with ErrPortBusy, if another process
+// holds it. Close releases it.
+func LockPort(path string) (io.Closer, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrPortBusy, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
 }

@@ -398,3 +398,45 @@ func TestSerialStallWhileBusy(t *testing.T) {
 	h.port.write("NEXT\r")
 	h.wantScans("NEXT")
 }
+
+// TestSerialPortLock: while a serial source holds the port, LockPort
+// fails with ErrPortBusy, so a second reader (test-scanner) can't split
+// its frames; once the source ends, the port is free again.
+func TestSerialPortLock(t *testing.T) {
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	defer tty.Close()
+	connected := make(chan bool, 8)
+	src, err := NewSerialSource(SerialConfig{Device: tty.Name(), Terminator: TerminatorCR},
+		SerialOptions{OnState: func(c bool, _ error) { connected <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Scan, 1)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	for c := false; !c; {
+		select {
+		case c = <-connected:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the source never opened the pseudo-terminal")
+		}
+	}
+	if l, err := LockPort(tty.Name()); !errors.Is(err, ErrPortBusy) {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("LockPort while the source reads = %v; want ErrPortBusy", err)
+	}
+	cancel()
+	<-done
+	l, err := LockPort(tty.Name())
+	if err != nil {
+		t.Fatalf("LockPort after the source ended = %v; want the lock", err)
+	}
+	l.Close()
+}

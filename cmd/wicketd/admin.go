@@ -48,6 +48,7 @@ func (d *daemon) newDisplay() (*display.Server, error) {
 	s.Metrics().SetVersion(version)
 	s.OnAttendant = d.attendant
 	s.OnAcknowledge = d.acknowledgeEmergency
+	s.OnStatus = func() any { return d.liveStatus() }
 	return s, nil
 }
 
@@ -77,6 +78,10 @@ func (d *daemon) acknowledgeEmergency(by string) (ended bool, err error) {
 	}
 	return true, nil
 }
+
+// maxAdminAnswer bounds an answer of the admin API a field tool reads: a
+// status is under 2 KiB.
+const maxAdminAnswer = 16 << 10
 
 // adminTimeout bounds one request of a field tool to the local admin API.
 const adminTimeout = 10 * time.Second
@@ -138,18 +143,29 @@ func newAdminClient(cfg *config.Config) (*adminClient, error) {
 // errors: the server's message is in its "error" field). It returns the
 // status.
 func (c *adminClient) post(ctx context.Context, path, body string, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(body))
+	return c.do(ctx, http.MethodPost, path, body, out)
+}
+
+// get is post for GET requests.
+func (c *adminClient) get(ctx context.Context, path string, out any) (int, error) {
+	return c.do(ctx, http.MethodGet, path, "", out)
+}
+
+func (c *adminClient) do(ctx context.Context, method, path, body string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("admin API at %s: %w (is wicketd running?)", c.base, err)
 	}
 	defer resp.Body.Close()
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(out)
+	_ = json.NewDecoder(io.LimitReader(resp.Body, maxAdminAnswer)).Decode(out)
 	return resp.StatusCode, nil
 }
 
@@ -157,7 +173,7 @@ func (c *adminClient) post(ctx context.Context, path, body string, out any) (int
 // end a latched emergency release. The gate locks again only once the
 // emergency input has cleared.
 func cmdAckEmergency(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	cfg, _, ok := loadForTool("ack-emergency", args, stderr)
+	cfg, ok := loadForTool("ack-emergency", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}

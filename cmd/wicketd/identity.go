@@ -104,7 +104,7 @@ func terminalQR(text string) (string, error) {
 // cmdIdentity shows the gate's enrolment line and QR code again, making
 // the identity key first if the config names one that does not exist.
 func cmdIdentity(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	cfg, _, ok := loadForTool("identity", args, stderr)
+	cfg, ok := loadForTool("identity", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}

@@ -3,7 +3,9 @@
 //	wicketd run -config FILE           run the gate
 //	wicketd init [flags]               write a first config for this gate
 //	wicketd verify -config FILE [CODE] verify one code and print the decision
-//	wicketd check-config FILE          validate a config and print it in full
+//	wicketd check-config [-broker] FILE validate a config, its files, devices and pins
+//	wicketd status [FILE]              the gate's status, also beside a running gate
+//	wicketd test-relay|test-feedback|test-inputs|test-scanner [FILE]  field tests
 //	wicketd ack-emergency -config FILE lock the gate again after an emergency release
 //	wicketd version                    print the version
 package main
@@ -48,10 +50,12 @@ func commands() []command {
 		{"run", "run the gate", cmdRun},
 		{"init", "write a first config for this gate (asks on a terminal)", cmdInit},
 		{"identity", "show this gate's public key for enrolment (text and QR code)", cmdIdentity},
-		{"status", "show the store: counts, trust data versions, clock floor", cmdStatus},
+		{"status", "trust versions, clock, broker, last sync, alerts (also beside a running gate)", cmdStatus},
 		{"ack-emergency", "lock the gate again after an emergency release (the alarm must have cleared)", cmdAckEmergency},
 		{"test-relay", "pulse the relay and report the passage sensor", cmdTestRelay},
-		{"test-scanner", "print what the scanner sends, with hex for unprintable bytes", cmdTestScanner},
+		{"test-feedback", "light each LED and sound the buzzer in turn; you confirm each", cmdTestFeedback},
+		{"test-inputs", "print the passage sensor's and emergency input's changes live (-for 30s)", cmdTestInputs},
+		{"test-scanner", "judge each frame the scanner sends and say which setting to fix", cmdTestScanner},
 		{"verify", "verify one code (argument or stdin) and print the decision", cmdVerify},
 		{"check-config", "validate a config file and print the effective config", cmdCheckConfig},
 		{"version", "print the version", cmdVersion},

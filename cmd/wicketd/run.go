@@ -113,6 +113,8 @@ type daemon struct {
 	// raised once); outboxFull while records are not queued for sync.
 	storeFailing atomic.Bool
 	outboxFull   atomic.Bool
+	// syncFault says why fleet sync is off though the config turns it on.
+	syncFault atomic.Pointer[string]
 }
 
 // run starts the gate: store, trust data, outputs in their safe state, then
@@ -222,9 +224,11 @@ func (d *daemon) run(ctx context.Context) error {
 	d.loop.OnCommitFailed = d.commitFailed
 	if cfg.Sync.Enabled {
 		if d.sync, err = d.newSync(); err != nil {
-			return fmt.Errorf("%w: %w", errSetup, err)
+			d.sync = nil
+			d.reportSyncFault(err)
+		} else {
+			d.trust.OnChange = d.sync.StatusChanged
 		}
-		d.trust.OnChange = d.sync.StatusChanged
 	}
 	d.system("start", "wicketd "+version)
 	d.log.Info("ready", "gate", cfg.Gate.ID, "venue", cfg.Gate.Venue, "key_set", keySetVersion(d.v), "status", d.st.Info().Version, "clock_floor", tclock.Floor().UTC())
@@ -253,7 +257,12 @@ func (d *daemon) run(ctx context.Context) error {
 		g.Go(func() error { return d.watchThermometer(gctx, therm) })
 	}
 	if d.sync != nil {
-		g.Go(func() error { return d.sync.Run(gctx) })
+		g.Go(func() error {
+			if err := d.sync.Run(gctx); err != nil {
+				d.reportSyncFault(err)
+			}
+			return nil
+		})
 	}
 	if d.disp != nil {
 		g.Go(func() error {
@@ -486,12 +495,17 @@ func everyTick(ctx context.Context, period time.Duration, fn func()) error {
 	}
 }
 
-// newSync builds the fleet sync from the config.
+// newSync builds the fleet sync from the config. Its files (CA,
+// certificate, password) are read here, so that a bad one is found before
+// the gate starts scanning.
 func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	y := d.cfg.Sync
 	conn := y.Conn
 	for _, p := range []*string{&conn.PasswordFile, &conn.CAFile, &conn.CertFile, &conn.KeyFile} {
 		*p = d.cfg.Path(*p)
+	}
+	if _, err := conn.Options(); err != nil {
+		return nil, err
 	}
 	var key ed25519.PrivateKey
 	if y.IdentityKey != "" {
@@ -511,6 +525,18 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
 		Key: key, Roots: d.roots,
 	}, d.st, d.trust, d.gateStatus, d.log)
+}
+
+// reportSyncFault turns fleet sync off for this run, saying why: a sync
+// setting never takes the gate's decisions down (systemd would restart it
+// every few seconds forever); the gate decides offline, its records wait
+// in the outbox, and the fault is in the log at error priority, the access
+// log (system event sync_fault) and wicketd status.
+func (d *daemon) reportSyncFault(err error) {
+	msg := err.Error()
+	d.syncFault.Store(&msg)
+	d.log.Error("fleet sync is off: its settings are wrong; the gate decides offline and keeps its records until the config is fixed (wicketd check-config, then restart)", "err", err)
+	d.system("sync_fault", msg)
 }
 
 // gateStatus is the retained status the gate publishes.

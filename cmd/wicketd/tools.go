@@ -2,86 +2,54 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"wicket/cmd/wicketd/config"
 	"wicket/device"
-	"wicket/sync/store"
+	"wicket/verifier"
 )
 
-// loadForTool reads the config for a field tool, printing errors.
-func loadForTool(name string, args []string, stderr io.Writer) (*config.Config, []string, bool) {
-	fs := newFlags(name, "-config FILE", stderr)
-	cfgPath := fs.String("config", "/etc/wicket/wicketd.yaml", "config file")
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, false
+// loadForTool reads the config for a field tool, printing errors. The
+// config is -config FILE or the one argument FILE (default
+// /etc/wicket/wicketd.yaml); flags, if set, adds the tool's own flags.
+func loadForTool(name string, args []string, stderr io.Writer, flags func(*flag.FlagSet)) (*config.Config, bool) {
+	fs := newFlags(name, "[flags] [-config FILE | FILE]", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config file")
+	if flags != nil {
+		flags(fs)
 	}
-	cfg, err := config.Load(*cfgPath)
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	path := *cfgPath
+	switch {
+	case fs.NArg() > 1:
+		fmt.Fprintf(stderr, "wicketd %s: one config file, please: %s\n", name, strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return nil, false
+	case fs.NArg() == 1 && path != defaultConfig:
+		fmt.Fprintf(stderr, "wicketd %s: the config is given twice (-config %s and %s); give one\n", name, path, fs.Arg(0))
+		return nil, false
+	case fs.NArg() == 1:
+		path = fs.Arg(0)
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "wicketd %s: %v\n", name, err)
-		return nil, nil, false
+		return nil, false
 	}
-	return cfg, fs.Args(), true
-}
-
-// statusLockWait is how long status waits for the store: a running
-// wicketd holds it for good, so waiting longer gains nothing.
-const statusLockWait = time.Second
-
-// cmdStatus prints what the store holds. It opens the store read-only, so
-// it waits while a running wicketd commits.
-func cmdStatus(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	cfg, _, ok := loadForTool("status", args, stderr)
-	if !ok {
-		return exitUsage
-	}
-	st, err := store.OpenReadOnly(cfg.Path(cfg.Store.Path), statusLockWait)
-	if errors.Is(err, store.ErrLocked) {
-		fmt.Fprintf(stderr, "wicketd status: a running wicketd holds %s, so its counts can't be read now.\n"+
-			"  Live state: journalctl -u wicketd (one line per decision), and with fleet sync `wicketctl fleet`.\n"+
-			"  For a full status, stop the service first: systemctl stop wicketd\n", cfg.Path(cfg.Store.Path))
-		return exitDenied
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wicketd status: store.path: %v\n", err)
-		return exitUsage
-	}
-	defer st.Close()
-	s, err := st.Stats()
-	if err != nil {
-		fmt.Fprintf(stderr, "wicketd status: %v\n", err)
-		return exitUsage
-	}
-	now := time.Now()
-	age := func(t time.Time) string {
-		if t.IsZero() || t.Unix() <= 0 {
-			return "never"
-		}
-		return fmt.Sprintf("%s (%v ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
-	}
-	clock := "trusted"
-	if now.Add(cfg.Policy.ClockSkew).Before(s.Floor) {
-		clock = "NOT TRUSTED: the wall clock is below the floor; fix the time (timesyncd, RTC)"
-	}
-	fmt.Fprintf(stdout, "gate:             %s (venue %s)\n", cfg.Gate.ID, cfg.Gate.Venue)
-	fmt.Fprintf(stdout, "store:            %s, %d bytes\n", cfg.Path(cfg.Store.Path), s.FileSize)
-	fmt.Fprintf(stdout, "key set:          version %d\n", s.KeySetVersion)
-	fmt.Fprintf(stdout, "revocations:      version %d, issued %s; statements: %d in the snapshot file (%d bytes), %d in deltas since\n",
-		s.StatusVersion, age(s.StatusIssued), s.Status.FileRecords, s.Status.FileBytes, s.Status.OverlayRecords)
-	fmt.Fprintf(stdout, "clock:            now %s, floor %s: %s\n", now.UTC().Format(time.RFC3339), s.Floor.UTC().Format(time.RFC3339), clock)
-	fmt.Fprintf(stdout, "access log:       %d events, last seq %d\n", s.Events, s.LastSeq)
-	fmt.Fprintf(stdout, "outbox:           %d records waiting for sync, %d dropped (outbox full)\n", s.Outbox, s.Dropped)
-	return exitOK
+	return cfg, true
 }
 
 // cmdTestRelay opens the turnstile as a granted scan would and reports
 // what the passage sensor saw.
 func cmdTestRelay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, _, ok := loadForTool("test-relay", args, stderr)
+	cfg, ok := loadForTool("test-relay", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
@@ -109,14 +77,27 @@ func lowHigh(low bool) string {
 	return "high"
 }
 
-// cmdTestScanner prints every frame the scanner sends, with unprintable
-// bytes in hex, until interrupted.
+// cmdTestScanner reads the scanner and prints each frame it sends, with
+// unprintable bytes in hex. For a serial scanner it reads the port raw and
+// gives each frame a verdict and the fix (AIM identifier, case
+// conversion, terminator, baud rate), refusing while the gate holds the
+// port; other sources print their frames as the gate gets them.
 func cmdTestScanner(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, _, ok := loadForTool("test-scanner", args, stderr)
+	var max int
+	cfg, ok := loadForTool("test-scanner", args, stderr, func(fs *flag.FlagSet) {
+		fs.IntVar(&max, "n", 0, "stop after this many frames (0: at Ctrl-C)")
+	})
 	if !ok {
 		return exitUsage
 	}
 	cfg.Log.Level = "info"
+	if cfg.Scanner.Type == "serial" {
+		v, err := verifierFromFiles(cfg, verifier.SystemClock{})
+		if err != nil {
+			fmt.Fprintf(stderr, "wicketd test-scanner: no decisions, only verdicts on the frames: %v\n", err)
+		}
+		return diagnoseSerial(ctx, cfg, v, max, stdout, stderr)
+	}
 	d := &daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, nil)), stdin: stdin, stdout: stdout}
 	src, err := d.source()
 	if err != nil {
@@ -124,6 +105,8 @@ func cmdTestScanner(ctx context.Context, args []string, stdin io.Reader, stdout,
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "reading %s scanner %s (terminator %s); scan codes, Ctrl-C to stop\n", cfg.Scanner.Type, cfg.Scanner.Device, cfg.Scanner.Terminator)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	scans := make(chan device.Scan)
 	errc := make(chan error, 1)
 	go func() { errc <- src.Run(ctx, scans); close(scans) }()
@@ -135,6 +118,9 @@ func cmdTestScanner(ctx context.Context, args []string, stdin io.Reader, stdout,
 			sym = " symbology ]" + s.Symbology
 		}
 		fmt.Fprintf(stdout, "%3d  %d bytes%s  %s\n", n, len(s.Payload), sym, device.HexDump(s.Payload))
+		if max != 0 && n >= max {
+			cancel()
+		}
 	}
 	if err := <-errc; err != nil {
 		fmt.Fprintf(stderr, "wicketd test-scanner: %v\n", err)

@@ -16,7 +16,7 @@ import (
 
 func cmdVerify(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("verify", "-config FILE [-json] [-at RFC3339] [CODE]", stderr)
-	cfgPath := fs.String("config", "/etc/wicket/wicketd.yaml", "config file")
+	cfgPath := fs.String("config", defaultConfig, "config file")
 	asJSON := fs.Bool("json", false, "print the decision as JSON")
 	at := fs.String("at", "", "decide as of this time (RFC 3339) instead of now")
 	if err := fs.Parse(args); err != nil {
@@ -159,40 +159,6 @@ func printDecision(w io.Writer, d verifier.Decision) {
 			fmt.Fprintf(w, "  dcc:       %s\n", describeDCC(c))
 		}
 	}
-}
-
-func cmdCheckConfig(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("check-config", "FILE", stderr)
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	cfg, err := config.Load(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
-		return exitUsage
-	}
-	warnings, err := cfg.CheckPermissions(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
-		return exitUsage
-	}
-	if _, err := verifierFromFiles(cfg, verifier.SystemClock{}); err != nil {
-		fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
-		return exitUsage
-	}
-	cfg.WarnBroker(stderr)
-	if cfg.HTTP.Admin.Enabled() {
-		if _, _, err := cfg.AdminCredentials(); err != nil {
-			fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
-			return exitUsage
-		}
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(stdout, "# warning: %s\n", w)
-	}
-	fmt.Fprintf(stdout, "# %s: OK\n%s", fs.Arg(0), cfg)
-	return exitOK
 }
 
 // describeDCC is one line on an EU DCC's content.

@@ -1,7 +1,11 @@
 package gate
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -23,6 +27,10 @@ func OpenGPIO(cfg Config, opts Options) (*Turnstile, *Feedback, error) {
 		}
 		p := gpioreg.ByName(name)
 		if p == nil {
+			if err := ChipAccess(chipPattern); err != nil {
+				missing = fmt.Errorf("%s %q: %w", field, name, err)
+				return nil
+			}
 			missing = fmt.Errorf("%w: %s %q: no such GPIO on this board; use a name such as GPIO17", ErrConfig, field, name)
 		}
 		return p
@@ -60,4 +68,36 @@ func OpenGPIO(cfg Config, opts Options) (*Turnstile, *Feedback, error) {
 		return nil, nil, err
 	}
 	return t, f, nil
+}
+
+// chipPattern matches the kernel's GPIO character devices.
+const chipPattern = "/dev/gpiochip*"
+
+// ChipAccess tries to open each GPIO character device matching pattern
+// and returns an ErrGPIO naming the first this user may not open, with
+// the fix; nil if all open (or there are none). The GPIO drivers skip a
+// chip they cannot open, so without this a permission problem looks like
+// a pin that does not exist.
+func ChipAccess(pattern string) error {
+	chips, _ := filepath.Glob(pattern)
+	for _, c := range chips {
+		f, err := os.OpenFile(c, os.O_RDWR, 0)
+		if err == nil {
+			f.Close()
+			continue
+		}
+		if err := chipError(c, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chipError says what an error opening a GPIO chip means for the
+// technician; nil for errors other than a denied permission.
+func chipError(chip string, err error) error {
+	if !errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return fmt.Errorf("%w: permission denied opening %s: add the wicket user to the gpio group (usermod -aG gpio wicket), then restart wicketd", ErrGPIO, chip)
 }

@@ -10,11 +10,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"wicket/device"
 	"wicket/device/gate"
 	"wicket/sync/mqttconn"
 	"wicket/sync/wire"
@@ -39,6 +41,8 @@ type Config struct {
 
 	// dir is the directory of the file, for relative paths.
 	dir string
+	// lines maps dotted keys to their line in the file, for messages.
+	lines map[string]int
 }
 
 // Gate identifies the gate.
@@ -361,19 +365,55 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes a config over the defaults and validates it.
+// Parse decodes a config over the defaults and validates it. An error
+// from the decoding is Problems: every problem in the file, each with its
+// line and fix; a validation error names its field and, where the field is
+// written in the file, its line.
 func Parse(data []byte, dir string) (*Config, error) {
+	lines, probs := checkYAML(data)
+	if len(probs) > 0 {
+		return nil, probs
+	}
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, Problems{syntaxProblem(err)}
 	}
 	c.dir = dir
+	c.lines = lines
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, Problems{c.At(err)}
 	}
 	return &c, nil
+}
+
+// Line returns the line of a dotted key in the file, or of its nearest
+// written parent; 0 if neither is written.
+func (c *Config) Line(field string) int {
+	for f := field; f != ""; {
+		if l, ok := c.lines[f]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return 0
+}
+
+// At makes err, whose text starts with a dotted field ("scanner.baud:
+// ..."), a Problem at that field's line.
+func (c *Config) At(err error) Problem {
+	msg := err.Error()
+	field, rest, ok := strings.Cut(msg, ": ")
+	if !ok || strings.ContainsAny(field, " ") {
+		return Problem{Msg: msg}
+	}
+	// "a/b" lists two fields; the first names the line.
+	return Problem{Line: c.Line(strings.SplitN(field, "/", 2)[0]), Field: field, Msg: rest}
 }
 
 // Path resolves a path from the config against the config's directory.
@@ -404,6 +444,11 @@ func (c *Config) BatchFiles() ([]string, error) {
 		out = append(out, m...)
 	}
 	return out, nil
+}
+
+// baudList is device.Bauds for a message: "1200, 2400, ...".
+func baudList() string {
+	return strings.ReplaceAll(strings.Trim(fmt.Sprint(device.Bauds), "[]"), " ", ", ")
 }
 
 func oneOf(field, v string, allowed ...string) error {
@@ -453,8 +498,8 @@ func (c *Config) Validate() error {
 	switch {
 	case s.Type == "serial" && s.Device == "":
 		return errors.New("scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
-	case s.Type == "serial" && (s.Baud < 1200 || s.Baud > 921600):
-		return fmt.Errorf("scanner.baud: %d is out of range; set the scanner's baud rate (commonly 9600 or 115200)", s.Baud)
+	case s.Type == "serial" && !slices.Contains(device.Bauds, s.Baud):
+		return fmt.Errorf("scanner.baud: %d is not a standard rate; use the scanner's rate, one of %s (commonly 9600 or 115200)", s.Baud, baudList())
 	case s.Type == "file" && s.Path == "":
 		return errors.New("scanner.path: missing for a file scanner")
 	case s.MaxFrame < 64 || s.MaxFrame > 65536:
@@ -507,6 +552,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Policy.Temperature.Required && th.Type == "none":
 		return errors.New("policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
+	case th.Type == "serial" && !slices.Contains(device.Bauds, th.Baud):
+		return fmt.Errorf("thermometer.baud: %d is not a standard rate; use the thermometer's rate, one of %s", th.Baud, baudList())
 	case th.Type == "serial" && th.Device == "":
 		return errors.New("thermometer.device: missing; name the serial thermometer, e.g. /dev/serial/by-id/usb-...")
 	case th.Type == "mlx90614" && (th.Address < 0x03 || th.Address > 0x77):

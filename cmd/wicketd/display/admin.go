@@ -23,6 +23,18 @@ func (s *Server) serveState(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(s.State())
 }
 
+// serveStatus answers GET /status (admin API): what OnStatus returns, as
+// JSON, for wicketd status beside a running gate; 503 when not wired.
+func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	if s.OnStatus == nil {
+		jsonError(w, http.StatusServiceUnavailable, "status is not wired")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(s.OnStatus())
+}
+
 // serveAcknowledge ends a latched emergency release (POST /emergency/ack,
 // admin API, body {}) and answers an AckResponse; 409 while the emergency
 // input is still active: the gate stays free.

@@ -153,6 +153,9 @@ type Server struct {
 	// 409 (the input is still active; the gate stays free), any other as
 	// 500. Set it before the handler serves requests.
 	OnAcknowledge func(by string) (ended bool, err error)
+	// OnStatus, if set, gives the gate's status for GET /status on the
+	// admin API. It must not block.
+	OnStatus func() any
 
 	refusedMu  sync.Mutex
 	refusedLog *device.LogLimiter
@@ -328,13 +331,15 @@ func (s *Server) MetricsHandler() http.Handler {
 // AdminHandler returns the admin API's handler. Every request must name
 // the gate in its Host header, carry a credential and, if a browser marks
 // where it comes from, come from the admin page itself. It serves the
-// kiosk page (GET /), its events, the gate state (GET /state), POST
+// kiosk page (GET /), its events, the gate state (GET /state), the
+// gate's status for wicketd status (GET /status), POST
 // /emergency/ack and, in kiosk mode, POST /attendant.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.kiosk) })
 	mux.HandleFunc("GET /events", s.serveEvents)
 	mux.HandleFunc("GET /state", s.serveState)
+	mux.HandleFunc("GET /status", s.serveStatus)
 	mux.HandleFunc("POST /emergency/ack", s.serveAcknowledge)
 	if s.cfg.Kiosk {
 		mux.HandleFunc("POST /attendant", s.serveAttendant)

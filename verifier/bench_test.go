@@ -78,12 +78,20 @@ func BenchmarkDenyGarbage(b *testing.B) {
 	}
 }
 
-// BenchmarkPipelineVsBare alternates one pipeline run and one bare
-// Ed25519 verification of the same message in each iteration and reports
-// both and their ratio, so load on the machine affects both alike.
+// BenchmarkPipelineVsBare compares the pipeline on an Ed25519 voucher
+// with ed25519.Verify of the same message call by call and reports the
+// median of the per-round ratios (verifiertest.PipelineVsBare).
 func BenchmarkPipelineVsBare(b *testing.B) {
 	f, text := benchFixture(b)
-	verifiertest.PipelineVsBare(b, f.Verifier, text)
+	verifiertest.PipelineVsBare(b, f.Verifier, text, f.Bare(b, text))
+}
+
+// BenchmarkPipelineVsBareES256 is BenchmarkPipelineVsBare for an ES256
+// voucher against SHA-256 and ecdsa.VerifyASN1.
+func BenchmarkPipelineVsBareES256(b *testing.B) {
+	f, _ := benchFixture(b)
+	text := []byte(f.Issue(b, f.ES, f.Claims(decoder.KindPrinted)))
+	verifiertest.PipelineVsBare(b, f.Verifier, text, f.Bare(b, text))
 }
 
 // dccBench sets up a gate taking DCCs (the signers of newDCCGate) with

@@ -1,7 +1,6 @@
 package verifier_test
 
 import (
-	"crypto/ed25519"
 	"testing"
 	"time"
 
@@ -32,16 +31,20 @@ func BenchmarkPipeline(b *testing.B) {
 // key, with the Sig_structure already built: the floor of any pipeline.
 func BenchmarkBareEd25519(b *testing.B) {
 	f, text := benchFixture(b)
-	env, err := decoder.Parse(text)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tbs := env.ToBeSigned()
-	pub := verifiertest.EdKey(2).Public().(ed25519.PublicKey)
-	_ = f
+	benchBare(b, f.Bare(b, text))
+}
+
+// BenchmarkBareES256 is BenchmarkBareEd25519 for the ES256 voucher of
+// BenchmarkPipelineES256: SHA-256 and ecdsa.VerifyASN1.
+func BenchmarkBareES256(b *testing.B) {
+	f, _ := benchFixture(b)
+	benchBare(b, f.Bare(b, []byte(f.Issue(b, f.ES, f.Claims(decoder.KindPrinted)))))
+}
+
+func benchBare(b *testing.B, bare func() bool) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if !ed25519.Verify(pub, tbs, env.Signature) {
+		if !bare() {
 			b.Fatal("bad signature")
 		}
 	}

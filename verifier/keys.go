@@ -22,7 +22,7 @@ import (
 type PublicKey struct {
 	Alg decoder.Alg
 	Kid []byte
-	ed  ed25519.PublicKey
+	ed  *edKey
 	ec  *ecdsa.PublicKey
 	rsa *rsa.PublicKey
 }
@@ -55,7 +55,7 @@ func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
 	k := PublicKey{Alg: alg, Kid: kid}
 	switch p := pub.(type) {
 	case ed25519.PublicKey:
-		k.ed = p
+		k.ed = newEdKey(p)
 	case *ecdsa.PublicKey:
 		k.ec = p
 	}
@@ -66,7 +66,7 @@ func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
 func (k PublicKey) Public() crypto.PublicKey {
 	switch {
 	case k.ed != nil:
-		return k.ed
+		return k.ed.pub
 	case k.rsa != nil:
 		return k.rsa
 	}
@@ -77,7 +77,7 @@ func (k PublicKey) Public() crypto.PublicKey {
 // 65-byte uncompressed SEC 1 point for P-256, PKIX DER for RSA.
 func (k PublicKey) Raw() []byte {
 	if k.ed != nil {
-		return bytes.Clone(k.ed)
+		return bytes.Clone(k.ed.pub)
 	}
 	if k.rsa != nil {
 		der, _ := x509.MarshalPKIXPublicKey(k.rsa)
@@ -94,7 +94,7 @@ func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
 		if len(raw) != ed25519.PublicKeySize {
 			return PublicKey{}, fmt.Errorf("Ed25519 key of %d bytes, want 32", len(raw))
 		}
-		return PublicKey{Alg: alg, Kid: kid, ed: ed25519.PublicKey(bytes.Clone(raw))}, nil
+		return PublicKey{Alg: alg, Kid: kid, ed: newEdKey(raw)}, nil
 	case decoder.AlgES256:
 		if len(raw) != 65 || raw[0] != 4 {
 			return PublicKey{}, errors.New("ES256 key must be a 65-byte uncompressed point")
@@ -126,7 +126,7 @@ func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
 	}
 	switch alg {
 	case decoder.AlgEdDSA:
-		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, tbs, sig)
+		return k.ed.verify(tbs, sig)
 	case decoder.AlgES256:
 		if len(sig) != 64 {
 			return false

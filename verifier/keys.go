@@ -132,13 +132,35 @@ func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
 			return false
 		}
 		sum := sha256.Sum256(tbs)
-		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(k.ec, sum[:], r, s)
+		var der [2 + 2*35]byte
+		return ecdsa.VerifyASN1(k.ec, sum[:], appendASN1Signature(der[:0], sig[:32], sig[32:]))
 	case decoder.AlgPS256:
 		sum := sha256.Sum256(tbs)
 		return rsa.VerifyPSS(k.rsa, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	}
 	return false
+}
+
+// appendASN1Signature appends the ASN.1 SEQUENCE of two INTEGERs that
+// ecdsa.VerifyASN1 reads, from the unsigned big-endian r and s of a COSE
+// signature (RFC 9053 section 2.1), without the big.Int round trip of
+// ecdsa.Verify. Zero (a signature no key verifies) encodes as the INTEGER 0.
+func appendASN1Signature(dst, r, s []byte) []byte {
+	integer := func(dst, v []byte) []byte {
+		v = bytes.TrimLeft(v, "\x00")
+		if len(v) == 0 || v[0]&0x80 != 0 {
+			dst = append(dst, 0x02, byte(len(v)+1), 0)
+		} else {
+			dst = append(dst, 0x02, byte(len(v)))
+		}
+		return append(dst, v...)
+	}
+	start := len(dst)
+	dst = append(dst, 0x30, 0)
+	dst = integer(dst, r)
+	dst = integer(dst, s)
+	dst[start+1] = byte(len(dst) - start - 2)
+	return dst
 }
 
 // ReadPublicKeyFile reads a PEM "PUBLIC KEY" (PKIX) file.

@@ -147,13 +147,28 @@ func ParseSign1DCC(data []byte) (*Sign1, error) {
 	return s, nil
 }
 
+// sign1State is what parseSign1Array decodes into, pooled: the decoder
+// needs it on the heap. It is zeroed after each use; only its byte
+// slices, fresh copies made by the decoding, outlive it.
+type sign1State struct {
+	arr          sign1Array
+	prot, unprot header
+}
+
+var sign1States = sync.Pool{New: func() any { return new(sign1State) }}
+
 // parseSign1Array parses the four-element COSE_Sign1 array data of the
 // message msg (data without its tags). unprotectedAlg lets the alg come
 // from the unprotected header when the protected one has none (EU DCCs
 // only).
 func parseSign1Array(dst *Sign1, msg, data []byte, unprotectedAlg bool) error {
-	var arr sign1Array
-	if err := headers.Unmarshal(data, &arr); err != nil {
+	st := sign1States.Get().(*sign1State)
+	defer func() {
+		*st = sign1State{}
+		sign1States.Put(st)
+	}()
+	arr, prot, unprot := &st.arr, &st.prot, &st.unprot
+	if err := headers.Unmarshal(data, arr); err != nil {
 		// The decoding checked the CBOR rules with tags forbidden. When
 		// the message also breaks a rule that holds with tags allowed
 		// (nesting, indefinite lengths), that is the reason, as it would
@@ -176,13 +191,12 @@ func parseSign1Array(dst *Sign1, msg, data []byte, unprotectedAlg bool) error {
 			return fmt.Errorf("protected header: %w", err)
 		}
 	}
-	var prot, unprot header
 	if len(arr.Protected) > 0 {
-		if err := headers.Unmarshal(arr.Protected, &prot); err != nil {
+		if err := headers.Unmarshal(arr.Protected, prot); err != nil {
 			return fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
 		}
 	}
-	if err := headers.Unmarshal(arr.Unprotected, &unprot); err != nil {
+	if err := headers.Unmarshal(arr.Unprotected, unprot); err != nil {
 		return fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
 	}
 	algp := prot.Alg

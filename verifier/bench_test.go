@@ -11,7 +11,7 @@ import (
 
 // benchFixture has a status store with 60,000 revocations so the lookup in
 // the pipeline is a real one.
-func benchFixture(b *testing.B) (*verifiertest.Fixture, []byte) {
+func benchFixture(b testing.TB) (*verifiertest.Fixture, []byte) {
 	f := verifiertest.New(b)
 	f.ApplyBatch(b, verifier.Batch{Version: 2, Base: 1, IssuedAt: verifiertest.Epoch, Entries: verifiertest.Revocations(60_000)})
 	text := []byte(f.Issue(b, f.Ed, f.Claims(decoder.KindPrinted)))

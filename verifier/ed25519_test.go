@@ -224,3 +224,20 @@ func TestEdKeyEdgeCases(t *testing.T) {
 		t.Errorf("%d accepted, %d refused: the edge cases test nothing", accepted, refused)
 	}
 }
+
+// FuzzEdKey: on any 32-byte key, message and signature, the verdict is
+// crypto/ed25519's.
+func FuzzEdKey(f *testing.F) {
+	for _, v := range rfc8032 {
+		pub, _ := hex.DecodeString(v.pub)
+		msg, _ := hex.DecodeString(v.msg)
+		sig, _ := hex.DecodeString(v.sig)
+		f.Add(pub, msg, sig)
+	}
+	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
+		if len(pub) != ed25519.PublicKeySize {
+			return // crypto/ed25519 panics; TestEdKeyEdgeCases covers it
+		}
+		agree(t, pub, msg, sig)
+	})
+}

@@ -3,6 +3,7 @@ module wicket
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/creack/pty v1.1.24
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/fxamacker/cbor/v2 v2.10.0

@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
@@ -95,16 +96,28 @@ type sign1Array struct {
 // because no profile defines critical extensions; the payload must be
 // embedded (not detached).
 func ParseSign1(data []byte) (*Sign1, error) {
-	if err := CheckHeads(data); err != nil {
+	s := new(Sign1)
+	if err := parseSign1(s, data); err != nil {
 		return nil, err
 	}
-	if err := wellformed.Wellformed(data); err != nil {
-		return nil, classify(err, ErrCOSE)
+	return s, nil
+}
+
+// parseSign1 is ParseSign1 into dst.
+func parseSign1(dst *Sign1, data []byte) error {
+	if err := CheckHeads(data); err != nil {
+		return err
 	}
 	if data[0] != 0xd2 {
-		return nil, fmt.Errorf("%w: not a COSE_Sign1 tagged 18 (0xd2)", ErrCOSE)
+		// Broken CBOR rules (an indefinite length, deep nesting) are
+		// reported before the missing tag. A tagged message is checked
+		// once, by the decoding of its array.
+		if err := wellformed.Wellformed(data); err != nil {
+			return classify(err, ErrCOSE)
+		}
+		return fmt.Errorf("%w: not a COSE_Sign1 tagged 18 (0xd2)", ErrCOSE)
 	}
-	return parseSign1Array(data[1:], false)
+	return parseSign1Array(dst, data, data[1:], false)
 }
 
 // cwtTag is the CBOR tag of a CWT (RFC 8392 section 6): some EU DCC
@@ -120,72 +133,97 @@ func ParseSign1DCC(data []byte) (*Sign1, error) {
 	if err := CheckHeads(data); err != nil {
 		return nil, err
 	}
-	if err := wellformed.Wellformed(data); err != nil {
-		return nil, classify(err, ErrCOSE)
-	}
+	msg := data
 	if len(data) > 2 && data[0] == 0xd8 && data[1] == cwtTag {
 		data = data[2:]
 	}
 	if data[0] == 0xd2 {
 		data = data[1:]
 	}
-	return parseSign1Array(data, true)
+	s := new(Sign1)
+	if err := parseSign1Array(s, msg, data, true); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// parseSign1Array parses the four-element COSE_Sign1 array. unprotectedAlg
-// lets the alg come from the unprotected header when the protected one
-// has none (EU DCCs only).
-func parseSign1Array(data []byte, unprotectedAlg bool) (*Sign1, error) {
-	var arr sign1Array
-	if err := headers.Unmarshal(data, &arr); err != nil {
-		return nil, classify(err, ErrCOSE)
+// sign1State is what parseSign1Array decodes into, pooled: the decoder
+// needs it on the heap. It is zeroed after each use; only its byte
+// slices, fresh copies made by the decoding, outlive it.
+type sign1State struct {
+	arr          sign1Array
+	prot, unprot header
+}
+
+var sign1States = sync.Pool{New: func() any { return new(sign1State) }}
+
+// parseSign1Array parses the four-element COSE_Sign1 array data of the
+// message msg (data without its tags). unprotectedAlg lets the alg come
+// from the unprotected header when the protected one has none (EU DCCs
+// only).
+func parseSign1Array(dst *Sign1, msg, data []byte, unprotectedAlg bool) error {
+	st := sign1States.Get().(*sign1State)
+	defer func() {
+		*st = sign1State{}
+		sign1States.Put(st)
+	}()
+	arr, prot, unprot := &st.arr, &st.prot, &st.unprot
+	if err := headers.Unmarshal(data, arr); err != nil {
+		// The decoding checked the CBOR rules with tags forbidden. When
+		// the message also breaks a rule that holds with tags allowed
+		// (nesting, indefinite lengths), that is the reason, as it would
+		// be for a message with no tag.
+		if werr := wellformed.Wellformed(msg); werr != nil {
+			err = werr
+		}
+		return classify(err, ErrCOSE)
 	}
 	if arr.Payload == nil {
-		return nil, fmt.Errorf("%w: detached or missing payload", ErrCOSE)
+		return fmt.Errorf("%w: detached or missing payload", ErrCOSE)
 	}
 	if len(arr.Unprotected) == 0 || arr.Unprotected[0]>>5 != 5 {
-		return nil, fmt.Errorf("%w: unprotected header is not a map", ErrCOSE)
+		return fmt.Errorf("%w: unprotected header is not a map", ErrCOSE)
 	}
 	// The protected header is CBOR inside a byte string: walk it too
 	// (the message's walk checked the unprotected one).
 	if len(arr.Protected) > 0 {
 		if err := CheckHeads(arr.Protected); err != nil {
-			return nil, fmt.Errorf("protected header: %w", err)
+			return fmt.Errorf("protected header: %w", err)
 		}
 	}
-	var prot, unprot header
 	if len(arr.Protected) > 0 {
-		if err := headers.Unmarshal(arr.Protected, &prot); err != nil {
-			return nil, fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
+		if err := headers.Unmarshal(arr.Protected, prot); err != nil {
+			return fmt.Errorf("protected header: %w", classify(err, ErrCOSE))
 		}
 	}
-	if err := headers.Unmarshal(arr.Unprotected, &unprot); err != nil {
-		return nil, fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
+	if err := headers.Unmarshal(arr.Unprotected, unprot); err != nil {
+		return fmt.Errorf("unprotected header: %w", classify(err, ErrCOSE))
 	}
 	algp := prot.Alg
 	switch {
 	case unprot.Alg != nil && (prot.Alg != nil || !unprotectedAlg):
-		return nil, fmt.Errorf("%w: alg in unprotected header", ErrAlgNotProtected)
+		return fmt.Errorf("%w: alg in unprotected header", ErrAlgNotProtected)
 	case unprot.Alg != nil:
 		algp = unprot.Alg
 	case prot.Alg == nil:
-		return nil, fmt.Errorf("%w: no alg in protected header", ErrAlgNotProtected)
+		return fmt.Errorf("%w: no alg in protected header", ErrAlgNotProtected)
 	}
 	if prot.Crit != nil || unprot.Crit != nil {
-		return nil, fmt.Errorf("%w: crit header not supported", ErrCOSE)
+		return fmt.Errorf("%w: crit header not supported", ErrCOSE)
 	}
 	alg := Alg(*algp)
 	if alg != AlgEdDSA && alg != AlgES256 && alg != AlgPS256 {
-		return nil, fmt.Errorf("%w: %v", ErrUnsupportedAlg, alg)
+		return fmt.Errorf("%w: %v", ErrUnsupportedAlg, alg)
 	}
 	kid := prot.Kid
 	if kid == nil {
 		kid = unprot.Kid
 	}
 	if len(kid) > MaxKidLen {
-		return nil, fmt.Errorf("%w: kid of %d bytes, over %d", ErrCOSE, len(kid), MaxKidLen)
+		return fmt.Errorf("%w: kid of %d bytes, over %d", ErrCOSE, len(kid), MaxKidLen)
 	}
-	return &Sign1{Protected: arr.Protected, Alg: alg, Kid: kid, Payload: arr.Payload, Signature: arr.Signature}, nil
+	*dst = Sign1{Protected: arr.Protected, Alg: alg, Kid: kid, Payload: arr.Payload, Signature: arr.Signature}
+	return nil
 }
 
 // ToBeSigned returns the Sig_structure of RFC 9052 section 4.4 for a
@@ -197,6 +235,9 @@ func (s *Sign1) ToBeSigned() []byte {
 
 // AppendToBeSigned appends the Sig_structure of a COSE_Sign1 to dst.
 func AppendToBeSigned(dst, protected, payload []byte) []byte {
+	// Array and context heads, two byte string heads of up to 5 bytes
+	// and the empty external_aad: one allocation at most.
+	dst = slices.Grow(dst, 2+len("Signature1")+5+len(protected)+1+5+len(payload))
 	dst = append(dst, 0x84, 0x6a)
 	dst = append(dst, "Signature1"...)
 	dst = appendBstr(dst, protected)
@@ -225,6 +266,8 @@ var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 type inflater struct {
 	src bytes.Reader
 	zr  io.ReadCloser
+	// compressed holds Unwrap's base45-decoded bytes between uses.
+	compressed []byte
 }
 
 // Inflate decompresses one zlib stream (RFC 1950) and appends it to dst. It
@@ -234,7 +277,12 @@ type inflater struct {
 func Inflate(dst, src []byte, limit int) ([]byte, error) {
 	z := inflaters.Get().(*inflater)
 	defer inflaters.Put(z)
+	return z.inflate(dst, src, limit)
+}
+
+func (z *inflater) inflate(dst, src []byte, limit int) ([]byte, error) {
 	z.src.Reset(src)
+	defer z.src.Reset(nil)
 	var err error
 	if z.zr == nil {
 		z.zr, err = zlib.NewReader(&z.src)
@@ -286,11 +334,14 @@ func Unwrap(text []byte, prefix string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: want %q", ErrPrefix, prefix)
 	}
 	b45 := text[len(prefix):]
-	compressed, err := AppendBase45Decode(make([]byte, 0, len(b45)/3*2+1), b45)
+	z := inflaters.Get().(*inflater)
+	defer inflaters.Put(z)
+	compressed, err := AppendBase45Decode(z.compressed[:0], b45)
 	if err != nil {
 		return nil, err
 	}
-	return Inflate(make([]byte, 0, 4*len(compressed)+64), compressed, MaxDecompressedLen)
+	z.compressed = compressed
+	return z.inflate(make([]byte, 0, 4*len(compressed)+64), compressed, MaxDecompressedLen)
 }
 
 // Envelope is a parsed Wicket voucher whose signature is not yet checked.
@@ -306,12 +357,12 @@ func Parse(text []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ParseSign1(cose)
-	if err != nil {
+	env := new(Envelope)
+	if err := parseSign1(&env.Sign1, cose); err != nil {
 		return nil, err
 	}
-	if s.Alg != AlgEdDSA && s.Alg != AlgES256 {
-		return nil, fmt.Errorf("%w: %v in a Wicket voucher", ErrUnsupportedAlg, s.Alg)
+	if env.Alg != AlgEdDSA && env.Alg != AlgES256 {
+		return nil, fmt.Errorf("%w: %v in a Wicket voucher", ErrUnsupportedAlg, env.Alg)
 	}
-	return &Envelope{Sign1: *s}, nil
+	return env, nil
 }

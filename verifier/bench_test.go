@@ -1,7 +1,6 @@
 package verifier_test
 
 import (
-	"crypto/ed25519"
 	"testing"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 
 // benchFixture has a status store with 60,000 revocations so the lookup in
 // the pipeline is a real one.
-func benchFixture(b *testing.B) (*verifiertest.Fixture, []byte) {
+func benchFixture(b testing.TB) (*verifiertest.Fixture, []byte) {
 	f := verifiertest.New(b)
 	f.ApplyBatch(b, verifier.Batch{Version: 2, Base: 1, IssuedAt: verifiertest.Epoch, Entries: verifiertest.Revocations(60_000)})
 	text := []byte(f.Issue(b, f.Ed, f.Claims(decoder.KindPrinted)))
@@ -32,16 +31,20 @@ func BenchmarkPipeline(b *testing.B) {
 // key, with the Sig_structure already built: the floor of any pipeline.
 func BenchmarkBareEd25519(b *testing.B) {
 	f, text := benchFixture(b)
-	env, err := decoder.Parse(text)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tbs := env.ToBeSigned()
-	pub := verifiertest.EdKey(2).Public().(ed25519.PublicKey)
-	_ = f
+	benchBare(b, f.Bare(b, text))
+}
+
+// BenchmarkBareES256 is BenchmarkBareEd25519 for the ES256 voucher of
+// BenchmarkPipelineES256: SHA-256 and ecdsa.VerifyASN1.
+func BenchmarkBareES256(b *testing.B) {
+	f, _ := benchFixture(b)
+	benchBare(b, f.Bare(b, []byte(f.Issue(b, f.ES, f.Claims(decoder.KindPrinted)))))
+}
+
+func benchBare(b *testing.B, bare func() bool) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if !ed25519.Verify(pub, tbs, env.Signature) {
+		if !bare() {
 			b.Fatal("bad signature")
 		}
 	}
@@ -78,12 +81,20 @@ func BenchmarkDenyGarbage(b *testing.B) {
 	}
 }
 
-// BenchmarkPipelineVsBare alternates one pipeline run and one bare
-// Ed25519 verification of the same message in each iteration and reports
-// both and their ratio, so load on the machine affects both alike.
+// BenchmarkPipelineVsBare compares the pipeline on an Ed25519 voucher
+// with ed25519.Verify of the same message call by call and reports the
+// median of the per-round ratios (verifiertest.PipelineVsBare).
 func BenchmarkPipelineVsBare(b *testing.B) {
 	f, text := benchFixture(b)
-	verifiertest.PipelineVsBare(b, f.Verifier, text)
+	verifiertest.PipelineVsBare(b, f.Verifier, text, f.Bare(b, text))
+}
+
+// BenchmarkPipelineVsBareES256 is BenchmarkPipelineVsBare for an ES256
+// voucher against SHA-256 and ecdsa.VerifyASN1.
+func BenchmarkPipelineVsBareES256(b *testing.B) {
+	f, _ := benchFixture(b)
+	text := []byte(f.Issue(b, f.ES, f.Claims(decoder.KindPrinted)))
+	verifiertest.PipelineVsBare(b, f.Verifier, text, f.Bare(b, text))
 }
 
 // dccBench sets up a gate taking DCCs (the signers of newDCCGate) with

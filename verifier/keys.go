@@ -22,7 +22,7 @@ import (
 type PublicKey struct {
 	Alg decoder.Alg
 	Kid []byte
-	ed  ed25519.PublicKey
+	ed  *edKey
 	ec  *ecdsa.PublicKey
 	rsa *rsa.PublicKey
 }
@@ -55,7 +55,7 @@ func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
 	k := PublicKey{Alg: alg, Kid: kid}
 	switch p := pub.(type) {
 	case ed25519.PublicKey:
-		k.ed = p
+		k.ed = newEdKey(p)
 	case *ecdsa.PublicKey:
 		k.ec = p
 	}
@@ -66,7 +66,7 @@ func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
 func (k PublicKey) Public() crypto.PublicKey {
 	switch {
 	case k.ed != nil:
-		return k.ed
+		return k.ed.pub
 	case k.rsa != nil:
 		return k.rsa
 	}
@@ -77,7 +77,7 @@ func (k PublicKey) Public() crypto.PublicKey {
 // 65-byte uncompressed SEC 1 point for P-256, PKIX DER for RSA.
 func (k PublicKey) Raw() []byte {
 	if k.ed != nil {
-		return bytes.Clone(k.ed)
+		return bytes.Clone(k.ed.pub)
 	}
 	if k.rsa != nil {
 		der, _ := x509.MarshalPKIXPublicKey(k.rsa)
@@ -94,7 +94,7 @@ func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
 		if len(raw) != ed25519.PublicKeySize {
 			return PublicKey{}, fmt.Errorf("Ed25519 key of %d bytes, want 32", len(raw))
 		}
-		return PublicKey{Alg: alg, Kid: kid, ed: ed25519.PublicKey(bytes.Clone(raw))}, nil
+		return PublicKey{Alg: alg, Kid: kid, ed: newEdKey(raw)}, nil
 	case decoder.AlgES256:
 		if len(raw) != 65 || raw[0] != 4 {
 			return PublicKey{}, errors.New("ES256 key must be a 65-byte uncompressed point")
@@ -126,19 +126,41 @@ func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
 	}
 	switch alg {
 	case decoder.AlgEdDSA:
-		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, tbs, sig)
+		return k.ed.verify(tbs, sig)
 	case decoder.AlgES256:
 		if len(sig) != 64 {
 			return false
 		}
 		sum := sha256.Sum256(tbs)
-		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(k.ec, sum[:], r, s)
+		var der [2 + 2*35]byte
+		return ecdsa.VerifyASN1(k.ec, sum[:], appendASN1Signature(der[:0], sig[:32], sig[32:]))
 	case decoder.AlgPS256:
 		sum := sha256.Sum256(tbs)
 		return rsa.VerifyPSS(k.rsa, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	}
 	return false
+}
+
+// appendASN1Signature appends the ASN.1 SEQUENCE of two INTEGERs that
+// ecdsa.VerifyASN1 reads, from the unsigned big-endian r and s of a COSE
+// signature (RFC 9053 section 2.1), without the big.Int round trip of
+// ecdsa.Verify. Zero (a signature no key verifies) encodes as the INTEGER 0.
+func appendASN1Signature(dst, r, s []byte) []byte {
+	integer := func(dst, v []byte) []byte {
+		v = bytes.TrimLeft(v, "\x00")
+		if len(v) == 0 || v[0]&0x80 != 0 {
+			dst = append(dst, 0x02, byte(len(v)+1), 0)
+		} else {
+			dst = append(dst, 0x02, byte(len(v)))
+		}
+		return append(dst, v...)
+	}
+	start := len(dst)
+	dst = append(dst, 0x30, 0)
+	dst = integer(dst, r)
+	dst = integer(dst, s)
+	dst[start+1] = byte(len(dst) - start - 2)
+	return dst
 }
 
 // ReadPublicKeyFile reads a PEM "PUBLIC KEY" (PKIX) file.

@@ -207,14 +207,19 @@ func writePNG(t *testing.T, dir, name string, img image.Image) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, name+".png")
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := writePNGFile(path, img); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// writePNGFile writes img to path as PNG.
+func writePNGFile(path string, img image.Image) error {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 type tool struct {
@@ -330,18 +335,25 @@ func reportHeader(tools []*tool) string {
 		"Their time per frame is one process over all images of the set (median of 3 runs), minus the process " +
 		"start-up (median of 7 runs on a missing file), divided by the number of images: a mean, not a median, " +
 		"and it includes reading and decoding the PNG file, which our figure does not.\n\n")
-	names := []string{"ours"}
-	for _, tl := range tools {
-		n := tl.name
-		if tl.path == "" {
-			n += " (not installed)"
-		}
-		names = append(names, n)
-	}
+	names := readerNames(tools, "not installed")
 	b.WriteString("| set | images | decoded " + strings.Join(names, " | decoded ") +
 		" | ms/frame " + strings.Join(names, " | ms/frame ") + " |\n")
 	b.WriteString("|---|---|" + strings.Repeat("---|", 2*len(names)) + "\n")
 	return b.String()
+}
+
+// readerNames names ours and each tool as a column heading; a tool that
+// did not run gets the reason in parentheses.
+func readerNames(tools []*tool, missing string) []string {
+	names := []string{"ours"}
+	for _, tl := range tools {
+		n := tl.name
+		if tl.path == "" {
+			n += " (" + missing + ")"
+		}
+		names = append(names, n)
+	}
+	return names
 }
 
 // cpuModel names the processor, from /proc/cpuinfo where there is one.

@@ -62,7 +62,8 @@ func frameSeed(v int, place string, k int) uint64 {
 // newFreshRun issues n vouchers and renders each in every placement
 // perPlace times, writing the frames as PNG files under dir (decoded
 // again by every reader, ours included, so nothing large stays in
-// memory). Frames are drawn on all CPUs.
+// memory). Frames are drawn on all CPUs; a frame whose file is already
+// there is kept (dir holds one seed's frames).
 func newFreshRun(t testing.TB, seed uint64, n, perPlace int, places []placement, empties int, dir string) *freshRun {
 	t.Helper()
 	texts, err := freshVouchers(seed, n)
@@ -92,11 +93,14 @@ func newFreshRun(t testing.TB, seed uint64, n, perPlace int, places []placement,
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				r := rand.New(rand.NewPCG(seed, frameSeed(j.v, places[j.p].name, j.k)))
-				img, err := freshFrame(run.codes[j.v], places[j.p], r)
 				path := filepath.Join(dir, strconv.Itoa(j.p), fmt.Sprintf("v%03d-%d.png", j.v, j.k))
-				if err == nil {
-					err = writePNGFile(path, img)
+				var err error
+				if !exists(path) {
+					r := rand.New(rand.NewPCG(seed, frameSeed(j.v, places[j.p].name, j.k)))
+					var img *image.Gray
+					if img, err = freshFrame(run.codes[j.v], places[j.p], r); err == nil {
+						err = writePNGFile(path, img)
+					}
 				}
 				if err != nil {
 					select {
@@ -128,18 +132,25 @@ func newFreshRun(t testing.TB, seed uint64, n, perPlace int, places []placement,
 	}
 	for i := range empties {
 		kind := emptyKinds[i%len(emptyKinds)]
-		r := rand.New(rand.NewPCG(seed, 1<<40|uint64(i)))
-		img, err := emptyFrame(kind, r, run.codes[i%len(run.codes)])
-		if err != nil {
-			t.Fatal(err)
-		}
 		path := filepath.Join(dir, "empty", fmt.Sprintf("%03d.png", i))
-		if err := writePNGFile(path, img); err != nil {
-			t.Fatal(err)
+		if !exists(path) {
+			r := rand.New(rand.NewPCG(seed, 1<<40|uint64(i)))
+			img, err := emptyFrame(kind, r, run.codes[i%len(run.codes)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := writePNGFile(path, img); err != nil {
+				t.Fatal(err)
+			}
 		}
 		run.empty = append(run.empty, emptyShot{kind: kind, path: path})
 	}
 	return run
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // readGray loads a PNG frame written by newFreshRun.
@@ -160,9 +171,12 @@ func readGray(path string) (*image.Gray, error) {
 	return g, nil
 }
 
-// decodeOurs reads every frame with d, timing one decode of each.
+// decodeOurs reads every frame with d, timing one decode of each in CPU
+// time of the decoding thread.
 func (run *freshRun) decodeOurs(t testing.TB, d *Decoder) {
 	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for p := range run.frames {
 		for i := range run.frames[p] {
 			s := &run.frames[p][i]
@@ -170,19 +184,24 @@ func (run *freshRun) decodeOurs(t testing.TB, d *Decoder) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
+			start := threadCPU()
 			got, err := d.DecodeGray(img)
-			s.took = time.Since(start)
+			s.took = threadCPU() - start
 			s.ours = err == nil && string(got) == run.vouchers[s.voucher]
+			if !s.ours && os.Getenv("WICKET_QR_VERBOSE") != "" {
+				t.Logf("not read: %s: %v", s.path, err)
+			}
 		}
 	}
 }
 
 // timeEmpty times ours and plain gozxing (its QR reader with default
 // hints on a hybrid binarizer: one search, no retries) on every no-code
-// frame, median of three runs each.
+// frame, median of three runs each, in CPU time of the decoding thread.
 func (run *freshRun) timeEmpty(t testing.TB, d *Decoder) {
 	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	plain := qrcode.NewQRCodeReader()
 	for i := range run.empty {
 		e := &run.empty[i]
@@ -193,28 +212,28 @@ func (run *freshRun) timeEmpty(t testing.TB, d *Decoder) {
 		src := gozxing.NewLuminanceSourceFromImage(img)
 		var ours, theirs []time.Duration
 		for range 3 {
-			start := time.Now()
+			start := threadCPU()
 			_, err := d.DecodeGray(img)
-			ours = append(ours, time.Since(start))
+			ours = append(ours, threadCPU()-start)
 			e.oursRead = err == nil
 			bmp, _ := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(src))
-			start = time.Now()
+			start = threadCPU()
 			_, _ = plain.Decode(bmp, nil)
-			theirs = append(theirs, time.Since(start))
+			theirs = append(theirs, threadCPU()-start)
 		}
 		e.ours, e.plain = median(ours), median(theirs)
 	}
 }
 
 // batchTool runs tl once over paths and returns the text it read from
-// each (by path) and the wall time of the process.
+// each (by path) and the CPU time (user and system) of the process.
 func batchTool(tl *tool, paths []string) (map[string]string, time.Duration, error) {
-	start := time.Now()
-	out, err := exec.Command(tl.path, append(slices.Clone(tl.args), paths...)...).Output()
-	took := time.Since(start)
+	cmd := exec.Command(tl.path, append(slices.Clone(tl.args), paths...)...)
+	out, err := cmd.Output()
 	if _, exit := err.(*exec.ExitError); err != nil && !exit {
 		return nil, 0, err
 	}
+	took := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	got := map[string]string{}
 	if tl.bin == "ZXingReader" {
 		// One line a symbol: PATH QRCode "TEXT" (base45 needs no escapes).
@@ -360,7 +379,11 @@ func TestFreshBench(t *testing.T) {
 	n := envInt(t, "WICKET_QR_VOUCHERS", 200)
 	k := envInt(t, "WICKET_QR_FRAMES", 1)
 	empties := envInt(t, "WICKET_QR_EMPTY", 120)
+	// WICKET_QR_DIR keeps the frames between runs of one seed.
 	dir := t.TempDir()
+	if keep := os.Getenv("WICKET_QR_DIR"); keep != "" {
+		dir = filepath.Join(keep, strconv.FormatUint(seed, 10))
+	}
 	start := time.Now()
 	run := newFreshRun(t, seed, n, k, placements, empties, dir)
 	t.Logf("seed %d: %d vouchers (%d–%d characters), %d frames, %d without a code, drawn in %v",
@@ -377,7 +400,7 @@ func TestFreshBench(t *testing.T) {
 		for _, tl := range tools {
 			if path, err := exec.LookPath(tl.bin); err == nil {
 				tl.path = path
-				tl.startup = tl.measureStartup(t, dir)
+				tl.startup = cpuStartup(t, tl, dir)
 			} else {
 				t.Logf("%s: %s not installed, skipped", tl.name, tl.bin)
 			}
@@ -391,6 +414,20 @@ func TestFreshBench(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// cpuStartup is the CPU time of tl on a missing file: process start,
+// dynamic linking and library set-up, no decoding (median of seven runs).
+func cpuStartup(t testing.TB, tl *tool, dir string) time.Duration {
+	var ts []time.Duration
+	for range 7 {
+		_, took, err := batchTool(tl, []string{filepath.Join(dir, "missing.png")})
+		if err != nil {
+			t.Fatalf("%s: %v", tl.name, err)
+		}
+		ts = append(ts, took)
+	}
+	return median(ts)
 }
 
 func minLen(ss []string) int {
@@ -420,9 +457,10 @@ func (run *freshRun) report(tools []*tool, perFrame [][]time.Duration) string {
 		"each rendered %d times in each of %d placements into 640×480 grey frames (2×2 supersampled, "+
 		"Gaussian lens blur σ 0.5 px, sensor noise σ 2.5, uneven light), and %d frames without a code. "+
 		"Unless a placement says otherwise a code has 3.6–4.6 px a module and is turned by up to 3°. "+
-		"All readers read the same PNG files. Ours: `Decoder.DecodeGray` with DefaultOptions, one timed run a frame in process "+
+		"All readers read the same PNG files. Times are CPU time, not wall time, so that other work on the machine does not count. "+
+		"Ours: `Decoder.DecodeGray` with DefaultOptions, one run a frame in process, CPU time of the decoding thread "+
 		"(PNG decoding excluded). The other tools: one process a placement over all its frames (`ZXingReader -1 -format QRCode`, "+
-		"`zbarimg --xml -Sdisable -Sqrcode.enable`); their time per frame is (process wall time − start-up on a missing file) / frames, "+
+		"`zbarimg --xml -Sdisable -Sqrcode.enable`); their time per frame is (the process's user+system time − that of a run on a missing file) / frames, "+
 		"a mean that includes reading the PNG file.\n\n",
 		run.seed, run.seed, len(run.vouchers), minLen(run.vouchers), maxLen(run.vouchers), DefaultLevel,
 		run.perPlace, len(run.frames), len(run.empty))
@@ -497,8 +535,8 @@ func (run *freshRun) report(tools []*tool, perFrame [][]time.Duration) string {
 	}
 	b.WriteString(strings.Join(ks, ", ") + "): time per frame. Ours and plain gozxing " +
 		"(`qrcode.QRCodeReader.Decode` with no hints on gozxing's `HybridBinarizer`, the luminance source built outside the timing: " +
-		"one search, no retries) in process, median of 3 runs a frame; the other tools one process a frame, " +
-		"median of 3 runs, minus the start-up (process start, no decoding; measured on a missing file), so PNG reading is included.\n\n")
+		"one search, no retries) in process, thread CPU time, median of 3 runs a frame; the other tools one process a frame, " +
+		"user+system time, median of 3 runs, minus that of the start-up (process start, no decoding; a run on a missing file), so PNG reading is included.\n\n")
 	b.WriteString("| reader | median ms | p90 ms | max ms | frames read as a code |\n|---|---|---|---|---|\n")
 	col := func(name string, get func(e emptyShot) time.Duration, read func(e emptyShot) bool) {
 		var ts []time.Duration

@@ -16,17 +16,19 @@ const (
 
 // binarizer holds the buffers of hybrid; the zero value is ready.
 type binarizer struct {
-	points []int
+	points []int // block black points
+	thresh []int // block thresholds
+	col    []int // threshold of each pixel column in the current row
+	row    *gozxing.BitArray
 	matrix *gozxing.BitMatrix
 }
 
 // hybrid binarizes p (at least minBinarize on each side) and returns the
-// bit matrix, valid until the next call. Set bits are dark.
+// bit matrix, valid until the next call; it sets every row. Set bits are
+// dark.
 func (b *binarizer) hybrid(p plane) *gozxing.BitMatrix {
 	if b.matrix == nil || b.matrix.GetWidth() != p.w || b.matrix.GetHeight() != p.h {
 		b.matrix, _ = gozxing.NewBitMatrix(p.w, p.h)
-	} else {
-		b.matrix.Clear()
 	}
 	subW := (p.w + blockSize - 1) >> blockPower
 	subH := (p.h + blockSize - 1) >> blockPower
@@ -66,30 +68,78 @@ func (b *binarizer) hybrid(p plane) *gozxing.BitMatrix {
 		}
 	}
 
+	// Each block's threshold is the mean of its 5×5 neighbourhood.
+	if cap(b.thresh) < subW*subH {
+		b.thresh = make([]int, subW*subH)
+	}
+	thresh := b.thresh[:subW*subH]
 	for y := 0; y < subH; y++ {
-		yo := min(y<<blockPower, maxY)
 		top := clampInt(y, 2, subH-3)
 		for x := 0; x < subW; x++ {
-			xo := min(x<<blockPower, maxX)
 			left := clampInt(x, 2, subW-3)
 			sum := 0
 			for z := -2; z <= 2; z++ {
 				r := points[(top+z)*subW+left-2 : (top+z)*subW+left+3]
 				sum += r[0] + r[1] + r[2] + r[3] + r[4]
 			}
-			t := sum / 25
-			for yy := 0; yy < blockSize; yy++ {
-				row := p.pix[(yo+yy)*p.stride+xo : (yo+yy)*p.stride+xo+blockSize]
-				for xx, v := range row {
-					// <= so that black (0) stays black when the threshold is 0.
-					if int(v) <= t {
-						b.matrix.Set(xo+xx, yo+yy)
-					}
-				}
-			}
+			thresh[y*subW+x] = sum / 25
 		}
 	}
+
+	// A pixel is dark when it is at most the threshold of a block that
+	// covers it. Blocks tile the plane from the top left; the last block
+	// of a row or column is moved back to end at the edge, so pixels there
+	// may lie in two blocks, and then the higher threshold decides. Rows
+	// are written a word at a time.
+	if cap(b.col) < p.w {
+		b.col = make([]int, p.w)
+	}
+	col := b.col[:p.w]
+	if b.row == nil || b.row.GetSize() != p.w {
+		b.row = gozxing.NewBitArray(p.w)
+	}
+	words := b.row.GetBitArray()
+	lastRow := -1
+	for y := 0; y < p.h; y++ {
+		by := min(y>>blockPower, subH-1)
+		if by != lastRow || y >= maxY {
+			blockRowThresholds(col, thresh, subW, by, y >= maxY && by != subH-1, subH-1, maxX)
+			lastRow = by
+		}
+		pix := p.pix[y*p.stride : y*p.stride+p.w]
+		for wi := range words {
+			x0 := wi * 32
+			var word uint32
+			for bit, v := range pix[x0:min(x0+32, p.w)] {
+				if int(v) <= col[x0+bit] {
+					word |= 1 << uint(bit)
+				}
+			}
+			words[wi] = word
+		}
+		b.matrix.SetRow(y, b.row)
+	}
 	return b.matrix
+}
+
+// blockRowThresholds fills col with the threshold of each pixel column in
+// block row by (and, with also, the larger of it and block row last's).
+func blockRowThresholds(col, thresh []int, subW, by int, also bool, last, maxX int) {
+	rowT := thresh[by*subW : (by+1)*subW]
+	for x := range col {
+		t := rowT[min(x>>blockPower, subW-1)]
+		if x >= maxX {
+			t = max(t, rowT[subW-1])
+		}
+		if also {
+			lt := thresh[last*subW : (last+1)*subW]
+			t = max(t, lt[min(x>>blockPower, subW-1)])
+			if x >= maxX {
+				t = max(t, lt[subW-1])
+			}
+		}
+		col[x] = t
+	}
 }
 
 func clampInt(v, lo, hi int) int {

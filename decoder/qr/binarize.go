@@ -151,3 +151,82 @@ func clampInt(v, lo, hi int) int {
 	}
 	return v
 }
+
+// global binarizes p against one threshold for the whole plane, the
+// algorithm of gozxing's GlobalHistogramBinarizer: a 32-bucket histogram
+// of the middle three fifths of four rows, and the threshold at the
+// deepest valley between its two main peaks, nearer the light one. It
+// reports false when the histogram shows too little contrast. The matrix
+// is the one hybrid returns, valid until the next call of either.
+func (b *binarizer) global(p plane) (*gozxing.BitMatrix, bool) {
+	var buckets [32]int
+	for y := 1; y < 5; y++ {
+		row := p.pix[(p.h*y/5)*p.stride:]
+		for x := p.w / 5; x < p.w*4/5; x++ {
+			buckets[row[x]>>3]++
+		}
+	}
+	black, ok := valley(buckets[:])
+	if !ok {
+		return nil, false
+	}
+	if b.matrix == nil || b.matrix.GetWidth() != p.w || b.matrix.GetHeight() != p.h {
+		b.matrix, _ = gozxing.NewBitMatrix(p.w, p.h)
+	}
+	if b.row == nil || b.row.GetSize() != p.w {
+		b.row = gozxing.NewBitArray(p.w)
+	}
+	words := b.row.GetBitArray()
+	for y := 0; y < p.h; y++ {
+		pix := p.pix[y*p.stride : y*p.stride+p.w]
+		for wi := range words {
+			x0 := wi * 32
+			var word uint32
+			for bit, v := range pix[x0:min(x0+32, p.w)] {
+				if int(v) < black {
+					word |= 1 << uint(bit)
+				}
+			}
+			words[wi] = word
+		}
+		b.matrix.SetRow(y, b.row)
+	}
+	return b.matrix, true
+}
+
+// valley returns the black point of a luminance histogram, as gozxing's
+// GlobalHistogramBinarizer estimates it: the tallest bucket is one peak,
+// the bucket with most weight times squared distance from it the other,
+// and the threshold is the lowest point between them weighted towards the
+// light peak. It reports false when the peaks are too close.
+func valley(buckets []int) (int, bool) {
+	n := len(buckets)
+	first, firstSize, tallest := 0, 0, 0
+	for x, c := range buckets {
+		if c > firstSize {
+			first, firstSize = x, c
+		}
+		tallest = max(tallest, c)
+	}
+	second, secondScore := 0, 0
+	for x, c := range buckets {
+		d := x - first
+		if score := c * d * d; score > secondScore {
+			second, secondScore = x, score
+		}
+	}
+	if first > second {
+		first, second = second, first
+	}
+	if second-first <= n/16 {
+		return 0, false
+	}
+	best, bestScore := second-1, -1
+	for x := second - 1; x > first; x-- {
+		from := x - first
+		if score := from * from * (second - x) * (tallest - buckets[x]); score > bestScore {
+			best, bestScore = x, score
+		}
+	}
+	return best << 3, true
+}

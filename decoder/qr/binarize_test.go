@@ -47,3 +47,43 @@ func TestHybridMatchesGozxing(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobalMatchesGozxing checks binarizer.global against gozxing's
+// GlobalHistogramBinarizer, including an image too flat to binarize.
+func TestGlobalMatchesGozxing(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var b binarizer
+	for _, tc := range []struct {
+		w, h       int
+		dark, span float64
+	}{{64, 48, 30, 180}, {101, 67, 90, 60}, {640, 480, 20, 200}, {50, 50, 120, 4}} {
+		g := image.NewGray(image.Rect(0, 0, tc.w, tc.h))
+		for y := range tc.h {
+			for x := range tc.w {
+				v := tc.dark + tc.span
+				if (x/4+y/6)%3 == 0 {
+					v = tc.dark
+				}
+				g.Pix[y*g.Stride+x] = clamp8(v + r.NormFloat64()*3)
+			}
+		}
+		p := view(g, g.Bounds())
+		got, ok := b.global(p)
+		var src lumaSource
+		src.reset(p)
+		want, err := gozxing.NewGlobalHistgramBinarizer(&src).GetBlackMatrix()
+		if ok != (err == nil) {
+			t.Fatalf("%dx%d span %v: global ok = %v; gozxing err = %v", tc.w, tc.h, tc.span, ok, err)
+		}
+		if !ok {
+			continue
+		}
+		for y := range tc.h {
+			for x := range tc.w {
+				if got.Get(x, y) != want.Get(x, y) {
+					t.Fatalf("%dx%d: bit (%d, %d) = %v; gozxing says %v", tc.w, tc.h, x, y, got.Get(x, y), want.Get(x, y))
+				}
+			}
+		}
+	}
+}

@@ -62,6 +62,15 @@ func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderP
 			}
 		}
 	}
+	// A triple whose legs show no timing pattern is not one code's
+	// corners: a run in the data, or a texture, fooled the finder.
+	kept := ts[:0]
+	for _, t := range ts {
+		if timingAlong(m, t.p[1], t.p[2], t.p[0]) || timingAlong(m, t.p[1], t.p[0], t.p[2]) {
+			kept = append(kept, t)
+		}
+	}
+	ts = kept
 	sort.Slice(ts, func(i, j int) bool { return ts[i].distorted < ts[j].distorted })
 	if len(ts) > maxTriples {
 		ts = ts[:maxTriples]
@@ -178,4 +187,45 @@ func plausible(a, b, c *detector.FinderPattern) (triple, bool) {
 	}
 	distorted := math.Abs(angle-90)/90 + math.Abs(la-lb)/math.Min(la, lb)
 	return triple{p: [3]*detector.FinderPattern{bl, tl, tr}, distorted: distorted}, true
+}
+
+// minTimingShare is the share of the modules between two finder patterns
+// whose alternation the timing pattern must show: blur, glare and a slant
+// lose some, a line through data or texture rarely keeps half.
+const minTimingShare = 0.5
+
+// timingAlong reports whether the line from finder pattern a towards b,
+// three modules towards c (the row or column of the timing pattern),
+// alternates dark and light module by module between the two patterns'
+// separators, as a code's timing pattern does.
+func timingAlong(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) bool {
+	ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
+	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
+	length := math.Hypot(dx, dy)
+	ex, ey := c.GetX()-a.GetX(), c.GetY()-a.GetY()
+	side := math.Hypot(ex, ey)
+	if ms <= 0 || length == 0 || side == 0 {
+		return false
+	}
+	ux, uy := dx/length, dy/length
+	vx, vy := ex/side, ey/side
+	modules := length/ms - 8 // from the first module after a's separator to the last before b's
+	if modules < 3 {
+		return true // version 1 has a single timing module: nothing to check
+	}
+	x0 := a.GetX() + 3*ms*vx + 4.5*ms*ux
+	y0 := a.GetY() + 3*ms*vy + 4.5*ms*uy
+	n := int(modules + 0.5)
+	step := (length - 9*ms) / float64(max(n-1, 1))
+	flips, prev := 0, false
+	for i := range n {
+		x := x0 + float64(i)*step*ux
+		y := y0 + float64(i)*step*uy
+		on := m.Get(int(x), int(y))
+		if i > 0 && on != prev {
+			flips++
+		}
+		prev = on
+	}
+	return float64(flips) >= minTimingShare*float64(n-1)
 }

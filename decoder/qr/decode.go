@@ -162,7 +162,9 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // gozxing's choice of finder patterns does not read, the other plausible
 // triples whose legs show a timing pattern are tried with a slant-tolerant
 // size estimate and a grid sampled cell by cell between alignment patterns
-// (triples.go, grid.go). A frame that reads usually costs one search. A
+// (triples.go, grid.go), and then the best pairs of candidates completed
+// with the corner a square code would have, for a finder pattern lost to
+// glare or a thumb. A frame that reads usually costs one search. A
 // frame without a code costs one binarization and a prescan when nothing
 // in it looks like a finder pattern, and up to all the searches when
 // something does (docs/BENCHMARKS.md, "Fresh vouchers"); set an ROI or

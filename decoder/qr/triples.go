@@ -45,13 +45,93 @@ type triple struct {
 // finder pattern candidates found, best first.
 func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	cs := append([]*detector.FinderPattern(nil), found...)
-	if len(cs) < 3 {
+	if len(cs) < 2 {
 		return nil, gozxing.NewNotFoundException("%d finder candidates", len(cs))
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
 	if len(cs) > maxCandidates {
 		cs = cs[:maxCandidates]
 	}
+	res, err := d.readTriples(m, cs, hints)
+	if err == nil {
+		return res, nil
+	}
+	// Glare or a thumb can hide one finder pattern: complete the best
+	// pairs with the corner a square code would have.
+	if r, perr := d.readPairs(m, cs, hints); perr == nil {
+		return r, nil
+	}
+	return nil, err
+}
+
+// maxPairs bounds the pairs of candidates completed to a triple (each
+// tried with at most six corners), and maxPairModuleDiff how far their
+// module sizes may differ.
+const (
+	maxPairs          = 2
+	maxPairModuleDiff = 1.3
+)
+
+// readPairs completes pairs of the candidates cs (best first) with a
+// third finder pattern where a square code would have it, and tries to
+// read each such triple: the two as neighbours (the missing one beside
+// either, on either side) when the line between them shows a timing
+// pattern, or as opposite corners. A corner outside m is not tried.
+func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	var lastErr error = gozxing.NewNotFoundException("no pair")
+	pairs := 0
+	inside := func(x, y float64) bool {
+		return x >= 0 && y >= 0 && x < float64(m.GetWidth()) && y < float64(m.GetHeight())
+	}
+	for i := 0; i < len(cs)-1 && pairs < maxPairs; i++ {
+		for j := i + 1; j < len(cs) && pairs < maxPairs; j++ {
+			a, b := cs[i], cs[j]
+			ma, mb := a.GetEstimatedModuleSize(), b.GetEstimatedModuleSize()
+			if math.Max(ma, mb) > maxPairModuleDiff*math.Min(ma, mb) {
+				continue
+			}
+			ms := (ma + mb) / 2
+			dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
+			if math.Hypot(dx, dy) < 14*ms {
+				continue
+			}
+			pairs++
+			var corners [][2]float64
+			for _, sgn := range [2]float64{1, -1} {
+				// Neighbours: the missing corner is a quarter turn of the
+				// leg away from a or from b.
+				corners = append(corners,
+					[2]float64{a.GetX() - sgn*dy, a.GetY() + sgn*dx},
+					[2]float64{b.GetX() - sgn*dy, b.GetY() + sgn*dx})
+				// Opposite corners: the missing one is off the middle.
+				corners = append(corners, [2]float64{(a.GetX()+b.GetX())/2 - sgn*dy/2, (a.GetY()+b.GetY())/2 + sgn*dx/2})
+			}
+			for k, c := range corners {
+				if !inside(c[0], c[1]) {
+					continue
+				}
+				x := detector.NewFinderPattern(c[0], c[1], ms, 1)
+				if k%3 != 2 && !timingAlong(m, a, b, x) && !timingAlong(m, b, a, x) {
+					continue
+				}
+				t, ok := plausible(a, b, x)
+				if !ok {
+					continue
+				}
+				res, err := d.readTriple(m, t, hints)
+				if err == nil {
+					return res, nil
+				}
+				lastErr = err
+			}
+		}
+	}
+	return nil, lastErr
+}
+
+// readTriples tries each plausible triple of the candidates cs, best
+// first.
+func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	var ts []triple
 	for i := 0; i < len(cs)-2; i++ {
 		for j := i + 1; j < len(cs)-1; j++ {

@@ -594,8 +594,9 @@ var freshFloor = map[string]int{
 	"perspective + 40°": 5,
 	"small":             6,
 	"inverted":          6,
-	"blur":              5,
+	"blur":              6,
 	"low contrast":      5,
+	"glare on finder":   6,
 	"JPEG q20":          6,
 	"shadow":            6,
 }

@@ -233,7 +233,7 @@ func batchTool(tl *tool, paths []string) (map[string]string, time.Duration, erro
 	if _, exit := err.(*exec.ExitError); err != nil && !exit {
 		return nil, 0, err
 	}
-	took := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	took := cpuTime(cmd)
 	got := map[string]string{}
 	if tl.bin == "ZXingReader" {
 		// One line a symbol: PATH QRCode "TEXT" (base45 needs no escapes).

@@ -28,7 +28,7 @@ help:
 	@echo "fuzz       run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "lint       gofmt and go vet"
 	@echo "bench      run the benchmarks and write docs/BENCHMARKS.md"
-	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar, into docs/BENCHMARKS.md"
+	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar (photo corpus, fresh random vouchers), into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
 	@echo "fleet-sim  FLEET_GATES gates on one broker and a collector: override reach, records/s"
 	@echo "deb        Debian packages wicket and wicket-authority for armhf, arm64, amd64 into dist/ (nfpm)"

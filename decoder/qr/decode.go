@@ -29,10 +29,11 @@ type Options struct {
 	// reads, for light codes on dark screens (phones in dark mode).
 	TryInverted bool
 
-	// TryHarder makes the first searches scan every row of the image for
-	// finder patterns, for small codes in large frames, at up to twice the
-	// cost, and extends the double-size retry to frames up to 640×480
-	// (maxUpscaleHarder). Without it, only the retries scan every row.
+	// TryHarder makes the cheap searches scan every third row of the
+	// image for finder patterns, as the retries always do, for small codes
+	// in large frames (otherwise frames over 516 rows are scanned more
+	// sparsely), and extends the double-size retry to frames up to 640×480
+	// (maxUpscaleHarder).
 	TryHarder bool
 }
 
@@ -70,14 +71,14 @@ type Decoder struct {
 	hard   map[gozxing.DecodeHintType]interface{}
 
 	bin   binarizer
-	src   lumaSource
+	pre   prescan
 	gray  []byte // conversion of non-Gray images
 	small []byte // downscaled plane
 	large []byte // upscaled plane
 	sharp []byte // sharpened plane
 
 	text   string
-	passes [16]pass
+	passes [8]pass
 }
 
 // Pass scales other than 1 (full size) and n > 1 (downscaled by n).
@@ -86,12 +87,10 @@ const (
 	sharpened = -3 // full size, unsharp-masked
 )
 
-// pass is one search of a frame.
+// pass is one retry of a frame, searched in each polarity with evidence.
 type pass struct {
-	scale    int // 1 full size, n > 1 downscaled by n, upscaled or sharpened
-	inverted bool
-	global   bool // one threshold for the image instead of local ones
-	hints    map[gozxing.DecodeHintType]interface{}
+	scale  int  // 1 full size, n > 1 downscaled by n, upscaled or sharpened
+	global bool // one threshold for the image instead of local ones
 }
 
 // NewDecoder returns a Decoder with DefaultOptions; it is the same as
@@ -150,19 +149,26 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // other modes, the UTF-8 text of LastText. Codes made by Encode return
 // exactly the text given to it.
 //
-// Only the ROI is searched. The searches stop at the first code read, in
-// this order, each followed by the same search inverted if TryInverted:
-// the downscaled image (with Downscale), the full image, the full image
-// scanning every row (unless TryHarder already does), the full image with
-// one global threshold, the image at half size, the image sharpened, and
-// for images of at most 400×400 pixels (640×480 with TryHarder) the image
-// at double size, with local and then with one global threshold. Within
-// each search, when gozxing's choice of finder patterns does not read, the
-// other plausible triples are tried with a slant-tolerant size estimate
-// and a grid sampled cell by cell between alignment patterns (triples.go,
-// grid.go). A frame that reads costs one search; a frame without a
-// code costs all of them (about 6.5 to 23 ms for 640×480 on 2-core x86 servers:
-// BenchmarkDecodeGray640x480/empty); set an ROI or Downscale to bound it.
+// Only the ROI is searched. The searches stop at the first code read. The
+// cheap ones come first: the image binarized with local thresholds (the
+// downscaled image first, with Downscale) and, if any row shows runs in
+// finder proportions, with one global threshold, each searched as it is
+// and inverted if TryInverted; a search runs only where a prescan of its
+// rows finds such runs (prescan.go). Only if one of these saw a finder
+// pattern candidate do the retries run, in the polarities where it did:
+// the image at half size, the image sharpened, and for images of at most
+// 400×400 pixels (640×480 with TryHarder) the image at double size, with
+// local and then with one global threshold. Within each search, when
+// gozxing's choice of finder patterns does not read, the other plausible
+// triples whose legs show a timing pattern are tried with a slant-tolerant
+// size estimate and a grid sampled cell by cell between alignment patterns
+// (triples.go, grid.go), and then the best pairs of candidates completed
+// with the corner a square code would have, for a finder pattern lost to
+// glare or a thumb. A frame that reads usually costs one search. A
+// frame without a code costs one binarization and a prescan when nothing
+// in it looks like a finder pattern, and up to all the searches when
+// something does (docs/BENCHMARKS.md, "Fresh vouchers"); set an ROI or
+// Downscale to bound it.
 //
 // DecodeGray never panics: a panic inside gozxing on pathological input is
 // recovered and returned as ErrUnreadable. Errors: ErrNotFound when no code
@@ -214,40 +220,88 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	if o.TryHarder {
 		first = d.hard
 	}
-	n := 0
-	add := func(scale int, global bool, hints map[gozxing.DecodeHintType]interface{}) {
-		d.passes[n] = pass{scale, false, global, hints}
-		n++
-		if o.TryInverted {
-			d.passes[n] = pass{scale, true, global, hints}
-			n++
+	polarities := []bool{false}
+	if o.TryInverted {
+		polarities = append(polarities, true)
+	}
+	var best error
+	keep := func(err error) {
+		// A located but unreadable code says more than "nothing here".
+		if best == nil || errors.Is(err, ErrUnreadable) && !errors.Is(best, ErrUnreadable) {
+			best = err
 		}
 	}
+
+	// The cheap searches: the image binarized with local thresholds, and
+	// with one global threshold (low contrast with flat areas), each
+	// searched as it is and inverted, first downscaled if asked; a search
+	// runs only where the prescan finds runs in finder proportions. A
+	// finder pattern candidate seen by either decides whether the retries
+	// are worth their cost.
+	var evidence [2]bool
+	type cheap struct {
+		q      plane
+		global bool
+	}
+	tier := []cheap{{p, false}, {p, true}}
 	if k := o.Downscale; k > 1 && p.w/k >= minDecodeSide && p.h/k >= minDecodeSide {
-		add(k, false, first)
+		tier = append([]cheap{{downscale(p, k, &d.small), false}}, tier...)
 	}
-	add(1, false, first)
-	if !o.TryHarder {
-		add(1, false, d.hard)
-	}
-	// Retries for what local thresholds miss: one threshold for the whole
-	// image (low contrast with flat areas), and the image at half size,
-	// which averages out noise and blur.
-	add(1, true, d.hard)
-	if o.Downscale < 2 && p.w/2 >= minBinarize && p.h/2 >= minBinarize {
-		add(2, false, d.hard)
-	}
-	add(sharpened, false, d.hard)
-	// Small images have few pixels a module; sampling the grid is more
-	// accurate on a smooth double-size copy.
-	if px := p.w * p.h; px <= maxUpscalePixels || o.TryHarder && px <= maxUpscaleHarder {
-		add(upscaled, false, d.hard)
-		add(upscaled, true, d.hard)
+	anyRuns := false
+	for _, c := range tier {
+		if c.global && !anyRuns {
+			// Without a single run in finder proportions at local
+			// thresholds, there is no code for one threshold to find.
+			continue
+		}
+		m, err := d.binarize(c.q, c.global)
+		if err != nil {
+			keep(err)
+			continue
+		}
+		runs := d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
+		anyRuns = anyRuns || runs[0] || runs[1]
+		flipped := false
+		for _, inv := range polarities {
+			if !runs[b2i(inv)] {
+				keep(ErrNotFound)
+				continue
+			}
+			if inv != flipped {
+				m.FlipAll()
+				flipped = inv
+			}
+			payload, seen, err := d.search(m, first)
+			if err == nil {
+				return payload, nil
+			}
+			keep(err)
+			evidence[b2i(inv)] = evidence[b2i(inv)] || seen
+		}
 	}
 
+	// The retries, in each polarity where the cheap searches saw a finder
+	// pattern candidate: the image at half size (averages out noise and
+	// blur), sharpened, and small images at double size, which samples
+	// the grid more accurately.
+	if !evidence[0] && !evidence[1] {
+		return nil, d.fail(fmt.Errorf("qr decode: %w", best))
+	}
+	n := 0
+	add := func(scale int, global bool) {
+		d.passes[n] = pass{scale: scale, global: global}
+		n++
+	}
+	if o.Downscale < 2 && p.w/2 >= minBinarize && p.h/2 >= minBinarize {
+		add(2, false)
+	}
+	add(sharpened, false)
+	if px := p.w * p.h; px <= maxUpscalePixels || o.TryHarder && px <= maxUpscaleHarder {
+		add(upscaled, false)
+		add(upscaled, true)
+	}
 	// Scaled planes are made when a pass first needs them.
 	var small, large, sharp plane
-	var best error
 	for _, ps := range d.passes[:n] {
 		q := p
 		switch {
@@ -267,44 +321,65 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			}
 			q = small
 		}
-		payload, err := d.search(q, ps)
-		if err == nil {
-			return payload, nil
+		m, err := d.binarize(q, ps.global)
+		if err != nil {
+			keep(err)
+			continue
 		}
-		// A located but unreadable code says more than "nothing here".
-		if best == nil || errors.Is(err, ErrUnreadable) && !errors.Is(best, ErrUnreadable) {
-			best = err
+		runs := d.pre.finderRuns(m, scanSkip(q.h, true))
+		flipped := false
+		for _, inv := range polarities {
+			if !evidence[b2i(inv)] || !runs[b2i(inv)] {
+				continue
+			}
+			if inv != flipped {
+				m.FlipAll()
+				flipped = inv
+			}
+			payload, _, err := d.search(m, d.hard)
+			if err == nil {
+				return payload, nil
+			}
+			keep(err)
 		}
 	}
-	d.src.reset(plane{})
 	return nil, d.fail(fmt.Errorf("qr decode: %w", best))
 }
 
-// search binarizes p, inverted or not, and reads one code.
-func (d *Decoder) search(p plane, ps pass) (payload []byte, err error) {
-	hints := ps.hints
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// binarize returns p's bit matrix (set bits dark), with local thresholds
+// or one global threshold; planes too small for local thresholds take the
+// global one. The matrix is valid until the next call.
+func (d *Decoder) binarize(p plane, global bool) (*gozxing.BitMatrix, error) {
+	if !global && p.w >= minBinarize && p.h >= minBinarize {
+		return d.bin.hybrid(p), nil
+	}
+	m, ok := d.bin.global(p)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return m, nil
+}
+
+// search reads one code in m and reports whether it saw any finder
+// pattern candidate, which is evidence that a retry may pay.
+func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]interface{}) (payload []byte, seen bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			payload, err = nil, fmt.Errorf("%w: qr library panicked: %v", ErrUnreadable, r)
 		}
 	}()
-	var m *gozxing.BitMatrix
-	if !ps.global && p.w >= minBinarize && p.h >= minBinarize {
-		m = d.bin.hybrid(p)
-	} else {
-		d.src.reset(p)
-		m, err = gozxing.NewGlobalHistgramBinarizer(&d.src).GetBlackMatrix()
-		d.src.reset(plane{})
-		if err != nil {
-			return nil, ErrNotFound
-		}
-	}
-	if ps.inverted {
-		m.FlipAll()
-	}
 	var res *common.DecoderResult
 	finder := detector.NewFinderPatternFinder(m, nil)
 	info, err := finder.Find(hints)
+	found := finder.GetPossibleCenters()
+	seen = len(found) > 0
 	if err == nil {
 		var det *common.DetectorResult
 		if det, err = detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
@@ -312,7 +387,7 @@ func (d *Decoder) search(p plane, ps pass) (payload []byte, err error) {
 		}
 	}
 	if err != nil {
-		if r, terr := d.readCandidates(m, finder.GetPossibleCenters(), hints); terr == nil {
+		if r, terr := d.readCandidates(m, found, hints); terr == nil {
 			res, err = r, nil
 		} else if !errors.As(terr, new(gozxing.NotFoundException)) {
 			err = terr
@@ -320,13 +395,13 @@ func (d *Decoder) search(p plane, ps pass) (payload []byte, err error) {
 	}
 	if err == nil {
 		d.text = res.GetText()
-		return payloadOf(res), nil
+		return payloadOf(res), seen, nil
 	}
 	var nf gozxing.NotFoundException
 	if errors.As(err, &nf) {
-		return nil, ErrNotFound
+		return nil, seen, ErrNotFound
 	}
-	return nil, fmt.Errorf("%w: %v", ErrUnreadable, err)
+	return nil, seen, fmt.Errorf("%w: %v", ErrUnreadable, err)
 }
 
 // payloadOf returns the bytes a code carries. gozxing converts byte-mode

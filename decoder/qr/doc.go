@@ -6,6 +6,7 @@
 // any standard reader, returns exactly the bytes that were encoded. A Decoder
 // reads camera frames (DecodeGray reads an *image.Gray luminance plane in
 // place) with reused buffers, an optional region of interest and downscaling,
-// and retries inverted, thresholded globally, sharpened and rescaled before
-// giving up. Decoding never panics and reports a missing code as ErrNotFound.
+// and searches inverted and with one global threshold; where it sees a finder
+// pattern candidate it retries sharpened and rescaled before giving up.
+// Decoding never panics and reports a missing code as ErrNotFound.
 package qr

@@ -64,16 +64,7 @@ func renderFrame(set string, i int) (*image.Gray, string, error) {
 	if s+40 > frameH {
 		cy = frameH / 2
 	}
-	var quad [4][2]float64
-	for k, c := range [4][2]float64{{-1, -1}, {1, -1}, {1, 1}, {-1, 1}} {
-		x := c[0]*s/2 + (r.Float64()*2-1)*jitter*s
-		y := c[1]*s/2 + (r.Float64()*2-1)*jitter*s
-		quad[k] = [2]float64{
-			cx + x*math.Cos(angle) - y*math.Sin(angle),
-			cy + x*math.Sin(angle) + y*math.Cos(angle),
-		}
-	}
-	h := homography(quad, s)
+	h := homography(corners(r, cx, cy, s, angle, jitter), s)
 
 	frame := image.NewGray(image.Rect(0, 0, frameW, frameH))
 	// A soft lighting gradient across the frame.
@@ -102,6 +93,22 @@ func renderFrame(set string, i int) (*image.Gray, string, error) {
 		}
 	}
 	return frame, text, nil
+}
+
+// corners returns the corners of a square of side s centred on (cx, cy),
+// clockwise from top left, each moved at random by up to jitter×s in x and
+// y (perspective), then turned by angle radians.
+func corners(r *rand.Rand, cx, cy, s, angle, jitter float64) [4][2]float64 {
+	var quad [4][2]float64
+	for k, c := range [4][2]float64{{-1, -1}, {1, -1}, {1, 1}, {-1, 1}} {
+		x := c[0]*s/2 + (r.Float64()*2-1)*jitter*s
+		y := c[1]*s/2 + (r.Float64()*2-1)*jitter*s
+		quad[k] = [2]float64{
+			cx + x*math.Cos(angle) - y*math.Sin(angle),
+			cy + x*math.Sin(angle) + y*math.Cos(angle),
+		}
+	}
+	return quad
 }
 
 func randomVoucher(r *rand.Rand, n int) string {

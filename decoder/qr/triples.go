@@ -45,13 +45,93 @@ type triple struct {
 // finder pattern candidates found, best first.
 func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	cs := append([]*detector.FinderPattern(nil), found...)
-	if len(cs) < 3 {
+	if len(cs) < 2 {
 		return nil, gozxing.NewNotFoundException("%d finder candidates", len(cs))
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
 	if len(cs) > maxCandidates {
 		cs = cs[:maxCandidates]
 	}
+	res, err := d.readTriples(m, cs, hints)
+	if err == nil {
+		return res, nil
+	}
+	// Glare or a thumb can hide one finder pattern: complete the best
+	// pairs with the corner a square code would have.
+	if r, perr := d.readPairs(m, cs, hints); perr == nil {
+		return r, nil
+	}
+	return nil, err
+}
+
+// maxPairs bounds the pairs of candidates completed to a triple (each
+// tried with at most six corners), and maxPairModuleDiff how far their
+// module sizes may differ.
+const (
+	maxPairs          = 2
+	maxPairModuleDiff = 1.3
+)
+
+// readPairs completes pairs of the candidates cs (best first) with a
+// third finder pattern where a square code would have it, and tries to
+// read each such triple: the two as neighbours (the missing one beside
+// either, on either side) when the line between them shows a timing
+// pattern, or as opposite corners. A corner outside m is not tried.
+func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	var lastErr error = gozxing.NewNotFoundException("no pair")
+	pairs := 0
+	inside := func(x, y float64) bool {
+		return x >= 0 && y >= 0 && x < float64(m.GetWidth()) && y < float64(m.GetHeight())
+	}
+	for i := 0; i < len(cs)-1 && pairs < maxPairs; i++ {
+		for j := i + 1; j < len(cs) && pairs < maxPairs; j++ {
+			a, b := cs[i], cs[j]
+			ma, mb := a.GetEstimatedModuleSize(), b.GetEstimatedModuleSize()
+			if math.Max(ma, mb) > maxPairModuleDiff*math.Min(ma, mb) {
+				continue
+			}
+			ms := (ma + mb) / 2
+			dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
+			if math.Hypot(dx, dy) < 14*ms {
+				continue
+			}
+			pairs++
+			var corners [][2]float64
+			for _, sgn := range [2]float64{1, -1} {
+				// Neighbours: the missing corner is a quarter turn of the
+				// leg away from a or from b.
+				corners = append(corners,
+					[2]float64{a.GetX() - sgn*dy, a.GetY() + sgn*dx},
+					[2]float64{b.GetX() - sgn*dy, b.GetY() + sgn*dx})
+				// Opposite corners: the missing one is off the middle.
+				corners = append(corners, [2]float64{(a.GetX()+b.GetX())/2 - sgn*dy/2, (a.GetY()+b.GetY())/2 + sgn*dx/2})
+			}
+			for k, c := range corners {
+				if !inside(c[0], c[1]) {
+					continue
+				}
+				x := detector.NewFinderPattern(c[0], c[1], ms, 1)
+				if k%3 != 2 && !timingAlong(m, a, b, x) && !timingAlong(m, b, a, x) {
+					continue
+				}
+				t, ok := plausible(a, b, x)
+				if !ok {
+					continue
+				}
+				res, err := d.readTriple(m, t, hints)
+				if err == nil {
+					return res, nil
+				}
+				lastErr = err
+			}
+		}
+	}
+	return nil, lastErr
+}
+
+// readTriples tries each plausible triple of the candidates cs, best
+// first.
+func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	var ts []triple
 	for i := 0; i < len(cs)-2; i++ {
 		for j := i + 1; j < len(cs)-1; j++ {
@@ -62,6 +142,15 @@ func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderP
 			}
 		}
 	}
+	// A triple whose legs show no timing pattern is not one code's
+	// corners: a run in the data, or a texture, fooled the finder.
+	kept := ts[:0]
+	for _, t := range ts {
+		if timingAlong(m, t.p[1], t.p[2], t.p[0]) || timingAlong(m, t.p[1], t.p[0], t.p[2]) {
+			kept = append(kept, t)
+		}
+	}
+	ts = kept
 	sort.Slice(ts, func(i, j int) bool { return ts[i].distorted < ts[j].distorted })
 	if len(ts) > maxTriples {
 		ts = ts[:maxTriples]
@@ -178,4 +267,45 @@ func plausible(a, b, c *detector.FinderPattern) (triple, bool) {
 	}
 	distorted := math.Abs(angle-90)/90 + math.Abs(la-lb)/math.Min(la, lb)
 	return triple{p: [3]*detector.FinderPattern{bl, tl, tr}, distorted: distorted}, true
+}
+
+// minTimingShare is the share of the modules between two finder patterns
+// whose alternation the timing pattern must show: blur, glare and a slant
+// lose some, a line through data or texture rarely keeps half.
+const minTimingShare = 0.5
+
+// timingAlong reports whether the line from finder pattern a towards b,
+// three modules towards c (the row or column of the timing pattern),
+// alternates dark and light module by module between the two patterns'
+// separators, as a code's timing pattern does.
+func timingAlong(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) bool {
+	ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
+	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
+	length := math.Hypot(dx, dy)
+	ex, ey := c.GetX()-a.GetX(), c.GetY()-a.GetY()
+	side := math.Hypot(ex, ey)
+	if ms <= 0 || length == 0 || side == 0 {
+		return false
+	}
+	ux, uy := dx/length, dy/length
+	vx, vy := ex/side, ey/side
+	modules := length/ms - 8 // from the first module after a's separator to the last before b's
+	if modules < 3 {
+		return true // version 1 has a single timing module: nothing to check
+	}
+	x0 := a.GetX() + 3*ms*vx + 4.5*ms*ux
+	y0 := a.GetY() + 3*ms*vy + 4.5*ms*uy
+	n := int(modules + 0.5)
+	step := (length - 9*ms) / float64(max(n-1, 1))
+	flips, prev := 0, false
+	for i := range n {
+		x := x0 + float64(i)*step*ux
+		y := y0 + float64(i)*step*uy
+		on := m.Get(int(x), int(y))
+		if i > 0 && on != prev {
+			flips++
+		}
+		prev = on
+	}
+	return float64(flips) >= minTimingShare*float64(n-1)
 }

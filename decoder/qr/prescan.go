@@ -1,0 +1,88 @@
+package qr
+
+import (
+	"math"
+
+	"github.com/makiuchi-d/gozxing"
+)
+
+// Finder patterns show, on any row through their centre, runs of dark,
+// light, dark, light and dark pixels in the proportions 1:1:3:1:1. gozxing's
+// finder looks for them pixel by pixel on every few rows and then
+// cross-checks each one; a frame without a code usually has none, and then
+// the whole search is wasted. The prescan below walks the same rows a word
+// at a time and reports whether any such run exists, for both polarities
+// at once, so a search runs only where it can find something.
+
+// scanSkip is the row step of gozxing's finder for an image h rows high
+// (detector.FinderPatternFinder.Find): it scans rows skip-1, 2·skip-1, ...
+// until it finds a pattern, and every third row with TRY_HARDER.
+func scanSkip(h int, tryHarder bool) int {
+	const minSkip, maxModules = 3, 97
+	skip := 3 * h / (4 * maxModules)
+	if skip < minSkip || tryHarder {
+		skip = minSkip
+	}
+	return skip
+}
+
+// prescan holds the buffers of finderRuns; the zero value is ready.
+type prescan struct {
+	row  *gozxing.BitArray
+	runs []int
+}
+
+// finderRuns reports for each polarity (0 dark in the middle, 1 light in
+// the middle: a finder pattern of the inverted image) whether any row that
+// gozxing's finder scans first (every skip-th row) holds runs in the
+// proportions of a finder pattern. Where it reports false, gozxing's
+// finder finds no candidate in that polarity.
+func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs [2]bool) {
+	w := m.GetWidth()
+	for y := skip - 1; y < m.GetHeight() && !(runs[0] && runs[1]); y += skip {
+		s.row = m.GetRow(y, s.row)
+		s.runs = s.runs[:0]
+		first := s.row.Get(0)
+		on := first
+		for x := 0; x < w; {
+			var next int
+			if on {
+				next = s.row.GetNextUnset(x)
+			} else {
+				next = s.row.GetNextSet(x)
+			}
+			next = min(next, w)
+			s.runs = append(s.runs, next-x)
+			x, on = next, !on
+		}
+		for i := 0; i+5 <= len(s.runs); i++ {
+			// Run i is dark when the row starts dark and i is even, or
+			// starts light and i is odd.
+			pol := 1
+			if first == (i%2 == 0) {
+				pol = 0
+			}
+			if !runs[pol] && finderProportions(s.runs[i:i+5]) {
+				runs[pol] = true
+			}
+		}
+	}
+	return runs
+}
+
+// finderProportions is gozxing's test for 1:1:3:1:1 runs
+// (FinderPatternFinder_foundPatternCross): each run within half a module
+// of its share of the total, at least 7 pixels in all.
+func finderProportions(c []int) bool {
+	total := c[0] + c[1] + c[2] + c[3] + c[4]
+	if total < 7 {
+		return false
+	}
+	module := float64(total) / 7
+	v := module / 2
+	return math.Abs(module-float64(c[0])) < v &&
+		math.Abs(module-float64(c[1])) < v &&
+		math.Abs(3*module-float64(c[2])) < 3*v &&
+		math.Abs(module-float64(c[3])) < v &&
+		math.Abs(module-float64(c[4])) < v
+}

@@ -155,6 +155,11 @@ type view struct {
 // statement is dropped (Info becomes the zero value) and OnDamage is
 // called. With RefuseCorrupt, or when the file can't be mapped, Open
 // verifies before returning.
+//
+// The snapshot's filter (FilterName) is loaded in the background too, or
+// rebuilt from the snapshot (in the same read as the check, if that has
+// not run) when it is missing, damaged or of another snapshot; until it
+// is there, lookups read the file.
 func Open(dir string, o Options) (*Set, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
@@ -748,8 +753,9 @@ func (s *Set) Merge(floor time.Time) error {
 // MergeRunning reports whether a background merge is running.
 func (s *Set) MergeRunning() bool { return s.merging.Load() }
 
-// WaitMerge waits for a background merge to finish and returns the error
-// of the last failed one, if any.
+// WaitMerge waits for a background merge and for the background work
+// after Open (the snapshot's check, the filter's load or rebuild) to
+// finish, and returns the error of the last failed merge, if any.
 func (s *Set) WaitMerge() error {
 	s.wg.Wait()
 	if p := s.mergeErr.Load(); p != nil {

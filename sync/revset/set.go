@@ -308,6 +308,10 @@ func (s *Set) prepare(f *File) {
 	if fb == nil {
 		return
 	}
+	if f.flt.Load() == nil {
+		s.o.Logger.Warn("revset: filter build failed; lookups read the file", "err", fb.err)
+		return
+	}
 	s.mergeMu.Lock()
 	if s.view.Load().file == f {
 		s.saveFilter(f)

@@ -11,14 +11,18 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/FastFilter/xorfilter"
 )
 
-// The filter file holds a binary fuse filter (8-bit fingerprints, about
-// 9 bits a key, false-positive rate about 0.4 %) of every key of one
+// The filter file holds a binary fuse filter (16-bit fingerprints, about
+// 18 bits a key, false-positive rate about 0.0015 %) of every key of one
 // snapshot file, so a lookup of a key the snapshot does not hold (almost
-// every lookup on a gate) never reads the snapshot. It is derived data:
+// every lookup on a gate) does not read the snapshot. 8-bit fingerprints
+// (0.4 %) were measured first: a decision looks up two keys, so 0.8 % of
+// decisions on unknown keys read the file, which is the p99 itself on a
+// board whose page cache can't hold it (docs/revocations.md §9). It is derived data:
 // built with the snapshot, rebuilt from it when missing or damaged.
 //
 // The keys are split into 2^bits shards by their top bits, one filter
@@ -26,19 +30,21 @@ import (
 // 40 bytes a key for at most ~1M keys), whatever the size of the set.
 //
 //	header   0..8 magic "WKREVFLT", 8..10 format version (1),
-//	         10..12 shard bits, 12..16 reserved, 16..24 body length,
+//	         10..12 shard bits, 12..14 fingerprint size in bytes (2),
+//	         14..16 reserved, 16..24 body length,
 //	         24..28 CRC-32C of the body, 28..60 reserved,
 //	         60..64 CRC-32C of bytes 0..60
 //	         64..128 the 64-byte header of the snapshot file it was
 //	         built from (a filter of another file is never used)
 //	body     per shard: seed (8), segment length, segment length mask,
 //	         segment count, segment count length, fingerprint count
-//	         (4 each), then the fingerprints, one byte each
+//	         (4 each), then the fingerprints, two bytes each
 //
 // All integers big-endian.
 const (
 	filterMagic      = "WKREVFLT"
 	filterVersion    = 1
+	fingerprintSize  = 2
 	filterHeaderSize = 64 + HeaderSize
 	shardHeadSize    = 28
 	// filterShardKeys is the most keys a shard is sized for: its build
@@ -56,9 +62,12 @@ var ErrFilterStale = errors.New("revset: filter file does not match the snapshot
 type filter struct {
 	shift  uint // 64 - shard bits
 	bits   int
-	shards []xorfilter.BinaryFuse8
+	shards []fuse
 	bytes  int
 }
+
+// fuse is one shard's filter.
+type fuse = xorfilter.BinaryFuse[uint16]
 
 // contains reports whether the snapshot may hold key. An empty shard
 // holds nothing.
@@ -88,7 +97,7 @@ type filterBuilder struct {
 // newFilterBuilder sizes a filter for at most upper keys.
 func newFilterBuilder(upper uint64) *filterBuilder {
 	b := filterBits(upper)
-	return &filterBuilder{f: &filter{shift: uint(64 - b), bits: b, shards: make([]xorfilter.BinaryFuse8, 1<<b)}}
+	return &filterBuilder{f: &filter{shift: uint(64 - b), bits: b, shards: make([]fuse, 1<<b)}}
 }
 
 func (fb *filterBuilder) add(key uint64) {
@@ -119,20 +128,19 @@ func (fb *filterBuilder) flush() {
 	if len(fb.keys) == 0 || fb.err != nil {
 		return
 	}
-	f, err := xorfilter.BuildBinaryFuse[uint8](&fb.b, fb.keys)
+	s, err := xorfilter.BuildBinaryFuse[uint16](&fb.b, fb.keys)
 	if err != nil {
 		fb.err = fmt.Errorf("revset: filter shard %d: %w", fb.cur, err)
 		return
 	}
-	s := xorfilter.BinaryFuse8(f)
 	if !shardValid(&s, uint64(len(s.Fingerprints))) {
 		fb.err = fmt.Errorf("revset: filter shard %d: unexpected parameters", fb.cur)
 		return
 	}
 	// The builder owns the fingerprints and reuses them for the next shard.
-	s.Fingerprints = bytes.Clone(s.Fingerprints)
+	s.Fingerprints = slices.Clone(s.Fingerprints)
 	fb.f.shards[fb.cur] = s
-	fb.f.bytes += len(f.Fingerprints)
+	fb.f.bytes += fingerprintSize * len(s.Fingerprints)
 	fb.keys = fb.keys[:0]
 }
 
@@ -189,6 +197,7 @@ func writeFilter(path string, f *filter, hdr *Header) error {
 		return err
 	}
 	var sh [shardHeadSize]byte
+	var fp []byte
 	for i := range f.shards {
 		s := &f.shards[i]
 		binary.BigEndian.PutUint64(sh[0:], s.Seed)
@@ -200,7 +209,11 @@ func writeFilter(path string, f *filter, hdr *Header) error {
 		if err := put(sh[:]); err != nil {
 			return fail(err)
 		}
-		if err := put(s.Fingerprints); err != nil {
+		fp = fp[:0]
+		for _, x := range s.Fingerprints {
+			fp = binary.BigEndian.AppendUint16(fp, x)
+		}
+		if err := put(fp); err != nil {
 			return fail(err)
 		}
 	}
@@ -208,6 +221,7 @@ func writeFilter(path string, f *filter, hdr *Header) error {
 	copy(h, filterMagic)
 	binary.BigEndian.PutUint16(h[8:], filterVersion)
 	binary.BigEndian.PutUint16(h[10:], uint16(f.bits))
+	binary.BigEndian.PutUint16(h[12:], fingerprintSize)
 	binary.BigEndian.PutUint64(h[16:], size)
 	binary.BigEndian.PutUint32(h[24:], crc)
 	binary.BigEndian.PutUint32(h[60:], crc32.Checksum(h[:60], castagnoli))
@@ -257,6 +271,8 @@ func readFilter(path string, hdr *Header) (*filter, error) {
 		return nil, fmt.Errorf("%w: filter header checksum", ErrCorrupt)
 	case binary.BigEndian.Uint16(h[8:]) != filterVersion:
 		return nil, fmt.Errorf("%w: filter format version %d", ErrCorrupt, binary.BigEndian.Uint16(h[8:]))
+	case binary.BigEndian.Uint16(h[12:]) != fingerprintSize:
+		return nil, fmt.Errorf("%w: filter fingerprints of %d bytes", ErrCorrupt, binary.BigEndian.Uint16(h[12:]))
 	case !bytes.Equal(h[64:], hdr.encode()):
 		return nil, ErrFilterStale
 	}
@@ -265,9 +281,10 @@ func readFilter(path string, hdr *Header) (*filter, error) {
 	if b > maxFilterBits || size != uint64(st.Size())-filterHeaderSize {
 		return nil, fmt.Errorf("%w: filter of %d bytes with %d shard bits", ErrCorrupt, st.Size(), b)
 	}
-	f := &filter{shift: uint(64 - b), bits: b, shards: make([]xorfilter.BinaryFuse8, 1<<b)}
+	f := &filter{shift: uint(64 - b), bits: b, shards: make([]fuse, 1<<b)}
 	crc, left := uint32(0), size
 	var sh [shardHeadSize]byte
+	var fp []byte
 	for i := range f.shards {
 		if left < shardHeadSize {
 			return nil, fmt.Errorf("%w: filter shard %d cut", ErrCorrupt, i)
@@ -277,7 +294,7 @@ func readFilter(path string, hdr *Header) (*filter, error) {
 		}
 		crc = crc32.Update(crc, castagnoli, sh[:])
 		left -= shardHeadSize
-		s := xorfilter.BinaryFuse8{
+		s := fuse{
 			Seed:               binary.BigEndian.Uint64(sh[0:]),
 			SegmentLength:      binary.BigEndian.Uint32(sh[8:]),
 			SegmentLengthMask:  binary.BigEndian.Uint32(sh[12:]),
@@ -285,17 +302,24 @@ func readFilter(path string, hdr *Header) (*filter, error) {
 			SegmentCountLength: binary.BigEndian.Uint32(sh[20:]),
 		}
 		n := uint64(binary.BigEndian.Uint32(sh[24:]))
-		if n > left || !shardValid(&s, n) {
+		if n*fingerprintSize > left || !shardValid(&s, n) {
 			return nil, fmt.Errorf("%w: filter shard %d parameters", ErrCorrupt, i)
 		}
 		if n > 0 {
-			s.Fingerprints = make([]uint8, n)
-			if _, err := io.ReadFull(r, s.Fingerprints); err != nil {
+			if uint64(cap(fp)) < n*fingerprintSize {
+				fp = make([]byte, n*fingerprintSize)
+			}
+			fp = fp[:n*fingerprintSize]
+			if _, err := io.ReadFull(r, fp); err != nil {
 				return nil, fmt.Errorf("%w: filter shard %d: %w", ErrCorrupt, i, err)
 			}
-			crc = crc32.Update(crc, castagnoli, s.Fingerprints)
-			left -= n
-			f.bytes += int(n)
+			crc = crc32.Update(crc, castagnoli, fp)
+			s.Fingerprints = make([]uint16, n)
+			for j := range s.Fingerprints {
+				s.Fingerprints[j] = binary.BigEndian.Uint16(fp[fingerprintSize*j:])
+			}
+			left -= n * fingerprintSize
+			f.bytes += int(n * fingerprintSize)
 		}
 		f.shards[i] = s
 	}
@@ -308,7 +332,7 @@ func readFilter(path string, hdr *Header) (*filter, error) {
 // shardValid checks that a shard's parameters keep every probe of
 // Contains inside n fingerprints, so a damaged file can't make a lookup
 // read out of bounds. An empty shard has all zero.
-func shardValid(s *xorfilter.BinaryFuse8, n uint64) bool {
+func shardValid(s *fuse, n uint64) bool {
 	if n == 0 {
 		return s.Seed == 0 && s.SegmentLength == 0 && s.SegmentLengthMask == 0 && s.SegmentCount == 0 && s.SegmentCountLength == 0
 	}

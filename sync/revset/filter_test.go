@@ -42,7 +42,8 @@ func buildFilterOf(t *testing.T, ks []uint64, upper uint64) *filter {
 
 // TestFilterExact checks that every key put in a filter is found, in
 // memory and after a round trip through the file, at sizes from empty to
-// several shards, and that the false-positive rate is the expected ~0.4 %.
+// several shards, and that the false-positive rate is the expected
+// ~0.0015 % (2^-16).
 func TestFilterExact(t *testing.T) {
 	hdr := Header{Count: 7, Version: 3, IssuedAt: t0.Unix(), BodyCRC: 0xabcdef}
 	for _, n := range []int{0, 1, 2, 3, 4, 5, 17, 1000, 65_536, 300_000} {
@@ -82,8 +83,8 @@ func TestFilterExact(t *testing.T) {
 					fp++
 				}
 			}
-			if rate := float64(fp) / probes; rate > 0.006 {
-				t.Fatalf("false-positive rate %.4f, want about 0.004", rate)
+			if fp > 20 {
+				t.Fatalf("%d false positives in %d probes, want about 3", fp, probes)
 			}
 		})
 	}
@@ -203,7 +204,7 @@ func TestFilterDifferential(t *testing.T) {
 	if st.FilterBytes == 0 || plain.Stats().FilterBytes != 0 {
 		t.Fatalf("filter bytes %d with, %d without", st.FilterBytes, plain.Stats().FilterBytes)
 	}
-	if bpe := float64(st.FilterBytes) / float64(n); bpe > 1.25 {
+	if bpe := float64(st.FilterBytes) / float64(n); bpe > 2.4 {
 		t.Fatalf("filter %.2f bytes per entry", bpe)
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -244,14 +245,14 @@ func TestFilterDifferential(t *testing.T) {
 	check("snapshot", 0)
 	passed := 0
 	f := s.view.Load().file
-	for range 200_000 {
+	for range 1_000_000 {
 		if f.flt.Load().contains(rng.Uint64()) {
 			passed++
 		}
 	}
-	t.Logf("filter %.3f bytes/entry, %d shards; %.3f%% of absent keys reach the file", float64(st.FilterBytes)/float64(n), len(f.flt.Load().shards), 100*float64(passed)/200_000)
-	if passed > 200_000*6/1000 {
-		t.Fatalf("%d of 200000 absent keys pass the filter", passed)
+	t.Logf("filter %.3f bytes/entry, %d shards; %.4f%% of absent keys reach the file", float64(st.FilterBytes)/float64(n), len(f.flt.Load().shards), 100*float64(passed)/1_000_000)
+	if passed > 60 {
+		t.Fatalf("%d of 1000000 absent keys pass the filter, want about 15", passed)
 	}
 	d := delta(2, n, 20_000)
 	for _, set := range []*Set{s, plain} {

@@ -95,7 +95,7 @@ type Options struct {
 	// means DefaultRunRecords.
 	RunRecords int
 	// NoFilter turns the filter off: every lookup then reads the
-	// snapshot file, and the set saves about 1.1 bytes of memory per
+	// snapshot file, and the set saves about 2.3 bytes of memory per
 	// entry (see Stats.FilterBytes).
 	NoFilter bool
 	// RefuseCorrupt makes Open fail on a damaged snapshot or log instead

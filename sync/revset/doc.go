@@ -6,7 +6,7 @@
 //
 //	revset.dat   the snapshot: a header and fixed-size records sorted by
 //	             (key, kind); written once, never modified (see File).
-//	revset.flt   a binary fuse filter of the snapshot's keys (about 1.13
+//	revset.flt   a binary fuse filter of the snapshot's keys (about 2.26
 //	             bytes a key), bound to the snapshot's header: derived
 //	             data, rebuilt from the snapshot when missing or damaged.
 //	deltas.log   every delta applied since the snapshot was written, as
@@ -20,7 +20,7 @@
 // Lookups (Set.Standing) read an immutable view through an atomic pointer:
 // the snapshot file plus two sorted in-memory overlays. They never take a
 // lock and never wait for a writer. A key the filter rules out is not
-// looked for in the snapshot (about 0.4 % of unknown keys get through),
+// looked for in the snapshot (about 0.0015 % of unknown keys get through),
 // so on a board whose memory can't cache the snapshot file a lookup of
 // an unknown voucher almost never waits for the disk; a key the filter
 // lets through is looked up in the file, so answers are exact. A delta

@@ -122,6 +122,7 @@ type File struct {
 	f    *os.File
 	data []byte // the mapping, nil in pread mode
 	idx  atomic.Pointer[fileIndex]
+	flt  atomic.Pointer[filter] // nil: every lookup reads the file
 	refs atomic.Int64
 	once sync.Once
 	bufs sync.Pool
@@ -202,7 +203,7 @@ func openPath(path string, keyID *[8]byte, mode Mode, maxIndexBits int, lazy boo
 	}
 	fl, err := openFile(f, keyID, mode, maxIndexBits)
 	if err == nil && (!lazy || fl.data == nil) {
-		if err = fl.verify(maxIndexBits); err != nil {
+		if err = fl.verify(maxIndexBits, nil); err != nil {
 			fl.unmap()
 		}
 	}
@@ -248,8 +249,9 @@ func openFile(f *os.File, keyID *[8]byte, mode Mode, maxIndexBits int) (*File, e
 }
 
 // verify reads every record once: checksum, order and kinds. On success
-// it installs the index. Its result is also kept for waitVerified.
-func (fl *File) verify(maxIndexBits int) (err error) {
+// it installs the index, and the filter when fb is not nil and its build
+// succeeded. Its result is also kept for waitVerified.
+func (fl *File) verify(maxIndexBits int, fb *filterBuilder) (err error) {
 	defer func() {
 		fl.verr = err
 		close(fl.verified)
@@ -269,6 +271,9 @@ func (fl *File) verify(maxIndexBits int) (err error) {
 				return fmt.Errorf("%w: record %d out of order or invalid", ErrCorrupt, ib.n)
 			}
 			ib.add(r.Key)
+			if fb != nil {
+				fb.add(r.Key)
+			}
 			prev = r
 		}
 		return nil
@@ -298,6 +303,11 @@ func (fl *File) verify(maxIndexBits int) (err error) {
 	}
 	ib.finish()
 	fl.idx.Store(&fileIndex{index: ib.index, shift: ib.shift})
+	if fb != nil {
+		if ft, ferr := fb.finish(); ferr == nil {
+			fl.flt.Store(ft)
+		}
+	}
 	return nil
 }
 
@@ -324,6 +334,14 @@ func (fl *File) Mapped() bool { return fl.data != nil }
 func (fl *File) IndexBytes() int {
 	if ix := fl.idx.Load(); ix != nil {
 		return 4 * len(ix.index)
+	}
+	return 0
+}
+
+// FilterBytes is the memory the filter takes (0 without one).
+func (fl *File) FilterBytes() int {
+	if ft := fl.flt.Load(); ft != nil {
+		return ft.bytes + len(ft.shards)*shardHeadSize
 	}
 	return 0
 }
@@ -383,8 +401,12 @@ func (fl *File) locate(key uint64) uint64 {
 	return lo
 }
 
-// lookup appends to dst the records with the key, in kind order.
+// lookup appends to dst the records with the key, in kind order. A key
+// the filter rules out is not looked for in the file.
 func (fl *File) lookup(key uint64, dst []Record) ([]Record, error) {
+	if ft := fl.flt.Load(); ft != nil && !ft.contains(key) {
+		return dst, nil
+	}
 	ix := fl.idx.Load()
 	if ix == nil {
 		// Not verified yet (lazy open, so mapped): no index.
@@ -468,18 +490,23 @@ type fileWriter struct {
 	hdr   Header
 	crc   uint32
 	ib    *indexBuilder
+	fb    *filterBuilder // nil: no filter
 	prev  Record
 	buf   [RecordSize]byte
 }
 
 // newFileWriter starts a file that will hold at most upper records
-// (upper sizes the index).
-func newFileWriter(final string, hdr Header, upper uint64, maxIndexBits int) (*fileWriter, error) {
+// (upper sizes the index and the filter); with withFilter the file's
+// filter is built as it is written.
+func newFileWriter(final string, hdr Header, upper uint64, maxIndexBits int, withFilter bool) (*fileWriter, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(final), filepath.Base(final)+".tmp-*")
 	if err != nil {
 		return nil, err
 	}
 	fw := &fileWriter{final: final, tmp: tmp, w: bufio.NewWriterSize(tmp, 1<<20), hdr: hdr, ib: newIndexBuilder(upper, maxIndexBits)}
+	if withFilter {
+		fw.fb = newFilterBuilder(upper)
+	}
 	fw.hdr.Count, fw.hdr.MinExpires = 0, 0
 	if _, err := fw.w.Write(make([]byte, HeaderSize)); err != nil {
 		fw.abort()
@@ -503,6 +530,9 @@ func (fw *fileWriter) add(r Record) error {
 		fw.hdr.MinExpires = r.Expires
 	}
 	fw.ib.add(r.Key)
+	if fw.fb != nil {
+		fw.fb.add(r.Key)
+	}
 	fw.hdr.Count++
 	fw.prev = r
 	return nil
@@ -534,6 +564,11 @@ func (fw *fileWriter) commit(mode Mode) (*File, error) {
 	fw.ib.finish()
 	fl := &File{path: fw.final, f: fw.tmp, hdr: fw.hdr, verified: make(chan struct{})}
 	fl.idx.Store(&fileIndex{index: fw.ib.index, shift: fw.ib.shift})
+	if fw.fb != nil {
+		if ft, err := fw.fb.finish(); err == nil {
+			fl.flt.Store(ft)
+		}
+	}
 	close(fl.verified)
 	if mode != ModePread {
 		data, err := mmapFile(fw.tmp, HeaderSize+fw.hdr.Count*RecordSize)

@@ -217,6 +217,15 @@ func TestDifferential(t *testing.T) {
 					s.Close()
 					s = openSet(t, dir, o)
 					compareAll(t, s, m, fmt.Sprintf("round %d reopened", round))
+					// Again once the background check has run and the
+					// filter is loaded.
+					if err := s.WaitMerge(); err != nil {
+						t.Fatal(err)
+					}
+					if s.Stats().FileRecords > 0 && s.Stats().FilterBytes == 0 {
+						t.Fatalf("round %d: no filter after reopening", round)
+					}
+					compareAll(t, s, m, fmt.Sprintf("round %d reopened, filter loaded", round))
 				}
 			}
 		})
@@ -553,7 +562,7 @@ func TestLazyLookups(t *testing.T) {
 				t.Fatalf("n=%d key %x: indexed %v, lazy %v", n, k, a, b)
 			}
 		}
-		if err := lazy.verify(0); err != nil || lazy.idx.Load() == nil {
+		if err := lazy.verify(0, nil); err != nil || lazy.idx.Load() == nil {
 			t.Fatalf("verify: %v", err)
 		}
 		indexed.Close()
@@ -579,7 +588,7 @@ func TestLazyLookups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := fl.verify(0); !errors.Is(err, ErrCorrupt) {
+	if err := fl.verify(0, nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("verify of garbage: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 // File names inside the directory.
 const (
 	SnapshotName = "revset.dat"
+	FilterName   = "revset.flt"
 	LogName      = "deltas.log"
 	KeyName      = "key"
 )
@@ -93,6 +94,10 @@ type Options struct {
 	// RunRecords: records a snapshot build sorts in memory per run. Zero
 	// means DefaultRunRecords.
 	RunRecords int
+	// NoFilter turns the filter off: every lookup then reads the
+	// snapshot file, and the set saves about 2.3 bytes of memory per
+	// entry (see Stats.FilterBytes).
+	NoFilter bool
 	// RefuseCorrupt makes Open fail on a damaged snapshot or log instead
 	// of moving it aside and starting without it. It also makes Open
 	// verify the whole snapshot before returning (see Open).
@@ -150,6 +155,11 @@ type view struct {
 // statement is dropped (Info becomes the zero value) and OnDamage is
 // called. With RefuseCorrupt, or when the file can't be mapped, Open
 // verifies before returning.
+//
+// The snapshot's filter (FilterName) is loaded in the background too, or
+// rebuilt from the snapshot (in the same read as the check, if that has
+// not run) when it is missing, damaged or of another snapshot; until it
+// is there, lookups read the file.
 func Open(dir string, o Options) (*Set, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
@@ -173,7 +183,7 @@ func Open(dir string, o Options) (*Set, error) {
 	}
 	s := &Set{dir: dir, o: o, h: h}
 	// Leftovers of an interrupted write: never part of the state.
-	for _, pat := range []string{SnapshotName + ".tmp-*", LogName + ".tmp-*", "revset.run-*"} {
+	for _, pat := range []string{SnapshotName + ".tmp-*", FilterName + ".tmp-*", LogName + ".tmp-*", "revset.run-*"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
 		for _, p := range m {
 			o.Logger.Warn("revset: removing leftover of an interrupted write", "file", p)
@@ -250,22 +260,82 @@ func Open(dir string, o Options) (*Set, error) {
 	}
 	s.view.Store(v)
 	if f := v.file; f != nil {
-		select {
-		case <-f.verified:
-		default:
-			s.wg.Add(1)
-			go s.verifyLater(f)
-		}
+		s.wg.Add(1)
+		go s.prepare(f)
 	}
 	return s, nil
 }
 
-// verifyLater verifies a file Open put in use unverified, and drops it
-// with everything on top of it if it is damaged.
-func (s *Set) verifyLater(f *File) {
+// prepare runs in the background for the snapshot Open put in use. It
+// reads the snapshot's filter file; when that is missing, damaged or of
+// another snapshot, it builds the filter from the snapshot and saves it.
+// When Open did not verify the snapshot, it does, in the same read as the
+// filter build, and drops the snapshot with everything on top of it if it
+// is damaged. Until the filter is there, lookups read the file.
+func (s *Set) prepare(f *File) {
 	defer s.wg.Done()
-	err := f.verify(s.o.IndexBits)
-	if err == nil || errors.Is(err, errStopped) {
+	var fb *filterBuilder
+	if !s.o.NoFilter {
+		ft, err := readFilter(filepath.Join(s.dir, FilterName), &f.hdr)
+		switch {
+		case err == nil:
+			f.flt.Store(ft)
+		case errors.Is(err, os.ErrNotExist):
+			fb = newFilterBuilder(f.hdr.Count)
+		default:
+			s.o.Logger.Warn("revset: rebuilding the filter from the snapshot", "err", err)
+			fb = newFilterBuilder(f.hdr.Count)
+		}
+	}
+	select {
+	case <-f.verified:
+		if fb != nil {
+			ft, err := f.buildFilter()
+			if err != nil {
+				if !errors.Is(err, errStopped) {
+					s.o.Logger.Warn("revset: filter build failed; lookups read the file", "err", err)
+				}
+				return
+			}
+			f.flt.Store(ft)
+		}
+	default:
+		if err := f.verify(s.o.IndexBits, fb); err != nil {
+			s.dropDamaged(f, err)
+			return
+		}
+	}
+	if fb == nil {
+		return
+	}
+	if f.flt.Load() == nil {
+		s.o.Logger.Warn("revset: filter build failed; lookups read the file", "err", fb.err)
+		return
+	}
+	s.mergeMu.Lock()
+	if s.view.Load().file == f {
+		s.saveFilter(f)
+	}
+	s.mergeMu.Unlock()
+}
+
+// saveFilter writes the filter of f, the snapshot in place, beside it. A
+// failure is logged, not returned: the filter is derived data, and the
+// next Open builds it again. The caller holds mergeMu.
+func (s *Set) saveFilter(f *File) {
+	ft := f.flt.Load()
+	if ft == nil {
+		return
+	}
+	if err := writeFilter(filepath.Join(s.dir, FilterName), ft, &f.hdr); err != nil {
+		s.o.Logger.Warn("revset: filter not saved; the next start builds it again", "err", err)
+	}
+}
+
+// dropDamaged drops f, which failed its verification, with everything
+// on top of it.
+func (s *Set) dropDamaged(f *File, err error) {
+	if errors.Is(err, errStopped) {
 		return
 	}
 	s.mu.Lock()
@@ -624,7 +694,7 @@ func (s *Set) Merge(floor time.Time) error {
 	if v.file != nil {
 		upper += v.file.hdr.Count
 	}
-	fw, err := newFileWriter(filepath.Join(s.dir, SnapshotName), Header{Version: info.Version, IssuedAt: info.IssuedAt.Unix(), KeyID: s.h.KeyID()}, upper, s.o.IndexBits)
+	fw, err := newFileWriter(filepath.Join(s.dir, SnapshotName), Header{Version: info.Version, IssuedAt: info.IssuedAt.Unix(), KeyID: s.h.KeyID()}, upper, s.o.IndexBits, !s.o.NoFilter)
 	if err != nil {
 		return err
 	}
@@ -662,6 +732,7 @@ func (s *Set) Merge(floor time.Time) error {
 	if err != nil {
 		return fmt.Errorf("revset: merge: %w", err)
 	}
+	s.saveFilter(nf)
 	// The new file is in place: frames up to info.Version are in it, the
 	// rest of the log still applies on top. Now shorten the log.
 	s.mu.Lock()
@@ -686,8 +757,9 @@ func (s *Set) Merge(floor time.Time) error {
 // MergeRunning reports whether a background merge is running.
 func (s *Set) MergeRunning() bool { return s.merging.Load() }
 
-// WaitMerge waits for a background merge to finish and returns the error
-// of the last failed one, if any.
+// WaitMerge waits for a background merge and for the background work
+// after Open (the snapshot's check, the filter's load or rebuild) to
+// finish, and returns the error of the last failed merge, if any.
 func (s *Set) WaitMerge() error {
 	s.wg.Wait()
 	if p := s.mergeErr.Load(); p != nil {
@@ -704,7 +776,10 @@ type Stats struct {
 	OverlayRecords int
 	LogBytes       int64
 	IndexBytes     int
-	Mapped         bool
+	// FilterBytes is the memory of the filter in front of the file (0
+	// while it is loaded or built after Open, or with NoFilter).
+	FilterBytes int
+	Mapped      bool
 	// MinExpires is the earliest expiry in the snapshot file: a Merge
 	// at or after it drops statements.
 	MinExpires time.Time
@@ -718,6 +793,7 @@ func (s *Set) Stats() Stats {
 		st.FileRecords = v.file.hdr.Count
 		st.FileBytes = HeaderSize + int64(v.file.hdr.Count)*RecordSize
 		st.IndexBytes = v.file.IndexBytes()
+		st.FilterBytes = v.file.FilterBytes()
 		st.Mapped = v.file.Mapped()
 		if v.file.hdr.MinExpires != 0 {
 			st.MinExpires = time.Unix(int64(v.file.hdr.MinExpires), 0)
@@ -871,7 +947,7 @@ func (w *SnapshotWriter) Commit() error {
 	if err := verifier.CheckBatchVersion(old.info.Version, &verifier.Batch{Version: w.version}); err != nil {
 		return err
 	}
-	fw, err := newFileWriter(filepath.Join(s.dir, SnapshotName), Header{Version: w.version, IssuedAt: w.issuedAt.Unix(), KeyID: s.h.KeyID()}, w.b.upper(), s.o.IndexBits)
+	fw, err := newFileWriter(filepath.Join(s.dir, SnapshotName), Header{Version: w.version, IssuedAt: w.issuedAt.Unix(), KeyID: s.h.KeyID()}, w.b.upper(), s.o.IndexBits, !s.o.NoFilter)
 	if err != nil {
 		return err
 	}
@@ -883,6 +959,7 @@ func (w *SnapshotWriter) Commit() error {
 	if err != nil {
 		return fmt.Errorf("revset: snapshot %d: %w", w.version, err)
 	}
+	s.saveFilter(nf)
 	// Log frames are all older than the new file and would be skipped;
 	// empty the log anyway so it does not grow.
 	lf, size, lerr := writeLog(filepath.Join(s.dir, LogName), s.h.KeyID())

@@ -1,0 +1,5 @@
+//go:build race
+
+package revset
+
+const raceEnabled = true

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -298,18 +299,27 @@ func pulsed(es []edge) bool {
 const relayOn, relayOff = '0', '1'
 
 func scanToRelay(t *testing.T, b *board, chip string, c codes) {
-	es := watch(t, b, chip, func() { b.scanCode(c.valid[0]) }, pulsed, time.Minute, relayLine, greenLine, redLine)
-	spans, open := active(es, relayLine, relayOn)
-	if len(spans) != 1 || open {
-		t.Fatalf("valid code: relay spans %v (still open %v); want one pulse. edges %v", spans, open, es)
+	// Three pulses, judged by their median: a host shared with builds
+	// can hold a guest's vCPU off for a few hundred milliseconds once in
+	// a while, which lengthens one pulse, not three.
+	var widths []time.Duration
+	for i, code := range c.valid[:3] {
+		es := watch(t, b, chip, func() { b.scanCode(code) }, pulsed, time.Minute, relayLine, greenLine, redLine)
+		spans, open := active(es, relayLine, relayOn)
+		if len(spans) != 1 || open {
+			t.Fatalf("valid code %d: relay spans %v (still open %v); want one pulse. edges %v", i, spans, open, es)
+		}
+		widths = append(widths, spans[0][1]-spans[0][0])
+		if g, _ := active(es, greenLine, '1'); len(g) == 0 {
+			t.Errorf("valid code %d: the green LED did not light; edges %v", i, es)
+		}
 	}
-	w := spans[0][1] - spans[0][0]
-	t.Logf("valid code: relay pulse %v (configured %v)", w, pulse)
+	sorted := slices.Clone(widths)
+	slices.Sort(sorted)
+	w := sorted[len(sorted)/2]
+	t.Logf("valid codes: relay pulses %v, median %v (configured %v)", widths, w, pulse)
 	if lo, hi := time.Duration(float64(pulse)*(1-tolerance)), time.Duration(float64(pulse)*(1+tolerance)); w < lo || w > hi {
-		t.Errorf("relay pulse %v; want %v ±%.0f%%", w, pulse, tolerance*100)
-	}
-	if g, _ := active(es, greenLine, '1'); len(g) == 0 {
-		t.Errorf("valid code: the green LED did not light; edges %v", es)
+		t.Errorf("relay pulse median %v; want %v ±%.0f%%", w, pulse, tolerance*100)
 	}
 	for _, tc := range []struct{ name, code string }{{"red", c.red}, {"revoked", c.revoked}} {
 		redLit := func(es []edge) bool { s, open := active(es, redLine, '1'); return len(s) > 0 || open }
@@ -356,7 +366,7 @@ func watchdog(t *testing.T, b *board, chip string, c codes) {
 		t.Errorf("no watchdog timeout in the journal (%s)", out)
 	}
 	// And the gate works again.
-	es = watch(t, b, chip, func() { b.scanCode(c.valid[1]) }, pulsed, time.Minute, relayLine)
+	es = watch(t, b, chip, func() { b.scanCode(c.valid[3]) }, pulsed, time.Minute, relayLine)
 	if s, _ := active(es, relayLine, relayOn); len(s) != 1 {
 		t.Errorf("after the restart, a valid code: relay spans %v; want one pulse", s)
 	}
@@ -403,7 +413,18 @@ func powerCuts(t *testing.T, b *board, chip string, c codes, cycles int, reboot 
 				}
 			}
 		}()
-		delay := 2*time.Second + time.Duration(rng.Int64N(int64(8*time.Second)))
+		// Cut at a random moment once the host has seen two decisions of
+		// the stream reported: the guest may be slow to start deciding.
+		n0 := len(committed(b.journalLines()))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		for ctx.Err() == nil && len(committed(b.journalLines())) < n0+2 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			t.Fatalf("cut %d: no decisions of the scan stream reported in 3m", i)
+		}
+		delay := time.Duration(rng.Int64N(int64(3 * time.Second)))
 		time.Sleep(delay)
 		b.kill()
 		close(stop)
@@ -434,8 +455,8 @@ func powerCuts(t *testing.T, b *board, chip string, c codes, cycles int, reboot 
 		events, _ := strconv.ParseUint(m[1], 10, 64)
 		last, _ := strconv.ParseUint(m[2], 10, 64)
 		ok := last >= max && events == last
-		t.Logf("power cut %d/%d after %v of scanning: %d decisions reported committed (last seq %d); after boot: store opens, %d events, last seq %d, relay locked: %v",
-			i, cycles, delay.Round(time.Millisecond), len(seqs), max, events, last, ok)
+		t.Logf("power cut %d/%d %v after the second reported decision of the stream: %d decisions reported committed this boot, %d of them in the stream (last seq %d); after boot: store opens, %d events, last seq %d, relay locked: %v",
+			i, cycles, delay.Round(time.Millisecond), len(seqs), len(seqs)-n0, max, events, last, ok)
 		if !ok {
 			t.Errorf("cut %d: the store lost records: reported up to seq %d, holds %d events up to seq %d", i, max, events, last)
 		} else {

@@ -13,10 +13,12 @@ QEMU_ARM    ?= qemu-arm-static
 QEMU_ARM64  ?= qemu-aarch64-static
 CRASH_CYCLES ?= 500
 FLEET_GATES  ?= 500
+TWIN_CUTS      ?= 3
+TWIN_LONG_CUTS ?= 50
 
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test clean
+.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test twin twin-long clean
 
 help:
 	@echo "build      build wicketd and wicketctl into $(BIN)/"
@@ -34,6 +36,8 @@ help:
 	@echo "deb        Debian packages wicket and wicket-authority for armhf, arm64, amd64 into dist/ (nfpm)"
 	@echo "deb-lint   build the amd64 packages and check them with lintian"
 	@echo "deb-test   install, upgrade, remove and purge the amd64 packages in a bookworm chroot, lintian (root)"
+	@echo "twin       boot an emulated arm64 board (qemu, Debian kernel, systemd), install the .deb, test GPIO, watchdog, TWIN_CUTS power cuts (root)"
+	@echo "twin-long  the twin with TWIN_LONG_CUTS power cuts (default $(TWIN_LONG_CUTS))"
 	@echo "reliability hostile codes, fuzzing, power cuts, network, clock and device faults, security, soak"
 
 build:
@@ -90,6 +94,12 @@ deb-lint:
 
 deb-test:
 	./scripts/deb-test.sh
+
+twin:
+	./twin/run.sh arm64 $(TWIN_CUTS)
+
+twin-long:
+	./twin/run.sh arm64 $(TWIN_LONG_CUTS)
 
 reliability:
 	FUZZTIME=$(FUZZTIME) CRASH_CYCLES=$(CRASH_CYCLES) ./scripts/reliability.sh

@@ -1,0 +1,10 @@
+// Package twin holds the board twin: scripts that boot an emulated
+// Raspberry-Pi-class board (qemu-system-aarch64 -M virt with Debian
+// bookworm's own kernel, systemd as PID 1, GPIO through the kernel's
+// gpio-sim, the scanner on the PL011 UART) and the host-side test that
+// installs the wicket .deb in it and checks the gate end to end: install,
+// scan to relay, watchdog restarts and real power cuts (qemu killed).
+//
+// The test runs only when TWIN_IMG names an image built by build.sh and
+// TWIN_DEB the package to install; `make twin` sets both.
+package twin

@@ -128,7 +128,7 @@ func authority(t *testing.T, work, stick string) codes {
 		t.Fatalf("issue -json: %v", err)
 	}
 	c.revoked = rv.Text
-	w("revoke", "-root", "root.key", "-version", "1", "-voucher-id", rv.VoucherID, "-out", filepath.Join(stick, "status-1.cose"))
+	w("revoke", "-root", "root.key", "-state", "authority-state.json", "-version", "1", "-snapshot", "-yes", "-voucher-id", rv.VoucherID, "-out", filepath.Join(stick, "status-1.cose"))
 	pub, err := os.ReadFile(filepath.Join(work, "root.pub"))
 	if err != nil {
 		t.Fatal(err)

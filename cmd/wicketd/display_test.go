@@ -55,7 +55,7 @@ func writeAdminToken(t *testing.T, dir string) (yaml, page, metrics, admin strin
 // waitReady polls /healthz until the gate is ready.
 func waitReady(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a ceiling: a gate under qemu-user on a busy machine starts slowly
 	for {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {

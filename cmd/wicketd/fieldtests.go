@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -26,16 +25,12 @@ const feedbackOn = 1500 * time.Millisecond
 // at a time and asks the technician, on the terminal, whether each did
 // what it should. It exits 1 if any did not, with the fix.
 func cmdTestFeedback(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, ok := loadForTool("test-feedback", args, stderr, nil)
+	d, ok := outputsForTool("test-feedback", args, stdin, stdout, stderr)
 	if !ok {
 		return exitUsage
 	}
-	d := &daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, nil)), stdout: stdout, stdin: stdin}
-	if err := d.openOutputs(nil); err != nil {
-		fmt.Fprintf(stderr, "wicketd test-feedback: %v\n", err)
-		return exitUsage
-	}
 	defer d.closeOutputs()
+	cfg := d.cfg
 	on := []gate.Step{{On: feedbackOn}}
 	answers := bufio.NewScanner(stdin)
 	failed := 0

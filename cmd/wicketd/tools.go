@@ -49,16 +49,12 @@ func loadForTool(name string, args []string, stderr io.Writer, flags func(*flag.
 // cmdTestRelay opens the turnstile as a granted scan would and reports
 // what the passage sensor saw.
 func cmdTestRelay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, ok := loadForTool("test-relay", args, stderr, nil)
+	d, ok := outputsForTool("test-relay", args, stdin, stdout, stderr)
 	if !ok {
 		return exitUsage
 	}
-	d := &daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, nil)), stdout: stdout, stdin: stdin}
-	if err := d.openOutputs(nil); err != nil {
-		fmt.Fprintf(stderr, "wicketd test-relay: %v\n", err)
-		return exitUsage
-	}
 	defer d.closeOutputs()
+	cfg := d.cfg
 	fmt.Fprintf(stdout, "relay %s (%s, active-%s): opening for up to %v...\n", cfg.Turnstile.Relay.Name, cfg.Turnstile.Mode, lowHigh(cfg.Turnstile.Relay.ActiveLow), cfg.Turnstile.OpenTimeout)
 	start := time.Now()
 	p, err := d.ts.Open(ctx)
@@ -68,6 +64,22 @@ func cmdTestRelay(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	fmt.Fprintf(stdout, "passage sensor: %v after %v; relay back in its safe state\n", p, time.Since(start).Round(time.Millisecond))
 	return exitOK
+}
+
+// outputsForTool loads the config of a field tool and opens the gate's
+// outputs (turnstile, LEDs, buzzer) as wicketd would; the caller closes
+// them with closeOutputs.
+func outputsForTool(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (*daemon, bool) {
+	cfg, ok := loadForTool(name, args, stderr, nil)
+	if !ok {
+		return nil, false
+	}
+	d := &daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(stderr, nil)), stdout: stdout, stdin: stdin}
+	if err := d.openOutputs(nil); err != nil {
+		fmt.Fprintf(stderr, "wicketd %s: %v\n", name, err)
+		return nil, false
+	}
+	return d, true
 }
 
 func lowHigh(low bool) string {

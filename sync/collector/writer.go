@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +37,22 @@ var recordColumns = []string{
 type Writer struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// now is the clock that says which day is tomorrow (time.Now).
+	now func() time.Time
+
+	mu sync.Mutex
+	// days are the UTC days (days since 1970) whose partition is known to
+	// exist, and those wicket_records_partition left to the default
+	// partition, with the day that was so (asked again on another day).
+	days map[int64]dayState
+	// partitionErr is set once a failure to create a partition is logged.
+	partitionErr atomic.Bool
+}
+
+// dayState is what a Writer knows of one day's partition.
+type dayState struct {
+	exists  bool
+	checked int64 // the day wicket_records_partition said no
 }
 
 // NewWriter returns a Writer on pool, whose database Migrate has set up.
@@ -41,13 +61,17 @@ func NewWriter(pool *pgxpool.Pool, log *slog.Logger) *Writer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Writer{pool: pool, log: log.With("component", "collector.writer")}
+	return &Writer{pool: pool, log: log.With("component", "collector.writer"), now: time.Now, days: map[int64]dayState{}}
 }
 
 // Write stores the records of r in one transaction and returns how many
-// were new. It is idempotent: a record whose (gate, seq) is already stored
-// is skipped, not updated, so a resent batch inserts nothing. It blocks for
-// one round trip to PostgreSQL and one commit.
+// were new. It is idempotent: a record whose (gate, seq, at) is already
+// stored is skipped, not updated, so a resent batch inserts nothing. It
+// blocks for one round trip to PostgreSQL and one commit, and before that,
+// the first time it sees a day (or on the first write of a day, for the
+// next day), for one more to create the day's partition (see
+// partitions). Records are stored even when that fails: their day's rows
+// wait in the default partition until the partition is created.
 //
 // On error nothing is stored. An error wrapping ErrInvalid means the batch
 // can never be stored; any other error (PostgreSQL unreachable, ctx done)
@@ -59,6 +83,7 @@ func (w *Writer) Write(ctx context.Context, r *wire.Records) (inserted int, err 
 	if err := check(r); err != nil {
 		return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
 	}
+	w.partitions(ctx, r)
 	args := make([]any, 0, len(r.Records)*len(recordColumns))
 	for i := range r.Records {
 		args = recordValues(args, &r.Records[i])
@@ -151,7 +176,7 @@ func insertSQL(n int) string {
 		}
 		b.WriteByte(')')
 	}
-	b.WriteString(" ON CONFLICT (gate, seq) DO NOTHING")
+	b.WriteString(" ON CONFLICT (gate, seq, at) DO NOTHING")
 	return b.String()
 }
 
@@ -164,4 +189,58 @@ func permanent(err error) bool {
 		return false
 	}
 	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+}
+
+// secondsPerDay turns Unix seconds into UTC days.
+const secondsPerDay = 24 * 60 * 60
+
+// dayOf is the UTC day of t, in days since 1970 (negative before).
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / secondsPerDay
+	if s%secondsPerDay < 0 {
+		d--
+	}
+	return d
+}
+
+// partitions makes sure the days of r's records, and tomorrow, have their
+// partitions, asking wicket_records_partition (0004_partitioned.sql) for
+// each day this Writer has not seen yet. It only logs failures: the
+// records are stored in the default partition meanwhile, and the day is
+// asked for again on the next Write.
+func (w *Writer) partitions(ctx context.Context, r *wire.Records) {
+	today := dayOf(w.now())
+	var missing []int64
+	w.mu.Lock()
+	want := func(day int64) {
+		if st, ok := w.days[day]; ok && (st.exists || st.checked == today) {
+			return
+		}
+		if !slices.Contains(missing, day) {
+			missing = append(missing, day)
+		}
+	}
+	want(today + 1)
+	for i := range r.Records {
+		want(dayOf(r.Records[i].At))
+	}
+	w.mu.Unlock()
+	for _, day := range missing {
+		var exists bool
+		err := w.pool.QueryRow(ctx, "SELECT wicket_records_partition($1)", time.Unix(day*secondsPerDay, 0).UTC()).Scan(&exists)
+		if err != nil {
+			if ctx.Err() == nil && w.partitionErr.CompareAndSwap(false, true) {
+				w.log.Warn("cannot create the partition of a day; its records go to wicket_records_default until it can (is collector-role.sql up to date?)",
+					"day", time.Unix(day*secondsPerDay, 0).UTC().Format(time.DateOnly), "err", err)
+			}
+			return
+		}
+		w.mu.Lock()
+		w.days[day] = dayState{exists: exists, checked: today}
+		w.mu.Unlock()
+		if exists {
+			w.log.Debug("partition ready", "day", time.Unix(day*secondsPerDay, 0).UTC().Format(time.DateOnly))
+		}
+	}
 }

@@ -85,6 +85,10 @@ BEGIN
 	IF to_regclass(name) IS NOT NULL THEN
 		RETURN true;
 	END IF;
+	-- Locks in the order inserts take them, parent first, and the
+	-- default partition's strongest at once rather than by upgrading.
+	LOCK TABLE wicket_records IN SHARE UPDATE EXCLUSIVE MODE;
+	LOCK TABLE wicket_records_default IN ACCESS EXCLUSIVE MODE;
 	EXECUTE format('CREATE TABLE %I (LIKE wicket_records INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
 	EXECUTE format('WITH moved AS (DELETE FROM wicket_records_default WHERE at >= %L AND at < %L RETURNING *) '
 		'INSERT INTO %I SELECT * FROM moved', lo, hi, name);

@@ -46,6 +46,7 @@ func commands() []command {
 		{"fleet", "list the fleet's gates from their retained status", cmdFleet},
 		{"roster", "sign, publish or show the roster of enrolled gates and collectors", cmdRoster},
 		{"collect", "store gates' access records from MQTT in PostgreSQL", cmdCollect},
+		{"records", "remove the access records past an age from PostgreSQL (says what first)", cmdRecords},
 		{"version", "print the version", func(e env, _ []string) error {
 			fmt.Fprintf(e.stdout, "wicketctl %s\n", version)
 			return nil

@@ -97,14 +97,39 @@ type sign1Array struct {
 // embedded (not detached).
 func ParseSign1(data []byte) (*Sign1, error) {
 	s := new(Sign1)
-	if err := parseSign1(s, data); err != nil {
+	if parseSign1Direct(s, data) {
+		s.own()
+		return s, nil
+	}
+	if err := parseSign1General(s, data); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// parseSign1 is ParseSign1 into dst.
+// own makes the byte slices of s copies of their own, in one allocation.
+func (s *Sign1) own() {
+	buf := make([]byte, 0, len(s.Protected)+len(s.Kid)+len(s.Payload)+len(s.Signature))
+	for _, p := range []*[]byte{&s.Protected, &s.Kid, &s.Payload, &s.Signature} {
+		if *p != nil {
+			start := len(buf)
+			buf = append(buf, *p...)
+			*p = buf[start:len(buf):len(buf)]
+		}
+	}
+}
+
+// parseSign1 is ParseSign1 into dst, with dst's byte slices pointing into
+// data when the message has the shape of a voucher's (parseSign1Direct).
 func parseSign1(dst *Sign1, data []byte) error {
+	if parseSign1Direct(dst, data) {
+		return nil
+	}
+	return parseSign1General(dst, data)
+}
+
+// parseSign1General is parseSign1 by the CBOR library, for any message.
+func parseSign1General(dst *Sign1, data []byte) error {
 	if err := CheckHeads(data); err != nil {
 		return err
 	}
@@ -351,7 +376,8 @@ type Envelope struct {
 
 // Parse decodes the text of a Wicket voucher down to its COSE_Sign1. It
 // checks structure only: the claims are parsed by ParseClaims once the
-// signature is good (see the verifier), or by Inspect for display.
+// signature is good (see the verifier), or by Inspect for display. The
+// envelope's byte slices share one buffer, the inflated message.
 func Parse(text []byte) (*Envelope, error) {
 	cose, err := Unwrap(text, Prefix)
 	if err != nil {

@@ -291,8 +291,9 @@ var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 type inflater struct {
 	src bytes.Reader
 	zr  io.ReadCloser
-	// compressed holds Unwrap's base45-decoded bytes between uses.
-	compressed []byte
+	// compressed and inflated hold Unwrap's base45-decoded and inflated
+	// bytes between uses.
+	compressed, inflated []byte
 }
 
 // Inflate decompresses one zlib stream (RFC 1950) and appends it to dst. It
@@ -366,7 +367,15 @@ func Unwrap(text []byte, prefix string) ([]byte, error) {
 		return nil, err
 	}
 	z.compressed = compressed
-	return z.inflate(make([]byte, 0, 4*len(compressed)+64), compressed, MaxDecompressedLen)
+	// Inflated into the pooled buffer, then copied out at its size: a
+	// buffer made for the output before its size is known would be
+	// several times too large.
+	cose, err := z.inflate(z.inflated[:0], compressed, MaxDecompressedLen)
+	z.inflated = cose[:0]
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(cose), nil
 }
 
 // Envelope is a parsed Wicket voucher whose signature is not yet checked.

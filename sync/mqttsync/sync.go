@@ -3,9 +3,10 @@
 // identity key and deletes them only when an enrolled collector
 // acknowledges them (a signed wire.Ack within a batch the gate sent and
 // has not had acknowledged), receives signed key sets, rosters and
-// revocation/override batches (retained snapshot plus deltas) and hands
-// them to the trust Applier, publishes alerts, and keeps a signed
-// retained status with a last will that says "offline".
+// revocation/override batches (retained snapshot plus deltas) and the
+// authority's signed orders (clock-floor resets, emergency acknowledges)
+// and hands them to the trust Applier, publishes alerts, and keeps a
+// signed retained status with a last will that says "offline".
 //
 // A session never wedges: every message has a handler from the first
 // one after CONNACK, and what the gate has no use for is acknowledged
@@ -71,10 +72,16 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
+	// OnEmergencyAck is the gate's acknowledge path (the one the admin
+	// page and wicketd ack-emergency use), called for a signed emergency
+	// acknowledge the trust Applier accepted; by says which order. Nil:
+	// the gate has no emergency release to end, and such orders are
+	// used up and do nothing.
+	OnEmergencyAck func(by string) (ended bool, err error)
 }
 
 // rosterDoc is the store's name of the installed roster.
-const rosterDoc = "roster"
+const rosterDoc = store.TrustRoster
 
 // Limits with their reasons.
 const (
@@ -365,6 +372,8 @@ const (
 	topicDelta
 	topicPart
 	topicRoster
+	topicClockReset
+	topicEmergencyAck
 )
 
 // kind says what a topic is to this gate.
@@ -384,6 +393,12 @@ func (s *Sync) kind(topic string) int {
 	}
 	if _, err := s.topics.PartNumber(topic); err == nil {
 		return topicPart
+	}
+	switch s.topics.OrderKind(topic) {
+	case wire.OrderClockReset:
+		return topicClockReset
+	case wire.OrderEmergencyAck:
+		return topicEmergencyAck
 	}
 	return topicOther
 }
@@ -600,6 +615,10 @@ func (s *Sync) handle(m mqtt.Message) {
 	case topicRoster:
 		s.installRoster(payload)
 		return
+	case topicClockReset:
+		_, res, _ = s.tr.ClockReset(payload, "broker")
+	case topicEmergencyAck:
+		res, _ = s.tr.EmergencyAck(payload, "broker", s.acknowledge)
 	}
 	switch res {
 	case trust.Applied:
@@ -700,6 +719,15 @@ func (s *Sync) installRoster(raw []byte) {
 	s.roster.Store(r)
 	s.log.Info("roster installed", "version", r.Version, "members", len(r.Members))
 	s.StatusChanged()
+}
+
+// acknowledge calls OnEmergencyAck for an accepted emergency acknowledge.
+func (s *Sync) acknowledge(by string) (bool, error) {
+	if s.cfg.OnEmergencyAck == nil {
+		s.log.Warn("emergency acknowledge for a gate with no turnstile wired: nothing to end", "by", by)
+		return false, nil
+	}
+	return s.cfg.OnEmergencyAck(by)
 }
 
 // Roster returns the installed roster, or nil.

@@ -215,4 +215,3 @@ func TestEmergencyAckOrder(t *testing.T) {
 }
 
 var errActive = errors.New("emergency input still active")
-

@@ -31,11 +31,11 @@ const maxPending = 1024
 type Result int
 
 const (
-	Applied Result = iota // installed now
-	Held                  // a delta waiting for the version it follows
-	Stale                 // not newer than what is installed: nothing to do
-	Refused               // bad signature, wrong type, malformed: reported
-	Elsewhere             // an order addressed to other gates: nothing to do
+	Applied   Result = iota // installed now
+	Held                    // a delta waiting for the version it follows
+	Stale                   // not newer than what is installed: nothing to do
+	Refused                 // bad signature, wrong type, malformed: reported
+	Elsewhere               // an order addressed to other gates: nothing to do
 )
 
 func (r Result) String() string {

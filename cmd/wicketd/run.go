@@ -155,7 +155,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := loadDCCPseudonymKey(cfg, d.v); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
-	d.trust = trust.New(d.roots, d.st, d.v, d.log)
+	d.trust = d.newTrust()
 	if err := d.installTrust(); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
@@ -523,7 +523,7 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	return mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
-		Key: key, Roots: d.roots,
+		Key: key, Roots: d.roots, OnEmergencyAck: d.acknowledgeEmergency,
 	}, d.st, d.trust, d.gateStatus, d.log)
 }
 

@@ -45,32 +45,36 @@ func (a *Applier) place() verifier.Place {
 	return p
 }
 
-// order verifies a signed order of the kind and checks it for this gate:
-// root signature, addressed to it, not expired at now, serial above the
-// last one acted on. The very order acted on last, delivered again (a
-// retained message after a reconnect), is Stale; one for other gates
-// (every gate of the fleet sees every order) is Elsewhere, with an error
-// wrapping ErrOrderElsewhere, and not counted; anything else not acted on
-// is Refused: counted, logged, and nothing changes.
+// order verifies a signed order of the kind and checks it for this gate,
+// in this order: root signature and type; addressed to it (one for other
+// gates, and every gate of the fleet sees every order, is Elsewhere with
+// an error wrapping ErrOrderElsewhere, not counted); the very order acted
+// on last, delivered again (a retained message after a reconnect, expired
+// or not), is Stale; an older serial is refused as replayed; then the
+// expiry at now. Anything refused is counted and logged, and nothing
+// changes.
 func (a *Applier) order(raw []byte, kind verifier.OrderKind, now time.Time, source string) (*verifier.Order, Result, error) {
 	o, err := a.roots.ParseOrder(raw, kind)
-	if err == nil {
-		var last []byte
-		var serial uint64
-		if last, serial, err = a.st.TrustDoc(orderDoc(kind)); err == nil && o.Serial <= serial {
-			if o.Serial == serial && bytes.Equal(last, raw) {
-				res, _ := a.stale(kind.String(), source, o.Serial, serial)
-				return nil, res, nil
-			}
-			err = fmt.Errorf("%w: serial %d, the last acted on is %d", ErrReplayed, o.Serial, serial)
-		}
+	if err != nil {
+		res, err := a.refuseOrder(kind, source, err)
+		return nil, res, err
 	}
-	if err == nil {
-		err = o.Check(a.place(), now)
-		if errors.Is(err, verifier.ErrOrderElsewhere) {
-			a.log.Debug("order for other gates", "what", kind.String(), "serial", o.Serial, "source", source)
-			return nil, Elsewhere, err
-		}
+	p := a.place()
+	if !o.Applies(p) {
+		a.log.Debug("order for other gates", "what", kind.String(), "serial", o.Serial, "source", source)
+		return nil, Elsewhere, o.Check(p, now)
+	}
+	last, serial, err := a.st.TrustDoc(orderDoc(kind))
+	switch {
+	case err != nil:
+		return nil, Refused, err
+	case o.Serial == serial && bytes.Equal(last, raw):
+		res, _ := a.stale(kind.String(), source, o.Serial, serial)
+		return nil, res, nil
+	case o.Serial <= serial:
+		err = fmt.Errorf("%w: serial %d, the last acted on is %d", ErrReplayed, o.Serial, serial)
+	default:
+		err = o.Check(p, now)
 	}
 	if err != nil {
 		res, err := a.refuseOrder(kind, source, err)

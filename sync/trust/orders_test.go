@@ -108,6 +108,11 @@ func TestClockReset(t *testing.T) {
 	if _, res, err := r.a.ClockReset(good, "test"); res != Stale || err != nil {
 		t.Errorf("the same reset again = %v, %v; want stale", res, err)
 	}
+	r.f.Clock.Set(verifiertest.Epoch.Add(2 * time.Hour))
+	if _, res, err := r.a.ClockReset(good, "test"); res != Stale || err != nil {
+		t.Errorf("the same reset again after it expired = %v, %v; want stale, not a refusal", res, err)
+	}
+	r.f.Clock.Set(verifiertest.Epoch)
 	ahead = r.ranAhead(t)
 	older := r.order(t, verifier.OrderClockReset, 9, back.Add(-time.Second), g1)
 	if _, res, err := r.a.ClockReset(older, "test"); res != Refused || !errors.Is(err, ErrReplayed) {
@@ -199,6 +204,7 @@ func TestEmergencyAckOrder(t *testing.T) {
 		{"while the alarm is on", first, Applied, errActive, 1},
 		{"the same again", first, Stale, nil, 1},
 		{"an older one", r.order(t, verifier.OrderEmergencyAck, 9, time.Time{}, g1), Refused, ErrReplayed, 1},
+		{"an older one for another gate", r.order(t, verifier.OrderEmergencyAck, 2, time.Time{}, verifier.Target{Gate: "g2"}), Elsewhere, verifier.ErrOrderElsewhere, 1},
 	} {
 		res, err := r.a.EmergencyAck(c.raw, "test", act)
 		if res != c.res || !errors.Is(err, c.err) || (c.err == nil && err != nil) || len(calls) != c.calls {

@@ -18,11 +18,14 @@ import (
 )
 
 // newTrust returns the gate's trust Applier: it knows where the gate
-// stands, which the authority's orders must name, and records each clock
-// reset in the access log (system event clock_reset).
+// stands, which the authority's orders must name, records each clock
+// reset in the access log (system event clock_reset), and ends a latched
+// emergency release for a signed acknowledge through the gate's one
+// acknowledge path.
 func (d *daemon) newTrust() *trust.Applier {
 	a := trust.New(d.roots, d.st, d.v, d.log)
 	a.Place = verifier.Place{Gate: d.cfg.Gate.ID, Venue: d.cfg.Gate.Venue}
+	a.OnEmergencyAck = d.acknowledgeEmergency
 	a.OnClockReset = func(o *verifier.Order, old, floor time.Time) {
 		d.system("clock_reset", fmt.Sprintf("signed order %d: clock floor %s, was %s",
 			o.Serial, floor.UTC().Format(time.RFC3339), old.UTC().Format(time.RFC3339)))

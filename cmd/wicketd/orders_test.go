@@ -209,7 +209,6 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	eventually("the gate subscribed", func() bool { return d.sync != nil && d.sync.State().Subscribes > 0 })
 	waitLine := func(want string) {
 		t.Helper()
 		timeout := time.After(20 * time.Second)
@@ -235,6 +234,21 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(100)
+	// The gate publishes its status once it has connected and subscribed.
+	online := make(chan struct{}, 1)
+	cl.Subscribe(wire.Topics{Fleet: "test"}.Status("CRASH-G1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		if s, _, _ := wire.OpenStatus(m.Payload()); s.Online {
+			select {
+			case online <- struct{}{}:
+			default:
+			}
+		}
+	}).Wait()
+	select {
+	case <-online:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gate never published an online status")
+	}
 	topic := wire.Topics{Fleet: "test"}.Order(wire.OrderEmergencyAck, "gate=CRASH-G1")
 	publish := func(raw []byte) {
 		t.Helper()

@@ -523,7 +523,7 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	return mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
-		Key: key, Roots: d.roots, OnEmergencyAck: d.acknowledgeEmergency,
+		Key: key, Roots: d.roots,
 	}, d.st, d.trust, d.gateStatus, d.log)
 }
 

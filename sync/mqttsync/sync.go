@@ -72,12 +72,6 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
-	// OnEmergencyAck is the gate's acknowledge path (the one the admin
-	// page and wicketd ack-emergency use), called for a signed emergency
-	// acknowledge the trust Applier accepted; by says which order. Nil:
-	// the gate has no emergency release to end, and such orders are
-	// used up and do nothing.
-	OnEmergencyAck func(by string) (ended bool, err error)
 }
 
 // rosterDoc is the store's name of the installed roster.
@@ -618,7 +612,7 @@ func (s *Sync) handle(m mqtt.Message) {
 	case topicClockReset:
 		_, res, _ = s.tr.ClockReset(payload, "broker")
 	case topicEmergencyAck:
-		res, _ = s.tr.EmergencyAck(payload, "broker", s.acknowledge)
+		res, _ = s.tr.EmergencyAck(payload, "broker")
 	}
 	switch res {
 	case trust.Applied:
@@ -719,15 +713,6 @@ func (s *Sync) installRoster(raw []byte) {
 	s.roster.Store(r)
 	s.log.Info("roster installed", "version", r.Version, "members", len(r.Members))
 	s.StatusChanged()
-}
-
-// acknowledge calls OnEmergencyAck for an accepted emergency acknowledge.
-func (s *Sync) acknowledge(by string) (bool, error) {
-	if s.cfg.OnEmergencyAck == nil {
-		s.log.Warn("emergency acknowledge for a gate with no turnstile wired: nothing to end", "by", by)
-		return false, nil
-	}
-	return s.cfg.OnEmergencyAck(by)
 }
 
 // Roster returns the installed roster, or nil.

@@ -58,6 +58,7 @@ func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
 	tr.Place = verifier.Place{Gate: id, Venue: "V"}
 	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout, roots: f.Roots(), acks: make(chan string, 16)}
+	tr.OnEmergencyAck = func(by string) (bool, error) { g.acks <- by; return true, nil }
 	g.start(t)
 	return g
 }
@@ -71,7 +72,6 @@ func (g *gate) start(t *testing.T) {
 		Conn: g.conn, Fleet: "test", Gate: g.id,
 		BatchSize: 10, AckTimeout: g.ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		Key: wiretest.GateKey, Roots: g.roots,
-		OnEmergencyAck: func(by string) (bool, error) { g.acks <- by; return true, nil },
 	}, g.st, g.tr, func() wire.Status { return wire.Status{Gate: g.id, StatusVersion: g.st.Info().Version} }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

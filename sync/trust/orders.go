@@ -138,13 +138,13 @@ func (a *Applier) ClockReset(raw []byte, source string) (*verifier.Order, Result
 // EmergencyAck verifies a signed emergency acknowledge and, if it is
 // addressed to this gate, not expired by the trusted clock and newer than
 // the last one acted on, uses it up (its serial is stored first, so a
-// replay does nothing) and calls act, the gate's one acknowledge path,
-// with who sent it; act's error is returned with Applied. While the
-// emergency input is still active act refuses (gate.ErrEmergencyActive)
-// and the order is used up all the same: the authority sends a new one
-// once the alarm has cleared, as a technician acknowledges again. Stale,
-// Elsewhere and Refused are as for ClockReset; act is not called.
-func (a *Applier) EmergencyAck(raw []byte, source string, act func(by string) (bool, error)) (Result, error) {
+// replay does nothing) and calls OnEmergencyAck with who sent it; its
+// error is returned with Applied. While the emergency input is still
+// active the acknowledge path refuses (gate.ErrEmergencyActive) and the
+// order is used up all the same: the authority sends a new one once the
+// alarm has cleared, as a technician acknowledges again. Stale, Elsewhere
+// and Refused are as for ClockReset; OnEmergencyAck is not called.
+func (a *Applier) EmergencyAck(raw []byte, source string) (Result, error) {
 	now, _ := a.v.Clock().Now(a.v.Policy().ClockSkew)
 	o, res, err := a.order(raw, verifier.OrderEmergencyAck, now, source)
 	if o == nil {
@@ -154,6 +154,11 @@ func (a *Applier) EmergencyAck(raw []byte, source string, act func(by string) (b
 		return a.refuseOrder(o.Kind, source, err)
 	}
 	a.count(Applied)
-	_, err = act(fmt.Sprintf("signed order %d from %s", o.Serial, source))
+	by := fmt.Sprintf("signed order %d from %s", o.Serial, source)
+	if a.OnEmergencyAck == nil {
+		a.log.Warn("emergency acknowledge for a gate without a turnstile: nothing to end", "by", by)
+		return Applied, nil
+	}
+	_, err = a.OnEmergencyAck(by)
 	return Applied, err
 }

@@ -171,7 +171,7 @@ func TestEmergencyAckOrder(t *testing.T) {
 	r.a.Place = verifier.Place{Gate: "g1", Venue: "metro"}
 	var calls []string
 	active := true
-	act := func(by string) (bool, error) {
+	r.a.OnEmergencyAck = func(by string) (bool, error) {
 		calls = append(calls, by)
 		if active {
 			return false, errActive
@@ -206,13 +206,13 @@ func TestEmergencyAckOrder(t *testing.T) {
 		{"an older one", r.order(t, verifier.OrderEmergencyAck, 9, time.Time{}, g1), Refused, ErrReplayed, 1},
 		{"an older one for another gate", r.order(t, verifier.OrderEmergencyAck, 2, time.Time{}, verifier.Target{Gate: "g2"}), Elsewhere, verifier.ErrOrderElsewhere, 1},
 	} {
-		res, err := r.a.EmergencyAck(c.raw, "test", act)
+		res, err := r.a.EmergencyAck(c.raw, "test")
 		if res != c.res || !errors.Is(err, c.err) || (c.err == nil && err != nil) || len(calls) != c.calls {
 			t.Errorf("%s: EmergencyAck = %v, %v with %d calls; want %v, %v with %d", c.name, res, err, len(calls), c.res, c.err, c.calls)
 		}
 	}
 	active = false
-	if res, err := r.a.EmergencyAck(r.order(t, verifier.OrderEmergencyAck, 11, time.Time{}, verifier.Target{Venue: "metro"}), "broker", act); res != Applied || err != nil {
+	if res, err := r.a.EmergencyAck(r.order(t, verifier.OrderEmergencyAck, 11, time.Time{}, verifier.Target{Venue: "metro"}), "broker"); res != Applied || err != nil {
 		t.Errorf("a venue-wide acknowledge after the alarm cleared = %v, %v; want applied", res, err)
 	}
 	if len(calls) != 2 || calls[1] != "signed order 11 from broker" {

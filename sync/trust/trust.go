@@ -75,6 +75,12 @@ type Applier struct {
 	// OnClockReset, if set, is called after a signed clock reset moved
 	// the floor from old to floor (for the gate's access log).
 	OnClockReset func(o *verifier.Order, old, floor time.Time)
+	// OnEmergencyAck is the gate's acknowledge path (the one the admin
+	// page and wicketd ack-emergency use), called for each signed
+	// emergency acknowledge the gate acts on; by says which order. Nil:
+	// the gate has no emergency release to end, and such orders are used
+	// up and do nothing.
+	OnEmergencyAck func(by string) (ended bool, err error)
 	// Place is this gate's id and venue, which orders (clock resets,
 	// emergency acknowledges) must name; the roster adds its station.
 	// Set it before the first order arrives.

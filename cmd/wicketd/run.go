@@ -155,7 +155,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := loadDCCPseudonymKey(cfg, d.v); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
-	d.trust = trust.New(d.roots, d.st, d.v, d.log)
+	d.trust = d.newTrust()
 	if err := d.installTrust(); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}

@@ -153,6 +153,11 @@ type Server struct {
 	// 409 (the input is still active; the gate stays free), any other as
 	// 500. Set it before the handler serves requests.
 	OnAcknowledge func(by string) (ended bool, err error)
+	// OnClockReset, if set, is called for an authenticated request to
+	// apply a signed clock-floor reset (POST /clock-reset); by says who
+	// asked. It runs on the request's goroutine. Set it before the
+	// handler serves requests.
+	OnClockReset func(order []byte, by string) ClockResetAnswer
 	// OnStatus, if set, gives the gate's status for GET /status on the
 	// admin API. It must not block.
 	OnStatus func() any
@@ -333,7 +338,7 @@ func (s *Server) MetricsHandler() http.Handler {
 // where it comes from, come from the admin page itself. It serves the
 // kiosk page (GET /), its events, the gate state (GET /state), the
 // gate's status for wicketd status (GET /status), POST
-// /emergency/ack and, in kiosk mode, POST /attendant.
+// /emergency/ack, POST /clock-reset and, in kiosk mode, POST /attendant.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.kiosk) })
@@ -341,6 +346,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /state", s.serveState)
 	mux.HandleFunc("GET /status", s.serveStatus)
 	mux.HandleFunc("POST /emergency/ack", s.serveAcknowledge)
+	mux.HandleFunc("POST /clock-reset", s.serveClockReset)
 	if s.cfg.Kiosk {
 		mux.HandleFunc("POST /attendant", s.serveAttendant)
 	}

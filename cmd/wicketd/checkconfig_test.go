@@ -107,3 +107,37 @@ func TestCheckConfigBroker(t *testing.T) {
 		t.Errorf("check-config -broker, broker up = %d, %s; want OK", rc, out)
 	}
 }
+
+// TestCheckConfigEveryProblem: check-config names every bad value, one
+// line each with its line in the file, not only the first; run refuses
+// the same config with the same lines.
+func TestCheckConfigEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := gateFiles(t, dir)
+	extra := "scanner:\n  type: serial\n  device: /dev/null\n  baud: 9601\n  max_frame: 10\nlog: {level: loud}\n"
+	want := []string{
+		": 3 problem(s):\n",
+		"\n  line 4: scanner.baud: 9601 is not a standard rate",
+		"\n  line 5: scanner.max_frame: 10 is out of range 64..65536\n",
+		"\n  line 6: log.level: \"loud\" is not allowed",
+	}
+	rc, out := checkConfig(t, cfgPath, extra)
+	if rc != exitUsage {
+		t.Fatalf("check-config = %d; want %d\n%s", rc, exitUsage, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("check-config says:\n%s\nwant it to say %q", out, w)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	rc = dispatch(context.Background(), []string{"run", "-config", filepath.Join(dir, "check.yaml")}, strings.NewReader(""), &stdout, &stderr)
+	if rc != exitUsage {
+		t.Fatalf("run = %d; want %d\n%s", rc, exitUsage, stderr.String())
+	}
+	_, runProbs, _ := strings.Cut(stderr.String(), "\n")
+	_, checkProbs, _ := strings.Cut(out, "\n")
+	if runProbs == "" || runProbs != checkProbs {
+		t.Errorf("run says:\n%s\nwant the problem lines of check-config:\n%s", stderr.String(), out)
+	}
+}

@@ -43,7 +43,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "wicketd run: %v\n", err)
+		printConfigError(stderr, "run", *cfgPath, err)
 		return exitUsage
 	}
 	level := new(slog.LevelVar)

@@ -63,6 +63,8 @@ func TestCheckConfigFindsWhatRunWould(t *testing.T) {
 		{"no such GPIO", replaceGPIO(gpio, "GPIO99"), []string{"line 1: turnstile.relay.name: \"GPIO99\" is not on this board's header"}},
 		{"ground pin", replaceGPIO(gpio, "P1_6"), []string{"line 1: turnstile.relay.name: \"P1_6\" is a ground pin"}},
 		{"pin used twice", "turnstile:\n  backend: gpio\n  relay: {name: GPIO17}\n  passage: {name: P1_11}\n", []string{"line 4: turnstile.passage.name: P1_11 is GPIO17, already used by turnstile.relay.name"}},
+		{"tamper on the relay's pin", "turnstile:\n  backend: gpio\n  relay: {name: GPIO17}\n  tamper: {name: P1_11}\n", []string{"line 4: turnstile.tamper.name: P1_11 is GPIO17, already used by turnstile.relay.name"}},
+		{"tamper on a power pin", "turnstile:\n  backend: gpio\n  relay: {name: GPIO17}\n  tamper: {name: P1_2}\n", []string{"line 4: turnstile.tamper.name: \"P1_2\" is a power pin"}},
 		{"all at once", "scanner: {type: serial, device: /nothing}\nturnstile: {backend: gpio, relay: {name: P1_1}}\n", []string{"line 1: scanner.device", "line 2: turnstile.relay.name: \"P1_1\" is a power pin"}},
 	} {
 		rc, out := checkConfig(t, cfgPath, tc.extra)

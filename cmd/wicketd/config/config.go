@@ -188,6 +188,12 @@ type Turnstile struct {
 	// Emergency is the optional fire/emergency input: while active, free
 	// passage, latched until it clears and is acknowledged.
 	Emergency Pin `yaml:"emergency"`
+	// Tamper is the optional enclosure (door or lid) switch, active while
+	// the enclosure is open: opening it raises the tamper alert, closing
+	// it clears it. It changes no decision. Wire a normally-closed switch
+	// to ground with a pull-up and active_low: false, so a cut wire
+	// alerts too.
+	Tamper Pin `yaml:"tamper"`
 	// FailSafe: unlock (instead of lock) on start, shutdown and GPIO
 	// errors. Only where fire regulations require it.
 	FailSafe bool `yaml:"fail_safe"`

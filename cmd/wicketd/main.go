@@ -56,7 +56,7 @@ func commands() []command {
 		{"clock-reset", "apply the authority's signed clock-floor reset from a file (USB stick)", cmdClockReset},
 		{"test-relay", "pulse the relay and report the passage sensor", cmdTestRelay},
 		{"test-feedback", "light each LED and sound the buzzer in turn; you confirm each", cmdTestFeedback},
-		{"test-inputs", "print the passage sensor's and emergency input's changes live (-for 30s)", cmdTestInputs},
+		{"test-inputs", "print the passage sensor's, emergency input's and tamper switch's changes live (-for 30s)", cmdTestInputs},
 		{"test-scanner", "judge each frame the scanner sends and say which setting to fix", cmdTestScanner},
 		{"verify", "verify one code (argument or stdin) and print the decision", cmdVerify},
 		{"check-config", "validate a config file and print the effective config", cmdCheckConfig},

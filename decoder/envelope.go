@@ -55,9 +55,6 @@ const (
 	labelKid  = 4
 )
 
-// coseSign1Tag is the CBOR tag of a COSE_Sign1 message.
-const coseSign1Tag = 18
-
 // Sign1 is a parsed COSE_Sign1 message. Its byte slices are its own copies.
 type Sign1 struct {
 	// Protected is the serialized protected header, as signed.

@@ -86,7 +86,7 @@ func (c SerialConfig) withDefaults() SerialConfig {
 // values are valid: they stand for the defaults.
 func (c SerialConfig) Validate() error {
 	if c.Device == "" {
-		return fmt.Errorf("%w: Device is empty: set the scanner's path, for example /dev/serial/by-id/usb-...", ErrConfig)
+		return fmt.Errorf("%w: Device is empty: set the scanner's path, for example its /dev/serial/by-id/usb- path", ErrConfig)
 	}
 	if c.Baud != 0 && !slices.Contains(Bauds, c.Baud) {
 		return fmt.Errorf("%w: Baud %d: use one of %s", ErrConfig, c.Baud, strings.Trim(fmt.Sprint(Bauds), "[]"))

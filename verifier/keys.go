@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 
 	"wicket/decoder"
@@ -99,9 +98,8 @@ func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
 		if len(raw) != 65 || raw[0] != 4 {
 			return PublicKey{}, errors.New("ES256 key must be a 65-byte uncompressed point")
 		}
-		x, y := new(big.Int).SetBytes(raw[1:33]), new(big.Int).SetBytes(raw[33:])
-		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
-		if _, err := pub.ECDH(); err != nil {
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+		if err != nil {
 			return PublicKey{}, fmt.Errorf("ES256 key not on curve: %w", err)
 		}
 		return PublicKey{Alg: alg, Kid: kid, ec: pub}, nil

@@ -97,7 +97,7 @@ var dccDecMode = func() cbor.DecMode {
 		MaxNestedLevels:  12,
 		MaxArrayElements: 64,
 		MaxMapPairs:      64,
-		IntDec:           cbor.IntDecConvertSigned,
+		IntDec:           cbor.IntDecConvertSignedOrFail,
 		UTF8:             cbor.UTF8RejectInvalid,
 		TagsMd:           cbor.TagsAllowed,
 	}.DecMode()

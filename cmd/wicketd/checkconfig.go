@@ -150,7 +150,7 @@ func deviceProblems(cfg *config.Config) config.Problems {
 		case demo && (st.IsDir() || filepath.Ext(path) == ".mjpeg"):
 			return
 		case st.Mode()&fs.ModeCharDevice == 0:
-			err = fmt.Errorf("%s is not a device (mode %v); name the %s itself, e.g. /dev/serial/by-id/...", path, st.Mode().Type(), want)
+			err = fmt.Errorf("%s is not a device (mode %v); name the %s itself, such as its /dev/serial/by-id/ path", path, st.Mode().Type(), want)
 		default:
 			return
 		}

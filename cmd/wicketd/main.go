@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,9 +36,6 @@ const (
 	exitDenied = 1 // verify: the code was denied
 	exitUsage  = 2 // bad flags, bad config, missing files
 )
-
-// errUsage marks errors that are the caller's to fix.
-var errUsage = errors.New("usage")
 
 type command struct {
 	name, summary string

@@ -21,8 +21,6 @@ import (
 // adminCall is one request to a surface and what it must get.
 type adminCall struct {
 	name    string
-	method  string
-	path    string
 	header  map[string]string
 	code    int
 	reaches bool // the action hook runs

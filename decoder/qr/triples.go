@@ -167,12 +167,14 @@ func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs []*detector.FinderPattern
 }
 
 // readTriple samples and reads the code whose finder patterns are t, with
-// the estimated size and its two neighbours, each with the alignment
-// pattern if one is found and without it.
+// the estimated size and its neighbours, each with the alignment pattern
+// if one is found and without it. Sizes come from module sizes measured
+// along each leg (legModule): a finder pattern's own estimate is its width
+// along a row, which a turned code stretches by up to √2.
 func (d *Decoder) readTriple(m *gozxing.BitMatrix, t triple, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	bl, tl, tr := t.p[0], t.p[1], t.p[2]
-	across := gozxing.ResultPoint_Distance(tl, tr) / ((tl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 2)
-	down := gozxing.ResultPoint_Distance(tl, bl) / ((tl.GetEstimatedModuleSize() + bl.GetEstimatedModuleSize()) / 2)
+	across := gozxing.ResultPoint_Distance(tl, tr) / legSize(m, tl, tr)
+	down := gozxing.ResultPoint_Distance(tl, bl) / legSize(m, tl, bl)
 	var lastErr error = gozxing.NewNotFoundException("no dimension")
 	for _, dim := range dimensions(across, down) {
 		version, err := decoder.Version_GetProvisionalVersionForDimension(dim)
@@ -181,9 +183,7 @@ func (d *Decoder) readTriple(m *gozxing.BitMatrix, t triple, hints map[gozxing.D
 		}
 		aligns := []*detector.AlignmentPattern{nil}
 		if len(version.GetAlignmentPatternCenters()) > 0 {
-			if ap := findAlignment(m, bl, tl, tr, dim); ap != nil {
-				aligns = []*detector.AlignmentPattern{ap, nil}
-			}
+			aligns = append(findAlignments(m, bl, tl, tr, dim), nil)
 		}
 		for _, ap := range aligns {
 			transform := detector.Detector_createTransform(tl, tr, bl, ap, dim)
@@ -229,15 +229,93 @@ func dimensions(across, down float64) []int {
 	return dims
 }
 
-// findAlignment looks for the bottom-right alignment pattern of a code of
-// dim modules around where a parallelogram would put it, in a window wide
-// enough for a slant.
-func findAlignment(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, dim int) *detector.AlignmentPattern {
-	ms := (bl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 2
-	correction := 1 - 3/float64(dim-7)
-	x := tl.GetX() + correction*(tr.GetX()-tl.GetX()+bl.GetX()-tl.GetX())
-	y := tl.GetY() + correction*(tr.GetY()-tl.GetY()+bl.GetY()-tl.GetY())
-	return alignmentNear(m, x, y, ms, 16)
+// alignRadius is the half-width, in modules, of the window searched for
+// the bottom-right alignment pattern around where a parallelogram would
+// put it: wide enough for a code seen at a slant.
+const alignRadius = 8
+
+// findAlignments looks for the bottom-right alignment pattern of a code of
+// dim modules around where a parallelogram would put it: matched as a
+// template on the code's own module axes (align.go), which finds it at
+// any rotation, and with gozxing's run scanner, which expects rows and
+// columns of one module and so works on codes that are not turned. It
+// returns what either found, the template's first, without duplicates.
+func findAlignments(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, dim int) []*detector.AlignmentPattern {
+	var found []*detector.AlignmentPattern
+	affine := detector.Detector_createTransform(tl, tr, bl, nil, dim)
+	at := float64(dim) - 6.5 // module coordinate of its centre
+	p := []float64{at, at}
+	affine.TransformPoints(p)
+	ms := (legSize(m, tl, tr) + legSize(m, tl, bl)) / 2
+	if x, y, ok := matchAlignment(m, affine, at, at, p[0], p[1], alignRadius); ok {
+		found = append(found, detector.NewAlignmentPattern(x, y, ms))
+	}
+	if ap := alignmentNear(m, p[0], p[1], ms, 2*alignRadius); ap != nil {
+		if len(found) == 0 || gozxing.ResultPoint_Distance(ap, found[0]) > ms/2 {
+			found = append(found, ap)
+		}
+	}
+	return found
+}
+
+// legSize is the module size along the leg between finder patterns a and
+// b: the mean of legModule measured at each end, or of the patterns' own
+// estimates where that fails.
+func legSize(m *gozxing.BitMatrix, a, b *detector.FinderPattern) float64 {
+	ma, mb := legModule(m, a, b), legModule(m, b, a)
+	switch {
+	case ma > 0 && mb > 0:
+		return (ma + mb) / 2
+	case ma > 0:
+		return ma
+	case mb > 0:
+		return mb
+	}
+	return (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
+}
+
+// legModule measures the module size of finder pattern a along the line
+// towards b, as gozxing's detector does: from the centre, both ways, to
+// where the dark outer ring ends (dark, light, dark, then light), which
+// spans the pattern's 7 modules on the code's own axis whatever the turn.
+// It returns 0 when the line leaves the image or the size is not one a
+// finder pattern of a's own estimate (its width along a row) can have:
+// a turn makes that estimate up to √2 times the size on the code's axis,
+// never much less.
+func legModule(m *gozxing.BitMatrix, a, b *detector.FinderPattern) float64 {
+	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
+	l := math.Hypot(dx, dy)
+	if l == 0 {
+		return 0
+	}
+	ux, uy := dx/l, dy/l
+	limit := 2 * 3.5 * a.GetEstimatedModuleSize()
+	w, h := m.GetWidth(), m.GetHeight()
+	total := 0.0
+	for _, sgn := range [2]float64{1, -1} {
+		const step = 0.5
+		flips, on := 0, true
+		r := 0.0
+		for ; r <= limit && flips < 3; r += step {
+			x, y := int(a.GetX()+sgn*r*ux), int(a.GetY()+sgn*r*uy)
+			if x < 0 || y < 0 || x >= w || y >= h {
+				return 0
+			}
+			if m.Get(x, y) != on {
+				on = !on
+				flips++
+			}
+		}
+		if flips < 3 {
+			return 0
+		}
+		total += r - step - step/2
+	}
+	est := a.GetEstimatedModuleSize()
+	if ms := total / 7; ms >= est/1.6 && ms <= 1.2*est {
+		return ms
+	}
+	return 0
 }
 
 // plausible orders three candidates as bottom-left, top-left, top-right
@@ -279,7 +357,7 @@ const minTimingShare = 0.5
 // alternates dark and light module by module between the two patterns'
 // separators, as a code's timing pattern does.
 func timingAlong(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) bool {
-	ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
+	ms := legSize(m, a, b)
 	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
 	length := math.Hypot(dx, dy)
 	ex, ey := c.GetX()-a.GetX(), c.GetY()-a.GetY()

@@ -79,6 +79,7 @@ type Decoder struct {
 
 	text   string
 	passes [8]pass
+	grids  int // sampled grids read in this call (maxGrids)
 }
 
 // Pass scales other than 1 (full size) and n > 1 (downscaled by n).
@@ -216,6 +217,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 		d.hard = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 	}
 	o := d.Options()
+	d.grids = 0
 	first := d.fast
 	if o.TryHarder {
 		first = d.hard
@@ -249,9 +251,12 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	}
 	anyRuns := false
 	for _, c := range tier {
-		if c.global && !anyRuns {
-			// Without a single run in finder proportions at local
-			// thresholds, there is no code for one threshold to find.
+		if c.global && !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
+			// One threshold reads what local thresholds did not on a
+			// frame of low contrast, where the flat blocks inside a code
+			// are hard to place; elsewhere only where a candidate was
+			// seen, and never without a single run in finder
+			// proportions.
 			continue
 		}
 		m, err := d.binarize(c.q, c.global)
@@ -259,11 +264,11 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			keep(err)
 			continue
 		}
-		runs := d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
+		runs, crossed := d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
 		anyRuns = anyRuns || runs[0] || runs[1]
 		flipped := false
 		for _, inv := range polarities {
-			if !runs[b2i(inv)] {
+			if !crossed[b2i(inv)] {
 				keep(ErrNotFound)
 				continue
 			}
@@ -326,10 +331,10 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			keep(err)
 			continue
 		}
-		runs := d.pre.finderRuns(m, scanSkip(q.h, true))
+		_, crossed := d.pre.finderRuns(m, scanSkip(q.h, true))
 		flipped := false
 		for _, inv := range polarities {
-			if !evidence[b2i(inv)] || !runs[b2i(inv)] {
+			if !evidence[b2i(inv)] || !crossed[b2i(inv)] {
 				continue
 			}
 			if inv != flipped {
@@ -383,7 +388,7 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 	if err == nil {
 		var det *common.DetectorResult
 		if det, err = detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
-			res, err = d.reader.Decode(det.GetBits(), hints)
+			res, err = d.readGrid(det.GetBits(), hints)
 		}
 	}
 	if err != nil {
@@ -402,6 +407,23 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 		return nil, seen, ErrNotFound
 	}
 	return nil, seen, fmt.Errorf("%w: %v", ErrUnreadable, err)
+}
+
+// lowContrastSpan is the largest block spread (max - min grey level of an
+// 8×8 block) of a frame of low contrast, for which the global threshold
+// is tried even when local thresholds showed no finder pattern candidate.
+const lowContrastSpan = 96
+
+// maxGrids bounds the sampled grids a call reads (each an error-correction
+// decode), so that a frame whose finder patterns lead nowhere (a code
+// half out of view, a texture) costs a bounded amount: a readable frame
+// rarely needs more than a few (docs/qr-bench.md).
+const maxGrids = 160
+
+// readGrid reads a sampled grid and counts it against maxGrids.
+func (d *Decoder) readGrid(bits *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	d.grids++
+	return d.reader.Decode(bits, hints)
 }
 
 // payloadOf returns the bytes a code carries. gozxing converts byte-mode

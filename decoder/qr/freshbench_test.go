@@ -589,9 +589,9 @@ func pct1(ok, n int) string {
 var freshFloor = map[string]int{
 	"square":            6,
 	"rotation 30°":      6,
-	"rotation 45°":      4,
+	"rotation 45°":      6,
 	"perspective":       6,
-	"perspective + 40°": 5,
+	"perspective + 40°": 6,
 	"small":             6,
 	"inverted":          6,
 	"blur":              6,

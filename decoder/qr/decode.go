@@ -152,24 +152,29 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 //
 // Only the ROI is searched. The searches stop at the first code read. The
 // cheap ones come first: the image binarized with local thresholds (the
-// downscaled image first, with Downscale) and, if any row shows runs in
-// finder proportions, with one global threshold, each searched as it is
-// and inverted if TryInverted; a search runs only where a prescan of its
-// rows finds such runs (prescan.go). Only if one of these saw a finder
-// pattern candidate do the retries run, in the polarities where it did:
-// the image at half size, the image sharpened, and for images of at most
-// 400×400 pixels (640×480 with TryHarder) the image at double size, with
-// local and then with one global threshold. Within each search, when
+// downscaled image first, with Downscale), searched as it is and inverted
+// if TryInverted, each only where a prescan of its rows finds runs in
+// finder proportions that the column through their middle confirms
+// (prescan.go); then with one global threshold, if the local search saw
+// a finder pattern candidate or the frame has low contrast. Only if one
+// of these saw a candidate do the retries run, in the polarities where it
+// did: the image at half size, the image sharpened, and for images of at
+// most 400×400 pixels (640×480 with TryHarder) the image at double size,
+// with local and then with one global threshold. Within each search, when
 // gozxing's choice of finder patterns does not read, the other plausible
-// triples whose legs show a timing pattern are tried with a slant-tolerant
-// size estimate and a grid sampled cell by cell between alignment patterns
-// (triples.go, grid.go), and then the best pairs of candidates completed
-// with the corner a square code would have, for a finder pattern lost to
-// glare or a thumb. A frame that reads usually costs one search. A
-// frame without a code costs one binarization and a prescan when nothing
-// in it looks like a finder pattern, and up to all the searches when
-// something does (docs/BENCHMARKS.md, "Fresh vouchers"); set an ROI or
-// Downscale to bound it.
+// triples whose legs show a timing pattern are tried (triples.go): the
+// code's size counted along its timing patterns, with a transform fitted
+// to their module edges (homography.go), then sizes from module sizes
+// measured along each leg, with the alignment pattern matched as a
+// template at any rotation and the grid sampled cell by cell between
+// alignment patterns (grid.go); and then the best pairs of candidates
+// completed with the corner a square code would have, for a finder
+// pattern lost to glare or a thumb. A frame that reads usually costs one
+// search. A frame without a code costs one binarization and a prescan
+// when nothing in it looks like a finder pattern, and more where
+// something does; at most maxGrids sampled grids are read a call
+// (docs/BENCHMARKS.md, "Fresh vouchers"). Set an ROI or Downscale to
+// bound the cost further.
 //
 // DecodeGray never panics: a panic inside gozxing on pathological input is
 // recovered and returned as ErrUnreadable. Errors: ErrNotFound when no code
@@ -416,8 +421,9 @@ const lowContrastSpan = 96
 
 // maxGrids bounds the sampled grids a call reads (each an error-correction
 // decode), so that a frame whose finder patterns lead nowhere (a code
-// half out of view, a texture) costs a bounded amount: a readable frame
-// rarely needs more than a few (docs/qr-bench.md).
+// half out of view, a texture) costs a bounded amount. Most frames that
+// read need one; on the development frames of the fresh-voucher benchmark
+// a budget of 64 lost frames that 160 kept (docs/qr-bench.md).
 const maxGrids = 160
 
 // readGrid reads a sampled grid and counts it against maxGrids.

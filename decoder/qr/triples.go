@@ -16,9 +16,11 @@ import (
 // module sizes differ by more than 1.4 (a code seen at a slant), takes one
 // module size for the whole code, and samples the grid once. The second
 // chance below, tried when that fails, relaxes each of these: it tries the
-// plausible triples best first, estimates the size of the code from each
-// leg's own module size, and samples with the neighbouring sizes and with
-// and without the alignment pattern.
+// plausible triples best first, counts the size of the code along its
+// timing patterns and samples with a transform fitted to them, then
+// estimates the size from module sizes measured along each leg and
+// samples with the neighbouring sizes and with and without the alignment
+// pattern.
 const (
 	// maxCandidates bounds the candidates considered, most confirmed
 	// first: 8 make at most 56 triples.

@@ -172,7 +172,7 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // pattern lost to glare or a thumb. A frame that reads usually costs one
 // search. A frame without a code costs one binarization and a prescan
 // when nothing in it looks like a finder pattern, and more where
-// something does; at most maxGrids sampled grids are read a call
+// something does; at most 160 sampled grids are read a call
 // (docs/BENCHMARKS.md, "Fresh vouchers"). Set an ROI or Downscale to
 // bound the cost further.
 //

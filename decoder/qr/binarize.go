@@ -21,6 +21,7 @@ type binarizer struct {
 	col    []int // threshold of each pixel column in the current row
 	row    *gozxing.BitArray
 	matrix *gozxing.BitMatrix
+	span   int // largest spread (max - min) of a block in the last hybrid call
 }
 
 // hybrid binarizes p (at least minBinarize on each side) and returns the
@@ -37,6 +38,8 @@ func (b *binarizer) hybrid(p plane) *gozxing.BitMatrix {
 	}
 	points := b.points[:subW*subH]
 	maxY, maxX := p.h-blockSize, p.w-blockSize
+	span := 0
+	defer func() { b.span = span }()
 
 	for y := 0; y < subH; y++ {
 		yo := min(y<<blockPower, maxY)
@@ -53,6 +56,7 @@ func (b *binarizer) hybrid(p plane) *gozxing.BitMatrix {
 				}
 			}
 			avg := sum >> (2 * blockPower)
+			span = max(span, hi-lo)
 			if hi-lo <= minDynRange {
 				// A flat block is taken as background unless its
 				// neighbours say the dark level is above its minimum.

@@ -79,6 +79,7 @@ type Decoder struct {
 
 	text   string
 	passes [8]pass
+	grids  int // sampled grids read in this call (maxGrids)
 }
 
 // Pass scales other than 1 (full size) and n > 1 (downscaled by n).
@@ -151,24 +152,29 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 //
 // Only the ROI is searched. The searches stop at the first code read. The
 // cheap ones come first: the image binarized with local thresholds (the
-// downscaled image first, with Downscale) and, if any row shows runs in
-// finder proportions, with one global threshold, each searched as it is
-// and inverted if TryInverted; a search runs only where a prescan of its
-// rows finds such runs (prescan.go). Only if one of these saw a finder
-// pattern candidate do the retries run, in the polarities where it did:
-// the image at half size, the image sharpened, and for images of at most
-// 400×400 pixels (640×480 with TryHarder) the image at double size, with
-// local and then with one global threshold. Within each search, when
+// downscaled image first, with Downscale), searched as it is and inverted
+// if TryInverted, each only where a prescan of its rows finds runs in
+// finder proportions that the column through their middle confirms
+// (prescan.go); then with one global threshold, if the local search saw
+// a finder pattern candidate or the frame has low contrast. Only if one
+// of these saw a candidate do the retries run, in the polarities where it
+// did: the image at half size, the image sharpened, and for images of at
+// most 400×400 pixels (640×480 with TryHarder) the image at double size,
+// with local and then with one global threshold. Within each search, when
 // gozxing's choice of finder patterns does not read, the other plausible
-// triples whose legs show a timing pattern are tried with a slant-tolerant
-// size estimate and a grid sampled cell by cell between alignment patterns
-// (triples.go, grid.go), and then the best pairs of candidates completed
-// with the corner a square code would have, for a finder pattern lost to
-// glare or a thumb. A frame that reads usually costs one search. A
-// frame without a code costs one binarization and a prescan when nothing
-// in it looks like a finder pattern, and up to all the searches when
-// something does (docs/BENCHMARKS.md, "Fresh vouchers"); set an ROI or
-// Downscale to bound it.
+// triples whose legs show a timing pattern are tried (triples.go): the
+// code's size counted along its timing patterns, with a transform fitted
+// to their module edges (homography.go), then sizes from module sizes
+// measured along each leg, with the alignment pattern matched as a
+// template at any rotation and the grid sampled cell by cell between
+// alignment patterns (grid.go); and then the best pairs of candidates
+// completed with the corner a square code would have, for a finder
+// pattern lost to glare or a thumb. A frame that reads usually costs one
+// search. A frame without a code costs one binarization and a prescan
+// when nothing in it looks like a finder pattern, and more where
+// something does; at most 160 sampled grids are read a call
+// (docs/BENCHMARKS.md, "Fresh vouchers"). Set an ROI or Downscale to
+// bound the cost further.
 //
 // DecodeGray never panics: a panic inside gozxing on pathological input is
 // recovered and returned as ErrUnreadable. Errors: ErrNotFound when no code
@@ -216,6 +222,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 		d.hard = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 	}
 	o := d.Options()
+	d.grids = 0
 	first := d.fast
 	if o.TryHarder {
 		first = d.hard
@@ -249,9 +256,12 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	}
 	anyRuns := false
 	for _, c := range tier {
-		if c.global && !anyRuns {
-			// Without a single run in finder proportions at local
-			// thresholds, there is no code for one threshold to find.
+		if c.global && !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
+			// One threshold reads what local thresholds did not on a
+			// frame of low contrast, where the flat blocks inside a code
+			// are hard to place; elsewhere only where a candidate was
+			// seen, and never without a single run in finder
+			// proportions.
 			continue
 		}
 		m, err := d.binarize(c.q, c.global)
@@ -259,11 +269,11 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			keep(err)
 			continue
 		}
-		runs := d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
+		runs, crossed := d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
 		anyRuns = anyRuns || runs[0] || runs[1]
 		flipped := false
 		for _, inv := range polarities {
-			if !runs[b2i(inv)] {
+			if !crossed[b2i(inv)] {
 				keep(ErrNotFound)
 				continue
 			}
@@ -326,10 +336,10 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			keep(err)
 			continue
 		}
-		runs := d.pre.finderRuns(m, scanSkip(q.h, true))
+		_, crossed := d.pre.finderRuns(m, scanSkip(q.h, true))
 		flipped := false
 		for _, inv := range polarities {
-			if !evidence[b2i(inv)] || !runs[b2i(inv)] {
+			if !evidence[b2i(inv)] || !crossed[b2i(inv)] {
 				continue
 			}
 			if inv != flipped {
@@ -383,7 +393,7 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 	if err == nil {
 		var det *common.DetectorResult
 		if det, err = detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
-			res, err = d.reader.Decode(det.GetBits(), hints)
+			res, err = d.readGrid(det.GetBits(), hints)
 		}
 	}
 	if err != nil {
@@ -402,6 +412,24 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 		return nil, seen, ErrNotFound
 	}
 	return nil, seen, fmt.Errorf("%w: %v", ErrUnreadable, err)
+}
+
+// lowContrastSpan is the largest block spread (max - min grey level of an
+// 8×8 block) of a frame of low contrast, for which the global threshold
+// is tried even when local thresholds showed no finder pattern candidate.
+const lowContrastSpan = 96
+
+// maxGrids bounds the sampled grids a call reads (each an error-correction
+// decode), so that a frame whose finder patterns lead nowhere (a code
+// half out of view, a texture) costs a bounded amount. Most frames that
+// read need one; on the development frames of the fresh-voucher benchmark
+// a budget of 64 lost frames that 160 kept (docs/qr-bench.md).
+const maxGrids = 160
+
+// readGrid reads a sampled grid and counts it against maxGrids.
+func (d *Decoder) readGrid(bits *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	d.grids++
+	return d.reader.Decode(bits, hints)
 }
 
 // payloadOf returns the bytes a code carries. gozxing converts byte-mode

@@ -7,6 +7,9 @@
 // reads camera frames (DecodeGray reads an *image.Gray luminance plane in
 // place) with reused buffers, an optional region of interest and downscaling,
 // and searches inverted and with one global threshold; where it sees a finder
-// pattern candidate it retries sharpened and rescaled before giving up.
+// pattern candidate it retries sharpened and rescaled, and tries other
+// finder triples with sizes counted along the timing patterns and transforms
+// fitted to them, before giving up; a frame reads a bounded number of
+// sampled grids.
 // Decoding never panics and reports a missing code as ErrNotFound.
 package qr

@@ -464,6 +464,11 @@ func (run *freshRun) report(tools []*tool, perFrame [][]time.Duration) string {
 		"a mean that includes reading the PNG file.\n\n",
 		run.seed, run.seed, len(run.vouchers), minLen(run.vouchers), maxLen(run.vouchers), DefaultLevel,
 		run.perPlace, len(run.frames), len(run.empty))
+	if run.seed == devSeed {
+		fmt.Fprintf(&b, "This is the seed the decoder was developed on: its figures may flatter it.\n\n")
+	} else {
+		fmt.Fprintf(&b, "The decoder was developed on the frames of seed %d only; this run's seed was drawn for it and its frames were not looked at before.\n\n", devSeed)
+	}
 	b.WriteString("| placement | frames | read " + strings.Join(names, " | read ") +
 		" | ours: worst voucher | ms/frame ours (median) | ms/frame " + strings.Join(names[1:], " (mean) | ms/frame ") + " (mean) |\n")
 	b.WriteString("|---|---|" + strings.Repeat("---|", len(names)) + "---|" + strings.Repeat("---|", len(names)) + "\n")
@@ -582,6 +587,10 @@ func pct1(ok, n int) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(ok)/float64(n))
 }
 
+// devSeed is the seed whose frames the decoder's general techniques were
+// developed and checked on; reports of other seeds are the ones to trust.
+const devSeed = 1001
+
 // freshFloor is how many of the 6 frames of each placement in
 // TestFreshFloor the decoder must read: what it read when the floor was
 // last raised. The set is deterministic (fixed seed), so a regression
@@ -589,9 +598,9 @@ func pct1(ok, n int) string {
 var freshFloor = map[string]int{
 	"square":            6,
 	"rotation 30°":      6,
-	"rotation 45°":      4,
+	"rotation 45°":      6,
 	"perspective":       6,
-	"perspective + 40°": 5,
+	"perspective + 40°": 6,
 	"small":             6,
 	"inverted":          6,
 	"blur":              6,

@@ -35,11 +35,13 @@ type prescan struct {
 // finderRuns reports for each polarity (0 dark in the middle, 1 light in
 // the middle: a finder pattern of the inverted image) whether any row that
 // gozxing's finder scans first (every skip-th row) holds runs in the
-// proportions of a finder pattern. Where it reports false, gozxing's
-// finder finds no candidate in that polarity.
-func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs [2]bool) {
+// proportions of a finder pattern (runs), and whether any such runs also
+// show the proportions on the column through their middle (crossed), as
+// gozxing's finder checks before it takes a candidate. Where crossed is
+// false, gozxing's finder finds no candidate in that polarity.
+func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs, crossed [2]bool) {
 	w := m.GetWidth()
-	for y := skip - 1; y < m.GetHeight() && !(runs[0] && runs[1]); y += skip {
+	for y := skip - 1; y < m.GetHeight() && !(crossed[0] && crossed[1]); y += skip {
 		s.row = m.GetRow(y, s.row)
 		s.runs = s.runs[:0]
 		first := s.row.Get(0)
@@ -55,6 +57,7 @@ func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs [2]bool) {
 			s.runs = append(s.runs, next-x)
 			x, on = next, !on
 		}
+		x := 0
 		for i := 0; i+5 <= len(s.runs); i++ {
 			// Run i is dark when the row starts dark and i is even, or
 			// starts light and i is odd.
@@ -62,12 +65,53 @@ func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs [2]bool) {
 			if first == (i%2 == 0) {
 				pol = 0
 			}
-			if !runs[pol] && finderProportions(s.runs[i:i+5]) {
+			c := s.runs[i : i+5]
+			if !crossed[pol] && finderProportions(c) {
 				runs[pol] = true
+				middle := x + c[0] + c[1] + c[2]/2
+				crossed[pol] = s.crossVertical(m, middle, y, pol == 0, c[0]+c[1]+c[2]+c[3]+c[4])
 			}
+			x += s.runs[i]
 		}
 	}
-	return runs
+	return runs, crossed
+}
+
+// crossVertical reports whether the column x, from row y up and down,
+// shows runs in finder proportions whose total is within 40% of total
+// (gozxing's FinderPatternFinder.CrossCheckVertical): the middle run
+// dark if dark, else light, each run at most total pixels long.
+func (s *prescan) crossVertical(m *gozxing.BitMatrix, x, y int, dark bool, total int) bool {
+	h := m.GetHeight()
+	var c [5]int
+	// Up from the middle: runs 2, 1, 0; down: runs 2, 3, 4.
+	for _, dir := range [2]int{-1, 1} {
+		yy := y
+		if dir > 0 {
+			yy = y + 1
+		}
+		for k := 0; k < 3; k++ {
+			want := dark == (k%2 == 0)
+			n := 0
+			for yy >= 0 && yy < h && m.Get(x, yy) == want && n <= total {
+				n++
+				yy += dir
+			}
+			if n == 0 && (k > 0 || dir < 0) || n > total {
+				return false
+			}
+			c[2+dir*k] += n
+		}
+	}
+	sum := c[0] + c[1] + c[2] + c[3] + c[4]
+	return 5*abs(sum-total) < 2*total && finderProportions(c[:])
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // finderProportions is gozxing's test for 1:1:3:1:1 runs

@@ -2,6 +2,7 @@ package qr
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/makiuchi-d/gozxing"
@@ -15,9 +16,11 @@ import (
 // module sizes differ by more than 1.4 (a code seen at a slant), takes one
 // module size for the whole code, and samples the grid once. The second
 // chance below, tried when that fails, relaxes each of these: it tries the
-// plausible triples best first, estimates the size of the code from each
-// leg's own module size, and samples with the neighbouring sizes and with
-// and without the alignment pattern.
+// plausible triples best first, counts the size of the code along its
+// timing patterns and samples with a transform fitted to them, then
+// estimates the size from module sizes measured along each leg and
+// samples with the neighbouring sizes and with and without the alignment
+// pattern.
 const (
 	// maxCandidates bounds the candidates considered, most confirmed
 	// first: 8 make at most 56 triples.
@@ -167,45 +170,172 @@ func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs []*detector.FinderPattern
 }
 
 // readTriple samples and reads the code whose finder patterns are t, with
-// the estimated size and its two neighbours, each with the alignment
-// pattern if one is found and without it.
+// the estimated size and its neighbours, each with the alignment pattern
+// if one is found and without it. Sizes come from module sizes measured
+// along each leg (legModule): a finder pattern's own estimate is its width
+// along a row, which a turned code stretches by up to √2.
 func (d *Decoder) readTriple(m *gozxing.BitMatrix, t triple, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	if d.grids >= maxGrids {
+		return nil, gozxing.NewNotFoundException("%d grids read", d.grids)
+	}
 	bl, tl, tr := t.p[0], t.p[1], t.p[2]
-	across := gozxing.ResultPoint_Distance(tl, tr) / ((tl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 2)
-	down := gozxing.ResultPoint_Distance(tl, bl) / ((tl.GetEstimatedModuleSize() + bl.GetEstimatedModuleSize()) / 2)
+	msAcross, msDown := legSize(m, tl, tr), legSize(m, tl, bl)
+	dims := dimensions(gozxing.ResultPoint_Distance(tl, tr)/msAcross, gozxing.ResultPoint_Distance(tl, bl)/msDown)
+	// Counted along both timing patterns, the size needs no module size:
+	// the count holds under perspective, where module sizes vary along a
+	// leg. When both counts agree, that size is tried first, with a
+	// transform fitted to the module edges they crossed.
 	var lastErr error = gozxing.NewNotFoundException("no dimension")
-	for _, dim := range dimensions(across, down) {
+	a, edgesAcross := timingDimension(m, tl, tr, bl, msAcross)
+	b, edgesDown := timingDimension(m, tl, bl, tr, msDown)
+	if a != 0 && a == b {
+		dims = append([]int{a}, slices.DeleteFunc(dims, func(d int) bool { return d == a })...)
+		res, err := d.readFitted(m, t, a, edgesAcross, edgesDown, hints)
+		if err == nil || d.grids >= maxGrids {
+			return res, err
+		}
+		lastErr = err
+	}
+	for _, dim := range dims {
 		version, err := decoder.Version_GetProvisionalVersionForDimension(dim)
 		if err != nil {
 			continue
 		}
 		aligns := []*detector.AlignmentPattern{nil}
 		if len(version.GetAlignmentPatternCenters()) > 0 {
-			if ap := findAlignment(m, bl, tl, tr, dim); ap != nil {
-				aligns = []*detector.AlignmentPattern{ap, nil}
-			}
+			aligns = append(findAlignments(m, bl, tl, tr, dim), nil)
 		}
 		for _, ap := range aligns {
 			transform := detector.Detector_createTransform(tl, tr, bl, ap, dim)
-			if bits, err := detector.Detector_sampleGrid(m, transform, dim); err == nil {
-				res, err := d.reader.Decode(bits, hints)
-				if err == nil {
-					return res, nil
-				}
-				lastErr = err
-			} else {
-				lastErr = err
+			res, err := d.readTransform(m, transform, version, dim, hints)
+			if err == nil {
+				return res, nil
 			}
-			if bits, ok := sampleLocal(m, transform, version, dim); ok {
-				res, err := d.reader.Decode(bits, hints)
-				if err == nil {
-					return res, nil
-				}
-				lastErr = err
+			lastErr = err
+			if d.grids >= maxGrids {
+				return nil, lastErr
 			}
 		}
 	}
 	return nil, lastErr
+}
+
+// readFitted samples and reads the code of dim modules whose finder
+// patterns are t with a transform fitted to the finder pattern centres
+// and the module edges along both timing patterns, refitted with the
+// bottom-right alignment pattern where the fit finds one.
+func (d *Decoder) readFitted(m *gozxing.BitMatrix, t triple, dim int, across, down [][2]float64, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	bl, tl, tr := t.p[0], t.p[1], t.p[2]
+	last := float64(dim) - 3.5
+	ms := []match{{3.5, 3.5, tl.GetX(), tl.GetY()}, {last, 3.5, tr.GetX(), tr.GetY()}, {3.5, last, bl.GetX(), bl.GetY()}}
+	for j, e := range across {
+		ms = append(ms, match{float64(7 + j), 6.5, e[0], e[1]})
+	}
+	for j, e := range down {
+		ms = append(ms, match{6.5, float64(7 + j), e[0], e[1]})
+	}
+	fit := fitHomography(ms, dim)
+	if fit == nil {
+		return nil, gozxing.NewNotFoundException("no fit")
+	}
+	version, err := decoder.Version_GetProvisionalVersionForDimension(dim)
+	if err != nil {
+		return nil, err
+	}
+	if len(version.GetAlignmentPatternCenters()) > 0 {
+		// The alignment pattern pins the corner farthest from the
+		// points fitted; it weighs as much as a leg's edges.
+		at := float64(dim) - 6.5
+		p := []float64{at, at}
+		fit.TransformPoints(p)
+		if x, y, ok := matchAlignment(m, fit, at, at, p[0], p[1], alignSearch); ok {
+			for range len(across) {
+				ms = append(ms, match{at, at, x, y})
+			}
+			if refit := fitHomography(ms, dim); refit != nil {
+				fit = refit
+			}
+		}
+	}
+	return d.readTransform(m, fit, version, dim, hints)
+}
+
+// readTransform reads the code of dim modules that transform maps onto m:
+// sampled through transform, then cell by cell between its alignment
+// patterns (sampleLocal).
+func (d *Decoder) readTransform(m *gozxing.BitMatrix, transform *common.PerspectiveTransform, version *decoder.Version, dim int, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	bits, err := detector.Detector_sampleGrid(m, transform, dim)
+	if err == nil {
+		var res *common.DecoderResult
+		if res, err = d.readGrid(bits, hints); err == nil {
+			return res, nil
+		}
+	}
+	if bits, ok := sampleLocal(m, transform, version, dim); ok {
+		return d.readGrid(bits, hints)
+	}
+	return nil, err
+}
+
+// timingDimension counts the modules of the code whose finder patterns a
+// and b are neighbours (c the third) along the row or column of its
+// timing pattern, three modules from their centres towards c: the half
+// of a's bottom row, its separator, the alternating timing modules, b's
+// separator and half of b's row are dim-12 runs. Runs shorter than a
+// third of ms are noise and join their neighbours. It returns 0 when the
+// count gives no valid size (4v+17), and otherwise also where each run
+// ends in the image: the edges of modules 7 to dim-7 along the leg.
+func timingDimension(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern, ms float64) (int, [][2]float64) {
+	vx, vy := c.GetX()-a.GetX(), c.GetY()-a.GetY()
+	side := math.Hypot(vx, vy)
+	if side == 0 || ms <= 0 {
+		return 0, nil
+	}
+	// Three modules of each pattern's own size: under perspective the
+	// two differ.
+	ma, mb := legModule(m, a, b), legModule(m, b, a)
+	if ma == 0 || mb == 0 {
+		ma, mb = ms, ms
+	}
+	x0, y0 := a.GetX()+3*ma*vx/side, a.GetY()+3*ma*vy/side
+	dx, dy := b.GetX()+3*mb*vx/side-x0, b.GetY()+3*mb*vy/side-y0
+	length := math.Hypot(dx, dy)
+	const step = 0.5
+	steps := int(length / step)
+	w, h := m.GetWidth(), m.GetHeight()
+	minRun := int(ms / 3 / step)
+	runs, cur, run := 0, false, 0
+	var edges [][2]float64
+	for i := 0; i <= steps; i++ {
+		f := float64(i) * step / length
+		x, y := int(x0+f*dx), int(y0+f*dy)
+		if x < 0 || y < 0 || x >= w || y >= h {
+			return 0, nil
+		}
+		if on := m.Get(x, y); on != cur || runs == 0 {
+			// A new run counts once the one before is long enough; a
+			// shorter one is taken back into the run before it.
+			switch {
+			case runs == 0:
+				runs++
+			case run >= minRun:
+				runs++
+				fe := (float64(i) - 0.5) * step / length
+				edges = append(edges, [2]float64{x0 + fe*dx, y0 + fe*dy})
+			case len(edges) > 0:
+				runs--
+				edges = edges[:len(edges)-1]
+			}
+			// (A short first run is replaced by the one after it.)
+			cur, run = on, 0
+		}
+		run++
+	}
+	dim := runs + 12
+	if dim%4 != 1 || dim < 21 || dim > 177 || len(edges) != runs-1 {
+		return 0, nil
+	}
+	return dim, edges
 }
 
 // dimensions returns the code sizes (4v+17 modules) to try for a code
@@ -229,15 +359,93 @@ func dimensions(across, down float64) []int {
 	return dims
 }
 
-// findAlignment looks for the bottom-right alignment pattern of a code of
-// dim modules around where a parallelogram would put it, in a window wide
-// enough for a slant.
-func findAlignment(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, dim int) *detector.AlignmentPattern {
-	ms := (bl.GetEstimatedModuleSize() + tr.GetEstimatedModuleSize()) / 2
-	correction := 1 - 3/float64(dim-7)
-	x := tl.GetX() + correction*(tr.GetX()-tl.GetX()+bl.GetX()-tl.GetX())
-	y := tl.GetY() + correction*(tr.GetY()-tl.GetY()+bl.GetY()-tl.GetY())
-	return alignmentNear(m, x, y, ms, 16)
+// alignRadius is the half-width, in modules, of the window searched for
+// the bottom-right alignment pattern around where a parallelogram would
+// put it: wide enough for a code seen at a slant.
+const alignRadius = 8
+
+// findAlignments looks for the bottom-right alignment pattern of a code of
+// dim modules around where a parallelogram would put it: matched as a
+// template on the code's own module axes (align.go), which finds it at
+// any rotation, and with gozxing's run scanner, which expects rows and
+// columns of one module and so works on codes that are not turned. It
+// returns what either found, the template's first, without duplicates.
+func findAlignments(m *gozxing.BitMatrix, bl, tl, tr *detector.FinderPattern, dim int) []*detector.AlignmentPattern {
+	var found []*detector.AlignmentPattern
+	affine := detector.Detector_createTransform(tl, tr, bl, nil, dim)
+	at := float64(dim) - 6.5 // module coordinate of its centre
+	p := []float64{at, at}
+	affine.TransformPoints(p)
+	ms := (legSize(m, tl, tr) + legSize(m, tl, bl)) / 2
+	if x, y, ok := matchAlignment(m, affine, at, at, p[0], p[1], alignRadius); ok {
+		found = append(found, detector.NewAlignmentPattern(x, y, ms))
+	}
+	if ap := alignmentNear(m, p[0], p[1], ms, 2*alignRadius); ap != nil {
+		if len(found) == 0 || gozxing.ResultPoint_Distance(ap, found[0]) > ms/2 {
+			found = append(found, ap)
+		}
+	}
+	return found
+}
+
+// legSize is the module size along the leg between finder patterns a and
+// b: the mean of legModule measured at each end, or of the patterns' own
+// estimates where that fails.
+func legSize(m *gozxing.BitMatrix, a, b *detector.FinderPattern) float64 {
+	ma, mb := legModule(m, a, b), legModule(m, b, a)
+	switch {
+	case ma > 0 && mb > 0:
+		return (ma + mb) / 2
+	case ma > 0:
+		return ma
+	case mb > 0:
+		return mb
+	}
+	return (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
+}
+
+// legModule measures the module size of finder pattern a along the line
+// towards b, as gozxing's detector does: from the centre, both ways, to
+// where the dark outer ring ends (dark, light, dark, then light), which
+// spans the pattern's 7 modules on the code's own axis whatever the turn.
+// It returns 0 when the line leaves the image or the size is not one a
+// finder pattern of a's own estimate (its width along a row) can have:
+// a turn makes that estimate up to √2 times the size on the code's axis,
+// never much less.
+func legModule(m *gozxing.BitMatrix, a, b *detector.FinderPattern) float64 {
+	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
+	l := math.Hypot(dx, dy)
+	if l == 0 {
+		return 0
+	}
+	ux, uy := dx/l, dy/l
+	limit := 2 * 3.5 * a.GetEstimatedModuleSize()
+	w, h := m.GetWidth(), m.GetHeight()
+	total := 0.0
+	for _, sgn := range [2]float64{1, -1} {
+		const step = 0.5
+		flips, on := 0, true
+		r := 0.0
+		for ; r <= limit && flips < 3; r += step {
+			x, y := int(a.GetX()+sgn*r*ux), int(a.GetY()+sgn*r*uy)
+			if x < 0 || y < 0 || x >= w || y >= h {
+				return 0
+			}
+			if m.Get(x, y) != on {
+				on = !on
+				flips++
+			}
+		}
+		if flips < 3 {
+			return 0
+		}
+		total += r - step - step/2
+	}
+	est := a.GetEstimatedModuleSize()
+	if ms := total / 7; ms >= est/1.6 && ms <= 1.2*est {
+		return ms
+	}
+	return 0
 }
 
 // plausible orders three candidates as bottom-left, top-left, top-right
@@ -279,7 +487,7 @@ const minTimingShare = 0.5
 // alternates dark and light module by module between the two patterns'
 // separators, as a code's timing pattern does.
 func timingAlong(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) bool {
-	ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
+	ms := legSize(m, a, b)
 	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
 	length := math.Hypot(dx, dy)
 	ex, ey := c.GetX()-a.GetX(), c.GetY()-a.GetY()

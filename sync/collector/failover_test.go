@@ -231,11 +231,10 @@ func TestCollectorFailoverLosesNothing(t *testing.T) {
 	if stored != batches*size || distinct != stored {
 		t.Fatalf("on the promoted standby: %d rows, %d distinct; want %d, all distinct", stored, distinct, batches*size)
 	}
-	s := c.Stats()
-	t.Logf("collector: %+v", s)
-	if s.Errors == 0 {
-		t.Errorf("Stats().Errors = 0; want the failed writes of the failover counted")
-	}
+	// Whether the crash met a write in flight (Errors), a commit whose
+	// ack was lost (Duplicates) or neither depends on timing; every
+	// record on the standby exactly once is what must hold.
+	t.Logf("collector: %+v", c.Stats())
 }
 
 // timesFrom are n times one second apart from now, for seqs from on.

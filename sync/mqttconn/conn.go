@@ -96,7 +96,7 @@ func (c Conn) Validate(prefix string) error {
 	case c.Broker == "" && len(c.Brokers) == 0:
 		return fmt.Errorf("%sbroker: missing; e.g. tls://broker.example:8883 (or %sbrokers: a list of cluster nodes)", prefix, prefix)
 	case c.Broker != "" && len(c.Brokers) > 0:
-		return fmt.Errorf("%sbroker and %sbrokers: give one of them (brokers for several nodes of one cluster)", prefix, prefix)
+		return fmt.Errorf("%sbrokers: set broker or brokers, not both (brokers lists the nodes of one cluster)", prefix)
 	case len(c.Brokers) > MaxBrokers:
 		return fmt.Errorf("%sbrokers: %d URLs, at most %d", prefix, len(c.Brokers), MaxBrokers)
 	case c.ClientID == "" || len(c.ClientID) > 23*4:

@@ -39,7 +39,7 @@ func TestValidate(t *testing.T) {
 		{"max message at the minimum", func(c *Conn) { c.MaxMessage = MinMaxMessage }, ""},
 		{"broker list", brokers("tcp://127.0.0.1:1", "tcp://127.0.0.1:2"), ""},
 		{"tls list with a CA", func(c *Conn) { brokers("tls://a:8883", "tls://b:8883")(c); c.CAFile = "ca.pem" }, ""},
-		{"broker and brokers", func(c *Conn) { c.Brokers = []string{"tcp://b:1883"} }, "give one of them"},
+		{"broker and brokers", func(c *Conn) { c.Brokers = []string{"tcp://b:1883"} }, "not both"},
 		{"bad list entry", brokers("tcp://a:1883", "tcp://b"), `sync.brokers: "tcp://b"`},
 		{"listed twice", brokers("tcp://a:1883", "tcp://a:1883"), "listed twice"},
 		{"mixed tls", brokers("tls://a:8883", "tcp://b:1883"), "mixes TLS and plaintext"},

@@ -97,8 +97,6 @@ func (c Conn) Validate(prefix string) error {
 		return fmt.Errorf("%sbroker: missing; e.g. tls://broker.example:8883 (or %sbrokers: a list of cluster nodes)", prefix, prefix)
 	case c.Broker != "" && len(c.Brokers) > 0:
 		return fmt.Errorf("%sbrokers: set broker or brokers, not both (brokers lists the nodes of one cluster)", prefix)
-	case len(c.Brokers) > MaxBrokers:
-		return fmt.Errorf("%sbrokers: %d URLs, at most %d", prefix, len(c.Brokers), MaxBrokers)
 	case c.ClientID == "" || len(c.ClientID) > 23*4:
 		return fmt.Errorf("%sclient_id: must be set and stable (at most 92 characters)", prefix)
 	case (c.CertFile == "") != (c.KeyFile == ""):
@@ -112,22 +110,40 @@ func (c Conn) Validate(prefix string) error {
 	if len(c.Brokers) > 0 {
 		field = prefix + "brokers"
 	}
+	tlsURLs, err := CheckBrokers(c.URLs())
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if !tlsURLs && (c.CAFile != "" || c.CertFile != "") {
+		return fmt.Errorf("%sca_file, cert_file: need a TLS broker URL (tls://...), not %s://", prefix, c.scheme())
+	}
+	return nil
+}
+
+// CheckBrokers checks the URLs of one broker or of the nodes of one
+// cluster: at least one and at most MaxBrokers, each as CheckBroker
+// wants it, none twice, all TLS or all plaintext. It reports whether
+// they are TLS.
+func CheckBrokers(urls []string) (tls bool, err error) {
+	if len(urls) == 0 || len(urls) > MaxBrokers {
+		return false, fmt.Errorf("%d URLs; want 1 to %d", len(urls), MaxBrokers)
+	}
 	seen := make(map[string]bool)
-	for i, broker := range c.URLs() {
+	for i, broker := range urls {
 		scheme, err := CheckBroker(broker)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s: %q: %w", field, broker, err)
+			return false, fmt.Errorf("%q: %w", broker, err)
 		case seen[broker]:
-			return fmt.Errorf("%s: %q is listed twice", field, broker)
-		case !TLSSchemes[scheme] && (c.CAFile != "" || c.CertFile != ""):
-			return fmt.Errorf("%sca_file, cert_file: need a TLS broker URL (tls://...), not %s:// (%s)", prefix, scheme, broker)
-		case i > 0 && TLSSchemes[scheme] != TLSSchemes[c.scheme()]:
-			return fmt.Errorf("%s: %q: mixes TLS and plaintext nodes; use tls:// for all of them", field, broker)
+			return false, fmt.Errorf("%q is listed twice", broker)
+		case i == 0:
+			tls = TLSSchemes[scheme]
+		case TLSSchemes[scheme] != tls:
+			return false, fmt.Errorf("%q: mixes TLS and plaintext nodes; use tls:// for all of them", broker)
 		}
 		seen[broker] = true
 	}
-	return nil
+	return tls, nil
 }
 
 // URLs are the broker URLs a client connects to, in order: Brokers, or

@@ -44,7 +44,7 @@ func TestValidate(t *testing.T) {
 		{"listed twice", brokers("tcp://a:1883", "tcp://a:1883"), "listed twice"},
 		{"mixed tls", brokers("tls://a:8883", "tcp://b:1883"), "mixes TLS and plaintext"},
 		{"ca with a plaintext list", func(c *Conn) { brokers("tcp://a:1883")(c); c.CAFile = "ca.pem" }, "need a TLS broker"},
-		{"too many brokers", brokers(make([]string, MaxBrokers+1)...), "at most 16"},
+		{"too many brokers", brokers(make([]string, MaxBrokers+1)...), "want 1 to 16"},
 	} {
 		c := ok
 		tc.mod(&c)

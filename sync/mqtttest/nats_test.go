@@ -59,7 +59,11 @@ func TestNATSCluster(t *testing.T) {
 		conn.Close()
 		t.Fatal("stopped node still accepts connections")
 	}
-	wait(t, pub.Publish("t/x", 1, false, "two"))
+	// With a node gone, JetStream may first elect new leaders for the
+	// streams that node led: seconds, more on a loaded machine.
+	if tok := pub.Publish("t/x", 1, false, "two"); !tok.WaitTimeout(clusterReady) || tok.Error() != nil {
+		t.Fatalf("publish with a node down: not acknowledged within %v: %v", clusterReady, tok.Error())
+	}
 	_, present = connectURL(t, c.Nodes[2].URL(), "sub", handler)
 	if !present {
 		t.Fatal("the session did not move to another node: CONNACK says no session present")

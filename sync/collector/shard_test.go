@@ -176,3 +176,36 @@ func TestShardedCollectorsOnNATS(t *testing.T) {
 		}
 	}
 }
+
+// TestResliceDropsOldFilters: a collector that ran on every shard and
+// comes back as slice 0/2 under the same client id resumes its session,
+// drops the old filter and no longer receives slice 1's records.
+func TestResliceDropsOldFilters(t *testing.T) {
+	pool := testPool(t)
+	broker := mqtttest.StartMosquitto(t)
+	fleet := "reslice"
+	cfg := Config{Broker: broker.URL(), Fleet: fleet, ClientID: "collector-reslice", Workers: 1}
+	_, _, stop := startCollector(t, pool, NewWriter(pool, testLog(t)), cfg, testLog(t))
+	stop()
+	cfg.Slice = wire.Slice{I: 0, N: 2}
+	c, watched, _ := startCollector(t, pool, NewWriter(pool, testLog(t)), cfg, testLog(t))
+	// The session found, each filter of the slice, the unsubscription
+	// of the others: one signal each, one of them taken already.
+	for range len(c.filters) + 1 {
+		waitSubscribed(t, watched)
+	}
+	if s := c.Stats(); s.Resumed != 1 {
+		t.Fatalf("resumed %d sessions; want 1", s.Resumed)
+	}
+	g := newFakeGate(t, broker.URL(), fleet)
+	gates := shardGates(t, "reslice", 1)
+	g.send(gates[1][0], batch(gates[1][0], 1, 2))
+	g.send(gates[0][0], batch(gates[0][0], 1, 2, 3))
+	g.wantAck(gates[0][0], 1, 3)
+	// One worker handles messages in arrival order: slice 1's, published
+	// first, would have come first.
+	if s := c.Stats(); s.Records != 3 {
+		t.Errorf("collector 0/2 received %d records; want the 3 of its slice only", s.Records)
+	}
+	g.wantNoAck()
+}

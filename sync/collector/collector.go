@@ -172,6 +172,8 @@ type Collector struct {
 
 	roster   atomic.Pointer[verifier.Roster]
 	refusals refusals
+	// conns says which broker node the connection is on.
+	conns mqttconn.Counters
 	// haveRoster is closed once a roster is installed: until then the
 	// workers wait, judging no records message.
 	haveRoster chan struct{}
@@ -314,7 +316,7 @@ func (c *Collector) options() *mqtt.ClientOptions {
 	}
 	// At most mqttconn.DefaultMaxMessage is read of one message; a larger
 	// one is streamed past and arrives as a marker (see onMessage).
-	return mqttconn.Guard(o, 0, nil)
+	return mqttconn.Guard(o, 0, &c.conns)
 }
 
 // connectLoop keeps the client connected and subscribed until ctx is
@@ -333,7 +335,7 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 			c.log.Warn("cannot connect to the broker", "brokers", c.cfg.urls(), "err", err)
 		} else {
 			up := c.cfg.Clock.Now()
-			c.log.Info("connected", "brokers", c.cfg.urls(), "filters", c.filters, "slice", c.cfg.Slice.String(), "client_id", c.cfg.ClientID)
+			c.log.Info("connected", "broker", c.conns.Broker(), "filters", c.filters, "slice", c.cfg.Slice.String(), "client_id", c.cfg.ClientID)
 			var err error
 			select {
 			case <-ctx.Done():

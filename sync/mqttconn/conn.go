@@ -1,7 +1,8 @@
 // Package mqttconn is how every Wicket MQTT client connects: the broker
-// URL, client id, credentials and TLS files (Conn), paho's options built
-// from them, and the jittered backoff between attempts. Gates, collectors
-// and wicketctl share it.
+// URL, or the nodes of a clustered broker tried in turn (failover, see
+// Guard), client id, credentials and TLS files (Conn), paho's options
+// built from them, and the jittered backoff between attempts. Gates,
+// collectors and wicketctl share it.
 //
 // Two guards come with every client built from Conn.Options, so that
 // nothing on the broker can exhaust a client's memory or wedge its

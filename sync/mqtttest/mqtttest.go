@@ -1,7 +1,9 @@
-// Package mqtttest runs a real Mosquitto broker for tests: a private
-// process on a free loopback port, stopped when the test ends. A broker
-// can be stopped and started again on the same port to test outages, with
-// or without persistence across the restart.
+// Package mqtttest runs real MQTT brokers for tests: Mosquitto, the NATS
+// server's MQTT listener, and a three-node NATS cluster, each a private
+// process (or three) on free loopback ports, stopped when the test ends.
+// A broker, or one node of the cluster, can be stopped and started again
+// on the same port to test outages, with or without persistence across
+// the restart.
 package mqtttest
 
 import (

@@ -33,7 +33,7 @@ func TestNATS(t *testing.T) {
 }
 
 // TestClusterFailover runs a gate on a three-node NATS cluster with every
-// node listed (sync.brokers). The node it is on is killed: the gate moves
+// node listed (sync.brokers). The node it is on is killed (SIGKILL): the gate moves
 // to another node, the records it logs afterwards are acknowledged, and a
 // colour override published after the kill reaches it through the
 // session it left on the cluster.
@@ -57,10 +57,11 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatalf("gate on %s; want the first listed node %s", before.Broker, urls[0])
 	}
 
-	c.Node(before.Broker).Stop()
+	c.Node(before.Broker).Kill()
 	killed := time.Now()
 	g.appendN(t, 20)
-	publishRetained(t, other, map[string][]byte{topics.Delta(11): signBatch(t, f, 11, 10)})
+	// The other nodes may refuse clients until JetStream has new leaders.
+	mqtttest.PublishRetry(t, other, map[string][]byte{topics.Delta(11): signBatch(t, f, 11, 10)}, true)
 	eventually(t, "the gate on another node", 60*time.Second, func() bool {
 		st := g.sync.State()
 		return st.Connected && st.Broker == urls[1]

@@ -269,6 +269,20 @@ func (b *Broker) Stop() {
 	b.cmd, b.done = nil, nil
 }
 
+// Kill kills the broker (SIGKILL: no shutdown, nothing saved, as a crash
+// or a power cut would) and waits until it has exited. It does nothing if
+// the broker is stopped; Start brings it back.
+func (b *Broker) Kill() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	<-b.done
+	b.cmd, b.done = nil, nil
+}
+
 // Log returns what the broker wrote to its log so far, for failure
 // messages.
 func (b *Broker) Log() string { return b.log() }

@@ -212,3 +212,47 @@ func (c *Cluster) waitNode(i int, b *Broker) {
 	}
 	b.t.Fatalf("mqtttest: NATS node %d not accepting MQTT sessions after %v: %v\n%s", i+1, clusterReady, err, logs.String())
 }
+
+// PublishRetry publishes msgs (topic to payload) at QoS 1 on url through
+// a fresh clean-session client, and tries the whole set again until
+// every message is acknowledged, for up to a minute: right after a node
+// of a NATS cluster is killed, the other nodes refuse or drop MQTT
+// clients until JetStream has new leaders for the streams that node led.
+// It fails the test if the broker never takes them. Republishing is
+// harmless for retained messages and for receivers that drop duplicates.
+func PublishRetry(t testing.TB, url string, msgs map[string][]byte, retained bool) {
+	t.Helper()
+	deadline := time.Now().Add(clusterReady)
+	var err error
+	for attempt := 1; time.Now().Before(deadline); attempt++ {
+		if err = publishOnce(url, fmt.Sprintf("mqtttest-publisher-%d", attempt), msgs, retained); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("mqtttest: publish to %s: not acknowledged within %v: %v", url, clusterReady, err)
+}
+
+func publishOnce(url, id string, msgs map[string][]byte, retained bool) error {
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	cl := mqtt.NewClient(o)
+	tok := cl.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("connect: no answer")
+	}
+	if tok.Error() != nil {
+		return fmt.Errorf("connect: %w", tok.Error())
+	}
+	defer cl.Disconnect(100)
+	for topic, payload := range msgs {
+		tok := cl.Publish(topic, 1, retained, payload)
+		if !tok.WaitTimeout(10 * time.Second) {
+			return fmt.Errorf("publish %s: no PUBACK", topic)
+		}
+		if tok.Error() != nil {
+			return fmt.Errorf("publish %s: %w", topic, tok.Error())
+		}
+	}
+	return nil
+}

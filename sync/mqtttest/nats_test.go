@@ -54,16 +54,14 @@ func TestNATSCluster(t *testing.T) {
 	receive("one")
 
 	sub.Disconnect(100)
-	c.Nodes[0].Stop()
+	c.Nodes[0].Kill()
 	if conn, err := net.Dial("tcp", c.Nodes[0].Addr()); err == nil {
 		conn.Close()
 		t.Fatal("stopped node still accepts connections")
 	}
 	// With a node gone, JetStream may first elect new leaders for the
 	// streams that node led: seconds, more on a loaded machine.
-	if tok := pub.Publish("t/x", 1, false, "two"); !tok.WaitTimeout(clusterReady) || tok.Error() != nil {
-		t.Fatalf("publish with a node down: not acknowledged within %v: %v", clusterReady, tok.Error())
-	}
+	PublishRetry(t, c.Nodes[1].URL(), map[string][]byte{"t/x": []byte("two")}, false)
 	_, present = connectURL(t, c.Nodes[2].URL(), "sub", handler)
 	if !present {
 		t.Fatal("the session did not move to another node: CONNACK says no session present")

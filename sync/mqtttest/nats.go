@@ -2,6 +2,7 @@ package mqtttest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,16 +64,19 @@ func natsConfig(name string, client, mqttPort int, store string, route int, rout
 	return c.String()
 }
 
-// freePorts picks n free loopback ports.
+// freePorts picks n distinct free loopback ports. Each listener stays
+// open until all are picked: a port closed at once may be handed out
+// again by the next pick, and two nodes would then share it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
-		p, err := freePort()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("mqtttest: pick a port: %v", err)
 		}
-		ports[i] = p
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports
 }

@@ -28,6 +28,26 @@ func Base45DecodedLen(n int) int {
 	return n/3*2 + n%3/2
 }
 
+// base45Group holds, for each character, its value as the first, second
+// and third character of a group (times 1, 45 and 45*45), or base45Bad if
+// it is not in the alphabet: a group's sum is then over 0xffff whatever
+// the other two are, so one comparison finds both a bad character and a
+// group out of range.
+var base45Group = func() (t [3][256]uint32) {
+	for i := range 256 {
+		for k, w := range [3]uint32{1, 45, 45 * 45} {
+			t[k][i] = base45Bad
+			if v := base45Value[i]; v <= 44 {
+				t[k][i] = uint32(v) * w
+			}
+		}
+	}
+	return t
+}()
+
+// base45Bad is over any group's value (three of it still fit a uint32).
+const base45Bad = 1 << 20
+
 // AppendBase45Decode decodes src and appends the bytes to dst. It rejects
 // characters outside the alphabet, lengths with remainder 1 modulo 3, and
 // groups over 65535 (three characters) or 255 (two characters): RFC 9285
@@ -39,23 +59,22 @@ func AppendBase45Decode(dst []byte, src []byte) ([]byte, error) {
 	}
 	i := 0
 	for ; i+3 <= len(src); i += 3 {
-		c, d, e := base45Value[src[i]], base45Value[src[i+1]], base45Value[src[i+2]]
-		if c > 44 || d > 44 || e > 44 {
-			return dst, fmt.Errorf("%w: character outside alphabet at offset %d", ErrBase45, i+firstBad(src[i:i+3]))
-		}
-		n := uint32(c) + uint32(d)*45 + uint32(e)*45*45
+		g := src[i : i+3 : i+3]
+		n := base45Group[0][g[0]] + base45Group[1][g[1]] + base45Group[2][g[2]]
 		if n > 0xffff {
+			if n >= base45Bad {
+				return dst, fmt.Errorf("%w: character outside alphabet at offset %d", ErrBase45, i+firstBad(g))
+			}
 			return dst, fmt.Errorf("%w: group at offset %d is %d, over 65535", ErrBase45, i, n)
 		}
 		dst = append(dst, byte(n>>8), byte(n))
 	}
 	if i+2 == len(src) {
-		c, d := base45Value[src[i]], base45Value[src[i+1]]
-		if c > 44 || d > 44 {
-			return dst, fmt.Errorf("%w: character outside alphabet at offset %d", ErrBase45, i+firstBad(src[i:i+2]))
-		}
-		n := uint32(c) + uint32(d)*45
+		n := base45Group[0][src[i]] + base45Group[1][src[i+1]]
 		if n > 0xff {
+			if n >= base45Bad {
+				return dst, fmt.Errorf("%w: character outside alphabet at offset %d", ErrBase45, i+firstBad(src[i:i+2]))
+			}
 			return dst, fmt.Errorf("%w: final group at offset %d is %d, over 255", ErrBase45, i, n)
 		}
 		dst = append(dst, byte(n))

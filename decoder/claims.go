@@ -199,16 +199,27 @@ const maxTime = 253402300799
 // ParseClaims decodes and checks a voucher's claims map. Required: iss,
 // exp, iat, cti and the voucher map with version, subject, colour, kind
 // and class. Unknown keys anywhere are refused: a later format version
-// uses a new prefix or voucher version.
+// uses a new prefix or voucher version. The ID and Subject of the result
+// may point into payload.
 func ParseClaims(payload []byte) (*Claims, error) {
 	var c Claims
-	if err := StrictUnmarshal(payload, &c, ErrClaims); err != nil {
-		return nil, err
+	if !parseClaimsDirect(&c, payload) {
+		if err := parseClaimsGeneral(&c, payload); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// parseClaimsGeneral is the decoding of ParseClaims by the CBOR library,
+// for any map: into a zero c, it reports the error of a map that is not
+// a claims map.
+func parseClaimsGeneral(c *Claims, payload []byte) error {
+	*c = Claims{}
+	return StrictUnmarshal(payload, c, ErrClaims)
 }
 
 // Check reports the first claim that is missing or out of range.

@@ -97,14 +97,39 @@ type sign1Array struct {
 // embedded (not detached).
 func ParseSign1(data []byte) (*Sign1, error) {
 	s := new(Sign1)
-	if err := parseSign1(s, data); err != nil {
+	if parseSign1Direct(s, data) {
+		s.own()
+		return s, nil
+	}
+	if err := parseSign1General(s, data); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// parseSign1 is ParseSign1 into dst.
+// own makes the byte slices of s copies of their own, in one allocation.
+func (s *Sign1) own() {
+	buf := make([]byte, 0, len(s.Protected)+len(s.Kid)+len(s.Payload)+len(s.Signature))
+	for _, p := range []*[]byte{&s.Protected, &s.Kid, &s.Payload, &s.Signature} {
+		if *p != nil {
+			start := len(buf)
+			buf = append(buf, *p...)
+			*p = buf[start:len(buf):len(buf)]
+		}
+	}
+}
+
+// parseSign1 is ParseSign1 into dst, with dst's byte slices pointing into
+// data when the message has the shape of a voucher's (parseSign1Direct).
 func parseSign1(dst *Sign1, data []byte) error {
+	if parseSign1Direct(dst, data) {
+		return nil
+	}
+	return parseSign1General(dst, data)
+}
+
+// parseSign1General is parseSign1 by the CBOR library, for any message.
+func parseSign1General(dst *Sign1, data []byte) error {
 	if err := CheckHeads(data); err != nil {
 		return err
 	}
@@ -266,8 +291,9 @@ var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 type inflater struct {
 	src bytes.Reader
 	zr  io.ReadCloser
-	// compressed holds Unwrap's base45-decoded bytes between uses.
-	compressed []byte
+	// compressed and inflated hold Unwrap's base45-decoded and inflated
+	// bytes between uses.
+	compressed, inflated []byte
 }
 
 // Inflate decompresses one zlib stream (RFC 1950) and appends it to dst. It
@@ -341,7 +367,15 @@ func Unwrap(text []byte, prefix string) ([]byte, error) {
 		return nil, err
 	}
 	z.compressed = compressed
-	return z.inflate(make([]byte, 0, 4*len(compressed)+64), compressed, MaxDecompressedLen)
+	// Inflated into the pooled buffer, then copied out at its size: a
+	// buffer made for the output before its size is known would be
+	// several times too large.
+	cose, err := z.inflate(z.inflated[:0], compressed, MaxDecompressedLen)
+	z.inflated = cose[:0]
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(cose), nil
 }
 
 // Envelope is a parsed Wicket voucher whose signature is not yet checked.
@@ -351,7 +385,8 @@ type Envelope struct {
 
 // Parse decodes the text of a Wicket voucher down to its COSE_Sign1. It
 // checks structure only: the claims are parsed by ParseClaims once the
-// signature is good (see the verifier), or by Inspect for display.
+// signature is good (see the verifier), or by Inspect for display. The
+// envelope's byte slices share one buffer, the inflated message.
 func Parse(text []byte) (*Envelope, error) {
 	cose, err := Unwrap(text, Prefix)
 	if err != nil {

@@ -127,9 +127,16 @@ if ! command -v lintian >/dev/null; then
 	echo "installing lintian"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
 fi
+contact=$(sed -n 's/^Upstream-Contact: //p' packaging/copyright)
 for deb in "$work/v1/wicket_${v1}_amd64.deb" "$work/v1/wicket-authority_${v1}_amd64.deb"; do
 	check "lintian $(basename "$deb")" lintian --fail-on error,warning "$deb"
+	want "maintainer $(basename "$deb")" "$(dpkg-deb -f "$deb" Maintainer)" "$contact"
 done
+if DEB_MAINTAINER='Wicket maintainers <maintainers@wicket.invalid>' OUT=$work/reserved scripts/deb.sh amd64 >/dev/null 2>&1; then
+	bad "deb.sh refuses a reserved maintainer address" "it built with maintainers@wicket.invalid"
+else
+	ok "deb.sh refuses a reserved maintainer address"
+fi
 
 # stat_of PATH: owner:group mode inside the root.
 stat_of() { in_root stat -c '%U:%G %a' "$1" 2>&1; }

@@ -19,7 +19,8 @@
 #   VERSION        version for the binaries (default: git describe, as make)
 #   DEB_VERSION    the package version (default: from a VERSION tag like
 #                  v1.2.3; otherwise 0.0~gitTIME.HASH)
-#   DEB_MAINTAINER the packages' Maintainer (default: the project's)
+#   DEB_MAINTAINER the packages' Maintainer (default: the project's, the
+#                  Upstream-Contact of packaging/copyright)
 #   BUILD_TIME     commit time in Unix seconds (default: the last commit's)
 #   CONFIG         file installed as /etc/wicket/wicketd.yaml
 #                  (default: configs/wicketd.yaml)
@@ -57,7 +58,21 @@ fi
 
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(armhf arm64 amd64)
-DEB_MAINTAINER=${DEB_MAINTAINER:-Wicket maintainers <maintainers@wicket.invalid>}
+# The project's contact, written once: packaging/copyright's Upstream-Contact.
+DEB_MAINTAINER=${DEB_MAINTAINER:-$(sed -n 's/^Upstream-Contact: //p' packaging/copyright)}
+# The Maintainer is "Name <user@host>" with a host mail can reach: lintian
+# calls anything else malformed-contact or bogus-mail-host, and a name
+# reserved for examples and tests (RFC 2606, RFC 6761) reaches nobody.
+if ! [[ $DEB_MAINTAINER =~ ^[^\<\>@]+\ \<[^\<\>@\ ]+@(([A-Za-z0-9-]+\.)+[A-Za-z]{2,})\>$ ]]; then
+	echo "deb.sh: DEB_MAINTAINER '$DEB_MAINTAINER': want 'Name <user@host.domain>'" >&2
+	exit 2
+fi
+case ${BASH_REMATCH[1],,} in
+*.invalid | *.test | *.example | *.localhost | *.local | example.com | example.net | example.org | *.example.com | *.example.net | *.example.org)
+	echo "deb.sh: DEB_MAINTAINER '$DEB_MAINTAINER': ${BASH_REMATCH[1]} is reserved and reaches nobody; name a mailbox the project reads" >&2
+	exit 2
+	;;
+esac
 
 export CGO_ENABLED=0
 # File times in the packages: the commit's, so a rebuild is identical.

@@ -29,6 +29,9 @@ const (
 	docKeySet = 1
 	docBatch  = 2
 	docRoster = 3 // roster.go
+	// Orders to named gates (order.go).
+	docClockReset   = 4
+	docEmergencyAck = 5
 )
 
 // keySetDoc is the signed payload of a key set.

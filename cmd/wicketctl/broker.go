@@ -80,9 +80,15 @@ func waitToken(t mqtt.Token) error {
 
 // retained collects the retained messages on a filter: everything that
 // arrives until quiet passes with nothing new (or ctx ends).
+//
+// It subscribes at QoS 0: a broker queues at most max_queued_messages
+// QoS 1 messages per client beyond those in flight (1000 and 20 in
+// Mosquitto's default and in the shipped station.conf) and drops the
+// rest without a word, so a QoS 1 read of 5,000 gates' statuses saw
+// 1,020 of them. QoS 0 messages to a connected client are not queued.
 func retained(ctx context.Context, cl mqtt.Client, filter string, quiet time.Duration) (map[string][]byte, error) {
 	got := make(chan mqtt.Message, 1024)
-	if err := waitToken(cl.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+	if err := waitToken(cl.Subscribe(filter, 0, func(_ mqtt.Client, m mqtt.Message) {
 		if m.Retained() {
 			got <- m
 		}

@@ -3,15 +3,20 @@ package main
 import (
 	"encoding/hex"
 	"fmt"
+	"image"
 	"os"
 
 	"wicket/cmd/wicketctl/card"
 	"wicket/decoder"
 )
 
-// writeCard renders the printable voucher and tells the operator when the
-// card had to fall back to Latin-only fonts.
-func writeCard(e env, path, text string, c *decoder.Claims, font string) error {
+// readPhoto reads the holder's photo for the card (card.ReadPhoto).
+func readPhoto(path string) (image.Image, error) { return card.ReadPhoto(path) }
+
+// writeCard renders the printable voucher, with the holder's photo when
+// photo is not nil, and tells the operator when the card had to fall back
+// to Latin-only fonts.
+func writeCard(e env, path, text string, c *decoder.Claims, font string, photo image.Image) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -19,7 +24,7 @@ func writeCard(e env, path, text string, c *decoder.Claims, font string) error {
 	res, err := card.WritePNG(f, card.Card{
 		Text: text, Colour: c.Voucher.Colour.String(), MaskedName: c.Voucher.Name,
 		Class: c.Voucher.Class.String(), Issuer: c.Issuer, Kind: c.Voucher.Kind.String(),
-		Expires: c.ExpiryTime(), VoucherID: hex.EncodeToString(c.ID), FontPath: font,
+		Expires: c.ExpiryTime(), VoucherID: hex.EncodeToString(c.ID), FontPath: font, Photo: photo,
 	})
 	if err != nil {
 		f.Close()

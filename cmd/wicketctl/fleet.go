@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"path"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,16 +19,35 @@ import (
 	"wicket/verifier"
 )
 
-// cmdFleet lists the gates of a fleet from their retained status.
+// cmdFleet summarises a fleet from its gates' retained status: counts
+// first, then only the gates that need attention (all with -all), each
+// with the problems that put it there.
 func cmdFleet(e env, args []string) error {
-	fs := newFlags(e, "fleet", "-broker URL -fleet F -roots ROOT.pub [-json] [-wait 2s]")
+	fs := newFlags(e, "fleet", "-broker URL -fleet F -roots ROOT.pub [-all] [-venue V] [-gate GLOB] [-problem P] [-json] [-wait 2s]")
 	bf := addBrokerFlags(fs, "fleet")
 	var roots multiFlag
 	fs.Var(&roots, "roots", "root public key the fleet's roster verifies with (repeat); without it no status can be verified")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print JSON: the summary and the listed gates")
+	all := fs.Bool("all", false, "list every gate, not only those that need attention")
+	var f fleetFilter
+	fs.StringVar(&f.venue, "venue", "", "only gates of this venue")
+	fs.StringVar(&f.gate, "gate", "", "only gates whose id matches this pattern (* and ? as in a shell)")
+	fs.StringVar(&f.problem, "problem", "", "only gates with this problem (see docs/operations.md, \"wicketctl fleet\")")
+	var th fleetThresholds
+	fs.DurationVar(&th.stale, "stale", 3*time.Minute, "a status older than this is stale (gates refresh it every minute)")
+	fs.IntVar(&th.outbox, "outbox", 1000, "records waiting in a gate's outbox from which it needs attention")
+	fs.DurationVar(&th.unacked, "unacked", 15*time.Minute, "records waiting with no collector acknowledgement for this long need attention")
 	quiet := fs.Duration("wait", 2*time.Second, "stop after this long without a new status")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if f.problem != "" && !knownProblem(f.problem) {
+		return usagef("-problem %q: one of %s", f.problem, strings.Join(fleetProblems, ", "))
+	}
+	if f.gate != "" {
+		if _, err := path.Match(f.gate, ""); err != nil {
+			return usagef("-gate %q: %v", f.gate, err)
+		}
 	}
 	cl, topics, err := bf.dial()
 	if err != nil {
@@ -83,37 +106,174 @@ func cmdFleet(e env, args []string) error {
 			if gate, err := topics.GateOf(topic); err == nil {
 				s.Gate = gate // the topic, not the claim, names the row
 			}
+			s = wire.Status{Gate: s.Gate} // nothing of it is shown as fact
 		}
 		gates = append(gates, gateStatus{Status: s, Verified: problem == "", Unverified: problem})
 	}
 	sort.Slice(gates, func(i, j int) bool { return gates[i].Gate < gates[j].Gate })
+	sum := assess(gates, th, time.Now())
+	var listed []gateStatus
+	for _, g := range gates {
+		if f.match(g) && (*all || f.problem != "" || len(g.Problems) > 0) {
+			listed = append(listed, g)
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(gates)
+		return enc.Encode(fleetReport{Summary: sum, Gates: listed})
 	}
-	now := time.Now()
+	sum.print(e.stdout)
+	if len(listed) == 0 {
+		return nil
+	}
+	fmt.Fprintln(e.stdout)
+	printGates(e.stdout, listed, time.Now())
+	return nil
+}
+
+// fleetProblems are the reasons a gate needs attention, in the order
+// the summary lists them. docs/operations.md says what each means and
+// what to do.
+var fleetProblems = []string{
+	"unverified", "offline", "stale", "emergency", "clock_untrusted", "dropped",
+	"outbox_backlog", "unacked", "key_set_behind", "status_behind", "trust_gap", "refusals",
+}
+
+func knownProblem(p string) bool { return slices.Contains(fleetProblems, p) }
+
+// fleetThresholds are where a number becomes a problem.
+type fleetThresholds struct {
+	stale, unacked time.Duration
+	outbox         int
+}
+
+// fleetFilter selects the gates listed; the summary counts every gate.
+type fleetFilter struct{ venue, gate, problem string }
+
+func (f fleetFilter) match(g gateStatus) bool {
+	if f.venue != "" && g.Venue != f.venue {
+		return false
+	}
+	if f.gate != "" {
+		if ok, _ := path.Match(f.gate, g.Gate); !ok {
+			return false
+		}
+	}
+	return f.problem == "" || slices.Contains(g.Problems, f.problem)
+}
+
+// fleetSummary counts a fleet. The newest versions are those of verified
+// statuses only: a forged status claiming a higher version cannot make
+// the fleet look behind.
+type fleetSummary struct {
+	Gates         int            `json:"gates"`
+	Healthy       int            `json:"healthy"`
+	Attention     int            `json:"attention"`
+	Online        int            `json:"online"`
+	NewestKeySet  uint64         `json:"newest_key_set"`
+	NewestStatus  uint64         `json:"newest_status"`
+	Problems      map[string]int `json:"problems"`
+	OutboxRecords int            `json:"outbox_records"`
+}
+
+type fleetReport struct {
+	Summary fleetSummary `json:"summary"`
+	Gates   []gateStatus `json:"gates"`
+}
+
+// assess sets each gate's problems and counts the fleet.
+func assess(gates []gateStatus, th fleetThresholds, now time.Time) fleetSummary {
+	sum := fleetSummary{Gates: len(gates), Problems: map[string]int{}}
+	for _, g := range gates {
+		if g.Verified {
+			sum.NewestKeySet = max(sum.NewestKeySet, g.KeySetVersion)
+			sum.NewestStatus = max(sum.NewestStatus, g.StatusVersion)
+		}
+	}
+	for i := range gates {
+		g := &gates[i]
+		g.Problems = g.problems(sum, th, now)
+		for _, p := range g.Problems {
+			sum.Problems[p]++
+		}
+		if len(g.Problems) == 0 {
+			sum.Healthy++
+		}
+		if g.Verified {
+			sum.OutboxRecords += g.Outbox
+			if g.Online {
+				sum.Online++
+			}
+		}
+	}
+	sum.Attention = sum.Gates - sum.Healthy
+	return sum
+}
+
+// problems lists what is wrong with one gate, in fleetProblems order.
+func (g gateStatus) problems(sum fleetSummary, th fleetThresholds, now time.Time) []string {
+	if !g.Verified {
+		return []string{"unverified"}
+	}
+	s := g.Status
+	var p []string
+	add := func(cond bool, name string) {
+		if cond {
+			p = append(p, name)
+		}
+	}
+	add(!s.Online, "offline")
+	add(now.Sub(s.At) > th.stale, "stale")
+	add(s.Emergency != "" && s.Emergency != "normal", "emergency")
+	add(!s.ClockTrusted, "clock_untrusted")
+	add(s.Dropped > 0, "dropped")
+	add(s.Outbox >= th.outbox, "outbox_backlog")
+	add(s.Outbox > 0 && (s.LastAck.IsZero() || now.Sub(s.LastAck) > th.unacked) && now.Sub(s.LastRecord) > th.unacked, "unacked")
+	add(s.KeySetVersion < sum.NewestKeySet, "key_set_behind")
+	add(s.StatusVersion < sum.NewestStatus, "status_behind")
+	add(s.TrustGap, "trust_gap")
+	add(s.TrustRefused+s.AcksRefused+s.Oversized > 0, "refusals")
+	return p
+}
+
+// print writes the summary: one line of counts, one of problems.
+func (s fleetSummary) print(w io.Writer) {
+	fmt.Fprintf(w, "%d gates: %d healthy, %d need attention; %d online; newest key set v%d, revocations v%d; %d records in outboxes\n",
+		s.Gates, s.Healthy, s.Attention, s.Online, s.NewestKeySet, s.NewestStatus, s.OutboxRecords)
+	var parts []string
+	for _, p := range fleetProblems {
+		if n := s.Problems[p]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", p, n))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "problems: %s\n", strings.Join(parts, ", "))
+	}
+	if n := s.Problems["unverified"]; n > 0 {
+		fmt.Fprintf(w, "%d UNVERIFIED: their status is not signed by the gate's enrolled key, so it says nothing\n", n)
+	}
+}
+
+// printGates writes one row per gate.
+func printGates(out io.Writer, gates []gateStatus, now time.Time) {
 	ago := func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
 		}
 		return now.Sub(t).Round(time.Second).String()
 	}
-	w := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "GATE\tVENUE\tSTATE\tKEY SET\tREVOCATIONS\tOUTBOX\tDROPPED\tLAST RECORD\tCLOCK\tSTATUS AGE\tVERSION")
-	online, unverified := 0, 0
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "GATE\tVENUE\tSTATE\tKEY SET\tREVOCATIONS\tOUTBOX\tDROPPED\tLAST RECORD\tCLOCK\tSTATUS AGE\tVERSION\tPROBLEMS")
 	for _, g := range gates {
 		if !g.Verified {
-			// Nothing of an unverified status is shown as fact.
-			unverified++
-			fmt.Fprintf(w, "%s\t-\tUNVERIFIED (%s)\t-\t-\t-\t-\t-\t-\t-\t-\n", g.Gate, g.Unverified)
+			fmt.Fprintf(w, "%s\t-\tUNVERIFIED (%s)\t-\t-\t-\t-\t-\t-\t-\t-\tunverified\n", g.Gate, g.Unverified)
 			continue
 		}
 		s := g.Status
 		state := "offline"
 		if s.Online {
 			state = "online"
-			online++
 		}
 		if s.Emergency != "" && s.Emergency != "normal" {
 			state += " EMERGENCY"
@@ -129,16 +289,14 @@ func cmdFleet(e env, args []string) error {
 		if !s.ClockTrusted {
 			clock = "UNTRUSTED"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\tv%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Gate, s.Venue, state, s.KeySetVersion, rev,
-			s.Outbox, s.Dropped, ago(s.LastRecord), clock, ago(s.At), s.Version)
+		problems := strings.Join(g.Problems, ",")
+		if problems == "" {
+			problems = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\tv%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Gate, s.Venue, state, s.KeySetVersion, rev,
+			s.Outbox, s.Dropped, ago(s.LastRecord), clock, ago(s.At), s.Version, problems)
 	}
 	w.Flush()
-	fmt.Fprintf(e.stdout, "%d gates, %d online", len(gates), online)
-	if unverified > 0 {
-		fmt.Fprintf(e.stdout, ", %d UNVERIFIED: their status is not signed by the gate's enrolled key, so it says nothing", unverified)
-	}
-	fmt.Fprintln(e.stdout)
-	return nil
 }
 
 // dial connects with the broker flags.
@@ -164,6 +322,7 @@ func heldRoster(cl mqtt.Client, topics wire.Topics, quiet time.Duration) ([]byte
 // roster, or why not.
 type gateStatus struct {
 	wire.Status
-	Verified   bool   `json:"verified"`
-	Unverified string `json:"unverified,omitempty"`
+	Verified   bool     `json:"verified"`
+	Unverified string   `json:"unverified,omitempty"`
+	Problems   []string `json:"problems"`
 }

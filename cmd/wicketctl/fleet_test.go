@@ -4,8 +4,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,8 +111,8 @@ func TestFleetUnverifiedStatus(t *testing.T) {
 		cl.Publish(topic, 1, true, p).Wait()
 	}
 	cl.Disconnect(100)
-	rc, out, errs := run(t, "fleet", "-broker", b.URL(), "-fleet", "f1", "-roots", rootPub, "-wait", "500ms")
-	if rc != exitOK || !strings.Contains(out, "5 gates, 1 online, 4 UNVERIFIED") {
+	rc, out, errs := run(t, "fleet", "-broker", b.URL(), "-fleet", "f1", "-roots", rootPub, "-wait", "500ms", "-all")
+	if rc != exitOK || !strings.Contains(out, "5 gates: 1 healthy, 4 need attention; 1 online") || !strings.Contains(out, "4 UNVERIFIED") {
 		t.Fatalf("fleet: %d\n%s%s", rc, out, errs)
 	}
 	for _, line := range strings.Split(out, "\n") {
@@ -129,14 +131,151 @@ func TestFleetUnverifiedStatus(t *testing.T) {
 			}
 		}
 	}
-	rc, out, _ = run(t, "fleet", "-broker", b.URL(), "-fleet", "f1", "-roots", rootPub, "-wait", "500ms", "-json")
-	var rows []gateStatus
-	if rc != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 5 {
+	rc, out, _ = run(t, "fleet", "-broker", b.URL(), "-fleet", "f1", "-roots", rootPub, "-wait", "500ms", "-json", "-all")
+	var rep fleetReport
+	if rc != exitOK || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Gates) != 5 {
 		t.Fatalf("fleet -json: %d %s", rc, out)
 	}
-	for _, r := range rows {
+	for _, r := range rep.Gates {
 		if r.Verified != (r.Gate == "G1") {
 			t.Errorf("fleet -json: %s verified=%v (%s)", r.Gate, r.Verified, r.Unverified)
 		}
+		if !r.Verified && (r.StatusVersion != 0 || r.Online) {
+			t.Errorf("fleet -json: unverified %s carries its claims: %+v", r.Gate, r.Status)
+		}
+	}
+	// A forged status claiming v99 must not make the genuine one look behind.
+	if rep.Summary.NewestStatus != 99 || rep.Summary.Problems["status_behind"] != 0 {
+		t.Errorf("fleet -json summary: %+v", rep.Summary)
+	}
+}
+
+// TestFleetAtScale: 5,000 gates' signed statuses on a real broker. The
+// summary counts every gate and every problem exactly; only the gates
+// that need attention are listed; the filters narrow the list; -json
+// carries the same.
+func TestFleetAtScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 statuses")
+	}
+	const n = 5000
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	rootPub, _ := writeRoot(t, t.TempDir())
+	topics := wire.Topics{Fleet: "f1"}
+	now := time.Now()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("S%03d-G%02d", i/10, i%10)
+	}
+	// Every 500th gate, from the 1st, has one problem; the rest are healthy.
+	faults := map[int]func(*wire.Status){
+		1: func(s *wire.Status) { s.Online = false },
+		2: func(s *wire.Status) { s.At = now.Add(-10 * time.Minute) },
+		3: func(s *wire.Status) { s.Emergency = "active" },
+		4: func(s *wire.Status) { s.ClockTrusted = false },
+		5: func(s *wire.Status) { s.KeySetVersion = 6 },
+		6: func(s *wire.Status) { s.Dropped = 3 },
+		7: func(s *wire.Status) { s.Outbox = 5000; s.LastAck = now.Add(-time.Minute); s.LastRecord = now },
+		8: func(s *wire.Status) {
+			s.Outbox = 12
+			s.LastAck = now.Add(-2 * time.Hour)
+			s.LastRecord = now.Add(-time.Hour)
+		},
+		9:  func(s *wire.Status) { s.StatusVersion = 119 },
+		10: func(s *wire.Status) { s.TrustRefused = 2 },
+	}
+	want := map[string]int{}
+	names := map[int]string{1: "offline", 2: "stale", 3: "emergency", 4: "clock_untrusted", 5: "key_set_behind",
+		6: "dropped", 7: "outbox_backlog", 8: "unacked", 9: "status_behind", 10: "refusals"}
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("gates").SetMaxResumePubInFlight(100))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	var toks []mqtt.Token
+	toks = append(toks, cl.Publish(topics.Roster(), 1, true, wiretest.Roster(t, f.Root, 1, ids...)))
+	for i, id := range ids {
+		venue := "V1"
+		if i%2 == 1 {
+			venue = "V2"
+		}
+		st := wire.Status{Gate: id, Venue: venue, Online: true, KeySetVersion: 7, StatusVersion: 120, ClockTrusted: true, At: now}
+		if fault := faults[i%500]; fault != nil {
+			fault(&st)
+			want[names[i%500]]++
+		}
+		p, err := wire.Sign(wire.KindStatus, "f1", id, wiretest.GateKey, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, cl.Publish(topics.Status(id), 1, true, p))
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	common := []string{"fleet", "-broker", b.URL(), "-fleet", "f1", "-roots", rootPub, "-wait", "1s"}
+	start := time.Now()
+	rc, out, errs := run(t, common...)
+	t.Logf("wicketctl fleet over %d gates: %v", n, time.Since(start))
+	attention := 10 * (n / 500)
+	if rc != exitOK || !strings.Contains(out, fmt.Sprintf("%d gates: %d healthy, %d need attention", n, n-attention, attention)) {
+		t.Fatalf("fleet: %d\n%.2000s%s", rc, out, errs)
+	}
+	if !strings.Contains(out, "newest key set v7, revocations v120") {
+		t.Errorf("fleet summary: %.300s", out)
+	}
+	rows := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "S") {
+			rows++
+		}
+	}
+	if rows != attention {
+		t.Errorf("fleet listed %d gates; want only the %d that need attention", rows, attention)
+	}
+	rc, out, _ = run(t, append(common, "-json")...)
+	var rep fleetReport
+	if rc != exitOK || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("fleet -json: %d %.300s", rc, out)
+	}
+	for p, w := range want {
+		if rep.Summary.Problems[p] != w {
+			t.Errorf("problem %s: %d gates; want %d", p, rep.Summary.Problems[p], w)
+		}
+	}
+	if len(rep.Summary.Problems) != len(want) || len(rep.Gates) != attention || rep.Summary.Online != n-want["offline"] {
+		t.Errorf("fleet -json summary %+v with %d gates listed", rep.Summary, len(rep.Gates))
+	}
+	rc, out, _ = run(t, append(common, "-json", "-problem", "emergency", "-venue", "V2")...)
+	rep = fleetReport{}
+	if rc != exitOK || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("fleet -problem -venue: %d %.300s", rc, out)
+	}
+	for _, g := range rep.Gates {
+		if g.Venue != "V2" || !slices.Contains(g.Problems, "emergency") {
+			t.Errorf("fleet -problem emergency -venue V2 listed %s (%s, %v)", g.Gate, g.Venue, g.Problems)
+		}
+	}
+	if len(rep.Gates) != want["emergency"] { // the odd gates are in V2, and so is every 500th from the 3rd
+		t.Errorf("fleet -problem emergency -venue V2: %d gates; want %d", len(rep.Gates), want["emergency"])
+	}
+	rc, out, _ = run(t, append(common, "-all", "-gate", "S12?-G0[0]")...)
+	rows = 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "S") {
+			rows++
+			if !strings.HasPrefix(line, "S12") {
+				t.Errorf("-gate S12?-G0[0] listed %q", line)
+			}
+		}
+	}
+	if rc != exitOK || rows != 10 {
+		t.Errorf("fleet -all -gate S12?-G0[0]: %d rows; want 10", rows)
+	}
+	if rc, _, e := run(t, append(common, "-problem", "sad")...); rc == exitOK || !strings.Contains(e, "offline") {
+		t.Errorf("fleet -problem sad: %d %s; want a usage error naming the problems", rc, e)
 	}
 }

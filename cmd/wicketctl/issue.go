@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"image"
 	"os"
 	"strings"
 	"time"
@@ -35,12 +36,23 @@ func cmdIssue(e env, args []string) error {
 	png := fs.String("png", "", "also write the QR code as a PNG to this file")
 	card := fs.String("card", "", "also write a printable ID-card-sized voucher PNG to this file")
 	font := fs.String("font", "", "CJK font for -card (.ttf/.ttc); default: search the system")
+	photo := fs.String("photo", "", "holder's photo (JPEG or PNG) to print on -card for the attendant to compare; it goes into no QR code or record")
 	asJSON := fs.Bool("json", false, "print a JSON object instead of the bare text")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *keyPath == "" || *issuer == "" {
 		return usagef("-key and -issuer are required")
+	}
+	if *photo != "" && *card == "" {
+		return usagef("-photo is printed on the card only: add -card FILE")
+	}
+	var holderPhoto image.Image
+	if *photo != "" {
+		var err error
+		if holderPhoto, err = readPhoto(*photo); err != nil {
+			return fmt.Errorf("-photo: %w", err)
+		}
 	}
 	kind, err := decoder.ParseKind(*kindS)
 	if err != nil {
@@ -114,7 +126,7 @@ func cmdIssue(e env, args []string) error {
 		}
 	}
 	if *card != "" {
-		if err := writeCard(e, *card, text, c, *font); err != nil {
+		if err := writeCard(e, *card, text, c, *font, holderPhoto); err != nil {
 			return fmt.Errorf("-card: %w", err)
 		}
 	}

@@ -45,7 +45,10 @@ func commands() []command {
 		{"publish", "publish key sets and batches to the fleet broker (retained)", cmdPublish},
 		{"fleet", "list the fleet's gates from their retained status", cmdFleet},
 		{"roster", "sign, publish or show the roster of enrolled gates and collectors", cmdRoster},
+		{"clock-reset", "sign or publish a clock-floor reset for gates whose floor ran ahead", cmdClockReset},
+		{"emergency-ack", "sign and publish an emergency acknowledge: gates lock again once the alarm cleared", cmdEmergencyAck},
 		{"collect", "store gates' access records from MQTT in PostgreSQL", cmdCollect},
+		{"records", "remove the access records past an age from PostgreSQL (says what first)", cmdRecords},
 		{"version", "print the version", func(e env, _ []string) error {
 			fmt.Fprintf(e.stdout, "wicketctl %s\n", version)
 			return nil
@@ -94,7 +97,7 @@ func dispatch(e env, args []string) int {
 	var b strings.Builder
 	b.WriteString("usage: wicketctl COMMAND [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(e.stderr, b.String())
 	return exitUsage

@@ -101,7 +101,7 @@ func TestPublishAndFleet(t *testing.T) {
 	cl.Disconnect(100)
 	rc, out, _ = run(t, "fleet", "-broker", b.URL(), "-fleet", "f1", "-wait", "500ms")
 	// An unsigned status is no evidence of anything (fleet_test.go).
-	if rc != exitOK || !strings.Contains(out, "G7") || !strings.Contains(out, "1 gates, 0 online, 1 UNVERIFIED") {
+	if rc != exitOK || !strings.Contains(out, "G7") || !strings.Contains(out, "1 gates: 0 healthy, 1 need attention; 0 online") || !strings.Contains(out, "1 UNVERIFIED") {
 		t.Fatalf("fleet: %d\n%s", rc, out)
 	}
 }

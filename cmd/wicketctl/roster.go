@@ -62,16 +62,8 @@ func rosterSign(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	o, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
+	if err := writeNew(*out, doc); err != nil {
 		return fmt.Errorf("-out: %w", err)
-	}
-	if _, err := o.Write(doc); err != nil {
-		o.Close()
-		return err
-	}
-	if err := o.Close(); err != nil {
-		return err
 	}
 	gates := 0
 	for _, m := range list {
@@ -156,19 +148,7 @@ func memberKey(s, id string) (ed25519.PublicKey, error) {
 func rosterPublish(e env, args []string) error {
 	fs := newFlags(e, "roster publish", "-broker URL -fleet F -roots ROOT.pub roster.cose")
 	bf := addBrokerFlags(fs, "publish")
-	var roots multiFlag
-	fs.Var(&roots, "roots", "root public key the roster must verify with (repeat)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || len(roots) == 0 {
-		return usagef("want -roots and one roster file")
-	}
-	rk, err := loadRoots(roots)
-	if err != nil {
-		return err
-	}
-	raw, err := os.ReadFile(fs.Arg(0))
+	rk, raw, err := rootsAndFile(fs, args, "roster")
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ func (d *daemon) newDisplay() (*display.Server, error) {
 	s.Metrics().SetVersion(version)
 	s.OnAttendant = d.attendant
 	s.OnAcknowledge = d.acknowledgeEmergency
+	s.OnClockReset = d.clockReset
 	s.OnStatus = func() any { return d.liveStatus() }
 	return s, nil
 }

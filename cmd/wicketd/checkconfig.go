@@ -36,15 +36,7 @@ func cmdCheckConfig(ctx context.Context, args []string, _ io.Reader, stdout, std
 	path := fs.Arg(0)
 	cfg, err := config.Load(path)
 	if err != nil {
-		var probs config.Problems
-		if errors.As(err, &probs) {
-			fmt.Fprintf(stderr, "wicketd check-config: %s: %d problem(s):\n", path, len(probs))
-			for _, p := range probs {
-				fmt.Fprintf(stderr, "  %s\n", p)
-			}
-		} else {
-			fmt.Fprintf(stderr, "wicketd check-config: %v\n", err)
-		}
+		printConfigError(stderr, "check-config", path, err)
 		return exitUsage
 	}
 	probs, warnings := checkSetup(ctx, cfg, path, *broker)
@@ -61,6 +53,22 @@ func cmdCheckConfig(ctx context.Context, args []string, _ io.Reader, stdout, std
 	}
 	fmt.Fprintf(stdout, "# %s: OK\n%s", path, cfg)
 	return exitOK
+}
+
+// printConfigError tells the technician why the config at path was
+// refused by wicketd cmd: for Problems, their count and then one problem a
+// line, each with its line in the file and the fix; any other error on
+// one line.
+func printConfigError(w io.Writer, cmd, path string, err error) {
+	var probs config.Problems
+	if !errors.As(err, &probs) {
+		fmt.Fprintf(w, "wicketd %s: %v\n", cmd, err)
+		return
+	}
+	fmt.Fprintf(w, "wicketd %s: %s: %d problem(s):\n", cmd, path, len(probs))
+	for _, p := range probs {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
 }
 
 // checkSetup makes every check run would make short of driving the

@@ -63,6 +63,8 @@ func TestCheckConfigFindsWhatRunWould(t *testing.T) {
 		{"no such GPIO", replaceGPIO(gpio, "GPIO99"), []string{"line 1: turnstile.relay.name: \"GPIO99\" is not on this board's header"}},
 		{"ground pin", replaceGPIO(gpio, "P1_6"), []string{"line 1: turnstile.relay.name: \"P1_6\" is a ground pin"}},
 		{"pin used twice", "turnstile:\n  backend: gpio\n  relay: {name: GPIO17}\n  passage: {name: P1_11}\n", []string{"line 4: turnstile.passage.name: P1_11 is GPIO17, already used by turnstile.relay.name"}},
+		{"tamper on the relay's pin", "turnstile:\n  backend: gpio\n  relay: {name: GPIO17}\n  tamper: {name: P1_11}\n", []string{"line 4: turnstile.tamper.name: P1_11 is GPIO17, already used by turnstile.relay.name"}},
+		{"tamper on a power pin", "turnstile:\n  backend: gpio\n  relay: {name: GPIO17}\n  tamper: {name: P1_2}\n", []string{"line 4: turnstile.tamper.name: \"P1_2\" is a power pin"}},
 		{"all at once", "scanner: {type: serial, device: /nothing}\nturnstile: {backend: gpio, relay: {name: P1_1}}\n", []string{"line 1: scanner.device", "line 2: turnstile.relay.name: \"P1_1\" is a power pin"}},
 	} {
 		rc, out := checkConfig(t, cfgPath, tc.extra)
@@ -111,5 +113,39 @@ func TestCheckConfigBroker(t *testing.T) {
 	nodes := "sync: {enabled: true, fleet: f, brokers: ['" + b.URL() + "', 'tcp://" + closed + "']}\n"
 	if rc, out := checkConfig(t, cfgPath, nodes, "-broker"); rc != exitUsage || !strings.Contains(out, "line 1: sync.brokers: "+closed+" is not reachable") {
 		t.Errorf("check-config -broker, one node of two down = %d, %s; want sync.brokers, that node not reachable", rc, out)
+	}
+}
+
+// TestCheckConfigEveryProblem: check-config names every bad value, one
+// line each with its line in the file, not only the first; run refuses
+// the same config with the same lines.
+func TestCheckConfigEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := gateFiles(t, dir)
+	extra := "scanner:\n  type: serial\n  device: /dev/null\n  baud: 9601\n  max_frame: 10\nlog: {level: loud}\n"
+	want := []string{
+		": 3 problem(s):\n",
+		"\n  line 4: scanner.baud: 9601 is not a standard rate",
+		"\n  line 5: scanner.max_frame: 10 is out of range 64..65536\n",
+		"\n  line 6: log.level: \"loud\" is not allowed",
+	}
+	rc, out := checkConfig(t, cfgPath, extra)
+	if rc != exitUsage {
+		t.Fatalf("check-config = %d; want %d\n%s", rc, exitUsage, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("check-config says:\n%s\nwant it to say %q", out, w)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	rc = dispatch(context.Background(), []string{"run", "-config", filepath.Join(dir, "check.yaml")}, strings.NewReader(""), &stdout, &stderr)
+	if rc != exitUsage {
+		t.Fatalf("run = %d; want %d\n%s", rc, exitUsage, stderr.String())
+	}
+	_, runProbs, _ := strings.Cut(stderr.String(), "\n")
+	_, checkProbs, _ := strings.Cut(out, "\n")
+	if runProbs == "" || runProbs != checkProbs {
+		t.Errorf("run says:\n%s\nwant the problem lines of check-config:\n%s", stderr.String(), out)
 	}
 }

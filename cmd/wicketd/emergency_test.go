@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"wicket/cmd/wicketd/config"
 	"wicket/decoder"
 	"wicket/device/gate"
-	"wicket/sync/store"
 )
 
 // TestEmergencyAcknowledge runs the daemon on a simulated gate: a fire
@@ -28,32 +24,7 @@ func TestEmergencyAcknowledge(t *testing.T) {
 	cfgPath, f := gateFiles(t, dir)
 	surfaces, _, metricsAddr, adminAddr := writeAdminToken(t, dir)
 	appendConfig(t, cfgPath, surfaces)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdinR, stdinW := io.Pipe()
-	narrR, narrW := io.Pipe()
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(narrR)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	sims := make(chan *gate.Sim, 1)
-	d := &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: slog.New(slog.DiscardHandler), stdin: stdinR, stdout: narrW,
-		onSim: func(s *gate.Sim) { sims <- s }}
-	d.cfgHash.Store(ptr(fileHash(cfgPath)))
-	done, stop := runDaemon(t, d, stdinW, narrW)
-	var sim *gate.Sim
-	select {
-	case sim = <-sims:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the simulated gate never opened")
-	}
+	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath)
 	waitReady(t, "http://"+metricsAddr)
 
 	waitLine := func(want string) {
@@ -139,18 +110,7 @@ func TestEmergencyAcknowledge(t *testing.T) {
 	}
 	stop()
 
-	st, err := store.Open(store.Options{Path: cfg.Path(cfg.Store.Path), LockTimeout: 5 * time.Second, MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var acks []string
-	for _, ev := range allEvents(t, st) {
-		if ev.Reason == "emergency_ack" {
-			acks = append(acks, ev.Detail)
-		}
-	}
-	if len(acks) != 2 || !strings.HasPrefix(acks[0], "admin API token from 127.0.0.1") {
+	if acks := eventDetails(t, cfg.Path(cfg.Store.Path), "emergency_ack"); len(acks) != 2 || !strings.HasPrefix(acks[0], "admin API token from 127.0.0.1") {
 		t.Errorf("access log acknowledgements %q; want two, saying who asked", acks)
 	}
 }

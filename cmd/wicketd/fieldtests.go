@@ -83,10 +83,19 @@ var lookupPin = func(name string) gpio.PinIO { return gpioreg.ByName(name) }
 // inputPoll bounds each wait for an edge, so test-inputs ends on time.
 const inputPoll = 100 * time.Millisecond
 
-// cmdTestInputs prints every change of the passage sensor and the
-// emergency input for a while (-for), so a technician can walk through
-// the gate and pull the fire-alarm test switch and see each. It reads the
-// pins directly; the gate must be stopped.
+// noPinReason says why a named pin was not found: this user may not open
+// a GPIO chip, or the board has no such GPIO.
+func noPinReason() string {
+	if err := gate.ChipAccess("/dev/gpiochip*"); err != nil {
+		return err.Error()
+	}
+	return "no such GPIO on this board"
+}
+
+// cmdTestInputs prints every change of the passage sensor, the emergency
+// input and the tamper switch for a while (-for), so a technician can walk
+// through the gate, pull the fire-alarm test switch and open the enclosure
+// and see each. It reads the pins directly; the gate must be stopped.
 func cmdTestInputs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var watch time.Duration
 	cfg, ok := loadForTool("test-inputs", args, stderr, func(fs *flag.FlagSet) {
@@ -109,6 +118,7 @@ func cmdTestInputs(ctx context.Context, args []string, _ io.Reader, stdout, stde
 	for _, in := range []*input{
 		{what: "passage sensor", field: "turnstile.passage.name", cfg: cfg.Turnstile.Passage},
 		{what: "emergency input", field: "turnstile.emergency.name", cfg: cfg.Turnstile.Emergency},
+		{what: "tamper switch", field: "turnstile.tamper.name", cfg: cfg.Turnstile.Tamper},
 	} {
 		if in.cfg.Name == "" {
 			fmt.Fprintf(stdout, "%-15s not connected (%s empty)\n", in.what, in.field)
@@ -123,11 +133,7 @@ func cmdTestInputs(ctx context.Context, args []string, _ io.Reader, stdout, stde
 	host.Init() // errors show as pins not found, explained below
 	for _, in := range inputs {
 		if in.pin = lookupPin(in.cfg.Name); in.pin == nil {
-			why := "no such GPIO on this board"
-			if err := gate.ChipAccess("/dev/gpiochip*"); err != nil {
-				why = err.Error()
-			}
-			fmt.Fprintf(stderr, "wicketd test-inputs: %s %q: %s\n", in.field, in.cfg.Name, why)
+			fmt.Fprintf(stderr, "wicketd test-inputs: %s %q: %s\n", in.field, in.cfg.Name, noPinReason())
 			return exitUsage
 		}
 		if err := in.pin.In(gpio.PullNoChange, gpio.BothEdges); err != nil {
@@ -146,7 +152,7 @@ func cmdTestInputs(ctx context.Context, args []string, _ io.Reader, stdout, stde
 	for _, in := range inputs {
 		fmt.Fprintf(stdout, "%-15s %s (active-%s): %s\n", in.what, in.cfg.Name, lowHigh(in.cfg.ActiveLow), state(in, in.pin.Read()))
 	}
-	fmt.Fprintf(stdout, "watching for %v: walk through the gate, trigger the emergency input\n", watch)
+	fmt.Fprintf(stdout, "watching for %v: walk through the gate, trigger the emergency input, open the enclosure\n", watch)
 	ctx, cancel := context.WithTimeout(ctx, watch)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -41,15 +41,16 @@ func TestFeedbackConfirmed(t *testing.T) {
 	}
 }
 
-// TestInputsLive: test-inputs prints each change of the passage sensor
-// and the emergency input as it happens, honouring active_low, and says
-// which input never changed.
+// TestInputsLive: test-inputs prints each change of the passage sensor,
+// the emergency input and the tamper switch as it happens, honouring
+// active_low, and says which input never changed.
 func TestInputsLive(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, _ := gateFiles(t, dir)
 	pins := map[string]*gpiotest.Pin{
 		"GPIO23": {N: "GPIO23", L: gpio.Low, EdgesChan: make(chan gpio.Level)},
 		"GPIO24": {N: "GPIO24", L: gpio.High, EdgesChan: make(chan gpio.Level)},
+		"GPIO22": {N: "GPIO22", L: gpio.High, EdgesChan: make(chan gpio.Level)},
 	}
 	defer func(f func(string) gpio.PinIO) { lookupPin = f }(lookupPin)
 	lookupPin = func(name string) gpio.PinIO {
@@ -58,7 +59,7 @@ func TestInputsLive(t *testing.T) {
 		}
 		return nil
 	}
-	replaceSection(t, cfgPath, "turnstile:", "turnstile: {backend: gpio, relay: {name: GPIO17}, passage: {name: GPIO23}, emergency: {name: GPIO24, active_low: true}}\n")
+	replaceSection(t, cfgPath, "turnstile:", "turnstile: {backend: gpio, relay: {name: GPIO17}, passage: {name: GPIO23}, emergency: {name: GPIO24, active_low: true}, tamper: {name: GPIO22}}\n")
 	outR, outW := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
@@ -74,6 +75,8 @@ func TestInputsLive(t *testing.T) {
 				pins["GPIO23"].EdgesChan <- gpio.High
 				pins["GPIO23"].EdgesChan <- gpio.Low
 			}()
+			// The technician closes the open enclosure.
+			go func() { pins["GPIO22"].EdgesChan <- gpio.Low }()
 		}
 	}
 	got := b.String()
@@ -86,6 +89,9 @@ func TestInputsLive(t *testing.T) {
 		"s  passage sensor  ACTIVE",
 		"s  passage sensor  inactive",
 		"passage sensor  2 changes",
+		"tamper switch   GPIO22 (active-high): ACTIVE",
+		"s  tamper switch   inactive",
+		"tamper switch   1 changes",
 		"emergency input no change seen: if you triggered it, check its wiring and turnstile.emergency's active_low",
 	} {
 		if !strings.Contains(got, w) {

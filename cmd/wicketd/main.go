@@ -7,6 +7,7 @@
 //	wicketd status [FILE]              the gate's status, also beside a running gate
 //	wicketd test-relay|test-feedback|test-inputs|test-scanner [FILE]  field tests
 //	wicketd ack-emergency -config FILE lock the gate again after an emergency release
+//	wicketd clock-reset [-config FILE] ORDER  apply a signed clock-floor reset
 //	wicketd version                    print the version
 package main
 
@@ -52,9 +53,10 @@ func commands() []command {
 		{"identity", "show this gate's public key for enrolment (text and QR code)", cmdIdentity},
 		{"status", "trust versions, clock, broker, last sync, alerts (also beside a running gate)", cmdStatus},
 		{"ack-emergency", "lock the gate again after an emergency release (the alarm must have cleared)", cmdAckEmergency},
+		{"clock-reset", "apply the authority's signed clock-floor reset from a file (USB stick)", cmdClockReset},
 		{"test-relay", "pulse the relay and report the passage sensor", cmdTestRelay},
 		{"test-feedback", "light each LED and sound the buzzer in turn; you confirm each", cmdTestFeedback},
-		{"test-inputs", "print the passage sensor's and emergency input's changes live (-for 30s)", cmdTestInputs},
+		{"test-inputs", "print the passage sensor's, emergency input's and tamper switch's changes live (-for 30s)", cmdTestInputs},
 		{"test-scanner", "judge each frame the scanner sends and say which setting to fix", cmdTestScanner},
 		{"verify", "verify one code (argument or stdin) and print the decision", cmdVerify},
 		{"check-config", "validate a config file and print the effective config", cmdCheckConfig},

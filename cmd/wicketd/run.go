@@ -43,7 +43,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "wicketd run: %v\n", err)
+		printConfigError(stderr, "run", *cfgPath, err)
 		return exitUsage
 	}
 	level := new(slog.LevelVar)
@@ -155,7 +155,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := loadDCCPseudonymKey(cfg, d.v); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
-	d.trust = trust.New(d.roots, d.st, d.v, d.log)
+	d.trust = d.newTrust()
 	if err := d.installTrust(); err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
@@ -252,6 +252,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	})
 	g.Go(func() error { return d.ts.Run(gctx) })
+	g.Go(func() error { return d.watchTamper(gctx) })
 	if therm != nil {
 		g.Go(func() error { therm.Run(gctx); return nil })
 		g.Go(func() error { return d.watchThermometer(gctx, therm) })
@@ -375,7 +376,7 @@ func (d *daemon) system(kind, detail string) {
 // once and count in wicket_alerts_total.
 var alertKinds = map[string]bool{
 	"store_recovered": true, "revocations_recovered": true, "store_failure": true, "disk_full": true,
-	"forced_passage": true, "outbox_full": true,
+	"forced_passage": true, "outbox_full": true, "tamper": true,
 }
 
 // isAlert reports whether ev goes to the fleet's alert topic.

@@ -40,7 +40,7 @@ func loadForTool(name string, args []string, stderr io.Writer, flags func(*flag.
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "wicketd %s: %v\n", name, err)
+		printConfigError(stderr, name, path, err)
 		return nil, false
 	}
 	return cfg, true

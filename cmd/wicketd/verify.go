@@ -48,7 +48,7 @@ func cmdVerify(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "wicketd verify: %v\n", err)
+		printConfigError(stderr, "verify", *cfgPath, err)
 		return exitUsage
 	}
 	v, err := verifierFromFiles(cfg, clock)

@@ -1,6 +1,7 @@
 // Package gate drives a turnstile and its feedback through GPIO: the lock
 // relay, an optional passage sensor and emergency (fire) input, and optional
-// green and red LEDs and a buzzer.
+// green and red LEDs and a buzzer. Tamper watches an enclosure switch and
+// only reports it.
 //
 // It always knows the relay's state without reading the pin back, and puts
 // the relay in the configured safe state on shutdown and on any GPIO error.

@@ -35,11 +35,35 @@ func OpenGPIO(cfg Config, opts Options) (*Turnstile, *Feedback, error) {
 		}
 		return p
 	}
+	// Outputs are requested at their off level (relay locked, lights
+	// and buzzer off) so that starting wicketd never flicks them on.
+	var held []gpio.PinOut
+	out := func(field, name string, activeLow bool) gpio.PinOut {
+		p := pin(field, name)
+		if p == nil {
+			return nil
+		}
+		l, err := openLineOut(name, gpio.Level(activeLow))
+		if err != nil {
+			missing = fmt.Errorf("%s %q: %w", field, name, err)
+			return nil
+		}
+		if l == nil {
+			return p
+		}
+		held = append(held, l)
+		return l
+	}
+	release := func() {
+		for _, l := range held {
+			l.Halt()
+		}
+	}
 	tc, fc := cfg.Turnstile, cfg.Feedback
 	if tc.RelayPin == "" {
 		return nil, nil, fmt.Errorf("%w: RelayPin is empty: name the GPIO driving the lock relay, such as GPIO17", ErrConfig)
 	}
-	tp := TurnstilePins{Relay: pin("RelayPin", tc.RelayPin)}
+	tp := TurnstilePins{Relay: out("RelayPin", tc.RelayPin, tc.RelayActiveLow)}
 	if p := pin("PassagePin", tc.PassagePin); p != nil {
 		tp.Passage = p
 	}
@@ -47,24 +71,27 @@ func OpenGPIO(cfg Config, opts Options) (*Turnstile, *Feedback, error) {
 		tp.Emergency = p
 	}
 	var fp FeedbackPins
-	if p := pin("GreenPin", fc.GreenPin); p != nil {
+	if p := out("GreenPin", fc.GreenPin, fc.GreenActiveLow); p != nil {
 		fp.Green = p
 	}
-	if p := pin("RedPin", fc.RedPin); p != nil {
+	if p := out("RedPin", fc.RedPin, fc.RedActiveLow); p != nil {
 		fp.Red = p
 	}
-	if p := pin("BuzzerPin", fc.BuzzerPin); p != nil {
+	if p := out("BuzzerPin", fc.BuzzerPin, fc.BuzzerActiveLow); p != nil {
 		fp.Buzzer = p
 	}
 	if missing != nil {
+		release()
 		return nil, nil, missing
 	}
 	t, err := NewTurnstile(tc, tp, opts)
 	if err != nil {
+		release()
 		return nil, nil, err
 	}
 	f, err := NewFeedback(fc, fp, opts)
 	if err != nil {
+		release()
 		return nil, nil, err
 	}
 	return t, f, nil

@@ -38,4 +38,10 @@ const (
 	// the gate is locked, to see forced passages: a turnstile arm or a
 	// door leaf keeps the sensor active for far longer than this.
 	passageWatch = 20 * time.Millisecond
+
+	// tamperPoll is how often the tamper switch's level is read. A change
+	// counts once two reads in a row agree, so a switch that bounces for
+	// less than this is one change, and an opened door is reported within
+	// two polls.
+	tamperPoll = 100 * time.Millisecond
 )

@@ -1,6 +1,8 @@
 -- The collector's least-privilege PostgreSQL role, wicket_collector: it
--- logs in, reads the records tables and adds rows to them, and nothing
--- else (no UPDATE, DELETE, TRUNCATE, no CREATE, no temporary tables).
+-- logs in, reads the records tables and adds rows to them, and may have a
+-- day's partition created (wicket_records_partition, which creates only
+-- daily partitions of wicket_records near today), and nothing else (no
+-- UPDATE, DELETE, TRUNCATE, no CREATE, no temporary tables).
 --
 -- Run it as a superuser (or the database's owner) in the collector's own
 -- database, after the schema exists:
@@ -35,8 +37,14 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM wicket_collector;
 GRANT USAGE ON SCHEMA public TO wicket_collector;
 
-REVOKE ALL ON wicket_records, wicket_schema_migrations FROM wicket_collector;
+REVOKE ALL ON wicket_records, wicket_refusals, wicket_schema_migrations FROM wicket_collector;
 -- Records: stored with INSERT ... ON CONFLICT DO NOTHING.
 GRANT SELECT, INSERT ON wicket_records TO wicket_collector;
+-- The partition of each day, created before its first record is stored
+-- (until then the day's records wait in the default partition).
+GRANT EXECUTE ON FUNCTION wicket_records_partition(date) TO wicket_collector;
+-- Refused messages: counted per gate and reason, adding to the row
+-- (INSERT ... ON CONFLICT DO UPDATE of the counts).
+GRANT SELECT, INSERT, UPDATE ON wicket_refusals TO wicket_collector;
 -- The schema version: the collector checks it is up to date at start.
 GRANT SELECT ON wicket_schema_migrations TO wicket_collector;

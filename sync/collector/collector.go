@@ -320,19 +320,21 @@ func (c *Collector) options() *mqtt.ClientOptions {
 }
 
 // connectLoop keeps the client connected and subscribed until ctx is
-// done.
+// done, waiting between attempts as reconnects says.
 func (c *Collector) connectLoop(ctx context.Context, client Client) {
-	bo := mqttconn.Backoff{Min: reconnectMin, Max: reconnectMax}
+	r := newReconnects()
 	for {
 		select {
 		case <-c.lost: // from an earlier connection
 		default:
 		}
+		var wait time.Duration
 		if err := c.connect(ctx, client); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("cannot connect to the broker", "brokers", c.cfg.urls(), "err", err)
+			wait = r.failed()
+			c.log.Warn("cannot connect to the broker", "brokers", c.cfg.urls(), "err", err, "retry_in", wait.Round(time.Millisecond))
 		} else {
 			up := c.cfg.Clock.Now()
 			c.log.Info("connected", "broker", c.conns.Broker(), "filters", c.filters, "slice", c.cfg.Slice.String(), "client_id", c.cfg.ClientID)
@@ -343,18 +345,57 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 			case err = <-c.lost:
 			}
 			lasted := c.cfg.Clock.Since(up)
-			args := []any{"err", err, "connected_for", lasted.Round(time.Millisecond)}
-			if lasted >= stableConnection {
-				bo.Reset()
-			} else {
+			wait = r.lost(lasted)
+			args := []any{"err", err, "connected_for", lasted.Round(time.Millisecond), "retry_in", wait.Round(time.Millisecond)}
+			if lasted < stableConnection {
 				args = append(args, "hint", "if short connections repeat, check that no other client uses client id "+c.cfg.ClientID)
 			}
 			c.log.Warn("lost the broker connection", args...)
 		}
-		if !sleep(ctx, c.cfg.Clock, bo.Next()) {
+		if !sleep(ctx, c.cfg.Clock, wait) {
 			return
 		}
 	}
+}
+
+// reconnects says how long to wait before connecting again. Failed
+// connects in a row wait longer each time (jittered), up to
+// reconnectFirstMax for the first reconnectFastTries and up to
+// reconnectMax after. A successful connect and subscribe starts those
+// over. After a lost connection the wait starts at reconnectMin again if
+// the connection was stable, and grows with short connections in a row
+// up to shortConnectionMax only: a broker restarted many times never
+// leaves records waiting long after its last restart.
+type reconnects struct {
+	connects, short mqttconn.Backoff
+	failures        int
+}
+
+func newReconnects() *reconnects {
+	return &reconnects{
+		connects: mqttconn.Backoff{Min: reconnectMin, Max: reconnectFirstMax},
+		short:    mqttconn.Backoff{Min: reconnectMin, Max: shortConnectionMax},
+	}
+}
+
+// failed is the wait after a failed connect.
+func (r *reconnects) failed() time.Duration {
+	r.failures++
+	if r.failures > reconnectFastTries {
+		r.connects.Max = reconnectMax
+	}
+	return r.connects.Next()
+}
+
+// lost is the wait after a connection that lasted so long was lost.
+func (r *reconnects) lost(lasted time.Duration) time.Duration {
+	r.failures = 0
+	r.connects.Max = reconnectFirstMax
+	r.connects.Reset()
+	if lasted >= stableConnection {
+		r.short.Reset()
+	}
+	return r.short.Next()
 }
 
 // connect connects and subscribes, or leaves the client disconnected.

@@ -1,7 +1,10 @@
 // Package collector stores the access records gates send over MQTT in
 // PostgreSQL and acknowledges them. An ack is published only after the
-// records are committed, and storing is idempotent by (gate, seq), so a
-// gate that resends until acked loses nothing and duplicates nothing.
+// records are committed, and storing is idempotent by (gate, seq, at), so
+// a gate that resends until acked loses nothing and duplicates nothing.
+// The records table is partitioned by the UTC day of at, the record's
+// signed time; a day's partition is created on demand, and a default
+// partition takes the records of any other time, so none is refused.
 //
 // Only records signed by the gate of their topic, with the key the
 // fleet's roster holds for that gate, are stored; anything else is
@@ -15,6 +18,7 @@
 // (wire.Shard) falls in its slice, and refuses a batch published on a
 // shard that is not its gate's.
 //
-// Migrate creates and upgrades the schema, Writer stores batches, and
-// Collector connects the two to the broker.
+// Migrate creates and upgrades the schema, Writer stores batches,
+// Collector connects the two to the broker, and PlanPurge and
+// PurgePlan.Apply remove the records of days past an age.
 package collector

@@ -37,13 +37,26 @@ const (
 	// flood its log during a long outage.
 	writeRetryMin = 100 * time.Millisecond
 	writeRetryMax = 30 * time.Second
-	// reconnectMin and reconnectMax bound the backoff between broker
-	// connection attempts.
-	reconnectMin = 500 * time.Millisecond
-	reconnectMax = time.Minute
-	// stableConnection is how long a connection must last before its
-	// loss resets the reconnect backoff, so a broker that accepts and
-	// drops at once (another client with the same id) is not hammered.
+	// reconnectMin is the first wait before connecting again, after a
+	// failed connect or a lost connection.
+	reconnectMin = 250 * time.Millisecond
+	// reconnectFirstMax caps the waits after the first reconnectFastTries
+	// failed connects in a row: a broker restarting is back within
+	// seconds, and records wait for the collector no longer than that.
+	reconnectFirstMax  = 4 * time.Second
+	reconnectFastTries = 6
+	// reconnectMax caps the waits of a longer outage, so a broker that
+	// stays down is not hammered by every collector.
+	reconnectMax = 30 * time.Second
+	// shortConnectionMax caps the wait after a connection that lasted
+	// less than stableConnection. Short connections in a row (a broker
+	// restarted again and again, or another client with this client id
+	// taking the session over each time) make the wait grow to this and
+	// no further: the collector neither hammers the broker nor lets
+	// records wait long after the last restart.
+	shortConnectionMax = 5 * time.Second
+	// stableConnection is how long a connection must last for its loss
+	// to start the waits over from reconnectMin.
 	stableConnection = 30 * time.Second
 	// connectTimeout bounds one CONNECT and one SUBSCRIBE round trip.
 	connectTimeout = 10 * time.Second

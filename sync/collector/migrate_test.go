@@ -78,7 +78,7 @@ func checkSchema(t *testing.T, pool *pgxpool.Pool) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"wicket_records_alerts", "wicket_records_at", "wicket_records_pkey", "wicket_records_venue_at"}
+	want := []string{"wicket_records_alerts", "wicket_records_at", "wicket_records_pkey", "wicket_records_venue_at", "wicket_records_voucher"}
 	if len(indexes) != len(want) {
 		t.Fatalf("indexes of wicket_records = %q; want %q", indexes, want)
 	}

@@ -3,9 +3,10 @@
 // identity key and deletes them only when an enrolled collector
 // acknowledges them (a signed wire.Ack within a batch the gate sent and
 // has not had acknowledged), receives signed key sets, rosters and
-// revocation/override batches (retained snapshot plus deltas) and hands
-// them to the trust Applier, publishes alerts, and keeps a signed
-// retained status with a last will that says "offline".
+// revocation/override batches (retained snapshot plus deltas) and the
+// authority's signed orders (clock-floor resets, emergency acknowledges)
+// and hands them to the trust Applier, publishes alerts, and keeps a
+// signed retained status with a last will that says "offline".
 //
 // A session never wedges: every message has a handler from the first
 // one after CONNACK, and what the gate has no use for is acknowledged
@@ -74,7 +75,7 @@ type Config struct {
 }
 
 // rosterDoc is the store's name of the installed roster.
-const rosterDoc = "roster"
+const rosterDoc = store.TrustRoster
 
 // Limits with their reasons.
 const (
@@ -372,6 +373,8 @@ const (
 	topicDelta
 	topicPart
 	topicRoster
+	topicClockReset
+	topicEmergencyAck
 )
 
 // kind says what a topic is to this gate.
@@ -391,6 +394,12 @@ func (s *Sync) kind(topic string) int {
 	}
 	if _, err := s.topics.PartNumber(topic); err == nil {
 		return topicPart
+	}
+	switch s.topics.OrderKind(topic) {
+	case wire.OrderClockReset:
+		return topicClockReset
+	case wire.OrderEmergencyAck:
+		return topicEmergencyAck
 	}
 	return topicOther
 }
@@ -607,6 +616,10 @@ func (s *Sync) handle(m mqtt.Message) {
 	case topicRoster:
 		s.installRoster(payload)
 		return
+	case topicClockReset:
+		_, res, _ = s.tr.ClockReset(payload, "broker")
+	case topicEmergencyAck:
+		res, _ = s.tr.EmergencyAck(payload, "broker")
 	}
 	switch res {
 	case trust.Applied:

@@ -36,6 +36,8 @@ type gate struct {
 	conn       mqttconn.Conn
 	ackTimeout time.Duration
 	roots      verifier.RootKeys
+	// acks gets who sent each emergency acknowledge the gate acted on.
+	acks chan string
 }
 
 func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTimeout time.Duration) *gate {
@@ -54,7 +56,9 @@ func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id
 	t.Cleanup(func() { st.Close() })
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
-	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout, roots: f.Roots()}
+	tr.Place = verifier.Place{Gate: id, Venue: "V"}
+	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout, roots: f.Roots(), acks: make(chan string, 16)}
+	tr.OnEmergencyAck = func(by string) (bool, error) { g.acks <- by; return true, nil }
 	g.start(t)
 	return g
 }

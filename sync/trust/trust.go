@@ -1,6 +1,8 @@
 // Package trust installs signed trust data (key sets and revocation/
 // override batches) from any source, the fleet broker or a technician's
 // file, with the same checks: root signature, document type, version.
+// It also checks and carries out the authority's signed orders to named
+// gates (clock-floor resets, emergency acknowledges), each once.
 //
 // A key set or batch is stored in the gate's store in one transaction and
 // only then put in force, so after a power cut the gate holds the old data
@@ -29,14 +31,15 @@ const maxPending = 1024
 type Result int
 
 const (
-	Applied Result = iota // installed now
-	Held                  // a delta waiting for the version it follows
-	Stale                 // not newer than what is installed: nothing to do
-	Refused               // bad signature, wrong type, malformed: reported
+	Applied   Result = iota // installed now
+	Held                    // a delta waiting for the version it follows
+	Stale                   // not newer than what is installed: nothing to do
+	Refused                 // bad signature, wrong type, malformed: reported
+	Elsewhere               // an order addressed to other gates: nothing to do
 )
 
 func (r Result) String() string {
-	return [...]string{"applied", "held", "stale", "refused"}[r]
+	return [...]string{"applied", "held", "stale", "refused", "elsewhere"}[r]
 }
 
 // Stats counts what the Applier saw.
@@ -69,6 +72,19 @@ type Applier struct {
 
 	// OnChange, if set, is called after something was installed.
 	OnChange func()
+	// OnClockReset, if set, is called after a signed clock reset moved
+	// the floor from old to floor (for the gate's access log).
+	OnClockReset func(o *verifier.Order, old, floor time.Time)
+	// OnEmergencyAck is the gate's acknowledge path (the one the admin
+	// page and wicketd ack-emergency use), called for each signed
+	// emergency acknowledge the gate acts on; by says which order. Nil:
+	// the gate has no emergency release to end, and such orders are used
+	// up and do nothing.
+	OnEmergencyAck func(by string) (ended bool, err error)
+	// Place is this gate's id and venue, which orders (clock resets,
+	// emergency acknowledges) must name; the roster adds its station.
+	// Set it before the first order arrives.
+	Place verifier.Place
 
 	mu      sync.Mutex
 	pending map[uint64]*verifier.Batch // deltas by version

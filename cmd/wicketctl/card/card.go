@@ -67,6 +67,11 @@ type Card struct {
 	// FontPath optionally names a .ttf, .otf or .ttc font with Chinese
 	// glyphs. Empty means search the usual system paths.
 	FontPath string
+	// Photo is the holder's photo (ReadPhoto), printed beside the name
+	// for the attendant to compare with the face; nil prints none. It is
+	// only drawn: the QR code and everything else on the card are the
+	// same with or without it.
+	Photo image.Image
 }
 
 // Result is a rendered card and how it was drawn.
@@ -145,6 +150,13 @@ const (
 	qrRight = 20  // gap between the QR and the right edge
 	gutter  = 8   // gap between the text column and the QR's quiet zone
 
+	// The photo box, top left under the band: 16.3 × 21.7 mm (3:4),
+	// with photoGap to the text beside it.
+	photoTop = bandH + 16
+	photoW   = 192
+	photoH   = 256
+	photoGap = 20
+
 	// minModulePx is the smallest QR module printed: 4 px is 0.34 mm,
 	// which gate cameras read at arm's length. A 400-character voucher at
 	// level M gets 6 px; the limit is reached near 1300 characters.
@@ -199,6 +211,9 @@ func validate(c Card) (colourSpec, label, error) {
 		case !utf8.ValidString(f.v):
 			return colourSpec{}, label{}, fmt.Errorf("card: %w: %s is not valid UTF-8", ErrInvalid, f.name)
 		}
+	}
+	if c.Photo != nil && c.Photo.Bounds().Empty() {
+		return colourSpec{}, label{}, fmt.Errorf("card: %w: Photo is an empty image", ErrInvalid)
 	}
 	if _, err := hex.DecodeString(c.VoucherID); err != nil || len(c.VoucherID) > 2*maxIDBytes {
 		return colourSpec{}, label{}, fmt.Errorf("card: %w: VoucherID %q: want the whole id in hex, at most %d bytes (a longer id cannot be printed in full)", ErrInvalid, c.VoucherID, maxIDBytes)
@@ -350,33 +365,59 @@ func (r *renderer) draw(c Card, spec colourSpec, class label, code *image.Gray) 
 	r.text(colourWord, "", word, Width-qrRight-24-wordW, bandBase, spec.ink, wordW+1)
 	r.text(title, "", r.say(titleLabel), margin, bandBase, spec.ink, Width-qrRight-24-wordW-margin-24)
 
+	kind := row{kindLabel, "Kind", []string{c.Kind}, body}
+	issuer := row{issuerLabel, "Issuer", []string{c.Issuer}, body}
+	expiry := row{expiryLabel, "", []string{c.Expires.Format(time.DateOnly)}, body}
+	id := row{idLabel, "VoucherID", idLines(c.VoucherID), mono}
 	colW := qrX + gutter - margin
-	y := bandH + 84
-	r.text(name, "MaskedName", c.MaskedName, margin, y, ink, colW)
-	y += 52
-	r.text(body, "", r.say(class), margin, y, ink, colW)
+	if c.Photo == nil {
+		y := bandH + 84
+		r.text(name, "MaskedName", c.MaskedName, margin, y, ink, colW)
+		y += 52
+		r.text(body, "", r.say(class), margin, y, ink, colW)
+		r.rows(small, margin, y+20, colW, kind, issuer, expiry, id)
+		return nil
+	}
+	// With a photo: the photo top left; the name, class, kind and expiry
+	// beside it; the issuer and the voucher id below it, full width.
+	box := image.Rect(margin, photoTop, margin+photoW, photoTop+photoH)
+	drawPhoto(img, box, c.Photo)
+	nameBeside, err := r.face(r.fonts.bold, 48)
+	if err != nil {
+		return err
+	}
+	x := box.Max.X + photoGap
+	w := qrX + gutter - x
+	y := photoTop + 48
+	r.text(nameBeside, "MaskedName", c.MaskedName, x, y, ink, w)
+	y += 44
+	r.text(body, "", r.say(class), x, y, ink, w)
+	r.rows(small, x, y, w, kind, expiry)
+	r.rows(small, margin, box.Max.Y, colW, issuer, id)
+	return nil
+}
 
-	y += 20
-	for _, f := range []struct {
-		l     label
-		field string
-		v     []string
-		face  *chainFace
-	}{
-		{kindLabel, "Kind", []string{c.Kind}, body},
-		{issuerLabel, "Issuer", []string{c.Issuer}, body},
-		{expiryLabel, "", []string{c.Expires.Format(time.DateOnly)}, body},
-		{idLabel, "VoucherID", idLines(c.VoucherID), mono},
-	} {
+// row is a labelled field of the card: its label, the Card field it
+// prints (for warnings; "" for the card's own text), its lines and face.
+type row struct {
+	l     label
+	field string
+	v     []string
+	face  *chainFace
+}
+
+// rows prints each row's label in small and its lines below it, from
+// baseline y down, at x and at most w pixels wide.
+func (r *renderer) rows(small *chainFace, x, y, w int, rows ...row) {
+	for _, f := range rows {
 		y += 36
-		r.text(small, "", r.say(f.l), margin, y, muted, colW)
+		r.text(small, "", r.say(f.l), x, y, muted, w)
 		y += 4
 		for _, v := range f.v {
 			y += 38
-			r.text(f.face, f.field, v, margin, y, ink, colW)
+			r.text(f.face, f.field, v, x, y, ink, w)
 		}
 	}
-	return nil
 }
 
 // text draws s with its baseline at (x, y), cut with an ellipsis to maxW

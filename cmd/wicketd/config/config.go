@@ -1,6 +1,7 @@
 // Package config reads wicketd.yaml: one file, decoded strictly (an unknown
 // key is an error naming its line), with every default set in Default and
-// every check in Validate, whose messages name the field and the fix.
+// every check in Validate, one method a section, which reports every bad
+// field at once, each with its line and the fix.
 package config
 
 import (
@@ -10,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +19,6 @@ import (
 	"wicket/device"
 	"wicket/device/gate"
 	"wicket/sync/mqttconn"
-	"wicket/sync/wire"
 	"wicket/verifier"
 )
 
@@ -189,6 +188,12 @@ type Turnstile struct {
 	// Emergency is the optional fire/emergency input: while active, free
 	// passage, latched until it clears and is acknowledged.
 	Emergency Pin `yaml:"emergency"`
+	// Tamper is the optional enclosure (door or lid) switch, active while
+	// the enclosure is open: opening it raises the tamper alert, closing
+	// it clears it. It changes no decision. Wire a normally-closed switch
+	// to ground with a pull-up and active_low: false, so a cut wire
+	// alerts too.
+	Tamper Pin `yaml:"tamper"`
 	// FailSafe: unlock (instead of lock) on start, shutdown and GPIO
 	// errors. Only where fire regulations require it.
 	FailSafe bool `yaml:"fail_safe"`
@@ -365,9 +370,11 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes a config over the defaults and validates it. An error
-// from the decoding is Problems: every problem in the file, each with its
-// line and fix; a validation error names its field and, where the field is
+// Parse decodes a config over the defaults and validates it. Its error is
+// Problems: every problem in the file, each with its line and fix. Problems
+// of the YAML itself (syntax, unknown keys, values of the wrong form) are
+// reported alone, before any value is checked; otherwise every value
+// Validate finds wrong, each naming its field and, where the field is
 // written in the file, its line.
 func Parse(data []byte, dir string) (*Config, error) {
 	lines, probs := checkYAML(data)
@@ -383,7 +390,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 	c.dir = dir
 	c.lines = lines
 	if err := c.Validate(); err != nil {
-		return nil, Problems{c.At(err)}
+		return nil, err
 	}
 	return &c, nil
 }
@@ -449,162 +456,6 @@ func (c *Config) BatchFiles() ([]string, error) {
 // baudList is device.Bauds for a message: "1200, 2400, ...".
 func baudList() string {
 	return strings.ReplaceAll(strings.Trim(fmt.Sprint(device.Bauds), "[]"), " ", ", ")
-}
-
-func oneOf(field, v string, allowed ...string) error {
-	for _, a := range allowed {
-		if v == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: %q is not allowed; use one of %s", field, v, strings.Join(allowed, ", "))
-}
-
-// Validate checks the config and names the first bad field with its fix.
-// Checks that need files (keys readable, devices present) are done when the
-// daemon opens them, with the same naming.
-func (c *Config) Validate() error {
-	switch {
-	case c.Gate.ID == "":
-		return errors.New("gate.id: missing; set the gate's fleet id, e.g. id: L2-S14-G03")
-	case wire.ValidName(c.Gate.ID) != nil:
-		return fmt.Errorf("gate.id: %v: it is part of MQTT topics", wire.ValidName(c.Gate.ID))
-	case c.Gate.Venue == "":
-		return errors.New("gate.venue: missing; set the venue id the gate belongs to")
-	case len(c.Trust.RootKeys) == 0:
-		return errors.New("trust.root_keys: missing; list at least one root public key file (PEM)")
-	case c.Store.Path == "":
-		return errors.New("store.path: missing; e.g. /var/lib/wicket/wicket.db")
-	case c.Store.LockTimeout <= 0:
-		return errors.New("store.lock_timeout: must be positive, e.g. 5s")
-	case c.Store.MaxEvents < 1000:
-		return errors.New("store.max_events: at least 1000")
-	case c.Store.MaxOutbox < 1000:
-		return errors.New("store.max_outbox: at least 1000")
-	}
-	if err := c.Policy.Validate(); err != nil {
-		return err
-	}
-	if _, dcc := c.Policy.Profiles["dcc"]; dcc && c.Trust.DCCPseudonymKey == "" {
-		return errors.New("trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
-	}
-	s := &c.Scanner
-	if err := oneOf("scanner.type", s.Type, "serial", "camera", "stdin", "file"); err != nil {
-		return err
-	}
-	if err := oneOf("scanner.terminator", s.Terminator, "cr", "lf", "crlf"); err != nil {
-		return err
-	}
-	switch {
-	case s.Type == "serial" && s.Device == "":
-		return errors.New("scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
-	case s.Type == "serial" && !slices.Contains(device.Bauds, s.Baud):
-		return fmt.Errorf("scanner.baud: %d is not a standard rate; use the scanner's rate, one of %s (commonly 9600 or 115200)", s.Baud, baudList())
-	case s.Type == "file" && s.Path == "":
-		return errors.New("scanner.path: missing for a file scanner")
-	case s.MaxFrame < 64 || s.MaxFrame > 65536:
-		return fmt.Errorf("scanner.max_frame: %d is out of range 64..65536", s.MaxFrame)
-	case s.InterByteTimeout < 10*time.Millisecond:
-		return errors.New("scanner.inter_byte_timeout: at least 10ms")
-	case s.HoldOff < 0:
-		return errors.New("scanner.hold_off: must not be negative; 0 turns it off")
-	}
-	if c := &s.Camera; s.Type == "camera" {
-		if err := oneOf("scanner.camera.format", c.Format, "yuyv", "mjpeg"); err != nil {
-			return err
-		}
-		switch {
-		case c.Device == "":
-			return errors.New("scanner.camera.device: missing; use /dev/v4l/by-id/<your camera>")
-		case c.Width < 160 || c.Width > 4096 || c.Height < 120 || c.Height > 4096:
-			return fmt.Errorf("scanner.camera.width/height: %dx%d is out of range 160x120..4096x4096", c.Width, c.Height)
-		case c.FPS <= 0 || c.FPS > 120:
-			return fmt.Errorf("scanner.camera.fps: %v is out of range (0, 120]", c.FPS)
-		case c.MaxDecodeRate <= 0 || c.MaxDecodeRate > 120:
-			return fmt.Errorf("scanner.camera.max_decode_rate: %v is out of range (0, 120]", c.MaxDecodeRate)
-		case len(c.ROI) != 0 && (len(c.ROI) != 4 || c.ROI[0] < 0 || c.ROI[1] < 0 || c.ROI[2] <= c.ROI[0] || c.ROI[3] <= c.ROI[1] || c.ROI[2] > c.Width || c.ROI[3] > c.Height):
-			return fmt.Errorf("scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
-		case c.Downscale < 1 || c.Downscale > 8:
-			return fmt.Errorf("scanner.camera.downscale: %d is out of range 1..8", c.Downscale)
-		}
-	}
-	t := &c.Turnstile
-	if err := oneOf("turnstile.backend", t.Backend, "gpio", "sim"); err != nil {
-		return err
-	}
-	if err := oneOf("turnstile.mode", t.Mode, "pulse", "level"); err != nil {
-		return err
-	}
-	switch {
-	case t.Backend == "gpio" && t.Relay.Name == "":
-		return errors.New("turnstile.relay.name: missing; name the relay's GPIO, e.g. GPIO17")
-	case t.PulseWidth < 50*time.Millisecond || t.PulseWidth > 10*time.Second:
-		return fmt.Errorf("turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
-	case t.OpenTimeout < time.Second || t.OpenTimeout > time.Minute:
-		return fmt.Errorf("turnstile.open_timeout: %v is out of range 1s..1m", t.OpenTimeout)
-	case t.Mode == "level" && t.Passage.Name == "" && t.Backend == "gpio":
-		return errors.New("turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
-	}
-	th := &c.Thermo
-	if err := oneOf("thermometer.type", th.Type, "none", "mlx90614", "serial", "sim"); err != nil {
-		return err
-	}
-	switch {
-	case c.Policy.Temperature.Required && th.Type == "none":
-		return errors.New("policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
-	case th.Type == "serial" && !slices.Contains(device.Bauds, th.Baud):
-		return fmt.Errorf("thermometer.baud: %d is not a standard rate; use the thermometer's rate, one of %s", th.Baud, baudList())
-	case th.Type == "serial" && th.Device == "":
-		return errors.New("thermometer.device: missing; name the serial thermometer, e.g. /dev/serial/by-id/usb-...")
-	case th.Type == "mlx90614" && (th.Address < 0x03 || th.Address > 0x77):
-		return fmt.Errorf("thermometer.address: %#x is not a 7-bit SMBus address", th.Address)
-	case th.Emissivity < 0 || th.Emissivity > 1:
-		return fmt.Errorf("thermometer.emissivity: %v: use 0 (the sensor's own) or up to 1 (skin: 0.98)", th.Emissivity)
-	case th.Offset < -5 || th.Offset > 5:
-		return fmt.Errorf("thermometer.offset: %v °C is beyond any calibration; check the sensor", th.Offset)
-	case th.Poll < 20*time.Millisecond || th.Poll > 10*time.Second:
-		return fmt.Errorf("thermometer.poll: %v is out of range 20ms..10s", th.Poll)
-	case th.StaleAfter < 0:
-		return errors.New("thermometer.stale_after: negative; use 0 to turn the check off")
-	}
-	for name, spec := range c.Feedback.Patterns {
-		if err := oneOf("feedback.patterns."+name, name, "allow", "deny", "error", "offline"); err != nil {
-			return err
-		}
-		if _, err := spec.Pattern(); err != nil {
-			return fmt.Errorf("feedback.patterns.%s: %w", name, err)
-		}
-	}
-	if y := &c.Sync; y.Enabled {
-		if y.ClientID == "" {
-			y.ClientID = "wicket-" + y.Fleet + "-" + c.Gate.ID
-		}
-		if err := wire.ValidName(y.Fleet); err != nil {
-			return fmt.Errorf("sync.fleet: set the fleet id: %v", err)
-		}
-		if err := y.Conn.Validate("sync."); err != nil {
-			return err
-		}
-		switch {
-		case y.BatchSize < 1 || y.BatchSize > 500:
-			return fmt.Errorf("sync.batch_size: %d is out of range 1..500", y.BatchSize)
-		case y.MaxInflight < 1 || y.MaxInflight > 64:
-			return fmt.Errorf("sync.max_inflight: %d is out of range 1..64", y.MaxInflight)
-		case y.AckTimeout < time.Second:
-			return errors.New("sync.ack_timeout: at least 1s")
-		case y.StatusEvery < time.Second:
-			return errors.New("sync.status_every: at least 1s")
-		case y.ReconnectMin <= 0 || y.ReconnectMax < y.ReconnectMin:
-			return errors.New("sync.reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max")
-		}
-	}
-	if err := c.validateHTTP(); err != nil {
-		return err
-	}
-	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
-		return err
-	}
-	return oneOf("log.format", c.Log.Format, "json", "text")
 }
 
 // String renders the effective config as YAML.

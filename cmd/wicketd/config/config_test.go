@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -154,5 +155,48 @@ func TestAdminCredentials(t *testing.T) {
 	os.Remove(path)
 	if _, _, err := c.AdminCredentials(); err == nil || !strings.Contains(err.Error(), "http.admin.token_file") {
 		t.Errorf("AdminCredentials() with the file missing = %v; want an error naming http.admin.token_file", err)
+	}
+}
+
+// TestValidateEveryProblem: Validate reports every bad field, not the
+// first, across sections and within one, each at its own line, in file
+// order.
+func TestValidateEveryProblem(t *testing.T) {
+	yaml := `gate:
+  id: a/b
+  venue: V1
+trust: {root_keys: [r.pub]}
+scanner:
+  type: serial
+  baud: 9601
+  max_frame: 10
+turnstile:
+  backend: gpio
+  pulse_width: 20s
+thermometer: {type: laser}
+log: {level: loud}
+`
+	_, err := Parse([]byte(yaml), ".")
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("Parse = %v; want Problems", err)
+	}
+	want := []string{
+		"line 2: gate.id:",
+		"line 5: scanner.device: missing for a serial scanner", // not written: its section's line
+		"line 7: scanner.baud: 9601 is not a standard rate",
+		"line 8: scanner.max_frame: 10 is out of range",
+		"line 9: turnstile.relay.name: missing",
+		"line 11: turnstile.pulse_width: 20s is out of range",
+		"line 12: thermometer.type: \"laser\" is not allowed",
+		"line 13: log.level: \"loud\" is not allowed",
+	}
+	if len(probs) != len(want) {
+		t.Errorf("Parse found %d problems; want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		if i < len(probs) && !strings.HasPrefix(probs[i].String(), w) {
+			t.Errorf("problem %d = %q; want it to start %q", i, probs[i], w)
+		}
 	}
 }

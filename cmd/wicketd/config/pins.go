@@ -78,6 +78,7 @@ func (c *Config) Pins() []NamedPin {
 		{"turnstile.relay.name", c.Turnstile.Relay.Name},
 		{"turnstile.passage.name", c.Turnstile.Passage.Name},
 		{"turnstile.emergency.name", c.Turnstile.Emergency.Name},
+		{"turnstile.tamper.name", c.Turnstile.Tamper.Name},
 		{"feedback.green_led.name", c.Feedback.GreenLED.Name},
 		{"feedback.red_led.name", c.Feedback.RedLED.Name},
 		{"feedback.buzzer.name", c.Feedback.Buzzer.Name},

@@ -147,7 +147,8 @@ func TestPageInBrowser(t *testing.T) {
 
 // TestNotReadyInBrowser: a passenger at a gate that is not ready is told
 // in plain words to use another gate, never "Please scan your code", and
-// never sees the technician's reason; the admin page shows the reason.
+// never sees the technician's reason, nor has it in the page; the admin
+// page shows the reason.
 func TestNotReadyInBrowser(t *testing.T) {
 	bin := chromium(t)
 	const token = "0123456789abcdef0123456789abcdef"
@@ -170,6 +171,9 @@ func TestNotReadyInBrowser(t *testing.T) {
 	}
 	if r := element(dom, "notready-reason"); r != "" {
 		t.Errorf("passenger page shows the technician's reason %q", r)
+	}
+	if strings.Contains(dom, reason) {
+		t.Errorf("passenger page holds the technician's reason %q (in its initial state or anywhere else)", reason)
 	}
 	_, dom = browse(t, bin, adm.URL+"/", 800, 480)
 	if r := element(dom, "notready-reason"); !strings.Contains(r, reason) {

@@ -48,6 +48,7 @@ type Metrics struct {
 	uncommitted  labelled // reason → *atomic.Uint64
 	trustVersion labelled // kind → *atomic.Uint64
 	broker       gauge
+	tamper       gauge
 	emergency    gauge // 0 normal, 1 active, 2 latched
 	dropped      gauge
 	storeOK      gauge
@@ -124,6 +125,11 @@ func (m *Metrics) ForcedPassage() { m.forced.Add(1) }
 // SetBrokerConnected sets whether the fleet broker connection is up. A
 // gate without fleet sync never calls it and exports no such series.
 func (m *Metrics) SetBrokerConnected(ok bool) { m.broker.store(boolFloat(ok)) }
+
+// SetTamper sets whether the enclosure is open (its tamper switch
+// active). A gate without a tamper switch never calls it and exports no
+// such series.
+func (m *Metrics) SetTamper(open bool) { m.tamper.store(boolFloat(open)) }
 
 // SetEmergency sets the emergency release state: 0 normal, 1 input
 // active, 2 latched (cleared, waiting for an acknowledge).
@@ -262,6 +268,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	m.commitFails.write(b, "wicket_store_commit_failures_total", "counter", "Store commits that failed since start.")
 	m.broker.write(b, "wicket_broker_connected", "gauge", "1 if the fleet broker connection is up, else 0.")
 	m.emergency.write(b, "wicket_emergency_state", "gauge", "Emergency release: 0 normal, 1 input active, 2 latched until acknowledged.")
+	m.tamper.write(b, "wicket_tamper_active", "gauge", "1 while the enclosure's tamper switch is open, else 0.")
 	header(b, "wicket_trust_version", "gauge", "Version of the installed trust data, by kind.")
 	writeCounters(b, "wicket_trust_version", "kind", &m.trustVersion)
 	m.clockFloor.write(b, "wicket_clock_floor_timestamp_seconds", "gauge", "The trusted clock floor, in seconds since the epoch.")

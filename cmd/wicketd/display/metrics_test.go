@@ -206,8 +206,10 @@ func TestMetricsOperatorSeries(t *testing.T) {
 	s, _, _ := newTestServer(t, Config{})
 	ts := serve(t, s.MetricsHandler())
 	m := s.Metrics()
-	if _, ok := scrape(t, ts.URL)["wicket_broker_connected"]; ok {
-		t.Error("wicket_broker_connected exported before sync set it")
+	for _, name := range []string{"wicket_broker_connected", "wicket_tamper_active"} {
+		if _, ok := scrape(t, ts.URL)[name]; ok {
+			t.Errorf("%s exported before it was set (a gate without sync or a tamper switch)", name)
+		}
 	}
 	m.SetVersion("1.2.3")
 	m.Alert("colour_red")
@@ -218,6 +220,7 @@ func TestMetricsOperatorSeries(t *testing.T) {
 	m.SetStoreCommit(false, true, 3)
 	m.SetBrokerConnected(true)
 	m.SetEmergency(2)
+	m.SetTamper(true)
 	m.SetTrustVersion("key_set", 4)
 	m.SetTrustVersion("status", 19)
 	floor := time.Unix(1_800_000_000, 0)
@@ -238,6 +241,7 @@ func TestMetricsOperatorSeries(t *testing.T) {
 		{"wicket_store_commit_failures_total", dto.MetricType_COUNTER, map[string]float64{"": 3}},
 		{"wicket_broker_connected", dto.MetricType_GAUGE, map[string]float64{"": 1}},
 		{"wicket_emergency_state", dto.MetricType_GAUGE, map[string]float64{"": 2}},
+		{"wicket_tamper_active", dto.MetricType_GAUGE, map[string]float64{"": 1}},
 		{"wicket_trust_version", dto.MetricType_GAUGE, map[string]float64{"kind=key_set": 4, "kind=status": 19}},
 		{"wicket_clock_floor_timestamp_seconds", dto.MetricType_GAUGE, map[string]float64{"": 1_800_000_000}},
 		{"wicket_clock_ahead_of_floor_seconds", dto.MetricType_GAUGE, map[string]float64{"": -90}},

@@ -139,5 +139,6 @@ func fullMetrics() *Metrics {
 	m.SetStoreCommit(true, false, 0)
 	m.SetBrokerConnected(true)
 	m.SetEmergency(0)
+	m.SetTamper(false)
 	return m
 }

@@ -134,8 +134,8 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	metrics   *Metrics
-	page      []byte // the passenger page
-	kiosk     []byte // the page of the admin API
+	page      [2][]byte // the passenger page, open and closed
+	kiosk     [2][]byte // the page of the admin API, open and closed
 	hosts     map[string]bool
 	tokenHash [sha256.Size]byte
 	done      chan struct{}
@@ -153,6 +153,11 @@ type Server struct {
 	// 409 (the input is still active; the gate stays free), any other as
 	// 500. Set it before the handler serves requests.
 	OnAcknowledge func(by string) (ended bool, err error)
+	// OnClockReset, if set, is called for an authenticated request to
+	// apply a signed clock-floor reset (POST /clock-reset); by says who
+	// asked. It runs on the request's goroutine. Set it before the
+	// handler serves requests.
+	OnClockReset func(order []byte, by string) ClockResetAnswer
 	// OnStatus, if set, gives the gate's status for GET /status on the
 	// admin API. It must not block.
 	OnStatus func() any
@@ -189,8 +194,8 @@ func New(cfg Config, log *slog.Logger) *Server {
 		state:   State{Reason: "starting"},
 	}
 	s.refusedLog = device.NewLogLimiter(refuseLogEvery)
-	s.page = renderPage(cfg, false)
-	s.kiosk = renderPage(cfg, true)
+	s.page = [2][]byte{pageOpen: renderPage(cfg, false, false), pageClosed: renderPage(cfg, false, true)}
+	s.kiosk = [2][]byte{pageOpen: renderPage(cfg, true, false), pageClosed: renderPage(cfg, true, true)}
 	s.hosts = make(map[string]bool, len(cfg.Hosts))
 	for _, h := range cfg.Hosts {
 		s.hosts[normalHost(h)] = true
@@ -314,8 +319,8 @@ func (c *client) offer(ev Event) {
 // /events. It changes nothing on the gate.
 func (s *Server) PageHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.page) })
-	mux.HandleFunc("GET /events", s.serveEvents)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.page, passengerState) })
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) { s.serveEvents(w, r, passengerState) })
 	return s.checkHost(mux)
 }
 
@@ -333,14 +338,15 @@ func (s *Server) MetricsHandler() http.Handler {
 // where it comes from, come from the admin page itself. It serves the
 // kiosk page (GET /), its events, the gate state (GET /state), the
 // gate's status for wicketd status (GET /status), POST
-// /emergency/ack and, in kiosk mode, POST /attendant.
+// /emergency/ack, POST /clock-reset and, in kiosk mode, POST /attendant.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.kiosk) })
-	mux.HandleFunc("GET /events", s.serveEvents)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.servePage(w, s.kiosk, technicianState) })
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) { s.serveEvents(w, r, technicianState) })
 	mux.HandleFunc("GET /state", s.serveState)
 	mux.HandleFunc("GET /status", s.serveStatus)
 	mux.HandleFunc("POST /emergency/ack", s.serveAcknowledge)
+	mux.HandleFunc("POST /clock-reset", s.serveClockReset)
 	if s.cfg.Kiosk {
 		mux.HandleFunc("POST /attendant", s.serveAttendant)
 	}
@@ -529,7 +535,22 @@ func (s *Server) Close() {
 	})
 }
 
-func (s *Server) servePage(w http.ResponseWriter, page []byte) {
+// passengerState is the gate state as the passenger page has it: without
+// the technician's reason, in the page as in the event stream. The page
+// says in its own words that the gate is closed; the reason is for the
+// admin page and /healthz.
+func passengerState(st State) State {
+	st.Reason = ""
+	return st
+}
+
+// technicianState is the gate state as the admin page has it: all of it.
+func technicianState(st State) State { return st }
+
+// servePage serves one of the pages, closed or open as the gate is, with
+// the current screen in it and the gate state as view lets that page have
+// it.
+func (s *Server) servePage(w http.ResponseWriter, pages [2][]byte, view func(State) State) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -538,11 +559,15 @@ func (s *Server) servePage(w http.ResponseWriter, page []byte) {
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	s.mu.Lock()
 	screen := s.screen
-	screen.State = s.state
+	screen.State = view(s.state)
 	s.mu.Unlock()
 	initial, err := json.Marshal(screen)
 	if err != nil {
 		initial = []byte("null")
+	}
+	page := pages[pageOpen]
+	if !screen.State.Ready {
+		page = pages[pageClosed]
 	}
 	_, _ = w.Write(bytes.Replace(page, []byte(initialMarker), initial, 1))
 }
@@ -627,7 +652,9 @@ func source(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap().WithZone("")
 }
 
-func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+// serveEvents streams the screen's events to one page, each with the gate
+// state as view lets that page have it.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, view func(State) State) {
 	c, first, err := s.register(source(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
@@ -651,7 +678,11 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	if !write(fmt.Appendf(nil, "retry: %d\n\n", reconnectMillis)) || !write(sseData(first)) {
+	send := func(ev Event) bool {
+		ev.State = view(ev.State)
+		return write(sseData(ev))
+	}
+	if !write(fmt.Appendf(nil, "retry: %d\n\n", reconnectMillis)) || !send(first) {
 		return
 	}
 	for {
@@ -667,7 +698,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case ev := <-c.ch:
-			if !write(sseData(ev)) {
+			if !send(ev) {
 				s.log.Debug("display client write failed; dropping it")
 				return
 			}

@@ -221,11 +221,12 @@ func TestIdleStreamsDoNotLockOutTheScreen(t *testing.T) {
 }
 
 // marker sets a distinct gate state and returns the state event, proving
-// nothing else was sent before it.
+// nothing else was sent before it. (The passenger page's events carry no
+// reason, so the event is known by its type.)
 func marker(t *testing.T, s *Server, st *stream, reason string) {
 	t.Helper()
 	s.SetState(State{Reason: reason})
-	if ev := st.next(t); ev.Type != TypeState || ev.State.Reason != reason {
+	if ev := st.next(t); ev.Type != TypeState {
 		t.Fatalf("got %+v; want the state event %q", ev, reason)
 	}
 }
@@ -288,8 +289,8 @@ func TestAttendantHoldInKiosk(t *testing.T) {
 func TestStateEvents(t *testing.T) {
 	s, ts, _ := newTestServer(t, Config{})
 	st, first := openStream(t, ts.URL)
-	if first.State.Ready || first.State.Reason != "starting" {
-		t.Fatalf("first state = %+v; want not ready, starting", first.State)
+	if first.State.Ready || first.State.Reason != "" {
+		t.Fatalf("first state = %+v; want not ready, without the reason", first.State)
 	}
 	want := State{Ready: true, Offline: true, Stale: true, Emergency: true, ClockUntrusted: true}
 	s.SetState(want)
@@ -474,4 +475,61 @@ func TestServeShutsDownWithOpenStream(t *testing.T) {
 	}
 	for range st.events {
 	}
+}
+
+// TestPassengerNeverSeesReason: at a gate that is not ready, the passenger
+// page says the gate is closed from its first paint, and neither its HTML
+// (the initial state in it) nor its event stream carries the technician's
+// reason; the admin page and its stream do.
+func TestPassengerNeverSeesReason(t *testing.T) {
+	const reason, later = "store cannot commit: disk full", "relay fault"
+	s, ts, _ := newTestServer(t, Config{})
+	adm := serve(t, s.AdminHandler())
+	s.SetState(State{Reason: reason})
+
+	page := getPage(t, ts.URL)
+	if strings.Contains(page, reason) || strings.Contains(page, `"reason":"`) {
+		t.Errorf("passenger page carries the technician's reason:\n%s", initialJSON(page))
+	}
+	if !strings.Contains(page, `<div id="idle-en">This gate is closed. Please use another gate</div>`) || strings.Contains(page, "Please scan your code</div>") {
+		t.Errorf("passenger page of a closed gate does not say it is closed before its script runs")
+	}
+	if !strings.Contains(page, `<div id="banner-notready" class="banner">`) {
+		t.Errorf("passenger page of a closed gate hides the out-of-service banner")
+	}
+	if !strings.Contains(initialJSON(page), `"ready":false`) {
+		t.Errorf("passenger page initial state = %s; want ready false", initialJSON(page))
+	}
+	st, first := openStream(t, ts.URL)
+	if first.State.Ready || first.State.Reason != "" {
+		t.Errorf("passenger stream first state = %+v; want not ready, no reason", first.State)
+	}
+	if admin := getPage(t, withToken(adm.URL)); !strings.Contains(initialJSON(admin), reason) {
+		t.Errorf("admin page initial state = %s; want the reason %q", initialJSON(admin), reason)
+	}
+	ast, afirst := openStream(t, withToken(adm.URL))
+	if afirst.State.Reason != reason {
+		t.Errorf("admin stream first state = %+v; want the reason %q", afirst.State, reason)
+	}
+
+	s.SetState(State{Reason: later})
+	if ev := st.next(t); ev.Type != TypeState || ev.State.Ready || ev.State.Reason != "" {
+		t.Errorf("passenger stream state event = %+v; want not ready, no reason", ev)
+	}
+	if ev := ast.next(t); ev.State.Reason != later {
+		t.Errorf("admin stream state event = %+v; want the reason %q", ev, later)
+	}
+
+	s.SetState(State{Ready: true})
+	page = getPage(t, ts.URL)
+	if !strings.Contains(page, `<div id="idle-en">Please scan your code</div>`) || !strings.Contains(page, `<div id="banner-notready" class="banner" hidden>`) {
+		t.Errorf("passenger page of a ready gate does not ask for a code")
+	}
+}
+
+// initialJSON is the initial screen the server put in a page.
+func initialJSON(page string) string {
+	_, rest, _ := strings.Cut(page, `<script id="initial" type="application/json">`)
+	js, _, _ := strings.Cut(rest, "</script>")
+	return js
 }

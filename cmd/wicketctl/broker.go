@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -23,7 +24,7 @@ type brokerFlags struct {
 func addBrokerFlags(fs *flag.FlagSet, role string) brokerFlags {
 	host, _ := os.Hostname()
 	return brokerFlags{
-		broker:       fs.String("broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:1883 or tls://host:8883"),
+		broker:       fs.String("broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:1883 or tls://host:8883; the nodes of one cluster comma-separated (tried in turn)"),
 		fleet:        fs.String("fleet", "", "fleet id (topics are wicket/<fleet>/...)"),
 		clientID:     fs.String("client-id", "wicket-"+role+"-"+host, "MQTT client id (stable per client)"),
 		username:     fs.String("username", "", "MQTT username"),
@@ -37,6 +38,9 @@ func addBrokerFlags(fs *flag.FlagSet, role string) brokerFlags {
 func (b brokerFlags) conn() (mqttconn.Conn, wire.Topics, error) {
 	c := mqttconn.Conn{Broker: *b.broker, ClientID: *b.clientID, Username: *b.username,
 		PasswordFile: *b.passwordFile, CAFile: *b.ca, CertFile: *b.cert, KeyFile: *b.key}
+	if urls := strings.Split(*b.broker, ","); len(urls) > 1 {
+		c.Broker, c.Brokers = "", urls
+	}
 	if err := wire.ValidName(*b.fleet); err != nil {
 		return c, wire.Topics{}, usagef("-fleet: %v", err)
 	}
@@ -45,6 +49,10 @@ func (b brokerFlags) conn() (mqttconn.Conn, wire.Topics, error) {
 	}
 	return c, wire.Topics{Fleet: *b.fleet}, nil
 }
+
+// brokerName is the -broker value: the URL, or the cluster's URLs
+// comma-separated.
+func brokerName(c mqttconn.Conn) string { return strings.Join(c.URLs(), ",") }
 
 // dial connects a short-lived operator client (clean session: an
 // operator tool keeps no state on the broker).
@@ -56,7 +64,7 @@ func dial(c mqttconn.Conn) (mqtt.Client, error) {
 	o.SetCleanSession(true)
 	cl := mqtt.NewClient(o)
 	if err := waitToken(cl.Connect()); err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", c.Broker, err)
+		return nil, fmt.Errorf("connect to %s: %w", brokerName(c), err)
 	}
 	return cl, nil
 }

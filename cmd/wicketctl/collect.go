@@ -19,10 +19,11 @@ import (
 const defaultCollectDB = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 func cmdCollect(e env, args []string) error {
-	fs := newFlags(e, "collect", "-fleet NAME -id ID -identity FILE.key -roots ROOT.pub [-roster FILE] [-broker URL] [-db URL] [-group NAME] [-client-id ID] [TLS and login flags] | -migrate [-db URL]")
+	fs := newFlags(e, "collect", "-fleet NAME -id ID -identity FILE.key -roots ROOT.pub [-roster FILE] [-broker URL] [-db URL] [-group NAME] [-shard i/N] [-client-id ID] [TLS and login flags] | -migrate [-db URL]")
 	bf := addBrokerFlags(fs, "collector")
 	db := fs.String("db", defaultCollectDB, "PostgreSQL URL")
 	group := fs.String("group", "collectors", `shared-subscription group; collectors of one group split the records ("" subscribes plainly and gets every message)`)
+	shard := fs.String("shard", "", `take only slice i of N of the records shards (0/2 and 1/2 for two collectors): for brokers without shared subscriptions, such as NATS (use with -group ""); a replacement runs the same slice with the same -client-id`)
 	migrateOnly := fs.Bool("migrate", false, "create or upgrade the records schema and exit; run as the database's owner, the collector's own role may not (see collector-role.sql)")
 	id := fs.String("id", "", "this collector's id in the fleet's roster (role collector)")
 	identity := fs.String("identity", "", "this collector's Ed25519 key (wicketctl keygen -alg EdDSA; the .pub goes in the roster); it signs the acks")
@@ -37,6 +38,13 @@ func cmdCollect(e env, args []string) error {
 	}
 	if *migrateOnly {
 		return migrateDB(e, *db)
+	}
+	var slice wire.Slice
+	if *shard != "" {
+		var err error
+		if slice, err = wire.ParseSlice(*shard); err != nil {
+			return usagef("-shard: %v", err)
+		}
 	}
 	if *identity == "" || len(roots) == 0 {
 		return usagef("-identity and -roots are required: records are stored only when signed by an enrolled gate, and acks are signed")
@@ -83,7 +91,7 @@ func cmdCollect(e env, args []string) error {
 	}
 	defer pool.Close()
 	c, err := collector.New(collector.Config{
-		Broker: conn.Broker, Fleet: *bf.fleet, ClientID: conn.ClientID, Group: *group,
+		Broker: conn.Broker, Brokers: conn.Brokers, Fleet: *bf.fleet, ClientID: conn.ClientID, Group: *group, Slice: slice,
 		Username: conn.Username, Password: password, CAFile: conn.CAFile, CertFile: conn.CertFile, KeyFile: conn.KeyFile,
 		ID: *id, Key: key, Roots: rk, Roster: roster,
 	}, collector.NewWriter(pool, log), log)
@@ -93,7 +101,7 @@ func cmdCollect(e env, args []string) error {
 	if err := collector.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	log.Info("collecting; stop with SIGINT or SIGTERM", "fleet", *bf.fleet, "broker", conn.Broker, "group", *group,
+	log.Info("collecting; stop with SIGINT or SIGTERM", "fleet", *bf.fleet, "broker", brokerName(conn), "group", *group, "shard", slice.String(),
 		"client_id", conn.ClientID, "db_host", poolCfg.ConnConfig.Host, "database", poolCfg.ConnConfig.Database)
 	return c.Run(ctx)
 }

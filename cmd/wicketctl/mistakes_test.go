@@ -337,3 +337,14 @@ func mqttClient(t *testing.T, broker string) mqtt.Client {
 	t.Cleanup(func() { cl.Disconnect(100) })
 	return cl
 }
+
+// TestCollectShardFlag: a slice that does not exist is refused before
+// anything connects.
+func TestCollectShardFlag(t *testing.T) {
+	for _, bad := range []string{"2/2", "0/17", "1", "x/y"} {
+		rc, _, stderr := run(t, "collect", "-fleet", "f", "-shard", bad)
+		if rc != exitUsage || !strings.Contains(stderr, "-shard:") {
+			t.Errorf("collect -shard %s = %d, %q; want a usage error naming -shard", bad, rc, stderr)
+		}
+	}
+}

@@ -187,11 +187,11 @@ func (p *publisher) send(cl mqtt.Client) error {
 		}
 	}
 	if p.parts != nil {
-		if err := p.parts.publish(p.e, cl, p.conn.Broker, p.topics, p.prog); err != nil {
+		if err := p.parts.publish(p.e, cl, brokerName(p.conn), p.topics, p.prog); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(p.e.stdout, "published %d documents to %s\n", len(p.docs)+p.parts.count(), p.conn.Broker)
+	fmt.Fprintf(p.e.stdout, "published %d documents to %s\n", len(p.docs)+p.parts.count(), brokerName(p.conn))
 	return nil
 }
 

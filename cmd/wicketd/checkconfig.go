@@ -129,8 +129,14 @@ func checkSetup(ctx context.Context, cfg *config.Config, path string, broker boo
 	probs = append(probs, cfg.PinProblems()...)
 	probs = append(probs, hostPinProblems(cfg)...)
 	if broker && cfg.Sync.Enabled && tlsConf != nil {
-		if err := dialBroker(ctx, cfg.Sync.Broker, tlsConf); err != nil {
-			add(fmt.Errorf("sync.broker: %w", err))
+		field := "sync.broker"
+		if len(cfg.Sync.Brokers) > 0 {
+			field = "sync.brokers"
+		}
+		for _, b := range cfg.Sync.URLs() {
+			if err := dialBroker(ctx, b, tlsConf); err != nil {
+				add(fmt.Errorf("%s: %w", field, err))
+			}
 		}
 	}
 	return probs, warnings

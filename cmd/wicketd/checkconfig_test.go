@@ -87,7 +87,8 @@ func TestCheckConfigFindsWhatRunWould(t *testing.T) {
 func replaceGPIO(format, name string) string { return strings.Replace(format, "%s", name, 1) }
 
 // TestCheckConfigBroker: the broker is dialled only with -broker; a broker
-// that is not there is then a problem naming sync.broker.
+// that is not there is then a problem naming sync.broker (or, of a
+// cluster's nodes, sync.brokers and the node).
 func TestCheckConfigBroker(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, _ := gateFiles(t, dir)
@@ -107,6 +108,11 @@ func TestCheckConfigBroker(t *testing.T) {
 	}
 	if rc, out := checkConfig(t, cfgPath, syncTo(b.URL()), "-broker"); rc != exitOK {
 		t.Errorf("check-config -broker, broker up = %d, %s; want OK", rc, out)
+	}
+	// A cluster: every node is dialled, the one down named.
+	nodes := "sync: {enabled: true, fleet: f, brokers: ['" + b.URL() + "', 'tcp://" + closed + "']}\n"
+	if rc, out := checkConfig(t, cfgPath, nodes, "-broker"); rc != exitUsage || !strings.Contains(out, "line 1: sync.brokers: "+closed+" is not reachable") {
+		t.Errorf("check-config -broker, one node of two down = %d, %s; want sync.brokers, that node not reachable", rc, out)
 	}
 }
 

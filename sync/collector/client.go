@@ -8,6 +8,7 @@ import (
 type Client interface {
 	Connect() mqtt.Token
 	Subscribe(topic string, qos byte, callback mqtt.MessageHandler) mqtt.Token
+	Unsubscribe(topics ...string) mqtt.Token
 	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
 	Disconnect(quiesce uint)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,10 @@ type Config struct {
 	// Broker is the MQTT broker: tcp://host:1883, or ssl://host:8883
 	// (also tls://) for TLS.
 	Broker string
+	// Brokers, instead of Broker, lists the nodes of one clustered broker:
+	// each connect tries them in turn, starting after the node the last
+	// one used (mqttconn.Guard).
+	Brokers []string
 	// Fleet is the fleet whose gates this collector serves, the second
 	// topic level.
 	Fleet string
@@ -38,6 +43,14 @@ type Config struct {
 	// split the records messages, each message going to one of them.
 	// Empty subscribes plainly, and this collector gets every message.
 	Group string
+	// Slice splits the records by shard between collectors on a broker
+	// without shared subscriptions (NATS): with N collectors, collector i
+	// runs Slice{I: i, N: N} and subscribes to the shards s with
+	// s mod N = i only (slice 0 also takes the unsharded topic of gates
+	// from before sharding). The zero Slice takes every shard. A
+	// replacement for a collector that died runs its slice with its
+	// ClientID, so it resumes its session and what was queued on it.
+	Slice wire.Slice
 	// Username and Password log in to the broker, if it wants them.
 	Username string
 	Password string
@@ -69,24 +82,28 @@ type Config struct {
 
 // check validates c, naming the bad field and the fix, and fills defaults.
 func (c *Config) check() error {
-	scheme, err := mqttconn.CheckBroker(c.Broker)
+	tlsURLs, err := mqttconn.CheckBrokers(c.urls())
 	switch {
-	case c.Broker == "":
+	case c.Broker == "" && len(c.Brokers) == 0:
 		return errors.New("Broker: missing; e.g. tcp://127.0.0.1:1883 or ssl://broker.example:8883")
+	case c.Broker != "" && len(c.Brokers) > 0:
+		return errors.New("Brokers: set Broker or Brokers, not both")
 	case err != nil:
-		return fmt.Errorf("Broker %q: %w", c.Broker, err)
+		return fmt.Errorf("Broker: %w", err)
 	case wire.ValidName(c.Fleet) != nil:
 		return fmt.Errorf("Fleet: %w", wire.ValidName(c.Fleet))
 	case c.ClientID == "" || len(c.ClientID) > 256:
 		return errors.New("ClientID: set a stable id of at most 256 bytes, unique per collector")
 	case c.Group != "" && wire.ValidName(c.Group) != nil:
 		return fmt.Errorf("Group: %w (or empty for a plain subscription)", wire.ValidName(c.Group))
+	case c.Slice.Valid() != nil:
+		return fmt.Errorf("Slice: %w", c.Slice.Valid())
 	case c.Password != "" && c.Username == "":
 		return errors.New("Password: given without Username")
 	case (c.CertFile == "") != (c.KeyFile == ""):
 		return errors.New("CertFile and KeyFile: give both or neither")
-	case !mqttconn.TLSSchemes[scheme] && (c.CAFile != "" || c.CertFile != ""):
-		return fmt.Errorf("CAFile, CertFile: need a TLS broker URL (ssl://...), not %s://", scheme)
+	case !tlsURLs && (c.CAFile != "" || c.CertFile != ""):
+		return errors.New("CAFile, CertFile: need a TLS broker URL (ssl://...)")
 	case wire.ValidName(c.ID) != nil:
 		return fmt.Errorf("ID: %w; the collector's id in the roster", wire.ValidName(c.ID))
 	case len(c.Key) != ed25519.PrivateKeySize:
@@ -106,6 +123,14 @@ func (c *Config) check() error {
 		c.NewClient = NewPahoClient
 	}
 	return nil
+}
+
+// urls are Brokers, or Broker alone.
+func (c *Config) urls() []string {
+	if len(c.Brokers) > 0 {
+		return c.Brokers
+	}
+	return []string{c.Broker}
 }
 
 // Stats counts what a collector did since New.
@@ -135,8 +160,9 @@ type Collector struct {
 	w      *Writer
 	log    *slog.Logger
 	topics wire.Topics
-	filter string
-	tls    *tls.Config // nil for tcp://
+	// filters are the records filters of this collector's slice.
+	filters []string
+	tls     *tls.Config // nil for tcp://
 
 	queue   chan inbound
 	lost    chan error
@@ -146,6 +172,8 @@ type Collector struct {
 
 	roster   atomic.Pointer[verifier.Roster]
 	refusals refusals
+	// conns says which broker node the connection is on.
+	conns mqttconn.Counters
 	// haveRoster is closed once a roster is installed: until then the
 	// workers wait, judging no records message.
 	haveRoster chan struct{}
@@ -185,11 +213,8 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 
 		haveRoster: make(chan struct{}),
 	}
-	c.filter = c.topics.AllRecords()
-	if cfg.Group != "" {
-		c.filter = c.topics.SharedRecords(cfg.Group)
-	}
-	if scheme, _ := mqttconn.CheckBroker(cfg.Broker); mqttconn.TLSSchemes[scheme] {
+	c.filters = c.topics.Filters(cfg.Slice, cfg.Group)
+	if scheme, _ := mqttconn.CheckBroker(cfg.urls()[0]); mqttconn.TLSSchemes[scheme] {
 		tc, err := mqttconn.TLSConfig(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("collector config: %w", err)
@@ -261,7 +286,11 @@ func (c *Collector) Run(ctx context.Context) error {
 // the subscription is renewed in one place after every connect (a broker
 // restarted without persistence has forgotten it).
 func (c *Collector) options() *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().AddBroker(c.cfg.Broker).SetClientID(c.cfg.ClientID).
+	o := mqtt.NewClientOptions()
+	for _, broker := range c.cfg.urls() {
+		o.AddBroker(broker)
+	}
+	o.SetClientID(c.cfg.ClientID).
 		SetProtocolVersion(4).SetCleanSession(false).SetResumeSubs(false).
 		SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(connectTimeout).SetWriteTimeout(connectTimeout).
@@ -287,7 +316,7 @@ func (c *Collector) options() *mqtt.ClientOptions {
 	}
 	// At most mqttconn.DefaultMaxMessage is read of one message; a larger
 	// one is streamed past and arrives as a marker (see onMessage).
-	return mqttconn.Guard(o, 0, nil)
+	return mqttconn.Guard(o, 0, &c.conns)
 }
 
 // connectLoop keeps the client connected and subscribed until ctx is
@@ -305,10 +334,10 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 				return
 			}
 			wait = r.failed()
-			c.log.Warn("cannot connect to the broker", "broker", c.cfg.Broker, "err", err, "retry_in", wait.Round(time.Millisecond))
+			c.log.Warn("cannot connect to the broker", "brokers", c.cfg.urls(), "err", err, "retry_in", wait.Round(time.Millisecond))
 		} else {
 			up := c.cfg.Clock.Now()
-			c.log.Info("connected", "broker", c.cfg.Broker, "filter", c.filter, "client_id", c.cfg.ClientID)
+			c.log.Info("connected", "broker", c.conns.Broker(), "filters", c.filters, "slice", c.cfg.Slice.String(), "client_id", c.cfg.ClientID)
 			var err error
 			select {
 			case <-ctx.Done():
@@ -388,11 +417,11 @@ func (c *Collector) connect(ctx context.Context, client Client) error {
 	if !present || c.roster.Load() == nil {
 		filters = append(filters, c.topics.Roster())
 	}
-	// The records filter is subscribed again on every connect: records
+	// The records filters are subscribed again on every connect: records
 	// are never retained, so that costs the broker nothing, and Mosquitto
 	// 2.0 does not restore a shared subscription from its persistence
 	// file, though it reports the session present.
-	filters = append(filters, c.filter)
+	filters = append(filters, c.filters...)
 	for _, filter := range filters {
 		tok := client.Subscribe(filter, 1, c.onMessage)
 		err := c.wait(ctx, tok, connectTimeout)
@@ -404,7 +433,27 @@ func (c *Collector) connect(ctx context.Context, client Client) error {
 			return fmt.Errorf("subscribe %s: %w", filter, err)
 		}
 	}
+	if present {
+		c.dropOtherFilters(ctx, client)
+	}
 	return nil
+}
+
+// dropOtherFilters unsubscribes the records filters of other slices that
+// a resumed session may still hold (the collector ran with another
+// slice, or none, under the same client id), so that it takes only its
+// own slice. It is best effort: a message that still comes on another
+// slice's filter is stored all the same (storing is idempotent).
+func (c *Collector) dropOtherFilters(ctx context.Context, client Client) {
+	var other []string
+	for _, f := range c.topics.EveryFilter(c.cfg.Group) {
+		if !slices.Contains(c.filters, f) {
+			other = append(other, f)
+		}
+	}
+	if err := c.wait(ctx, client.Unsubscribe(other...), connectTimeout); err != nil {
+		c.log.Warn("could not drop the filters of other slices", "err", err)
+	}
 }
 
 // rosterVersion is the version of the roster in use, 0 for none.
@@ -572,9 +621,12 @@ func (m inbound) done() {
 // whose topic it was published on, with the key the roster holds for
 // that gate. A message that fails for who sent it is an *errRefused.
 func (c *Collector) decode(m inbound) (*wire.Records, error) {
-	gate, err := c.topics.GateOf(m.topic)
+	gate, shard, err := c.topics.RecordsTopic(m.topic)
 	if err != nil {
 		return nil, err
+	}
+	if err := wire.CheckShard(gate, shard); err != nil {
+		return nil, refused(RefusedShard, err)
 	}
 	sm, err := wire.Open(m.payload)
 	if err != nil {

@@ -59,6 +59,18 @@ func (w *watchedClient) Subscribe(topic string, qos byte, cb mqtt.MessageHandler
 	return tok
 }
 
+// Unsubscribe signals subscribed too, once the broker confirmed it.
+func (w *watchedClient) Unsubscribe(topics ...string) mqtt.Token {
+	tok := w.Client.Unsubscribe(topics...)
+	go func() {
+		<-tok.Done()
+		if tok.Error() == nil {
+			w.subscribed <- struct{}{}
+		}
+	}()
+	return tok
+}
+
 func (w *watchedClient) Publish(topic string, qos byte, retained bool, payload any) mqtt.Token {
 	gate, err := w.topics.GateOf(topic)
 	if err != nil || !strings.HasSuffix(topic, "/ack") {

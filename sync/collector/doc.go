@@ -12,6 +12,12 @@
 // acknowledged to a gate. Acks are signed with the collector's own
 // enrolled key.
 //
+// Several collectors split the records with a shared subscription
+// (Config.Group), or, on a broker without one (NATS), by shard
+// (Config.Slice): each takes the records of the gates whose shard
+// (wire.Shard) falls in its slice, and refuses a batch published on a
+// shard that is not its gate's.
+//
 // Migrate creates and upgrades the schema, Writer stores batches,
 // Collector connects the two to the broker, and PlanPurge and
 // PurgePlan.Apply remove the records of days past an age.

@@ -15,6 +15,7 @@ const (
 	RefusedUnenrolled = "not_enrolled"    // the gate is not in the roster (or no roster yet)
 	RefusedSignature  = "bad_signature"   // the signature does not verify with the gate's key
 	RefusedGate       = "wrong_gate"      // the batch names another gate than its signer
+	RefusedShard      = "wrong_shard"     // published on a shard other than the gate's (wire.Shard)
 )
 
 // errRefused marks a message refused for who sent it rather than for its

@@ -10,6 +10,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jonboulle/clockwork"
+
+	"wicket/sync/wire"
 )
 
 func TestConfigCheck(t *testing.T) {
@@ -42,6 +44,11 @@ func TestConfigCheck(t *testing.T) {
 		{"no key", func(c *Config) { c.Key = nil }, "Key"},
 		{"no roots", func(c *Config) { c.Roots = nil }, "Roots"},
 		{"forged roster", func(c *Config) { c.Roster = []byte("not a roster") }, "Roster"},
+		{"cluster nodes", func(c *Config) { c.Broker, c.Brokers = "", []string{"tcp://n1:1883", "tcp://n2:1883"} }, ""},
+		{"broker and brokers", func(c *Config) { c.Brokers = []string{"tcp://n1:1883"} }, "not both"},
+		{"mixed nodes", func(c *Config) { c.Broker, c.Brokers = "", []string{"tls://n1:8883", "tcp://n2:1883"} }, "mixes TLS"},
+		{"slice", func(c *Config) { c.Slice = wire.Slice{I: 1, N: 4} }, ""},
+		{"slice out of range", func(c *Config) { c.Slice = wire.Slice{I: 4, N: 4} }, "Slice"},
 	} {
 		cfg := ok
 		tc.mutate(&cfg)

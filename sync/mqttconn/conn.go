@@ -1,7 +1,8 @@
 // Package mqttconn is how every Wicket MQTT client connects: the broker
-// URL, client id, credentials and TLS files (Conn), paho's options built
-// from them, and the jittered backoff between attempts. Gates, collectors
-// and wicketctl share it.
+// URL, or the nodes of a clustered broker tried in turn (failover, see
+// Guard), client id, credentials and TLS files (Conn), paho's options
+// built from them, and the jittered backoff between attempts. Gates,
+// collectors and wicketctl share it.
 //
 // Two guards come with every client built from Conn.Options, so that
 // nothing on the broker can exhaust a client's memory or wedge its
@@ -46,7 +47,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -57,6 +60,11 @@ import (
 type Conn struct {
 	// Broker is tcp://host:1883, or tls://host:8883 (also ssl://).
 	Broker string `yaml:"broker"`
+	// Brokers, instead of Broker, lists the nodes of one clustered broker
+	// (or brokers sharing their sessions): a connect tries them in turn,
+	// and after a connection is lost the next connect starts with the
+	// node after the one that was in use (see Guard). At most MaxBrokers.
+	Brokers []string `yaml:"brokers"`
 	// ClientID must be stable per client: the broker keeps its session
 	// (subscriptions, queued QoS 1 messages) under it.
 	ClientID string `yaml:"client_id"`
@@ -86,8 +94,10 @@ type Conn struct {
 // Validate checks the fields, naming the bad one.
 func (c Conn) Validate(prefix string) error {
 	switch {
-	case c.Broker == "":
-		return fmt.Errorf("%sbroker: missing; e.g. tls://broker.example:8883", prefix)
+	case c.Broker == "" && len(c.Brokers) == 0:
+		return fmt.Errorf("%sbroker: missing; e.g. tls://broker.example:8883 (or %sbrokers: a list of cluster nodes)", prefix, prefix)
+	case c.Broker != "" && len(c.Brokers) > 0:
+		return fmt.Errorf("%sbrokers: set broker or brokers, not both (brokers lists the nodes of one cluster)", prefix)
 	case c.ClientID == "" || len(c.ClientID) > 23*4:
 		return fmt.Errorf("%sclient_id: must be set and stable (at most 92 characters)", prefix)
 	case (c.CertFile == "") != (c.KeyFile == ""):
@@ -97,14 +107,59 @@ func (c Conn) Validate(prefix string) error {
 	case c.MaxMessage != 0 && c.MaxMessage < MinMaxMessage:
 		return fmt.Errorf("%sMaxMessage: %d is below %d bytes, the largest trust document plus headers; leave it 0 for %d", prefix, c.MaxMessage, int64(MinMaxMessage), int64(DefaultMaxMessage))
 	}
-	scheme, err := CheckBroker(c.Broker)
-	if err != nil {
-		return fmt.Errorf("%sbroker: %q: %w", prefix, c.Broker, err)
+	field := prefix + "broker"
+	if len(c.Brokers) > 0 {
+		field = prefix + "brokers"
 	}
-	if !TLSSchemes[scheme] && (c.CAFile != "" || c.CertFile != "") {
-		return fmt.Errorf("%sca_file, cert_file: need a TLS broker URL (tls://...), not %s://", prefix, scheme)
+	tlsURLs, err := CheckBrokers(c.URLs())
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if !tlsURLs && (c.CAFile != "" || c.CertFile != "") {
+		return fmt.Errorf("%sca_file, cert_file: need a TLS broker URL (tls://...), not %s://", prefix, c.scheme())
 	}
 	return nil
+}
+
+// CheckBrokers checks the URLs of one broker or of the nodes of one
+// cluster: at least one and at most MaxBrokers, each as CheckBroker
+// wants it, none twice, all TLS or all plaintext. It reports whether
+// they are TLS.
+func CheckBrokers(urls []string) (tls bool, err error) {
+	if len(urls) == 0 || len(urls) > MaxBrokers {
+		return false, fmt.Errorf("%d URLs; want 1 to %d", len(urls), MaxBrokers)
+	}
+	seen := make(map[string]bool)
+	for i, broker := range urls {
+		scheme, err := CheckBroker(broker)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("%q: %w", broker, err)
+		case seen[broker]:
+			return false, fmt.Errorf("%q is listed twice", broker)
+		case i == 0:
+			tls = TLSSchemes[scheme]
+		case TLSSchemes[scheme] != tls:
+			return false, fmt.Errorf("%q: mixes TLS and plaintext nodes; use tls:// for all of them", broker)
+		}
+		seen[broker] = true
+	}
+	return tls, nil
+}
+
+// URLs are the broker URLs a client connects to, in order: Brokers, or
+// Broker alone.
+func (c Conn) URLs() []string {
+	if len(c.Brokers) > 0 {
+		return c.Brokers
+	}
+	return []string{c.Broker}
+}
+
+// scheme is the scheme of the first broker URL ("" if it does not parse).
+func (c Conn) scheme() string {
+	scheme, _ := CheckBroker(c.URLs()[0])
+	return scheme
 }
 
 // TLSSchemes are the broker URL schemes paho connects with TLS.
@@ -151,11 +206,16 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 }
 
 // Options builds paho's options: MQTT 3.1.1, persistent session, TLS 1.2+
-// where the URL asks for it, no automatic reconnect (callers run their own
-// loop with backoff and jitter, see Backoff), reads bounded by MaxMessage
-// and DropHandler as the default handler (see the package doc).
+// where the URLs ask for it, every URL of URLs in turn (see Guard), no
+// automatic reconnect (callers run their own loop with backoff and
+// jitter, see Backoff), reads bounded by MaxMessage and DropHandler as
+// the default handler (see the package doc).
 func (c Conn) Options() (*mqtt.ClientOptions, error) {
-	o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(c.ClientID).
+	o := mqtt.NewClientOptions()
+	for _, broker := range c.URLs() {
+		o.AddBroker(broker)
+	}
+	o.SetClientID(c.ClientID).
 		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetOrderMatters(false).
 		SetDefaultPublishHandler(DropHandler(c.Counters))
@@ -175,7 +235,7 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 		}
 		o.SetPassword(strings.TrimRight(string(b), "\r\n"))
 	}
-	if scheme, _ := CheckBroker(c.Broker); TLSSchemes[scheme] {
+	if TLSSchemes[c.scheme()] {
 		tc, err := TLSConfig(c.CAFile, c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, err
@@ -193,17 +253,45 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 // of its own that acknowledges every message, so markers and unrouted
 // messages cannot wedge its session. It dials the schemes CheckBroker
 // accepts, with o's TLS config and connect timeout.
+//
+// With several brokers in o (call Guard after adding them) the client
+// fails over: paho tries each of them once per Connect, and Guard hands
+// them out in turn, so every Connect starts with the broker after the
+// one the previous Connect used or failed on. A client whose connection
+// to one node dropped thus tries the next node first, not the one that
+// went away (which may hang until the connect timeout). n.Broker tells
+// which broker the last connection was made to.
 func Guard(o *mqtt.ClientOptions, maxMessage int64, n *Counters) *mqtt.ClientOptions {
 	if maxMessage == 0 {
 		maxMessage = DefaultMaxMessage
 	}
+	r := &rotation{urls: slices.Clone(o.Servers)}
 	return o.SetCustomOpenConnectionFn(func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		u = r.next(u)
 		conn, err := dial(u, o)
 		if err != nil {
 			return nil, err
 		}
+		n.setBroker(u.String())
 		return &guardedConn{Conn: conn, g: newGuard(conn, maxMessage, func(string, int64) { n.addOversized() })}, nil
 	})
+}
+
+// rotation hands out a client's broker URLs in turn, one per dial.
+type rotation struct {
+	urls []*url.URL
+	n    atomic.Uint64
+}
+
+// next is the URL to dial: the one after the last one handed out. paho
+// asks for each of its servers once per Connect, in its own order; which
+// one it asks for does not matter, only how many times. With no URLs
+// (options built without a broker) it is paho's u.
+func (r *rotation) next(u *url.URL) *url.URL {
+	if len(r.urls) == 0 {
+		return u
+	}
+	return r.urls[(r.n.Add(1)-1)%uint64(len(r.urls))]
 }
 
 // dial connects to the broker u names: TCP, and TLS with o.TLSConfig for

@@ -37,6 +37,14 @@ func TestValidate(t *testing.T) {
 		{"ca on plain tcp", func(c *Conn) { c.CAFile = "ca.pem" }, "need a TLS broker"},
 		{"max message below a trust document", func(c *Conn) { c.MaxMessage = 1 << 20 }, "MaxMessage"},
 		{"max message at the minimum", func(c *Conn) { c.MaxMessage = MinMaxMessage }, ""},
+		{"broker list", brokers("tcp://127.0.0.1:1", "tcp://127.0.0.1:2"), ""},
+		{"tls list with a CA", func(c *Conn) { brokers("tls://a:8883", "tls://b:8883")(c); c.CAFile = "ca.pem" }, ""},
+		{"broker and brokers", func(c *Conn) { c.Brokers = []string{"tcp://b:1883"} }, "not both"},
+		{"bad list entry", brokers("tcp://a:1883", "tcp://b"), `sync.brokers: "tcp://b"`},
+		{"listed twice", brokers("tcp://a:1883", "tcp://a:1883"), "listed twice"},
+		{"mixed tls", brokers("tls://a:8883", "tcp://b:1883"), "mixes TLS and plaintext"},
+		{"ca with a plaintext list", func(c *Conn) { brokers("tcp://a:1883")(c); c.CAFile = "ca.pem" }, "need a TLS broker"},
+		{"too many brokers", brokers(make([]string, MaxBrokers+1)...), "want 1 to 16"},
 	} {
 		c := ok
 		tc.mod(&c)
@@ -45,4 +53,9 @@ func TestValidate(t *testing.T) {
 			t.Errorf("Validate(%s) = %v; want error containing %q", tc.name, err, tc.wantErr)
 		}
 	}
+}
+
+// brokers sets Brokers in place of Broker.
+func brokers(urls ...string) func(*Conn) {
+	return func(c *Conn) { c.Broker, c.Brokers = "", urls }
 }

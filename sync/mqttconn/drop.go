@@ -8,12 +8,33 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// Counters count what a client's connection layer dropped. The zero value
-// is ready; it is safe for concurrent use. Point Conn.Counters at one to
-// read them (for status and metrics).
+// Counters count what a client's connection layer dropped, and say which
+// broker it connected to last. The zero value is ready; it is safe for
+// concurrent use. Point Conn.Counters at one to read them (for status and
+// metrics).
 type Counters struct {
 	oversized atomic.Uint64
 	unrouted  atomic.Uint64
+	broker    atomic.Pointer[string]
+}
+
+// Broker is the URL of the broker the client's last connection was made
+// to ("" before the first): with several brokers (Conn.Brokers), the node
+// it is on.
+func (n *Counters) Broker() string {
+	if n == nil {
+		return ""
+	}
+	if b := n.broker.Load(); b != nil {
+		return *b
+	}
+	return ""
+}
+
+func (n *Counters) setBroker(url string) {
+	if n != nil {
+		n.broker.Store(&url)
+	}
 }
 
 // Oversized is how many PUBLISH packets over the size limit were streamed

@@ -19,6 +19,13 @@ const (
 	// a gate would never install them.
 	MinMaxMessage = decoder.MaxTrustDocLen + 64<<10
 
+	// MaxBrokers bounds Conn.Brokers: a client tries each of them once per
+	// connect, each up to the connect timeout, so a long list of dead
+	// nodes would hold a connect for minutes. A cluster has three to
+	// seven nodes; 16 leaves room for a station broker and a city
+	// cluster side by side.
+	MaxBrokers = 16
+
 	// OversizedPrefix starts the topic of the marker that replaces an
 	// oversized PUBLISH: "$wicket/oversized/" and the original topic. The
 	// leading $ keeps it apart from every topic a client can publish to or

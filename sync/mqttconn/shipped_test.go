@@ -2,6 +2,7 @@ package mqttconn
 
 import (
 	"crypto/tls"
+	"maps"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -102,6 +103,21 @@ func expect(t *testing.T, r *receiver, who, topic, payload string) {
 	}
 }
 
+// expectSet waits for len(want) messages, in any order (the client's
+// handlers run concurrently), and fails unless they are want's, topic to
+// payload.
+func expectSet(t *testing.T, r *receiver, who string, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for range want {
+		m := r.next(t)
+		got[m.Topic()] = string(m.Payload())
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("%s received %q; want %q (anything else got through the ACL)", who, got, want)
+	}
+}
+
 func publish(t *testing.T, c mqtt.Client, topic, payload string, retained bool) {
 	t.Helper()
 	waitTok(t, "publish "+topic, c.Publish(topic, 1, retained, payload))
@@ -129,11 +145,32 @@ func TestShippedBrokerConfig(t *testing.T) {
 	}
 
 	// A gate cannot write another gate's records, nor trust data; its
-	// own records (after them on the same connection) arrive first.
+	// own records (after them on the same connection) arrive first. It
+	// can write on another shard (collectors refuse that) and on the
+	// unsharded topic of gates from before sharding.
+	own, other := tp.Records("G1"), tp.ShardTopic("G1", (wire.Shard("G1")+1)%wire.Shards)
 	publish(t, g1, tp.Records("G2"), "forged", false)
-	publish(t, g1, tp.Records("G1"), "mine", false)
-	expect(t, collector, "collector", tp.Records("G1"), "mine")
-	expect(t, shared, "shared-subscription collector", tp.Records("G1"), "mine")
+	publish(t, g1, tp.ShardTopic("G2", wire.Shard("G1")), "forged on G1's shard", false)
+	publish(t, g1, other, "mine, other shard", false)
+	publish(t, g1, own, "mine", false)
+	publish(t, g1, "wicket/f/gate/G1/records", "unsharded", false)
+	for who, r := range map[string]*receiver{"collector": collector, "shared-subscription collector": shared} {
+		expectSet(t, r, who, map[string]string{other: "mine, other shard", own: "mine", "wicket/f/gate/G1/records": "unsharded"})
+	}
+	// A collector of a slice gets the shards of its slice only.
+	waitTok(t, "unsubscribe", collector.Unsubscribe(tp.AllRecords()))
+	for _, f := range tp.Filters(wire.Slice{I: wire.Shard("G1") % 4, N: 4}, "") {
+		waitTok(t, "subscribe "+f, collector.Subscribe(f, 1, func(_ mqtt.Client, m mqtt.Message) { collector.route(m) }))
+	}
+	publish(t, g1, other, "mine, other slice", false)
+	publish(t, g1, own, "mine, in the slice", false)
+	expect(t, collector, "collector of G1's slice", own, "mine, in the slice")
+	select {
+	case m := <-collector.got:
+		t.Fatalf("collector of G1's slice received %s; want nothing of another slice", describe(m))
+	case <-time.After(200 * time.Millisecond):
+	}
+	expectSet(t, shared, "shared-subscription collector", map[string]string{other: "mine, other slice", own: "mine, in the slice"})
 	publish(t, g1, tp.Delta(5), "forged delta", true)
 	publish(t, g1, tp.KeySet(), "forged keyset", true)
 	publish(t, g1, tp.Status("G2"), "forged status", true)

@@ -103,7 +103,10 @@ const (
 
 // State is what the gate's status reports about sync.
 type State struct {
-	Connected   bool
+	Connected bool
+	// Broker is the URL of the broker (the cluster node) of the last
+	// connection.
+	Broker      string
 	Attempts    uint64 // connection attempts, failed ones included
 	LastConnect time.Time
 	LastAck     time.Time
@@ -192,6 +195,9 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 	}
 	if cfg.NewClient == nil {
 		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
+	}
+	if cfg.Counters == nil {
+		cfg.Counters = new(mqttconn.Counters) // tells which node the gate is on
 	}
 	if cfg.Key != nil && len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("sync: identity key is not an Ed25519 private key")
@@ -289,7 +295,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if err := s.connect(ctx, client); err != nil {
 			wait := bo.Next()
-			s.log.Warn("broker unreachable; retrying", "broker", s.cfg.Broker, "in", wait.Round(time.Millisecond), "err", err)
+			s.log.Warn("broker unreachable; retrying", "brokers", s.cfg.URLs(), "in", wait.Round(time.Millisecond), "err", err)
 			if !mqttconn.Sleep(ctx, wait) {
 				break
 			}
@@ -340,8 +346,9 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 		}
 		s.update(func(st *State) { st.Subscribes++ })
 	}
-	s.update(func(st *State) { st.Connected, st.LastConnect = true, time.Now() })
-	s.log.Info("connected to broker", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID, "session_present", present)
+	broker := s.cfg.Counters.Broker()
+	s.update(func(st *State) { st.Connected, st.LastConnect, st.Broker = true, time.Now(), broker })
+	s.log.Info("connected to broker", "broker", broker, "client_id", s.cfg.ClientID, "session_present", present)
 	return nil
 }
 

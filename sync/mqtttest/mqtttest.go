@@ -1,7 +1,9 @@
-// Package mqtttest runs a real Mosquitto broker for tests: a private
-// process on a free loopback port, stopped when the test ends. A broker
-// can be stopped and started again on the same port to test outages, with
-// or without persistence across the restart.
+// Package mqtttest runs real MQTT brokers for tests: Mosquitto, the NATS
+// server's MQTT listener, and a three-node NATS cluster, each a private
+// process (or three) on free loopback ports, stopped when the test ends.
+// A broker, or one node of the cluster, can be stopped and started again
+// on the same port to test outages, with or without persistence across
+// the restart.
 package mqtttest
 
 import (
@@ -264,6 +266,20 @@ func (b *Broker) Stop() {
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	}
+	b.cmd, b.done = nil, nil
+}
+
+// Kill kills the broker (SIGKILL: no shutdown, nothing saved, as a crash
+// or a power cut would) and waits until it has exited. It does nothing if
+// the broker is stopped; Start brings it back.
+func (b *Broker) Kill() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	<-b.done
 	b.cmd, b.done = nil, nil
 }
 

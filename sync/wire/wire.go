@@ -31,9 +31,9 @@ func ValidName(s string) error {
 	return nil
 }
 
-// Gate topics. Gates publish records, alerts and status; collectors
-// publish acks.
-func (t Topics) Records(gate string) string { return t.gate(gate, "records") }
+// Gate topics. Gates publish records (on their shard, see shard.go),
+// alerts and status; collectors publish acks.
+func (t Topics) Records(gate string) string { return t.ShardTopic(gate, Shard(gate)) }
 func (t Topics) Ack(gate string) string     { return t.gate(gate, "ack") }
 func (t Topics) Alerts(gate string) string  { return t.gate(gate, "alerts") }
 func (t Topics) Status(gate string) string  { return t.gate(gate, "status") }
@@ -43,14 +43,15 @@ func (t Topics) gate(gate, leaf string) string {
 }
 
 // AllRecords, AllAlerts and AllStatus are the filters a collector or an
-// operator subscribes to.
-func (t Topics) AllRecords() string { return t.gate("+", "records") }
+// operator subscribes to. AllRecords takes every shard and the
+// unsharded topic of gates before sharding (records/# matches records).
+func (t Topics) AllRecords() string { return t.gate("+", "records/#") }
 func (t Topics) AllAlerts() string  { return t.gate("+", "alerts") }
 func (t Topics) AllStatus() string  { return t.gate("+", "status") }
 
 // SharedRecords is AllRecords behind a shared subscription, so several
 // collectors of one group split the load.
-func (t Topics) SharedRecords(group string) string { return "$share/" + group + "/" + t.AllRecords() }
+func (t Topics) SharedRecords(group string) string { return t.Filters(Slice{}, group)[0] }
 
 // GateOf returns the gate id of a gate topic.
 func (t Topics) GateOf(topic string) (string, error) {

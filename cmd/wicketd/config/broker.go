@@ -11,25 +11,36 @@ import (
 )
 
 // BrokerWarnings says how the sync broker connection is open to others,
-// one sentence each: plaintext MQTT to a host that is not this machine,
-// and a remote broker with neither a client certificate nor a username
-// (the broker cannot tell this gate from anyone, so its ACL cannot stop
-// others writing the gate's records or forging its acks). Nothing when
-// sync is off or the broker is on loopback.
+// one sentence each: plaintext MQTT to a host that is not this machine
+// (for each such URL of sync.broker or sync.brokers), and a remote broker
+// with neither a client certificate nor a username (the broker cannot
+// tell this gate from anyone, so its ACL cannot stop others writing the
+// gate's records or forging its acks). Nothing when sync is off or every
+// broker is on loopback.
 func (s Sync) BrokerWarnings() []string {
 	if !s.Enabled {
 		return nil
 	}
-	u, err := url.Parse(s.Broker)
-	if err != nil || isLoopback(u.Hostname()) {
-		return nil
+	field := "sync.broker"
+	if len(s.Brokers) > 0 {
+		field = "sync.brokers"
 	}
 	var w []string
-	if !mqttconn.TLSSchemes[u.Scheme] {
-		w = append(w, fmt.Sprintf("sync.broker %s is plaintext to a remote host: records, acks and trust data cross the network unencrypted, and anyone on the path can read or change them; use tls://%s:8883 with sync.ca_file, sync.cert_file and sync.key_file (docs/mqtt.md, Broker configuration)", s.Broker, u.Hostname()))
+	remote := ""
+	for _, broker := range s.URLs() {
+		u, err := url.Parse(broker)
+		if err != nil || isLoopback(u.Hostname()) {
+			continue
+		}
+		if remote == "" {
+			remote = broker
+		}
+		if !mqttconn.TLSSchemes[u.Scheme] {
+			w = append(w, fmt.Sprintf("%s %s is plaintext to a remote host: records, acks and trust data cross the network unencrypted, and anyone on the path can read or change them; use tls://%s:8883 with sync.ca_file, sync.cert_file and sync.key_file (docs/mqtt.md, Broker configuration)", field, broker, u.Hostname()))
+		}
 	}
-	if s.CertFile == "" && s.Username == "" {
-		w = append(w, fmt.Sprintf("sync: no client certificate (sync.cert_file) and no sync.username for the remote broker %s: the broker cannot tell this gate from any other client, so nothing stops others from writing its records or forging its acks; give each gate its own certificate (docs/SECURITY.md, Broker)", s.Broker))
+	if remote != "" && s.CertFile == "" && s.Username == "" {
+		w = append(w, fmt.Sprintf("sync: no client certificate (sync.cert_file) and no sync.username for the remote broker %s: the broker cannot tell this gate from any other client, so nothing stops others from writing its records or forging its acks; give each gate its own certificate (docs/SECURITY.md, Broker)", remote))
 	}
 	return w
 }

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 Config errors begin with the name of the field they are about.
+
 package collector
 
 import (

@@ -95,8 +95,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
 	echo
 	echo "\`BenchmarkScanToRelay\` (cmd/wicketd/loop) measures from the moment the scanner"
 	echo "completed a frame to the moment the relay pin (a gpiotest pin that records"
-	echo "write times) was set, through hold-off, verification, and the fsynced bbolt"
-	echo "commit of the event and its outbox row, on the machine's disk."
+	echo "write times) was set, through hold-off, verification, and building the bbolt"
+	echo "transaction of the event and its outbox row (committed while the relay is on:"
+	echo "docs/design.md, \"Relay before fsync\"), on the machine's disk."
 	echo
 	echo "| p50 | p99 |"
 	echo "|---|---|"
@@ -129,6 +130,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
 	echo "$med" | awk '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }'
 	if [ -f docs/fleet-sim.md ]; then echo; cat docs/fleet-sim.md; fi
 	if [ -f docs/qr-bench.md ]; then echo; cat docs/qr-bench.md; fi
+	if [ -f docs/latency.md ]; then echo; cat docs/latency.md; fi
 	if [ -f docs/benchmarks-notes.md ]; then echo; cat docs/benchmarks-notes.md; fi
 } >"$out"
 echo "wrote $out (pipeline/bare = $ratio in memory, $sratio with the store)"

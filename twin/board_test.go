@@ -54,7 +54,7 @@ func qemuArgs(img, disk, stick, dir string) []string {
 		"-smp", "2", "-m", "1024", "-nographic", "-nodefaults", "-no-reboot", "-nic", "none",
 		"-kernel", filepath.Join(img, "vmlinuz"), "-initrd", filepath.Join(img, "initrd.img"),
 		"-append", "root=/dev/vda console=hvc0 panic=-1 systemd.log_color=0",
-		"-drive", "file="+disk+",if=none,id=root,format=qcow2,cache=none",
+		"-drive", "file="+disk+",if=none,id=root,format=qcow2,cache=none"+driveOpts(),
 		"-device", "virtio-blk-pci,drive=root",
 		"-drive", "file="+stick+",if=none,id=stick,format=raw,readonly=on",
 		"-device", "virtio-blk-pci,drive=stick",
@@ -66,6 +66,16 @@ func qemuArgs(img, disk, stick, dir string) []string {
 		"-chardev", sock("scan", "scan.sock"), "-serial", "chardev:scan",
 	)
 	return args
+}
+
+// driveOpts is ",TWIN_DRIVE_OPTS" when that is set: more options of the
+// root disk's -drive, e.g. throttling.iops-write=250 for SD-card-class
+// storage (latency_test.go).
+func driveOpts() string {
+	if o := os.Getenv("TWIN_DRIVE_OPTS"); o != "" {
+		return "," + o
+	}
+	return ""
 }
 
 // boot starts qemu on disk and waits for the guest's control shell.

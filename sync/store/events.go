@@ -85,7 +85,7 @@ func minus(t int64, d time.Duration) int64 {
 
 // Append commits ev to the access log and the outbox in one transaction,
 // fsynced before it returns, and returns its sequence number (also set in
-// ev.Seq).
+// ev.Seq). It is Prepare and Commit in one call.
 //
 // Anti-passback: for an allowing decision (Type TypeDecision, Allow, a
 // Voucher) with passback > 0, if the same voucher was allowed at the same
@@ -107,74 +107,155 @@ func (s *Store) Append(ev *Event, passback time.Duration) (uint64, error) {
 		return 0, errors.New("append event: nil event")
 	}
 	e := *ev
-	var queued bool
-	err := s.update(func(tx *bbolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		e.Seq = getUint(meta, keySeq) + 1
-		if e.Type == TypeDecision && e.Allow && passback > 0 && e.Voucher != "" {
-			pb := tx.Bucket(bucketPassback)
-			k := passbackKey(e.Venue, e.Voucher)
-			at := unixNano(e.At)
-			if v := pb.Get(k); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= minus(at, passback) {
-				e.Allow, e.Reason = false, ReasonAntiPassback
-			} else if err := pb.Put(k, u64(uint64(at))); err != nil {
-				return err
-			}
-		}
-		data, err := json.Marshal(&e)
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		if len(data) > maxEventBytes {
-			return fmt.Errorf("%w: %d bytes, over %d", ErrEventTooLarge, len(data), maxEventBytes)
-		}
-		key := u64(e.Seq)
-		events, outbox := tx.Bucket(bucketEvents), tx.Bucket(bucketOutbox)
-		// Keys only ever grow: fill pages instead of splitting them in half.
-		events.FillPercent, outbox.FillPercent = appendFillPercent, appendFillPercent
-		if err := events.Put(key, data); err != nil {
-			return err
-		}
-		nEvents := getUint(meta, keyEventCount) + 1
-		if nEvents > s.maxEvents {
-			pruned, err := pruneOldest(events, min(nEvents-s.maxEvents, maxPrunePerTx))
-			if err != nil {
-				return err
-			}
-			nEvents -= pruned
-		}
-		nOutbox := getUint(meta, keyOutboxCount)
-		queued = nOutbox < s.maxOutbox
-		if queued {
-			if err := outbox.Put(key, data); err != nil {
-				return err
-			}
-			nOutbox++
-		} else if err := putUint(meta, keyDropped, getUint(meta, keyDropped)+1); err != nil {
-			return err
-		}
-		for _, kv := range [...]struct {
-			k []byte
-			v uint64
-		}{{keySeq, e.Seq}, {keyEventCount, nEvents}, {keyOutboxCount, nOutbox}} {
-			if err := putUint(meta, kv.k, kv.v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	p, err := s.Prepare(&e, passback)
 	if err != nil {
-		return 0, fmt.Errorf("append event: %w", err)
+		return 0, err
+	}
+	if err := p.Commit(); err != nil {
+		return 0, err
 	}
 	*ev = e
-	if was := s.dropping.Swap(!queued); was != !queued {
-		if queued {
-			s.log.Info("outbox has room again; queueing events for sync", "seq", e.Seq)
+	return e.Seq, nil
+}
+
+// Pending is an Append whose write transaction is built but not yet
+// written: its record, outbox row, anti-passback entry and counters exist
+// only in memory until Commit. While it is open it holds the store's write
+// lock, so other writers wait (lookups and reads do not): commit or roll
+// it back at once. It may be committed or rolled back on another
+// goroutine than the one that prepared it, but not from two at once.
+type Pending struct {
+	s      *Store
+	tx     *bbolt.Tx
+	seq    uint64
+	queued bool
+	done   bool
+}
+
+// Prepare builds the transaction of Append for ev (everything but writing
+// it) and sets ev's final fields as Append would: ev.Seq is the sequence
+// number the record gets if Commit succeeds, and an anti-passback denial
+// is already applied. Nothing is on disk until Commit; after Rollback, or
+// a failed Commit, nothing of it exists and the sequence number is given
+// to the next record.
+//
+// This lets a caller act on the decision (open the turnstile) while the
+// record is written: see docs/design.md, "Relay before fsync", for what
+// that trades. On error nothing is held, ev is unchanged, and the caller
+// must treat the decision as not committed.
+func (s *Store) Prepare(ev *Event, passback time.Duration) (p *Pending, err error) {
+	if ev == nil {
+		return nil, errors.New("append event: nil event")
+	}
+	if s.readOnly {
+		return nil, fmt.Errorf("append event: %w", ErrReadOnly)
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, fmt.Errorf("append event: %w", s.commits.noteCommit(err))
+	}
+	defer func() {
+		if p == nil {
+			_ = tx.Rollback()
+		}
+	}()
+	e := *ev
+	queued, err := s.appendTx(tx, &e, passback)
+	if err != nil {
+		return nil, fmt.Errorf("append event: %w", err)
+	}
+	*ev = e
+	return &Pending{s: s, tx: tx, seq: e.Seq, queued: queued}, nil
+}
+
+// Commit writes and fsyncs the prepared transaction; it blocks for the
+// disk. On error nothing of it is durable, the error is marked with
+// ErrCommit and recorded for CommitHealth (as for every write), and the
+// caller must treat the record as lost. A second call returns an error.
+func (p *Pending) Commit() error {
+	if p.done {
+		return errors.New("append event: transaction already closed")
+	}
+	p.done = true
+	if err := p.s.commits.noteCommit(p.tx.Commit()); err != nil {
+		return fmt.Errorf("append event: %w", err)
+	}
+	if was := p.s.dropping.Swap(!p.queued); was != !p.queued {
+		if p.queued {
+			p.s.log.Info("outbox has room again; queueing events for sync", "seq", p.seq)
 		} else {
-			s.log.Warn("outbox full; events are logged but not queued for sync", "seq", e.Seq, "max_outbox", s.maxOutbox)
+			p.s.log.Warn("outbox full; events are logged but not queued for sync", "seq", p.seq, "max_outbox", p.s.maxOutbox)
 		}
 	}
-	return e.Seq, nil
+	return nil
+}
+
+// Rollback discards the prepared transaction; nothing is written. It is a
+// no-op after Commit or an earlier Rollback.
+func (p *Pending) Rollback() {
+	if !p.done {
+		p.done = true
+		_ = p.tx.Rollback()
+	}
+}
+
+// appendTx writes e in tx: the record, its outbox row, the anti-passback
+// check and the counters. It sets e.Seq, and applies an anti-passback
+// denial to e; it reports whether the record was queued in the outbox.
+func (s *Store) appendTx(tx *bbolt.Tx, e *Event, passback time.Duration) (bool, error) {
+	meta := tx.Bucket(bucketMeta)
+	e.Seq = getUint(meta, keySeq) + 1
+	if e.Type == TypeDecision && e.Allow && passback > 0 && e.Voucher != "" {
+		pb := tx.Bucket(bucketPassback)
+		k := passbackKey(e.Venue, e.Voucher)
+		at := unixNano(e.At)
+		if v := pb.Get(k); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= minus(at, passback) {
+			e.Allow, e.Reason = false, ReasonAntiPassback
+		} else if err := pb.Put(k, u64(uint64(at))); err != nil {
+			return false, err
+		}
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return false, fmt.Errorf("encode: %w", err)
+	}
+	if len(data) > maxEventBytes {
+		return false, fmt.Errorf("%w: %d bytes, over %d", ErrEventTooLarge, len(data), maxEventBytes)
+	}
+	key := u64(e.Seq)
+	events, outbox := tx.Bucket(bucketEvents), tx.Bucket(bucketOutbox)
+	// Keys only ever grow: fill pages instead of splitting them in half.
+	events.FillPercent, outbox.FillPercent = appendFillPercent, appendFillPercent
+	if err := events.Put(key, data); err != nil {
+		return false, err
+	}
+	nEvents := getUint(meta, keyEventCount) + 1
+	if nEvents > s.maxEvents {
+		pruned, err := pruneOldest(events, min(nEvents-s.maxEvents, maxPrunePerTx))
+		if err != nil {
+			return false, err
+		}
+		nEvents -= pruned
+	}
+	nOutbox := getUint(meta, keyOutboxCount)
+	queued := nOutbox < s.maxOutbox
+	if queued {
+		if err := outbox.Put(key, data); err != nil {
+			return false, err
+		}
+		nOutbox++
+	} else if err := putUint(meta, keyDropped, getUint(meta, keyDropped)+1); err != nil {
+		return false, err
+	}
+	for _, kv := range [...]struct {
+		k []byte
+		v uint64
+	}{{keySeq, e.Seq}, {keyEventCount, nEvents}, {keyOutboxCount, nOutbox}} {
+		if err := putUint(meta, kv.k, kv.v); err != nil {
+			return false, err
+		}
+	}
+	return queued, nil
 }
 
 // pruneOldest deletes up to n of the lowest keys and returns how many it

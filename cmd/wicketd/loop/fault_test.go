@@ -216,3 +216,67 @@ func TestRedCodeOnFullDisk(t *testing.T) {
 		t.Errorf("CommitHealth() after recovery = %v", h.Err)
 	}
 }
+
+// TestCommitFailsAfterOpen: the disk fills while allowed codes are
+// scanned. The scan whose commit fails has already opened the relay (the
+// relay does not wait for the disk): it is reported to OnCommitFailed,
+// tried once more after the passage, and has no seq. From then on every
+// scan commits before opening, so the next one is denied internal_error
+// and the relay stays still; once space is freed a scan is allowed again,
+// its record durable before the relay moves.
+func TestCommitFailsAfterOpen(t *testing.T) {
+	disk := storetest.SmallDisk(t, 4<<20)
+	r := newRigIn(t, disk.Dir, 10*time.Millisecond, 0)
+	var failed []store.Event
+	r.loop.OnCommitFailed = func(ev store.Event, err error) {
+		if !errors.Is(err, store.ErrDiskFull) {
+			t.Errorf("OnCommitFailed err = %v; want store.ErrDiskFull", err)
+		}
+		failed = append(failed, ev)
+	}
+	code := func(id string) string {
+		c := r.f.Claims(decoder.KindPrinted)
+		c.ID = []byte(id)
+		return r.f.Issue(t, r.f.Ed, c)
+	}
+	disk.Fill(t)
+	var res Result
+	// The first commits may still fit in the file's free pages.
+	for i := 0; i < 200 && len(failed) == 0; i++ {
+		res = r.loop.Handle(context.Background(), r.scan(code(fmt.Sprintf("fill-%04d", i))))
+	}
+	if len(failed) == 0 {
+		t.Fatal("no commit failed on a full disk")
+	}
+	if !res.Decision.Allow || res.Seq != 0 || res.Opened.IsZero() || !res.Committed.IsZero() {
+		t.Fatalf("scan whose commit failed: allow %v seq %d opened %v committed %v; want opened, not committed",
+			res.Decision.Allow, res.Seq, res.Opened, res.Committed)
+	}
+	if hi, ok := r.relay.firstHighAfter(res.ScanAt); !ok {
+		t.Errorf("relay not energised for the scan whose commit failed (%v)", hi)
+	}
+	if len(failed) < 2 || failed[0].Type != "decision" || failed[1].Type != "decision" || failed[1].Voucher != failed[0].Voucher {
+		t.Errorf("OnCommitFailed saw %+v; want the decision, then its second try", failed)
+	}
+
+	before := len(r.relay.log())
+	den := r.loop.Handle(context.Background(), r.scan(code("next-on-full-disk")))
+	if den.Decision.Allow || den.Decision.Reason != verifier.ReasonInternal || den.Seq != 0 {
+		t.Errorf("next scan on the full disk: %+v seq %d; want denied internal_error", den.Decision, den.Seq)
+	}
+	if len(r.relay.log()) != before {
+		t.Error("relay moved for a scan that could not be recorded")
+	}
+
+	disk.Free(t)
+	ok := r.loop.Handle(context.Background(), r.scan(code("after-free")))
+	if !ok.Decision.Allow || ok.Seq == 0 {
+		t.Fatalf("after freeing space: %+v seq %d; want allowed and committed", ok.Decision, ok.Seq)
+	}
+	if hi, _ := r.relay.firstHighAfter(ok.ScanAt); hi.Before(ok.Committed) {
+		t.Errorf("after a failure the relay was energised at %v, before the commit at %v", hi, ok.Committed)
+	}
+	if h := r.st.CommitHealth(); h.Err != nil {
+		t.Errorf("CommitHealth() after recovery = %v", h.Err)
+	}
+}

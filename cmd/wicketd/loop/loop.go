@@ -1,11 +1,17 @@
 // Package loop is the gate's decision loop: one scan in, one decision out,
-// committed to the store before the turnstile moves.
+// its record written to the store as the turnstile moves.
 //
 // For each scan it applies the hold-off (a held code decides once), asks
-// the verifier, writes the access event and its outbox row in one store
-// transaction (which also enforces anti-passback), and only then opens the
-// turnstile and plays the feedback. If the store can't commit, the gate
-// denies: no passage goes unrecorded. The loop never waits on the network.
+// the verifier, and builds the access event and its outbox row in one
+// store transaction (which also enforces anti-passback). A denial is
+// committed before its feedback plays. For an allowed scan the turnstile
+// opens first and the transaction is committed (fsynced) while the relay
+// is on, so the relay never waits for the disk; a power cut in the few
+// milliseconds of that commit loses the record of a passage that the
+// powerless, fail-secure turnstile then cannot complete (docs/design.md,
+// "Relay before fsync"). If a commit fails, the loop alerts and commits
+// before opening until a decision's record commits again, so a failing
+// disk denies every scan. The loop never waits on the network.
 package loop
 
 import (
@@ -38,6 +44,10 @@ type Config struct {
 	Gate, Venue string
 	// HoldOff is the same-code window; 0 turns it off.
 	HoldOff time.Duration
+	// CommitBeforeOpen makes an allowed scan's record durable before the
+	// turnstile opens, as denials are: no window for a power cut, at the
+	// cost of the disk's flush latency on every opening.
+	CommitBeforeOpen bool
 }
 
 // Result is what happened to one scan.
@@ -47,7 +57,9 @@ type Result struct {
 	// Decision is the final decision (anti-passback and store failures
 	// included).
 	Decision verifier.Decision
-	// Seq is the access event's sequence number (0 if not committed).
+	// Seq is the access event's sequence number (0 if not committed). In
+	// what OnDecision sees of an allowed scan it is the number the record
+	// takes once committed.
 	Seq uint64
 	// Passage is the turnstile's outcome for an allowed decision.
 	Passage gate.Passage
@@ -55,7 +67,8 @@ type Result struct {
 	// TempNone, TempFault), "" when none was taken.
 	Temperature string
 	// ScanAt is when the scanner completed the frame; Committed when the
-	// event was durable; Opened when the turnstile was told to open.
+	// event was durable; Opened when the turnstile was told to open (an
+	// allowed scan's commit ends after it).
 	ScanAt, Committed, Opened time.Time
 }
 
@@ -70,9 +83,15 @@ type Loop struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	// OnDecision, if set, sees each decision once it is committed, before
-	// the turnstile moves (what the gate's display shows), and each scan the
-	// hold-off swallowed. It runs on the loop's goroutine; it must not block.
+	// OnDecision, if set, sees each decision before the turnstile moves
+	// (what the gate's display shows): a denial once it is committed, an
+	// allowed scan once its record is built (its commit follows, see
+	// OnCommit), and each scan the hold-off swallowed. It must not block.
+	//
+	// The callbacks are never called concurrently with each other. They
+	// run on the loop's goroutine, except OnCommit and OnCommitFailed for
+	// an allowed scan, which run on the goroutine that commits its record
+	// while the turnstile is open.
 	OnDecision func(Result)
 	// OnResult, if set, sees every final result, passage outcome included
 	// (metrics, tests). Same rules as OnDecision.
@@ -87,7 +106,10 @@ type Loop struct {
 	// Thermo, if set, is the thermometer policy.temperature uses.
 	Thermo Thermometer
 
-	mu        sync.Mutex // one scan at a time
+	mu sync.Mutex // one scan at a time
+	// lostOpen: an opened passage's record failed to commit, and no
+	// decision has been committed since. Guarded by mu.
+	lostOpen  bool
 	heartbeat atomic.Int64
 	limiter   *device.LogLimiter
 }
@@ -134,8 +156,10 @@ func (l *Loop) Healthy(maxAge time.Duration) bool {
 	return l.now().Sub(time.Unix(0, l.heartbeat.Load())) <= maxAge
 }
 
-// Handle decides on one scan, commits it, then drives the turnstile and
-// feedback. It blocks until the turnstile reports the passage outcome.
+// Handle decides on one scan, drives the turnstile and feedback and
+// commits its record (a denial's before the feedback, an allowed scan's
+// as the turnstile opens). It blocks until the turnstile reports the
+// passage outcome and the record's commit has ended.
 func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -153,23 +177,25 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	ev := l.event(d)
 	ev.Temperature, ev.Celsius = temp.state, temp.celsius
 	r.Temperature = temp.state
-	seq, err := l.st.Append(&ev, l.v.Policy().AntiPassback)
+	passback := l.v.Policy().AntiPassback
+	pend, err := l.st.Prepare(&ev, passback)
 	if err != nil {
-		l.log.Error("store commit failed; denying", "err", err)
-		l.commitFailed(ev, err)
-		d = failSecure(d, "store commit: "+err.Error())
-		r.Decision = d
-		l.signal(gate.SignalError)
-		l.decided(r)
-		l.report(r)
-		return r
+		return l.notCommitted(r, d, ev, err)
 	}
-	r.Seq, r.Committed = seq, l.now()
-	l.committed(ev)
+	r.Seq = ev.Seq
 	if d.Allow && !ev.Allow {
 		d = denyFor(d, verifier.Reason(ev.Reason), "voucher passed at this venue within the anti-passback window")
 	}
 	r.Decision = d
+	if d.Allow && !l.commitFirst() {
+		return l.openThenCommit(ctx, r, ev, pend, passback)
+	}
+	if err := pend.Commit(); err != nil {
+		return l.notCommitted(r, d, ev, err)
+	}
+	l.lostOpen = false
+	r.Committed = l.now()
+	l.committed(ev)
 	l.logDecision(r, ev)
 	l.decided(r)
 	if !d.Allow {
@@ -179,7 +205,85 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	}
 	l.signal(gate.SignalAllow)
 	r.Opened = l.now()
-	r.Passage = l.open(ctx, seq)
+	r.Passage = l.open(ctx, r.Seq)
+	l.report(r)
+	return r
+}
+
+// commitFirst reports whether an allowed scan's record must be durable
+// before the turnstile opens: when configured so, while the store's last
+// commit failed, and after an opened passage's record failed to commit
+// until a decision commits again (a failing disk then denies every scan,
+// as its record can't be written, instead of opening first and losing it;
+// a small write that fits in the file's free pages does not count).
+func (l *Loop) commitFirst() bool {
+	return l.cfg.CommitBeforeOpen || l.lostOpen || l.st.CommitHealth().Err != nil
+}
+
+// notCommitted denies a scan whose record could not be built or written.
+func (l *Loop) notCommitted(r Result, d verifier.Decision, ev store.Event, err error) Result {
+	l.log.Error("store commit failed; denying", "err", err)
+	l.commitFailed(ev, err)
+	r.Seq = 0
+	r.Decision = failSecure(d, "store commit: "+err.Error())
+	l.signal(gate.SignalError)
+	l.decided(r)
+	l.report(r)
+	return r
+}
+
+// commitOutcome is how the commit of an opened passage's record ended.
+type commitOutcome struct {
+	at  time.Time
+	err error
+}
+
+// openThenCommit opens the turnstile for an allowed scan whose record is
+// prepared, and writes the record while the relay is already on: the
+// relay edge does not wait for the fsync. The commit runs on a goroutine
+// of its own, which reports it (OnCommit and the decision's log line, or
+// OnCommitFailed) as soon as it ends; the passage outcome is recorded
+// after both. If the commit failed, the record is written once more after
+// the passage (a disk that failed for a moment), referred to by the
+// passage event; the failed commit has already made commitFirst true, so
+// the next scan is denied if the disk still fails. See docs/design.md,
+// "Relay before fsync".
+func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pend *store.Pending, passback time.Duration) Result {
+	l.decided(r)
+	l.signal(gate.SignalAllow)
+	done := make(chan commitOutcome, 1)
+	shown := r
+	go func() {
+		err := pend.Commit()
+		out := commitOutcome{at: l.now(), err: err}
+		if err != nil {
+			l.log.Error("store commit failed after the turnstile opened: the passage has no record yet", "err", err)
+			l.commitFailed(ev, err)
+		} else {
+			l.committed(ev)
+			l.logDecision(shown, ev)
+		}
+		done <- out
+	}()
+	r.Opened = l.now()
+	p, err := l.ts.Open(ctx)
+	out := <-done
+	r.Committed = out.at
+	if out.err != nil {
+		l.lostOpen = true
+		r.Seq = 0
+		r.Committed = time.Time{}
+		retry := ev
+		if seq, err := l.st.Append(&retry, passback); err != nil {
+			l.log.Error("store commit of the opened passage's record failed again", "err", err)
+			l.commitFailed(retry, err)
+		} else {
+			r.Seq, r.Committed = seq, l.now()
+			l.committed(retry)
+			l.logDecision(r, retry)
+		}
+	}
+	r.Passage = l.passed(r.Seq, p, err)
 	l.report(r)
 	return r
 }
@@ -197,6 +301,12 @@ func (l *Loop) Admit(ctx context.Context, ref uint64) gate.Passage {
 // referring to ref. The caller holds l.mu.
 func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
 	p, err := l.ts.Open(ctx)
+	return l.passed(ref, p, err)
+}
+
+// passed logs and commits the outcome p, err of an Open for the event ref
+// (0 when that event has no record). The caller holds l.mu.
+func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
 	detail := passageDetail(p)
 	if err != nil {
 		detail = "error"

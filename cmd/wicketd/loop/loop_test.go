@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -125,8 +126,8 @@ func TestLoop(t *testing.T) {
 	if width := w[len(w)-1].at.Sub(w[len(w)-2].at); width < 20*time.Millisecond {
 		t.Errorf("pulse width %v; want at least 20ms", width)
 	}
-	if hi, ok := r.relay.firstHighAfter(res.ScanAt); !ok || hi.Before(res.Committed) {
-		t.Errorf("relay energised at %v, event committed at %v: the event must be durable first", hi, res.Committed)
+	if _, ok := r.relay.firstHighAfter(res.ScanAt); !ok || res.Committed.IsZero() {
+		t.Errorf("relay energised %v, event committed at %v: want both before Handle returns", ok, res.Committed)
 	}
 	if r.ts.Unlocked() {
 		t.Error("turnstile left unlocked")
@@ -173,6 +174,52 @@ func TestLoop(t *testing.T) {
 	out, err := r.st.Outbox(0, 100)
 	if err != nil || len(out) != len(evs) {
 		t.Errorf("outbox has %d rows, %v; want %d", len(out), err, len(evs))
+	}
+}
+
+// TestCommitBeforeOpen: with Config.CommitBeforeOpen the record of an
+// allowed scan is durable before the relay is energised.
+func TestCommitBeforeOpen(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	l := New(Config{Gate: "G1", Venue: "V1", CommitBeforeOpen: true}, r.f.Verifier, r.st, r.ts, nil, slog.New(slog.DiscardHandler))
+	good := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+	res := l.Handle(context.Background(), r.scan(good))
+	if !res.Decision.Allow || res.Seq == 0 {
+		t.Fatalf("good voucher: %+v", res)
+	}
+	if hi, ok := r.relay.firstHighAfter(res.ScanAt); !ok || hi.Before(res.Committed) {
+		t.Errorf("relay energised at %v, event committed at %v: the event must be durable first", hi, res.Committed)
+	}
+}
+
+// TestRecordDurableOnReturn: the relay opens before the record of an
+// allowed scan is committed, but Handle returns only once it is durable,
+// OnCommit has seen it, and the passage event refers to it; OnDecision
+// saw the seq the record got.
+func TestRecordDurableOnReturn(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	var shown, committed []uint64
+	r.loop.OnDecision = func(res Result) { shown = append(shown, res.Seq) }
+	r.loop.OnCommit = func(ev store.Event) { committed = append(committed, ev.Seq) }
+	for i := range 5 {
+		c := r.f.Claims(decoder.KindPrinted)
+		c.ID = fmt.Appendf(nil, "durable-%d", i)
+		res := r.loop.Handle(context.Background(), r.scan(r.f.Issue(t, r.f.Ed, c)))
+		if !res.Decision.Allow || res.Seq == 0 || res.Committed.IsZero() || res.Committed.Before(res.Opened) {
+			t.Fatalf("scan %d: allow %v seq %d opened %v committed %v; want allowed, committed after the relay was told to open",
+				i, res.Decision.Allow, res.Seq, res.Opened, res.Committed)
+		}
+		evs, err := r.st.Events(res.Seq-1, 2)
+		if err != nil || len(evs) != 2 || evs[0].Seq != res.Seq || evs[0].Type != "decision" || evs[1].Type != "passage" || evs[1].Ref != res.Seq {
+			t.Fatalf("scan %d: events %+v, %v; want the decision %d and its passage", i, evs, err, res.Seq)
+		}
+	}
+	want := []uint64{1, 3, 5, 7, 9}
+	if !slices.Equal(shown, want) {
+		t.Errorf("OnDecision saw seqs %v; want %v", shown, want)
+	}
+	if !slices.Equal(committed, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+		t.Errorf("OnCommit saw seqs %v; want 1..10", committed)
 	}
 }
 

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"wicket/sync/store/storetest"
+)
+
+// TestPrepareCommit: a prepared record is invisible to readers until
+// Commit, carries its final seq and anti-passback verdict before it, and
+// after Commit is exactly what Append would have written.
+func TestPrepareCommit(t *testing.T) {
+	s := openTest(t, Options{})
+	v := s.HashID([]byte("v1"))
+	first := Event{Type: TypeDecision, At: t0, Venue: "north", Voucher: v, Allow: true, Reason: "ok"}
+	mustAppend(t, s, &first, time.Minute)
+
+	again := Event{Type: TypeDecision, At: t0.Add(time.Second), Venue: "north", Voucher: v, Allow: true, Reason: "ok"}
+	p, err := s.Prepare(&again, time.Minute)
+	if err != nil {
+		t.Fatalf("Prepare = %v", err)
+	}
+	if again.Seq != 2 || again.Allow || again.Reason != ReasonAntiPassback {
+		t.Fatalf("prepared event = seq %d allow %v reason %q; want seq 2, denied %q", again.Seq, again.Allow, again.Reason, ReasonAntiPassback)
+	}
+	if evs, err := s.Events(0, 10); err != nil || len(evs) != 1 {
+		t.Fatalf("Events before Commit = %v, %v; want only the first record", seqs(evs), err)
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatalf("Commit = %v", err)
+	}
+	if err := p.Commit(); err == nil {
+		t.Fatal("second Commit = nil; want an error")
+	}
+	p.Rollback() // a no-op after Commit
+	for name, read := range map[string]func(uint64, int) ([]Event, error){"Events": s.Events, "Outbox": s.Outbox} {
+		evs, err := read(1, 10)
+		if err != nil || len(evs) != 1 || evs[0].Seq != 2 || evs[0].Reason != ReasonAntiPassback {
+			t.Fatalf("%s after Commit = %+v, %v; want seq 2 denied by anti-passback", name, evs, err)
+		}
+	}
+}
+
+// TestPrepareRollback: a rolled-back record leaves nothing, not even its
+// anti-passback entry, and its seq goes to the next record.
+func TestPrepareRollback(t *testing.T) {
+	s := openTest(t, Options{})
+	v := s.HashID([]byte("v1"))
+	ev := Event{Type: TypeDecision, At: t0, Venue: "north", Voucher: v, Allow: true, Reason: "ok"}
+	p, err := s.Prepare(&ev, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Rollback()
+	if err := p.Commit(); err == nil {
+		t.Fatal("Commit after Rollback = nil; want an error")
+	}
+	c, err := s.Counters()
+	if err != nil || c != (Counters{}) {
+		t.Fatalf("Counters after Rollback = %+v, %v; want zero", c, err)
+	}
+	next := Event{Type: TypeDecision, At: t0.Add(time.Second), Venue: "north", Voucher: v, Allow: true, Reason: "ok"}
+	if seq := mustAppend(t, s, &next, time.Minute); seq != 1 || !next.Allow {
+		t.Fatalf("Append after Rollback = seq %d allow %v; want seq 1 allowed (no anti-passback entry left)", seq, next.Allow)
+	}
+}
+
+// TestPrepareHoldsWriters: other writers wait for the prepared
+// transaction, and go on once it is committed.
+func TestPrepareHoldsWriters(t *testing.T) {
+	s := openTest(t, Options{})
+	ev := Event{Type: TypeSystem, At: t0}
+	p, err := s.Prepare(&ev, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan uint64)
+	go func() {
+		other := Event{Type: TypeSystem, At: t0}
+		seq, err := s.Append(&other, 0)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- seq
+	}()
+	select {
+	case seq := <-done:
+		t.Fatalf("Append committed seq %d while a prepared transaction was open", seq)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if seq := <-done; seq != 2 {
+		t.Fatalf("Append after Commit = seq %d; want 2", seq)
+	}
+}
+
+// TestPrepareCommitFullDisk: a Commit that fails on a full file system is
+// marked ErrCommit, recorded for CommitHealth, and leaves nothing.
+func TestPrepareCommitFullDisk(t *testing.T) {
+	disk := storetest.SmallDisk(t, 4<<20)
+	s := openTest(t, Options{Path: filepath.Join(disk.Dir, "wicket.db")})
+	disk.Fill(t)
+	big := Event{Type: TypeDecision, Reason: "valid", Detail: string(make([]byte, 2000))}
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		ev := big
+		ev.At = time.Now()
+		var p *Pending
+		if p, err = s.Prepare(&ev, 0); err != nil {
+			t.Fatalf("Prepare on a full disk = %v; want the failure at Commit", err)
+		}
+		err = p.Commit()
+	}
+	if !errors.Is(err, ErrCommit) || !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Commit on a full disk = %v; want ErrCommit and ErrDiskFull", err)
+	}
+	if h := s.CommitHealth(); !h.DiskFull() {
+		t.Fatalf("CommitHealth() = %+v; want a disk-full failure", h)
+	}
+	c, err := s.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk.Free(t)
+	ev := Event{Type: TypeSystem, At: time.Now()}
+	if seq := mustAppend(t, s, &ev, 0); seq != c.LastSeq+1 {
+		t.Fatalf("seq after the failed Commit = %d; want %d", seq, c.LastSeq+1)
+	}
+}

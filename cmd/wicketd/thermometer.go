@@ -67,7 +67,7 @@ func (d *daemon) watchThermometer(ctx context.Context, m *thermo.Monitor) error 
 			return nil
 		case <-t.C:
 		}
-		err, faults := m.Health()
+		faults, err := m.Health()
 		for ; seen < faults; seen++ {
 			d.deviceError("thermometer")
 		}

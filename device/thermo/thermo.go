@@ -133,16 +133,16 @@ func (m *Monitor) Trigger() bool {
 // Health reports the sensor's state: nil when it answers, its last error
 // when the last poll failed, ErrStale when nothing good came for longer
 // than the stale limit. Faults counts failed polls since start.
-func (m *Monitor) Health() (err error, faults uint64) {
+func (m *Monitor) Health() (faults uint64, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lastErr != nil {
-		return m.lastErr, m.faults
+		return m.faults, m.lastErr
 	}
 	if m.staleAfter > 0 && m.now().Sub(m.lastOK) > m.staleAfter {
-		return fmt.Errorf("%w for %v", ErrStale, m.now().Sub(m.lastOK).Round(time.Second)), m.faults
+		return m.faults, fmt.Errorf("%w for %v", ErrStale, m.now().Sub(m.lastOK).Round(time.Second))
 	}
-	return nil, m.faults
+	return m.faults, nil
 }
 
 // Wait returns the newest reading taken at or after since, waiting up to

@@ -172,7 +172,7 @@ func TestMonitor(t *testing.T) {
 	if _, err := m.Wait(ctx, time.Now(), 200*time.Millisecond); !errors.Is(err, ErrNoReading) {
 		t.Fatalf("nobody in front: %v; want ErrNoReading", err)
 	}
-	if err, faults := m.Health(); err != nil || faults != 0 {
+	if faults, err := m.Health(); err != nil || faults != 0 {
 		t.Errorf("health: %v, %d faults", err, faults)
 	}
 }
@@ -193,7 +193,7 @@ func TestMonitorFaultAndStale(t *testing.T) {
 	if !errors.Is(err, ErrNoReading) || !errors.Is(err, ErrFault) {
 		t.Fatalf("Wait on a failing sensor: %v; want ErrNoReading wrapping the fault", err)
 	}
-	if err, faults := m.Health(); !errors.Is(err, ErrFault) || faults == 0 {
+	if faults, err := m.Health(); !errors.Is(err, ErrFault) || faults == 0 {
 		t.Errorf("health: %v, %d faults", err, faults)
 	}
 
@@ -204,7 +204,7 @@ func TestMonitorFaultAndStale(t *testing.T) {
 	go silent.Run(ctx)
 	time.Sleep(30 * time.Millisecond)
 	now.Add(int64(time.Second))
-	if err, _ := silent.Health(); !errors.Is(err, ErrStale) {
+	if _, err := silent.Health(); !errors.Is(err, ErrStale) {
 		t.Errorf("silent sensor: %v; want ErrStale", err)
 	}
 }

@@ -19,7 +19,7 @@ type Thermometer interface {
 	// timeout.
 	Wait(ctx context.Context, since time.Time, timeout time.Duration) (thermo.Reading, error)
 	// Health is nil while the sensor works.
-	Health() (err error, faults uint64)
+	Health() (faults uint64, err error)
 }
 
 // Temperature states in access records: only these, never the number,
@@ -50,7 +50,7 @@ func (l *Loop) checkTemperature(ctx context.Context, scanAt time.Time, d verifie
 	r, err := l.Thermo.Wait(ctx, since, p.Timeout)
 	if err != nil {
 		reason, state := verifier.ReasonNoTemperature, TempNone
-		if herr, _ := l.Thermo.Health(); herr != nil {
+		if _, herr := l.Thermo.Health(); herr != nil {
 			reason, state = verifier.ReasonThermometerFault, TempFault
 		}
 		if p.OnNoReading == verifier.FallbackWarn {

@@ -18,7 +18,7 @@ TWIN_LONG_CUTS ?= 50
 
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-race test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test twin twin-long clean
+.PHONY: help build test test-race staticcheck test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test twin twin-long clean
 
 help:
 	@echo "build      build wicketd and wicketctl into $(BIN)/"
@@ -29,6 +29,7 @@ help:
 	@echo "cross      static binaries for $(PLATFORMS) into dist/"
 	@echo "fuzz       run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "lint       gofmt and go vet"
+	@echo "staticcheck  staticcheck over every package (pinned version, fetched on first use)"
 	@echo "bench      run the benchmarks and write docs/BENCHMARKS.md"
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar (photo corpus, fresh random vouchers), into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
@@ -66,6 +67,13 @@ cross:
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# staticcheck, pinned; `go run` fetches it through the module proxy on
+# first use without touching go.mod.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

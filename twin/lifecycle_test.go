@@ -19,7 +19,7 @@ func upgrade(t *testing.T, b *board, before []record) {
 	long := 3 * time.Minute
 	pid := mainPID(b)
 	b.must(long, "dpkg -i /mnt/upgrade/wicket_*.deb")
-	if v := b.must(cmdTimeout, "dpkg-query -W -f '${Version}' wicket"); !strings.HasSuffix(v, upgradeSuffix) {
+	if v := b.must(cmdTimeout, "dpkg-query -W -f '${Version}\\n' wicket"); !strings.HasSuffix(v, upgradeSuffix) {
 		t.Errorf("after the upgrade: package version %q; want the one ending %s", v, upgradeSuffix)
 	}
 	b.must(long, "timeout 100 sh -c 'until systemctl is-active -q wicketd; do sleep 0.5; done'")

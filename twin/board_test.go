@@ -40,7 +40,9 @@ type board struct {
 // qemuArgs is the board: TCG, two cores, the root disk with cache=none
 // (O_DIRECT: a write the guest saw complete is in the image file, a guest
 // flush becomes fdatasync, so a guest fsync survives qemu's death), the
-// "USB stick" read-only, and the virtio ports.
+// "USB stick" read-only, the virtio ports, and a NIC on qemu's user
+// network, through which the guest reaches the host's loopback as
+// 10.0.2.2 (the test's broker).
 func qemuArgs(img, disk, stick, dir string) []string {
 	arch := os.Getenv("TWIN_ARCH")
 	cpu := []string{"-M", "virt", "-cpu", "cortex-a72"} // a Raspberry Pi 4's core
@@ -51,7 +53,7 @@ func qemuArgs(img, disk, stick, dir string) []string {
 		return fmt.Sprintf("socket,id=%s,path=%s,server=on,wait=off", id, filepath.Join(dir, name))
 	}
 	args := append(cpu,
-		"-smp", "2", "-m", "1024", "-nographic", "-nodefaults", "-no-reboot", "-nic", "none",
+		"-smp", "2", "-m", "1024", "-nographic", "-nodefaults", "-no-reboot", "-nic", "user,model=virtio-net-pci",
 		"-kernel", filepath.Join(img, "vmlinuz"), "-initrd", filepath.Join(img, "initrd.img"),
 		"-append", "root=/dev/vda console=hvc0 panic=-1 systemd.log_color=0",
 		"-drive", "file="+disk+",if=none,id=root,format=qcow2,cache=none"+driveOpts(),

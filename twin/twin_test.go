@@ -21,10 +21,12 @@ import (
 // layout of docs/install.md's wiring table, the scanner on the board's
 // own UART.
 const (
-	config    = "/etc/wicket/wicketd.yaml"
-	relayLine = 17
-	greenLine = 23
-	redLine   = 24
+	config        = "/etc/wicket/wicketd.yaml"
+	relayLine     = 17
+	passageLine   = 27
+	emergencyLine = 22
+	greenLine     = 23
+	redLine       = 24
 	// pulse is turnstile.pulse_width of the shipped config; tolerance is
 	// what emulation may add or take (TCG timers, a loaded host).
 	pulse     = 500 * time.Millisecond
@@ -34,12 +36,12 @@ const (
 	cmdTimeout = 2 * time.Minute
 )
 
-// No passage sensor: with one, every grant waits open_timeout (8 s) for a
-// passage nobody makes, and the power cuts' scan stream decides once in
-// 8 s instead of every 700 ms.
+// The pins of docs/install.md's wiring table, the passage sensor
+// included: gpiowatch -passage walks through after each unlock (a grant
+// without one would hold the decision loop for open_timeout, 8 s).
 var initFlags = "-gate-id TWIN-G01 -venue V-450100-0042 -scanner /dev/ttyAMA0 -baud 115200 " +
-	"-relay-pin GPIO17 -emergency-pin GPIO22 -green-led-pin GPIO23 " +
-	"-red-led-pin GPIO24 -buzzer-pin GPIO25 -broker none"
+	"-relay-pin GPIO17 -passage-pin GPIO27 -emergency-pin GPIO22 -green-led-pin GPIO23 " +
+	"-red-led-pin GPIO24 -buzzer-pin GPIO25"
 
 // codes are the vouchers the host's authority issued for the test.
 type codes struct {
@@ -53,20 +55,15 @@ func TestTwin(t *testing.T) {
 	if img == "" || deb == "" {
 		t.Skip("board twin: TWIN_IMG and TWIN_DEB not set (make twin)")
 	}
-	cuts := 3
-	if s := os.Getenv("TWIN_CUTS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			t.Fatalf("TWIN_CUTS=%q: want a count", s)
-		}
-		cuts = n
-	}
+	cuts, restarts := count(t, "TWIN_CUTS", 3), count(t, "TWIN_RESTARTS", 2)
 	work := t.TempDir()
 	stickDir := filepath.Join(work, "stick")
 	if err := os.MkdirAll(stickDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := authority(t, work, stickDir)
+	ctlPath, ctl := wicketctl(t, work)
+	c := authority(t, ctl, work, stickDir)
+	f := startFleet(t, work, ctl)
 	stick := makeStick(t, work, stickDir, deb)
 	disk := filepath.Join(work, "disk.qcow2")
 	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(img, "root.img"), disk)
@@ -74,10 +71,34 @@ func TestTwin(t *testing.T) {
 	b := boot(t, img, disk, stick)
 	checkClock(t, b)
 	chip := strings.TrimSpace(b.must(cmdTimeout, "ls -d /sys/devices/platform/gpio-sim.*/gpiochip*"))
-	install(t, b)
+	guestNetwork(t, b, f)
+	install(t, b, f.guestBroker())
+	enrol(t, b, f, ctlPath)
+	startWalker(b, chip)
 	scanToRelay(t, b, chip, c)
-	watchdog(t, b, chip, c)
-	powerCuts(t, b, chip, c, cuts, func() *board { return boot(t, img, disk, stick) })
+	emergency(t, b, chip)
+	recs := storeRecords(t, b)
+	checkRecords(t, recs)
+	for i := 1; i <= restarts; i++ {
+		watchdog(t, b, chip, c.valid[2+i%(len(c.valid)-2)])
+	}
+	upgrade(t, b, recs)
+	b = powerCuts(t, b, chip, c, cuts, func() *board { return boot(t, img, disk, stick) })
+	checkSynced(t, b, f)
+	purge(t, b)
+}
+
+// count is the count in the environment variable name, def if unset.
+func count(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a count", name, s)
+	}
+	return n
 }
 
 // run runs a host command and fails the test with its output on error.
@@ -90,13 +111,13 @@ func run(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// authority makes what the issuing authority hands a technician, with the
-// host's wicketctl: the root key, a key set, a revocation batch, and the
-// test's vouchers. The public parts go on the stick.
-func authority(t *testing.T, work, stick string) codes {
+// wicketctl builds the host's wicketctl into work and returns its path
+// and a function that runs it in work, failing the test on an error.
+func wicketctl(t *testing.T, work string) (string, func(args ...string) string) {
 	ctl := filepath.Join(work, "wicketctl")
 	run(t, "go", "build", "-o", ctl, "wicket/cmd/wicketctl")
-	w := func(args ...string) string {
+	return ctl, func(args ...string) string {
+		t.Helper()
 		cmd := exec.Command(ctl, args...)
 		cmd.Dir = work
 		out, err := cmd.CombinedOutput()
@@ -105,6 +126,12 @@ func authority(t *testing.T, work, stick string) codes {
 		}
 		return strings.TrimSpace(string(out))
 	}
+}
+
+// authority makes what the issuing authority hands a technician, with the
+// host's wicketctl: the root key, a key set, a revocation batch, and the
+// test's vouchers. The public parts go on the stick.
+func authority(t *testing.T, w func(args ...string) string, work, stick string) codes {
 	w("keygen", "-out", "root")
 	w("keygen", "-alg", "EdDSA", "-out", "gx")
 	nb := time.Now().UTC().Add(-24 * time.Hour).Format(time.RFC3339)
@@ -140,7 +167,9 @@ func authority(t *testing.T, work, stick string) codes {
 }
 
 // makeStick is the technician's USB stick as an ext2 image: the trust
-// files, the package, and gpiowatch for the guest's architecture.
+// files, the package and a newer build of it (the same files repacked
+// with a higher version, for the upgrade), and the twin's guest tools
+// (gpiowatch, events) for the guest's architecture.
 func makeStick(t *testing.T, work, dir, deb string) string {
 	data, err := os.ReadFile(deb)
 	if err != nil {
@@ -149,18 +178,48 @@ func makeStick(t *testing.T, work, dir, deb string) string {
 	if err := os.WriteFile(filepath.Join(dir, filepath.Base(deb)), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	repack(t, work, deb, filepath.Join(dir, "upgrade"))
 	goarch, goarm := "arm64", ""
 	if os.Getenv("TWIN_ARCH") == "armhf" {
 		goarch, goarm = "arm", "7"
 	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "gpiowatch"), "./gpiowatch")
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm, "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build gpiowatch: %v\n%s", err, out)
+	for _, tool := range []string{"gpiowatch", "events"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, tool), "./"+tool)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", tool, err, out)
+		}
 	}
 	img := filepath.Join(work, "stick.img")
 	run(t, "mke2fs", "-q", "-t", "ext2", "-L", "stick", "-d", dir, img, "64M")
 	return img
+}
+
+// upgradeSuffix makes the repacked package's version higher than the
+// built one's in Debian's ordering.
+const upgradeSuffix = "+twin1"
+
+// repack writes deb again into dir with its Version raised by
+// upgradeSuffix, as the next release of the package would come.
+func repack(t *testing.T, work, deb, dir string) {
+	x := filepath.Join(work, "repack")
+	run(t, "dpkg-deb", "-R", deb, x)
+	ctl := filepath.Join(x, "DEBIAN", "control")
+	c, err := os.ReadFile(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := regexp.MustCompile(`(?m)^Version: (\S+)$`)
+	if !v.Match(c) {
+		t.Fatalf("%s: no Version field", deb)
+	}
+	if err := os.WriteFile(ctl, v.ReplaceAll(c, []byte("Version: ${1}"+upgradeSuffix)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "dpkg-deb", "--root-owner-group", "-Zxz", "-b", x, dir)
 }
 
 // checkClock: the guest's clock comes from the emulated RTC (PL031); the
@@ -178,7 +237,7 @@ func checkClock(t *testing.T, b *board) {
 
 // install follows docs/install.md: the package, wicketd init, the trust
 // files from the stick, the gpio udev rule, check-config, start.
-func install(t *testing.T, b *board) {
+func install(t *testing.T, b *board, broker string) {
 	long := 3 * time.Minute
 	b.must(long, "mount -o ro /dev/vdb /mnt")
 	out := b.must(long, "dpkg -i /mnt/wicket_*.deb")
@@ -188,10 +247,14 @@ func install(t *testing.T, b *board) {
 	if got := strings.TrimSpace(b.must(long, "systemctl is-enabled wicketd")); got != "enabled" {
 		t.Errorf("after dpkg -i: systemctl is-enabled wicketd = %q; want enabled", got)
 	}
-	b.must(long, "wicketd init --force -out "+config+" "+initFlags)
+	b.must(long, "wicketd init --force -out "+config+" "+initFlags+" -broker "+broker+" -fleet "+fleetID)
 	b.must(long, "install -o root -g wicket -m 0640 /mnt/root.pub /mnt/keyset.cose /mnt/status-1.cose /etc/wicket/")
 	b.must(long, `sed -i 's|^  batches: \[\]$|  batches: [/etc/wicket/status-1.cose]|' `+config)
 	b.must(long, `echo 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' >/etc/udev/rules.d/60-gpio.rules && udevadm control --reload && udevadm trigger --subsystem-match=gpio --action=add && udevadm settle`)
+	// The admin API with a token, for wicketd ack-emergency
+	// (docs/operations.md, "Admin token").
+	b.must(long, "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' >/etc/wicket/admin.token && chown wicket:wicket /etc/wicket/admin.token && chmod 0600 /etc/wicket/admin.token")
+	b.must(long, `sed -i 's|^    addr: 127.0.0.1:9101$|&\n  admin: {addr: "127.0.0.1:8081", token_file: /etc/wicket/admin.token}|' `+config+" && grep -q 'token_file: /etc/wicket/admin.token' "+config)
 	b.must(long, "wicketd check-config "+config+" >/dev/null")
 	start := time.Now()
 	if out, rc := b.sh(long, "systemctl start wicketd"); rc != 0 {
@@ -307,7 +370,7 @@ func scanToRelay(t *testing.T, b *board, chip string, c codes) {
 	// a while, which lengthens one pulse, not three.
 	var widths []time.Duration
 	for i, code := range c.valid[:3] {
-		es := watch(t, b, chip, func() { b.scanCode(code) }, pulsed, time.Minute, relayLine, greenLine, redLine)
+		es := watch(t, b, chip, func() { b.scanCode(code) }, pulsed, time.Minute, relayLine, passageLine, greenLine, redLine)
 		spans, open := active(es, relayLine, relayOn)
 		if len(spans) != 1 || open {
 			t.Fatalf("valid code %d: relay spans %v (still open %v); want one pulse. edges %v", i, spans, open, es)
@@ -315,6 +378,9 @@ func scanToRelay(t *testing.T, b *board, chip string, c codes) {
 		widths = append(widths, spans[0][1]-spans[0][0])
 		if g, _ := active(es, greenLine, '1'); len(g) == 0 {
 			t.Errorf("valid code %d: the green LED did not light; edges %v", i, es)
+		}
+		if p, _ := active(es, passageLine, '1'); len(p) != 1 || p[0][0] < spans[0][0] {
+			t.Errorf("valid code %d: passage sensor spans %v; want one walk after the relay opened at %v", i, p, spans[0][0])
 		}
 	}
 	sorted := slices.Clone(widths)
@@ -343,7 +409,7 @@ func scanToRelay(t *testing.T, b *board, chip string, c codes) {
 
 // watchdog stops wicketd's process (a hung decision loop): systemd's
 // WatchdogSec must restart it, and the relay must stay locked throughout.
-func watchdog(t *testing.T, b *board, chip string, c codes) {
+func watchdog(t *testing.T, b *board, chip string, code string) {
 	pid := strings.TrimSpace(b.must(cmdTimeout, "systemctl show -p MainPID --value wicketd"))
 	wpid := strings.TrimSpace(b.must(cmdTimeout, fmt.Sprintf("setsid /mnt/gpiowatch -chip %s -for 5m %d >/tmp/watchdog.edges 2>&1 </dev/null & echo $!", chip, relayLine)))
 	b.must(cmdTimeout, "kill -STOP "+pid)
@@ -369,7 +435,7 @@ func watchdog(t *testing.T, b *board, chip string, c codes) {
 		t.Errorf("no watchdog timeout in the journal (%s)", out)
 	}
 	// And the gate works again.
-	es = watch(t, b, chip, func() { b.scanCode(c.valid[3]) }, pulsed, time.Minute, relayLine)
+	es = watch(t, b, chip, func() { b.scanCode(code) }, pulsed, time.Minute, relayLine)
 	if s, _ := active(es, relayLine, relayOn); len(s) != 1 {
 		t.Errorf("after the restart, a valid code: relay spans %v; want one pulse", s)
 	}
@@ -394,7 +460,7 @@ func committed(lines []string) []uint64 {
 // powerCuts kills qemu itself at random moments of a scan stream, boots
 // again and checks: the store opens, every decision the gate reported
 // before the cut is in it, and the relay is locked from boot on.
-func powerCuts(t *testing.T, b *board, chip string, c codes, cycles int, reboot func() *board) {
+func powerCuts(t *testing.T, b *board, chip string, c codes, cycles int, reboot func() *board) *board {
 	statusRe := regexp.MustCompile(`access log: +(\d+) events, last seq (\d+)`)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 16))
 	pass := 0
@@ -469,9 +535,10 @@ func powerCuts(t *testing.T, b *board, chip string, c codes, cycles int, reboot 
 		if out, rc := b.sh(cmdTimeout, "dmesg | grep -iE 'EXT4-fs (error|warning)'"); rc == 0 {
 			t.Errorf("cut %d: ext4 complained:\n%s", i, out)
 		}
+		startWalker(b, chip)
 		b.must(2*time.Minute, "systemctl start wicketd")
 		streamJournal(b)
 	}
 	t.Logf("power cuts: %d/%d passed (%s board, host with %d cores)", pass, cycles, os.Getenv("TWIN_ARCH"), runtime.NumCPU())
-	b.kill()
+	return b
 }

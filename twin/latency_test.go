@@ -105,7 +105,8 @@ func TestTwinLatency(t *testing.T) {
 	if err := os.MkdirAll(stickDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	authority(t, work, stickDir)
+	_, ctl := wicketctl(t, work)
+	authority(t, ctl, work, stickDir)
 	variants := []string{"this"}
 	if base := os.Getenv("TWIN_LATENCY_BASE"); base != "" {
 		data, err := os.ReadFile(base)
@@ -132,7 +133,7 @@ func TestTwinLatency(t *testing.T) {
 	b := boot(t, img, disk, stick)
 	defer b.kill()
 	chip := strings.TrimSpace(b.must(cmdTimeout, "ls -d /sys/devices/platform/gpio-sim.*/gpiochip*"))
-	install(t, b)
+	install(t, b, "")
 	b.must(cmdTimeout, "cp /usr/bin/wicketd /root/wicketd-this")
 	lat := map[string][]time.Duration{}
 	next := 0

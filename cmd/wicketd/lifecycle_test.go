@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 )
 
 // TestLifecycle runs wicketd as systemd would: it must say READY=1 on
@@ -62,7 +63,8 @@ func TestLifecycle(t *testing.T) {
 	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
+	var stderr testkit.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestLifecycle(t *testing.T) {
 		rest.WriteString(l + "\n")
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("wicketd after SIGTERM: %v", err)
+		t.Fatalf("wicketd after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(rest.String(), "turnstile: closed: relay OFF (lock)") {
 		t.Errorf("after SIGTERM the turnstile did not report locking:\n%s", rest.String())

@@ -252,7 +252,8 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	})
 	g.Go(func() error { return d.ts.Run(gctx) })
-	g.Go(func() error { return d.watchTamper(gctx) })
+	tamper := d.cfg.Turnstile
+	g.Go(func() error { return d.watchTamper(gctx, tamper) })
 	if therm != nil {
 		g.Go(func() error { therm.Run(gctx); return nil })
 		g.Go(func() error { return d.watchThermometer(gctx, therm) })

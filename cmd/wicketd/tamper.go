@@ -6,17 +6,20 @@ import (
 
 	"periph.io/x/host/v3"
 
+	"wicket/cmd/wicketd/config"
 	"wicket/device/gate"
 )
 
-// watchTamper watches the enclosure's tamper switch (turnstile.tamper on
-// the gpio backend) until ctx ends; tamperChanged hears each change.
+// watchTamper watches the enclosure's tamper switch (tc.Tamper on the
+// gpio backend) until ctx ends; tamperChanged hears each change. tc is the
+// config it started with: a reload replaces d.cfg, and a new tamper pin
+// needs a restart.
 // Without a tamper switch it returns nil at once. A pin the board lacks,
 // or one that cannot be set up, is a setup error: the daemon stops rather
 // than run with an enclosure it believes watched.
-func (d *daemon) watchTamper(ctx context.Context) error {
-	p := d.cfg.Turnstile.Tamper
-	if p.Name == "" || d.cfg.Turnstile.Backend != "gpio" {
+func (d *daemon) watchTamper(ctx context.Context, tc config.Turnstile) error {
+	p := tc.Tamper
+	if p.Name == "" || tc.Backend != "gpio" {
 		return nil
 	}
 	host.Init() // errors show as the pin not found, explained below

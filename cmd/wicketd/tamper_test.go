@@ -74,7 +74,7 @@ func TestTamperAlert(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.watchTamper(ctx) }()
+	go func() { done <- d.watchTamper(ctx, d.cfg.Turnstile) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -122,7 +122,7 @@ func TestTamperPinMissing(t *testing.T) {
 	cfg.Turnstile.Backend = "gpio"
 	cfg.Turnstile.Tamper.Name = "GPIO22"
 	d := &daemon{cfg: cfg, log: slog.New(slog.DiscardHandler)}
-	err := d.watchTamper(context.Background())
+	err := d.watchTamper(context.Background(), cfg.Turnstile)
 	if err == nil || !strings.Contains(err.Error(), `turnstile.tamper.name "GPIO22"`) {
 		t.Errorf("watchTamper with the pin missing = %v; want a setup error naming turnstile.tamper.name", err)
 	}

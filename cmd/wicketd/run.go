@@ -175,7 +175,8 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)
 	}
-	d.loop = loop.New(loop.Config{Gate: cfg.Gate.ID, Venue: cfg.Gate.Venue, HoldOff: cfg.Scanner.HoldOff}, d.v, d.st, d.ts, d.fb, d.log)
+	d.loop = loop.New(loop.Config{Gate: cfg.Gate.ID, Venue: cfg.Gate.Venue, HoldOff: cfg.Scanner.HoldOff,
+		CommitBeforeOpen: cfg.Store.CommitBeforeOpen}, d.v, d.st, d.ts, d.fb, d.log)
 	therm, closeTherm, err := d.openThermometer()
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSetup, err)

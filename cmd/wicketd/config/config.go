@@ -86,6 +86,13 @@ type Store struct {
 	// MaxOutbox bounds the records waiting for sync; past it, new records
 	// are counted as dropped and an alert is raised.
 	MaxOutbox int `yaml:"max_outbox"`
+	// CommitBeforeOpen makes an allowed scan's record durable before the
+	// relay opens, as a denial's is. Off (the default), the relay opens
+	// while the record is being committed: no flush latency before the
+	// turnstile moves, and a power cut in that window (tens of ms) can lose
+	// the record of the passage it opened (docs/design.md, "Relay before
+	// fsync").
+	CommitBeforeOpen bool `yaml:"commit_before_open"`
 }
 
 // Scanner is the source of codes.

@@ -200,3 +200,24 @@ log: {level: loud}
 		}
 	}
 }
+
+// TestCommitBeforeOpen: off unless asked; store.commit_before_open: true
+// turns it on.
+func TestCommitBeforeOpen(t *testing.T) {
+	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [root.pub], key_set: keyset.cose}\nscanner: {type: stdin}\nturnstile: {backend: sim}\n"
+	for _, tc := range []struct {
+		store string
+		want  bool
+	}{
+		{"store: {path: wicket.db}\n", false},
+		{"store: {path: wicket.db, commit_before_open: true}\n", true},
+	} {
+		c, err := Parse([]byte(base+tc.store), ".")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.store, err)
+		}
+		if c.Store.CommitBeforeOpen != tc.want {
+			t.Errorf("%s: CommitBeforeOpen = %v; want %v", tc.store, c.Store.CommitBeforeOpen, tc.want)
+		}
+	}
+}

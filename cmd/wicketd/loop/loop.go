@@ -253,6 +253,10 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 	l.signal(gate.SignalAllow)
 	done := make(chan commitOutcome, 1)
 	shown := r
+	// The turnstile is told to open as the commit starts: Opened is
+	// stamped first, so a commit faster than the goroutine's start (a
+	// RAM disk) still reads as after it.
+	r.Opened = l.now()
 	go func() {
 		err := pend.Commit()
 		out := commitOutcome{at: l.now(), err: err}
@@ -265,7 +269,6 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 		}
 		done <- out
 	}()
-	r.Opened = l.now()
 	p, err := l.ts.Open(ctx)
 	out := <-done
 	r.Committed = out.at

@@ -1,10 +1,14 @@
 // Package testkit holds small helpers that tests across Wicket share: a
-// buffer that goroutines may write while a test reads it.
+// buffer that goroutines may write while a test reads it, and Eventually,
+// the one way a test waits for another actor (a broker, a daemon, a
+// device goroutine) to reach a state.
 package testkit
 
 import (
 	"bytes"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Buffer is a bytes.Buffer safe for concurrent Write and String, for the
@@ -35,4 +39,21 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Eventually polls cond every 10 ms until it holds, and fails the test
+// naming what it waited for if within passes first. It is for state that
+// another actor reaches over real IO; logic under a fake clock should
+// advance the clock instead.
+func Eventually(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		<-tick.C
+	}
 }

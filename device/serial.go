@@ -28,7 +28,7 @@ type SerialConfig struct {
 	// ignore it.
 	Baud int
 	// Terminator is what the scanner sends after each code. Zero means
-	// TerminatorCR, the factory default of most scanners.
+	// DefaultTerminator.
 	Terminator Terminator
 	// MaxFrame bounds one frame in bytes; longer input is dropped, counted
 	// and logged, and reading resyncs at the next terminator. Zero means
@@ -61,7 +61,7 @@ func (c SerialConfig) withDefaults() SerialConfig {
 		c.Baud = 9600
 	}
 	if c.Terminator == 0 {
-		c.Terminator = TerminatorCR
+		c.Terminator = DefaultTerminator
 	}
 	if c.MaxFrame == 0 {
 		c.MaxFrame = DefaultMaxFrame

@@ -32,6 +32,15 @@ func (m RelayMode) String() string {
 	return fmt.Sprintf("RelayMode(%d)", uint8(m))
 }
 
+// MarshalText returns "pulse" or "level", so a config renders as it is
+// written.
+func (m RelayMode) MarshalText() ([]byte, error) {
+	if m > RelayLevel {
+		return nil, fmt.Errorf("%w: relay mode %d", ErrConfig, uint8(m))
+	}
+	return []byte(m.String()), nil
+}
+
 // UnmarshalText parses "pulse" or "level", so config files can name it.
 func (m *RelayMode) UnmarshalText(b []byte) error {
 	switch strings.ToLower(string(b)) {

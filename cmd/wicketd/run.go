@@ -631,13 +631,9 @@ func (d *daemon) installTrust() error {
 // gateConfig maps wicketd.yaml to the device/gate config.
 func gateConfig(cfg *config.Config) (gate.Config, error) {
 	t, f := cfg.Turnstile, cfg.Feedback
-	mode := gate.RelayPulse
-	if t.Mode == "level" {
-		mode = gate.RelayLevel
-	}
 	gc := gate.Config{
 		Turnstile: gate.TurnstileConfig{
-			RelayPin: t.Relay.Name, RelayActiveLow: t.Relay.ActiveLow, Mode: mode,
+			RelayPin: t.Relay.Name, RelayActiveLow: t.Relay.ActiveLow, Mode: t.Mode,
 			PulseWidth: t.PulseWidth, PassageTimeout: t.OpenTimeout, FailSafe: t.FailSafe,
 			PassagePin: t.Passage.Name, PassageActiveLow: t.Passage.ActiveLow,
 			EmergencyPin: t.Emergency.Name, EmergencyActiveLow: t.Emergency.ActiveLow,
@@ -729,12 +725,8 @@ func (d *daemon) source() (device.Source, error) {
 	case "camera":
 		return d.cameraSource(log)
 	}
-	term, err := device.ParseTerminator(s.Terminator)
-	if err != nil {
-		return nil, fmt.Errorf("scanner.terminator: %w", err)
-	}
 	return device.NewSerialSource(device.SerialConfig{
-		Device: s.Device, Baud: s.Baud, Terminator: term, MaxFrame: s.MaxFrame,
+		Device: s.Device, Baud: s.Baud, Terminator: s.Terminator, MaxFrame: s.MaxFrame,
 		InterByteTimeout: s.InterByteTimeout, FlushPartial: s.FlushPartial, StripAIM: s.StripAIM,
 	}, device.SerialOptions{
 		Logger: log,
@@ -869,7 +861,7 @@ func (d *daemon) cameraSource(log *slog.Logger) (device.Source, error) {
 	}
 	path := d.cfg.Path(c.Device)
 	open := func() (camera.FrameSource, error) {
-		return camera.OpenV4L2(camera.V4L2Config{Device: path, Format: camera.Format(c.Format), Width: c.Width, Height: c.Height, FPS: c.FPS}, log)
+		return camera.OpenV4L2(camera.V4L2Config{Device: path, Format: c.Format, Width: c.Width, Height: c.Height, FPS: c.FPS}, log)
 	}
 	if st, err := os.Stat(path); err == nil && (st.IsDir() || st.Mode().IsRegular()) {
 		open = func() (camera.FrameSource, error) { return camera.NewFileFrames([]string{path}, false, c.FPS) }

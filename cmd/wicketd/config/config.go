@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"wicket/device"
+	"wicket/device/camera"
 	"wicket/device/gate"
 	"wicket/sync/mqttconn"
 	"wicket/verifier"
@@ -105,7 +106,7 @@ type Scanner struct {
 	// Baud is the serial speed the scanner is set to.
 	Baud int `yaml:"baud"`
 	// Terminator ends a frame: cr, lf or crlf (the scanner's "suffix").
-	Terminator string `yaml:"terminator"`
+	Terminator device.Terminator `yaml:"terminator"`
 	// MaxFrame bounds a frame in bytes; a longer one is dropped.
 	MaxFrame int `yaml:"max_frame"`
 	// InterByteTimeout: a partial frame idle this long is flushed or dropped.
@@ -160,7 +161,7 @@ type Camera struct {
 	// an MJPEG file (.mjpeg), replayed at FPS.
 	Device string `yaml:"device"`
 	// Format is yuyv or mjpeg.
-	Format string `yaml:"format"`
+	Format camera.Format `yaml:"format"`
 	// Width and Height of the frames (the nearest size the camera has).
 	Width  int `yaml:"width"`
 	Height int `yaml:"height"`
@@ -185,7 +186,7 @@ type Turnstile struct {
 	Relay Pin `yaml:"relay"`
 	// Mode is pulse (relay on for PulseWidth) or level (on until passage
 	// or OpenTimeout).
-	Mode string `yaml:"mode"`
+	Mode gate.RelayMode `yaml:"mode"`
 	// PulseWidth is the relay pulse in pulse mode.
 	PulseWidth time.Duration `yaml:"pulse_width"`
 	// OpenTimeout: how long to wait for the passage sensor.
@@ -346,11 +347,11 @@ func Default() Config {
 		Policy: verifier.DefaultPolicy(),
 		Store:  Store{Path: "/var/lib/wicket/wicket.db", LockTimeout: 5 * time.Second, MaxEvents: 1_000_000, MaxOutbox: 200_000},
 		Scanner: Scanner{
-			Type: "serial", Baud: 9600, Terminator: "cr", MaxFrame: 4096,
+			Type: "serial", Baud: 9600, Terminator: device.DefaultTerminator, MaxFrame: 4096,
 			InterByteTimeout: 200 * time.Millisecond, HoldOff: 3 * time.Second,
-			Camera: Camera{Format: "yuyv", Width: 640, Height: 480, FPS: 15, MaxDecodeRate: 15, Downscale: 1},
+			Camera: Camera{Format: camera.DefaultFormat, Width: 640, Height: 480, FPS: 15, MaxDecodeRate: 15, Downscale: 1},
 		},
-		Turnstile: Turnstile{Backend: "gpio", Mode: "pulse", PulseWidth: 500 * time.Millisecond, OpenTimeout: 8 * time.Second},
+		Turnstile: Turnstile{Backend: "gpio", PulseWidth: 500 * time.Millisecond, OpenTimeout: 8 * time.Second},
 		Thermo:    Thermometer{Type: "none", Address: 0x5a, Baud: 9600, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
 		Sync: Sync{
 			Conn:      mqttconn.Conn{KeepAlive: 30 * time.Second},

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"wicket/device"
+	"wicket/device/camera"
 	"wicket/device/gate"
 )
 
@@ -62,14 +64,16 @@ func TestValidate(t *testing.T) {
 		{"no gate id", "trust: {root_keys: [r.pub]}\n", "gate.id"},
 		{"gate id with slash", strings.Replace(base, "id: G1", "id: a/b", 1), "gate.id"},
 		{"serial without device", strings.Replace(base, "type: stdin", "type: serial", 1), "scanner.device"},
-		{"bad terminator", strings.Replace(base, "type: stdin", "type: stdin, terminator: tab", 1), "scanner.terminator"},
+		{"bad terminator", strings.Replace(base, "type: stdin", "type: stdin, terminator: tab", 1), "line 3: scanner.terminator: terminator \"tab\": use cr, lf or crlf"},
+		{"bad relay mode", strings.Replace(base, "backend: sim", "backend: sim, mode: toggle", 1), "line 4: turnstile.mode: relay mode \"toggle\": use pulse or level"},
+		{"relay mode as a section", strings.Replace(base, "backend: sim", "backend: sim, mode: {a: b}", 1), "line 4: turnstile.mode: a single value goes here"},
 		{"gpio without relay", strings.Replace(base, "backend: sim", "backend: gpio", 1), "turnstile.relay.name"},
 		{"level without sensor", strings.Replace(base, "backend: sim", "backend: gpio, mode: level, relay: {name: GPIO17}", 1), "turnstile.mode"},
 		{"bad duration", strings.Replace(base, "type: stdin", "type: stdin, hold_off: soon", 1), "line 3"},
 		{"policy error", base + "policy: {classes: {child: maybe}}\n", "policy.classes.child"},
 		{"camera ok", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0}", 1), ""},
 		{"camera without device", strings.Replace(base, "type: stdin", "type: camera", 1), "scanner.camera.device"},
-		{"camera format", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, format: h264}", 1), "scanner.camera.format"},
+		{"camera format", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, format: h264}", 1), "scanner.camera.format: format \"h264\": use yuyv or mjpeg"},
 		{"camera roi outside", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, roi: [0, 0, 700, 100]}", 1), "scanner.camera.roi"},
 		{"pattern name", base + "feedback: {patterns: {party: {green: 'on 1s'}}}\n", "feedback.patterns.party"},
 		{"pattern syntax", base + "feedback: {patterns: {allow: {green: 'on'}}}\n", "feedback.patterns.allow"},
@@ -219,5 +223,28 @@ func TestCommitBeforeOpen(t *testing.T) {
 		if c.Store.CommitBeforeOpen != tc.want {
 			t.Errorf("%s: CommitBeforeOpen = %v; want %v", tc.store, c.Store.CommitBeforeOpen, tc.want)
 		}
+	}
+}
+
+// TestTypedFields: the terminator, the camera format and the relay mode
+// decode straight into the device types, in any case the file writes
+// them, and render back as written.
+func TestTypedFields(t *testing.T) {
+	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nturnstile: {backend: sim, mode: Level, passage: {name: GPIO27}}\n"
+	c, err := Parse([]byte(base+"scanner: {type: camera, terminator: crlf, camera: {device: /dev/video0, format: mjpeg}}\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Scanner.Terminator != device.TerminatorCRLF || c.Scanner.Camera.Format != camera.FormatMJPEG || c.Turnstile.Mode != gate.RelayLevel {
+		t.Errorf("Parse = terminator %v, format %v, mode %v; want crlf, MJPEG, level", c.Scanner.Terminator, c.Scanner.Camera.Format, c.Turnstile.Mode)
+	}
+	for _, want := range []string{"terminator: crlf", "format: MJPEG", "mode: level"} {
+		if !strings.Contains(c.String(), want) {
+			t.Errorf("String() does not hold %q:\n%s", want, c)
+		}
+	}
+	d := Default()
+	if d.Scanner.Terminator != device.DefaultTerminator || d.Scanner.Camera.Format != camera.DefaultFormat || d.Turnstile.Mode != gate.RelayPulse {
+		t.Errorf("Default() = terminator %v, format %v, mode %v; want the device defaults", d.Scanner.Terminator, d.Scanner.Camera.Format, d.Turnstile.Mode)
 	}
 }

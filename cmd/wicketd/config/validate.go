@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"wicket/device"
+	"wicket/device/gate"
 	"wicket/sync/wire"
 )
 
@@ -106,7 +107,6 @@ func (s Store) validate(cs *checks) {
 
 func (s Scanner) validate(cs *checks) {
 	cs.add(oneOf("scanner.type", s.Type, "serial", "camera", "stdin", "file"))
-	cs.add(oneOf("scanner.terminator", s.Terminator, "cr", "lf", "crlf"))
 	cs.check(s.Type == "serial" && s.Device == "", "scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
 	cs.check(s.Type == "serial" && !slices.Contains(device.Bauds, s.Baud), "scanner.baud: %d is not a standard rate; use the scanner's rate, one of %s (commonly 9600 or 115200)", s.Baud, baudList())
 	cs.check(s.Type == "file" && s.Path == "", "scanner.path: missing for a file scanner")
@@ -119,7 +119,6 @@ func (s Scanner) validate(cs *checks) {
 }
 
 func (c Camera) validate(cs *checks) {
-	cs.add(oneOf("scanner.camera.format", c.Format, "yuyv", "mjpeg"))
 	cs.check(c.Device == "", "scanner.camera.device: missing; use /dev/v4l/by-id/<your camera>")
 	sizeOK := c.Width >= 160 && c.Width <= 4096 && c.Height >= 120 && c.Height <= 4096
 	cs.check(!sizeOK, "scanner.camera.width/height: %dx%d is out of range 160x120..4096x4096", c.Width, c.Height)
@@ -132,11 +131,10 @@ func (c Camera) validate(cs *checks) {
 
 func (t Turnstile) validate(cs *checks) {
 	cs.add(oneOf("turnstile.backend", t.Backend, "gpio", "sim"))
-	cs.add(oneOf("turnstile.mode", t.Mode, "pulse", "level"))
 	cs.check(t.Backend == "gpio" && t.Relay.Name == "", "turnstile.relay.name: missing; name the relay's GPIO, e.g. GPIO17")
 	cs.check(t.PulseWidth < 50*time.Millisecond || t.PulseWidth > 10*time.Second, "turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
 	cs.check(t.OpenTimeout < time.Second || t.OpenTimeout > time.Minute, "turnstile.open_timeout: %v is out of range 1s..1m", t.OpenTimeout)
-	cs.check(t.Mode == "level" && t.Passage.Name == "" && t.Backend == "gpio", "turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
+	cs.check(t.Mode == gate.RelayLevel && t.Passage.Name == "" && t.Backend == "gpio", "turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
 }
 
 func (th Thermometer) validate(cs *checks) {

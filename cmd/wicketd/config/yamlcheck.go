@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -48,9 +50,10 @@ func (ps Problems) Error() string {
 }
 
 var (
-	durationType = reflect.TypeOf(time.Duration(0))
-	nodeType     = reflect.TypeOf(yaml.Node{})
-	yamlLineRe   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	durationType        = reflect.TypeOf(time.Duration(0))
+	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	nodeType            = reflect.TypeOf(yaml.Node{})
+	yamlLineRe          = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
 // checkYAML reads data as YAML and checks it against the shape of Config
@@ -120,6 +123,14 @@ func walkYAML(n *yaml.Node, t reflect.Type, path string, lines map[string]int, p
 		}
 		return
 	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		if n.Kind != yaml.ScalarNode {
+			bad("a single value goes here, not " + describeNode(n))
+		} else if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			bad(textError(err))
+		}
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -175,6 +186,18 @@ func walkYAML(n *yaml.Node, t reflect.Type, path string, lines map[string]int, p
 			bad(fmt.Sprintf("%s is not %s", n.Value, kindWords(t)))
 		}
 	}
+}
+
+// textError is the message of a type's own parse error without the
+// sentinel it wraps ("invalid config: terminator "tab": use cr, lf or
+// crlf" reads as "terminator "tab": use cr, lf or crlf"): the field is
+// already named.
+func textError(err error) string {
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
+		msg = strings.TrimPrefix(msg, inner.Error()+": ")
+	}
+	return msg
 }
 
 // structFields maps the yaml keys of a struct type (inline fields

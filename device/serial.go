@@ -24,7 +24,7 @@ type SerialConfig struct {
 	// /dev/ttyACM0 or /dev/ttyUSB0, whose number can change when the
 	// scanner is plugged in again. Required.
 	Device string
-	// Baud is the line speed. Zero means 9600. USB CDC-ACM scanners
+	// Baud is the line speed. Zero means DefaultBaud. USB CDC-ACM scanners
 	// ignore it.
 	Baud int
 	// Terminator is what the scanner sends after each code. Zero means
@@ -58,7 +58,7 @@ var Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 4
 
 func (c SerialConfig) withDefaults() SerialConfig {
 	if c.Baud == 0 {
-		c.Baud = 9600
+		c.Baud = DefaultBaud
 	}
 	if c.Terminator == 0 {
 		c.Terminator = DefaultTerminator

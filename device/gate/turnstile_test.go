@@ -437,7 +437,7 @@ func TestTurnstileConfig(t *testing.T) {
 		{Mode: 9},
 		{PassageTimeout: 2 * time.Minute},
 		{PulseWidth: -time.Second},
-		{PulseWidth: 6 * time.Second},
+		{PulseWidth: gate.DefaultPassageTimeout + time.Second}, // longer than the default passage wait
 		{EmergencyPull: 7},
 	}
 	for _, c := range bad {

@@ -16,10 +16,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"wicket/cmd/wicketd/display"
 	"wicket/device"
 	"wicket/device/camera"
 	"wicket/device/gate"
 	"wicket/sync/mqttconn"
+	"wicket/sync/mqttsync"
+	"wicket/sync/store"
 	"wicket/verifier"
 )
 
@@ -341,26 +344,39 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
-// Default returns the defaults of every field.
+// Default returns the defaults of every field. A setting that a device,
+// sync or store type also has takes that type's default, so each has one
+// owner; the rest are the config's own.
 func Default() Config {
 	return Config{
 		Policy: verifier.DefaultPolicy(),
-		Store:  Store{Path: "/var/lib/wicket/wicket.db", LockTimeout: 5 * time.Second, MaxEvents: 1_000_000, MaxOutbox: 200_000},
-		Scanner: Scanner{
-			Type: "serial", Baud: 9600, Terminator: device.DefaultTerminator, MaxFrame: 4096,
-			InterByteTimeout: 200 * time.Millisecond, HoldOff: 3 * time.Second,
-			Camera: Camera{Format: camera.DefaultFormat, Width: 640, Height: 480, FPS: 15, MaxDecodeRate: 15, Downscale: 1},
+		Store: Store{
+			Path:        "/var/lib/wicket/wicket.db",
+			LockTimeout: store.DefaultLockTimeout, MaxEvents: store.DefaultMaxEvents, MaxOutbox: store.DefaultMaxOutbox,
 		},
-		Turnstile: Turnstile{Backend: "gpio", PulseWidth: 500 * time.Millisecond, OpenTimeout: 8 * time.Second},
-		Thermo:    Thermometer{Type: "none", Address: 0x5a, Baud: 9600, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
+		Scanner: Scanner{
+			Type: "serial", Baud: device.DefaultBaud, Terminator: device.DefaultTerminator,
+			MaxFrame: device.DefaultMaxFrame, InterByteTimeout: device.DefaultInterByteTimeout,
+			HoldOff: device.DefaultHoldOffWindow,
+			Camera: Camera{
+				Format: camera.DefaultFormat, Width: camera.DefaultWidth, Height: camera.DefaultHeight,
+				FPS: camera.DefaultMaxFPS, MaxDecodeRate: 15, Downscale: 1,
+			},
+		},
+		Turnstile: Turnstile{Backend: "gpio", PulseWidth: gate.DefaultPulseWidth, OpenTimeout: gate.DefaultPassageTimeout},
+		Thermo:    Thermometer{Type: "none", Address: 0x5a, Baud: device.DefaultBaud, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
 		Sync: Sync{
 			Conn:      mqttconn.Conn{KeepAlive: 30 * time.Second},
-			BatchSize: 100, MaxInflight: 4, AckTimeout: 10 * time.Second, StatusEvery: time.Minute,
-			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
+			BatchSize: mqttsync.DefaultBatchSize, MaxInflight: mqttsync.DefaultMaxInflight,
+			AckTimeout: mqttsync.DefaultAckTimeout, StatusEvery: mqttsync.DefaultStatusEvery,
+			ReconnectMin: mqttsync.DefaultReconnectMin, ReconnectMax: mqttsync.DefaultReconnectMax,
 		},
-		Display: Display{Addr: "127.0.0.1:8080", IdleAfter: 5 * time.Second, MaxClients: 16, MaxClientsPerSource: 4},
-		HTTP:    HTTP{Admin: Admin{Addr: DefaultAdminAddr}},
-		Log:     Log{Level: "info", Format: "json"},
+		Display: Display{
+			Addr: "127.0.0.1:8080", IdleAfter: display.DefaultIdleAfter,
+			MaxClients: display.DefaultMaxClients, MaxClientsPerSource: display.DefaultMaxPerSource,
+		},
+		HTTP: HTTP{Admin: Admin{Addr: DefaultAdminAddr}},
+		Log:  Log{Level: "info", Format: "json"},
 	}
 }
 

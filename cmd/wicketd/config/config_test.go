@@ -91,6 +91,7 @@ func TestValidate(t *testing.T) {
 		{"metrics on the page address", base + "display: {enabled: true}\nhttp: {metrics: {addr: '127.0.0.1:8080'}}\n", "http.metrics.addr"},
 		{"admin on the metrics address", base + "http: {metrics: {addr: '127.0.0.1:9101'}, admin: {addr: '127.0.0.1:9101', token_file: t}}\n", "http.admin.addr"},
 		{"host with port", base + "http: {hosts: ['gate-07:8080']}\n", "http.hosts[0]"},
+		{"pulse longer than the passage wait", strings.Replace(base, "backend: sim", "backend: sim, pulse_width: 3s, open_timeout: 2s", 1), "turnstile.pulse_width: 3s is longer than open_timeout"},
 		{"per source over total", base + "display: {enabled: true, max_clients: 2, max_clients_per_source: 3}\n", "display.max_clients_per_source"},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")

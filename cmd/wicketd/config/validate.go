@@ -77,6 +77,10 @@ func lineOrder(line int) int {
 	return line
 }
 
+// minMaxFrame is the smallest scanner.max_frame taken: no signed voucher
+// is shorter, so a smaller bound would drop every code.
+const minMaxFrame = 64
+
 func oneOf(field, v string, allowed ...string) error {
 	if slices.Contains(allowed, v) {
 		return nil
@@ -110,7 +114,7 @@ func (s Scanner) validate(cs *checks) {
 	cs.check(s.Type == "serial" && s.Device == "", "scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
 	cs.check(s.Type == "serial" && !slices.Contains(device.Bauds, s.Baud), "scanner.baud: %d is not a standard rate; use the scanner's rate, one of %s (commonly 9600 or 115200)", s.Baud, baudList())
 	cs.check(s.Type == "file" && s.Path == "", "scanner.path: missing for a file scanner")
-	cs.check(s.MaxFrame < 64 || s.MaxFrame > 65536, "scanner.max_frame: %d is out of range 64..65536", s.MaxFrame)
+	cs.check(s.MaxFrame < minMaxFrame || s.MaxFrame > device.MaxFrameLimit, "scanner.max_frame: %d is out of range %d..%d", s.MaxFrame, minMaxFrame, device.MaxFrameLimit)
 	cs.check(s.InterByteTimeout < 10*time.Millisecond, "scanner.inter_byte_timeout: %v: at least 10ms", s.InterByteTimeout)
 	cs.check(s.HoldOff < 0, "scanner.hold_off: must not be negative; 0 turns it off")
 	if s.Type == "camera" {
@@ -132,8 +136,10 @@ func (c Camera) validate(cs *checks) {
 func (t Turnstile) validate(cs *checks) {
 	cs.add(oneOf("turnstile.backend", t.Backend, "gpio", "sim"))
 	cs.check(t.Backend == "gpio" && t.Relay.Name == "", "turnstile.relay.name: missing; name the relay's GPIO, e.g. GPIO17")
-	cs.check(t.PulseWidth < 50*time.Millisecond || t.PulseWidth > 10*time.Second, "turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
-	cs.check(t.OpenTimeout < time.Second || t.OpenTimeout > time.Minute, "turnstile.open_timeout: %v is out of range 1s..1m", t.OpenTimeout)
+	pulseOK := t.PulseWidth >= 50*time.Millisecond && t.PulseWidth <= 10*time.Second
+	cs.check(!pulseOK, "turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
+	cs.check(t.OpenTimeout < time.Second || t.OpenTimeout > gate.MaxPassageTimeout, "turnstile.open_timeout: %v is out of range 1s..%v", t.OpenTimeout, gate.MaxPassageTimeout)
+	cs.check(pulseOK && t.PulseWidth > t.OpenTimeout, "turnstile.pulse_width: %v is longer than open_timeout (%v); shorten the pulse or lengthen open_timeout", t.PulseWidth, t.OpenTimeout)
 	cs.check(t.Mode == gate.RelayLevel && t.Passage.Name == "" && t.Backend == "gpio", "turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
 }
 
@@ -178,7 +184,7 @@ func (y *Sync) validate(cs *checks, gateID string) {
 		cs.add(fmt.Errorf("sync.fleet: set the fleet id: %v", err))
 	}
 	cs.add(y.Conn.Validate("sync."))
-	cs.check(y.BatchSize < 1 || y.BatchSize > 500, "sync.batch_size: %d is out of range 1..500", y.BatchSize)
+	cs.check(y.BatchSize < 1 || y.BatchSize > wire.MaxRecordsPerBatch, "sync.batch_size: %d is out of range 1..%d", y.BatchSize, wire.MaxRecordsPerBatch)
 	cs.check(y.MaxInflight < 1 || y.MaxInflight > 64, "sync.max_inflight: %d is out of range 1..64", y.MaxInflight)
 	cs.check(y.AckTimeout < time.Second, "sync.ack_timeout: %v: at least 1s", y.AckTimeout)
 	cs.check(y.StatusEvery < time.Second, "sync.status_every: %v: at least 1s", y.StatusEvery)

@@ -120,15 +120,11 @@ type Loop struct {
 func New(cfg Config, v *verifier.Verifier, st *store.Store, ts Turnstile, fb Feedback, log *slog.Logger) *Loop {
 	l := &Loop{cfg: cfg, v: v, st: st, ts: ts, fb: fb, log: log.With("component", "loop"), now: time.Now, limiter: device.NewLogLimiter(logEvery)}
 	if cfg.HoldOff > 0 {
-		l.hold = device.NewHoldOff(cfg.HoldOff, holdOffMemory)
+		l.hold = device.NewHoldOff(cfg.HoldOff, device.DefaultHoldOffSize)
 	}
 	l.heartbeat.Store(time.Now().UnixNano())
 	return l
 }
-
-// holdOffMemory is how many recent codes the hold-off remembers: a queue
-// of a few people presenting in turn, with room to spare.
-const holdOffMemory = 16
 
 // heartbeatEvery is how often an idle loop proves it is alive.
 const heartbeatEvery = time.Second

@@ -1,7 +1,11 @@
 // Package config reads wicketd.yaml: one file, decoded strictly (an unknown
-// key is an error naming its line), with every default set in Default and
-// every check in Validate, one method a section, which reports every bad
-// field at once, each with its line and the fix.
+// key is an error naming its line) straight into the device, gate and sync
+// types that parse themselves (a bad value is refused with the type's own
+// message, never replaced). Every default is set in Default, from the
+// owning package's constant where the setting is shared, and the ones
+// that follow from other fields in derive; every check is in Validate,
+// one method a section, which reports every bad field at once, each with
+// its line and the fix.
 package config
 
 import (
@@ -413,10 +417,19 @@ func Parse(data []byte, dir string) (*Config, error) {
 	}
 	c.dir = dir
 	c.lines = lines
+	c.derive()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// derive fills the defaults that follow from other fields: the sync
+// client id, wicket-<fleet>-<gate id>, when sync is on and it is empty.
+func (c *Config) derive() {
+	if c.Sync.Enabled && c.Sync.ClientID == "" {
+		c.Sync.ClientID = "wicket-" + c.Sync.Fleet + "-" + c.Gate.ID
+	}
 }
 
 // Line returns the line of a dotted key in the file, or of its nearest

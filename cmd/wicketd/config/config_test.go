@@ -92,6 +92,9 @@ func TestValidate(t *testing.T) {
 		{"admin on the metrics address", base + "http: {metrics: {addr: '127.0.0.1:9101'}, admin: {addr: '127.0.0.1:9101', token_file: t}}\n", "http.admin.addr"},
 		{"host with port", base + "http: {hosts: ['gate-07:8080']}\n", "http.hosts[0]"},
 		{"pulse longer than the passage wait", strings.Replace(base, "backend: sim", "backend: sim, pulse_width: 3s, open_timeout: 2s", 1), "turnstile.pulse_width: 3s is longer than open_timeout"},
+		{"temperature without a thermometer", base + "policy: {temperature: {required: true}}\n", "policy.temperature.required: the gate has no thermometer"},
+		{"admin on the page address", base + "display: {enabled: true}\nhttp: {admin: {addr: '127.0.0.1:8080', token_file: t}}\n", "http.admin.addr: 127.0.0.1:8080 is also display.addr"},
+		{"admin on the address of a page not served", base + "http: {admin: {addr: '127.0.0.1:8080', token_file: t}}\n", ""},
 		{"per source over total", base + "display: {enabled: true, max_clients: 2, max_clients_per_source: 3}\n", "display.max_clients_per_source"},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")
@@ -247,5 +250,25 @@ func TestTypedFields(t *testing.T) {
 	d := Default()
 	if d.Scanner.Terminator != device.DefaultTerminator || d.Scanner.Camera.Format != camera.DefaultFormat || d.Turnstile.Mode != gate.RelayPulse {
 		t.Errorf("Default() = terminator %v, format %v, mode %v; want the device defaults", d.Scanner.Terminator, d.Scanner.Camera.Format, d.Turnstile.Mode)
+	}
+}
+
+// TestClientIDDerived: with sync on and no client_id, the client id is
+// wicket-<fleet>-<gate id>; one written in the file is kept; with sync
+// off none is made up.
+func TestClientIDDerived(t *testing.T) {
+	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nscanner: {type: stdin}\nturnstile: {backend: sim}\n"
+	for _, tc := range []struct{ sync, want string }{
+		{"sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883'}\n", "wicket-f1-G1"},
+		{"sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', client_id: own}\n", "own"},
+		{"sync: {enabled: false, fleet: f1}\n", ""},
+	} {
+		c, err := Parse([]byte(base+tc.sync), ".")
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", tc.sync, err)
+		}
+		if c.Sync.ClientID != tc.want {
+			t.Errorf("Parse(%q): client id = %q; want %q", tc.sync, c.Sync.ClientID, tc.want)
+		}
 	}
 }

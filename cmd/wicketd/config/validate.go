@@ -11,6 +11,7 @@ import (
 	"wicket/device"
 	"wicket/device/gate"
 	"wicket/sync/wire"
+	"wicket/verifier"
 )
 
 // checks collects what Validate finds wrong: each an error whose text
@@ -35,29 +36,32 @@ func (cs *checks) check(bad bool, format string, args ...any) {
 // Validate checks every section of the config and returns nil or Problems:
 // every field it finds wrong, in file order (those not written in the file
 // last), each naming the field, its line where it is written, and the
-// fix. Where one field is wrong in two ways, the first is said. The
-// policy and the broker connection are checked by their own packages,
-// which name their first bad field. Checks that need files (keys
-// readable, devices present) are done when the daemon opens them, and by
-// check-config, with the same naming. Validate fills in sync.client_id
-// when it is empty.
+// fix. Each section checks itself, given what it needs of the others;
+// where one field is wrong in two ways, the first is said. The policy and
+// the broker connection are checked by their own packages, which name
+// their first bad field. Checks that need files (keys readable, devices
+// present) are done when the daemon opens them, and by check-config, with
+// the same naming. Validate changes nothing.
 func (c *Config) Validate() error {
 	var cs checks
 	c.Gate.validate(&cs)
-	c.Trust.validate(&cs)
+	c.Trust.validate(&cs, c.Policy)
 	cs.add(c.Policy.Validate())
-	_, dcc := c.Policy.Profiles["dcc"]
-	cs.check(dcc && c.Trust.DCCPseudonymKey == "", "trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 	c.Store.validate(&cs)
 	c.Scanner.validate(&cs)
 	c.Turnstile.validate(&cs)
-	c.Thermo.validate(&cs)
-	cs.check(c.Policy.Temperature.Required && c.Thermo.Type == "none", "policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
+	c.Thermo.validate(&cs, c.Policy.Temperature.Required)
 	c.Feedback.validate(&cs)
-	c.Sync.validate(&cs, c.Gate.ID)
+	c.Sync.validate(&cs)
 	c.Display.validate(&cs)
 	c.HTTP.validate(&cs, c.Display)
 	c.Log.validate(&cs)
+	return c.problems(cs)
+}
+
+// problems turns what the checks found into Problems at their lines, in
+// file order; nil if they found nothing.
+func (c *Config) problems(cs checks) error {
 	if len(cs) == 0 {
 		return nil
 	}
@@ -98,8 +102,12 @@ func (g Gate) validate(cs *checks) {
 	cs.check(g.Venue == "", "gate.venue: missing; set the venue id the gate belongs to")
 }
 
-func (t Trust) validate(cs *checks) {
+// validate checks the trust files, and that the DCC pseudonym key is
+// there when policy accepts DCCs.
+func (t Trust) validate(cs *checks, policy verifier.Policy) {
 	cs.check(len(t.RootKeys) == 0, "trust.root_keys: missing; list at least one root public key file (PEM)")
+	_, dcc := policy.Profiles["dcc"]
+	cs.check(dcc && t.DCCPseudonymKey == "", "trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 }
 
 func (s Store) validate(cs *checks) {
@@ -128,9 +136,21 @@ func (c Camera) validate(cs *checks) {
 	cs.check(!sizeOK, "scanner.camera.width/height: %dx%d is out of range 160x120..4096x4096", c.Width, c.Height)
 	cs.check(c.FPS <= 0 || c.FPS > 120, "scanner.camera.fps: %v is out of range (0, 120]", c.FPS)
 	cs.check(c.MaxDecodeRate <= 0 || c.MaxDecodeRate > 120, "scanner.camera.max_decode_rate: %v is out of range (0, 120]", c.MaxDecodeRate)
-	roiOK := len(c.ROI) == 0 || (len(c.ROI) == 4 && c.ROI[0] >= 0 && c.ROI[1] >= 0 && c.ROI[2] > c.ROI[0] && c.ROI[3] > c.ROI[1] && c.ROI[2] <= c.Width && c.ROI[3] <= c.Height)
-	cs.check(!roiOK, "scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
+	cs.check(!c.roiOK(), "scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
 	cs.check(c.Downscale < 1 || c.Downscale > 8, "scanner.camera.downscale: %d is out of range 1..8", c.Downscale)
+}
+
+// roiOK reports whether the region of interest is empty (the whole
+// frame) or a rectangle inside the frame.
+func (c Camera) roiOK() bool {
+	if len(c.ROI) == 0 {
+		return true
+	}
+	if len(c.ROI) != 4 {
+		return false
+	}
+	x0, y0, x1, y1 := c.ROI[0], c.ROI[1], c.ROI[2], c.ROI[3]
+	return x0 >= 0 && y0 >= 0 && x1 > x0 && y1 > y0 && x1 <= c.Width && y1 <= c.Height
 }
 
 func (t Turnstile) validate(cs *checks) {
@@ -143,8 +163,11 @@ func (t Turnstile) validate(cs *checks) {
 	cs.check(t.Mode == gate.RelayLevel && t.Passage.Name == "" && t.Backend == "gpio", "turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
 }
 
-func (th Thermometer) validate(cs *checks) {
+// validate checks the thermometer, and that there is one when the
+// policy requires a temperature.
+func (th Thermometer) validate(cs *checks, required bool) {
 	cs.add(oneOf("thermometer.type", th.Type, "none", "mlx90614", "serial", "sim"))
+	cs.check(required && th.Type == "none", "policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
 	cs.check(th.Type == "serial" && !slices.Contains(device.Bauds, th.Baud), "thermometer.baud: %d is not a standard rate; use the thermometer's rate, one of %s", th.Baud, baudList())
 	cs.check(th.Type == "serial" && th.Device == "", "thermometer.device: missing; name the serial thermometer, e.g. /dev/serial/by-id/usb-...")
 	cs.check(th.Type == "mlx90614" && (th.Address < 0x03 || th.Address > 0x77), "thermometer.address: %#x is not a 7-bit SMBus address", th.Address)
@@ -171,14 +194,10 @@ func (f Feedback) validate(cs *checks) {
 	}
 }
 
-// validate checks the sync section when sync is on, and fills in the
-// client id from the fleet and gate ids when it is empty.
-func (y *Sync) validate(cs *checks, gateID string) {
+// validate checks the sync section when sync is on.
+func (y Sync) validate(cs *checks) {
 	if !y.Enabled {
 		return
-	}
-	if y.ClientID == "" {
-		y.ClientID = "wicket-" + y.Fleet + "-" + gateID
 	}
 	if err := wire.ValidName(y.Fleet); err != nil {
 		cs.add(fmt.Errorf("sync.fleet: set the fleet id: %v", err))

@@ -24,6 +24,7 @@ import (
 	"wicket/device"
 	"wicket/device/camera"
 	"wicket/device/gate"
+	"wicket/device/thermo"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/store"
@@ -368,9 +369,9 @@ func Default() Config {
 			},
 		},
 		Turnstile: Turnstile{Backend: "gpio", PulseWidth: gate.DefaultPulseWidth, OpenTimeout: gate.DefaultPassageTimeout},
-		Thermo:    Thermometer{Type: "none", Address: 0x5a, Baud: device.DefaultBaud, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
+		Thermo:    Thermometer{Type: "none", Address: thermo.MLXAddr, Baud: device.DefaultBaud, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
 		Sync: Sync{
-			Conn:      mqttconn.Conn{KeepAlive: 30 * time.Second},
+			Conn:      mqttconn.Conn{KeepAlive: mqttconn.DefaultKeepAlive},
 			BatchSize: mqttsync.DefaultBatchSize, MaxInflight: mqttsync.DefaultMaxInflight,
 			AckTimeout: mqttsync.DefaultAckTimeout, StatusEvery: mqttsync.DefaultStatusEvery,
 			ReconnectMin: mqttsync.DefaultReconnectMin, ReconnectMax: mqttsync.DefaultReconnectMax,

@@ -20,6 +20,7 @@
 package mqttsync
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -76,20 +77,12 @@ type Config struct {
 
 // withDefaults fills the zero fields with their defaults.
 func (c Config) withDefaults() Config {
-	for _, f := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&c.AckTimeout, DefaultAckTimeout}, {&c.StatusEvery, DefaultStatusEvery}, {&c.ReconnectMin, DefaultReconnectMin}, {&c.ReconnectMax, DefaultReconnectMax}} {
-		if *f.v == 0 {
-			*f.v = f.def
-		}
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
-	}
-	if c.MaxInflight == 0 {
-		c.MaxInflight = DefaultMaxInflight
-	}
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
+	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
+	c.StatusEvery = cmp.Or(c.StatusEvery, DefaultStatusEvery)
+	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
+	c.ReconnectMax = cmp.Or(c.ReconnectMax, DefaultReconnectMax)
 	return c
 }
 

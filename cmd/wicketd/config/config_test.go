@@ -54,6 +54,72 @@ func TestAnnotatedConfig(t *testing.T) {
 	}
 }
 
+// TestAnnotatedDefaults: the values configs/wicketd.yaml shows for the
+// settings a device, sync or store package owns are those packages'
+// defaults, so the file says what a gate runs when the key is left out.
+func TestAnnotatedDefaults(t *testing.T) {
+	data, err := os.ReadFile("../../../configs/wicketd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data, "/etc/wicket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	for _, f := range []struct {
+		key       string
+		file, def any
+	}{
+		{"store.lock_timeout", c.Store.LockTimeout, d.Store.LockTimeout},
+		{"store.max_events", c.Store.MaxEvents, d.Store.MaxEvents},
+		{"store.max_outbox", c.Store.MaxOutbox, d.Store.MaxOutbox},
+		{"scanner.baud", c.Scanner.Baud, d.Scanner.Baud},
+		{"scanner.terminator", c.Scanner.Terminator, d.Scanner.Terminator},
+		{"scanner.max_frame", c.Scanner.MaxFrame, d.Scanner.MaxFrame},
+		{"scanner.inter_byte_timeout", c.Scanner.InterByteTimeout, d.Scanner.InterByteTimeout},
+		{"scanner.hold_off", c.Scanner.HoldOff, d.Scanner.HoldOff},
+		{"scanner.camera.format", c.Scanner.Camera.Format, d.Scanner.Camera.Format},
+		{"scanner.camera.width", c.Scanner.Camera.Width, d.Scanner.Camera.Width},
+		{"scanner.camera.height", c.Scanner.Camera.Height, d.Scanner.Camera.Height},
+		{"scanner.camera.fps", c.Scanner.Camera.FPS, d.Scanner.Camera.FPS},
+		{"turnstile.mode", c.Turnstile.Mode, d.Turnstile.Mode},
+		{"turnstile.pulse_width", c.Turnstile.PulseWidth, d.Turnstile.PulseWidth},
+		{"turnstile.open_timeout", c.Turnstile.OpenTimeout, d.Turnstile.OpenTimeout},
+		{"thermometer.address", c.Thermo.Address, d.Thermo.Address},
+		{"thermometer.baud", c.Thermo.Baud, d.Thermo.Baud},
+		{"sync.keepalive", c.Sync.KeepAlive, d.Sync.KeepAlive},
+		{"sync.batch_size", c.Sync.BatchSize, d.Sync.BatchSize},
+		{"sync.max_inflight", c.Sync.MaxInflight, d.Sync.MaxInflight},
+		{"sync.ack_timeout", c.Sync.AckTimeout, d.Sync.AckTimeout},
+		{"sync.status_every", c.Sync.StatusEvery, d.Sync.StatusEvery},
+		{"sync.reconnect_min", c.Sync.ReconnectMin, d.Sync.ReconnectMin},
+		{"sync.reconnect_max", c.Sync.ReconnectMax, d.Sync.ReconnectMax},
+		{"display.idle_after", c.Display.IdleAfter, d.Display.IdleAfter},
+		{"display.max_clients", c.Display.MaxClients, d.Display.MaxClients},
+		{"display.max_clients_per_source", c.Display.MaxClientsPerSource, d.Display.MaxClientsPerSource},
+	} {
+		if f.file != f.def {
+			t.Errorf("configs/wicketd.yaml shows %s: %v; the default is %v", f.key, f.file, f.def)
+		}
+	}
+}
+
+// TestDemoConfig: configs/demo.yaml, which the README's demo runs, parses.
+func TestDemoConfig(t *testing.T) {
+	data, err := os.ReadFile("../../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data, "../../../configs")
+	if err != nil {
+		t.Fatalf("configs/demo.yaml: %v", err)
+	}
+	if c.Scanner.Terminator != device.TerminatorLF {
+		t.Errorf("configs/demo.yaml: terminator = %v; want lf", c.Scanner.Terminator)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nscanner: {type: stdin}\nturnstile: {backend: sim}\n"
 	for _, tc := range []struct {

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"wicket/decoder/qr"
 	"wicket/device"
+	"wicket/device/camera"
 	"wicket/device/gate"
 	"wicket/sync/wire"
 	"wicket/verifier"
@@ -132,12 +134,12 @@ func (s Scanner) validate(cs *checks) {
 
 func (c Camera) validate(cs *checks) {
 	cs.check(c.Device == "", "scanner.camera.device: missing; use /dev/v4l/by-id/<your camera>")
-	sizeOK := c.Width >= 160 && c.Width <= 4096 && c.Height >= 120 && c.Height <= 4096
-	cs.check(!sizeOK, "scanner.camera.width/height: %dx%d is out of range 160x120..4096x4096", c.Width, c.Height)
+	sizeOK := c.Width >= 160 && c.Width <= camera.MaxFrameSide && c.Height >= 120 && c.Height <= camera.MaxFrameSide
+	cs.check(!sizeOK, "scanner.camera.width/height: %dx%d is out of range 160x120..%dx%d", c.Width, c.Height, camera.MaxFrameSide, camera.MaxFrameSide)
 	cs.check(c.FPS <= 0 || c.FPS > 120, "scanner.camera.fps: %v is out of range (0, 120]", c.FPS)
 	cs.check(c.MaxDecodeRate <= 0 || c.MaxDecodeRate > 120, "scanner.camera.max_decode_rate: %v is out of range (0, 120]", c.MaxDecodeRate)
 	cs.check(!c.roiOK(), "scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
-	cs.check(c.Downscale < 1 || c.Downscale > 8, "scanner.camera.downscale: %d is out of range 1..8", c.Downscale)
+	cs.check(c.Downscale < 1 || c.Downscale > qr.MaxDownscale, "scanner.camera.downscale: %d is out of range 1..%d", c.Downscale, qr.MaxDownscale)
 }
 
 // roiOK reports whether the region of interest is empty (the whole

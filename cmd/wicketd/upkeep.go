@@ -143,7 +143,8 @@ func (d *daemon) watchdog(ctx context.Context) error {
 
 // reloads re-reads the config on SIGHUP: policy, trust files, log level
 // and feedback patterns apply at once; other changes are logged as needing
-// a restart. A bad config is refused and the old one stays.
+// a restart. A bad config, or trust files that fail, are refused and the
+// old config stays, all of it (reload).
 func (d *daemon) reloads(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -158,10 +159,16 @@ func (d *daemon) reloads(ctx context.Context) error {
 	}
 }
 
+// reload applies a new config whole or not at all: the new config is
+// loaded and its policy checked, its trust files installed, and only then
+// are the policy, log level, feedback patterns and config swapped in. If
+// any step fails, everything of the running config stays in force (trust
+// data from files before a failing one stays installed: it verified, as
+// anything from the broker would).
 func (d *daemon) reload() {
 	sdNotify("RELOADING=1")
 	defer sdNotify("READY=1")
-	next, err := config.Load(d.cfgPath)
+	next, err := d.prepareReload()
 	if err != nil {
 		d.log.Error("reload refused; keeping the running config", "err", err)
 		return
@@ -179,18 +186,29 @@ func (d *daemon) reload() {
 	for _, c := range restartOnly(d.cfg, next) {
 		d.log.Warn("reload: change needs a restart (systemctl restart wicketd)", "section", c)
 	}
-	old := d.cfg
 	d.cfg = next
 	d.cfgHash.Store(ptr(fileHash(d.cfgPath)))
 	if d.sync != nil {
 		d.sync.StatusChanged()
 	}
-	if err := d.installTrust(d.cfg); err != nil {
-		d.log.Error("reload: trust files", "err", err)
-		d.cfg = old
-		return
-	}
 	d.log.Info("reloaded", "key_set", keySetVersion(d.v), "status", d.st.Info().Version)
+}
+
+// prepareReload loads the config file, checks its policy and installs its
+// trust files: everything of a reload that can fail, before anything is
+// swapped.
+func (d *daemon) prepareReload() (*config.Config, error) {
+	next, err := config.Load(d.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := next.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	if err := d.installTrust(next); err != nil {
+		return nil, fmt.Errorf("trust files: %w", err)
+	}
+	return next, nil
 }
 
 // restartOnly lists the sections that changed but apply only at start.

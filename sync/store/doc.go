@@ -14,7 +14,9 @@
 //
 // The store records; it does not decide. A record is kept as the caller
 // gave it: anti-passback is decided by the gate's loop from LastAllowed,
-// and the store only keeps that memory with each allowed record.
+// and the store only keeps that memory with each allowed record. It owns
+// the file's contents and their atomicity; it may not apply policy, nor
+// talk to devices or the network.
 //
 // Blocking: Open waits up to Options.LockTimeout for another process that
 // holds the file, then fails with ErrLocked; OpenReadOnly likewise waits

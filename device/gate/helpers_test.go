@@ -17,10 +17,8 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// fakeClock adapts clockwork's fake clock to gate.Clock.
+// fakeClock is clockwork's fake clock with the stepping the tests need.
 type fakeClock struct{ *clockwork.FakeClock }
-
-func (c fakeClock) NewTimer(d time.Duration) gate.Timer { return c.FakeClock.NewTimer(d) }
 
 func newFakeClock() fakeClock { return fakeClock{clockwork.NewFakeClockAt(t0)} }
 

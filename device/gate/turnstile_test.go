@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/device/gate"
+	"wicket/device/internal/logtest"
+	"wicket/internal/testkit"
 )
 
 func TestTurnstilePulse(t *testing.T) {
@@ -455,5 +458,24 @@ func TestTurnstileConfig(t *testing.T) {
 	var p gate.Pull
 	if err := p.UnmarshalText([]byte("sideways")); !errors.Is(err, gate.ErrConfig) {
 		t.Errorf("Pull.UnmarshalText(sideways) = %v; want ErrConfig", err)
+	}
+}
+
+// TestLogKeys: the gate's parts log under the component their caller
+// set, once, and name themselves as part.
+func TestLogKeys(t *testing.T) {
+	var buf testkit.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil)).With("component", "gate")
+	clk := newFakeClock()
+	ts, err := gate.NewTurnstile(gate.TurnstileConfig{}, gate.TurnstilePins{Relay: newOutPin("RELAY", clk.FakeClock)}, gate.Options{Logger: log, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := logtest.Lines(t, buf.String())
+	if len(lines) != 1 || lines[0]["msg"] != "turnstile closed" || lines[0]["component"] != "gate" || lines[0]["part"] != "turnstile" {
+		t.Errorf("log = %v; want one line, turnstile closed, component gate, part turnstile", lines)
 	}
 }

@@ -270,8 +270,7 @@ type Config struct {
 
 // Options are the optional collaborators of a Turnstile and Feedback.
 type Options struct {
-	// Logger receives log lines, each with part=turnstile, feedback or
-	// tamper; scope it for the role (component=gate). Nil discards them.
+	// Logger receives log lines; nil discards them.
 	Logger *slog.Logger
 	// Clock is the time source; nil means the real clock.
 	Clock clock.Clock

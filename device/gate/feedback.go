@@ -86,7 +86,7 @@ func newFeedback(cfg FeedbackConfig, pins FeedbackPins, opts Options, trace io.W
 			newOutput("red led", pins.Red, cfg.RedActiveLow),
 			newOutput("buzzer", pins.Buzzer, cfg.BuzzerActiveLow),
 		},
-		log:   opts.Logger.With("part", "feedback"),
+		log:   opts.Logger.With("component", "feedback"),
 		clock: opts.Clock,
 		trace: trace,
 	}

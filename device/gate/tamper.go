@@ -36,7 +36,7 @@ func NewTamper(pin gpio.PinIn, activeLow bool, onChange func(open bool), opts Op
 	if err := pin.In(PullKeep.gpio(), gpio.NoEdge); err != nil {
 		return nil, fmt.Errorf("%w: set up tamper input %s: %w", ErrGPIO, pin, err)
 	}
-	return &Tamper{pin: pin, active: gpio.Level(!activeLow), clock: opts.Clock, log: opts.Logger.With("part", "tamper"), onChange: onChange}, nil
+	return &Tamper{pin: pin, active: gpio.Level(!activeLow), clock: opts.Clock, log: opts.Logger.With("component", "tamper"), onChange: onChange}, nil
 }
 
 // Open reads the switch now: true while the enclosure is open.

@@ -130,7 +130,7 @@ func newTurnstile(cfg TurnstileConfig, pins TurnstilePins, opts Options, trace i
 	opts = opts.withDefaults()
 	t := &Turnstile{
 		cfg:             cfg,
-		log:             opts.Logger.With("part", "turnstile"),
+		log:             opts.Logger.With("component", "turnstile"),
 		clock:           opts.Clock,
 		trace:           trace,
 		onEmergency:     opts.OnEmergency,

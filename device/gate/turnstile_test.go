@@ -3,7 +3,6 @@ package gate_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 
 	"wicket/device/gate"
 	"wicket/device/gate/gatetest"
-	"wicket/device/internal/logtest"
-	"wicket/internal/testkit"
 )
 
 func TestTurnstilePulse(t *testing.T) {
@@ -446,24 +443,5 @@ func TestTurnstileConfig(t *testing.T) {
 	var p gate.Pull
 	if err := p.UnmarshalText([]byte("sideways")); !errors.Is(err, gate.ErrConfig) {
 		t.Errorf("Pull.UnmarshalText(sideways) = %v; want ErrConfig", err)
-	}
-}
-
-// TestLogKeys: the gate's parts log under the component their caller
-// set, once, and name themselves as part.
-func TestLogKeys(t *testing.T) {
-	var buf testkit.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil)).With("component", "gate")
-	clk := newFakeClock()
-	ts, err := gate.NewTurnstile(gate.TurnstileConfig{}, gate.TurnstilePins{Relay: gatetest.NewOut("RELAY", clk)}, gate.Options{Logger: log, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ts.Close(); err != nil {
-		t.Fatal(err)
-	}
-	lines := logtest.Lines(t, buf.String())
-	if len(lines) != 1 || lines[0]["msg"] != "turnstile closed" || lines[0]["component"] != "gate" || lines[0]["part"] != "turnstile" {
-		t.Errorf("log = %v; want one line, turnstile closed, component gate, part turnstile", lines)
 	}
 }

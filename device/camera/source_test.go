@@ -73,7 +73,13 @@ func writeQR(t *testing.T, path, text string) {
 	}
 }
 
-func collect(out chan device.Scan) []device.Scan {
+// runAll runs src to its end, with room for ten scans, and returns them.
+func runAll(t *testing.T, src *camera.Source) []device.Scan {
+	t.Helper()
+	out := make(chan device.Scan, 10)
+	if err := src.Run(context.Background(), out); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
 	close(out)
 	var got []device.Scan
 	for s := range out {
@@ -103,11 +109,7 @@ func TestSourceEndToEndQR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan device.Scan, 10)
-	if err := src.Run(context.Background(), out); err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	got := collect(out)
+	got := runAll(t, src)
 	var texts []string
 	for _, s := range got {
 		texts = append(texts, string(s.Payload))
@@ -238,12 +240,8 @@ func TestSourceRepeatAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan device.Scan, 10)
-	if err := src.Run(context.Background(), out); err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, s := range collect(out) {
+	for _, s := range runAll(t, src) {
 		got = append(got, fmt.Sprintf("%s@%v", s.Payload, s.At.Sub(time.Unix(100, 0))))
 	}
 	want := []string{"code 5@0s", "code 5@1.5s", "code 6@1.6s", "code 5@1.7s"}
@@ -288,12 +286,8 @@ func TestSourceReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := make(chan device.Scan, 10)
-		if err := src.Run(context.Background(), out); err != nil {
-			t.Fatal(err)
-		}
 		var got []string
-		for _, s := range collect(out) {
+		for _, s := range runAll(t, src) {
 			got = append(got, string(s.Payload))
 		}
 		if !slices.Equal(got, []string{"code 1", "code 2"}) {

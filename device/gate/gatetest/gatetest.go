@@ -29,8 +29,9 @@ type Write struct {
 
 // Out is a fake output pin. It records every write, refused or not, and
 // holds the level of the last write it took. A write is refused while the
-// pin is dead, if FailWrite named its number, or while FailNext's count
-// lasts. Its methods are safe for concurrent use.
+// pin is dead (SetDead, or DieAfter's count ran out), if FailWrite named
+// its number, or while FailNext's count lasts. Its methods are safe for
+// concurrent use.
 type Out struct {
 	*gpiotest.Pin
 
@@ -38,6 +39,7 @@ type Out struct {
 	writes   []Write
 	failAt   map[int]bool
 	failNext int
+	dieAfter int // -1: off
 	dead     bool
 }
 
@@ -48,7 +50,7 @@ func NewOut(name string, clk clockwork.Clock) *Out {
 	if clk == nil {
 		clk = clockwork.NewRealClock()
 	}
-	return &Out{Pin: &gpiotest.Pin{N: name, Clock: clk}, failAt: map[int]bool{}}
+	return &Out{Pin: &gpiotest.Pin{N: name, Clock: clk}, failAt: map[int]bool{}, dieAfter: -1}
 }
 
 // Out records the write and, unless it is refused with ErrRefused, drives
@@ -57,6 +59,11 @@ func (p *Out) Out(l gpio.Level) error {
 	p.mu.Lock()
 	n := len(p.writes)
 	p.writes = append(p.writes, Write{At: p.Pin.Clock.Now(), L: l})
+	if p.dieAfter == 0 {
+		p.dead, p.dieAfter = true, -1
+	} else if p.dieAfter > 0 {
+		p.dieAfter--
+	}
 	refuse := p.dead || p.failAt[n] || p.failNext > 0
 	if p.failNext > 0 {
 		p.failNext--
@@ -92,6 +99,14 @@ func (p *Out) FailNext(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failNext = n
+}
+
+// DieAfter lets n more writes through and then makes the pin dead, as if
+// it failed in the middle of what the code under test does.
+func (p *Out) DieAfter(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dieAfter = n
 }
 
 // SetDead makes every write fail while dead is set: a pin that is gone

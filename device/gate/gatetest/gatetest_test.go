@@ -33,12 +33,18 @@ func TestOut(t *testing.T) {
 	}
 	p.SetDead(false)
 	write(gpio.High) // 6
-	if want := []bool{false, true, true, true, false, true, false}; !slices.Equal(errs, want) {
+	p.DieAfter(1)
+	write(gpio.Low)  // 7: the one let through
+	write(gpio.High) // 8: dead
+	write(gpio.High) // 9: still dead
+	p.SetDead(false)
+	write(gpio.High) // 10
+	if want := []bool{false, true, true, true, false, true, false, false, true, true, false}; !slices.Equal(errs, want) {
 		t.Errorf("refused = %v; want %v", errs, want)
 	}
 	ws := p.Writes()
-	if len(ws) != 7 || ws[6].L != gpio.High || ws[6].At.Sub(t0) != 6*time.Millisecond {
-		t.Errorf("Writes() = %v; want 7, the last High at +6ms", ws)
+	if len(ws) != 11 || ws[10].L != gpio.High || ws[10].At.Sub(t0) != 10*time.Millisecond {
+		t.Errorf("Writes() = %v; want 11, the last High at +10ms", ws)
 	}
 	if p.Level() != gpio.High {
 		t.Errorf("Level() = %v; want High", p.Level())

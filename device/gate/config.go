@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"wicket/internal/clock"
 )
 
 // RelayMode says how the relay unlocks the turnstile.
@@ -280,7 +282,7 @@ type Options struct {
 	// Logger receives log lines; nil discards them.
 	Logger *slog.Logger
 	// Clock is the time source; nil means the real clock.
-	Clock Clock
+	Clock clock.Clock
 	// OnEmergency is called with each new emergency state, in order, from
 	// Turnstile.Run or Acknowledge. It must not block for long and must not
 	// call Acknowledge.
@@ -297,8 +299,6 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	return o
 }

@@ -38,13 +38,7 @@ func yamlKeys(t reflect.Type, prefix string) []string {
 
 // TestAnnotatedConfig: configs/wicketd.yaml parses and shows every option.
 func TestAnnotatedConfig(t *testing.T) {
-	data, err := os.ReadFile("../../../configs/wicketd.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Parse(data, "/etc/wicket"); err != nil {
-		t.Fatalf("configs/wicketd.yaml: %v", err)
-	}
+	_, data := parseShipped(t, "wicketd.yaml")
 	text := string(data)
 	for _, k := range yamlKeys(reflect.TypeOf(Config{}), "") {
 		leaf := k[strings.LastIndex(k, ".")+1:]
@@ -54,18 +48,26 @@ func TestAnnotatedConfig(t *testing.T) {
 	}
 }
 
-// TestAnnotatedDefaults: the values configs/wicketd.yaml shows for the
-// settings a device, sync or store package owns are those packages'
-// defaults, so the file says what a gate runs when the key is left out.
-func TestAnnotatedDefaults(t *testing.T) {
-	data, err := os.ReadFile("../../../configs/wicketd.yaml")
+// parseShipped reads and parses a file of configs/, failing the test if
+// it does not parse.
+func parseShipped(t *testing.T, name string) (*Config, []byte) {
+	t.Helper()
+	data, err := os.ReadFile("../../../configs/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := Parse(data, "/etc/wicket")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("configs/%s: %v", name, err)
 	}
+	return c, data
+}
+
+// TestAnnotatedDefaults: the values configs/wicketd.yaml shows for the
+// settings a device, sync or store package owns are those packages'
+// defaults, so the file says what a gate runs when the key is left out.
+func TestAnnotatedDefaults(t *testing.T) {
+	c, _ := parseShipped(t, "wicketd.yaml")
 	d := Default()
 	for _, f := range []struct {
 		key       string
@@ -107,14 +109,7 @@ func TestAnnotatedDefaults(t *testing.T) {
 
 // TestDemoConfig: configs/demo.yaml, which the README's demo runs, parses.
 func TestDemoConfig(t *testing.T) {
-	data, err := os.ReadFile("../../../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Parse(data, "../../../configs")
-	if err != nil {
-		t.Fatalf("configs/demo.yaml: %v", err)
-	}
+	c, _ := parseShipped(t, "demo.yaml")
 	if c.Scanner.Terminator != device.TerminatorLF {
 		t.Errorf("configs/demo.yaml: terminator = %v; want lf", c.Scanner.Terminator)
 	}

@@ -36,6 +36,11 @@ func (f *Format) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// MarshalText returns the format in lower case, as config files write it.
+func (f Format) MarshalText() ([]byte, error) {
+	return []byte(strings.ToLower(string(f))), nil
+}
+
 // fourcc returns the V4L2 pixel format code of four characters.
 func fourcc(s string) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24

@@ -125,6 +125,9 @@ func TestFormatText(t *testing.T) {
 		if err := f.UnmarshalText([]byte(tc.in)); err != nil || f != tc.want {
 			t.Errorf("UnmarshalText(%q) = %q, %v; want %q", tc.in, f, err, tc.want)
 		}
+		if b, err := f.MarshalText(); err != nil || string(b) != strings.ToLower(tc.in) {
+			t.Errorf("MarshalText(%q) = %q, %v; want %q", f, b, err, strings.ToLower(tc.in))
+		}
 	}
 	for _, in := range []string{"", "h264", "rgb3"} {
 		f := FormatMJPEG

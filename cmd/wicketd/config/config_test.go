@@ -303,7 +303,7 @@ func TestTypedFields(t *testing.T) {
 	if c.Scanner.Terminator != device.TerminatorCRLF || c.Scanner.Camera.Format != camera.FormatMJPEG || c.Turnstile.Mode != gate.RelayLevel {
 		t.Errorf("Parse = terminator %v, format %v, mode %v; want crlf, MJPEG, level", c.Scanner.Terminator, c.Scanner.Camera.Format, c.Turnstile.Mode)
 	}
-	for _, want := range []string{"terminator: crlf", "format: MJPEG", "mode: level"} {
+	for _, want := range []string{"terminator: crlf", "format: mjpeg", "mode: level"} {
 		if !strings.Contains(c.String(), want) {
 			t.Errorf("String() does not hold %q:\n%s", want, c)
 		}

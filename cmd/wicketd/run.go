@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"wicket/device/camera"
 	"wicket/device/gate"
 	"wicket/sync/mqttsync"
+	"wicket/sync/snapfile"
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
@@ -91,6 +93,7 @@ type daemon struct {
 	fb    *gate.Feedback
 	loop  *loop.Loop
 	sync  *mqttsync.Sync
+	snap  *snapfile.Fetcher // with sync: snapshots announced by manifest
 	disp  *display.Server
 
 	// onSim, if set, gets the simulated gate when the sim backend opens,
@@ -229,6 +232,7 @@ func (d *daemon) run(ctx context.Context) error {
 			d.reportSyncFault(err)
 		} else {
 			d.trust.OnChange = d.sync.StatusChanged
+			d.snap.OnChange = d.sync.StatusChanged
 		}
 	}
 	d.system("start", "wicketd "+version)
@@ -266,6 +270,7 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return nil
 		})
+		g.Go(func() error { return d.snap.Run(gctx) })
 	}
 	if d.disp != nil {
 		g.Go(func() error {
@@ -523,11 +528,22 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 			return nil, fmt.Errorf("sync.identity_key: %w", err)
 		}
 	}
-	return mqttsync.New(mqttsync.Config{
+	snap, err := snapfile.New(snapfile.Config{
+		Roots: d.roots, Dir: filepath.Join(filepath.Dir(d.cfg.Path(d.cfg.Store.Path)), "snapfile"), Jitter: y.SnapshotJitter,
+		Fallback: &snapfile.Broker{Conn: conn, Fleet: y.Fleet},
+	}, d.st, d.trust, d.log)
+	if err != nil {
+		return nil, err
+	}
+	s, err := mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
-		Key: key, Roots: d.roots,
+		Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
 	}, d.st, d.trust, d.gateStatus, d.log)
+	if err == nil {
+		d.snap = snap
+	}
+	return s, err
 }
 
 // reportSyncFault turns fleet sync off for this run, saying why: a sync
@@ -558,6 +574,9 @@ func (d *daemon) gateStatus() wire.Status {
 	s.TrustGap, s.TrustRefused, s.LastRefusal = ts.Gap, ts.Refused, ts.LastRefusal
 	if as := ts.Assembling; as != nil {
 		s.SnapshotParts = fmt.Sprintf("%d: %d/%d", as.Version, as.Have, as.Of)
+	}
+	if d.snap != nil {
+		s.SnapshotFetch = d.snap.State().String()
 	}
 	ss := d.st.StatusStats()
 	s.StatusRecords = ss.FileRecords + uint64(ss.OverlayRecords)

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wicket/sync/mqttconn"
-	"wicket/sync/wire"
 )
 
 // subscribeBatch bounds the topics of one SUBSCRIBE: 256 topics of about
@@ -68,7 +65,6 @@ func (b *Broker) Parts(ctx context.Context, parts []int, deliver func(part int, 
 			return fmt.Errorf("subscribe: %w", err)
 		}
 	}
-	prefix := wire.Root + "/" + b.Fleet + "/snapfile/part/"
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,9 +73,8 @@ func (b *Broker) Parts(ctx context.Context, parts []int, deliver func(part int, 
 			if _, _, over := mqttconn.Oversized(m); over {
 				continue
 			}
-			s, ok := strings.CutPrefix(m.Topic(), prefix)
-			n, err := strconv.Atoi(s)
-			if !ok || err != nil || len(m.Payload()) == 0 {
+			n, ok := FallbackPart(b.Fleet, m.Topic())
+			if !ok || len(m.Payload()) == 0 {
 				continue
 			}
 			if deliver(n, m.Payload()) {

@@ -164,6 +164,11 @@ type Fetcher struct {
 	offers chan *Manifest // the newest manifest taken, not yet fetched
 	latest atomic.Uint64  // its version: a fetch of an older one stops
 
+	// OnChange, if set, is called after the state changed in a way the
+	// gate's status shows: a fallback, a failure, a refused manifest,
+	// a snapshot installed. Set it before Run.
+	OnChange func()
+
 	mu    sync.Mutex
 	state State
 }
@@ -282,6 +287,7 @@ func (f *Fetcher) refuse(version uint64, err error) error {
 		why = fmt.Sprintf("manifest %d: %s", version, why)
 	}
 	f.update(func(s *State) { s.Refused++; s.LastRefusal = why })
+	f.changed()
 	f.log.Warn("snapshot manifest refused; the gate keeps its data", "version", version, "err", err)
 	return fmt.Errorf("snapshot manifest: %w", err)
 }
@@ -551,6 +557,7 @@ func (f *Fetcher) fromBroker(ctx context.Context, m *Manifest, from int, why str
 	}
 	f.log.Warn("no URL delivers the snapshot; taking its parts from the broker", "version", m.Version, "from_part", from, "reason", why)
 	f.update(func(s *State) { s.Phase, s.Reason = FromBroker, why })
+	f.changed()
 	need := map[int]bool{}
 	parts := make([]int, 0, len(m.Parts)-from)
 	for i := from; i < len(m.Parts); i++ {
@@ -608,6 +615,7 @@ func (f *Fetcher) finish(m *Manifest, start time.Time) {
 	}
 	s := f.State()
 	f.update(func(s *State) { s.Phase = Done })
+	f.changed()
 	f.log.Info("snapshot from files installed", "version", m.Version, "parts", len(m.Parts), "http_bytes", s.HTTPBytes, "from_broker", s.BrokerParts, "took", f.clk.Since(start).Round(time.Millisecond))
 }
 
@@ -615,4 +623,11 @@ func (f *Fetcher) finish(m *Manifest, start time.Time) {
 func (f *Fetcher) fail(m *Manifest, why string) {
 	f.update(func(s *State) { s.Phase, s.Reason = Failed, why })
 	f.log.Error("snapshot not installed; the gate keeps its data", "version", m.Version, "reason", why)
+	f.changed()
+}
+
+func (f *Fetcher) changed() {
+	if f.OnChange != nil {
+		f.OnChange()
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"wicket/decoder"
@@ -189,5 +190,20 @@ func Topic(fleet string) string { return wire.Root + "/" + fleet + "/trust/statu
 // subscribes to it only when it falls back, so the fleet does not receive
 // the whole snapshot over MQTT.
 func FallbackTopic(fleet string, n int) string {
-	return wire.Root + "/" + fleet + "/snapfile/part/" + strconv.Itoa(n)
+	return fallbackPrefix(fleet) + strconv.Itoa(n)
 }
+
+// AllFallback is the filter of every fallback part topic.
+func AllFallback(fleet string) string { return fallbackPrefix(fleet) + "+" }
+
+// FallbackPart returns the part number of a fallback topic.
+func FallbackPart(fleet, topic string) (int, bool) {
+	s, ok := strings.CutPrefix(topic, fallbackPrefix(fleet))
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0 && n < MaxParts
+}
+
+func fallbackPrefix(fleet string) string { return wire.Root + "/" + fleet + "/snapfile/part/" }

@@ -36,6 +36,9 @@ type fleetTrust struct {
 	// Manifest is the version of the snapshot the retained manifest
 	// announces (snapfile); 0 when there is none.
 	Manifest uint64
+	// Unlisted, if set, says why the statements of the broker's snapshot
+	// are not known (so what a new one drops cannot be listed).
+	Unlisted string
 	// Ignored names topics holding documents the roots do not verify.
 	Ignored []string
 	// raw is every retained message read, by topic.
@@ -142,7 +145,7 @@ func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, en
 		}
 	}
 	if ft.Manifest != 0 && (snap == nil || ft.Manifest > snap.Version) {
-		if snap, err = fileSnapshot(ctx, cl, topics, rk, ft.Manifest, entries); err != nil {
+		if snap, err = ft.fileSnapshot(ctx, cl, topics, rk, ft.Manifest, entries); err != nil {
 			return nil, err
 		}
 	}
@@ -258,10 +261,9 @@ func confirmDrops(e env, what string, drops []verifier.Entry, yes bool) error {
 
 // fileSnapshot is the snapshot a manifest announces, read from its
 // fallback parts on the broker: whole when entries are wanted, else only
-// its version. A snapshot whose parts are not all there (published with
-// -no-fallback) is an error when entries are wanted: what a new snapshot
-// drops cannot be listed.
-func fileSnapshot(ctx context.Context, cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, version uint64, entries bool) (*verifier.Batch, error) {
+// its version. When its parts are not all there (published with
+// -no-fallback) Unlisted says so and the snapshot counts with no entries.
+func (ft *fleetTrust) fileSnapshot(ctx context.Context, cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, version uint64, entries bool) (*verifier.Batch, error) {
 	if !entries {
 		return &verifier.Batch{Version: version}, nil
 	}
@@ -280,7 +282,8 @@ func fileSnapshot(ctx context.Context, cl mqtt.Client, topics wire.Topics, rk ve
 	}
 	whole, err := verifier.JoinParts(parts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the broker's manifest announces snapshot %d, but its fallback parts are not all retained (%v), so what a new snapshot drops cannot be listed", errRefused, version, err)
+		ft.Unlisted = fmt.Sprintf("the broker's manifest announces snapshot %d, but its fallback parts are not all retained (published with -no-fallback?): what a new snapshot drops cannot be listed", version)
+		return &verifier.Batch{Version: version}, nil
 	}
 	return whole, nil
 }

@@ -210,6 +210,9 @@ func (p *publisher) check(cl mqtt.Client) error {
 	if len(ft.Ignored) > 0 {
 		fmt.Fprintf(p.e.stderr, "wicketctl publish: ignoring retained documents the roots do not verify: %s\n", strings.Join(ft.Ignored, ", "))
 	}
+	if ft.Unlisted != "" {
+		fmt.Fprintf(p.e.stderr, "wicketctl publish: %s\n", ft.Unlisted)
+	}
 	now := time.Now()
 	batches := make([]*verifier.Batch, 0, len(p.docs)+1)
 	for _, d := range p.docs {

@@ -110,10 +110,12 @@ func cmdPublishFiles(e env, args []string) error {
 	if err := writeFiles(e, *files, docs, m.Parts); err != nil {
 		return err
 	}
-	if !*noFallback {
-		if err := publishFallback(e, cl, topics, docs, *prog); err != nil {
-			return err
-		}
+	fallback := docs
+	if *noFallback {
+		fallback = nil
+	}
+	if err := publishFallback(e, cl, topics, fallback, *prog); err != nil {
+		return err
 	}
 	if err := waitToken(cl.Publish(snapfile.Topic(topics.Fleet), 1, true, manifest)); err != nil {
 		return fmt.Errorf("publish %s: %w", snapfile.Topic(topics.Fleet), err)
@@ -165,7 +167,7 @@ func writeFiles(e env, dir string, docs []string, parts []snapfile.Part) error {
 
 // publishFallback puts the documents, retained, on the fallback topics
 // and clears fallback topics numbered beyond them (a larger earlier
-// snapshot's).
+// snapshot's; all of them when docs is empty, for -no-fallback).
 func publishFallback(e env, cl mqtt.Client, topics wire.Topics, docs []string, prog string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -199,10 +201,13 @@ func publishFallback(e env, cl mqtt.Client, topics wire.Topics, docs []string, p
 			cleared++
 		}
 	}
-	fmt.Fprintf(e.stdout, "fallback: %d parts → %s", len(docs), snapfile.AllFallback(topics.Fleet))
-	if cleared > 0 {
-		fmt.Fprintf(e.stdout, " (cleared %d left from a larger snapshot)", cleared)
+	switch {
+	case len(docs) == 0:
+		fmt.Fprintf(e.stdout, "no fallback: gates that reach no URL get no snapshot (cleared %d earlier fallback parts)\n", cleared)
+	case cleared > 0:
+		fmt.Fprintf(e.stdout, "fallback: %d parts → %s (cleared %d left from a larger snapshot)\n", len(docs), snapfile.AllFallback(topics.Fleet), cleared)
+	default:
+		fmt.Fprintf(e.stdout, "fallback: %d parts → %s\n", len(docs), snapfile.AllFallback(topics.Fleet))
 	}
-	fmt.Fprintln(e.stdout)
 	return nil
 }

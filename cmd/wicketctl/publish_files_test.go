@@ -88,6 +88,20 @@ func TestPublishFiles(t *testing.T) {
 		t.Errorf("%d fallback parts retained after snapshot 6, want 1", len(got))
 	}
 
+	// Without a fallback the earlier parts go, and the next publish
+	// cannot list what it drops: it says so and goes on.
+	rc, out, errs = run(t, append([]string{"publish-files", "-no-fallback", "-snapshot", snap("7", "2000")}, common...)...)
+	if rc != exitOK || !strings.Contains(out, "no fallback: gates that reach no URL get no snapshot (cleared 1 earlier fallback parts)") {
+		t.Fatalf("publish-files -no-fallback: %d\n%s\n%s", rc, out, errs)
+	}
+	if got := retainedOn(t, b.URL(), snapfile.AllFallback("f1")); len(got) != 0 {
+		t.Errorf("%d fallback parts retained after -no-fallback, want 0", len(got))
+	}
+	rc, _, errs = run(t, append([]string{"publish-files", "-snapshot", snap("8", "2000")}, common...)...)
+	if rc != exitOK || !strings.Contains(errs, "announces snapshot 7, but its fallback parts are not all retained") {
+		t.Errorf("publish-files 8 after -no-fallback: %d %q; want published with a note", rc, errs)
+	}
+
 	rc, _, errs = run(t, "publish-files", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-root", stem+".key", "-snapshot", filepath.Join(dir, "snap6"), "-files", files, "-url", "ftp://x/")
 	if rc != exitUsage || !strings.Contains(errs, "want http:// or https://") {
 		t.Errorf("-url ftp://: exit %d %q; want a usage error", rc, errs)

@@ -334,6 +334,7 @@ func (f *Fetcher) fetch(ctx context.Context, m *Manifest) {
 		}
 	}
 	f.update(func(s *State) { s.Phase = Downloading })
+	f.prune(m)
 	start := f.clk.Now()
 	for i := range m.Parts {
 		if f.superseded(m) {
@@ -355,6 +356,25 @@ func (f *Fetcher) fetch(ctx context.Context, m *Manifest) {
 		os.Remove(filepath.Join(f.cfg.Dir, m.Parts[i].Name()))
 	}
 	f.finish(m, start)
+}
+
+// prune removes files of earlier manifests (downloads they left
+// unfinished) from the download directory.
+func (f *Fetcher) prune(m *Manifest) {
+	keep := make(map[string]bool, len(m.Parts))
+	for _, p := range m.Parts {
+		keep[p.Name()] = true
+	}
+	des, err := os.ReadDir(f.cfg.Dir)
+	if err != nil {
+		f.log.Warn("read the download directory", "err", err)
+		return
+	}
+	for _, de := range des {
+		if !keep[de.Name()] {
+			os.Remove(filepath.Join(f.cfg.Dir, de.Name()))
+		}
+	}
 }
 
 // fromURLs downloads part n from each URL in turn until one delivers it

@@ -38,6 +38,7 @@ type rig struct {
 	tr    *trust.Applier
 	files string
 	log   *testkit.Buffer
+	dl    string // the Fetcher's download directory
 }
 
 func newRig(t *testing.T) *rig {
@@ -108,8 +109,9 @@ func (r *rig) sign(t testing.TB, s *snap, urls ...string) []byte {
 // fetcher starts a Fetcher with no jitter and short retries.
 func (r *rig) fetcher(t *testing.T, fb snapfile.Fallback) *snapfile.Fetcher {
 	t.Helper()
+	r.dl = t.TempDir()
 	fe, err := snapfile.New(snapfile.Config{
-		Roots: r.f.Roots(), Dir: t.TempDir(), Jitter: -1, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		Roots: r.f.Roots(), Dir: r.dl, Jitter: -1, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		FallbackWait: 20 * time.Second, Fallback: fb,
 	}, r.st, r.tr, slog.New(slog.NewTextHandler(r.log, nil)))
 	if err != nil {
@@ -313,8 +315,15 @@ func TestForgedAndReplayedManifest(t *testing.T) {
 	ng := snapfiletest.StartNginx(t, r.files)
 	fe := r.fetcher(t, nil)
 	old := r.sign(t, s1, ng.URL())
+	leftover := filepath.Join(r.dl, strings.Repeat("ab", 32)) // an earlier manifest's unfinished download
+	if err := os.WriteFile(leftover, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	fe.Offer(old)
 	settled(t, fe, 10)
+	if des, _ := os.ReadDir(r.dl); len(des) != 0 {
+		t.Errorf("download directory holds %d files after the snapshot was installed, want none", len(des))
+	}
 	fe.Offer(r.sign(t, s2, ng.URL()))
 	settled(t, fe, 11)
 	r.installed(t, s2)

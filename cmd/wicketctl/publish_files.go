@@ -54,13 +54,9 @@ func cmdPublishFiles(e env, args []string) error {
 			return usagef("-url: %v", err)
 		}
 	}
-	var rk verifier.RootKeys
-	for _, p := range roots {
-		k, err := verifier.ReadPublicKeyFile(p)
-		if err != nil {
-			return fmt.Errorf("-roots %s: %w", p, err)
-		}
-		rk = append(rk, k)
+	rk, err := loadRoots(roots)
+	if err != nil {
+		return err
 	}
 	signer, err := readSigner(*root)
 	if err != nil {

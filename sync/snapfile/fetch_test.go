@@ -117,11 +117,18 @@ func (r *rig) fetcher(t *testing.T, fb snapfile.Fallback) *snapfile.Fetcher {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runFetcher(t, fe)
+	return fe
+}
+
+// runFetcher runs fe until the test ends and returns the context it
+// runs in.
+func runFetcher(t *testing.T, fe *snapfile.Fetcher) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { fe.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return fe
+	return ctx
 }
 
 // settled waits until the fetch of version ends, done or failed.
@@ -368,10 +375,7 @@ func TestJitter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { fe.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	ctx := runFetcher(t, fe)
 	fe.Offer(r.sign(t, s, hs.URL))
 	if err := fc.BlockUntilContext(ctx, 1); err != nil {
 		t.Fatal(err)

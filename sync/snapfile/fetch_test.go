@@ -185,7 +185,7 @@ func TestFetchFromNginx(t *testing.T) {
 // are the part once, not once and a half.
 func TestResumeAfterCut(t *testing.T) {
 	r := newRig(t)
-	s := r.snapshot(t, 4, 30000, 15000) // two parts of about 1 MB
+	s := r.snapshot(t, 4, 30000, 15000) // two parts of about 330 KB
 	ng := snapfiletest.StartNginx(t, r.files)
 	px := snapfiletest.StartProxy(t, ng.Addr())
 	cutAt := s.manifest.Parts[0].Size / 2
@@ -207,7 +207,7 @@ func TestResumeAfterCut(t *testing.T) {
 		t.Errorf("body bytes received %d, want %d: a restart would have fetched the first half again", st.HTTPBytes, s.manifest.Total())
 	}
 	// Headers are a few hundred bytes per response; a restart would add
-	// the cut half (about 500 KB).
+	// the cut half (about 165 KB).
 	if over := down - s.manifest.Total(); over < 0 || over > 4096 {
 		t.Errorf("%d bytes through the proxy for %d bytes of parts: %d over", down, s.manifest.Total(), over)
 	}
@@ -216,6 +216,38 @@ func TestResumeAfterCut(t *testing.T) {
 	}
 	if !strings.Contains(r.log.String(), "interrupted; retrying") {
 		t.Errorf("the cut is not in the log:\n%s", r.log.String())
+	}
+}
+
+// TestRestartResumes: what an earlier run left in the download directory
+// is used: half a part is completed with a Range request, a whole part
+// that does not match is fetched again.
+func TestRestartResumes(t *testing.T) {
+	r := newRig(t)
+	s := r.snapshot(t, 4, 30000, 15000)
+	ng := snapfiletest.StartNginx(t, r.files)
+	fe := r.fetcher(t, nil)
+	half := s.parts[0][:len(s.parts[0])/2]
+	if err := os.WriteFile(filepath.Join(r.dl, s.manifest.Parts[0].Name()), half, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), s.parts[1]...)
+	bad[10] ^= 1
+	if err := os.WriteFile(filepath.Join(r.dl, s.manifest.Parts[1].Name()), bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fe.Offer(r.sign(t, s, ng.URL()))
+	st := settled(t, fe, 4)
+	if st.Phase != snapfile.Done {
+		t.Fatalf("state %+v, want done", st)
+	}
+	r.installed(t, s)
+	if want := s.manifest.Total() - int64(len(half)); st.HTTPBytes != want {
+		t.Errorf("HTTP bytes %d, want %d: the half already there should not come again", st.HTTPBytes, want)
+	}
+	log := ng.AccessLog()
+	if !strings.Contains(log, "/"+s.manifest.Parts[0].Name()+" HTTP/1.1\" 206 ") || !strings.Contains(log, "/"+s.manifest.Parts[1].Name()+" HTTP/1.1\" 200 ") {
+		t.Errorf("want a 206 for part 0 and a 200 for part 1:\n%s", log)
 	}
 }
 

@@ -116,7 +116,7 @@ func cmdPublishFiles(e env, args []string) error {
 	if err := waitToken(cl.Publish(snapfile.Topic(topics.Fleet), 1, true, manifest)); err != nil {
 		return fmt.Errorf("publish %s: %w", snapfile.Topic(topics.Fleet), err)
 	}
-	fmt.Fprintf(e.stdout, "manifest of snapshot %d (%d parts, %d bytes of files at %d URLs): %d bytes → %s\n",
+	fmt.Fprintf(e.stdout, "manifest of snapshot %d (%d parts, %d bytes of files at %d URL(s)): %d bytes → %s\n",
 		m.Version, len(m.Parts), m.Total(), len(m.URLs), len(manifest), snapfile.Topic(topics.Fleet))
 	// What the file snapshot supersedes on the broker.
 	if err := clearParts(e, cl, topics, 0, m.Version); err != nil {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"wicket/sync/mqtttest"
 	"wicket/sync/snapfile"
 	"wicket/sync/snapfile/snapfiletest"
+	"wicket/sync/wire"
 )
 
 // TestPublishFiles: publish-files writes each part under its hash where
@@ -105,5 +107,29 @@ func TestPublishFiles(t *testing.T) {
 	rc, _, errs = run(t, "publish-files", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-root", stem+".key", "-snapshot", filepath.Join(dir, "snap6"), "-files", files, "-url", "ftp://x/")
 	if rc != exitUsage || !strings.Contains(errs, "want http:// or https://") {
 		t.Errorf("-url ftp://: exit %d %q; want a usage error", rc, errs)
+	}
+}
+
+// TestFleetSnapshotFiles: wicketctl fleet flags a gate whose snapshot
+// came from the broker or failed, and a refused manifest, from the
+// status line snapfile writes.
+func TestFleetSnapshotFiles(t *testing.T) {
+	tests := []struct {
+		st   snapfile.State
+		want []string
+	}{
+		{snapfile.State{Version: 3, Phase: snapfile.Done, Parts: 4, Have: 4}, nil},
+		{snapfile.State{Version: 3, Phase: snapfile.Downloading, Parts: 4, Have: 1}, nil},
+		{snapfile.State{Version: 3, Phase: snapfile.FromBroker, Parts: 4, Have: 1, Reason: "no URL delivered part 1"}, []string{"snapshot_files"}},
+		{snapfile.State{Version: 3, Phase: snapfile.Failed, Parts: 4, Reason: "no URL delivered part 0"}, []string{"snapshot_files"}},
+		{snapfile.State{Version: 3, Phase: snapfile.Done, Parts: 4, Have: 4, Refused: 1, LastRefusal: "manifest 2: replayed"}, []string{"refusals"}},
+	}
+	now := time.Now()
+	for _, tt := range tests {
+		g := gateStatus{Verified: true, Status: wire.Status{Online: true, At: now, ClockTrusted: true, SnapshotFetch: tt.st.String()}}
+		got := g.problems(fleetSummary{}, fleetThresholds{stale: time.Hour, outbox: 1000, unacked: time.Hour}, now)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("problems(snapshot_fetch %q) = %v; want %v", tt.st.String(), got, tt.want)
+		}
 	}
 }

@@ -184,6 +184,9 @@ func (p *publisher) send(cl mqtt.Client) error {
 			if err := clearParts(p.e, cl, p.topics, 0, d.b.Version); err != nil {
 				return err
 			}
+			if err := clearManifest(p.e, cl, p.rk, p.topics, d.b.Version); err != nil {
+				return err
+			}
 		}
 	}
 	if p.parts != nil {

@@ -188,14 +188,9 @@ func publishFallback(e env, cl mqtt.Client, topics wire.Topics, docs []string, p
 		bar.add(1)
 	}
 	bar.finish()
-	cleared := 0
-	for topic := range old {
-		if n, ok := snapfile.FallbackPart(topics.Fleet, topic); ok && n >= len(docs) {
-			if err := waitToken(cl.Publish(topic, 1, true, []byte{})); err != nil {
-				return fmt.Errorf("clear %s: %w", topic, err)
-			}
-			cleared++
-		}
+	cleared, err := clearFallback(cl, topics, old, len(docs))
+	if err != nil {
+		return err
 	}
 	switch {
 	case len(docs) == 0:
@@ -205,5 +200,52 @@ func publishFallback(e env, cl mqtt.Client, topics wire.Topics, docs []string, p
 	default:
 		fmt.Fprintf(e.stdout, "fallback: %d parts → %s\n", len(docs), snapfile.AllFallback(topics.Fleet))
 	}
+	return nil
+}
+
+// clearFallback clears the retained fallback topics among old numbered
+// from on, and returns how many.
+func clearFallback(cl mqtt.Client, topics wire.Topics, old map[string][]byte, from int) (int, error) {
+	cleared := 0
+	for topic := range old {
+		if n, ok := snapfile.FallbackPart(topics.Fleet, topic); ok && n >= from {
+			if err := waitToken(cl.Publish(topic, 1, true, []byte{})); err != nil {
+				return cleared, fmt.Errorf("clear %s: %w", topic, err)
+			}
+			cleared++
+		}
+	}
+	return cleared, nil
+}
+
+// clearManifest removes a retained snapshot manifest older than version,
+// and its fallback parts, once a snapshot published over MQTT supersedes
+// it.
+func clearManifest(e env, cl mqtt.Client, rk verifier.RootKeys, topics wire.Topics, version uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	topic := snapfile.Topic(topics.Fleet)
+	got, err := retained(ctx, cl, topic, 500*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	if len(got[topic]) == 0 {
+		return nil
+	}
+	if m, err := snapfile.Parse(rk, got[topic]); err == nil && m.Version >= version {
+		return nil
+	}
+	if err := waitToken(cl.Publish(topic, 1, true, []byte{})); err != nil {
+		return fmt.Errorf("clear %s: %w", topic, err)
+	}
+	old, err := retained(ctx, cl, snapfile.AllFallback(topics.Fleet), time.Second)
+	if err != nil {
+		return err
+	}
+	n, err := clearFallback(cl, topics, old, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "cleared the retained snapshot manifest and %d fallback parts, superseded by %d\n", n, version)
 	return nil
 }

@@ -104,6 +104,16 @@ func TestPublishFiles(t *testing.T) {
 		t.Errorf("publish-files 8 after -no-fallback: %d %q; want published with a note", rc, errs)
 	}
 
+	// A snapshot over MQTT after it clears the manifest and its
+	// fallback parts.
+	rc, out, errs = run(t, "publish", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-snapshot", snap("9", "300"), "-progress", "off")
+	if rc != exitOK || !strings.Contains(out, "cleared the retained snapshot manifest and 1 fallback parts, superseded by 9") {
+		t.Fatalf("publish -snapshot after publish-files: %d\n%s\n%s", rc, out, errs)
+	}
+	if got := retainedOn(t, b.URL(), "wicket/f1/#"); got[snapfile.Topic("f1")] != nil || got[snapfile.FallbackTopic("f1", 0)] != nil {
+		t.Errorf("manifest or fallback parts still retained after snapshot 9 over MQTT: %v", keys(got))
+	}
+
 	rc, _, errs = run(t, "publish-files", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-root", stem+".key", "-snapshot", filepath.Join(dir, "snap6"), "-files", files, "-url", "ftp://x/")
 	if rc != exitUsage || !strings.Contains(errs, "want http:// or https://") {
 		t.Errorf("-url ftp://: exit %d %q; want a usage error", rc, errs)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jonboulle/clockwork"
 
 	"wicket/decoder"
@@ -317,17 +316,7 @@ func TestOversizeRefused(t *testing.T) {
 func TestUnreachableFallsBackToBroker(t *testing.T) {
 	r := newRig(t)
 	s := r.snapshot(t, 8, 3000, 1000)
-	b := mqtttest.StartMosquitto(t)
-	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("authority"))
-	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	for i, raw := range s.parts {
-		if tok := cl.Publish(snapfile.FallbackTopic("f1", i), 1, true, raw); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatal(tok.Error())
-		}
-	}
-	cl.Disconnect(100)
+	b := withFallback(t, s)
 	dead := closedPort(t)
 	fe := r.fetcher(t, &snapfile.Broker{Conn: mqttconn.Conn{Broker: b.URL(), ClientID: "gate-1"}, Fleet: "f1"})
 	fe.Offer(r.sign(t, s, dead, dead+"mirror/"))
@@ -432,4 +421,61 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "http://" + addr + "/"
+}
+
+// TestRestartFetchesStoredManifest: a manifest taken before a restart is
+// fetched by the next run without the broker sending it again.
+func TestRestartFetchesStoredManifest(t *testing.T) {
+	r := newRig(t)
+	s := r.snapshot(t, 6, 200, 100)
+	ng := snapfiletest.StartNginx(t, r.files)
+	first, err := snapfile.New(snapfile.Config{Roots: r.f.Roots(), Dir: t.TempDir(), Jitter: time.Hour, Clock: clockwork.NewFakeClock()}, r.st, r.tr, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := first.Offer(r.sign(t, s, ng.URL())); !ok || err != nil {
+		t.Fatalf("Offer = %v, %v", ok, err)
+	}
+	// The first run never gets past its jitter: the gate restarts.
+	second := r.fetcher(t, nil)
+	if st := settled(t, second, 6); st.Phase != snapfile.Done {
+		t.Fatalf("after the restart: %+v, want done", st)
+	}
+	r.installed(t, s)
+}
+
+// withFallback starts Mosquitto with the parts of s retained on fleet
+// f1's fallback topics.
+func withFallback(t *testing.T, s *snap) *mqtttest.Broker {
+	t.Helper()
+	b := mqtttest.StartMosquitto(t)
+	msgs := map[string][]byte{}
+	for i, raw := range s.parts {
+		msgs[snapfile.FallbackTopic("f1", i)] = raw
+	}
+	publishRetained(t, b.URL(), msgs)
+	return b
+}
+
+// TestMixedSources: the parts a URL delivers come from it, the rest from
+// the broker once the URL fails (404 is not retried), and the snapshot
+// is whole.
+func TestMixedSources(t *testing.T) {
+	r := newRig(t)
+	s := r.snapshot(t, 7, 400, 100)
+	for _, p := range s.manifest.Parts[2:] {
+		os.Remove(filepath.Join(r.files, p.Name()))
+	}
+	ng := snapfiletest.StartNginx(t, r.files)
+	b := withFallback(t, s)
+	fe := r.fetcher(t, &snapfile.Broker{Conn: mqttconn.Conn{Broker: b.URL(), ClientID: "gate-1"}, Fleet: "f1"})
+	fe.Offer(r.sign(t, s, ng.URL()))
+	st := settled(t, fe, 7)
+	if st.Phase != snapfile.Done || st.BrokerParts != 2 || st.HTTPBytes != s.manifest.Parts[0].Size+s.manifest.Parts[1].Size || !strings.Contains(st.Reason, "no URL delivered part 2") || !strings.Contains(st.Reason, "404") {
+		t.Fatalf("state %+v; want parts 0 and 1 over HTTP, 2 and 3 from the broker after a 404", st)
+	}
+	r.installed(t, s)
+	if n := strings.Count(ng.AccessLog(), "/"+s.manifest.Parts[2].Name()); n != 1 {
+		t.Errorf("the missing part was asked for %d times, want once (404 is final)", n)
+	}
 }

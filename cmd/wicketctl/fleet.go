@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wicket/sync/snapfile"
 	"wicket/sync/wire"
 	"wicket/verifier"
 )
@@ -137,7 +138,7 @@ func cmdFleet(e env, args []string) error {
 // what to do.
 var fleetProblems = []string{
 	"unverified", "offline", "stale", "emergency", "clock_untrusted", "dropped",
-	"outbox_backlog", "unacked", "key_set_behind", "status_behind", "trust_gap", "refusals",
+	"outbox_backlog", "unacked", "key_set_behind", "status_behind", "trust_gap", "snapshot_files", "refusals",
 }
 
 func knownProblem(p string) bool { return slices.Contains(fleetProblems, p) }
@@ -233,8 +234,21 @@ func (g gateStatus) problems(sum fleetSummary, th fleetThresholds, now time.Time
 	add(s.KeySetVersion < sum.NewestKeySet, "key_set_behind")
 	add(s.StatusVersion < sum.NewestStatus, "status_behind")
 	add(s.TrustGap, "trust_gap")
-	add(s.TrustRefused+s.AcksRefused+s.Oversized > 0, "refusals")
+	add(snapshotFilesTrouble(s.SnapshotFetch), "snapshot_files")
+	add(s.TrustRefused+s.AcksRefused+s.Oversized > 0 || strings.Contains(s.SnapshotFetch, " refused, last: "), "refusals")
 	return p
+}
+
+// snapshotFilesTrouble reports whether a gate's snapshot_fetch
+// (snapfile.State.String) says no URL delivered: it fell back to the
+// broker, or failed.
+func snapshotFilesTrouble(f string) bool {
+	for _, ph := range []snapfile.Phase{snapfile.FromBroker, snapfile.Failed} {
+		if strings.Contains(f, ": "+ph.String()+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // print writes the summary: one line of counts, one of problems.

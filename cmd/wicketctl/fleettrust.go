@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wicket/sync/snapfile"
 	"wicket/sync/wire"
 	"wicket/verifier"
 )
@@ -32,6 +33,12 @@ type fleetTrust struct {
 	// and the deltas that follow it, by statement key; nil when not asked
 	// for.
 	Entries map[string]verifier.Entry
+	// Manifest is the version of the snapshot the retained manifest
+	// announces (snapfile); 0 when there is none.
+	Manifest uint64
+	// Unlisted, if set, says why the statements of the broker's snapshot
+	// are not known (so what a new one drops cannot be listed).
+	Unlisted string
 	// Ignored names topics holding documents the roots do not verify.
 	Ignored []string
 	// raw is every retained message read, by topic.
@@ -102,6 +109,13 @@ func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, en
 				continue
 			}
 			ft.KeySet = ks.Version
+		case topic == snapfile.Topic(topics.Fleet):
+			m, err := snapfile.Parse(rk, raw)
+			if err != nil {
+				ft.Ignored = append(ft.Ignored, topic)
+				continue
+			}
+			ft.Manifest = m.Version
 		case topic == topics.SnapshotIndex():
 			if json.Unmarshal(raw, &index) != nil {
 				ft.Ignored = append(ft.Ignored, topic)
@@ -128,6 +142,11 @@ func readFleetTrust(cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, en
 	if ps := parts[index.Version]; index.Version != 0 && len(ps) == int(index.Parts) {
 		if whole, err := verifier.JoinParts(ps); err == nil && (snap == nil || whole.Version > snap.Version) {
 			snap = whole
+		}
+	}
+	if ft.Manifest != 0 && (snap == nil || ft.Manifest > snap.Version) {
+		if snap, err = ft.fileSnapshot(ctx, cl, topics, rk, ft.Manifest, entries); err != nil {
+			return nil, err
 		}
 	}
 	slices.Sort(ft.Ignored)
@@ -238,4 +257,33 @@ func confirmDrops(e env, what string, drops []verifier.Entry, yes bool) error {
 			errRefused, what, len(drops))
 	}
 	return nil
+}
+
+// fileSnapshot is the snapshot a manifest announces, read from its
+// fallback parts on the broker: whole when entries are wanted, else only
+// its version. When its parts are not all there (published with
+// -no-fallback) Unlisted says so and the snapshot counts with no entries.
+func (ft *fleetTrust) fileSnapshot(ctx context.Context, cl mqtt.Client, topics wire.Topics, rk verifier.RootKeys, version uint64, entries bool) (*verifier.Batch, error) {
+	if !entries {
+		return &verifier.Batch{Version: version}, nil
+	}
+	got, err := retained(ctx, cl, snapfile.AllFallback(topics.Fleet), time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("read the fallback parts: %w", err)
+	}
+	var parts []*verifier.Batch
+	for _, raw := range got {
+		if b, err := rk.ParseBatch(raw); err == nil && b.Version == version {
+			parts = append(parts, b)
+		}
+	}
+	if len(parts) == 1 && parts[0].Parts == 0 {
+		return parts[0], nil
+	}
+	whole, err := verifier.JoinParts(parts)
+	if err != nil {
+		ft.Unlisted = fmt.Sprintf("the broker's manifest announces snapshot %d, but its fallback parts are not all retained (published with -no-fallback?): what a new snapshot drops cannot be listed", version)
+		return &verifier.Batch{Version: version}, nil
+	}
+	return whole, nil
 }

@@ -43,6 +43,7 @@ func commands() []command {
 		{"snapshot", "sign a snapshot of any size from a CSV list (in parts when large)", cmdSnapshot},
 		{"inspect", "decode a code or trust file and print every field", cmdInspect},
 		{"publish", "publish key sets and batches to the fleet broker (retained)", cmdPublish},
+		{"publish-files", "publish a snapshot as files on an HTTP(S) server, announced by a signed manifest", cmdPublishFiles},
 		{"fleet", "list the fleet's gates from their retained status", cmdFleet},
 		{"roster", "sign, publish or show the roster of enrolled gates and collectors", cmdRoster},
 		{"clock-reset", "sign or publish a clock-floor reset for gates whose floor ran ahead", cmdClockReset},

@@ -184,6 +184,9 @@ func (p *publisher) send(cl mqtt.Client) error {
 			if err := clearParts(p.e, cl, p.topics, 0, d.b.Version); err != nil {
 				return err
 			}
+			if err := clearManifest(p.e, cl, p.rk, p.topics, d.b.Version); err != nil {
+				return err
+			}
 		}
 	}
 	if p.parts != nil {
@@ -209,6 +212,9 @@ func (p *publisher) check(cl mqtt.Client) error {
 	}
 	if len(ft.Ignored) > 0 {
 		fmt.Fprintf(p.e.stderr, "wicketctl publish: ignoring retained documents the roots do not verify: %s\n", strings.Join(ft.Ignored, ", "))
+	}
+	if ft.Unlisted != "" {
+		fmt.Fprintf(p.e.stderr, "wicketctl publish: %s\n", ft.Unlisted)
 	}
 	now := time.Now()
 	batches := make([]*verifier.Batch, 0, len(p.docs)+1)

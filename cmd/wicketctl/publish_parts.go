@@ -171,6 +171,9 @@ func (ps *partSet) publish(e env, cl mqtt.Client, broker string, topics wire.Top
 	if err := clearOlderSnapshot(e, cl, ps.rk, topics, ps.version); err != nil {
 		return err
 	}
+	if err := clearManifest(e, cl, ps.rk, topics, ps.version); err != nil {
+		return err
+	}
 	if err := clearDeltas(e, cl, topics, ps.version); err != nil {
 		return err
 	}

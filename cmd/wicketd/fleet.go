@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 
 	"wicket/cmd/wicketd/loop"
 	"wicket/sync/mqttsync"
+	"wicket/sync/snapfile"
 	"wicket/sync/wire"
 )
 
@@ -26,6 +28,7 @@ func (d *daemon) openSync() {
 	}
 	d.sync = s
 	d.trust.OnChange = d.sync.StatusChanged
+	d.snap.OnChange = d.sync.StatusChanged
 }
 
 // runSync runs fleet sync until ctx ends; a sync that cannot run is
@@ -70,11 +73,22 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 			return nil, fmt.Errorf("sync.identity_key: %w", err)
 		}
 	}
-	return mqttsync.New(mqttsync.Config{
+	snap, err := snapfile.New(snapfile.Config{
+		Roots: d.roots, Dir: filepath.Join(filepath.Dir(d.cfg.Path(d.cfg.Store.Path)), "snapfile"), Jitter: y.SnapshotJitter,
+		Fallback: &snapfile.Broker{Conn: conn, Fleet: y.Fleet},
+	}, d.st, d.trust, d.log)
+	if err != nil {
+		return nil, err
+	}
+	s, err := mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
-		Key: key, Roots: d.roots,
+		Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
 	}, d.st, d.trust, d.gateStatus, d.log)
+	if err == nil {
+		d.snap = snap
+	}
+	return s, err
 }
 
 // reportSyncFault turns fleet sync off for this run, saying why: a sync

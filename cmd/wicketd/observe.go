@@ -137,6 +137,9 @@ func (d *daemon) gateStatus() wire.Status {
 	if as := ts.Assembling; as != nil {
 		s.SnapshotParts = fmt.Sprintf("%d: %d/%d", as.Version, as.Have, as.Of)
 	}
+	if d.snap != nil {
+		s.SnapshotFetch = d.snap.State().String()
+	}
 	ss := d.st.StatusStats()
 	s.StatusRecords = ss.FileRecords + uint64(ss.OverlayRecords)
 	_, s.ClockTrusted = d.v.Clock().Now(d.v.Policy().ClockSkew)

@@ -20,6 +20,7 @@ import (
 	"wicket/device/gate"
 	"wicket/device/thermo"
 	"wicket/sync/mqttsync"
+	"wicket/sync/snapfile"
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/verifier"
@@ -81,6 +82,7 @@ type daemon struct {
 	fb    *gate.Feedback
 	loop  *loop.Loop
 	sync  *mqttsync.Sync
+	snap  *snapfile.Fetcher // with sync: snapshots announced by manifest
 	disp  *display.Server
 	att   *attendants // nil without a kiosk to answer
 
@@ -269,6 +271,7 @@ func (d *daemon) serve(ctx context.Context, w *wiring) error {
 	}
 	if d.sync != nil {
 		g.Go(func() error { d.runSync(gctx); return nil })
+		g.Go(func() error { return d.snap.Run(gctx) })
 	}
 	if d.disp != nil {
 		g.Go(func() error {

@@ -35,6 +35,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wicket/sync/mqttconn"
+	"wicket/sync/snapfile"
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
@@ -73,6 +74,10 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
+	// Manifest, if set, takes each message on the snapshot manifest
+	// topic (snapfile.Topic) from the worker; it must not block on the
+	// network (snapfile.Fetcher.Offer). Nil: the topic is ignored.
+	Manifest func(raw []byte)
 }
 
 // withDefaults fills the zero fields with their defaults.
@@ -394,6 +399,7 @@ const (
 	topicRoster
 	topicClockReset
 	topicEmergencyAck
+	topicManifest
 )
 
 // kind says what a topic is to this gate.
@@ -407,6 +413,8 @@ func (s *Sync) kind(topic string) int {
 		return topicSnapshot
 	case topic == s.topics.Roster():
 		return topicRoster
+	case topic == snapfile.Topic(s.cfg.Fleet) && s.cfg.Manifest != nil:
+		return topicManifest
 	}
 	if _, err := s.topics.DeltaVersion(topic); err == nil {
 		return topicDelta
@@ -639,6 +647,9 @@ func (s *Sync) handle(m mqtt.Message) {
 		_, res, _ = s.tr.ClockReset(payload, "broker")
 	case topicEmergencyAck:
 		res, _ = s.tr.EmergencyAck(payload, "broker")
+	case topicManifest:
+		s.cfg.Manifest(payload)
+		return
 	}
 	switch res {
 	case trust.Applied:

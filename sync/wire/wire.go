@@ -152,6 +152,10 @@ type Status struct {
 	// SnapshotParts is "version: have/of" while a multi-part snapshot is
 	// being collected.
 	SnapshotParts string `json:"snapshot_parts,omitempty"`
+	// SnapshotFetch says where the snapshot of the last manifest is
+	// (snapfile.State): downloading, from the broker and why, failed
+	// and why; and refused manifests.
+	SnapshotFetch string `json:"snapshot_fetch,omitempty"`
 	// StatusRecords is the number of revocation/override statements held
 	// (snapshot file plus deltas since).
 	StatusRecords uint64 `json:"status_records"`

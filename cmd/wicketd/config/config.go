@@ -309,6 +309,10 @@ type Sync struct {
 	// (exponential, with jitter).
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// SnapshotJitter is the longest random wait before the gate
+	// downloads a snapshot a manifest announces (snapfile), so a fleet
+	// does not fetch at once; 0 means snapfile.DefaultJitter (10m).
+	SnapshotJitter time.Duration `yaml:"snapshot_jitter"`
 	// IdentityKey is the gate's Ed25519 identity key (wicketd init makes
 	// it, mode 0600): it signs the records batches and the status, and
 	// the authority enrols its public key in the fleet's roster. Without

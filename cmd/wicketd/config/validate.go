@@ -45,7 +45,7 @@ func (c *Config) Validate() error {
 	c.Gate.validate(&cs)
 	c.Trust.validate(&cs)
 	cs.add(c.Policy.Validate())
-	_, dcc := c.Policy.Profiles["dcc"]
+	dcc := c.Policy.Profiles.DCC != nil
 	cs.check(dcc && c.Trust.DCCPseudonymKey == "", "trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 	c.Store.validate(&cs)
 	c.Scanner.validate(&cs)

@@ -10,9 +10,6 @@ import (
 	"encoding/asn1"
 	"math/big"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,16 +39,7 @@ func agreeP256(t testing.TB, pub *ecdsa.PublicKey, msg, sig []byte) bool {
 // failing for a changed message, key, r or s), when the Go source tree is
 // installed.
 func TestP256KeyNISTVectors(t *testing.T) {
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		t.Skip("no go command to find the Go source tree:", err)
-	}
-	f, err := os.Open(filepath.Join(strings.TrimSpace(string(goroot)), "src", "crypto", "ecdsa", "testdata", "SigVer.rsp.bz2"))
-	if err != nil {
-		t.Skip("Go source tree not installed:", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(bzip2.NewReader(f))
+	sc := bufio.NewScanner(bzip2.NewReader(goTestdata(t, "ecdsa", "SigVer.rsp.bz2")))
 	sc.Buffer(nil, 1<<20)
 	var in bool
 	var msg []byte

@@ -20,6 +20,7 @@
 package mqttsync
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -72,6 +73,36 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
+}
+
+// withDefaults fills the zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
+	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
+	c.StatusEvery = cmp.Or(c.StatusEvery, DefaultStatusEvery)
+	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
+	c.ReconnectMax = cmp.Or(c.ReconnectMax, DefaultReconnectMax)
+	return c
+}
+
+// validate refuses values no default stands for, naming the field and
+// the fix; zero fields are valid and mean their defaults.
+func (c Config) validate() error {
+	d := c.withDefaults()
+	switch {
+	case c.BatchSize < 0 || c.BatchSize > wire.MaxRecordsPerBatch:
+		return fmt.Errorf("sync.batch_size: %d: use 1 to %d, or 0 for %d", c.BatchSize, wire.MaxRecordsPerBatch, DefaultBatchSize)
+	case c.MaxInflight < 0:
+		return fmt.Errorf("sync.max_inflight: %d: use a positive number, or 0 for %d", c.MaxInflight, DefaultMaxInflight)
+	case c.AckTimeout < 0:
+		return fmt.Errorf("sync.ack_timeout: %v: use a positive duration, or 0 for %v", c.AckTimeout, DefaultAckTimeout)
+	case c.StatusEvery < 0:
+		return fmt.Errorf("sync.status_every: %v: use a positive duration, or 0 for %v", c.StatusEvery, DefaultStatusEvery)
+	case c.ReconnectMin < 0 || c.ReconnectMax < 0 || d.ReconnectMax < d.ReconnectMin:
+		return fmt.Errorf("sync.reconnect_min/reconnect_max: %v/%v: need 0 < reconnect_min <= reconnect_max (0 for %v and %v)", d.ReconnectMin, d.ReconnectMax, DefaultReconnectMin, DefaultReconnectMax)
+	}
+	return nil
 }
 
 // rosterDoc is the store's name of the installed roster.
@@ -164,7 +195,9 @@ type Sync struct {
 // seqRange is the seqs of one records batch, From <= seq <= Through.
 type seqRange struct{ from, through uint64 }
 
-// New returns a Sync. status builds the gate's status message.
+// New returns a Sync. status builds the gate's status message. A Config
+// value no default stands for is refused, naming the field; zero fields
+// take the defaults in limits.go.
 func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Status, log *slog.Logger) (*Sync, error) {
 	if err := wire.ValidName(cfg.Fleet); err != nil {
 		return nil, fmt.Errorf("sync.fleet: %w", err)
@@ -175,24 +208,10 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 	if err := cfg.Conn.Validate("sync."); err != nil {
 		return nil, err
 	}
-	if cfg.BatchSize <= 0 || cfg.BatchSize > wire.MaxRecordsPerBatch {
-		cfg.BatchSize = 100
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = 4
-	}
-	if cfg.AckTimeout <= 0 {
-		cfg.AckTimeout = 10 * time.Second
-	}
-	if cfg.StatusEvery <= 0 {
-		cfg.StatusEvery = time.Minute
-	}
-	if cfg.ReconnectMin <= 0 {
-		cfg.ReconnectMin = time.Second
-	}
-	if cfg.ReconnectMax < cfg.ReconnectMin {
-		cfg.ReconnectMax = 2 * time.Minute
-	}
+	cfg = cfg.withDefaults()
 	if cfg.NewClient == nil {
 		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
 	}

@@ -23,6 +23,8 @@ require (
 )
 
 require (
+	filippo.io/bigmod v0.1.0 // indirect
+	filippo.io/nistec v0.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	google.golang.org/protobuf v1.36.1 // indirect
 )

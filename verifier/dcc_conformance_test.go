@@ -464,7 +464,7 @@ func TestDGCTestdata(t *testing.T) {
 		t.Skip("WICKET_DGC_TESTDATA is not set (scripts/dcc-conformance.sh)")
 	}
 	f := verifiertest.New(t)
-	p, err := verifier.ParsePolicy([]byte(`
+	p, err := verifiertest.ParsePolicy([]byte(`
 max_status_age: 0s
 max_key_set_age: 87600h
 profiles:

@@ -49,7 +49,7 @@ func newDCCGate(t testing.TB, f *verifiertest.Fixture, policy string, extra ...v
 	if err := f.Verifier.InstallKeySet(ks); err != nil {
 		t.Fatal(err)
 	}
-	p, err := verifier.ParsePolicy([]byte(policy))
+	p, err := verifiertest.ParsePolicy([]byte(policy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestParseDCCSigners(t *testing.T) {
 // where the policy says so, and a denied issuer is refused.
 func TestIssuerRules(t *testing.T) {
 	f := verifiertest.New(t)
-	p, err := verifier.ParsePolicy([]byte("issuers:\n  " + verifiertest.Issuer + ": {colours: [green, yellow]}\n"))
+	p, err := verifiertest.ParsePolicy([]byte("issuers:\n  " + verifiertest.Issuer + ": {colours: [green, yellow]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestIssuerRules(t *testing.T) {
 	}
 	// A neighbour's codes need a test within 48 hours where the gate's
 	// own rule needs none.
-	p, err = verifier.ParsePolicy([]byte("issuers:\n  " + verifiertest.Issuer + ": {test_max_age: 48h}\n"))
+	p, err = verifiertest.ParsePolicy([]byte("issuers:\n  " + verifiertest.Issuer + ": {test_max_age: 48h}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestIssuerRules(t *testing.T) {
 			t.Errorf("neighbour with a test %v old: %v; want %v", tc.age, d.Reason, tc.want)
 		}
 	}
-	p, err = verifier.ParsePolicy([]byte("issuers:\n  " + verifiertest.Issuer + ": {deny: true}\n"))
+	p, err = verifiertest.ParsePolicy([]byte("issuers:\n  " + verifiertest.Issuer + ": {deny: true}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestIssuerRules(t *testing.T) {
 		"profiles:\n  dcc: {accept: []}\n",
 		"profiles:\n  dcc: {accept: [vaccination], test: {types: [pcr]}}\n",
 	} {
-		if _, err := verifier.ParsePolicy([]byte(bad)); err == nil {
+		if _, err := verifiertest.ParsePolicy([]byte(bad)); err == nil {
 			t.Errorf("policy %q accepted", bad)
 		}
 	}

@@ -71,16 +71,7 @@ func TestEdKeyRFC8032(t *testing.T) {
 // with (its testdata, a selection of the SUPERCOP reference's), when the
 // Go source tree is installed.
 func TestEdKeyGoVectors(t *testing.T) {
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		t.Skip("no go command to find the Go source tree:", err)
-	}
-	f, err := os.Open(filepath.Join(strings.TrimSpace(string(goroot)), "src", "crypto", "ed25519", "testdata", "sign.input.gz"))
-	if err != nil {
-		t.Skip("Go source tree not installed:", err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
+	z, err := gzip.NewReader(goTestdata(t, "ed25519", "sign.input.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +94,23 @@ func TestEdKeyGoVectors(t *testing.T) {
 	if n != 128 {
 		t.Fatalf("%d vectors, want 128", n)
 	}
+}
+
+// goTestdata opens a file of the testdata of the standard library's
+// package crypto/pkg, closed when the test ends; it skips the test where
+// the Go source tree is not installed.
+func goTestdata(t *testing.T, pkg, name string) *os.File {
+	t.Helper()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Skip("no go command to find the Go source tree:", err)
+	}
+	f, err := os.Open(filepath.Join(strings.TrimSpace(string(goroot)), "src", "crypto", pkg, "testdata", name))
+	if err != nil {
+		t.Skip("Go source tree not installed:", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func TestEdKeyRandom(t *testing.T) {

@@ -70,12 +70,7 @@ func FuzzBatch(f *testing.F) {
 // signed payloads only: it must never panic, and what it accepts must be
 // a complete input, without a subject pseudonym (the verifier keys it).
 func FuzzDCCClaims(f *testing.F) {
-	var dcc verifier.Profile
-	for _, p := range verifier.Profiles() {
-		if p.Name() == "dcc" {
-			dcc = p
-		}
-	}
+	dcc := verifier.BuiltinProfiles().ByName("dcc")
 	iat := verifiertest.Epoch.Unix()
 	f.Add(verifiertest.DCCPayload(f, "DE", iat, iat+86400, verifiertest.DCCVaccination(2, 2, "2026-03-01")))
 	f.Add(verifiertest.DCCPayload(f, "DE", float64(iat)+0.25, 1e10, verifiertest.DCCTest("LP6464-4", "260415000", verifiertest.Epoch)))

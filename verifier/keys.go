@@ -22,7 +22,7 @@ type PublicKey struct {
 	Alg decoder.Alg
 	Kid []byte
 	ed  *edKey
-	ec  *ecdsa.PublicKey
+	ec  *p256Key
 	rsa *rsa.PublicKey
 }
 
@@ -56,7 +56,7 @@ func NewPublicKey(pub crypto.PublicKey, kid []byte) (PublicKey, error) {
 	case ed25519.PublicKey:
 		k.ed = newEdKey(p)
 	case *ecdsa.PublicKey:
-		k.ec = p
+		k.ec = newP256Key(p)
 	}
 	return k, nil
 }
@@ -69,7 +69,7 @@ func (k PublicKey) Public() crypto.PublicKey {
 	case k.rsa != nil:
 		return k.rsa
 	}
-	return k.ec
+	return k.ec.pub
 }
 
 // Raw returns the key as the key set stores it: 32 bytes for Ed25519, the
@@ -82,7 +82,7 @@ func (k PublicKey) Raw() []byte {
 		der, _ := x509.MarshalPKIXPublicKey(k.rsa)
 		return der
 	}
-	b, _ := k.ec.ECDH()
+	b, _ := k.ec.pub.ECDH()
 	return b.Bytes()
 }
 
@@ -102,7 +102,7 @@ func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
 		if err != nil {
 			return PublicKey{}, fmt.Errorf("ES256 key not on curve: %w", err)
 		}
-		return PublicKey{Alg: alg, Kid: kid, ec: pub}, nil
+		return PublicKey{Alg: alg, Kid: kid, ec: newP256Key(pub)}, nil
 	case decoder.AlgPS256:
 		pub, err := x509.ParsePKIXPublicKey(raw)
 		if err != nil {
@@ -117,7 +117,8 @@ func parseRawKey(alg decoder.Alg, raw, kid []byte) (PublicKey, error) {
 }
 
 // Verify checks a signature over the to-be-signed bytes. It does not
-// allocate for Ed25519.
+// allocate for Ed25519. Ed25519 and P-256 keys were parsed when the key
+// was made (ed25519.go, p256.go).
 func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
 	if alg != k.Alg {
 		return false
@@ -126,39 +127,12 @@ func (k PublicKey) Verify(alg decoder.Alg, tbs, sig []byte) bool {
 	case decoder.AlgEdDSA:
 		return k.ed.verify(tbs, sig)
 	case decoder.AlgES256:
-		if len(sig) != 64 {
-			return false
-		}
-		sum := sha256.Sum256(tbs)
-		var der [2 + 2*35]byte
-		return ecdsa.VerifyASN1(k.ec, sum[:], appendASN1Signature(der[:0], sig[:32], sig[32:]))
+		return k.ec.verify(tbs, sig)
 	case decoder.AlgPS256:
 		sum := sha256.Sum256(tbs)
 		return rsa.VerifyPSS(k.rsa, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	}
 	return false
-}
-
-// appendASN1Signature appends the ASN.1 SEQUENCE of two INTEGERs that
-// ecdsa.VerifyASN1 reads, from the unsigned big-endian r and s of a COSE
-// signature (RFC 9053 section 2.1), without the big.Int round trip of
-// ecdsa.Verify. Zero (a signature no key verifies) encodes as the INTEGER 0.
-func appendASN1Signature(dst, r, s []byte) []byte {
-	integer := func(dst, v []byte) []byte {
-		v = bytes.TrimLeft(v, "\x00")
-		if len(v) == 0 || v[0]&0x80 != 0 {
-			dst = append(dst, 0x02, byte(len(v)+1), 0)
-		} else {
-			dst = append(dst, 0x02, byte(len(v)))
-		}
-		return append(dst, v...)
-	}
-	start := len(dst)
-	dst = append(dst, 0x30, 0)
-	dst = integer(dst, r)
-	dst = integer(dst, s)
-	dst[start+1] = byte(len(dst) - start - 2)
-	return dst
 }
 
 // ReadPublicKeyFile reads a PEM "PUBLIC KEY" (PKIX) file.

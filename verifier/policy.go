@@ -1,21 +1,16 @@
 package verifier
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"wicket/decoder"
 )
 
-// Policy is a venue's rules, read from the policy section of wicketd.yaml.
-// DefaultPolicy fills every field; a YAML document overrides what it names.
+// Policy is a venue's rules, the policy section of wicketd.yaml.
+// DefaultPolicy fills every field; the configuration decodes its YAML
+// over it (the field tags name the keys) and calls Validate.
 type Policy struct {
 	// Colours: which code colours pass, and which raise an alert.
 	Colours ColourPolicy `yaml:"colours"`
@@ -48,10 +43,17 @@ type Policy struct {
 	// province for Wicket vouchers, a country code for DCCs). Issuers not
 	// named here follow the rules above.
 	Issuers map[string]IssuerRule `yaml:"issuers,omitempty"`
-	// Profiles holds each voucher profile's own rules, by profile name
-	// (dcc). Codes of a profile not named here are denied with
-	// profile_not_accepted; Wicket vouchers take the rules above.
-	Profiles map[string]yaml.Node `yaml:"profiles,omitempty"`
+	// Profiles holds the voucher profiles' own rules. Codes of a profile
+	// without a section are denied with profile_not_accepted; Wicket
+	// vouchers take the rules above.
+	Profiles ProfilePolicies `yaml:"profiles,omitempty"`
+}
+
+// ProfilePolicies are the sections of policy.profiles, one for each
+// profile with rules of its own; nil: the gate does not take its codes.
+type ProfilePolicies struct {
+	// DCC: EU Digital COVID Certificates (docs/profiles.md).
+	DCC *DCCPolicy `yaml:"dcc,omitempty"`
 }
 
 // TemperaturePolicy is the temperature check: a code that would pass
@@ -176,21 +178,6 @@ func DefaultPolicy() Policy {
 	}
 }
 
-// ParsePolicy reads a policy YAML document over the defaults. Unknown keys
-// are errors naming their line.
-func ParsePolicy(data []byte) (*Policy, error) {
-	p := DefaultPolicy()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
 // Validate checks every field and names the first bad one with its fix.
 func (p *Policy) Validate() error {
 	bad := func(field, format string, a ...any) error {
@@ -275,26 +262,12 @@ func (p *Policy) Validate() error {
 			return bad("issuers."+iss+".test_max_age", "negative duration %v", rule.TestMaxAge)
 		}
 	}
-	for name := range p.Profiles {
-		prof := profileByName(name)
-		if prof == nil {
-			return bad("profiles."+name, "no such voucher profile; known: %s", profileNames())
-		}
-		node := p.Profiles[name]
-		if _, err := prof.Rules(p, &node); err != nil {
+	if d := p.Profiles.DCC; d != nil {
+		if err := d.Validate(); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// profileNames lists the registered profiles for messages.
-func profileNames() string {
-	var names []string
-	for _, p := range Profiles() {
-		names = append(names, p.Name())
-	}
-	return strings.Join(names, ", ")
 }
 
 // compiled is a Policy in the form Verify reads without allocating.
@@ -305,8 +278,9 @@ type compiled struct {
 	rules        map[string]ProfileRules // by profile name
 }
 
-// compile builds the compiled form of a validated policy.
-func compile(p *Policy) *compiled {
+// compile builds the compiled form of a validated policy with the rules
+// of each profile of set; a profile whose Rules are nil is not accepted.
+func compile(p *Policy, set *ProfileSet) (*compiled, error) {
 	c := &compiled{Policy: *p, issuerAllow: map[string][4]bool{}, rules: map[string]ProfileRules{}}
 	for _, s := range p.Colours.Allow {
 		col, _ := decoder.ParseColour(s)
@@ -327,16 +301,16 @@ func compile(p *Policy) *compiled {
 		}
 		c.issuerAllow[iss] = allow
 	}
-	for _, prof := range Profiles() {
-		var section *yaml.Node
-		if n, ok := p.Profiles[prof.Name()]; ok {
-			section = &n
+	for _, prof := range set.list {
+		r, err := prof.Rules(p)
+		if err != nil {
+			return nil, err
 		}
-		if r, err := prof.Rules(p, section); err == nil {
+		if r != nil {
 			c.rules[prof.Name()] = r
 		}
 	}
-	return c
+	return c, nil
 }
 
 // allows reports whether colour col passes for issuer iss.
@@ -345,13 +319,4 @@ func (c *compiled) allows(iss string, col decoder.Colour) bool {
 		return a[col]
 	}
 	return c.allow[col]
-}
-
-// String renders the effective policy as YAML (for check-config).
-func (p *Policy) String() string {
-	var b strings.Builder
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	enc.Encode(p)
-	return b.String()
 }

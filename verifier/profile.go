@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"wicket/decoder"
 )
@@ -16,8 +14,9 @@ import (
 // envelope down to a COSE_Sign1, and a mapping of the signed claims into
 // the common decision Input, with the profile's own rules. Wicket vouchers
 // (profile_wicket.go) and EU Digital COVID Certificates (profile_dcc.go)
-// are the two built in; a third is one more file that calls
-// RegisterProfile from its init function.
+// are the two built in (BuiltinProfiles); a third is one more file, one
+// more entry in BuiltinProfiles and, if it has rules of its own, one more
+// field of ProfilePolicies.
 type Profile interface {
 	// Name is the profile's name in key sets, policy and records
 	// ("wicket", "dcc").
@@ -30,9 +29,11 @@ type Profile interface {
 	// Claims maps a payload whose signature verified into the decision
 	// input. Errors wrap decoder.ErrClaims or decoder.ErrCBOR.
 	Claims(payload []byte) (*Input, error)
-	// Rules compiles the profile's rules from the policy and its section
-	// of policy.profiles (nil when the policy has none).
-	Rules(p *Policy, section *yaml.Node) (ProfileRules, error)
+	// Rules compiles the profile's rules from the policy, its own section
+	// of p.Profiles included. Nil rules and a nil error: the policy does
+	// not take this profile's codes (it has no section for it). An error
+	// names the policy field at fault.
+	Rules(p *Policy) (ProfileRules, error)
 }
 
 // ProfileRules are a profile's checks, compiled from the policy.
@@ -89,49 +90,43 @@ func (in *Input) Start() time.Time {
 	return in.IssuedAt
 }
 
-var profiles struct {
-	sync.RWMutex
-	list []Profile
+// ProfileSet is a fixed list of profiles, looked up by the prefix of a
+// code and by name. It is immutable once made.
+type ProfileSet struct {
+	list []Profile // sorted by name
 }
 
-// RegisterProfile adds a profile. It panics on a duplicate name or a
-// prefix that overlaps another's, which are programming errors.
-func RegisterProfile(p Profile) {
-	profiles.Lock()
-	defer profiles.Unlock()
-	for _, q := range profiles.list {
-		if q.Name() == p.Name() {
-			panic("verifier: profile " + p.Name() + " registered twice")
-		}
-		a, b := q.Prefix(), p.Prefix()
-		if len(a) > len(b) {
-			a, b = b, a
-		}
-		if b[:len(a)] == a {
-			panic(fmt.Sprintf("verifier: prefixes %q and %q overlap", q.Prefix(), p.Prefix()))
+// NewProfileSet makes a set of the given profiles. Two profiles may not
+// share a name, nor may one's prefix start the other's: a code would not
+// know its profile.
+func NewProfileSet(ps ...Profile) (*ProfileSet, error) {
+	list := slices.Clone(ps)
+	slices.SortFunc(list, func(a, b Profile) int { return strings.Compare(a.Name(), b.Name()) })
+	for i, p := range list {
+		for _, q := range list[:i] {
+			if q.Name() == p.Name() {
+				return nil, fmt.Errorf("profile %s given twice", p.Name())
+			}
+			if strings.HasPrefix(p.Prefix(), q.Prefix()) || strings.HasPrefix(q.Prefix(), p.Prefix()) {
+				return nil, fmt.Errorf("profiles %s and %s: prefixes %q and %q overlap", q.Name(), p.Name(), q.Prefix(), p.Prefix())
+			}
 		}
 	}
-	profiles.list = append(profiles.list, p)
-	slices.SortFunc(profiles.list, func(a, b Profile) int {
-		if a.Name() < b.Name() {
-			return -1
-		}
-		return 1
-	})
+	return &ProfileSet{list: list}, nil
 }
 
-// Profiles returns the registered profiles by name.
-func Profiles() []Profile {
-	profiles.RLock()
-	defer profiles.RUnlock()
-	return slices.Clone(profiles.list)
+// BuiltinProfiles is the set every Verifier reads: EU DCCs and Wicket
+// vouchers (TestBuiltinProfiles checks it as NewProfileSet would).
+func BuiltinProfiles() *ProfileSet {
+	return &ProfileSet{list: []Profile{dccProfile{}, wicketProfile{}}}
 }
 
-// profileFor returns the profile whose prefix the text starts with.
-func profileFor(text []byte) Profile {
-	profiles.RLock()
-	defer profiles.RUnlock()
-	for _, p := range profiles.list {
+// List returns the profiles by name.
+func (s *ProfileSet) List() []Profile { return slices.Clone(s.list) }
+
+// ForText returns the profile whose prefix the text starts with, or nil.
+func (s *ProfileSet) ForText(text []byte) Profile {
+	for _, p := range s.list {
 		if bytes.HasPrefix(text, []byte(p.Prefix())) {
 			return p
 		}
@@ -139,15 +134,13 @@ func profileFor(text []byte) Profile {
 	return nil
 }
 
-// profileByName returns the named profile, or nil. "" is the Wicket
-// profile (key sets leave the name out for Wicket keys).
-func profileByName(name string) Profile {
+// ByName returns the named profile, or nil. "" is the Wicket profile (key
+// sets leave the name out for Wicket keys).
+func (s *ProfileSet) ByName(name string) Profile {
 	if name == "" {
 		name = wicketProfileName
 	}
-	profiles.RLock()
-	defer profiles.RUnlock()
-	for _, p := range profiles.list {
+	for _, p := range s.list {
 		if p.Name() == name {
 			return p
 		}

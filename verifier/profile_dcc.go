@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
-	"go.yaml.in/yaml/v3"
 
 	"wicket/decoder"
 )
@@ -24,8 +23,6 @@ import (
 // Wicket is stricter than the EU reference apps).
 
 const dccProfileName = "dcc"
-
-func init() { RegisterProfile(dccProfile{}) }
 
 type dccProfile struct{}
 
@@ -412,7 +409,8 @@ func maskLatin(parts ...string) string {
 	return strings.Join(out, " ")
 }
 
-// DCCPolicy is policy.profiles.dcc.
+// DCCPolicy is policy.profiles.dcc: the gate takes DCCs when the policy
+// has one. Start from DefaultDCCPolicy; a section read from a file does.
 type DCCPolicy struct {
 	// Accept lists the certificate types the gate takes: vaccination,
 	// test, recovery.
@@ -421,56 +419,93 @@ type DCCPolicy struct {
 	// empty means every country in the key set.
 	Countries []string `yaml:"countries"`
 	// Vaccination rules.
-	Vaccination struct {
-		// Complete: dose number must reach the total of the series.
-		Complete bool `yaml:"complete"`
-		// MinAge: time after the last dose before it counts.
-		MinAge time.Duration `yaml:"min_age"`
-		// MaxAge: time after the last dose when it stops counting; 0: none.
-		MaxAge time.Duration `yaml:"max_age"`
-	} `yaml:"vaccination"`
+	Vaccination DCCVaccinationPolicy `yaml:"vaccination"`
 	// Test rules.
-	Test struct {
-		// MaxAge bounds now - sample time.
-		MaxAge time.Duration `yaml:"max_age"`
-		// Types lists the accepted test types: naat, antigen.
-		Types []string `yaml:"types"`
-	} `yaml:"test"`
+	Test DCCTestPolicy `yaml:"test"`
+}
+
+// DCCVaccinationPolicy is policy.profiles.dcc.vaccination.
+type DCCVaccinationPolicy struct {
+	// Complete: dose number must reach the total of the series.
+	Complete bool `yaml:"complete"`
+	// MinAge: time after the last dose before it counts.
+	MinAge time.Duration `yaml:"min_age"`
+	// MaxAge: time after the last dose when it stops counting; 0: none.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// DCCTestPolicy is policy.profiles.dcc.test.
+type DCCTestPolicy struct {
+	// MaxAge bounds now - sample time.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Types lists the accepted test types: naat, antigen.
+	Types []string `yaml:"types"`
+}
+
+// DefaultDCCPolicy is what a dcc section leaves unsaid: complete series
+// only, tests of either type up to 72 hours old. It accepts no type yet:
+// a section must list them.
+func DefaultDCCPolicy() DCCPolicy {
+	return DCCPolicy{
+		Vaccination: DCCVaccinationPolicy{Complete: true},
+		Test:        DCCTestPolicy{MaxAge: 72 * time.Hour, Types: []string{"naat", "antigen"}},
+	}
+}
+
+// UnmarshalYAML starts a section read from a file from DefaultDCCPolicy,
+// then lets the caller's decoder fill in what the section says, with the
+// decoder's own strictness. It is the form of the hook YAML decoders call
+// without this package importing one: the configuration owns the YAML.
+func (d *DCCPolicy) UnmarshalYAML(decode func(any) error) error {
+	type plain DCCPolicy
+	v := plain(DefaultDCCPolicy())
+	if err := decode(&v); err != nil {
+		return err
+	}
+	*d = DCCPolicy(v)
+	return nil
+}
+
+// Validate checks the section and names the first bad field with its fix.
+func (d *DCCPolicy) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("policy.profiles.dcc.%s: %s", field, fmt.Sprintf(format, a...))
+	}
+	if len(d.Accept) == 0 {
+		return bad("accept", "list at least one of vaccination, test, recovery")
+	}
+	for _, a := range d.Accept {
+		if a != "vaccination" && a != "test" && a != "recovery" {
+			return bad("accept", "%q is not vaccination, test or recovery", a)
+		}
+	}
+	for _, t := range d.Test.Types {
+		if t != "naat" && t != "antigen" {
+			return bad("test.types", "%q is not naat or antigen", t)
+		}
+	}
+	if d.Vaccination.MinAge < 0 || d.Vaccination.MaxAge < 0 || d.Test.MaxAge <= 0 {
+		return bad("durations", "vaccination ages must not be negative and test.max_age must be set")
+	}
+	return nil
 }
 
 type dccRules struct{ DCCPolicy }
 
-func (dccProfile) Rules(p *Policy, section *yaml.Node) (ProfileRules, error) {
-	if section == nil {
-		return nil, errors.New("not accepted")
+// Rules: no policy.profiles.dcc, no DCCs.
+func (dccProfile) Rules(p *Policy) (ProfileRules, error) {
+	d := p.Profiles.DCC
+	if d == nil {
+		return nil, nil
 	}
-	var r dccRules
-	r.Vaccination.Complete = true
-	r.Test.MaxAge = 72 * time.Hour
-	r.Test.Types = []string{"naat", "antigen"}
-	if err := section.Decode(&r.DCCPolicy); err != nil {
-		return nil, fmt.Errorf("policy.profiles.dcc: %w", err)
+	if err := d.Validate(); err != nil {
+		return nil, err
 	}
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("policy.profiles.dcc.%s: %s", field, fmt.Sprintf(format, a...))
-	}
-	if len(r.Accept) == 0 {
-		return nil, bad("accept", "list at least one of vaccination, test, recovery")
-	}
-	for _, a := range r.Accept {
-		if a != "vaccination" && a != "test" && a != "recovery" {
-			return nil, bad("accept", "%q is not vaccination, test or recovery", a)
-		}
-	}
-	for _, t := range r.Test.Types {
-		if t != "naat" && t != "antigen" {
-			return nil, bad("test.types", "%q is not naat or antigen", t)
-		}
-	}
-	if r.Vaccination.MinAge < 0 || r.Vaccination.MaxAge < 0 || r.Test.MaxAge <= 0 {
-		return nil, bad("durations", "vaccination ages must not be negative and test.max_age must be set")
-	}
-	return &r, nil
+	r := &dccRules{DCCPolicy: *d}
+	r.Accept = slices.Clone(d.Accept)
+	r.Countries = slices.Clone(d.Countries)
+	r.Test.Types = slices.Clone(d.Test.Types)
+	return r, nil
 }
 
 func (r *dccRules) Admit(in *Input, key *IssuerKey, now time.Time, skew time.Duration) (Reason, string) {

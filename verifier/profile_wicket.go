@@ -4,16 +4,12 @@ import (
 	"fmt"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"wicket/decoder"
 )
 
 // wicketProfileName names the native profile: WK1 vouchers, the format of
 // docs/voucher-format.md.
 const wicketProfileName = "wicket"
-
-func init() { RegisterProfile(wicketProfile{}) }
 
 type wicketProfile struct{}
 
@@ -58,10 +54,9 @@ type wicketRules struct {
 	kinds     [4]KindPolicy
 }
 
-func (wicketProfile) Rules(p *Policy, section *yaml.Node) (ProfileRules, error) {
-	if section != nil {
-		return nil, fmt.Errorf("policy.profiles.%s: Wicket vouchers take the top-level rules; remove this section", wicketProfileName)
-	}
+// Rules: Wicket vouchers take the top-level rules of the policy, which
+// Policy.Validate has checked.
+func (wicketProfile) Rules(p *Policy) (ProfileRules, error) {
 	r := &wicketRules{p: *p}
 	for _, s := range p.Test.Kinds {
 		k, _ := decoder.ParseTestKind(s)

@@ -154,7 +154,7 @@ func (roots RootKeys) ParseKeySet(data []byte) (*KeySet, error) {
 			return nil, fmt.Errorf("%w: key %d: not-after is not after not-before", ErrTrustFormat, i)
 		case k.Profile == "" && len(k.Kinds) == 0:
 			return nil, fmt.Errorf("%w: key %d: no voucher kinds allowed", ErrTrustFormat, i)
-		case k.Profile != "" && profileByName(k.Profile) == nil:
+		case k.Profile != "" && BuiltinProfiles().ByName(k.Profile) == nil:
 			return nil, fmt.Errorf("%w: key %d: unknown profile %q", ErrTrustFormat, i, k.Profile)
 		case decoder.Alg(k.Alg) == decoder.AlgPS256 && k.Profile == "":
 			return nil, fmt.Errorf("%w: key %d: PS256 keys only sign DCC", ErrTrustFormat, i)

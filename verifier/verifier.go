@@ -62,19 +62,20 @@ type VoucherInfo struct {
 
 // Verifier decides on scanned codes. Create it with New.
 type Verifier struct {
-	clock  *TrustedClock
-	status Status
-	policy atomic.Pointer[compiled]
-	keys   atomic.Pointer[KeySet]
-	dccKey atomic.Pointer[[]byte]
+	clock    *TrustedClock
+	status   Status
+	profiles *ProfileSet
+	policy   atomic.Pointer[compiled]
+	keys     atomic.Pointer[KeySet]
+	dccKey   atomic.Pointer[[]byte]
 }
 
-// New returns a Verifier with no key set installed (every code is denied
-// with no_trust_data until InstallKeySet). status may be nil: no
-// revocations or overrides are known, and the status age check is skipped
-// only if MaxStatusAge is 0.
+// New returns a Verifier of the BuiltinProfiles with no key set
+// installed (every code is denied with no_trust_data until
+// InstallKeySet). status may be nil: no revocations or overrides are
+// known, and the status age check is skipped only if MaxStatusAge is 0.
 func New(clock *TrustedClock, status Status, p *Policy) (*Verifier, error) {
-	v := &Verifier{clock: clock, status: status}
+	v := &Verifier{clock: clock, status: status, profiles: BuiltinProfiles()}
 	if err := v.SetPolicy(p); err != nil {
 		return nil, err
 	}
@@ -86,7 +87,11 @@ func (v *Verifier) SetPolicy(p *Policy) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	v.policy.Store(compile(p))
+	c, err := compile(p, v.profiles)
+	if err != nil {
+		return err
+	}
+	v.policy.Store(c)
 	return nil
 }
 
@@ -165,7 +170,7 @@ func (v *Verifier) Verify(text []byte) Decision {
 	case len(text) > decoder.MaxTextLen:
 		return deny(&d, ReasonTooLong, fmt.Sprintf("%d characters, over %d", len(text), decoder.MaxTextLen))
 	}
-	prof := profileFor(text)
+	prof := v.profiles.ForText(text)
 	if prof == nil {
 		return deny(&d, ReasonBadPrefix, "no voucher profile has this prefix")
 	}

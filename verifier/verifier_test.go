@@ -541,7 +541,7 @@ func TestPolicyParse(t *testing.T) {
 		{"clock_skew: 2 hours\n", "line 1"},
 		{"kinds:\n  dynamic: {accept: false}\n  printed: {accept: false}\n  watch: {accept: false}\n", "policy.kinds"},
 	} {
-		_, err := verifier.ParsePolicy([]byte(tc.in))
+		_, err := verifiertest.ParsePolicy([]byte(tc.in))
 		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("ParsePolicy(%q) = %v; want error containing %q", tc.in, err, tc.wantErr)
 		}

@@ -109,7 +109,7 @@ func NewHostileGate(tb testing.TB) *HostileGate {
 	if err := f.Verifier.InstallKeySet(ks); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := verifier.ParsePolicy([]byte(HostilePolicy))
+	p, err := ParsePolicy([]byte(HostilePolicy))
 	if err != nil {
 		tb.Fatal(err)
 	}

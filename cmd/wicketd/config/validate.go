@@ -108,7 +108,7 @@ func (g Gate) validate(cs *checks) {
 // there when policy accepts DCCs.
 func (t Trust) validate(cs *checks, policy verifier.Policy) {
 	cs.check(len(t.RootKeys) == 0, "trust.root_keys: missing; list at least one root public key file (PEM)")
-	_, dcc := policy.Profiles["dcc"]
+	dcc := policy.Profiles.DCC != nil
 	cs.check(dcc && t.DCCPseudonymKey == "", "trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 }
 

@@ -47,7 +47,7 @@ func (d *daemon) checkStore() {
 	if err != nil {
 		return
 	}
-	if full := c.Outbox >= d.cfg.Store.MaxOutbox && d.cfg.Store.MaxOutbox > 0; full != d.outboxFull.Load() {
+	if full := d.st.OutboxFull(c); full != d.outboxFull.Load() {
 		d.outboxFull.Store(full)
 		if full {
 			d.log.Error("ALERT", "reason", "outbox_full", "outbox", c.Outbox, "dropped", c.Dropped)

@@ -691,6 +691,10 @@ func readCounters(meta *bbolt.Bucket) Counters {
 	}
 }
 
+// OutboxFull reports whether c's outbox is at the store's bound, where
+// Append keeps new records in the log but no longer queues them.
+func (s *Store) OutboxFull(c Counters) bool { return uint64(c.Outbox) >= s.maxOutbox }
+
 // Counters reads the running counts without walking any data: cheap
 // enough for a heartbeat or a page refresh, unlike Stats.
 func (s *Store) Counters() (Counters, error) {

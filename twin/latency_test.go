@@ -145,7 +145,7 @@ func TestTwinLatency(t *testing.T) {
 			}
 			n0 := len(b.journalLines())
 			b.must(3*time.Minute, "install -m 0755 "+bin+" /usr/bin/wicketd && systemctl restart wicketd")
-			if !waitJournalSince(b, n0, "scanner connected", 3*time.Minute) {
+			if !waitJournalSince(b, n0, "device connected", 3*time.Minute) {
 				t.Fatalf("round %d %s: wicketd did not connect the scanner", r, v)
 			}
 			lat[v] = append(lat[v], probeScans(t, b, chip, codes[next:next+scans])...)

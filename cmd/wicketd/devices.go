@@ -139,13 +139,12 @@ func (d *daemon) source() (device.Source, error) {
 		InterByteTimeout: s.InterByteTimeout, FlushPartial: s.FlushPartial, StripAIM: s.StripAIM,
 	}, device.SerialOptions{
 		Logger: log,
+		// The source logs each change of state itself; the daemon counts
+		// the failures for /metrics.
 		OnState: func(connected bool, err error) {
-			if connected {
-				log.Info("scanner connected", "device", s.Device)
-				return
+			if !connected {
+				d.deviceError("scanner")
 			}
-			log.Error("scanner unavailable; retrying", "device", s.Device, "err", err)
-			d.deviceError("scanner")
 		},
 	})
 }
@@ -177,13 +176,12 @@ func (d *daemon) cameraSource(log *slog.Logger) (device.Source, error) {
 	}
 	return camera.NewSource(camera.Config{Name: c.Device, MaxFPS: c.FPS, MaxDecodeRate: c.MaxDecodeRate}, open, timed, camera.Options{
 		Logger: log,
+		// The source logs each change of state itself; the daemon counts
+		// the failures for /metrics.
 		OnState: func(connected bool, err error) {
-			if connected {
-				log.Info("camera connected", "device", c.Device)
-				return
+			if !connected {
+				d.deviceError("camera")
 			}
-			log.Error("camera unavailable; retrying", "device", c.Device, "err", err)
-			d.deviceError("camera")
 		},
 	})
 }

@@ -173,7 +173,7 @@ func startGate(tb testing.TB, cmd *exec.Cmd, cfg string) *gateRun {
 		}()
 	}
 	go func() { wg.Wait(); close(g.lines) }()
-	g.await(`"msg":"scanner connected"`)
+	g.await(`"msg":"device connected"`)
 	return g
 }
 

@@ -73,7 +73,7 @@ func TestSerialBurstBehindTurnstile(t *testing.T) {
 			}
 		}
 	}
-	await("scanner connected", 1)
+	await("device connected", 1)
 	if _, err := scanner.WriteString(strings.Join(codes, "\r") + "\r"); err != nil {
 		t.Fatal(err)
 	}

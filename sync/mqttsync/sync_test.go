@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -49,11 +49,7 @@ func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTime
 // connection settings.
 func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id string, ackTimeout time.Duration) *gate {
 	t.Helper()
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "w.db"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
 	tr.Place = verifier.Place{Gate: id, Venue: "V"}

@@ -20,6 +20,7 @@
 package mqttsync
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -49,20 +50,28 @@ type Client interface {
 	Subscribe(topic string, qos byte, callback mqtt.MessageHandler) mqtt.Token
 }
 
-// Config configures the gate's sync.
+// Config configures the gate's sync. New refuses a bad value with an
+// error naming its field (as sync.* in wicketd.yaml); a zero value means
+// the default given with the field.
 type Config struct {
 	mqttconn.Conn
 	Fleet, Gate string
-	// BatchSize is the most records in one message.
+	// BatchSize is the most records in one message: 1 to
+	// wire.MaxRecordsPerBatch (default DefaultBatchSize).
 	BatchSize int
-	// MaxInflight is how many unacknowledged batches may be out at once.
+	// MaxInflight is how many unacknowledged batches may be out at once:
+	// 1 to MaxInflightLimit (default DefaultMaxInflight).
 	MaxInflight int
 	// AckTimeout: unacknowledged batches are sent again after this long
-	// (collectors drop duplicates).
+	// (collectors drop duplicates). Default DefaultAckTimeout.
 	AckTimeout time.Duration
-	// StatusEvery is how often the retained status is refreshed.
+	// StatusEvery is how often the retained status is refreshed. Default
+	// DefaultStatusEvery.
 	StatusEvery time.Duration
-	// ReconnectMin and ReconnectMax bound the backoff between attempts.
+	// ReconnectMin and ReconnectMax bound the backoff between attempts
+	// (defaults DefaultReconnectMin and DefaultReconnectMax, or
+	// ReconnectMin if that is larger); ReconnectMax may not be below
+	// ReconnectMin.
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
 	NewClient func(*mqtt.ClientOptions) Client
@@ -76,6 +85,64 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultBatchSize    = 100
+	DefaultMaxInflight  = 4
+	DefaultAckTimeout   = 10 * time.Second
+	DefaultStatusEvery  = time.Minute
+	DefaultReconnectMin = time.Second
+	DefaultReconnectMax = 2 * time.Minute
+)
+
+// MaxInflightLimit bounds Config.MaxInflight: the gate remembers maxSent
+// batch ranges to check acks against, which must hold every batch in
+// flight across many resends.
+const MaxInflightLimit = 64
+
+// check refuses bad values, naming the field, and fills in defaults.
+func (c *Config) check() error {
+	if err := wire.ValidName(c.Fleet); err != nil {
+		return fmt.Errorf("sync.fleet: %w", err)
+	}
+	if err := wire.ValidName(c.Gate); err != nil {
+		return fmt.Errorf("gate.id: %w", err)
+	}
+	if err := c.Conn.Validate("sync."); err != nil {
+		return err
+	}
+	switch {
+	case c.BatchSize < 0 || c.BatchSize > wire.MaxRecordsPerBatch:
+		return fmt.Errorf("sync.batch_size: %d; want 1 to %d (0 for %d)", c.BatchSize, wire.MaxRecordsPerBatch, DefaultBatchSize)
+	case c.MaxInflight < 0 || c.MaxInflight > MaxInflightLimit:
+		return fmt.Errorf("sync.max_inflight: %d; want 1 to %d (0 for %d)", c.MaxInflight, MaxInflightLimit, DefaultMaxInflight)
+	case c.AckTimeout < 0:
+		return fmt.Errorf("sync.ack_timeout: %v is negative (0 for %v)", c.AckTimeout, DefaultAckTimeout)
+	case c.StatusEvery < 0:
+		return fmt.Errorf("sync.status_every: %v is negative (0 for %v)", c.StatusEvery, DefaultStatusEvery)
+	case c.ReconnectMin < 0:
+		return fmt.Errorf("sync.reconnect_min: %v is negative (0 for %v)", c.ReconnectMin, DefaultReconnectMin)
+	case c.ReconnectMax < 0 || (c.ReconnectMax != 0 && c.ReconnectMax < c.ReconnectMin):
+		return fmt.Errorf("sync.reconnect_max: %v; want at least reconnect_min (%v), or 0 for %v", c.ReconnectMax, c.ReconnectMin, DefaultReconnectMax)
+	case c.Key != nil && len(c.Key) != ed25519.PrivateKeySize:
+		return errors.New("sync: identity key is not an Ed25519 private key")
+	}
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
+	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
+	c.StatusEvery = cmp.Or(c.StatusEvery, DefaultStatusEvery)
+	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
+	c.ReconnectMax = cmp.Or(c.ReconnectMax, max(DefaultReconnectMax, c.ReconnectMin))
+	if c.NewClient == nil {
+		c.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
+	}
+	if c.Counters == nil {
+		c.Counters = new(mqttconn.Counters) // tells which node the gate is on
+	}
+	c.Clock = clock.OrReal(c.Clock)
+	return nil
 }
 
 // rosterDoc is the store's name of the installed roster.
@@ -153,8 +220,10 @@ type Sync struct {
 	incoming  chan mqtt.Message
 	lost      chan error
 	resync    atomic.Bool
-	parts     chan mqtt.Message // snapshot parts, handed over unbuffered
-	quit      chan struct{}     // closed when Run returns
+	parts     chan mqtt.Message        // snapshot parts, handed over unbuffered
+	quit      chan struct{}            // closed when Run returns
+	running   atomic.Bool              // Run was called
+	gapTimer  interface{ Stop() bool } // the pending gap re-check; session goroutine only
 	statusDue atomic.Bool
 	roster    atomic.Pointer[verifier.Roster]
 
@@ -168,44 +237,11 @@ type Sync struct {
 // seqRange is the seqs of one records batch, From <= seq <= Through.
 type seqRange struct{ from, through uint64 }
 
-// New returns a Sync. status builds the gate's status message.
+// New checks cfg (see Config) and returns a Sync. status builds the
+// gate's status message.
 func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Status, log *slog.Logger) (*Sync, error) {
-	if err := wire.ValidName(cfg.Fleet); err != nil {
-		return nil, fmt.Errorf("sync.fleet: %w", err)
-	}
-	if err := wire.ValidName(cfg.Gate); err != nil {
-		return nil, fmt.Errorf("gate.id: %w", err)
-	}
-	if err := cfg.Conn.Validate("sync."); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
-	}
-	if cfg.BatchSize <= 0 || cfg.BatchSize > wire.MaxRecordsPerBatch {
-		cfg.BatchSize = 100
-	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = 4
-	}
-	if cfg.AckTimeout <= 0 {
-		cfg.AckTimeout = 10 * time.Second
-	}
-	if cfg.StatusEvery <= 0 {
-		cfg.StatusEvery = time.Minute
-	}
-	if cfg.ReconnectMin <= 0 {
-		cfg.ReconnectMin = time.Second
-	}
-	if cfg.ReconnectMax < cfg.ReconnectMin {
-		cfg.ReconnectMax = 2 * time.Minute
-	}
-	if cfg.NewClient == nil {
-		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
-	}
-	cfg.Clock = clock.OrReal(cfg.Clock)
-	if cfg.Counters == nil {
-		cfg.Counters = new(mqttconn.Counters) // tells which node the gate is on
-	}
-	if cfg.Key != nil && len(cfg.Key) != ed25519.PrivateKeySize {
-		return nil, errors.New("sync: identity key is not an Ed25519 private key")
 	}
 	s := &Sync{
 		cfg: cfg, topics: wire.Topics{Fleet: cfg.Fleet}, st: st, tr: tr, status: status,
@@ -267,8 +303,14 @@ func (s *Sync) update(f func(*State)) {
 }
 
 // Run connects and keeps the gate in sync until ctx ends; then it
-// publishes the offline status and disconnects.
+// publishes the offline status, disconnects and waits for its worker
+// (the goroutine that applies acks and trust documents to the store), so
+// the store may be closed once Run returned. Run may be called once; a
+// second call returns an error.
 func (s *Sync) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("sync: Run called twice")
+	}
 	opts, err := s.cfg.Conn.Options()
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -294,8 +336,10 @@ func (s *Sync) Run(ctx context.Context) error {
 		}
 	})
 	client := s.cfg.NewClient(opts)
-	defer close(s.quit)
-	go s.worker(ctx)
+	var worker sync.WaitGroup
+	worker.Go(func() { s.worker(ctx) })
+	defer worker.Wait()
+	defer close(s.quit) // first: a handler waiting to hand a part over gives up
 	bo := clock.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
 		if err := s.connect(ctx, client); err != nil {
@@ -461,6 +505,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 	defer t.Stop()
 	lastStatus := time.Time{}
 	var gapSince, lastGapResync time.Time
+	defer s.stopGapTimer()
 	for {
 		gapSince, lastGapResync = s.checkGap(gapSince, lastGapResync)
 		if s.cfg.Clock.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
@@ -529,7 +574,8 @@ func (s *Sync) checkGap(since, last time.Time) (time.Time, time.Time) {
 	}
 	now := s.cfg.Clock.Now()
 	if since.IsZero() {
-		s.cfg.Clock.AfterFunc(gapWait, s.Notify)
+		s.stopGapTimer()
+		s.gapTimer = s.cfg.Clock.AfterFunc(gapWait, s.Notify)
 		return now, last
 	}
 	if now.Sub(since) < gapWait || (!last.IsZero() && now.Sub(last) < gapRetry) {
@@ -538,6 +584,14 @@ func (s *Sync) checkGap(since, last time.Time) (time.Time, time.Time) {
 	s.log.Info("a delta waits for a version that has not come; asking for the retained trust data again")
 	s.resync.Store(true)
 	return since, now
+}
+
+// stopGapTimer stops the pending gap re-check, if any.
+func (s *Sync) stopGapTimer() {
+	if s.gapTimer != nil {
+		s.gapTimer.Stop()
+		s.gapTimer = nil
+	}
 }
 
 // dropAcked forgets in-flight batches whose rows are gone from the outbox.

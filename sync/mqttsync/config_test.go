@@ -13,6 +13,7 @@ import (
 
 	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
+	"wicket/sync/mqtttest"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
@@ -113,7 +114,7 @@ func TestRunJoinsWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.onMessage(nil, fakeMessage{topic: s.topics.Roster(), payload: wiretest.Roster(t, f.Root, 1, "g1")})
+	s.onMessage(nil, mqtttest.NewMessage(s.topics.Roster(), wiretest.Roster(t, f.Root, 1, "g1")))
 	testkit.Eventually(t, "the worker taking the roster", 10*time.Second, func() bool { return len(s.incoming) == 0 })
 	cancel()
 	<-c.disconnected
@@ -157,22 +158,7 @@ func (doneToken) WaitTimeout(time.Duration) bool { return true }
 func (doneToken) Done() <-chan struct{}          { return closed }
 func (doneToken) Error() error                   { return nil }
 
-// fakeMessage is a received MQTT message.
-type fakeMessage struct {
-	topic   string
-	payload []byte
-}
-
-func (m fakeMessage) Duplicate() bool   { return false }
-func (m fakeMessage) Qos() byte         { return 1 }
-func (m fakeMessage) Retained() bool    { return false }
-func (m fakeMessage) Topic() string     { return m.topic }
-func (m fakeMessage) MessageID() uint16 { return 1 }
-func (m fakeMessage) Payload() []byte   { return m.payload }
-func (m fakeMessage) Ack()              {}
-
 var (
-	_ Client       = (*fakeClient)(nil)
-	_ mqtt.Token   = doneToken{}
-	_ mqtt.Message = fakeMessage{}
+	_ Client     = (*fakeClient)(nil)
+	_ mqtt.Token = doneToken{}
 )

@@ -11,7 +11,7 @@ import (
 )
 
 // TestFullDiskCommit fills a real file system under the store: commits
-// fail marked store.ErrCommit and store.ErrDiskFull, CommitHealth says so until a
+// fail marked ErrCommit and ErrDiskFull, CommitHealth says so until a
 // commit succeeds after space is freed, and nothing half-written remains.
 func TestFullDiskCommit(t *testing.T) {
 	disk := storetest.SmallDisk(t, 4<<20)
@@ -55,7 +55,7 @@ func TestFullDiskCommit(t *testing.T) {
 }
 
 // TestPrepareCommitFullDisk: a Commit that fails on a full file system is
-// marked store.ErrCommit, recorded for CommitHealth, and leaves nothing.
+// marked ErrCommit, recorded for CommitHealth, and leaves nothing.
 func TestPrepareCommitFullDisk(t *testing.T) {
 	disk := storetest.SmallDisk(t, 4<<20)
 	s := storetest.Open(t, store.Options{Path: filepath.Join(disk.Dir, "wicket.db")})

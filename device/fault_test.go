@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -107,14 +108,8 @@ func TestSerialGarbageAtWrongBaud(t *testing.T) {
 	}
 }
 
-// waitStats polls the source's counters until ok or patience runs out.
+// waitStats waits until the source's counters satisfy ok.
 func waitStats(t *testing.T, src *SerialSource, ok func(SerialStats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !ok(src.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Stats() = %+v: condition not met within %v", src.Stats(), patience)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the source's counters", patience, func() bool { return ok(src.Stats()) })
 }

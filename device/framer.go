@@ -23,6 +23,11 @@ const (
 	TerminatorCRLF
 )
 
+// DefaultTerminator is the terminator of a zero FramerConfig or
+// SerialConfig: CR is most scanners' factory suffix, and a CR mode also
+// takes CRLF.
+const DefaultTerminator = TerminatorCR
+
 // ParseTerminator parses "cr", "lf" or "crlf" (any case).
 func ParseTerminator(s string) (Terminator, error) {
 	switch strings.ToLower(s) {
@@ -74,7 +79,7 @@ func (t Terminator) valid() bool {
 
 // FramerConfig configures a Framer.
 type FramerConfig struct {
-	// Terminator ends each frame. Zero means TerminatorCR.
+	// Terminator ends each frame. Zero means DefaultTerminator.
 	Terminator Terminator
 	// MaxFrame is the longest frame kept, in bytes, not counting the
 	// terminator. Longer input is reported once with ErrFrameTooLong and
@@ -94,7 +99,7 @@ type FramerConfig struct {
 
 func (c FramerConfig) withDefaults() FramerConfig {
 	if c.Terminator == 0 {
-		c.Terminator = TerminatorCR
+		c.Terminator = DefaultTerminator
 	}
 	if c.MaxFrame == 0 {
 		c.MaxFrame = DefaultMaxFrame

@@ -145,31 +145,6 @@ func TestHexDump(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		rand func(int64) int64
-		want []time.Duration
-	}{
-		{"lowest jitter", func(int64) int64 { return 0 },
-			[]time.Duration{50, 100, 200, 400, 500, 500}},
-		{"highest jitter", func(n int64) int64 { return n - 1 },
-			[]time.Duration{100, 200, 400, 800, 1000, 1000}},
-	} {
-		b := backoff{min: 100 * time.Millisecond, max: time.Second, rand: tt.rand}
-		for i, want := range tt.want {
-			want *= time.Millisecond
-			if got := b.next(); got != want {
-				t.Errorf("%s: next() #%d = %v; want %v", tt.name, i, got, want)
-			}
-		}
-		b.reset()
-		if got, want := b.next(), tt.want[0]*time.Millisecond; got != want {
-			t.Errorf("%s: next() after reset = %v; want %v", tt.name, got, want)
-		}
-	}
-}
-
 func TestLogLimiter(t *testing.T) {
 	l := NewLogLimiter(time.Second)
 	type step struct {

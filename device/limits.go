@@ -16,8 +16,13 @@ const (
 	// DefaultInterByteTimeout is how long a partial frame may wait for its
 	// next byte. A scanner sends a code in one burst, about a millisecond
 	// per byte even at 9600 baud, so half a second of silence means the rest
-	// is not coming.
+	// is not coming. Shorter cut a code in two on a stalled board
+	// (docs/latency.md).
 	DefaultInterByteTimeout = 500 * time.Millisecond
+
+	// DefaultBaud is the line speed of a SerialConfig without one: the
+	// factory setting of most scanners.
+	DefaultBaud = 9600
 
 	// DefaultReadTimeout is how long one serial read waits for data before
 	// Run checks its context again. termios counts in tenths of a second, so
@@ -32,12 +37,16 @@ const (
 
 	// DefaultHoldOffWindow is how long a code must be out of sight before
 	// it counts as a new scan. Scanners re-read a code every few hundred
-	// milliseconds while it is held in front of them.
-	DefaultHoldOffWindow = 2 * time.Second
+	// milliseconds while it is held in front of them, a camera source every
+	// second (camera.DefaultRepeatAfter): three seconds keeps a held code
+	// held across two missed reads.
+	DefaultHoldOffWindow = 3 * time.Second
 
-	// DefaultHoldOffSize is how many recent codes HoldOff remembers. Only a
-	// handful of people stand at one reader within a hold-off window.
-	DefaultHoldOffSize = 8
+	// DefaultHoldOffSize is how many recent codes HoldOff remembers: a
+	// queue of a few people presenting in turn within one window, with room
+	// to spare. A code forgotten while still held gives a second decision;
+	// remembering one more costs 16 bytes.
+	DefaultHoldOffSize = 16
 
 	// previewLen bounds the bytes of dropped input kept in a Frame for logs.
 	previewLen = 32

@@ -30,8 +30,9 @@ type ReaderSource struct {
 	log  *slog.Logger
 }
 
-// NewReaderSource returns a source reading r; name becomes Scan.Source. A
-// nil logger discards.
+// NewReaderSource returns a source reading r; name becomes Scan.Source.
+// Its log lines carry name as source; scope logger for the role
+// (component=scanner). A nil logger discards.
 func NewReaderSource(name string, r io.Reader, cfg ReaderConfig, logger *slog.Logger) (*ReaderSource, error) {
 	fc := FramerConfig{Terminator: TerminatorLF, MaxFrame: cfg.MaxFrame, StripAIM: cfg.StripAIM}
 	if err := fc.Validate(); err != nil {
@@ -40,7 +41,7 @@ func NewReaderSource(name string, r io.Reader, cfg ReaderConfig, logger *slog.Lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &ReaderSource{name: name, r: r, cfg: fc, log: logger.With("component", "scanner", "source", name)}, nil
+	return &ReaderSource{name: name, r: r, cfg: fc, log: logger.With("source", name)}, nil
 }
 
 type chunk struct {

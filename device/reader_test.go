@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"wicket/device/internal/logtest"
 )
 
 // collect runs src to its end and returns the payloads it delivered.
@@ -29,7 +31,8 @@ func collect(t *testing.T, src Source) ([]string, error) {
 
 func TestReaderSource(t *testing.T) {
 	in := "HC1:ONE\nHC1:TWO\r\n\n\r\n]Q1HC1:AIM\nTOO-LONG-LINE\nHC1:LAST"
-	src, err := NewReaderSource("stdin", strings.NewReader(in), ReaderConfig{MaxFrame: 10, StripAIM: true}, testLogger(t))
+	log, buf := jsonLogger("scanner")
+	src, err := NewReaderSource("stdin", strings.NewReader(in), ReaderConfig{MaxFrame: 10, StripAIM: true}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +40,12 @@ func TestReaderSource(t *testing.T) {
 	want := []string{"HC1:ONE", "HC1:TWO", "HC1:AIM", "HC1:LAST"}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("ReaderSource(%q) = %q, %v; want %q, nil", in, got, err, want)
+	}
+	// The long line is logged once, with the component the caller set
+	// and the source's name, each once.
+	lines := logtest.Lines(t, buf.String())
+	if len(lines) != 1 || lines[0]["msg"] != "dropped line" || lines[0]["component"] != "scanner" || lines[0]["source"] != "stdin" {
+		t.Errorf("log = %v; want one dropped line from component scanner, source stdin", lines)
 	}
 }
 

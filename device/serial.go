@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tarm/serial"
+
+	"wicket/internal/clock"
 )
 
 // SerialConfig configures a SerialSource.
@@ -24,11 +26,11 @@ type SerialConfig struct {
 	// /dev/ttyACM0 or /dev/ttyUSB0, whose number can change when the
 	// scanner is plugged in again. Required.
 	Device string
-	// Baud is the line speed. Zero means 9600. USB CDC-ACM scanners
+	// Baud is the line speed. Zero means DefaultBaud. USB CDC-ACM scanners
 	// ignore it.
 	Baud int
 	// Terminator is what the scanner sends after each code. Zero means
-	// TerminatorCR, the factory default of most scanners.
+	// DefaultTerminator.
 	Terminator Terminator
 	// MaxFrame bounds one frame in bytes; longer input is dropped, counted
 	// and logged, and reading resyncs at the next terminator. Zero means
@@ -58,10 +60,10 @@ var Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 4
 
 func (c SerialConfig) withDefaults() SerialConfig {
 	if c.Baud == 0 {
-		c.Baud = 9600
+		c.Baud = DefaultBaud
 	}
 	if c.Terminator == 0 {
-		c.Terminator = TerminatorCR
+		c.Terminator = DefaultTerminator
 	}
 	if c.MaxFrame == 0 {
 		c.MaxFrame = DefaultMaxFrame
@@ -121,18 +123,18 @@ func (c SerialConfig) framer() FramerConfig {
 
 // SerialOptions are the optional collaborators of a SerialSource.
 type SerialOptions struct {
-	// Logger receives the source's log lines; nil discards them.
+	// Logger receives the source's log lines, which carry the device path;
+	// scope it for the role (component=scanner, component=thermometer).
+	// Nil discards them.
 	Logger *slog.Logger
-	// OnState is called from Run when the scanner comes or goes:
+	// OnState is called from Run when the device comes or goes:
 	// (true, nil) once it is open, (false, err) when it cannot be opened or
 	// is lost, err wrapping ErrDisconnected in the latter case. It is called
 	// on changes only, not on every failed retry, and must not block.
 	OnState func(connected bool, err error)
-	// Now returns the time stamped on scans; nil means time.Now.
-	Now func() time.Time
-	// Wait waits d or until ctx is done, reporting whether d passed; Run
-	// uses it between attempts to open the device. Nil means a timer.
-	Wait func(ctx context.Context, d time.Duration) bool
+	// Clock stamps scans, times the inter-byte timeout and the waits
+	// between attempts to open the device; nil means the real clock.
+	Clock clock.Clock
 }
 
 // SerialStats counts what a SerialSource saw since it was made.
@@ -150,18 +152,15 @@ type SerialStats struct {
 // backoff whenever it is missing or fails, and keeps running until its
 // context is done.
 type SerialSource struct {
-	cfg     SerialConfig
-	log     *slog.Logger
-	onState func(bool, error)
-	now     func() time.Time
-	wait    func(context.Context, time.Duration) bool
+	cfg   SerialConfig
+	log   *slog.Logger
+	clock clock.Clock
+	link  *Reconnector
 
-	frames, tooLong, partial, flushed, disconnects atomic.Uint64
-	connected                                      atomic.Bool
+	frames, tooLong, partial, flushed atomic.Uint64
 
 	// Used by the Run goroutine only.
 	limit *LogLimiter
-	state int // 0 unknown, 1 connected, -1 disconnected
 }
 
 // NewSerialSource checks cfg and returns a source for it. It does not open
@@ -170,25 +169,23 @@ func NewSerialSource(cfg SerialConfig, opts SerialOptions) (*SerialSource, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &SerialSource{
-		cfg:     cfg.withDefaults(),
-		log:     opts.Logger,
-		onState: opts.OnState,
-		now:     opts.Now,
-		wait:    opts.Wait,
-		limit:   NewLogLimiter(logEvery),
+	cfg = cfg.withDefaults()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.log = s.log.With("component", "scanner", "device", cfg.Device)
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.wait == nil {
-		s.wait = Sleep
-	}
-	return s, nil
+	log = log.With("device", cfg.Device)
+	clk := clock.OrReal(opts.Clock)
+	return &SerialSource{
+		cfg:   cfg,
+		log:   log,
+		clock: clk,
+		link: NewReconnector(ReconnectConfig{
+			RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
+			Clock: clk, Logger: log, OnState: opts.OnState,
+		}),
+		limit: NewLogLimiter(logEvery),
+	}, nil
 }
 
 // Stats returns the counters. It is safe to call while Run runs.
@@ -198,8 +195,8 @@ func (s *SerialSource) Stats() SerialStats {
 		TooLong:     s.tooLong.Load(),
 		Partial:     s.partial.Load(),
 		Flushed:     s.flushed.Load(),
-		Disconnects: s.disconnects.Load(),
-		Connected:   s.connected.Load(),
+		Disconnects: s.link.Disconnects(),
+		Connected:   s.link.Connected(),
 	}
 }
 
@@ -209,68 +206,38 @@ func (s *SerialSource) Stats() SerialStats {
 // itself when the device is back. It returns nil once ctx is done, within
 // about ReadTimeout; it has no other way to end.
 func (s *SerialSource) Run(ctx context.Context, out chan<- Scan) error {
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
-	for ctx.Err() == nil {
-		lock, err := LockPort(s.cfg.Device)
-		var port *serial.Port
-		if err == nil {
-			port, err = serial.OpenPort(&serial.Config{
-				Name:        s.cfg.Device,
-				Baud:        s.cfg.Baud,
-				ReadTimeout: s.cfg.ReadTimeout,
-			})
-			if err != nil {
-				lock.Close()
-			}
-		}
+	return s.link.Run(ctx, func(ctx context.Context, opened func()) error {
+		port, lock, err := s.open()
 		if err != nil {
-			s.setState(false, fmt.Errorf("open scanner: %w", err))
-			if !s.wait(ctx, b.next()) {
-				break
+			return fmt.Errorf("open scanner: %w", err)
+		}
+		defer lock.Close()
+		defer func() {
+			if cerr := port.Close(); cerr != nil {
+				s.log.Debug("close port", "err", cerr)
 			}
-			continue
-		}
-		b.reset()
-		s.setState(true, nil)
-		err = s.read(ctx, port, out)
-		if cerr := port.Close(); cerr != nil {
-			s.log.Debug("close port", "err", cerr)
-		}
-		lock.Close()
-		if err == nil {
-			break
-		}
-		s.disconnects.Add(1)
-		s.setState(false, err)
-		if !s.wait(ctx, b.next()) {
-			break
-		}
-	}
-	s.connected.Store(false)
-	return nil
+		}()
+		opened()
+		return s.read(ctx, port, out)
+	})
 }
 
-// setState records a change of connection state, logs it and calls
-// OnState. Repeats of the same state are logged at debug level only.
-func (s *SerialSource) setState(connected bool, err error) {
-	want := -1
-	if connected {
-		want = 1
+// open locks the device and opens it as a serial port.
+func (s *SerialSource) open() (*serial.Port, io.Closer, error) {
+	lock, err := LockPort(s.cfg.Device)
+	if err != nil {
+		return nil, nil, err
 	}
-	s.connected.Store(connected)
-	if s.state == want {
-		s.log.Debug("scanner still unavailable", "err", err)
-		return
+	port, err := serial.OpenPort(&serial.Config{
+		Name:        s.cfg.Device,
+		Baud:        s.cfg.Baud,
+		ReadTimeout: s.cfg.ReadTimeout,
+	})
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
 	}
-	s.state = want
-	if connected {
-		s.log.Info("scanner connected")
-	} else {
-		s.log.Warn("scanner unavailable", "err", err)
-	}
-	if s.onState != nil {
-		s.onState(connected, err)
-	}
+	return port, lock, nil
 }
 
 // read delivers scans from an open port until ctx is done (nil) or the
@@ -294,9 +261,9 @@ func (s *SerialSource) read(ctx context.Context, port io.Reader, out chan<- Scan
 	buf := make([]byte, readChunk)
 	fast := 0
 	for ctx.Err() == nil {
-		start := time.Now()
+		start := s.clock.Now()
 		n, err := port.Read(buf)
-		now := s.now()
+		now := s.clock.Now()
 		var frames []Frame
 		if n > 0 {
 			frames = fr.Feed(buf[:n], now)
@@ -309,7 +276,7 @@ func (s *SerialSource) read(ctx context.Context, port io.Reader, out chan<- Scan
 			}
 			// deliver may have waited for the decision loop: the rest of
 			// a code may have been in the kernel's buffer all along.
-			fr.Resume(s.now())
+			fr.Resume(s.clock.Now())
 		}
 		switch {
 		case err == nil:
@@ -319,7 +286,7 @@ func (s *SerialSource) read(ctx context.Context, port io.Reader, out chan<- Scan
 		case n > 0:
 			fast = 0
 		default:
-			if time.Since(start) < s.cfg.ReadTimeout/2 {
+			if now.Sub(start) < s.cfg.ReadTimeout/2 {
 				fast++
 			} else {
 				fast = 0

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,28 +8,24 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/creack/pty"
 
 	"wicket/decoder"
+	"wicket/device/internal/logtest"
+	"wicket/internal/testkit"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
 
 // testLogger writes the source's log lines to the test log.
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // fakePort is a pseudo-terminal pair standing in for a USB scanner: the
@@ -97,6 +92,7 @@ type harness struct {
 	scans  chan Scan
 	states chan state
 	done   chan error
+	log    *testkit.Buffer // the source's log, JSON lines scoped component=scanner
 }
 
 func startSerial(t *testing.T, cfg SerialConfig) *harness {
@@ -118,8 +114,10 @@ func startSerialQueue(t *testing.T, cfg SerialConfig, queue int) *harness {
 	if cfg.RetryMin == 0 {
 		cfg.RetryMin, cfg.RetryMax = 10*time.Millisecond, 50*time.Millisecond
 	}
+	log, buf := jsonLogger("scanner")
+	h.log = buf
 	src, err := NewSerialSource(cfg, SerialOptions{
-		Logger:  testLogger(t),
+		Logger:  log,
 		OnState: func(c bool, err error) { h.states <- state{c, err} },
 	})
 	if err != nil {
@@ -137,6 +135,9 @@ func startSerialQueue(t *testing.T, cfg SerialConfig, queue int) *harness {
 			}
 		case <-time.After(5 * time.Second):
 			t.Errorf("Run did not return after cancel")
+		}
+		if t.Failed() {
+			t.Logf("source log:\n%s", h.log)
 		}
 	})
 	h.wantState(true)
@@ -234,45 +235,68 @@ func TestSerialUnplugReplug(t *testing.T) {
 	h.wantState(true)
 	h.port.write("AFTER\r")
 	h.wantScans("AFTER")
-}
 
-func TestSerialMissingDeviceRetries(t *testing.T) {
-	var waits []time.Duration
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var states []state
-	src, err := NewSerialSource(SerialConfig{
-		Device:   filepath.Join(t.TempDir(), "absent"),
-		RetryMin: 100 * time.Millisecond,
-		RetryMax: 400 * time.Millisecond,
-	}, SerialOptions{
-		Logger:  testLogger(t),
-		OnState: func(c bool, err error) { states = append(states, state{c, err}) },
-		Wait: func(ctx context.Context, d time.Duration) bool {
-			waits = append(waits, d)
-			if len(waits) == 5 {
-				cancel()
-				return false
-			}
-			return true
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := src.Run(ctx, make(chan Scan)); err != nil {
-		t.Fatalf("Run() = %v; want nil", err)
-	}
-	if len(states) != 1 || states[0].connected || !errors.Is(states[0].err, os.ErrNotExist) {
-		t.Errorf("OnState calls = %v; want one (false, not exist)", states)
-	}
-	limits := []time.Duration{100, 200, 400, 400, 400}
-	for i, d := range waits {
-		hi := limits[i] * time.Millisecond
-		if d < hi/2 || d > hi {
-			t.Errorf("wait #%d = %v; want within [%v, %v]", i, d, hi/2, hi)
+	// One line per change of state, each naming the device once and the
+	// component once.
+	var changes []string
+	for _, l := range logtest.Lines(t, h.log.String()) {
+		if l["component"] != "scanner" || l["device"] != h.port.link {
+			t.Errorf("log line %v: want component scanner, device %s", l, h.port.link)
+		}
+		if l["level"] != "DEBUG" {
+			changes = append(changes, l["msg"].(string))
 		}
 	}
+	want := []string{"device connected", "device lost; reconnecting", "device connected"}
+	if !slices.Equal(changes, want) {
+		t.Errorf("log above debug = %q; want %q", changes, want)
+	}
+}
+
+// TestSerialMissingDeviceRetries runs a source on a path with no device
+// for three seconds of a synctest bubble's clock: it reports the device
+// unavailable once, then retries with growing waits within the jitter.
+func TestSerialMissingDeviceRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		var states []state
+		log, buf := jsonLogger("scanner")
+		src, err := NewSerialSource(SerialConfig{
+			Device:   filepath.Join(t.TempDir(), "absent"),
+			RetryMin: 100 * time.Millisecond,
+			RetryMax: 400 * time.Millisecond,
+		}, SerialOptions{
+			Logger:  log,
+			OnState: func(c bool, err error) { states = append(states, state{c, err}) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Run(ctx, make(chan Scan)); err != nil {
+			t.Fatalf("Run() = %v; want nil", err)
+		}
+		if len(states) != 1 || states[0].connected || !errors.Is(states[0].err, os.ErrNotExist) {
+			t.Errorf("OnState calls = %v; want one (false, not exist)", states)
+		}
+		var waits []time.Duration
+		for i, l := range logtest.Lines(t, buf.String()) {
+			if want := map[bool]string{true: "WARN", false: "DEBUG"}[i == 0]; l["level"] != want {
+				t.Errorf("log line %d at %v; want %s", i, l["level"], want)
+			}
+			waits = append(waits, time.Duration(l["retry_in"].(float64)))
+		}
+		if len(waits) < 5 {
+			t.Fatalf("%d attempts in 3s: %v; want 5 or more", len(waits), waits)
+		}
+		limits := []time.Duration{100, 200, 400}
+		for i, d := range waits {
+			hi := limits[min(i, len(limits)-1)] * time.Millisecond
+			if d < hi/2 || d > hi {
+				t.Errorf("wait #%d = %v; want within [%v, %v]", i, d, hi/2, hi)
+			}
+		}
+	})
 }
 
 func TestSerialConfig(t *testing.T) {
@@ -387,14 +411,7 @@ func TestSerialStallWhileBusy(t *testing.T) {
 	h.port.write("FIRST\rSECOND\rHALF-A-CO")
 	<-time.After(time.Second) // the loop is busy: FIRST waits in the queue, SECOND in the source
 	h.wantScans("FIRST", "SECOND")
-	deadline := time.After(patience)
-	for h.src.Stats().Partial != 1 {
-		select {
-		case <-deadline:
-			t.Fatalf("partial frame not dropped within %v; stats %+v", patience, h.src.Stats())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	testkit.Eventually(t, "the partial frame dropped", patience, func() bool { return h.src.Stats().Partial == 1 })
 	h.port.write("NEXT\r")
 	h.wantScans("NEXT")
 }

@@ -106,7 +106,7 @@ func newClockRig(t *testing.T, cfgPath string, wall *verifiertest.Clock) *clockR
 		t.Fatal(err)
 	}
 	d.trust = trust.New(d.roots, d.st, d.v, d.log)
-	if err := d.installTrust(); err != nil {
+	if err := d.installTrust(d.cfg); err != nil {
 		t.Fatal(err)
 	}
 	d.ts, err = gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: 5 * time.Millisecond, PassageTimeout: time.Second},
@@ -115,7 +115,7 @@ func newClockRig(t *testing.T, cfgPath string, wall *verifiertest.Clock) *clockR
 		t.Fatal(err)
 	}
 	d.disp = display.New(display.Config{Addr: "127.0.0.1:0", Gate: d.id}, d.log)
-	d.loop = loop.New(loop.Config{Gate: d.id, Venue: d.venue}, d.v, d.st, d.ts, nil, d.log)
+	d.loop = loop.New(loop.Config{Gate: d.id, Venue: d.venue}, d.v, d.st, d.ts, loop.Options{Logger: d.log})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

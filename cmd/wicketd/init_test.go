@@ -73,7 +73,7 @@ func TestInitFlags(t *testing.T) {
 		{cfg.Scanner.Type, "serial"},
 		{cfg.Scanner.Device, "/dev/serial/by-id/usb-Newland_NLS-FM430-if00"},
 		{cfg.Scanner.Baud, 115200},
-		{cfg.Scanner.Terminator, "cr"},
+		{cfg.Scanner.Terminator.String(), "cr"},
 		{cfg.Turnstile.Backend, "gpio"},
 		{cfg.Turnstile.Relay.Name, "GPIO17"},
 		{cfg.Turnstile.Relay.ActiveLow, true},

@@ -9,6 +9,14 @@
 //	wicketd ack-emergency -config FILE lock the gate again after an emergency release
 //	wicketd clock-reset [-config FILE] ORDER  apply a signed clock-floor reset
 //	wicketd version                    print the version
+//
+// For run, this package is the composition root: it wires config →
+// store → trust and verifier → devices → fleet sync → the decision loop
+// (cmd/wicketd/loop) and owns every goroutine's lifetime (one errgroup,
+// joined before the store closes). It owns the display, metrics, the
+// store and outbox alerts, upkeep and reload. It does not decide on a
+// scan, drive the relay for one, or wake the outbox for the loop's
+// records: the loop does, and reports to it through loop.Observer.
 package main
 
 import (

@@ -69,12 +69,13 @@ func judgeFrame(f rawFrame, s config.Scanner) (verdict, fix string) {
 			return "unreadable bytes (garbage)", fmt.Sprintf("the scanner's baud rate is not %d (scanner.baud): set the scanner and scanner.baud to the same rate", s.Baud)
 		}
 	}
+	term := s.Terminator.String()
 	switch {
 	case f.term == "":
-		return "no terminator: the code was not ended", fmt.Sprintf("set the scanner's suffix to %s (scanner.terminator: %s)", strings.ToUpper(s.Terminator), s.Terminator)
-	case f.term != s.Terminator && !(s.Terminator == "cr" && f.term == "crlf"):
-		return fmt.Sprintf("ends with %s, but scanner.terminator is %s", strings.ToUpper(f.term), s.Terminator),
-			fmt.Sprintf("set scanner.terminator: %s, or the scanner's suffix to %s", f.term, strings.ToUpper(s.Terminator))
+		return "no terminator: the code was not ended", fmt.Sprintf("set the scanner's suffix to %s (scanner.terminator: %s)", strings.ToUpper(term), term)
+	case f.term != term && !(term == "cr" && f.term == "crlf"):
+		return fmt.Sprintf("ends with %s, but scanner.terminator is %s", strings.ToUpper(f.term), term),
+			fmt.Sprintf("set scanner.terminator: %s, or the scanner's suffix to %s", f.term, strings.ToUpper(term))
 	}
 	text := string(f.data)
 	if aim := aimID.FindString(text); aim != "" {

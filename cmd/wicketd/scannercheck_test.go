@@ -104,7 +104,7 @@ func FuzzSplitFrames(f *testing.F) {
 		n := len(rest)
 		for _, fr := range frames {
 			n += len(fr.data) + termLen[fr.term]
-			if v, _ := judgeFrame(fr, config.Scanner{Terminator: "cr", Baud: 9600}); v == "" {
+			if v, _ := judgeFrame(fr, config.Scanner{Terminator: device.TerminatorCR, Baud: 9600}); v == "" {
 				t.Errorf("judgeFrame(%q) = no verdict", fr.data)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"wicket/cmd/wicketd/config"
 	"wicket/cmd/wicketd/display"
+	"wicket/cmd/wicketd/loop"
 	"wicket/sync/store"
 )
 
@@ -99,7 +100,7 @@ func TestTamperAlert(t *testing.T) {
 		t.Errorf("metric with the enclosure open: %s; want wicket_tamper_active 1", m)
 	}
 	evs := allEvents(t, st)
-	if len(evs) != 1 || evs[0].Type != store.TypeAlert || evs[0].Reason != "tamper" || !isAlert(evs[0]) {
+	if len(evs) != 1 || evs[0].Type != store.TypeAlert || evs[0].Reason != "tamper" || !loop.IsAlert(evs[0]) {
 		t.Fatalf("records after the enclosure opened = %+v; want one tamper alert", evs)
 	}
 	pin.Out(gpio.Low)
@@ -108,7 +109,7 @@ func TestTamperAlert(t *testing.T) {
 		t.Errorf("metric with the enclosure closed: %s; want wicket_tamper_active 0", m)
 	}
 	evs = allEvents(t, st)
-	if len(evs) != 2 || evs[1].Reason != "tamper_cleared" || isAlert(evs[1]) {
+	if len(evs) != 2 || evs[1].Reason != "tamper_cleared" || loop.IsAlert(evs[1]) {
 		t.Errorf("records after the enclosure closed = %+v; want tamper_cleared, not an alert", evs)
 	}
 }

@@ -73,3 +73,42 @@ func loadDCCPseudonymKey(cfg *config.Config, v *verifier.Verifier) error {
 	}
 	return nil
 }
+
+// installTrust installs the stored key set, then the config's key set
+// file if it is newer, then the config's batch files, through the same
+// checks as data from the broker, from the files cfg names. A file that
+// does not verify is an error (a technician must see it); one older than
+// the installed data is skipped. Files before the failing one stay
+// installed: they verified, as anything from the broker would.
+func (d *daemon) installTrust(cfg *config.Config) error {
+	if err := d.trust.LoadStored(); err != nil {
+		return err
+	}
+	if cfg.Trust.KeySet != "" {
+		path := cfg.Path(cfg.Trust.KeySet)
+		doc, err := readTrustDoc(path)
+		if err != nil {
+			return fmt.Errorf("trust.key_set: %w", err)
+		}
+		if _, err := d.trust.KeySet(doc, path); err != nil {
+			return fmt.Errorf("trust.key_set: %w", err)
+		}
+	}
+	batches, err := cfg.BatchFiles()
+	if err != nil {
+		return err
+	}
+	for _, path := range batches {
+		doc, err := readTrustDoc(path)
+		if err != nil {
+			return fmt.Errorf("trust.batches: %w", err)
+		}
+		if _, err := d.trust.Batch(doc, path); err != nil {
+			return fmt.Errorf("trust.batches: %w", err)
+		}
+	}
+	if as := d.trust.Stats().Assembling; as != nil && len(batches) > 0 {
+		return fmt.Errorf("trust.batches: snapshot %d has %d parts, the files hold %d of them", as.Version, as.Of, as.Have)
+	}
+	return nil
+}

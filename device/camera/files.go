@@ -14,9 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"wicket/device"
 
 	_ "golang.org/x/image/webp" // registers WebP for image.Decode
+
+	"wicket/internal/clock"
 )
 
 // FileFrames replays images from files as frames, for demos and tests.
@@ -27,8 +28,7 @@ type FileFrames struct {
 	loop     bool
 	interval time.Duration
 
-	now  func() time.Time
-	wait func(ctx context.Context, d time.Duration) bool
+	clock clock.Clock
 
 	i      int
 	seq    uint64
@@ -56,7 +56,7 @@ func NewFileFrames(paths []string, loop bool, fps float64) (*FileFrames, error) 
 	if fps < 0 || math.IsNaN(fps) || math.IsInf(fps, 0) {
 		return nil, fmt.Errorf("%w: fps %v: use a positive rate, or 0 for no pacing", ErrConfig, fps)
 	}
-	f := &FileFrames{loop: loop, now: time.Now, wait: device.Sleep}
+	f := &FileFrames{loop: loop, clock: clock.Real()}
 	if fps > 0 {
 		f.interval = time.Duration(float64(time.Second) / fps)
 	}
@@ -163,15 +163,15 @@ func (f *FileFrames) Next(ctx context.Context) (Frame, error) {
 		f.i = 0
 	}
 	if f.interval > 0 {
-		now := f.now()
+		now := f.clock.Now()
 		if f.due.IsZero() {
 			f.due = now
 		}
-		if d := f.due.Sub(now); d > 0 && !f.wait(ctx, d) {
+		if d := f.due.Sub(now); d > 0 && !clock.Sleep(ctx, f.clock, d) {
 			return Frame{}, ctx.Err()
 		}
 	}
-	at := f.now()
+	at := f.clock.Now()
 	if f.interval > 0 {
 		f.due = f.due.Add(f.interval)
 		if f.due.Before(at) {

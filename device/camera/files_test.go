@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/image/webp"
@@ -138,62 +140,54 @@ func TestFileFramesMJPEGLoop(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock whose wait returns at once, moving the time on.
-type fakeClock struct {
-	t     time.Time
-	waits []time.Duration
-}
-
-func (c *fakeClock) now() time.Time { return c.t }
-
-func (c *fakeClock) wait(ctx context.Context, d time.Duration) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	c.waits = append(c.waits, d)
-	c.t = c.t.Add(d)
-	return true
-}
-
+// TestFileFramesRate replays at 4 fps in a synctest bubble, whose clock
+// is the real one as FileFrames sees it: the time Next spends waiting is
+// the pacing, and a caller that is late is not made to catch up.
 func TestFileFramesRate(t *testing.T) {
-	dir := t.TempDir()
-	writePNG(t, filepath.Join(dir, "a.png"), sized(8, 8, 1))
-	f, err := NewFileFrames([]string{dir}, true, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Unix(1000, 0)
-	clk := &fakeClock{t: start}
-	f.now, f.wait = clk.now, clk.wait
-
-	frames := nextN(t, f, 3)
-	clk.t = clk.t.Add(100 * time.Millisecond) // the caller took a while
-	frames = append(frames, nextN(t, f, 1)...)
-	clk.t = clk.t.Add(time.Second) // the caller fell behind
-	frames = append(frames, nextN(t, f, 2)...)
-
-	want := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond}
-	if len(clk.waits) != len(want) {
-		t.Fatalf("waits = %v; want %v", clk.waits, want)
-	}
-	for i := range want {
-		if clk.waits[i] != want[i] {
-			t.Errorf("waits = %v; want %v", clk.waits, want)
-			break
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		writePNG(t, filepath.Join(dir, "a.png"), sized(8, 8, 1))
+		f, err := NewFileFrames([]string{dir}, true, 4)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	wantAt := []time.Duration{0, 250, 500, 750, 1750, 2000}
-	for i, fr := range frames {
-		if got := fr.At.Sub(start); got != wantAt[i]*time.Millisecond {
-			t.Errorf("frame %d at %v; want %v", i, got, wantAt[i]*time.Millisecond)
+		start := time.Now()
+		var waits []time.Duration
+		next := func(n int) []Frame {
+			var frames []Frame
+			for range n {
+				before := time.Now()
+				frames = append(frames, nextN(t, f, 1)...)
+				if d := time.Since(before); d > 0 {
+					waits = append(waits, d)
+				}
+			}
+			return frames
 		}
-	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := f.Next(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Next with a done context = %v; want context.Canceled", err)
-	}
+		frames := next(3)
+		time.Sleep(100 * time.Millisecond) // the caller took a while
+		frames = append(frames, next(1)...)
+		time.Sleep(time.Second) // the caller fell behind
+		frames = append(frames, next(2)...)
+
+		want := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond}
+		if !slices.Equal(waits, want) {
+			t.Errorf("waits = %v; want %v", waits, want)
+		}
+		wantAt := []time.Duration{0, 250, 500, 750, 1750, 2000}
+		for i, fr := range frames {
+			if got := fr.At.Sub(start); got != wantAt[i]*time.Millisecond {
+				t.Errorf("frame %d at %v; want %v", i, got, wantAt[i]*time.Millisecond)
+			}
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := f.Next(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Next with a done context = %v; want context.Canceled", err)
+		}
+	})
 }
 
 func TestNewFileFramesErrors(t *testing.T) {

@@ -21,6 +21,26 @@ const (
 	FormatMJPEG Format = "MJPEG"
 )
 
+// DefaultFormat is the format asked of a camera when none is set: raw
+// frames cost no decoding.
+const DefaultFormat = FormatYUYV
+
+// UnmarshalText parses "yuyv" or "mjpeg" (any case), so config files can
+// name the format.
+func (f *Format) UnmarshalText(b []byte) error {
+	v := Format(strings.ToUpper(string(b)))
+	if v.codes() == nil {
+		return fmt.Errorf("%w: format %q: use yuyv or mjpeg", ErrConfig, b)
+	}
+	*f = v
+	return nil
+}
+
+// MarshalText returns the format in lower case, as config files write it.
+func (f Format) MarshalText() ([]byte, error) {
+	return []byte(strings.ToLower(string(f))), nil
+}
+
 // fourcc returns the V4L2 pixel format code of four characters.
 func fourcc(s string) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
@@ -109,7 +129,7 @@ type V4L2Config struct {
 	// camera is plugged in again. Required.
 	Device string
 	// Format is the pixel format asked of the camera. Empty means
-	// FormatYUYV. Opening fails with ErrUnsupported, listing the formats
+	// DefaultFormat. Opening fails with ErrUnsupported, listing the formats
 	// the camera offers, if it cannot deliver it.
 	Format Format
 	// Width and Height are the frame size wanted; the camera's supported
@@ -127,7 +147,7 @@ type V4L2Config struct {
 
 func (c V4L2Config) withDefaults() V4L2Config {
 	if c.Format == "" {
-		c.Format = FormatYUYV
+		c.Format = DefaultFormat
 	}
 	if c.Width == 0 {
 		c.Width = DefaultWidth

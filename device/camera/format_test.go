@@ -113,3 +113,27 @@ func TestOpenV4L2Missing(t *testing.T) {
 		t.Fatal("OpenV4L2 of a missing device succeeded")
 	}
 }
+
+// TestFormatText: a config names the format in any case; anything else
+// is refused naming the choices.
+func TestFormatText(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Format
+	}{{"yuyv", FormatYUYV}, {"YUYV", FormatYUYV}, {"mjpeg", FormatMJPEG}, {"MJPEG", FormatMJPEG}} {
+		var f Format
+		if err := f.UnmarshalText([]byte(tc.in)); err != nil || f != tc.want {
+			t.Errorf("UnmarshalText(%q) = %q, %v; want %q", tc.in, f, err, tc.want)
+		}
+		if b, err := f.MarshalText(); err != nil || string(b) != strings.ToLower(tc.in) {
+			t.Errorf("MarshalText(%q) = %q, %v; want %q", f, b, err, strings.ToLower(tc.in))
+		}
+	}
+	for _, in := range []string{"", "h264", "rgb3"} {
+		f := FormatMJPEG
+		err := f.UnmarshalText([]byte(in))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "use yuyv or mjpeg") || f != FormatMJPEG {
+			t.Errorf("UnmarshalText(%q) = %q, %v; want ErrConfig naming yuyv and mjpeg, value unchanged", in, f, err)
+		}
+	}
+}

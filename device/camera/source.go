@@ -9,12 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"wicket/device"
+	"wicket/internal/clock"
 )
 
 // Decoder finds and reads one code in a gray image. *qr.Decoder from
@@ -91,19 +91,18 @@ func (c Config) Validate() error {
 
 // Options are the optional collaborators of a Source.
 type Options struct {
-	// Logger receives the source's log lines; nil discards them.
+	// Logger receives the source's log lines, which carry the camera's
+	// name as device; scope it for the role (component=scanner). Nil
+	// discards them.
 	Logger *slog.Logger
 	// OnState is called from Run when the camera comes or goes: (true,
 	// nil) once it is open, (false, err) when it cannot be opened or is
 	// lost. It is called on changes only, not on every failed retry, and
 	// must not block.
 	OnState func(connected bool, err error)
-	// Now is the clock for MaxDecodeRate; nil means time.Now.
-	Now func() time.Time
-	// Wait waits d or until ctx is done, reporting whether d passed; Run
-	// uses it between attempts to open the camera and to keep to
-	// MaxDecodeRate. Nil means a timer.
-	Wait func(ctx context.Context, d time.Duration) bool
+	// Clock times decodes, MaxDecodeRate and the waits between attempts
+	// to open the camera; nil means the real clock.
+	Clock clock.Clock
 }
 
 // Stats counts what a Source saw since it was made.
@@ -128,22 +127,19 @@ type Stats struct {
 // so decoding never lags behind the camera and the frames waiting are
 // never more than one.
 type Source struct {
-	cfg     Config
-	open    func() (FrameSource, error)
-	dec     Decoder
-	log     *slog.Logger
-	onState func(bool, error)
-	now     func() time.Time
-	wait    func(context.Context, time.Duration) bool
+	cfg   Config
+	open  func() (FrameSource, error)
+	dec   Decoder
+	log   *slog.Logger
+	clock clock.Clock
+	link  *device.Reconnector
 
 	frameEvery, decodeEvery time.Duration
 
-	read, skipped, dropped, decodes, found, repeats, scans, disconnects atomic.Uint64
-	lastNs, totalNs                                                     atomic.Int64
-	connected                                                           atomic.Bool
+	read, skipped, dropped, decodes, found, repeats, scans atomic.Uint64
+	lastNs, totalNs                                        atomic.Int64
 
 	// Used by the Run goroutine only.
-	state       int // 0 unknown, 1 connected, -1 disconnected
 	lastPayload []byte
 	lastAt      time.Time
 }
@@ -160,30 +156,28 @@ func NewSource(cfg Config, open func() (FrameSource, error), dec Decoder, opts O
 	if open == nil || dec == nil {
 		return nil, fmt.Errorf("%w: camera source needs a frame source opener and a decoder", ErrConfig)
 	}
-	s := &Source{
-		cfg:     cfg.withDefaults(),
-		open:    open,
-		dec:     dec,
-		log:     opts.Logger,
-		onState: opts.OnState,
-		now:     opts.Now,
-		wait:    opts.Wait,
+	cfg = cfg.withDefaults()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("device", cfg.Name)
+	s := &Source{
+		cfg:   cfg,
+		open:  open,
+		dec:   dec,
+		log:   log,
+		clock: clock.OrReal(opts.Clock),
+	}
+	s.link = device.NewReconnector(device.ReconnectConfig{
+		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
+		Clock: s.clock, Logger: log, OnState: opts.OnState,
+	})
 	if s.cfg.MaxFPS > 0 {
 		s.frameEvery = time.Duration(float64(time.Second) / s.cfg.MaxFPS)
 	}
 	if s.cfg.MaxDecodeRate > 0 {
 		s.decodeEvery = time.Duration(float64(time.Second) / s.cfg.MaxDecodeRate)
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.log = s.log.With("component", "camera", "camera", cfg.Name)
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.wait == nil {
-		s.wait = device.Sleep
 	}
 	return s, nil
 }
@@ -198,9 +192,9 @@ func (s *Source) Stats() Stats {
 		Found:         s.found.Load(),
 		Repeats:       s.repeats.Load(),
 		Scans:         s.scans.Load(),
-		Disconnects:   s.disconnects.Load(),
+		Disconnects:   s.link.Disconnects(),
 		LastDecode:    time.Duration(s.lastNs.Load()),
-		Connected:     s.connected.Load(),
+		Connected:     s.link.Connected(),
 	}
 	if st.Decodes > 0 {
 		st.AvgDecode = time.Duration(s.totalNs.Load() / int64(st.Decodes))
@@ -217,63 +211,29 @@ func (s *Source) Stats() Stats {
 // when the frame source ends (io.EOF, a file replay without loop) after
 // decoding its last frame. Sends on out give way to ctx.
 func (s *Source) Run(ctx context.Context, out chan<- device.Scan) error {
-	defer s.connected.Store(false)
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
-	for ctx.Err() == nil {
+	return s.link.Run(ctx, func(ctx context.Context, opened func()) error {
 		fs, err := s.open()
 		if err != nil {
-			s.setState(false, fmt.Errorf("open camera: %w", err))
-			if !s.wait(ctx, b.next()) {
-				break
+			return fmt.Errorf("open camera: %w", err)
+		}
+		defer func() {
+			if cerr := fs.Close(); cerr != nil {
+				s.log.Debug("close camera", "err", cerr)
 			}
-			continue
-		}
-		b.reset()
-		s.setState(true, nil)
+		}()
+		opened()
 		err = s.stream(ctx, fs, out)
-		if cerr := fs.Close(); cerr != nil {
-			s.log.Debug("close camera", "err", cerr)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if errors.Is(err, io.EOF) {
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return nil
+		case errors.Is(err, io.EOF):
 			s.log.Info("frame source ended")
 			return nil
+		case errors.Is(err, ErrDeviceGone):
+			return err
 		}
-		if !errors.Is(err, ErrDeviceGone) {
-			err = fmt.Errorf("%w: %w", ErrDeviceGone, err)
-		}
-		s.disconnects.Add(1)
-		s.setState(false, err)
-		if !s.wait(ctx, b.next()) {
-			break
-		}
-	}
-	return nil
-}
-
-// setState records a change of connection state, logs it and calls
-// OnState. Repeats of the same state are logged at debug level only.
-func (s *Source) setState(connected bool, err error) {
-	want := -1
-	if connected {
-		want = 1
-	}
-	s.connected.Store(connected)
-	if s.state == want {
-		s.log.Debug("camera still unavailable", "err", err)
-		return
-	}
-	s.state = want
-	if connected {
-		s.log.Info("camera connected")
-	} else {
-		s.log.Warn("camera unavailable", "err", err)
-	}
-	if s.onState != nil {
-		s.onState(connected, err)
-	}
+		return fmt.Errorf("%w: %w", ErrDeviceGone, err)
+	})
 }
 
 // stream decodes frames from fs until ctx is done (nil) or fs fails (its
@@ -297,12 +257,12 @@ func (s *Source) stream(ctx context.Context, fs FrameSource, out chan<- device.S
 		case ended = <-readErr:
 		}
 		if ended == nil && s.decodeEvery > 0 && !lastDecode.IsZero() {
-			if d := lastDecode.Add(s.decodeEvery).Sub(s.now()); d > 0 && !s.wait(ctx, d) {
+			if d := lastDecode.Add(s.decodeEvery).Sub(s.clock.Now()); d > 0 && !clock.Sleep(ctx, s.clock, d) {
 				return nil
 			}
 		}
 		if f, ok := box.take(); ok {
-			lastDecode = s.now()
+			lastDecode = s.clock.Now()
 			sent := s.decode(ctx, f, out)
 			box.release(f)
 			if !sent {
@@ -339,9 +299,9 @@ func (s *Source) pull(ctx context.Context, fs FrameSource, box *mailbox) error {
 // decode decodes f and delivers its code, if any and not a repeat. It
 // reports false if ctx was done before the scan could be sent.
 func (s *Source) decode(ctx context.Context, f Frame, out chan<- device.Scan) bool {
-	start := time.Now()
+	start := s.clock.Now()
 	payload, err := s.dec.DecodeGray(f.Gray)
-	took := time.Since(start)
+	took := s.clock.Since(start)
 	s.decodes.Add(1)
 	s.lastNs.Store(int64(took))
 	s.totalNs.Add(int64(took))
@@ -417,22 +377,3 @@ func (m *mailbox) release(f Frame) {
 		m.spare = f.Gray
 	}
 }
-
-// backoff yields exponentially growing waits with jitter: each wait is
-// drawn from [d/2, d], where d doubles from min up to max.
-type backoff struct {
-	min, max time.Duration
-	cur      time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	half := b.cur / 2
-	return half + time.Duration(rand.Int64N(int64(b.cur-half)+1))
-}
-
-func (b *backoff) reset() { b.cur = 0 }

@@ -7,11 +7,11 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -20,6 +20,8 @@ import (
 	"wicket/device"
 	"wicket/device/camera"
 	"wicket/device/camera/cameratest"
+	"wicket/device/internal/logtest"
+	"wicket/internal/testkit"
 )
 
 var _ camera.Decoder = (*qr.Decoder)(nil)
@@ -71,7 +73,13 @@ func writeQR(t *testing.T, path, text string) {
 	}
 }
 
-func collect(out chan device.Scan) []device.Scan {
+// runAll runs src to its end, with room for ten scans, and returns them.
+func runAll(t *testing.T, src *camera.Source) []device.Scan {
+	t.Helper()
+	out := make(chan device.Scan, 10)
+	if err := src.Run(context.Background(), out); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
 	close(out)
 	var got []device.Scan
 	for s := range out {
@@ -101,11 +109,7 @@ func TestSourceEndToEndQR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan device.Scan, 10)
-	if err := src.Run(context.Background(), out); err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	got := collect(out)
+	got := runAll(t, src)
 	var texts []string
 	for _, s := range got {
 		texts = append(texts, string(s.Payload))
@@ -236,12 +240,8 @@ func TestSourceRepeatAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan device.Scan, 10)
-	if err := src.Run(context.Background(), out); err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, s := range collect(out) {
+	for _, s := range runAll(t, src) {
 		got = append(got, fmt.Sprintf("%s@%v", s.Payload, s.At.Sub(time.Unix(100, 0))))
 	}
 	want := []string{"code 5@0s", "code 5@1.5s", "code 6@1.6s", "code 5@1.7s"}
@@ -250,64 +250,78 @@ func TestSourceRepeatAfter(t *testing.T) {
 	}
 }
 
+// TestSourceReopen runs in a synctest bubble, whose clock is the real one
+// as the source sees it: the camera is lost after a frame, missing twice,
+// and back; the waits between attempts grow within the jitter, and each
+// change of state is one log line with the component once.
 func TestSourceReopen(t *testing.T) {
-	first := &cameratest.Frames{C: make(chan cameratest.Result, 2)}
-	first.C <- cameratest.Result{Frame: frame(1)}
-	first.C <- cameratest.Result{Err: fmt.Errorf("%w: read frame: no such device", camera.ErrDeviceGone)}
-	second := &cameratest.Frames{C: make(chan cameratest.Result, 2)}
-	second.C <- cameratest.Result{Frame: frame(2)}
-	second.C <- cameratest.Result{Err: io.EOF}
-	opens := []func() (camera.FrameSource, error){
-		func() (camera.FrameSource, error) { return first, nil },
-		func() (camera.FrameSource, error) { return nil, os.ErrNotExist },
-		func() (camera.FrameSource, error) { return nil, os.ErrNotExist },
-		func() (camera.FrameSource, error) { return second, nil },
-	}
-	n := 0
-	open := func() (camera.FrameSource, error) { n++; return opens[n-1]() }
-
-	var mu sync.Mutex
-	var states []string
-	var waits []time.Duration
-	src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, RetryMin: 100 * time.Millisecond, RetryMax: time.Second}, open, byPixel{}, camera.Options{
-		OnState: func(up bool, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			states = append(states, fmt.Sprint(up, errors.Is(err, camera.ErrDeviceGone), errors.Is(err, os.ErrNotExist)))
-		},
-		Wait: func(ctx context.Context, d time.Duration) bool { waits = append(waits, d); return true },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan device.Scan, 10)
-	if err := src.Run(context.Background(), out); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, s := range collect(out) {
-		got = append(got, string(s.Payload))
-	}
-	if !slices.Equal(got, []string{"code 1", "code 2"}) {
-		t.Errorf("scans = %q; want code 1, code 2", got)
-	}
-	if want := []string{"true false false", "false true false", "true false false"}; !slices.Equal(states, want) {
-		t.Errorf("OnState calls = %q; want %q", states, want)
-	}
-	if n != 4 || len(waits) != 3 {
-		t.Fatalf("opened %d times with waits %v; want 4 opens, 3 waits", n, waits)
-	}
-	for i, max := range []time.Duration{100, 200, 400} {
-		if d := waits[i]; d < max*time.Millisecond/2 || d > max*time.Millisecond {
-			t.Errorf("wait %d = %v; want within [%v, %v]", i, d, max*time.Millisecond/2, max*time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		first := &cameratest.Frames{C: make(chan cameratest.Result, 2)}
+		first.C <- cameratest.Result{Frame: frame(1)}
+		first.C <- cameratest.Result{Err: fmt.Errorf("%w: read frame: no such device", camera.ErrDeviceGone)}
+		second := &cameratest.Frames{C: make(chan cameratest.Result, 2)}
+		second.C <- cameratest.Result{Frame: frame(2)}
+		second.C <- cameratest.Result{Err: io.EOF}
+		opens := []func() (camera.FrameSource, error){
+			func() (camera.FrameSource, error) { return first, nil },
+			func() (camera.FrameSource, error) { return nil, os.ErrNotExist },
+			func() (camera.FrameSource, error) { return nil, os.ErrNotExist },
+			func() (camera.FrameSource, error) { return second, nil },
 		}
-	}
-	if st := src.Stats(); st.Disconnects != 1 || st.Connected {
-		t.Errorf("Stats() = %+v; want 1 disconnect, not connected", st)
-	}
-	if !first.Closed() || !second.Closed() {
-		t.Error("a frame source was not closed")
-	}
+		var at []time.Time
+		open := func() (camera.FrameSource, error) {
+			at = append(at, time.Now())
+			return opens[len(at)-1]()
+		}
+
+		var states []string
+		var logBuf testkit.Buffer
+		log := slog.New(slog.NewJSONHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "scanner")
+		src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, RetryMin: 100 * time.Millisecond, RetryMax: time.Second}, open, byPixel{}, camera.Options{
+			Logger: log,
+			OnState: func(up bool, err error) {
+				states = append(states, fmt.Sprint(up, errors.Is(err, camera.ErrDeviceGone), errors.Is(err, os.ErrNotExist)))
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range runAll(t, src) {
+			got = append(got, string(s.Payload))
+		}
+		if !slices.Equal(got, []string{"code 1", "code 2"}) {
+			t.Errorf("scans = %q; want code 1, code 2", got)
+		}
+		if want := []string{"true false false", "false true false", "true false false"}; !slices.Equal(states, want) {
+			t.Errorf("OnState calls = %q; want %q", states, want)
+		}
+		if len(at) != 4 {
+			t.Fatalf("opened %d times; want 4", len(at))
+		}
+		for i, max := range []time.Duration{100, 200, 400} {
+			if d := at[i+1].Sub(at[i]); d < max*time.Millisecond/2 || d > max*time.Millisecond {
+				t.Errorf("wait %d = %v; want within [%v, %v]", i, d, max*time.Millisecond/2, max*time.Millisecond)
+			}
+		}
+		if st := src.Stats(); st.Disconnects != 1 || st.Connected {
+			t.Errorf("Stats() = %+v; want 1 disconnect, not connected", st)
+		}
+		if !first.Closed() || !second.Closed() {
+			t.Error("a frame source was not closed")
+		}
+		lines := logtest.Lines(t, logBuf.String())
+		want := []string{"device connected", "device lost; reconnecting", "device still unavailable", "device still unavailable", "device connected", "frame source ended"}
+		got = slices.DeleteFunc(logtest.Messages(lines), func(m string) bool { return m == "scan" })
+		if !slices.Equal(got, want) {
+			t.Errorf("log = %q; want %q", got, want)
+		}
+		for _, l := range lines {
+			if l["component"] != "scanner" || l["device"] != "cam" {
+				t.Errorf("log line %v: want component scanner, device cam", l)
+			}
+		}
+	})
 }
 
 func TestSourceMaxFPS(t *testing.T) {
@@ -333,37 +347,49 @@ func TestSourceMaxFPS(t *testing.T) {
 	}
 }
 
+// TestSourceMaxDecodeRate runs in a synctest bubble: at 4 decodes a
+// second, decodes of frames that are all ready at once are 250 ms apart on
+// the clock.
 func TestSourceMaxDecodeRate(t *testing.T) {
-	fake := &cameratest.Frames{C: make(chan cameratest.Result, 4)}
-	for id := range uint8(3) {
-		fake.C <- cameratest.Result{Frame: frame(id + 1)}
-	}
-	fake.C <- cameratest.Result{Err: io.EOF}
-	now := time.Unix(0, 0)
-	var waits []time.Duration
-	decoded := make(chan struct{}, 1)
-	src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, MaxDecodeRate: 4},
-		func() (camera.FrameSource, error) { return &lockstep{FrameSource: fake, decoded: decoded}, nil },
-		signalling{byPixel{}, decoded}, camera.Options{
-			Now: func() time.Time { return now },
-			Wait: func(ctx context.Context, d time.Duration) bool {
-				waits = append(waits, d)
-				now = now.Add(d)
-				return true
-			},
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := src.Run(context.Background(), make(chan device.Scan, 10)); err != nil {
-		t.Fatal(err)
-	}
-	if want := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond}; !slices.Equal(waits, want) {
-		t.Errorf("waits between decodes = %v; want %v", waits, want)
-	}
-	if st := src.Stats(); st.Decodes != 3 {
-		t.Errorf("Stats().Decodes = %d; want 3", st.Decodes)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fake := &cameratest.Frames{C: make(chan cameratest.Result, 4)}
+		for id := range uint8(3) {
+			fake.C <- cameratest.Result{Frame: frame(id + 1)}
+		}
+		fake.C <- cameratest.Result{Err: io.EOF}
+		decoded := make(chan struct{}, 1)
+		var at []time.Time
+		src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, MaxDecodeRate: 4},
+			func() (camera.FrameSource, error) { return &lockstep{FrameSource: fake, decoded: decoded}, nil },
+			signalling{timed{byPixel{}, &at}, decoded}, camera.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Run(context.Background(), make(chan device.Scan, 10)); err != nil {
+			t.Fatal(err)
+		}
+		var waits []time.Duration
+		for i := 1; i < len(at); i++ {
+			waits = append(waits, at[i].Sub(at[i-1]))
+		}
+		if want := []time.Duration{250 * time.Millisecond, 250 * time.Millisecond}; !slices.Equal(waits, want) {
+			t.Errorf("waits between decodes = %v; want %v", waits, want)
+		}
+		if st := src.Stats(); st.Decodes != 3 {
+			t.Errorf("Stats().Decodes = %d; want 3", st.Decodes)
+		}
+	})
+}
+
+// timed wraps a Decoder and records when each decode started.
+type timed struct {
+	camera.Decoder
+	at *[]time.Time
+}
+
+func (d timed) DecodeGray(g *image.Gray) ([]byte, error) {
+	*d.at = append(*d.at, time.Now())
+	return d.Decoder.DecodeGray(g)
 }
 
 // TestSourceCancel checks that Run returns once its context is done, with

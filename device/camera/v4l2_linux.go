@@ -48,7 +48,7 @@ func OpenV4L2(cfg V4L2Config, log *slog.Logger) (*V4L2, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "camera", "device", cfg.Device)
+	log = log.With("device", cfg.Device)
 	cam, err := webcam.Open(cfg.Device)
 	if err != nil {
 		return nil, fmt.Errorf("open camera %s: %w", cfg.Device, err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"wicket/internal/clock"
 )
 
 // RelayMode says how the relay unlocks the turnstile.
@@ -30,6 +32,15 @@ func (m RelayMode) String() string {
 		return "level"
 	}
 	return fmt.Sprintf("RelayMode(%d)", uint8(m))
+}
+
+// MarshalText returns "pulse" or "level", so a config renders as it is
+// written.
+func (m RelayMode) MarshalText() ([]byte, error) {
+	if m > RelayLevel {
+		return nil, fmt.Errorf("%w: relay mode %d", ErrConfig, uint8(m))
+	}
+	return []byte(m.String()), nil
 }
 
 // UnmarshalText parses "pulse" or "level", so config files can name it.
@@ -271,7 +282,7 @@ type Options struct {
 	// Logger receives log lines; nil discards them.
 	Logger *slog.Logger
 	// Clock is the time source; nil means the real clock.
-	Clock Clock
+	Clock clock.Clock
 	// OnEmergency is called with each new emergency state, in order, from
 	// Turnstile.Run or Acknowledge. It must not block for long and must not
 	// call Acknowledge.
@@ -288,8 +299,6 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	return o
 }

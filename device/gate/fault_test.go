@@ -9,13 +9,8 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 )
-
-func (p *outPin) setDead(dead bool) {
-	p.mu.Lock()
-	p.failAll = dead
-	p.mu.Unlock()
-}
 
 // TestTurnstileRelayDeadThenBack: the relay pin stops taking writes for a
 // while (a loose GPIO header, a driver fault) and then works again. A pin
@@ -25,10 +20,10 @@ func (p *outPin) setDead(dead bool) {
 // leaves it locked.
 // pulseTurnstile is a turnstile with a 100 ms pulse on a relay pin whose
 // writes can be made to fail, on a fake clock.
-func pulseTurnstile(t *testing.T) (fakeClock, *outPin, *gate.Turnstile) {
+func pulseTurnstile(t *testing.T) (fakeClock, *gatetest.Out, *gate.Turnstile) {
 	t.Helper()
 	clk := newFakeClock()
-	relay := newOutPin("RELAY", clk.FakeClock)
+	relay := gatetest.NewOut("RELAY", clk)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{PulseWidth: 100 * time.Millisecond},
 		gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
 	if err != nil {
@@ -40,31 +35,31 @@ func pulseTurnstile(t *testing.T) (fakeClock, *outPin, *gate.Turnstile) {
 func TestTurnstileRelayDeadThenBack(t *testing.T) {
 	t.Run("dead before open", func(t *testing.T) {
 		clk, relay, ts := pulseTurnstile(t)
-		relay.setDead(true)
+		relay.SetDead(true)
 		for range 3 {
 			if r := receive(t, open(ts)); r.p != gate.PassageError || !errors.Is(r.err, gate.ErrGPIO) {
 				t.Errorf("Open() on a dead pin = %v, %v; want error, ErrGPIO", r.p, r.err)
 			}
-			relay.wantLevel(t, "dead pin", gpio.Low)
+			wantLevel(t, relay, "dead pin", gpio.Low)
 			if ts.Unlocked() {
 				t.Error("Unlocked() = true on a dead pin")
 			}
 		}
-		relay.setDead(false)
+		relay.SetDead(false)
 		res := open(ts)
 		clk.step(t, 100*time.Millisecond)
 		if r := receive(t, res); r.p != gate.PassageUnknown || r.err != nil {
 			t.Errorf("Open() with the pin back = %v, %v; want unknown, nil", r.p, r.err)
 		}
-		relay.wantLevel(t, "pin back", gpio.Low)
+		wantLevel(t, relay, "pin back", gpio.Low)
 	})
 
 	t.Run("dies during the pulse", func(t *testing.T) {
 		clk, relay, ts := pulseTurnstile(t)
 		res := open(ts)
 		clk.waitBlocked(t)
-		relay.wantLevel(t, "pulse", gpio.High)
-		relay.setDead(true)
+		wantLevel(t, relay, "pulse", gpio.High)
+		relay.SetDead(true)
 		clk.step(t, 100*time.Millisecond)
 		if r := receive(t, res); r.p != gate.PassageError || !errors.Is(r.err, gate.ErrGPIO) {
 			t.Errorf("Open() with the lock write failing = %v, %v; want error, ErrGPIO", r.p, r.err)
@@ -77,13 +72,11 @@ func TestTurnstileRelayDeadThenBack(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { ts.Run(ctx); close(done) }()
-		relay.setDead(false)
-		deadline := time.Now().Add(5 * time.Second)
-		for relay.level() != gpio.Low && time.Now().Before(deadline) {
-			clk.Advance(time.Second)
-			time.Sleep(5 * time.Millisecond)
-		}
-		relay.wantLevel(t, "after the pin came back, no Open", gpio.Low)
+		relay.SetDead(false)
+		clk.waitBlocked(t) // Run waits to retry
+		clk.Advance(time.Second)
+		clk.waitBlocked(t) // and has retried
+		wantLevel(t, relay, "after the pin came back, no Open", gpio.Low)
 		cancel()
 		<-done
 
@@ -92,10 +85,10 @@ func TestTurnstileRelayDeadThenBack(t *testing.T) {
 		if r := receive(t, res); r.p != gate.PassageUnknown || r.err != nil {
 			t.Errorf("Open() with the pin back = %v, %v; want unknown, nil", r.p, r.err)
 		}
-		relay.wantLevel(t, "after an Open with the pin back", gpio.Low)
+		wantLevel(t, relay, "after an Open with the pin back", gpio.Low)
 		if err := ts.Close(); err != nil {
 			t.Errorf("Close() = %v", err)
 		}
-		relay.wantLevel(t, "closed", gpio.Low)
+		wantLevel(t, relay, "closed", gpio.Low)
 	})
 }

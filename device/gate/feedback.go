@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"wicket/internal/clock"
 )
 
 // Signal is what the feedback tells the person at the gate.
@@ -51,7 +53,7 @@ type Feedback struct {
 	patterns [4]Pattern
 	outs     [3]*output // green, red, buzzer; nil if absent
 	log      *slog.Logger
-	clock    Clock
+	clock    clock.Clock
 	trace    io.Writer
 
 	mu     sync.Mutex
@@ -196,7 +198,7 @@ func (f *Feedback) play(ctx context.Context, s Signal, p Pattern) {
 	var elapsed time.Duration
 	for _, c := range changes {
 		if c.at > elapsed {
-			if !sleep(ctx, f.clock, c.at-elapsed) {
+			if !clock.Sleep(ctx, f.clock, c.at-elapsed) {
 				return
 			}
 			elapsed = c.at
@@ -217,7 +219,7 @@ func (f *Feedback) play(ctx context.Context, s Signal, p Pattern) {
 	}
 	// A trailing Off is part of the pattern: Show's channel closes after
 	// it.
-	sleep(ctx, f.clock, length-elapsed)
+	clock.Sleep(ctx, f.clock, length-elapsed)
 }
 
 func (f *Feedback) narrate(c change) {

@@ -8,19 +8,20 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 )
 
 type leds struct {
-	green, red, buzzer *outPin
+	green, red, buzzer *gatetest.Out
 	f                  *gate.Feedback
 }
 
 func newLeds(t *testing.T, clk fakeClock, cfg gate.FeedbackConfig) *leds {
 	t.Helper()
 	l := &leds{
-		green:  newOutPin("GREEN", clk.FakeClock),
-		red:    newOutPin("RED", clk.FakeClock),
-		buzzer: newOutPin("BUZZER", clk.FakeClock),
+		green:  gatetest.NewOut("GREEN", clk),
+		red:    gatetest.NewOut("RED", clk),
+		buzzer: gatetest.NewOut("BUZZER", clk),
 	}
 	f, err := gate.NewFeedback(cfg, gate.FeedbackPins{Green: l.green, Red: l.red, Buzzer: l.buzzer}, gate.Options{Clock: clk})
 	if err != nil {
@@ -34,9 +35,9 @@ func newLeds(t *testing.T, clk fakeClock, cfg gate.FeedbackConfig) *leds {
 // want checks the levels of green, red and buzzer.
 func (l *leds) want(t *testing.T, what string, g, r, b gpio.Level) {
 	t.Helper()
-	l.green.wantLevel(t, what, g)
-	l.red.wantLevel(t, what, r)
-	l.buzzer.wantLevel(t, what, b)
+	wantLevel(t, l.green, what, g)
+	wantLevel(t, l.red, what, r)
+	wantLevel(t, l.buzzer, what, b)
 }
 
 const on, off = gpio.High, gpio.Low
@@ -55,7 +56,7 @@ func TestFeedbackAllow(t *testing.T) {
 	receive(t, done)
 	l.want(t, "allow done", off, off, off)
 	want := []write{{0, off}, {0, on}, {time.Second, off}}
-	if got := l.green.log(); !equalWrites(got, want) {
+	if got := writes(l.green); !equalWrites(got, want) {
 		t.Errorf("green writes = %v; want %v", got, want)
 	}
 }
@@ -71,12 +72,12 @@ func TestFeedbackPatternSteps(t *testing.T) {
 		}},
 	}
 	l := newLeds(t, clk, cfg)
-	l.red.wantLevel(t, "active-low red at start", gpio.High)
+	wantLevel(t, l.red, "active-low red at start", gpio.High)
 	done := l.f.Show(gate.SignalDeny)
 	clk.step(t, 400*time.Millisecond)
 	receive(t, done)
 	want := []write{{0, gpio.High}, {0, gpio.Low}, {100 * time.Millisecond, gpio.High}, {200 * time.Millisecond, gpio.Low}, {400 * time.Millisecond, gpio.High}}
-	if got := l.red.log(); !equalWrites(got, want) {
+	if got := writes(l.red); !equalWrites(got, want) {
 		t.Errorf("red writes = %v; want %v", got, want)
 	}
 }
@@ -123,8 +124,8 @@ func TestFeedbackMissingOutputs(t *testing.T) {
 
 func TestFeedbackFailingOutput(t *testing.T) {
 	clk := newFakeClock()
-	bad := newOutPin("GREEN", clk.FakeClock)
-	bad.fail[1] = true
+	bad := gatetest.NewOut("GREEN", clk)
+	bad.FailWrite(1)
 	f, err := gate.NewFeedback(gate.FeedbackConfig{}, gate.FeedbackPins{Green: bad}, gate.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +133,7 @@ func TestFeedbackFailingOutput(t *testing.T) {
 	done := f.Show(gate.SignalAllow)
 	clk.step(t, time.Second)
 	receive(t, done)
-	bad.wantLevel(t, "after a failed write", off)
+	wantLevel(t, bad, "after a failed write", off)
 }
 
 func TestFeedbackConfig(t *testing.T) {

@@ -6,35 +6,17 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 )
 
-// readPin is a gpiotest input that tells the test each time its level is
-// read, so the test knows the passage watch has seen a level.
-type readPin struct {
-	*gpiotest.Pin
-	reads chan struct{}
-}
-
-func (p *readPin) Read() gpio.Level {
-	l := p.Pin.Read()
-	select {
-	case p.reads <- struct{}{}:
-	default:
-	}
-	return l
-}
-
-// seen waits until the level has been read twice more: once may have
-// started before the test's change.
-func (p *readPin) seen(t *testing.T) {
+// seen waits until the sensor's level has been read twice more: once
+// may have started before the test's change.
+func seen(t *testing.T, sensor *gatetest.In) {
 	t.Helper()
 	for range 2 {
-		select {
-		case <-p.reads:
-		case <-time.After(5 * time.Second):
+		if !sensor.WaitRead(5 * time.Second) {
 			t.Fatal("the passage watch stopped reading the sensor")
 		}
 	}
@@ -44,10 +26,10 @@ func (p *readPin) seen(t *testing.T) {
 // locked is reported once per passage; a granted passage (through Open)
 // is not, even though the sensor is still active when Open returns.
 func TestForcedPassage(t *testing.T) {
-	sensor := &readPin{Pin: &gpiotest.Pin{N: "PASSAGE", EdgesChan: make(chan gpio.Level)}, reads: make(chan struct{}, 1)}
+	sensor := gatetest.NewIn("PASSAGE", nil)
 	forced := make(chan struct{}, 4)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{PulseWidth: 10 * time.Millisecond, PassageTimeout: 5 * time.Second},
-		gate.TurnstilePins{Relay: &gpiotest.Pin{N: "RELAY"}, Passage: sensor},
+		gate.TurnstilePins{Relay: gatetest.NewOut("RELAY", nil), Passage: sensor},
 		gate.Options{OnForcedPassage: func() { forced <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)
@@ -69,18 +51,18 @@ func TestForcedPassage(t *testing.T) {
 		}
 	}
 
-	sensor.seen(t)
+	seen(t, sensor)
 	noForced("idle")
-	_ = sensor.Out(gpio.High)
+	sensor.Set(gpio.High)
 	select {
 	case <-forced:
 	case <-time.After(5 * time.Second):
 		t.Fatal("sensor active with the gate locked: no forced passage reported")
 	}
-	sensor.seen(t)
+	seen(t, sensor)
 	noForced("sensor still active")
-	_ = sensor.Out(gpio.Low)
-	sensor.seen(t)
+	sensor.Set(gpio.Low)
+	seen(t, sensor)
 
 	res := make(chan gate.Passage)
 	go func() {
@@ -100,9 +82,9 @@ func TestForcedPassage(t *testing.T) {
 	if p != gate.Passed {
 		t.Fatalf("Open = %v; want Passed", p)
 	}
-	sensor.seen(t)
+	seen(t, sensor)
 	noForced("after a granted passage")
-	_ = sensor.Out(gpio.Low)
-	sensor.seen(t)
+	sensor.Set(gpio.Low)
+	seen(t, sensor)
 	noForced("sensor idle again")
 }

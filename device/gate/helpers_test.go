@@ -1,26 +1,21 @@
 package gate_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 )
 
 var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// fakeClock adapts clockwork's fake clock to gate.Clock.
+// fakeClock is clockwork's fake clock with the stepping the tests need.
 type fakeClock struct{ *clockwork.FakeClock }
-
-func (c fakeClock) NewTimer(d time.Duration) gate.Timer { return c.FakeClock.NewTimer(d) }
 
 func newFakeClock() fakeClock { return fakeClock{clockwork.NewFakeClockAt(t0)} }
 
@@ -50,83 +45,26 @@ func (c fakeClock) waitBlocked(t *testing.T) {
 	}
 }
 
-// write is one Out call seen by a pin.
+// write is one write to an output pin, at its time since t0.
 type write struct {
-	at time.Duration // since t0
+	at time.Duration
 	l  gpio.Level
 }
 
-var errWrite = errors.New("gpiotest: write refused")
-
-// outPin is a gpiotest pin that logs its writes with the clock's time and
-// fails the writes numbered in fail (counting from 0).
-type outPin struct {
-	*gpiotest.Pin
-	clock clockwork.Clock
-
-	mu      sync.Mutex
-	writes  []write
-	fail    map[int]bool
-	failAll bool
-}
-
-func newOutPin(name string, clock clockwork.Clock) *outPin {
-	return &outPin{Pin: &gpiotest.Pin{N: name, Clock: clock}, clock: clock, fail: map[int]bool{}}
-}
-
-func (p *outPin) Out(l gpio.Level) error {
-	p.mu.Lock()
-	n := len(p.writes)
-	p.writes = append(p.writes, write{p.clock.Now().Sub(t0), l})
-	fail := p.fail[n] || p.failAll
-	p.mu.Unlock()
-	if fail {
-		return errWrite
+// writes returns p's writes, timed from t0.
+func writes(p *gatetest.Out) []write {
+	var ws []write
+	for _, w := range p.Writes() {
+		ws = append(ws, write{w.At.Sub(t0), w.L})
 	}
-	return p.Pin.Out(l)
+	return ws
 }
 
-// level is the level the pin was last driven to, as the hardware holds it.
-func (p *outPin) level() gpio.Level {
-	p.Pin.Lock()
-	defer p.Pin.Unlock()
-	return p.Pin.L
-}
-
-func (p *outPin) log() []write {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]write(nil), p.writes...)
-}
-
-func (p *outPin) wantLevel(t *testing.T, what string, want gpio.Level) {
+func wantLevel(t *testing.T, p *gatetest.Out, what string, want gpio.Level) {
 	t.Helper()
-	if got := p.level(); got != want {
+	if got := p.Level(); got != want {
 		t.Errorf("%s: %s level = %v; want %v", what, p.N, got, want)
 	}
-}
-
-// inPin is a gpiotest input whose edges the test sends on EdgesChan.
-func newInPin(name string, clock clockwork.Clock) *gpiotest.Pin {
-	return &gpiotest.Pin{N: name, Clock: clock, EdgesChan: make(chan gpio.Level)}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 type result struct {

@@ -9,8 +9,9 @@ const (
 	DefaultPulseWidth = 500 * time.Millisecond
 
 	// DefaultPassageTimeout is how long a granted passage waits for the
-	// person to walk through before the gate locks again.
-	DefaultPassageTimeout = 5 * time.Second
+	// person to walk through before the gate locks again: long enough for
+	// a wheelchair or a pushchair through a wide gate (docs/install.md).
+	DefaultPassageTimeout = 8 * time.Second
 
 	// MaxPassageTimeout bounds PassageTimeout: a gate held open for longer
 	// is not controlled any more.

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
 	"periph.io/x/conn/v3/physic"
+	"wicket/internal/clock"
 )
 
 // SimConfig describes the simulated world around a simulated gate.
@@ -150,7 +152,7 @@ func (p *SimInput) WaitForEdge(timeout time.Duration) bool {
 // simSensor is a passage sensor that fires PassAfter after each In (which
 // Open calls when it unlocks).
 type simSensor struct {
-	clock     Clock
+	clock     clock.Clock
 	passAfter time.Duration
 	active    gpio.Level
 

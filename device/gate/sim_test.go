@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"wicket/device/gate"
+	"wicket/internal/testkit"
 )
 
 func TestSim(t *testing.T) {
 	clk := newFakeClock()
-	var out syncBuffer
+	var out testkit.Buffer
 	states := make(chan gate.EmergencyState, 8)
 	sim, err := gate.NewSim(&out, gate.Config{}, gate.SimConfig{PassAfter: 300 * time.Millisecond},
 		gate.Options{Clock: clk, OnEmergency: func(s gate.EmergencyState) { states <- s }})
@@ -70,7 +71,7 @@ func TestSim(t *testing.T) {
 
 func TestSimNobodyPasses(t *testing.T) {
 	clk := newFakeClock()
-	var out syncBuffer
+	var out testkit.Buffer
 	sim, err := gate.NewSim(&out, gate.Config{Turnstile: gate.TurnstileConfig{Mode: gate.RelayLevel, PassageTimeout: 2 * time.Second}},
 		gate.SimConfig{}, gate.Options{Clock: clk})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"wicket/internal/clock"
 )
 
 // Tamper watches the enclosure's tamper switch (a door or lid switch): an
@@ -15,7 +17,7 @@ import (
 type Tamper struct {
 	pin      gpio.PinIn
 	active   gpio.Level
-	clock    Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	onChange func(open bool)
 }
@@ -51,7 +53,7 @@ func (t *Tamper) Run(ctx context.Context) error {
 		reported = true
 		t.report(true)
 	}
-	for sleep(ctx, t.clock, tamperPoll) {
+	for clock.Sleep(ctx, t.clock, tamperPoll) {
 		cur := t.Open()
 		if cur == prev && cur != reported {
 			reported = cur

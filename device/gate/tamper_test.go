@@ -8,6 +8,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 )
 
 // TestTamper: opening the enclosure is reported once its switch has read
@@ -15,7 +16,7 @@ import (
 // no change; an enclosure open at the start is reported at once.
 func TestTamper(t *testing.T) {
 	clock := newFakeClock()
-	pin := newInPin("TAMPER", clock.FakeClock)
+	pin := gatetest.NewIn("TAMPER", clock)
 	changes := make(chan bool, 8)
 	tp, err := gate.NewTamper(pin, false, func(open bool) { changes <- open }, gate.Options{Clock: clock})
 	if err != nil {
@@ -58,7 +59,7 @@ func TestTamper(t *testing.T) {
 	}
 
 	expect("closed at the start")
-	_ = pin.Out(gpio.High)
+	pin.Set(gpio.High)
 	clock.step(t, poll)
 	expect("open for one read")
 	clock.step(t, poll)
@@ -66,18 +67,18 @@ func TestTamper(t *testing.T) {
 	if !tp.Open() {
 		t.Error("Open() = false with the switch open")
 	}
-	_ = pin.Out(gpio.Low)
+	pin.Set(gpio.Low)
 	clock.step(t, poll)
-	_ = pin.Out(gpio.High)
+	pin.Set(gpio.High)
 	clock.step(t, 2*poll)
 	expect("a bounce while open")
-	_ = pin.Out(gpio.Low)
+	pin.Set(gpio.Low)
 	clock.step(t, 2*poll)
 	expect("closed again", false)
 
-	_ = pin.Out(gpio.High)
-	pin2 := newInPin("TAMPER2", clock.FakeClock)
-	_ = pin2.Out(gpio.Low)
+	pin.Set(gpio.High)
+	pin2 := gatetest.NewIn("TAMPER2", clock)
+	pin2.Set(gpio.Low)
 	at := make(chan bool, 1)
 	tp2, err := gate.NewTamper(pin2, true, func(open bool) { at <- open }, gate.Options{Clock: clock})
 	if err != nil {

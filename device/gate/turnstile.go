@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"wicket/internal/clock"
 )
 
 // Passage is the outcome of Turnstile.Open.
@@ -86,7 +88,7 @@ type TurnstilePins struct {
 type Turnstile struct {
 	cfg   TurnstileConfig
 	log   *slog.Logger
-	clock Clock
+	clock clock.Clock
 	trace io.Writer // the simulation's narration; nil on hardware
 
 	onEmergency func(EmergencyState)
@@ -289,7 +291,7 @@ func (t *Turnstile) Open(ctx context.Context) (Passage, error) {
 		// Some drivers read a zero timeout as "forever": keep it positive.
 		wait := max(min(next.Sub(now), maxEdgeWait), time.Millisecond)
 		if passed || t.passage == nil {
-			sleep(ctx, t.clock, wait)
+			clock.Sleep(ctx, t.clock, wait)
 			continue
 		}
 		// The sensor is set up for its active edge only, so an edge is a
@@ -385,7 +387,7 @@ func (t *Turnstile) Run(ctx context.Context) error {
 		defer func() { <-done }()
 	}
 	if t.emergency == nil {
-		for sleep(ctx, t.clock, relayRetry) {
+		for clock.Sleep(ctx, t.clock, relayRetry) {
 			t.retrySafe()
 		}
 		return nil
@@ -403,7 +405,7 @@ func (t *Turnstile) Run(ctx context.Context) error {
 		}
 		if t.emergencyEdges {
 			t.emergency.WaitForEdge(emergencyPoll)
-		} else if !sleep(ctx, t.clock, emergencyPoll) {
+		} else if !clock.Sleep(ctx, t.clock, emergencyPoll) {
 			return nil
 		}
 	}
@@ -418,7 +420,7 @@ func (t *Turnstile) watchPassage(ctx context.Context) {
 	active := gpio.Level(!t.cfg.PassageActiveLow)
 	var wasActive bool
 	var seen uint64
-	for sleep(ctx, t.clock, passageWatch) {
+	for clock.Sleep(ctx, t.clock, passageWatch) {
 		if !t.openMu.TryLock() {
 			continue
 		}

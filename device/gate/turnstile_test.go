@@ -7,19 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 )
 
 func TestTurnstilePulse(t *testing.T) {
 	for _, activeLow := range []bool{false, true} {
 		t.Run(map[bool]string{false: "active high", true: "active low"}[activeLow], func(t *testing.T) {
 			clk := newFakeClock()
-			relay := newOutPin("RELAY", clk.FakeClock)
-			sensor := newInPin("PASSAGE", clk.FakeClock)
+			relay := gatetest.NewOut("RELAY", clk)
+			sensor := gatetest.NewIn("PASSAGE", clk)
 			ts, err := gate.NewTurnstile(gate.TurnstileConfig{
 				RelayActiveLow: activeLow,
 				PulseWidth:     500 * time.Millisecond,
@@ -29,16 +28,16 @@ func TestTurnstilePulse(t *testing.T) {
 				t.Fatal(err)
 			}
 			locked, unlocked := gpio.Level(activeLow), gpio.Level(!activeLow)
-			relay.wantLevel(t, "at start", locked)
+			wantLevel(t, relay, "at start", locked)
 
 			res := open(ts)
 			clk.waitBlocked(t)
-			relay.wantLevel(t, "after Open", unlocked)
+			wantLevel(t, relay, "after Open", unlocked)
 			clk.step(t, 499*time.Millisecond)
-			relay.wantLevel(t, "at 499ms", unlocked)
+			wantLevel(t, relay, "at 499ms", unlocked)
 			clk.step(t, time.Millisecond)
 			clk.waitBlocked(t)
-			relay.wantLevel(t, "at 500ms", locked)
+			wantLevel(t, relay, "at 500ms", locked)
 			clk.step(t, time.Second)
 			clk.waitBlocked(t)
 			sensor.EdgesChan <- gpio.High
@@ -47,7 +46,7 @@ func TestTurnstilePulse(t *testing.T) {
 				t.Errorf("Open() = %v, %v; want passed, nil", r.p, r.err)
 			}
 			want := []write{{0, locked}, {0, unlocked}, {500 * time.Millisecond, locked}}
-			if got := relay.log(); !slices.Equal(got, want) {
+			if got := writes(relay); !slices.Equal(got, want) {
 				t.Errorf("relay writes = %v; want %v", got, want)
 			}
 		})
@@ -56,8 +55,8 @@ func TestTurnstilePulse(t *testing.T) {
 
 func TestTurnstileLevelMode(t *testing.T) {
 	clk := newFakeClock()
-	relay := newOutPin("RELAY", clk.FakeClock)
-	sensor := newInPin("PASSAGE", clk.FakeClock)
+	relay := gatetest.NewOut("RELAY", clk)
+	sensor := gatetest.NewIn("PASSAGE", clk)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{
 		Mode:             gate.RelayLevel,
 		PassageTimeout:   5 * time.Second,
@@ -68,14 +67,14 @@ func TestTurnstileLevelMode(t *testing.T) {
 	}
 	res := open(ts)
 	clk.step(t, 1200*time.Millisecond)
-	relay.wantLevel(t, "held", gpio.High)
+	wantLevel(t, relay, "held", gpio.High)
 	clk.waitBlocked(t)
 	sensor.EdgesChan <- gpio.Low
 	if r := receive(t, res); r.p != gate.Passed || r.err != nil {
 		t.Errorf("Open() = %v, %v; want passed, nil", r.p, r.err)
 	}
 	want := []write{{0, gpio.Low}, {0, gpio.High}, {1200 * time.Millisecond, gpio.Low}}
-	if got := relay.log(); !slices.Equal(got, want) {
+	if got := writes(relay); !slices.Equal(got, want) {
 		t.Errorf("relay writes = %v; want %v (released on passage)", got, want)
 	}
 }
@@ -84,12 +83,12 @@ func TestTurnstileNotPassed(t *testing.T) {
 	for _, mode := range []gate.RelayMode{gate.RelayPulse, gate.RelayLevel} {
 		t.Run(mode.String(), func(t *testing.T) {
 			clk := newFakeClock()
-			relay := newOutPin("RELAY", clk.FakeClock)
+			relay := gatetest.NewOut("RELAY", clk)
 			ts, err := gate.NewTurnstile(gate.TurnstileConfig{
 				Mode:           mode,
 				PulseWidth:     300 * time.Millisecond,
 				PassageTimeout: 2 * time.Second,
-			}, gate.TurnstilePins{Relay: relay, Passage: newInPin("PASSAGE", clk.FakeClock)}, gate.Options{Clock: clk})
+			}, gate.TurnstilePins{Relay: relay, Passage: gatetest.NewIn("PASSAGE", clk)}, gate.Options{Clock: clk})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +102,7 @@ func TestTurnstileNotPassed(t *testing.T) {
 				lockAt = 2 * time.Second
 			}
 			want := []write{{0, gpio.Low}, {0, gpio.High}, {lockAt, gpio.Low}}
-			if got := relay.log(); !slices.Equal(got, want) {
+			if got := writes(relay); !slices.Equal(got, want) {
 				t.Errorf("relay writes = %v; want %v", got, want)
 			}
 		})
@@ -117,7 +116,7 @@ func TestTurnstileWithoutSensor(t *testing.T) {
 	}{{gate.RelayPulse, 500 * time.Millisecond}, {gate.RelayLevel, 4 * time.Second}} {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			clk := newFakeClock()
-			relay := newOutPin("RELAY", clk.FakeClock)
+			relay := gatetest.NewOut("RELAY", clk)
 			ts, err := gate.NewTurnstile(gate.TurnstileConfig{Mode: tt.mode, PassageTimeout: 4 * time.Second},
 				gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
 			if err != nil {
@@ -129,7 +128,7 @@ func TestTurnstileWithoutSensor(t *testing.T) {
 				t.Errorf("Open() = %v, %v; want unknown, nil", r.p, r.err)
 			}
 			want := []write{{0, gpio.Low}, {0, gpio.High}, {tt.lockAt, gpio.Low}}
-			if got := relay.log(); !slices.Equal(got, want) {
+			if got := writes(relay); !slices.Equal(got, want) {
 				t.Errorf("relay writes = %v; want %v", got, want)
 			}
 		})
@@ -138,9 +137,9 @@ func TestTurnstileWithoutSensor(t *testing.T) {
 
 func TestTurnstileCancel(t *testing.T) {
 	clk := newFakeClock()
-	relay := newOutPin("RELAY", clk.FakeClock)
+	relay := gatetest.NewOut("RELAY", clk)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{Mode: gate.RelayLevel},
-		gate.TurnstilePins{Relay: relay, Passage: newInPin("PASSAGE", clk.FakeClock)}, gate.Options{Clock: clk})
+		gate.TurnstilePins{Relay: relay, Passage: gatetest.NewIn("PASSAGE", clk)}, gate.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +156,7 @@ func TestTurnstileCancel(t *testing.T) {
 	if r := receive(t, res); r.p != gate.PassageError || !errors.Is(r.err, context.Canceled) {
 		t.Errorf("Open() = %v, %v; want error, context.Canceled", r.p, r.err)
 	}
-	relay.wantLevel(t, "after cancel", gpio.Low)
+	wantLevel(t, relay, "after cancel", gpio.Low)
 }
 
 func TestTurnstileGPIOError(t *testing.T) {
@@ -174,8 +173,8 @@ func TestTurnstileGPIOError(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			relay := newOutPin("RELAY", clk.FakeClock)
-			relay.fail[tt.fail] = true
+			relay := gatetest.NewOut("RELAY", clk)
+			relay.FailWrite(tt.fail)
 			ts, err := gate.NewTurnstile(gate.TurnstileConfig{FailSafe: tt.failSafe},
 				gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
 			if err != nil {
@@ -188,7 +187,7 @@ func TestTurnstileGPIOError(t *testing.T) {
 			if r := receive(t, res); r.p != gate.PassageError || !errors.Is(r.err, gate.ErrGPIO) {
 				t.Errorf("Open() = %v, %v; want error, ErrGPIO", r.p, r.err)
 			}
-			relay.wantLevel(t, "after the error", tt.want)
+			wantLevel(t, relay, "after the error", tt.want)
 			if got := ts.Unlocked(); got != (tt.want == gpio.High) {
 				t.Errorf("Unlocked() = %v; want %v", got, tt.want == gpio.High)
 			}
@@ -199,15 +198,15 @@ func TestTurnstileGPIOError(t *testing.T) {
 			if r := receive(t, res); r.p != gate.PassageUnknown || r.err != nil {
 				t.Errorf("Open() after the error = %v, %v; want unknown, nil", r.p, r.err)
 			}
-			relay.wantLevel(t, "after a good Open", gpio.Low)
+			wantLevel(t, relay, "after a good Open", gpio.Low)
 		})
 	}
 }
 
 func TestTurnstileDeadPin(t *testing.T) {
 	clk := newFakeClock()
-	relay := newOutPin("RELAY", clk.FakeClock)
-	relay.failAll = true
+	relay := gatetest.NewOut("RELAY", clk)
+	relay.SetDead(true)
 	_, err := gate.NewTurnstile(gate.TurnstileConfig{}, gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
 	if !errors.Is(err, gate.ErrGPIO) {
 		t.Errorf("NewTurnstile(dead relay pin) = %v; want ErrGPIO", err)
@@ -217,20 +216,20 @@ func TestTurnstileDeadPin(t *testing.T) {
 func TestTurnstileClose(t *testing.T) {
 	for _, failSafe := range []bool{false, true} {
 		clk := newFakeClock()
-		relay := newOutPin("RELAY", clk.FakeClock)
+		relay := gatetest.NewOut("RELAY", clk)
 		ts, err := gate.NewTurnstile(gate.TurnstileConfig{FailSafe: failSafe, RelayActiveLow: true},
 			gate.TurnstilePins{Relay: relay}, gate.Options{Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
-		relay.wantLevel(t, "in service", gpio.High)
+		wantLevel(t, relay, "in service", gpio.High)
 		if err := ts.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if err := ts.Close(); err != nil {
 			t.Errorf("second Close() = %v; want nil", err)
 		}
-		relay.wantLevel(t, "closed, fail-safe "+map[bool]string{false: "off", true: "on"}[failSafe], gpio.Level(!failSafe))
+		wantLevel(t, relay, "closed, fail-safe "+map[bool]string{false: "off", true: "on"}[failSafe], gpio.Level(!failSafe))
 		if _, err := ts.Open(context.Background()); !errors.Is(err, gate.ErrClosed) {
 			t.Errorf("Open() after Close = %v; want ErrClosed", err)
 		}
@@ -239,9 +238,9 @@ func TestTurnstileClose(t *testing.T) {
 
 func TestTurnstileCloseEndsOpen(t *testing.T) {
 	clk := newFakeClock()
-	relay := newOutPin("RELAY", clk.FakeClock)
+	relay := gatetest.NewOut("RELAY", clk)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{Mode: gate.RelayLevel},
-		gate.TurnstilePins{Relay: relay, Passage: newInPin("PASSAGE", clk.FakeClock)}, gate.Options{Clock: clk})
+		gate.TurnstilePins{Relay: relay, Passage: gatetest.NewIn("PASSAGE", clk)}, gate.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +249,12 @@ func TestTurnstileCloseEndsOpen(t *testing.T) {
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
 	}
-	relay.wantLevel(t, "closed during Open", gpio.Low)
+	wantLevel(t, relay, "closed during Open", gpio.Low)
 	clk.Advance(time.Second)
 	if r := receive(t, res); !errors.Is(r.err, gate.ErrClosed) {
 		t.Errorf("Open() = %v, %v; want ErrClosed", r.p, r.err)
 	}
-	relay.wantLevel(t, "after Open returned", gpio.Low)
+	wantLevel(t, relay, "after Open returned", gpio.Low)
 }
 
 // emergencyRig is a turnstile with an active-high emergency input
@@ -263,8 +262,8 @@ func TestTurnstileCloseEndsOpen(t *testing.T) {
 // the fake one only drives Open.
 type emergencyRig struct {
 	clk    fakeClock
-	relay  *outPin
-	alarm  *gpiotest.Pin
+	relay  *gatetest.Out
+	alarm  *gatetest.In
 	ts     *gate.Turnstile
 	states chan gate.EmergencyState
 }
@@ -274,11 +273,11 @@ func newEmergencyRig(t *testing.T, initial gpio.Level) *emergencyRig {
 	clk := newFakeClock()
 	r := &emergencyRig{
 		clk:    clk,
-		relay:  newOutPin("RELAY", clk.FakeClock),
-		alarm:  newInPin("ALARM", clockwork.NewRealClock()),
+		relay:  gatetest.NewOut("RELAY", clk),
+		alarm:  gatetest.NewIn("ALARM", nil),
 		states: make(chan gate.EmergencyState, 16),
 	}
-	r.alarm.L = initial
+	r.alarm.Set(initial)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{},
 		gate.TurnstilePins{Relay: r.relay, Emergency: r.alarm},
 		gate.Options{Clock: clk, OnEmergency: func(s gate.EmergencyState) { r.states <- s }})
@@ -305,20 +304,11 @@ func (r *emergencyRig) wantState(t *testing.T, want gate.EmergencyState) {
 	}
 }
 
-// gpiotestPin is a gpiotest pin without edge detection, set by the test.
-type gpiotestPin struct{ gpiotest.Pin }
-
-func (p *gpiotestPin) set(l gpio.Level) {
-	p.Lock()
-	defer p.Unlock()
-	p.L = l
-}
-
 func TestEmergency(t *testing.T) {
 	r := newEmergencyRig(t, gpio.Low)
 	r.alarm.EdgesChan <- gpio.High
 	r.wantState(t, gate.EmergencyActive)
-	r.relay.wantLevel(t, "emergency active", gpio.High)
+	wantLevel(t, r.relay, "emergency active", gpio.High)
 	if got := r.ts.EmergencyState(); got != gate.EmergencyActive {
 		t.Errorf("EmergencyState() = %v; want active", got)
 	}
@@ -328,11 +318,11 @@ func TestEmergency(t *testing.T) {
 	if err := r.ts.Acknowledge(); !errors.Is(err, gate.ErrEmergencyActive) {
 		t.Errorf("Acknowledge() while active = %v; want ErrEmergencyActive", err)
 	}
-	r.relay.wantLevel(t, "acknowledge refused", gpio.High)
+	wantLevel(t, r.relay, "acknowledge refused", gpio.High)
 
 	r.alarm.EdgesChan <- gpio.Low
 	r.wantState(t, gate.EmergencyLatched)
-	r.relay.wantLevel(t, "cleared, not acknowledged", gpio.High)
+	wantLevel(t, r.relay, "cleared, not acknowledged", gpio.High)
 
 	r.alarm.EdgesChan <- gpio.High
 	r.wantState(t, gate.EmergencyActive)
@@ -343,7 +333,7 @@ func TestEmergency(t *testing.T) {
 		t.Errorf("Acknowledge() = %v; want nil", err)
 	}
 	r.wantState(t, gate.EmergencyNormal)
-	r.relay.wantLevel(t, "acknowledged", gpio.Low)
+	wantLevel(t, r.relay, "acknowledged", gpio.Low)
 	if err := r.ts.Acknowledge(); err != nil {
 		t.Errorf("second Acknowledge() = %v; want nil", err)
 	}
@@ -364,13 +354,11 @@ func TestAcknowledgeReadsTheInput(t *testing.T) {
 	r.alarm.EdgesChan <- gpio.Low
 	r.wantState(t, gate.EmergencyLatched)
 	// The alarm panel trips again; no edge reaches Run yet.
-	r.alarm.Lock()
-	r.alarm.L = gpio.High
-	r.alarm.Unlock()
+	r.alarm.Set(gpio.High)
 	if err := r.ts.Acknowledge(); !errors.Is(err, gate.ErrEmergencyActive) {
 		t.Errorf("Acknowledge() with the input active again = %v; want ErrEmergencyActive", err)
 	}
-	r.relay.wantLevel(t, "acknowledge refused", gpio.High)
+	wantLevel(t, r.relay, "acknowledge refused", gpio.High)
 	if got := r.ts.EmergencyState(); got == gate.EmergencyNormal {
 		t.Errorf("EmergencyState() = %v; want the release kept", got)
 	}
@@ -386,28 +374,28 @@ func TestEmergencyDuringOpen(t *testing.T) {
 	if got := receive(t, res); got.err != nil {
 		t.Errorf("Open() = %v, %v; want no error", got.p, got.err)
 	}
-	r.relay.wantLevel(t, "pulse over, emergency on", gpio.High)
+	wantLevel(t, r.relay, "pulse over, emergency on", gpio.High)
 	if err := r.ts.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r.relay.wantLevel(t, "closed during emergency", gpio.High)
+	wantLevel(t, r.relay, "closed during emergency", gpio.High)
 }
 
 func TestEmergencyAtStart(t *testing.T) {
 	r := newEmergencyRig(t, gpio.High)
 	r.wantState(t, gate.EmergencyActive)
-	r.relay.wantLevel(t, "emergency active at start", gpio.High)
-	if got := r.relay.log(); len(got) == 0 || got[0].l != gpio.High {
+	wantLevel(t, r.relay, "emergency active at start", gpio.High)
+	if got := writes(r.relay); len(got) == 0 || got[0].l != gpio.High {
 		t.Errorf("relay writes = %v; want the first to unlock", got)
 	}
 }
 
 func TestEmergencyActiveLowPolled(t *testing.T) {
 	clk := newFakeClock()
-	relay := newOutPin("RELAY", clk.FakeClock)
+	relay := gatetest.NewOut("RELAY", clk)
 	// No EdgesChan: the pin refuses edge detection, so Run polls it.
-	alarm := &gpiotestPin{}
-	alarm.N, alarm.Clock, alarm.L = "ALARM", clk.FakeClock, gpio.High
+	alarm := gatetest.NewPolledIn("ALARM", clk)
+	alarm.Set(gpio.High)
 	states := make(chan gate.EmergencyState, 8)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{EmergencyActiveLow: true},
 		gate.TurnstilePins{Relay: relay, Emergency: alarm},
@@ -419,12 +407,12 @@ func TestEmergencyActiveLowPolled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- ts.Run(ctx) }()
 	clk.waitBlocked(t)
-	alarm.set(gpio.Low)
+	alarm.Set(gpio.Low)
 	clk.Advance(250 * time.Millisecond)
 	if s := receive(t, states); s != gate.EmergencyActive {
 		t.Errorf("state = %v; want active", s)
 	}
-	relay.wantLevel(t, "polled alarm", gpio.High)
+	wantLevel(t, relay, "polled alarm", gpio.High)
 	cancel()
 	if err := receive(t, done); err != nil {
 		t.Errorf("Run() = %v; want nil", err)
@@ -437,11 +425,11 @@ func TestTurnstileConfig(t *testing.T) {
 		{Mode: 9},
 		{PassageTimeout: 2 * time.Minute},
 		{PulseWidth: -time.Second},
-		{PulseWidth: 6 * time.Second},
+		{PulseWidth: gate.DefaultPassageTimeout + time.Second}, // longer than the default passage wait
 		{EmergencyPull: 7},
 	}
 	for _, c := range bad {
-		if _, err := gate.NewTurnstile(c, gate.TurnstilePins{Relay: newOutPin("R", clk.FakeClock)}, gate.Options{}); !errors.Is(err, gate.ErrConfig) {
+		if _, err := gate.NewTurnstile(c, gate.TurnstilePins{Relay: gatetest.NewOut("R", clk)}, gate.Options{}); !errors.Is(err, gate.ErrConfig) {
 			t.Errorf("NewTurnstile(%+v) = %v; want ErrConfig", c, err)
 		}
 	}

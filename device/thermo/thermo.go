@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"wicket/internal/clock"
 )
 
 // Errors a sensor reports instead of a temperature.
@@ -61,7 +63,7 @@ type Monitor struct {
 	s          Sensor
 	every      time.Duration
 	staleAfter time.Duration
-	now        func() time.Time
+	clock      clock.Clock
 
 	mu      sync.Mutex
 	latest  Reading
@@ -75,14 +77,14 @@ type Monitor struct {
 // the sensor counts as stale after staleAfter without a good poll.
 func NewMonitor(s Sensor, every, staleAfter time.Duration) *Monitor {
 	return &Monitor{s: s, every: max(every, 20*time.Millisecond), staleAfter: staleAfter,
-		now: time.Now, changed: make(chan struct{})}
+		clock: clock.Real(), changed: make(chan struct{})}
 }
 
 // Run polls until ctx ends. A fault is kept as the monitor's state and
 // counted; polling goes on, so a sensor that recovers is used again.
 func (m *Monitor) Run(ctx context.Context) {
 	m.mu.Lock()
-	m.lastOK = m.now()
+	m.lastOK = m.clock.Now()
 	m.mu.Unlock()
 	for {
 		c, ok, err := m.s.Read(ctx)
@@ -90,12 +92,8 @@ func (m *Monitor) Run(ctx context.Context) {
 			return
 		}
 		m.record(c, ok, err)
-		t := time.NewTimer(m.every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, m.clock, m.every) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -103,7 +101,7 @@ func (m *Monitor) Run(ctx context.Context) {
 func (m *Monitor) record(c float64, ok bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
+	now := m.clock.Now()
 	if err != nil {
 		m.lastErr = err
 		m.faults++
@@ -139,8 +137,8 @@ func (m *Monitor) Health() (faults uint64, err error) {
 	if m.lastErr != nil {
 		return m.faults, m.lastErr
 	}
-	if m.staleAfter > 0 && m.now().Sub(m.lastOK) > m.staleAfter {
-		return m.faults, fmt.Errorf("%w for %v", ErrStale, m.now().Sub(m.lastOK).Round(time.Second))
+	if silent := m.clock.Since(m.lastOK); m.staleAfter > 0 && silent > m.staleAfter {
+		return m.faults, fmt.Errorf("%w for %v", ErrStale, silent.Round(time.Second))
 	}
 	return m.faults, nil
 }
@@ -149,7 +147,7 @@ func (m *Monitor) Health() (faults uint64, err error) {
 // timeout for one. It returns ErrNoReading (wrapping the sensor's fault,
 // if any) when none comes.
 func (m *Monitor) Wait(ctx context.Context, since time.Time, timeout time.Duration) (Reading, error) {
-	deadline := time.NewTimer(timeout)
+	deadline := m.clock.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		m.mu.Lock()
@@ -160,7 +158,7 @@ func (m *Monitor) Wait(ctx context.Context, since time.Time, timeout time.Durati
 		}
 		select {
 		case <-ch:
-		case <-deadline.C:
+		case <-deadline.Chan():
 			m.mu.Lock()
 			fault := m.lastErr
 			m.mu.Unlock()

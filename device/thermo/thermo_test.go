@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"wicket/device"
+	"wicket/internal/testkit"
 )
 
 // The worked example of the MLX90614 datasheet: reading Tobj1 (0x07) at
@@ -148,28 +149,51 @@ func TestLineSensorSerial(t *testing.T) {
 	}
 }
 
+// TestMonitor drives a monitor on a fake clock: a triggered reading is
+// returned, one older than the scan's window is not, and a value that is
+// no person yields no reading.
 func TestMonitor(t *testing.T) {
 	sim := NewSim([]float64{36.6, 38.4, 20})
 	m := NewMonitor(sim, 20*time.Millisecond, 0)
+	clk := clockwork.NewFakeClock()
+	m.clock = clk
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go m.Run(ctx)
 
-	start := time.Now()
+	start := clk.Now()
 	m.Trigger()
 	r, err := m.Wait(ctx, start, 5*time.Second)
 	if err != nil || r.Celsius != 36.6 {
 		t.Fatalf("first reading: %+v %v", r, err)
 	}
 	// A reading older than the window does not count: wait for the next.
-	next := time.Now()
-	go func() { time.Sleep(50 * time.Millisecond); m.Trigger() }()
-	if r, err := m.Wait(ctx, next, 5*time.Second); err != nil || r.Celsius != 38.4 {
+	if err := clk.BlockUntilContext(ctx, 1); err != nil { // Run waits to poll again
+		t.Fatal(err)
+	}
+	clk.Advance(100 * time.Millisecond)
+	next := clk.Now()
+	m.Trigger()
+	if r, err := m.Wait(ctx, next, 5*time.Second); err != nil || r.Celsius != 38.4 || r.At.Before(next) {
 		t.Fatalf("second reading: %+v %v", r, err)
 	}
 	// 20 °C: nobody; no reading comes.
+	if err := clk.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * time.Millisecond)
+	since := clk.Now()
 	m.Trigger()
-	if _, err := m.Wait(ctx, time.Now(), 200*time.Millisecond); !errors.Is(err, ErrNoReading) {
+	res := make(chan error, 1)
+	go func() {
+		_, err := m.Wait(ctx, since, 200*time.Millisecond)
+		res <- err
+	}()
+	if err := clk.BlockUntilContext(ctx, 2); err != nil { // Run's poll and Wait's deadline
+		t.Fatal(err)
+	}
+	clk.Advance(200 * time.Millisecond)
+	if err := <-res; !errors.Is(err, ErrNoReading) {
 		t.Fatalf("nobody in front: %v; want ErrNoReading", err)
 	}
 	if faults, err := m.Health(); err != nil || faults != 0 {
@@ -198,12 +222,14 @@ func TestMonitorFaultAndStale(t *testing.T) {
 	}
 
 	silent := NewMonitor(NewSim(nil), 20*time.Millisecond, 50*time.Millisecond)
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
-	silent.now = func() time.Time { return time.Unix(0, now.Load()) }
+	clk := clockwork.NewFakeClock()
+	silent.clock = clk
 	go silent.Run(ctx)
-	time.Sleep(30 * time.Millisecond)
-	now.Add(int64(time.Second))
+	testkit.Eventually(t, "the monitor running", 5*time.Second, func() bool {
+		_, err := silent.Health()
+		return err == nil
+	})
+	clk.Advance(time.Second)
 	if _, err := silent.Health(); !errors.Is(err, ErrStale) {
 		t.Errorf("silent sensor: %v; want ErrStale", err)
 	}

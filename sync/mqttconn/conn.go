@@ -77,7 +77,7 @@ type Conn struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// KeepAlive is the MQTT keep-alive; a dead link is noticed within
-	// about 1.5 times this.
+	// about 1.5 times this. 0 means DefaultKeepAlive.
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// MaxMessage is the largest MQTT packet, in bytes, the client reads
 	// into memory; a larger PUBLISH is dropped as it streams in and
@@ -222,7 +222,7 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 	Guard(o, c.MaxMessage, c.Counters)
 	ka := c.KeepAlive
 	if ka == 0 {
-		ka = 30 * time.Second
+		ka = DefaultKeepAlive
 	}
 	o.SetKeepAlive(ka).SetPingTimeout(ka / 2)
 	if c.Username != "" {

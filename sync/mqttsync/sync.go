@@ -50,28 +50,20 @@ type Client interface {
 	Subscribe(topic string, qos byte, callback mqtt.MessageHandler) mqtt.Token
 }
 
-// Config configures the gate's sync. New refuses a bad value with an
-// error naming its field (as sync.* in wicketd.yaml); a zero value means
-// the default given with the field.
+// Config configures the gate's sync.
 type Config struct {
 	mqttconn.Conn
 	Fleet, Gate string
-	// BatchSize is the most records in one message: 1 to
-	// wire.MaxRecordsPerBatch (default DefaultBatchSize).
+	// BatchSize is the most records in one message.
 	BatchSize int
-	// MaxInflight is how many unacknowledged batches may be out at once:
-	// 1 to MaxInflightLimit (default DefaultMaxInflight).
+	// MaxInflight is how many unacknowledged batches may be out at once.
 	MaxInflight int
 	// AckTimeout: unacknowledged batches are sent again after this long
-	// (collectors drop duplicates). Default DefaultAckTimeout.
+	// (collectors drop duplicates).
 	AckTimeout time.Duration
-	// StatusEvery is how often the retained status is refreshed. Default
-	// DefaultStatusEvery.
+	// StatusEvery is how often the retained status is refreshed.
 	StatusEvery time.Duration
-	// ReconnectMin and ReconnectMax bound the backoff between attempts
-	// (defaults DefaultReconnectMin and DefaultReconnectMax, or
-	// ReconnectMin if that is larger); ReconnectMax may not be below
-	// ReconnectMin.
+	// ReconnectMin and ReconnectMax bound the backoff between attempts.
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
 	NewClient func(*mqtt.ClientOptions) Client
@@ -87,61 +79,33 @@ type Config struct {
 	Roots verifier.RootKeys
 }
 
-// Defaults for the zero values of Config.
-const (
-	DefaultBatchSize    = 100
-	DefaultMaxInflight  = 4
-	DefaultAckTimeout   = 10 * time.Second
-	DefaultStatusEvery  = time.Minute
-	DefaultReconnectMin = time.Second
-	DefaultReconnectMax = 2 * time.Minute
-)
-
-// MaxInflightLimit bounds Config.MaxInflight: the gate remembers maxSent
-// batch ranges to check acks against, which must hold every batch in
-// flight across many resends.
-const MaxInflightLimit = 64
-
-// check refuses bad values, naming the field, and fills in defaults.
-func (c *Config) check() error {
-	if err := wire.ValidName(c.Fleet); err != nil {
-		return fmt.Errorf("sync.fleet: %w", err)
-	}
-	if err := wire.ValidName(c.Gate); err != nil {
-		return fmt.Errorf("gate.id: %w", err)
-	}
-	if err := c.Conn.Validate("sync."); err != nil {
-		return err
-	}
-	switch {
-	case c.BatchSize < 0 || c.BatchSize > wire.MaxRecordsPerBatch:
-		return fmt.Errorf("sync.batch_size: %d; want 1 to %d (0 for %d)", c.BatchSize, wire.MaxRecordsPerBatch, DefaultBatchSize)
-	case c.MaxInflight < 0 || c.MaxInflight > MaxInflightLimit:
-		return fmt.Errorf("sync.max_inflight: %d; want 1 to %d (0 for %d)", c.MaxInflight, MaxInflightLimit, DefaultMaxInflight)
-	case c.AckTimeout < 0:
-		return fmt.Errorf("sync.ack_timeout: %v is negative (0 for %v)", c.AckTimeout, DefaultAckTimeout)
-	case c.StatusEvery < 0:
-		return fmt.Errorf("sync.status_every: %v is negative (0 for %v)", c.StatusEvery, DefaultStatusEvery)
-	case c.ReconnectMin < 0:
-		return fmt.Errorf("sync.reconnect_min: %v is negative (0 for %v)", c.ReconnectMin, DefaultReconnectMin)
-	case c.ReconnectMax < 0 || (c.ReconnectMax != 0 && c.ReconnectMax < c.ReconnectMin):
-		return fmt.Errorf("sync.reconnect_max: %v; want at least reconnect_min (%v), or 0 for %v", c.ReconnectMax, c.ReconnectMin, DefaultReconnectMax)
-	case c.Key != nil && len(c.Key) != ed25519.PrivateKeySize:
-		return errors.New("sync: identity key is not an Ed25519 private key")
-	}
+// withDefaults fills the zero fields with their defaults.
+func (c Config) withDefaults() Config {
 	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
 	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
 	c.StatusEvery = cmp.Or(c.StatusEvery, DefaultStatusEvery)
 	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
-	c.ReconnectMax = cmp.Or(c.ReconnectMax, max(DefaultReconnectMax, c.ReconnectMin))
-	if c.NewClient == nil {
-		c.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
+	c.ReconnectMax = cmp.Or(c.ReconnectMax, DefaultReconnectMax)
+	return c
+}
+
+// validate refuses values no default stands for, naming the field and
+// the fix; zero fields are valid and mean their defaults.
+func (c Config) validate() error {
+	d := c.withDefaults()
+	switch {
+	case c.BatchSize < 0 || c.BatchSize > wire.MaxRecordsPerBatch:
+		return fmt.Errorf("sync.batch_size: %d: use 1 to %d, or 0 for %d", c.BatchSize, wire.MaxRecordsPerBatch, DefaultBatchSize)
+	case c.MaxInflight < 0:
+		return fmt.Errorf("sync.max_inflight: %d: use a positive number, or 0 for %d", c.MaxInflight, DefaultMaxInflight)
+	case c.AckTimeout < 0:
+		return fmt.Errorf("sync.ack_timeout: %v: use a positive duration, or 0 for %v", c.AckTimeout, DefaultAckTimeout)
+	case c.StatusEvery < 0:
+		return fmt.Errorf("sync.status_every: %v: use a positive duration, or 0 for %v", c.StatusEvery, DefaultStatusEvery)
+	case c.ReconnectMin < 0 || c.ReconnectMax < 0 || d.ReconnectMax < d.ReconnectMin:
+		return fmt.Errorf("sync.reconnect_min/reconnect_max: %v/%v: need 0 < reconnect_min <= reconnect_max (0 for %v and %v)", d.ReconnectMin, d.ReconnectMax, DefaultReconnectMin, DefaultReconnectMax)
 	}
-	if c.Counters == nil {
-		c.Counters = new(mqttconn.Counters) // tells which node the gate is on
-	}
-	c.Clock = clock.OrReal(c.Clock)
 	return nil
 }
 
@@ -237,11 +201,32 @@ type Sync struct {
 // seqRange is the seqs of one records batch, From <= seq <= Through.
 type seqRange struct{ from, through uint64 }
 
-// New checks cfg (see Config) and returns a Sync. status builds the
-// gate's status message.
+// New returns a Sync. status builds the gate's status message. A Config
+// value no default stands for is refused, naming the field; zero fields
+// take the defaults in limits.go.
 func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Status, log *slog.Logger) (*Sync, error) {
-	if err := cfg.check(); err != nil {
+	if err := wire.ValidName(cfg.Fleet); err != nil {
+		return nil, fmt.Errorf("sync.fleet: %w", err)
+	}
+	if err := wire.ValidName(cfg.Gate); err != nil {
+		return nil, fmt.Errorf("gate.id: %w", err)
+	}
+	if err := cfg.Conn.Validate("sync."); err != nil {
 		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.NewClient == nil {
+		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
+	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
+	if cfg.Counters == nil {
+		cfg.Counters = new(mqttconn.Counters) // tells which node the gate is on
+	}
+	if cfg.Key != nil && len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("sync: identity key is not an Ed25519 private key")
 	}
 	s := &Sync{
 		cfg: cfg, topics: wire.Topics{Fleet: cfg.Fleet}, st: st, tr: tr, status: status,

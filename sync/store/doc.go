@@ -8,9 +8,15 @@
 // read-write transaction, and a method that returns without error has
 // written and fsynced it, so a power cut loses nothing reported committed.
 // In particular Append writes the access record, its outbox copy, the
-// anti-passback check and the sequence counter together or not at all, and
+// anti-passback memory and the sequence counter together or not at all, and
 // ApplyBatch installs a whole batch together with its version or nothing.
 // Sequence numbers are never reused, across pruning and restarts.
+//
+// The store records; it does not decide. A record is kept as the caller
+// gave it: anti-passback is decided by the gate's loop from LastAllowed,
+// and the store only keeps that memory with each allowed record. It owns
+// the file's contents and their atomicity; it may not apply policy, nor
+// talk to devices or the network.
 //
 // Blocking: Open waits up to Options.LockTimeout for another process that
 // holds the file, then fails with ErrLocked; OpenReadOnly likewise waits

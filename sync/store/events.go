@@ -27,10 +27,6 @@ const (
 	TypeSystem    = wire.TypeSystem
 )
 
-// ReasonAntiPassback is the Reason Append gives a decision it turns into a
-// denial (the same string as verifier.ReasonAntiPassback).
-const ReasonAntiPassback = "anti_passback"
-
 // Event is one access-log record: the record of the wire contract, which
 // the store keeps as its JSON (wire.Record).
 type Event = wire.Record
@@ -87,12 +83,11 @@ func minus(t int64, d time.Duration) int64 {
 // fsynced before it returns, and returns its sequence number (also set in
 // ev.Seq). It is Prepare and Commit in one call.
 //
-// Anti-passback: for an allowing decision (Type TypeDecision, Allow, a
-// Voucher) with passback > 0, if the same voucher was allowed at the same
-// venue at or after ev.At-passback, the record becomes a denial (Allow
-// false, Reason ReasonAntiPassback) and the caller reads ev to learn the
-// final decision; otherwise ev.At is remembered for the voucher. Both happen
-// in the same transaction as the record.
+// Anti-passback memory: passback is the anti-passback window in force.
+// When it is > 0, an allowing decision (Type TypeDecision, Allow, a
+// Voucher) is remembered as the voucher's last allowed passage at its
+// venue (ev.At, read back by LastAllowed), in the same transaction as the
+// record. The store records the decision it is given; it never changes it.
 //
 // When the outbox holds MaxOutbox records the event is logged but not
 // queued, and Stats().Dropped counts it; that is not an error, so the gate
@@ -133,11 +128,10 @@ type Pending struct {
 }
 
 // Prepare builds the transaction of Append for ev (everything but writing
-// it) and sets ev's final fields as Append would: ev.Seq is the sequence
-// number the record gets if Commit succeeds, and an anti-passback denial
-// is already applied. Nothing is on disk until Commit; after Rollback, or
-// a failed Commit, nothing of it exists and the sequence number is given
-// to the next record.
+// it, the anti-passback memory included) and sets ev.Seq to the sequence
+// number the record gets if Commit succeeds. Nothing is on disk until
+// Commit; after Rollback, or a failed Commit, nothing of it exists and the
+// sequence number is given to the next record.
 //
 // This lets a caller act on the decision (open the turnstile) while the
 // record is written: see docs/design.md, "Relay before fsync", for what
@@ -200,18 +194,14 @@ func (p *Pending) Rollback() {
 }
 
 // appendTx writes e in tx: the record, its outbox row, the anti-passback
-// check and the counters. It sets e.Seq, and applies an anti-passback
-// denial to e; it reports whether the record was queued in the outbox.
+// memory and the counters. It sets e.Seq; it reports whether the record
+// was queued in the outbox.
 func (s *Store) appendTx(tx *bbolt.Tx, e *Event, passback time.Duration) (bool, error) {
 	meta := tx.Bucket(bucketMeta)
 	e.Seq = getUint(meta, keySeq) + 1
 	if e.Type == TypeDecision && e.Allow && passback > 0 && e.Voucher != "" {
-		pb := tx.Bucket(bucketPassback)
 		k := passbackKey(e.Venue, e.Voucher)
-		at := unixNano(e.At)
-		if v := pb.Get(k); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= minus(at, passback) {
-			e.Allow, e.Reason = false, ReasonAntiPassback
-		} else if err := pb.Put(k, u64(uint64(at))); err != nil {
+		if err := tx.Bucket(bucketPassback).Put(k, u64(uint64(unixNano(e.At)))); err != nil {
 			return false, err
 		}
 	}
@@ -353,6 +343,28 @@ func (s *Store) AckRange(from, through uint64) (int, error) {
 		return 0, fmt.Errorf("ack outbox through %d: %w", through, err)
 	}
 	return n, nil
+}
+
+// LastAllowed returns when voucher (its record form, HashID) was last
+// recorded allowed at venue with an anti-passback window in force, and
+// false if the store does not remember it (never allowed, or pruned). It
+// reads the last committed state: a caller that decides on it and then
+// records the decision must be the only writer of decisions, or two
+// scans could both read "not remembered" (the gate's decision loop is
+// that one writer).
+func (s *Store) LastAllowed(venue, voucher string) (time.Time, bool, error) {
+	var at time.Time
+	var ok bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketPassback).Get(passbackKey(venue, voucher)); len(v) == 8 {
+			at, ok = time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read anti-passback memory: %w", err)
+	}
+	return at, ok, nil
 }
 
 // PrunePassback forgets anti-passback entries last allowed before

@@ -214,6 +214,10 @@ func TestOutboxFull(t *testing.T) {
 	}
 }
 
+// TestPassback: the store keeps the anti-passback memory with each record
+// and never changes the decision it is given; LastAllowed reads back the
+// last allowed passage of a voucher at a venue. (The rule that decides on
+// it is the loop's: cmd/wicketd/loop, TestPassbackRule.)
 func TestPassback(t *testing.T) {
 	const window = time.Minute
 	type step struct {
@@ -223,38 +227,34 @@ func TestPassback(t *testing.T) {
 		allow    bool          // the caller's decision
 		typ      string
 		passback time.Duration
-		want     bool // final Allow
 	}
-	dec := func(venue, voucher string, at time.Duration, want bool) step {
-		return step{venue, voucher, at, true, TypeDecision, window, want}
+	dec := func(venue, voucher string, at time.Duration) step {
+		return step{venue, voucher, at, true, TypeDecision, window}
+	}
+	type want struct {
+		venue, voucher string
+		at             time.Duration // -1: not remembered
 	}
 	tests := []struct {
 		name  string
 		steps []step
+		want  []want
 	}{
-		{"first use allowed", []step{dec("north", "aa", 0, true)}},
-		{"inside window denied", []step{dec("north", "aa", 0, true), dec("north", "aa", 30*time.Second, false)}},
-		{"at window edge denied", []step{dec("north", "aa", 0, true), dec("north", "aa", window, false)}},
-		{"outside window allowed", []step{dec("north", "aa", 0, true), dec("north", "aa", window+time.Nanosecond, true)}},
-		{"denial does not extend the window", []step{
-			dec("north", "aa", 0, true), dec("north", "aa", 50*time.Second, false), dec("north", "aa", 70*time.Second, true),
-		}},
-		{"other venue independent", []step{dec("north", "aa", 0, true), dec("south", "aa", time.Second, true)}},
-		{"other voucher independent", []step{dec("north", "aa", 0, true), dec("north", "bb", time.Second, true)}},
+		{"first use remembered", []step{dec("north", "aa", 0)}, []want{{"north", "aa", 0}}},
+		{"later use remembered", []step{dec("north", "aa", 0), dec("north", "aa", 30*time.Second)}, []want{{"north", "aa", 30 * time.Second}}},
+		{"other venue independent", []step{dec("north", "aa", 0), dec("south", "aa", time.Second)},
+			[]want{{"north", "aa", 0}, {"south", "aa", time.Second}}},
+		{"other voucher independent", []step{dec("north", "aa", 0), dec("north", "bb", time.Second)},
+			[]want{{"north", "aa", 0}, {"north", "bb", time.Second}}},
 		{"caller's denial not recorded", []step{
-			{"north", "aa", 0, false, TypeDecision, window, false}, dec("north", "aa", time.Second, true),
-		}},
-		{"no window, no check", []step{
-			dec("north", "aa", 0, true), {"north", "aa", time.Second, true, TypeDecision, 0, true},
-		}},
-		{"zero window not recorded", []step{
-			{"north", "aa", 0, true, TypeDecision, 0, true}, dec("north", "aa", time.Second, true),
-		}},
-		{"no voucher, no check", []step{dec("north", "", 0, true), dec("north", "", time.Second, true)}},
-		{"passage events ignored", []step{
-			{"north", "aa", 0, true, TypePassage, window, true}, dec("north", "aa", time.Second, true),
-		}},
-		{"clock stepped back denied", []step{dec("north", "aa", time.Hour, true), dec("north", "aa", 0, false)}},
+			dec("north", "aa", 0), {"north", "aa", time.Second, false, TypeDecision, window},
+		}, []want{{"north", "aa", 0}}},
+		{"zero window not recorded", []step{{"north", "aa", 0, true, TypeDecision, 0}}, []want{{"north", "aa", -1}}},
+		{"no voucher not recorded", []step{dec("north", "", 0)}, []want{{"north", "", -1}}},
+		{"passage events ignored", []step{{"north", "aa", 0, true, TypePassage, window}}, []want{{"north", "aa", -1}}},
+		{"clock stepped back: the last record is remembered", []step{dec("north", "aa", time.Hour), dec("north", "aa", 0)},
+			[]want{{"north", "aa", 0}}},
+		{"never seen", nil, []want{{"north", "aa", -1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,25 +262,30 @@ func TestPassback(t *testing.T) {
 			for i, st := range tt.steps {
 				ev := Event{Type: st.typ, At: t0.Add(st.at), Venue: st.venue, Voucher: st.voucher, Allow: st.allow, Reason: "ok"}
 				seq := mustAppend(t, s, &ev, st.passback)
-				if ev.Allow != st.want {
-					t.Fatalf("step %d (%+v): Allow = %v; want %v", i, st, ev.Allow, st.want)
-				}
-				wantReason := "ok"
-				if st.allow && !st.want {
-					wantReason = ReasonAntiPassback
-				}
-				if ev.Reason != wantReason {
-					t.Errorf("step %d: Reason = %q; want %q", i, ev.Reason, wantReason)
+				if ev.Allow != st.allow || ev.Reason != "ok" {
+					t.Fatalf("step %d (%+v): Append changed the decision to Allow %v, Reason %q", i, st, ev.Allow, ev.Reason)
 				}
 				got, _ := s.Events(seq-1, 1)
-				if len(got) != 1 || got[0].Allow != st.want || got[0].Reason != wantReason {
-					t.Errorf("step %d: logged %+v; want Allow %v, Reason %q", i, got, st.want, wantReason)
+				if len(got) != 1 || got[0].Allow != st.allow || got[0].Reason != "ok" {
+					t.Errorf("step %d: logged %+v; want Allow %v, Reason ok", i, got, st.allow)
+				}
+			}
+			for _, w := range tt.want {
+				at, ok, err := s.LastAllowed(w.venue, w.voucher)
+				if err != nil {
+					t.Fatalf("LastAllowed(%q, %q) = %v", w.venue, w.voucher, err)
+				}
+				if w.at < 0 {
+					if ok {
+						t.Errorf("LastAllowed(%q, %q) = %v; want not remembered", w.venue, w.voucher, at)
+					}
+					continue
+				}
+				if !ok || !at.Equal(t0.Add(w.at)) {
+					t.Errorf("LastAllowed(%q, %q) = %v, %v; want %v", w.venue, w.voucher, at, ok, t0.Add(w.at))
 				}
 			}
 		})
-	}
-	if ReasonAntiPassback != string(verifier.ReasonAntiPassback) {
-		t.Errorf("ReasonAntiPassback = %q; verifier says %q", ReasonAntiPassback, verifier.ReasonAntiPassback)
 	}
 }
 
@@ -296,10 +301,12 @@ func TestPrunePassback(t *testing.T) {
 		t.Fatalf("PrunePassback = %d, %v; want 5", n, err)
 	}
 	for i := range 10 {
-		ev := Event{Type: TypeDecision, At: now, Venue: "north", Voucher: fmt.Sprint(i), Allow: true}
-		mustAppend(t, s, &ev, time.Hour)
-		if want := i < 5; ev.Allow != want {
-			t.Errorf("voucher %d after pruning: Allow = %v; want %v", i, ev.Allow, want)
+		_, remembered, err := s.LastAllowed("north", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i >= 5; remembered != want {
+			t.Errorf("voucher %d after pruning: remembered = %v; want %v", i, remembered, want)
 		}
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// TestPrepareCommit: a prepared record is invisible to readers until
-// Commit, carries its final seq and anti-passback verdict before it, and
-// after Commit is exactly what Append would have written.
+// TestPrepareCommit: a prepared record, and its anti-passback memory,
+// are invisible to readers until Commit; the record carries its final seq
+// before it, and after Commit is exactly what Append would have written.
 func TestPrepareCommit(t *testing.T) {
 	s := openTest(t, Options{})
 	v := s.HashID([]byte("v1"))
@@ -19,11 +19,14 @@ func TestPrepareCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Prepare = %v", err)
 	}
-	if again.Seq != 2 || again.Allow || again.Reason != ReasonAntiPassback {
-		t.Fatalf("prepared event = seq %d allow %v reason %q; want seq 2, denied %q", again.Seq, again.Allow, again.Reason, ReasonAntiPassback)
+	if again.Seq != 2 || !again.Allow || again.Reason != "ok" {
+		t.Fatalf("prepared event = seq %d allow %v reason %q; want seq 2, allowed ok as given", again.Seq, again.Allow, again.Reason)
 	}
 	if evs, err := s.Events(0, 10); err != nil || len(evs) != 1 {
 		t.Fatalf("Events before Commit = %v, %v; want only the first record", seqs(evs), err)
+	}
+	if at, ok, err := s.LastAllowed("north", v); err != nil || !ok || !at.Equal(first.At) {
+		t.Fatalf("LastAllowed before Commit = %v, %v, %v; want the first record's %v", at, ok, err, first.At)
 	}
 	if err := p.Commit(); err != nil {
 		t.Fatalf("Commit = %v", err)
@@ -34,9 +37,12 @@ func TestPrepareCommit(t *testing.T) {
 	p.Rollback() // a no-op after Commit
 	for name, read := range map[string]func(uint64, int) ([]Event, error){"Events": s.Events, "Outbox": s.Outbox} {
 		evs, err := read(1, 10)
-		if err != nil || len(evs) != 1 || evs[0].Seq != 2 || evs[0].Reason != ReasonAntiPassback {
-			t.Fatalf("%s after Commit = %+v, %v; want seq 2 denied by anti-passback", name, evs, err)
+		if err != nil || len(evs) != 1 || evs[0].Seq != 2 || !evs[0].Allow {
+			t.Fatalf("%s after Commit = %+v, %v; want seq 2 allowed", name, evs, err)
 		}
+	}
+	if at, ok, err := s.LastAllowed("north", v); err != nil || !ok || !at.Equal(again.At) {
+		t.Fatalf("LastAllowed after Commit = %v, %v, %v; want %v", at, ok, err, again.At)
 	}
 }
 
@@ -58,9 +64,12 @@ func TestPrepareRollback(t *testing.T) {
 	if err != nil || c != (Counters{}) {
 		t.Fatalf("Counters after Rollback = %+v, %v; want zero", c, err)
 	}
+	if at, ok, err := s.LastAllowed("north", v); err != nil || ok {
+		t.Fatalf("LastAllowed after Rollback = %v, %v, %v; want no anti-passback entry left", at, ok, err)
+	}
 	next := Event{Type: TypeDecision, At: t0.Add(time.Second), Venue: "north", Voucher: v, Allow: true, Reason: "ok"}
 	if seq := mustAppend(t, s, &next, time.Minute); seq != 1 || !next.Allow {
-		t.Fatalf("Append after Rollback = seq %d allow %v; want seq 1 allowed (no anti-passback entry left)", seq, next.Allow)
+		t.Fatalf("Append after Rollback = seq %d allow %v; want seq 1 allowed", seq, next.Allow)
 	}
 }
 

@@ -1,7 +1,11 @@
 // Package config reads wicketd.yaml: one file, decoded strictly (an unknown
-// key is an error naming its line), with every default set in Default and
-// every check in Validate, one method a section, which reports every bad
-// field at once, each with its line and the fix.
+// key is an error naming its line) straight into the device, gate and sync
+// types that parse themselves (a bad value is refused with the type's own
+// message, never replaced). Every default is set in Default, from the
+// owning package's constant where the setting is shared, and the ones
+// that follow from other fields in derive; every check is in Validate,
+// one method a section, which reports every bad field at once, each with
+// its line and the fix.
 package config
 
 import (
@@ -16,9 +20,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"wicket/cmd/wicketd/display"
 	"wicket/device"
+	"wicket/device/camera"
 	"wicket/device/gate"
+	"wicket/device/thermo"
 	"wicket/sync/mqttconn"
+	"wicket/sync/mqttsync"
+	"wicket/sync/store"
 	"wicket/verifier"
 )
 
@@ -105,7 +114,7 @@ type Scanner struct {
 	// Baud is the serial speed the scanner is set to.
 	Baud int `yaml:"baud"`
 	// Terminator ends a frame: cr, lf or crlf (the scanner's "suffix").
-	Terminator string `yaml:"terminator"`
+	Terminator device.Terminator `yaml:"terminator"`
 	// MaxFrame bounds a frame in bytes; a longer one is dropped.
 	MaxFrame int `yaml:"max_frame"`
 	// InterByteTimeout: a partial frame idle this long is flushed or dropped.
@@ -160,7 +169,7 @@ type Camera struct {
 	// an MJPEG file (.mjpeg), replayed at FPS.
 	Device string `yaml:"device"`
 	// Format is yuyv or mjpeg.
-	Format string `yaml:"format"`
+	Format camera.Format `yaml:"format"`
 	// Width and Height of the frames (the nearest size the camera has).
 	Width  int `yaml:"width"`
 	Height int `yaml:"height"`
@@ -185,7 +194,7 @@ type Turnstile struct {
 	Relay Pin `yaml:"relay"`
 	// Mode is pulse (relay on for PulseWidth) or level (on until passage
 	// or OpenTimeout).
-	Mode string `yaml:"mode"`
+	Mode gate.RelayMode `yaml:"mode"`
 	// PulseWidth is the relay pulse in pulse mode.
 	PulseWidth time.Duration `yaml:"pulse_width"`
 	// OpenTimeout: how long to wait for the passage sensor.
@@ -340,26 +349,39 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
-// Default returns the defaults of every field.
+// Default returns the defaults of every field. A setting that a device,
+// sync or store type also has takes that type's default, so each has one
+// owner; the rest are the config's own.
 func Default() Config {
 	return Config{
 		Policy: verifier.DefaultPolicy(),
-		Store:  Store{Path: "/var/lib/wicket/wicket.db", LockTimeout: 5 * time.Second, MaxEvents: 1_000_000, MaxOutbox: 200_000},
+		Store: Store{
+			Path:        "/var/lib/wicket/wicket.db",
+			LockTimeout: store.DefaultLockTimeout, MaxEvents: store.DefaultMaxEvents, MaxOutbox: store.DefaultMaxOutbox,
+		},
 		Scanner: Scanner{
-			Type: "serial", Baud: 9600, Terminator: "cr", MaxFrame: 4096,
-			InterByteTimeout: 200 * time.Millisecond, HoldOff: 3 * time.Second,
-			Camera: Camera{Format: "yuyv", Width: 640, Height: 480, FPS: 15, MaxDecodeRate: 15, Downscale: 1},
+			Type: "serial", Baud: device.DefaultBaud, Terminator: device.DefaultTerminator,
+			MaxFrame: device.DefaultMaxFrame, InterByteTimeout: device.DefaultInterByteTimeout,
+			HoldOff: device.DefaultHoldOffWindow,
+			Camera: Camera{
+				Format: camera.DefaultFormat, Width: camera.DefaultWidth, Height: camera.DefaultHeight,
+				FPS: camera.DefaultMaxFPS, MaxDecodeRate: 15, Downscale: 1,
+			},
 		},
-		Turnstile: Turnstile{Backend: "gpio", Mode: "pulse", PulseWidth: 500 * time.Millisecond, OpenTimeout: 8 * time.Second},
-		Thermo:    Thermometer{Type: "none", Address: 0x5a, Baud: 9600, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
+		Turnstile: Turnstile{Backend: "gpio", PulseWidth: gate.DefaultPulseWidth, OpenTimeout: gate.DefaultPassageTimeout},
+		Thermo:    Thermometer{Type: "none", Address: thermo.MLXAddr, Baud: device.DefaultBaud, Poll: 200 * time.Millisecond, StaleAfter: 10 * time.Second},
 		Sync: Sync{
-			Conn:      mqttconn.Conn{KeepAlive: 30 * time.Second},
-			BatchSize: 100, MaxInflight: 4, AckTimeout: 10 * time.Second, StatusEvery: time.Minute,
-			ReconnectMin: time.Second, ReconnectMax: 2 * time.Minute,
+			Conn:      mqttconn.Conn{KeepAlive: mqttconn.DefaultKeepAlive},
+			BatchSize: mqttsync.DefaultBatchSize, MaxInflight: mqttsync.DefaultMaxInflight,
+			AckTimeout: mqttsync.DefaultAckTimeout, StatusEvery: mqttsync.DefaultStatusEvery,
+			ReconnectMin: mqttsync.DefaultReconnectMin, ReconnectMax: mqttsync.DefaultReconnectMax,
 		},
-		Display: Display{Addr: "127.0.0.1:8080", IdleAfter: 5 * time.Second, MaxClients: 16, MaxClientsPerSource: 4},
-		HTTP:    HTTP{Admin: Admin{Addr: DefaultAdminAddr}},
-		Log:     Log{Level: "info", Format: "json"},
+		Display: Display{
+			Addr: "127.0.0.1:8080", IdleAfter: display.DefaultIdleAfter,
+			MaxClients: display.DefaultMaxClients, MaxClientsPerSource: display.DefaultMaxPerSource,
+		},
+		HTTP: HTTP{Admin: Admin{Addr: DefaultAdminAddr}},
+		Log:  Log{Level: "info", Format: "json"},
 	}
 }
 
@@ -396,10 +418,19 @@ func Parse(data []byte, dir string) (*Config, error) {
 	}
 	c.dir = dir
 	c.lines = lines
+	c.derive()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// derive fills the defaults that follow from other fields: the sync
+// client id, wicket-<fleet>-<gate id>, when sync is on and it is empty.
+func (c *Config) derive() {
+	if c.Sync.Enabled && c.Sync.ClientID == "" {
+		c.Sync.ClientID = "wicket-" + c.Sync.Fleet + "-" + c.Gate.ID
+	}
 }
 
 // Line returns the line of a dotted key in the file, or of its nearest

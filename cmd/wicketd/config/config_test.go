@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"wicket/device"
+	"wicket/device/camera"
 	"wicket/device/gate"
 )
 
@@ -36,19 +38,80 @@ func yamlKeys(t reflect.Type, prefix string) []string {
 
 // TestAnnotatedConfig: configs/wicketd.yaml parses and shows every option.
 func TestAnnotatedConfig(t *testing.T) {
-	data, err := os.ReadFile("../../../configs/wicketd.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Parse(data, "/etc/wicket"); err != nil {
-		t.Fatalf("configs/wicketd.yaml: %v", err)
-	}
+	_, data := parseShipped(t, "wicketd.yaml")
 	text := string(data)
 	for _, k := range yamlKeys(reflect.TypeOf(Config{}), "") {
 		leaf := k[strings.LastIndex(k, ".")+1:]
 		if !strings.Contains(text, leaf+":") {
 			t.Errorf("configs/wicketd.yaml does not show option %s", k)
 		}
+	}
+}
+
+// parseShipped reads and parses a file of configs/, failing the test if
+// it does not parse.
+func parseShipped(t *testing.T, name string) (*Config, []byte) {
+	t.Helper()
+	data, err := os.ReadFile("../../../configs/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data, "/etc/wicket")
+	if err != nil {
+		t.Fatalf("configs/%s: %v", name, err)
+	}
+	return c, data
+}
+
+// TestAnnotatedDefaults: the values configs/wicketd.yaml shows for the
+// settings a device, sync or store package owns are those packages'
+// defaults, so the file says what a gate runs when the key is left out.
+func TestAnnotatedDefaults(t *testing.T) {
+	c, _ := parseShipped(t, "wicketd.yaml")
+	d := Default()
+	for _, f := range []struct {
+		key       string
+		file, def any
+	}{
+		{"store.lock_timeout", c.Store.LockTimeout, d.Store.LockTimeout},
+		{"store.max_events", c.Store.MaxEvents, d.Store.MaxEvents},
+		{"store.max_outbox", c.Store.MaxOutbox, d.Store.MaxOutbox},
+		{"scanner.baud", c.Scanner.Baud, d.Scanner.Baud},
+		{"scanner.terminator", c.Scanner.Terminator, d.Scanner.Terminator},
+		{"scanner.max_frame", c.Scanner.MaxFrame, d.Scanner.MaxFrame},
+		{"scanner.inter_byte_timeout", c.Scanner.InterByteTimeout, d.Scanner.InterByteTimeout},
+		{"scanner.hold_off", c.Scanner.HoldOff, d.Scanner.HoldOff},
+		{"scanner.camera.format", c.Scanner.Camera.Format, d.Scanner.Camera.Format},
+		{"scanner.camera.width", c.Scanner.Camera.Width, d.Scanner.Camera.Width},
+		{"scanner.camera.height", c.Scanner.Camera.Height, d.Scanner.Camera.Height},
+		{"scanner.camera.fps", c.Scanner.Camera.FPS, d.Scanner.Camera.FPS},
+		{"turnstile.mode", c.Turnstile.Mode, d.Turnstile.Mode},
+		{"turnstile.pulse_width", c.Turnstile.PulseWidth, d.Turnstile.PulseWidth},
+		{"turnstile.open_timeout", c.Turnstile.OpenTimeout, d.Turnstile.OpenTimeout},
+		{"thermometer.address", c.Thermo.Address, d.Thermo.Address},
+		{"thermometer.baud", c.Thermo.Baud, d.Thermo.Baud},
+		{"sync.keepalive", c.Sync.KeepAlive, d.Sync.KeepAlive},
+		{"sync.batch_size", c.Sync.BatchSize, d.Sync.BatchSize},
+		{"sync.max_inflight", c.Sync.MaxInflight, d.Sync.MaxInflight},
+		{"sync.ack_timeout", c.Sync.AckTimeout, d.Sync.AckTimeout},
+		{"sync.status_every", c.Sync.StatusEvery, d.Sync.StatusEvery},
+		{"sync.reconnect_min", c.Sync.ReconnectMin, d.Sync.ReconnectMin},
+		{"sync.reconnect_max", c.Sync.ReconnectMax, d.Sync.ReconnectMax},
+		{"display.idle_after", c.Display.IdleAfter, d.Display.IdleAfter},
+		{"display.max_clients", c.Display.MaxClients, d.Display.MaxClients},
+		{"display.max_clients_per_source", c.Display.MaxClientsPerSource, d.Display.MaxClientsPerSource},
+	} {
+		if f.file != f.def {
+			t.Errorf("configs/wicketd.yaml shows %s: %v; the default is %v", f.key, f.file, f.def)
+		}
+	}
+}
+
+// TestDemoConfig: configs/demo.yaml, which the README's demo runs, parses.
+func TestDemoConfig(t *testing.T) {
+	c, _ := parseShipped(t, "demo.yaml")
+	if c.Scanner.Terminator != device.TerminatorLF {
+		t.Errorf("configs/demo.yaml: terminator = %v; want lf", c.Scanner.Terminator)
 	}
 }
 
@@ -62,14 +125,16 @@ func TestValidate(t *testing.T) {
 		{"no gate id", "trust: {root_keys: [r.pub]}\n", "gate.id"},
 		{"gate id with slash", strings.Replace(base, "id: G1", "id: a/b", 1), "gate.id"},
 		{"serial without device", strings.Replace(base, "type: stdin", "type: serial", 1), "scanner.device"},
-		{"bad terminator", strings.Replace(base, "type: stdin", "type: stdin, terminator: tab", 1), "scanner.terminator"},
+		{"bad terminator", strings.Replace(base, "type: stdin", "type: stdin, terminator: tab", 1), "line 3: scanner.terminator: terminator \"tab\": use cr, lf or crlf"},
+		{"bad relay mode", strings.Replace(base, "backend: sim", "backend: sim, mode: toggle", 1), "line 4: turnstile.mode: relay mode \"toggle\": use pulse or level"},
+		{"relay mode as a section", strings.Replace(base, "backend: sim", "backend: sim, mode: {a: b}", 1), "line 4: turnstile.mode: a single value goes here"},
 		{"gpio without relay", strings.Replace(base, "backend: sim", "backend: gpio", 1), "turnstile.relay.name"},
 		{"level without sensor", strings.Replace(base, "backend: sim", "backend: gpio, mode: level, relay: {name: GPIO17}", 1), "turnstile.mode"},
 		{"bad duration", strings.Replace(base, "type: stdin", "type: stdin, hold_off: soon", 1), "line 3"},
 		{"policy error", base + "policy: {classes: {child: maybe}}\n", "policy.classes.child"},
 		{"camera ok", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0}", 1), ""},
 		{"camera without device", strings.Replace(base, "type: stdin", "type: camera", 1), "scanner.camera.device"},
-		{"camera format", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, format: h264}", 1), "scanner.camera.format"},
+		{"camera format", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, format: h264}", 1), "scanner.camera.format: format \"h264\": use yuyv or mjpeg"},
 		{"camera roi outside", strings.Replace(base, "type: stdin", "type: camera, camera: {device: /dev/video0, roi: [0, 0, 700, 100]}", 1), "scanner.camera.roi"},
 		{"pattern name", base + "feedback: {patterns: {party: {green: 'on 1s'}}}\n", "feedback.patterns.party"},
 		{"pattern syntax", base + "feedback: {patterns: {allow: {green: 'on'}}}\n", "feedback.patterns.allow"},
@@ -87,6 +152,10 @@ func TestValidate(t *testing.T) {
 		{"metrics on the page address", base + "display: {enabled: true}\nhttp: {metrics: {addr: '127.0.0.1:8080'}}\n", "http.metrics.addr"},
 		{"admin on the metrics address", base + "http: {metrics: {addr: '127.0.0.1:9101'}, admin: {addr: '127.0.0.1:9101', token_file: t}}\n", "http.admin.addr"},
 		{"host with port", base + "http: {hosts: ['gate-07:8080']}\n", "http.hosts[0]"},
+		{"pulse longer than the passage wait", strings.Replace(base, "backend: sim", "backend: sim, pulse_width: 3s, open_timeout: 2s", 1), "turnstile.pulse_width: 3s is longer than open_timeout"},
+		{"temperature without a thermometer", base + "policy: {temperature: {required: true}}\n", "policy.temperature.required: the gate has no thermometer"},
+		{"admin on the page address", base + "display: {enabled: true}\nhttp: {admin: {addr: '127.0.0.1:8080', token_file: t}}\n", "http.admin.addr: 127.0.0.1:8080 is also display.addr"},
+		{"admin on the address of a page not served", base + "http: {admin: {addr: '127.0.0.1:8080', token_file: t}}\n", ""},
 		{"per source over total", base + "display: {enabled: true, max_clients: 2, max_clients_per_source: 3}\n", "display.max_clients_per_source"},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")
@@ -218,6 +287,49 @@ func TestCommitBeforeOpen(t *testing.T) {
 		}
 		if c.Store.CommitBeforeOpen != tc.want {
 			t.Errorf("%s: CommitBeforeOpen = %v; want %v", tc.store, c.Store.CommitBeforeOpen, tc.want)
+		}
+	}
+}
+
+// TestTypedFields: the terminator, the camera format and the relay mode
+// decode straight into the device types, in any case the file writes
+// them, and render back as written.
+func TestTypedFields(t *testing.T) {
+	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nturnstile: {backend: sim, mode: Level, passage: {name: GPIO27}}\n"
+	c, err := Parse([]byte(base+"scanner: {type: camera, terminator: crlf, camera: {device: /dev/video0, format: mjpeg}}\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Scanner.Terminator != device.TerminatorCRLF || c.Scanner.Camera.Format != camera.FormatMJPEG || c.Turnstile.Mode != gate.RelayLevel {
+		t.Errorf("Parse = terminator %v, format %v, mode %v; want crlf, MJPEG, level", c.Scanner.Terminator, c.Scanner.Camera.Format, c.Turnstile.Mode)
+	}
+	for _, want := range []string{"terminator: crlf", "format: mjpeg", "mode: level"} {
+		if !strings.Contains(c.String(), want) {
+			t.Errorf("String() does not hold %q:\n%s", want, c)
+		}
+	}
+	d := Default()
+	if d.Scanner.Terminator != device.DefaultTerminator || d.Scanner.Camera.Format != camera.DefaultFormat || d.Turnstile.Mode != gate.RelayPulse {
+		t.Errorf("Default() = terminator %v, format %v, mode %v; want the device defaults", d.Scanner.Terminator, d.Scanner.Camera.Format, d.Turnstile.Mode)
+	}
+}
+
+// TestClientIDDerived: with sync on and no client_id, the client id is
+// wicket-<fleet>-<gate id>; one written in the file is kept; with sync
+// off none is made up.
+func TestClientIDDerived(t *testing.T) {
+	base := "gate: {id: G1, venue: V1}\ntrust: {root_keys: [r.pub]}\nscanner: {type: stdin}\nturnstile: {backend: sim}\n"
+	for _, tc := range []struct{ sync, want string }{
+		{"sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883'}\n", "wicket-f1-G1"},
+		{"sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', client_id: own}\n", "own"},
+		{"sync: {enabled: false, fleet: f1}\n", ""},
+	} {
+		c, err := Parse([]byte(base+tc.sync), ".")
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", tc.sync, err)
+		}
+		if c.Sync.ClientID != tc.want {
+			t.Errorf("Parse(%q): client id = %q; want %q", tc.sync, c.Sync.ClientID, tc.want)
 		}
 	}
 }

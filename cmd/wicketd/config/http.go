@@ -74,45 +74,62 @@ func (a Admin) HasCredential() bool { return a.TokenFile != "" || a.ClientCAFile
 // Enabled reports whether the admin API is served.
 func (a Admin) Enabled() bool { return a.Addr != "" && a.HasCredential() }
 
+// checkAddr keeps a problem if addr is not host:port.
+func checkAddr(cs *checks, field, addr, example string) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		cs.add(fmt.Errorf("%s: %q: want host:port, e.g. %s", field, addr, example))
+	}
+}
+
 // validate checks the passenger page's section when the page is served.
 func (d Display) validate(cs *checks) {
 	if !d.Enabled {
 		return
 	}
-	if _, _, err := net.SplitHostPort(d.Addr); err != nil {
-		cs.add(fmt.Errorf("display.addr: %q: want host:port, e.g. 127.0.0.1:8080", d.Addr))
-	}
+	checkAddr(cs, "display.addr", d.Addr, "127.0.0.1:8080")
 	cs.check(d.IdleAfter < time.Second || d.IdleAfter > time.Minute, "display.idle_after: %v is out of range 1s..1m", d.IdleAfter)
 	cs.check(d.MaxClients < 1 || d.MaxClients > 256, "display.max_clients: %d is out of range 1..256", d.MaxClients)
 	cs.check(d.MaxClientsPerSource < 1 || d.MaxClientsPerSource > d.MaxClients, "display.max_clients_per_source: %d is out of range 1..max_clients (%d)", d.MaxClientsPerSource, d.MaxClients)
 }
 
-// validate checks the metrics and admin sections, and that no two
-// surfaces (d's page among them) share an address.
+// validate checks the host names, the metrics and admin sections, and
+// that no two surfaces (d's page among them) share an address.
 func (h HTTP) validate(cs *checks, d Display) {
 	for i, name := range h.Hosts {
 		cs.check(name == "" || strings.ContainsAny(name, ":/ []"), "http.hosts[%d]: %q: want a host name without port or scheme, e.g. gate-07.station.example", i, name)
 	}
-	if a := h.Metrics.Addr; a != "" {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			cs.add(fmt.Errorf("http.metrics.addr: %q: want host:port, e.g. 127.0.0.1:9101", a))
-		}
+	if h.Metrics.Addr != "" {
+		checkAddr(cs, "http.metrics.addr", h.Metrics.Addr, "127.0.0.1:9101")
 	}
-	a := h.Admin
+	h.Admin.validate(cs, d)
+	h.validateShared(cs, d)
+}
+
+// validate checks the admin API's address and credentials, and that the
+// kiosk page d may ask for has them.
+func (a Admin) validate(cs *checks, d Display) {
 	if a.Addr != "" {
-		if _, _, err := net.SplitHostPort(a.Addr); err != nil {
-			cs.add(fmt.Errorf("http.admin.addr: %q: want host:port, e.g. %s", a.Addr, DefaultAdminAddr))
-		}
+		checkAddr(cs, "http.admin.addr", a.Addr, DefaultAdminAddr)
 	}
 	cs.check(a.Addr != "" && !a.HasCredential() && !display.IsLoopback(a.Addr), "http.admin.addr: %s is reachable from the network but the admin API has no credential; set http.admin.token_file (or client_ca_file), or listen on %s", a.Addr, DefaultAdminAddr)
 	cs.check(d.Enabled && d.Kiosk && !a.Enabled(), "display.kiosk: the attendant's buttons are on the admin API, which needs http.admin.addr and a credential; set http.admin.token_file")
 	cs.check((a.CertFile == "") != (a.KeyFile == ""), "http.admin.cert_file/key_file: set both for HTTPS, or neither")
 	cs.check(a.ClientCAFile != "" && a.CertFile == "", "http.admin.client_ca_file: client certificates need HTTPS; set http.admin.cert_file and key_file")
-	for _, x := range []struct{ name, addr string }{{"display.addr", d.Addr}, {"http.metrics.addr", h.Metrics.Addr}} {
-		shared := a.Enabled() && x.addr != "" && (x.name != "display.addr" || d.Enabled) && x.addr == a.Addr
-		cs.check(shared, "http.admin.addr: %s is also %s; the admin API needs its own address", a.Addr, x.name)
+}
+
+// validateShared checks that the page, metrics and admin API served each
+// listen on their own address.
+func (h HTTP) validateShared(cs *checks, d Display) {
+	page := ""
+	if d.Enabled {
+		page = d.Addr
 	}
-	cs.check(d.Enabled && h.Metrics.Addr != "" && d.Addr == h.Metrics.Addr, "http.metrics.addr: %s is also display.addr; metrics need their own address", d.Addr)
+	a := h.Admin
+	if a.Enabled() {
+		cs.check(page == a.Addr, "http.admin.addr: %s is also display.addr; the admin API needs its own address", a.Addr)
+		cs.check(h.Metrics.Addr == a.Addr, "http.admin.addr: %s is also http.metrics.addr; the admin API needs its own address", a.Addr)
+	}
+	cs.check(page != "" && page == h.Metrics.Addr, "http.metrics.addr: %s is also display.addr; metrics need their own address", page)
 }
 
 // AdminCredentials reads what the admin API needs: the token (trimmed of

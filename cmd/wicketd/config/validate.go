@@ -8,8 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"wicket/decoder/qr"
 	"wicket/device"
+	"wicket/device/camera"
+	"wicket/device/gate"
 	"wicket/sync/wire"
+	"wicket/verifier"
 )
 
 // checks collects what Validate finds wrong: each an error whose text
@@ -34,29 +38,32 @@ func (cs *checks) check(bad bool, format string, args ...any) {
 // Validate checks every section of the config and returns nil or Problems:
 // every field it finds wrong, in file order (those not written in the file
 // last), each naming the field, its line where it is written, and the
-// fix. Where one field is wrong in two ways, the first is said. The
-// policy and the broker connection are checked by their own packages,
-// which name their first bad field. Checks that need files (keys
-// readable, devices present) are done when the daemon opens them, and by
-// check-config, with the same naming. Validate fills in sync.client_id
-// when it is empty.
+// fix. Each section checks itself, given what it needs of the others;
+// where one field is wrong in two ways, the first is said. The policy and
+// the broker connection are checked by their own packages, which name
+// their first bad field. Checks that need files (keys readable, devices
+// present) are done when the daemon opens them, and by check-config, with
+// the same naming. Validate changes nothing.
 func (c *Config) Validate() error {
 	var cs checks
 	c.Gate.validate(&cs)
-	c.Trust.validate(&cs)
+	c.Trust.validate(&cs, c.Policy)
 	cs.add(c.Policy.Validate())
-	_, dcc := c.Policy.Profiles["dcc"]
-	cs.check(dcc && c.Trust.DCCPseudonymKey == "", "trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 	c.Store.validate(&cs)
 	c.Scanner.validate(&cs)
 	c.Turnstile.validate(&cs)
-	c.Thermo.validate(&cs)
-	cs.check(c.Policy.Temperature.Required && c.Thermo.Type == "none", "policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
+	c.Thermo.validate(&cs, c.Policy.Temperature.Required)
 	c.Feedback.validate(&cs)
-	c.Sync.validate(&cs, c.Gate.ID)
+	c.Sync.validate(&cs)
 	c.Display.validate(&cs)
 	c.HTTP.validate(&cs, c.Display)
 	c.Log.validate(&cs)
+	return c.problems(cs)
+}
+
+// problems turns what the checks found into Problems at their lines, in
+// file order; nil if they found nothing.
+func (c *Config) problems(cs checks) error {
 	if len(cs) == 0 {
 		return nil
 	}
@@ -76,6 +83,10 @@ func lineOrder(line int) int {
 	return line
 }
 
+// minMaxFrame is the smallest scanner.max_frame taken: no signed voucher
+// is shorter, so a smaller bound would drop every code.
+const minMaxFrame = 64
+
 func oneOf(field, v string, allowed ...string) error {
 	if slices.Contains(allowed, v) {
 		return nil
@@ -93,8 +104,12 @@ func (g Gate) validate(cs *checks) {
 	cs.check(g.Venue == "", "gate.venue: missing; set the venue id the gate belongs to")
 }
 
-func (t Trust) validate(cs *checks) {
+// validate checks the trust files, and that the DCC pseudonym key is
+// there when policy accepts DCCs.
+func (t Trust) validate(cs *checks, policy verifier.Policy) {
 	cs.check(len(t.RootKeys) == 0, "trust.root_keys: missing; list at least one root public key file (PEM)")
+	_, dcc := policy.Profiles["dcc"]
+	cs.check(dcc && t.DCCPseudonymKey == "", "trust.dcc_pseudonym_key: missing; policy.profiles.dcc needs the fleet's DCC pseudonym key file from the authority (wicketctl dcc pseudonym -new)")
 }
 
 func (s Store) validate(cs *checks) {
@@ -106,11 +121,10 @@ func (s Store) validate(cs *checks) {
 
 func (s Scanner) validate(cs *checks) {
 	cs.add(oneOf("scanner.type", s.Type, "serial", "camera", "stdin", "file"))
-	cs.add(oneOf("scanner.terminator", s.Terminator, "cr", "lf", "crlf"))
 	cs.check(s.Type == "serial" && s.Device == "", "scanner.device: missing for a serial scanner; use /dev/serial/by-id/<your scanner>")
 	cs.check(s.Type == "serial" && !slices.Contains(device.Bauds, s.Baud), "scanner.baud: %d is not a standard rate; use the scanner's rate, one of %s (commonly 9600 or 115200)", s.Baud, baudList())
 	cs.check(s.Type == "file" && s.Path == "", "scanner.path: missing for a file scanner")
-	cs.check(s.MaxFrame < 64 || s.MaxFrame > 65536, "scanner.max_frame: %d is out of range 64..65536", s.MaxFrame)
+	cs.check(s.MaxFrame < minMaxFrame || s.MaxFrame > device.MaxFrameLimit, "scanner.max_frame: %d is out of range %d..%d", s.MaxFrame, minMaxFrame, device.MaxFrameLimit)
 	cs.check(s.InterByteTimeout < 10*time.Millisecond, "scanner.inter_byte_timeout: %v: at least 10ms", s.InterByteTimeout)
 	cs.check(s.HoldOff < 0, "scanner.hold_off: must not be negative; 0 turns it off")
 	if s.Type == "camera" {
@@ -119,28 +133,43 @@ func (s Scanner) validate(cs *checks) {
 }
 
 func (c Camera) validate(cs *checks) {
-	cs.add(oneOf("scanner.camera.format", c.Format, "yuyv", "mjpeg"))
 	cs.check(c.Device == "", "scanner.camera.device: missing; use /dev/v4l/by-id/<your camera>")
-	sizeOK := c.Width >= 160 && c.Width <= 4096 && c.Height >= 120 && c.Height <= 4096
-	cs.check(!sizeOK, "scanner.camera.width/height: %dx%d is out of range 160x120..4096x4096", c.Width, c.Height)
+	sizeOK := c.Width >= 160 && c.Width <= camera.MaxFrameSide && c.Height >= 120 && c.Height <= camera.MaxFrameSide
+	cs.check(!sizeOK, "scanner.camera.width/height: %dx%d is out of range 160x120..%dx%d", c.Width, c.Height, camera.MaxFrameSide, camera.MaxFrameSide)
 	cs.check(c.FPS <= 0 || c.FPS > 120, "scanner.camera.fps: %v is out of range (0, 120]", c.FPS)
 	cs.check(c.MaxDecodeRate <= 0 || c.MaxDecodeRate > 120, "scanner.camera.max_decode_rate: %v is out of range (0, 120]", c.MaxDecodeRate)
-	roiOK := len(c.ROI) == 0 || (len(c.ROI) == 4 && c.ROI[0] >= 0 && c.ROI[1] >= 0 && c.ROI[2] > c.ROI[0] && c.ROI[3] > c.ROI[1] && c.ROI[2] <= c.Width && c.ROI[3] <= c.Height)
-	cs.check(!roiOK, "scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
-	cs.check(c.Downscale < 1 || c.Downscale > 8, "scanner.camera.downscale: %d is out of range 1..8", c.Downscale)
+	cs.check(!c.roiOK(), "scanner.camera.roi: %v must be [x0, y0, x1, y1] inside the %dx%d frame", c.ROI, c.Width, c.Height)
+	cs.check(c.Downscale < 1 || c.Downscale > qr.MaxDownscale, "scanner.camera.downscale: %d is out of range 1..%d", c.Downscale, qr.MaxDownscale)
+}
+
+// roiOK reports whether the region of interest is empty (the whole
+// frame) or a rectangle inside the frame.
+func (c Camera) roiOK() bool {
+	if len(c.ROI) == 0 {
+		return true
+	}
+	if len(c.ROI) != 4 {
+		return false
+	}
+	x0, y0, x1, y1 := c.ROI[0], c.ROI[1], c.ROI[2], c.ROI[3]
+	return x0 >= 0 && y0 >= 0 && x1 > x0 && y1 > y0 && x1 <= c.Width && y1 <= c.Height
 }
 
 func (t Turnstile) validate(cs *checks) {
 	cs.add(oneOf("turnstile.backend", t.Backend, "gpio", "sim"))
-	cs.add(oneOf("turnstile.mode", t.Mode, "pulse", "level"))
 	cs.check(t.Backend == "gpio" && t.Relay.Name == "", "turnstile.relay.name: missing; name the relay's GPIO, e.g. GPIO17")
-	cs.check(t.PulseWidth < 50*time.Millisecond || t.PulseWidth > 10*time.Second, "turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
-	cs.check(t.OpenTimeout < time.Second || t.OpenTimeout > time.Minute, "turnstile.open_timeout: %v is out of range 1s..1m", t.OpenTimeout)
-	cs.check(t.Mode == "level" && t.Passage.Name == "" && t.Backend == "gpio", "turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
+	pulseOK := t.PulseWidth >= 50*time.Millisecond && t.PulseWidth <= 10*time.Second
+	cs.check(!pulseOK, "turnstile.pulse_width: %v is out of range 50ms..10s", t.PulseWidth)
+	cs.check(t.OpenTimeout < time.Second || t.OpenTimeout > gate.MaxPassageTimeout, "turnstile.open_timeout: %v is out of range 1s..%v", t.OpenTimeout, gate.MaxPassageTimeout)
+	cs.check(pulseOK && t.PulseWidth > t.OpenTimeout, "turnstile.pulse_width: %v is longer than open_timeout (%v); shorten the pulse or lengthen open_timeout", t.PulseWidth, t.OpenTimeout)
+	cs.check(t.Mode == gate.RelayLevel && t.Passage.Name == "" && t.Backend == "gpio", "turnstile.mode: level mode needs turnstile.passage.name (the passage sensor), or use mode: pulse")
 }
 
-func (th Thermometer) validate(cs *checks) {
+// validate checks the thermometer, and that there is one when the
+// policy requires a temperature.
+func (th Thermometer) validate(cs *checks, required bool) {
 	cs.add(oneOf("thermometer.type", th.Type, "none", "mlx90614", "serial", "sim"))
+	cs.check(required && th.Type == "none", "policy.temperature.required: the gate has no thermometer; set thermometer.type, or required: false")
 	cs.check(th.Type == "serial" && !slices.Contains(device.Bauds, th.Baud), "thermometer.baud: %d is not a standard rate; use the thermometer's rate, one of %s", th.Baud, baudList())
 	cs.check(th.Type == "serial" && th.Device == "", "thermometer.device: missing; name the serial thermometer, e.g. /dev/serial/by-id/usb-...")
 	cs.check(th.Type == "mlx90614" && (th.Address < 0x03 || th.Address > 0x77), "thermometer.address: %#x is not a 7-bit SMBus address", th.Address)
@@ -167,20 +196,16 @@ func (f Feedback) validate(cs *checks) {
 	}
 }
 
-// validate checks the sync section when sync is on, and fills in the
-// client id from the fleet and gate ids when it is empty.
-func (y *Sync) validate(cs *checks, gateID string) {
+// validate checks the sync section when sync is on.
+func (y Sync) validate(cs *checks) {
 	if !y.Enabled {
 		return
-	}
-	if y.ClientID == "" {
-		y.ClientID = "wicket-" + y.Fleet + "-" + gateID
 	}
 	if err := wire.ValidName(y.Fleet); err != nil {
 		cs.add(fmt.Errorf("sync.fleet: set the fleet id: %v", err))
 	}
 	cs.add(y.Conn.Validate("sync."))
-	cs.check(y.BatchSize < 1 || y.BatchSize > 500, "sync.batch_size: %d is out of range 1..500", y.BatchSize)
+	cs.check(y.BatchSize < 1 || y.BatchSize > wire.MaxRecordsPerBatch, "sync.batch_size: %d is out of range 1..%d", y.BatchSize, wire.MaxRecordsPerBatch)
 	cs.check(y.MaxInflight < 1 || y.MaxInflight > 64, "sync.max_inflight: %d is out of range 1..64", y.MaxInflight)
 	cs.check(y.AckTimeout < time.Second, "sync.ack_timeout: %v: at least 1s", y.AckTimeout)
 	cs.check(y.StatusEvery < time.Second, "sync.status_every: %v: at least 1s", y.StatusEvery)

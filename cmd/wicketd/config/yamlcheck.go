@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -48,9 +50,10 @@ func (ps Problems) Error() string {
 }
 
 var (
-	durationType = reflect.TypeOf(time.Duration(0))
-	nodeType     = reflect.TypeOf(yaml.Node{})
-	yamlLineRe   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	durationType        = reflect.TypeOf(time.Duration(0))
+	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	nodeType            = reflect.TypeOf(yaml.Node{})
+	yamlLineRe          = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
 // checkYAML reads data as YAML and checks it against the shape of Config
@@ -112,11 +115,9 @@ func walkYAML(n *yaml.Node, t reflect.Type, path string, lines map[string]int, p
 		return
 	}
 	bad := func(msg string) { *probs = append(*probs, Problem{Line: n.Line, Field: path, Msg: msg}) }
-	if t == durationType {
-		if n.Kind != yaml.ScalarNode {
-			bad("a duration goes here, such as 3s or 500ms, not " + describeNode(n))
-		} else if _, err := time.ParseDuration(n.Value); err != nil {
-			bad(fmt.Sprintf("%s is not a duration; write e.g. 3s or 500ms", n.Value))
+	if msg, leaf := leafProblem(n, t); leaf {
+		if msg != "" {
+			bad(msg)
 		}
 		return
 	}
@@ -126,28 +127,7 @@ func walkYAML(n *yaml.Node, t reflect.Type, path string, lines map[string]int, p
 			bad("a section of keys goes here (each key on its own line, indented under " + lastKey(path) + "), not " + describeNode(n))
 			return
 		}
-		fields := structFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			sub := joinPath(path, k.Value)
-			if l, ok := lines[sub]; ok {
-				*probs = append(*probs, Problem{Line: k.Line, Field: sub, Msg: fmt.Sprintf("already written at line %d; write each key once (merge the two)", l)})
-				continue
-			}
-			ft, ok := fields[k.Value]
-			if !ok {
-				msg := fmt.Sprintf("unknown key %q", k.Value)
-				if s := nearest(k.Value, fields); s != "" {
-					msg += fmt.Sprintf("; did you mean %q?", s)
-				} else {
-					msg += "; see configs/wicketd.yaml for the keys of " + sectionName(path)
-				}
-				*probs = append(*probs, Problem{Line: k.Line, Field: path, Msg: msg})
-				continue
-			}
-			lines[sub] = k.Line
-			walkYAML(v, ft, sub, lines, probs)
-		}
+		walkStruct(n, t, path, lines, probs)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			bad("a section of keys goes here, not " + describeNode(n))
@@ -175,6 +155,71 @@ func walkYAML(n *yaml.Node, t reflect.Type, path string, lines map[string]int, p
 			bad(fmt.Sprintf("%s is not %s", n.Value, kindWords(t)))
 		}
 	}
+}
+
+// walkStruct checks the keys of mapping n against struct type t at the
+// dotted path: each key known and written once, each value of its field's
+// form.
+func walkStruct(n *yaml.Node, t reflect.Type, path string, lines map[string]int, probs *Problems) {
+	fields := structFields(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		sub := joinPath(path, k.Value)
+		if l, ok := lines[sub]; ok {
+			*probs = append(*probs, Problem{Line: k.Line, Field: sub, Msg: fmt.Sprintf("already written at line %d; write each key once (merge the two)", l)})
+			continue
+		}
+		ft, ok := fields[k.Value]
+		if !ok {
+			msg := fmt.Sprintf("unknown key %q", k.Value)
+			if s := nearest(k.Value, fields); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			} else {
+				msg += "; see configs/wicketd.yaml for the keys of " + sectionName(path)
+			}
+			*probs = append(*probs, Problem{Line: k.Line, Field: path, Msg: msg})
+			continue
+		}
+		lines[sub] = k.Line
+		walkYAML(v, ft, sub, lines, probs)
+	}
+}
+
+// leafProblem checks n against a type written as one value of its own
+// form: a duration, or a type that parses itself (UnmarshalText). leaf is
+// false for every other type; msg is empty when the value is good.
+func leafProblem(n *yaml.Node, t reflect.Type) (msg string, leaf bool) {
+	switch {
+	case t == durationType:
+		if n.Kind != yaml.ScalarNode {
+			return "a duration goes here, such as 3s or 500ms, not " + describeNode(n), true
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			return fmt.Sprintf("%s is not a duration; write e.g. 3s or 500ms", n.Value), true
+		}
+		return "", true
+	case reflect.PointerTo(t).Implements(textUnmarshalerType):
+		if n.Kind != yaml.ScalarNode {
+			return "a single value goes here, not " + describeNode(n), true
+		}
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			return textError(err), true
+		}
+		return "", true
+	}
+	return "", false
+}
+
+// textError is the message of a type's own parse error without the
+// sentinel it wraps ("invalid config: terminator "tab": use cr, lf or
+// crlf" reads as "terminator "tab": use cr, lf or crlf"): the field is
+// already named.
+func textError(err error) string {
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
+		msg = strings.TrimPrefix(msg, inner.Error()+": ")
+	}
+	return msg
 }
 
 // structFields maps the yaml keys of a struct type (inline fields

@@ -24,7 +24,8 @@ func TestParseProblems(t *testing.T) {
 		{"scalar for a section", head + "scanner: serial\n", []string{"line 4: scanner: a section of keys goes here"}},
 		{"two problems", head + "scanner:\n  type: stdin\n  hold_off: 3\n  baudd: 9600\n", []string{"line 6: scanner.hold_off", `line 7: scanner: unknown key "baudd"; did you mean "baud"?`}},
 		{"section written twice", head + "scanner: {type: stdin}\nscanner: {hold_off: 1s}\n", []string{"line 5: scanner: already written at line 4"}},
-		{"validation names the line", head + "scanner:\n  type: stdin\n  terminator: tab\n", []string{"line 6: scanner.terminator: \"tab\" is not allowed"}},
+		{"validation names the line", head + "scanner:\n  type: tape\n", []string{"line 5: scanner.type: \"tape\" is not allowed"}},
+		{"a type's own parse error names the line", head + "scanner:\n  type: stdin\n  terminator: tab\n", []string{"line 6: scanner.terminator: terminator \"tab\": use cr, lf or crlf"}},
 	} {
 		_, err := Parse([]byte(tc.yaml), ".")
 		if err == nil {

@@ -69,7 +69,7 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	l := New(Config{Gate: "G1", Venue: "V1"}, r.f.Verifier, r.st, ts, nil, log)
+	l := New(Config{Gate: "G1", Venue: "V1"}, r.f.Verifier, r.st, ts, Options{Logger: log})
 	n := 0
 	code := func() string {
 		n++
@@ -164,16 +164,22 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 // TestRedCodeOnFullDisk: the disk under the store is full. A red code is
 // denied internal_error (nothing unrecorded opens the gate), but the
 // alert is not lost: it is logged as an ALERT at error level with the
-// keyed hash, and OnCommitFailed hands the daemon the event and an error
-// it recognises as a full disk. Once space is freed the next scan commits.
+// keyed hash, the observer is handed the event and an error it recognises
+// as a full disk, and the outbox the alert from memory. Once space is
+// freed the next scan commits.
 func TestRedCodeOnFullDisk(t *testing.T) {
 	disk := storetest.SmallDisk(t, 4<<20)
 	r := newRigIn(t, disk.Dir, 10*time.Millisecond, 0)
 	logs := &testkit.Buffer{}
-	l := New(Config{Gate: "G1", Venue: "V1"}, r.f.Verifier, r.st, r.ts, nil, slog.New(slog.NewJSONHandler(logs, nil)))
 	var failed []store.Event
 	var failErr error
-	l.OnCommitFailed = func(ev store.Event, err error) { failed, failErr = append(failed, ev), err }
+	out := &outbox{}
+	l := New(Config{Gate: "G1", Venue: "V1"}, r.f.Verifier, r.st, r.ts, Options{Outbox: out,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Observer: observer{recorded: func(ev store.Event, err error) {
+			if err != nil {
+				failed, failErr = append(failed, ev), err
+			}
+		}}})
 	red := func(id string) string {
 		c := r.f.Claims(decoder.KindDynamic)
 		c.ID = []byte(id)
@@ -196,7 +202,10 @@ func TestRedCodeOnFullDisk(t *testing.T) {
 		t.Errorf("uncommitted event %+v; want the red-code alert with its keyed hash", ev)
 	}
 	if !errors.Is(failErr, store.ErrDiskFull) {
-		t.Errorf("OnCommitFailed err = %v; want store.ErrDiskFull", failErr)
+		t.Errorf("Observer.Recorded err = %v; want store.ErrDiskFull", failErr)
+	}
+	if len(out.alerts) == 0 || out.alerts[len(out.alerts)-1].Voucher != failed[len(failed)-1].Voucher {
+		t.Errorf("outbox alerts %+v; want the uncommitted red code handed over from memory", out.alerts)
 	}
 	var alert bool
 	for _, line := range strings.Split(logs.String(), "\n") {
@@ -219,7 +228,7 @@ func TestRedCodeOnFullDisk(t *testing.T) {
 
 // TestCommitFailsAfterOpen: the disk fills while allowed codes are
 // scanned. The scan whose commit fails has already opened the relay (the
-// relay does not wait for the disk): it is reported to OnCommitFailed,
+// relay does not wait for the disk): it is reported to the observer,
 // tried once more after the passage, and has no seq. From then on every
 // scan commits before opening, so the next one is denied internal_error
 // and the relay stays still; once space is freed a scan is allowed again,
@@ -228,12 +237,15 @@ func TestCommitFailsAfterOpen(t *testing.T) {
 	disk := storetest.SmallDisk(t, 4<<20)
 	r := newRigIn(t, disk.Dir, 10*time.Millisecond, 0)
 	var failed []store.Event
-	r.loop.OnCommitFailed = func(ev store.Event, err error) {
+	r.rebuild(Options{Observer: observer{recorded: func(ev store.Event, err error) {
+		if err == nil {
+			return
+		}
 		if !errors.Is(err, store.ErrDiskFull) {
-			t.Errorf("OnCommitFailed err = %v; want store.ErrDiskFull", err)
+			t.Errorf("Observer.Recorded err = %v; want store.ErrDiskFull", err)
 		}
 		failed = append(failed, ev)
-	}
+	}}})
 	code := func(id string) string {
 		c := r.f.Claims(decoder.KindPrinted)
 		c.ID = []byte(id)
@@ -256,7 +268,7 @@ func TestCommitFailsAfterOpen(t *testing.T) {
 		t.Errorf("relay not energised for the scan whose commit failed (%v)", hi)
 	}
 	if len(failed) < 2 || failed[0].Type != "decision" || failed[1].Type != "decision" || failed[1].Voucher != failed[0].Voucher {
-		t.Errorf("OnCommitFailed saw %+v; want the decision, then its second try", failed)
+		t.Errorf("Observer.Recorded saw failures %+v; want the decision, then its second try", failed)
 	}
 
 	before := len(r.relay.log())

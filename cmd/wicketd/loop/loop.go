@@ -2,18 +2,33 @@
 // its record written to the store as the turnstile moves.
 //
 // For each scan it applies the hold-off (a held code decides once), asks
-// the verifier, and builds the access event and its outbox row in one
-// store transaction (which also enforces anti-passback). A denial is
-// committed before its feedback plays. For an allowed scan the turnstile
-// opens first and the transaction is committed (fsynced) while the relay
-// is on, so the relay never waits for the disk; a power cut during that
-// commit (tens of ms on SD-class storage, 167 ms the worst measured)
-// loses the record of a passage that the powerless, fail-secure
-// turnstile then cannot complete (docs/design.md, "Relay before fsync").
-// Config.CommitBeforeOpen (store.commit_before_open) restores the old
-// order. If a commit fails, the loop alerts and commits
+// the verifier, applies the gate's own rules (rules.go: temperature
+// screening, anti-passback, which decisions wait for an attendant) and
+// builds the access event and its outbox row in one store transaction.
+// A denial is committed before its feedback plays. For an allowed scan
+// the turnstile opens first and the transaction is committed (fsynced)
+// while the relay is on, so the relay never waits for the disk; a power
+// cut during that commit (tens of ms on SD-class storage, 167 ms the
+// worst measured) loses the record of a passage that the powerless,
+// fail-secure turnstile then cannot complete (docs/design.md, "Relay
+// before fsync"). Config.CommitBeforeOpen (store.commit_before_open)
+// restores the old order. If a commit fails, the loop alerts and commits
 // before opening until a decision's record commits again, so a failing
 // disk denies every scan. The loop never waits on the network.
+//
+// What it owns: the final decision on a scan (the verifier's, then
+// rules.go's), the order of commit, relay and feedback, and waking the
+// outbox (Outbox) for every record it writes. What it may not touch: the
+// verifier's rules (it only adds its own after them), the store's
+// contents other than through Prepare/Append, and anything of the daemon
+// (display, metrics, alerts about the store): it reports to an Observer
+// and never calls back into main.
+//
+// Single writer: the loop is the only writer of decision records, one
+// scan at a time (Loop.mu). Anti-passback reads the store's memory
+// (store.LastAllowed) and then records the decision with it, which is
+// exact only because no other decision can be recorded in between; the
+// daemon's own records (system, attendant) carry no anti-passback memory.
 package loop
 
 import (
@@ -52,16 +67,36 @@ type Config struct {
 	CommitBeforeOpen bool
 }
 
+// Options are the loop's seams besides the verifier, store and turnstile.
+// Every field may be left nil.
+type Options struct {
+	// Feedback drives the LEDs and buzzer.
+	Feedback Feedback
+	// Thermometer is the sensor policy.temperature reads.
+	Thermometer Thermometer
+	// Outbox is fleet sync: woken for each durable record, handed each
+	// alert at once. Nil when the gate does not sync.
+	Outbox Outbox
+	// Observer sees each decision, each result and each record's fate
+	// (display, metrics, the daemon's store alert).
+	Observer Observer
+	// Attendants is told of each recorded decision that waits for an
+	// attendant's answer (the kiosk's queue). Nil when nobody can answer.
+	Attendants Attendants
+	// Logger is the daemon's logger; nil discards.
+	Logger *slog.Logger
+}
+
 // Result is what happened to one scan.
 type Result struct {
 	// Skipped: the hold-off swallowed the scan; nothing else is set.
 	Skipped bool
-	// Decision is the final decision (anti-passback and store failures
-	// included).
+	// Decision is the final decision (the loop's rules and store
+	// failures included).
 	Decision verifier.Decision
 	// Seq is the access event's sequence number (0 if not committed). In
-	// what OnDecision sees of an allowed scan it is the number the record
-	// takes once committed.
+	// what Observer.Decided sees of an allowed scan it is the number the
+	// record takes once committed.
 	Seq uint64
 	// Passage is the turnstile's outcome for an allowed decision.
 	Passage gate.Passage
@@ -74,39 +109,25 @@ type Result struct {
 	ScanAt, Committed, Opened time.Time
 }
 
-// Loop is the decision loop. Create it with New; Run or Handle drive it.
+// Loop is the decision loop. Create it with New; Run drives it (Handle
+// decides one scan, for tests and tools).
 type Loop struct {
-	cfg  Config
-	v    *verifier.Verifier
-	st   *store.Store
-	ts   Turnstile
-	fb   Feedback
-	hold *device.HoldOff
-	log  *slog.Logger
-	now  func() time.Time
+	cfg   Config
+	v     *verifier.Verifier
+	st    *store.Store
+	ts    Turnstile
+	fb    Feedback
+	rules rules
+	out   Outbox
+	obs   Observer
+	att   Attendants
+	hold  *device.HoldOff
+	log   *slog.Logger
+	now   func() time.Time
 
-	// OnDecision, if set, sees each decision before the turnstile moves
-	// (what the gate's display shows): a denial once it is committed, an
-	// allowed scan once its record is built (its commit follows, see
-	// OnCommit), and each scan the hold-off swallowed. It must not block.
-	//
-	// The callbacks are never called concurrently with each other. They
-	// run on the loop's goroutine, except OnCommit and OnCommitFailed for
-	// an allowed scan, which run on the goroutine that commits its record
-	// while the turnstile is open.
-	OnDecision func(Result)
-	// OnResult, if set, sees every final result, passage outcome included
-	// (metrics, tests). Same rules as OnDecision.
-	OnResult func(Result)
-	// OnCommit, if set, sees every event once it is durable (fleet sync
-	// wakes up on it). Same rules as OnDecision.
-	OnCommit func(store.Event)
-	// OnCommitFailed, if set, sees each event the store could not commit,
-	// with the store's error (the daemon raises the store alert and sends
-	// an uncommitted red-code alert from memory). Same rules as OnDecision.
-	OnCommitFailed func(store.Event, error)
-	// Thermo, if set, is the thermometer policy.temperature uses.
-	Thermo Thermometer
+	// admits holds attendants' confirmations for Run to open the
+	// turnstile on, one passage at a time with the scans.
+	admits chan uint64
 
 	mu sync.Mutex // one scan at a time
 	// lostOpen: an opened passage's record failed to commit, and no
@@ -116,24 +137,37 @@ type Loop struct {
 	limiter   *device.LogLimiter
 }
 
-// New returns a Loop. fb may be nil (no LEDs or buzzer).
-func New(cfg Config, v *verifier.Verifier, st *store.Store, ts Turnstile, fb Feedback, log *slog.Logger) *Loop {
-	l := &Loop{cfg: cfg, v: v, st: st, ts: ts, fb: fb, log: log.With("component", "loop"), now: time.Now, limiter: device.NewLogLimiter(logEvery)}
+// New returns a Loop.
+func New(cfg Config, v *verifier.Verifier, st *store.Store, ts Turnstile, opts Options) *Loop {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Loop{cfg: cfg, v: v, st: st, ts: ts, fb: opts.Feedback, out: opts.Outbox, obs: opts.Observer, att: opts.Attendants,
+		log: log.With("component", "loop"), now: time.Now, limiter: device.NewLogLimiter(logEvery),
+		admits: make(chan uint64, admitQueue)}
+	l.rules = rules{v: v, st: st, thermo: opts.Thermometer, now: l.now}
 	if cfg.HoldOff > 0 {
-		l.hold = device.NewHoldOff(cfg.HoldOff, holdOffMemory)
+		l.hold = device.NewHoldOff(cfg.HoldOff, device.DefaultHoldOffSize)
 	}
 	l.heartbeat.Store(time.Now().UnixNano())
 	return l
 }
 
-// holdOffMemory is how many recent codes the hold-off remembers: a queue
-// of a few people presenting in turn, with room to spare.
-const holdOffMemory = 16
+// admitQueue bounds attendants' confirmations waiting for the turnstile:
+// one kiosk, one person at a time; more are refused, not queued.
+const admitQueue = 4
 
 // heartbeatEvery is how often an idle loop proves it is alive.
 const heartbeatEvery = time.Second
 
-// Run handles scans until ctx ends or scans is closed; it returns nil then.
+// ErrAdmitBusy: too many confirmations already wait for the turnstile.
+var ErrAdmitBusy = errors.New("the turnstile has confirmations waiting; try again")
+
+// Run handles scans and attendants' confirmations until ctx ends or scans
+// is closed; it returns nil then. Every turnstile movement and record of
+// the loop happens on Run's goroutine (or, for an allowed scan's commit,
+// on one Run joins before the next scan).
 func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
@@ -143,6 +177,8 @@ func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case ref := <-l.admits:
+			l.admit(ctx, ref)
 		case s, ok := <-scans:
 			if !ok {
 				return nil
@@ -171,33 +207,29 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 		l.decided(r)
 		return r
 	}
-	d := l.v.Verify(s.Payload)
-	var temp temperature
-	if l.Thermo != nil && l.v.Policy().Temperature.Required && (d.Allow || d.Attendant) {
-		d, temp = l.checkTemperature(ctx, s.At, d)
-	}
+	pol := l.v.Policy()
+	d, temp, err := l.rules.apply(ctx, pol, s.At, l.cfg.Venue, l.v.Verify(s.Payload))
 	ev := l.event(d)
 	ev.Temperature, ev.Celsius = temp.state, temp.celsius
 	r.Temperature = temp.state
-	passback := l.v.Policy().AntiPassback
-	pend, err := l.st.Prepare(&ev, passback)
+	if err != nil {
+		return l.notCommitted(r, d, ev, err)
+	}
+	pend, err := l.st.Prepare(&ev, pol.AntiPassback)
 	if err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
 	r.Seq = ev.Seq
-	if d.Allow && !ev.Allow {
-		d = denyFor(d, verifier.Reason(ev.Reason), "voucher passed at this venue within the anti-passback window")
-	}
 	r.Decision = d
 	if d.Allow && !l.commitFirst() {
-		return l.openThenCommit(ctx, r, ev, pend, passback)
+		return l.openThenCommit(ctx, r, ev, pend, pol.AntiPassback)
 	}
 	if err := pend.Commit(); err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
 	l.lostOpen = false
 	r.Committed = l.now()
-	l.committed(ev)
+	l.recorded(ev, nil)
 	l.logDecision(r, ev)
 	l.decided(r)
 	if !d.Allow {
@@ -225,7 +257,7 @@ func (l *Loop) commitFirst() bool {
 // notCommitted denies a scan whose record could not be built or written.
 func (l *Loop) notCommitted(r Result, d verifier.Decision, ev store.Event, err error) Result {
 	l.log.Error("store commit failed; denying", "err", err)
-	l.commitFailed(ev, err)
+	l.recorded(ev, err)
 	r.Seq = 0
 	r.Decision = failSecure(d, "store commit: "+err.Error())
 	l.signal(gate.SignalError)
@@ -243,13 +275,13 @@ type commitOutcome struct {
 // openThenCommit opens the turnstile for an allowed scan whose record is
 // prepared, and writes the record while the relay is already on: the
 // relay edge does not wait for the fsync. The commit runs on a goroutine
-// of its own, which reports it (OnCommit and the decision's log line, or
-// OnCommitFailed) as soon as it ends; the passage outcome is recorded
-// after both. If the commit failed, the record is written once more after
-// the passage (a disk that failed for a moment), referred to by the
-// passage event; the failed commit has already made commitFirst true, so
-// the next scan is denied if the disk still fails. See docs/design.md,
-// "Relay before fsync".
+// of its own, which reports it (to the outbox and observer, and the
+// decision's log line) as soon as it ends; the passage outcome is
+// recorded after both. If the commit failed, the record is written once
+// more after the passage (a disk that failed for a moment), referred to
+// by the passage event; the failed commit has already made commitFirst
+// true, so the next scan is denied if the disk still fails. See
+// docs/design.md, "Relay before fsync".
 func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pend *store.Pending, passback time.Duration) Result {
 	l.decided(r)
 	l.signal(gate.SignalAllow)
@@ -264,9 +296,9 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 		out := commitOutcome{at: l.now(), err: err}
 		if err != nil {
 			l.log.Error("store commit failed after the turnstile opened: the passage has no record yet", "err", err)
-			l.commitFailed(ev, err)
-		} else {
-			l.committed(ev)
+		}
+		l.recorded(ev, err)
+		if err == nil {
 			l.logDecision(shown, ev)
 		}
 		done <- out
@@ -279,12 +311,13 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 		r.Seq = 0
 		r.Committed = time.Time{}
 		retry := ev
-		if seq, err := l.st.Append(&retry, passback); err != nil {
+		seq, err := l.st.Append(&retry, passback)
+		if err != nil {
 			l.log.Error("store commit of the opened passage's record failed again", "err", err)
-			l.commitFailed(retry, err)
+			l.recorded(retry, err)
 		} else {
 			r.Seq, r.Committed = seq, l.now()
-			l.committed(retry)
+			l.recorded(retry, nil)
 			l.logDecision(r, retry)
 		}
 	}
@@ -293,10 +326,23 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 	return r
 }
 
-// Admit opens the turnstile for an event already committed (an
-// attendant's confirmation, ref its seq) and logs the passage outcome,
-// one passage at a time with the scans.
-func (l *Loop) Admit(ctx context.Context, ref uint64) gate.Passage {
+// Admit asks Run to open the turnstile for an event already committed
+// (an attendant's confirmation, ref its seq) and to record the passage
+// outcome, one passage at a time with the scans. It does not block: it
+// returns ErrAdmitBusy when admitQueue confirmations already wait. A
+// confirmation still waiting when Run returns is dropped (the gate is
+// stopping; the turnstile stays locked).
+func (l *Loop) Admit(ref uint64) error {
+	select {
+	case l.admits <- ref:
+		return nil
+	default:
+		return ErrAdmitBusy
+	}
+}
+
+// admit opens the turnstile for ref on Run's goroutine.
+func (l *Loop) admit(ctx context.Context, ref uint64) gate.Passage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.open(ctx, ref)
@@ -321,28 +367,27 @@ func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
 		l.log.Warn("turnstile did not open normally", "seq", ref, "err", err)
 	}
 	pev := store.Event{Type: "passage", At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref, Detail: detail}
-	if _, err := l.st.Append(&pev, 0); err != nil {
-		l.log.Error("store commit of passage outcome failed", "seq", ref, "err", err)
-		l.commitFailed(pev, err)
-	} else {
-		l.committed(pev)
-	}
+	l.append(pev, "store commit of passage outcome failed")
 	if errors.Is(err, gate.ErrGPIO) {
 		// The relay did not do what it was told: staff must look at the
 		// gate now, whatever state it was left in.
-		aev := store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
-			Reason: "relay_fault", Detail: "relay write failed"}
-		if _, err := l.st.Append(&aev, 0); err != nil {
-			l.log.Error("store commit of relay alert failed", "seq", ref, "err", err)
-			l.commitFailed(aev, err)
-		} else {
-			l.committed(aev)
-		}
+		l.append(store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
+			Reason: "relay_fault", Detail: "relay write failed"}, "store commit of relay alert failed")
 	}
 	if p == gate.NotPassed {
 		l.log.Info("granted but not passed", "seq", ref)
 	}
 	return p
+}
+
+// append records ev (no anti-passback memory) and reports it; failMsg is
+// logged if the store refuses it.
+func (l *Loop) append(ev store.Event, failMsg string) {
+	_, err := l.st.Append(&ev, 0)
+	if err != nil {
+		l.log.Error(failMsg, "seq", ev.Ref, "err", err)
+	}
+	l.recorded(ev, err)
 }
 
 // event turns a decision into an access record: hashed identifiers only.
@@ -363,12 +408,6 @@ func (l *Loop) event(d verifier.Decision) store.Event {
 		ev.Subject = l.st.HashSubject(v.Subject)
 	}
 	return ev
-}
-
-// failSecure turns any decision into a denial for a gate fault.
-func failSecure(d verifier.Decision, detail string) verifier.Decision {
-	d.Allow = false
-	return denyFor(d, verifier.ReasonInternal, detail)
 }
 
 // gateFaults are reasons that say the gate, not the holder, is at fault:
@@ -405,33 +444,34 @@ func (l *Loop) signal(s gate.Signal) {
 	}
 }
 
-func (l *Loop) committed(ev store.Event) {
-	if l.OnCommit != nil {
-		l.OnCommit(ev)
-	}
-}
-
-// commitFailed reports an event the store refused. A red code is logged
-// as an ALERT even so (keyed hashes only): the decision is denied, but
-// staff must still hear of the holder.
-func (l *Loop) commitFailed(ev store.Event, err error) {
-	if ev.Alert {
+// recorded reports a record's fate, err nil once it is durable: to the
+// observer, then to the outbox. A red code the store refused is logged as
+// an ALERT even so (keyed hashes only): the decision is denied, but staff
+// must still hear of the holder.
+func (l *Loop) recorded(ev store.Event, err error) {
+	if err != nil && ev.Alert {
 		l.log.Error("ALERT", "committed", false, "reason", ev.Reason, "voucher", ev.Voucher, "colour", ev.Colour, "kind", ev.Kind)
 	}
-	if l.OnCommitFailed != nil {
-		l.OnCommitFailed(ev, err)
+	if l.obs != nil {
+		l.obs.Recorded(ev, err)
 	}
+	Announce(l.out, ev, err)
 }
 
+// decided shows a decision before the turnstile moves, and queues a
+// recorded one that waits for an attendant.
 func (l *Loop) decided(r Result) {
-	if l.OnDecision != nil {
-		l.OnDecision(r)
+	if l.att != nil && awaitsAttendant(r) {
+		l.att.Await(r.Seq)
+	}
+	if l.obs != nil {
+		l.obs.Decided(r)
 	}
 }
 
 func (l *Loop) report(r Result) {
-	if l.OnResult != nil {
-		l.OnResult(r)
+	if l.obs != nil {
+		l.obs.Finished(r)
 	}
 }
 

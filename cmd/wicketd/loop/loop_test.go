@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"wicket/decoder"
 	"wicket/device"
 	"wicket/device/gate"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -98,9 +100,63 @@ func newRigIn(t testing.TB, dir string, pulse time.Duration, holdOff time.Durati
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	l := New(Config{Gate: "G1", Venue: "V1", HoldOff: holdOff}, v, st, ts, nil, slog.New(slog.DiscardHandler))
+	l := New(Config{Gate: "G1", Venue: "V1", HoldOff: holdOff}, v, st, ts, Options{})
 	f.Verifier = v
 	return &rig{f: f, st: st, relay: relay, ts: ts, loop: l}
+}
+
+// rebuild replaces the rig's loop with one on the same verifier, store and
+// turnstile, with opts (no hold-off).
+func (r *rig) rebuild(opts Options) *Loop {
+	r.loop = New(Config{Gate: "G1", Venue: "V1"}, r.f.Verifier, r.st, r.ts, opts)
+	return r.loop
+}
+
+// observer is an Observer whose set fields see each call.
+type observer struct {
+	decided, finished func(Result)
+	recorded          func(store.Event, error)
+}
+
+var _ Observer = observer{}
+
+func (o observer) Decided(r Result) {
+	if o.decided != nil {
+		o.decided(r)
+	}
+}
+
+func (o observer) Finished(r Result) {
+	if o.finished != nil {
+		o.finished(r)
+	}
+}
+
+func (o observer) Recorded(ev store.Event, err error) {
+	if o.recorded != nil {
+		o.recorded(ev, err)
+	}
+}
+
+// outbox is an Outbox that counts wake-ups and keeps the alerts.
+type outbox struct {
+	mu       sync.Mutex
+	notifies int
+	alerts   []store.Event
+}
+
+var _ Outbox = (*outbox)(nil)
+
+func (o *outbox) Notify() {
+	o.mu.Lock()
+	o.notifies++
+	o.mu.Unlock()
+}
+
+func (o *outbox) Alert(ev store.Event) {
+	o.mu.Lock()
+	o.alerts = append(o.alerts, ev)
+	o.mu.Unlock()
 }
 
 func (r *rig) scan(text string) device.Scan {
@@ -181,7 +237,7 @@ func TestLoop(t *testing.T) {
 // allowed scan is durable before the relay is energised.
 func TestCommitBeforeOpen(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
-	l := New(Config{Gate: "G1", Venue: "V1", CommitBeforeOpen: true}, r.f.Verifier, r.st, r.ts, nil, slog.New(slog.DiscardHandler))
+	l := New(Config{Gate: "G1", Venue: "V1", CommitBeforeOpen: true}, r.f.Verifier, r.st, r.ts, Options{})
 	good := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
 	res := l.Handle(context.Background(), r.scan(good))
 	if !res.Decision.Allow || res.Seq == 0 {
@@ -194,13 +250,21 @@ func TestCommitBeforeOpen(t *testing.T) {
 
 // TestRecordDurableOnReturn: the relay opens before the record of an
 // allowed scan is committed, but Handle returns only once it is durable,
-// OnCommit has seen it, and the passage event refers to it; OnDecision
-// saw the seq the record got.
+// the observer has seen it recorded and the outbox was woken for it, and
+// the passage event refers to it; Observer.Decided saw the seq the record
+// got.
 func TestRecordDurableOnReturn(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
 	var shown, committed []uint64
-	r.loop.OnDecision = func(res Result) { shown = append(shown, res.Seq) }
-	r.loop.OnCommit = func(ev store.Event) { committed = append(committed, ev.Seq) }
+	out := &outbox{}
+	r.rebuild(Options{Outbox: out, Observer: observer{
+		decided: func(res Result) { shown = append(shown, res.Seq) },
+		recorded: func(ev store.Event, err error) {
+			if err == nil {
+				committed = append(committed, ev.Seq)
+			}
+		},
+	}})
 	for i := range 5 {
 		c := r.f.Claims(decoder.KindPrinted)
 		c.ID = fmt.Appendf(nil, "durable-%d", i)
@@ -216,10 +280,13 @@ func TestRecordDurableOnReturn(t *testing.T) {
 	}
 	want := []uint64{1, 3, 5, 7, 9}
 	if !slices.Equal(shown, want) {
-		t.Errorf("OnDecision saw seqs %v; want %v", shown, want)
+		t.Errorf("Observer.Decided saw seqs %v; want %v", shown, want)
 	}
 	if !slices.Equal(committed, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
-		t.Errorf("OnCommit saw seqs %v; want 1..10", committed)
+		t.Errorf("Observer.Recorded saw seqs %v; want 1..10", committed)
+	}
+	if out.notifies != 10 || len(out.alerts) != 0 {
+		t.Errorf("outbox woken %d times with alerts %v; want once per record, no alerts", out.notifies, out.alerts)
 	}
 }
 
@@ -290,7 +357,8 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 }
 
 // TestAdmit: an attendant's confirmation (an event committed outside
-// Handle) opens the turnstile and logs the passage referring to it.
+// the loop) is handed to Run, which opens the turnstile and logs the
+// passage referring to it.
 func TestAdmit(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
 	ev := store.Event{Type: "attendant", At: time.Now(), Gate: "G1", Venue: "V1", Detail: "confirmed", Allow: true}
@@ -298,15 +366,40 @@ func TestAdmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.loop.Run(ctx, make(chan device.Scan)) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
 	before := len(r.relay.log())
-	if p := r.loop.Admit(context.Background(), seq); p != gate.PassageUnknown {
-		t.Errorf("Admit = %v; want unknown (no passage sensor)", p)
+	if err := r.loop.Admit(seq); err != nil {
+		t.Fatalf("Admit = %v", err)
+	}
+	var evs []store.Event
+	testkit.Eventually(t, "the passage event", 5*time.Second, func() bool {
+		evs, _ = r.st.Events(seq, 10)
+		return len(evs) > 0
+	})
+	if len(evs) != 1 || evs[0].Type != "passage" || evs[0].Ref != seq || evs[0].Detail != "unknown" {
+		t.Fatalf("events after Admit = %+v; want one passage referring to %d, outcome unknown (no passage sensor)", evs, seq)
 	}
 	if w := r.relay.log()[before:]; len(w) < 2 || w[0].l != gpio.High || w[len(w)-1].l != gpio.Low {
 		t.Errorf("relay writes after Admit = %v; want a pulse", w)
 	}
-	evs, _ := r.st.Events(seq, 10)
-	if len(evs) != 1 || evs[0].Type != "passage" || evs[0].Ref != seq || evs[0].Detail != "unknown" {
-		t.Fatalf("events after Admit = %+v; want one passage referring to %d", evs, seq)
+}
+
+// TestAdmitBusy: confirmations beyond admitQueue are refused while Run is
+// not taking them, not queued without bound.
+func TestAdmitBusy(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	for i := range admitQueue {
+		if err := r.loop.Admit(uint64(i + 1)); err != nil {
+			t.Fatalf("Admit %d = %v", i+1, err)
+		}
+	}
+	if err := r.loop.Admit(99); !errors.Is(err, ErrAdmitBusy) {
+		t.Fatalf("Admit beyond the queue = %v; want ErrAdmitBusy", err)
 	}
 }

@@ -37,27 +37,26 @@ type temperature struct {
 	celsius float64 // 0 unless the policy keeps the value
 }
 
-// checkTemperature applies policy.temperature to a decision that would
+// checkTemperature applies policy.temperature p to a decision that would
 // let the holder through (or call an attendant): it waits for a reading
 // taken within the window of the scan, denies a fever with an alert, and
 // denies or warns when no reading comes.
-func (l *Loop) checkTemperature(ctx context.Context, scanAt time.Time, d verifier.Decision) (verifier.Decision, temperature) {
-	p := l.v.Policy().Temperature
-	since, asked := scanAt.Add(-p.Window), l.now()
-	if l.Thermo.Trigger() {
+func (ru rules) checkTemperature(ctx context.Context, p verifier.TemperaturePolicy, scanAt time.Time, d verifier.Decision) (verifier.Decision, temperature) {
+	since, asked := scanAt.Add(-p.Window), ru.now()
+	if ru.thermo.Trigger() {
 		since = asked
 	}
-	r, err := l.Thermo.Wait(ctx, since, p.Timeout)
+	r, err := ru.thermo.Wait(ctx, since, p.Timeout)
 	if err != nil {
 		reason, state := verifier.ReasonNoTemperature, TempNone
-		if _, herr := l.Thermo.Health(); herr != nil {
+		if _, herr := ru.thermo.Health(); herr != nil {
 			reason, state = verifier.ReasonThermometerFault, TempFault
 		}
 		if p.OnNoReading == verifier.FallbackWarn {
 			d.Warnings = append(d.Warnings, reason)
 			return d, temperature{state: state}
 		}
-		d = denyFor(d, reason, err.Error())
+		d = d.Deny(reason, err.Error())
 		d.Attendant = p.AttendantOverride
 		return d, temperature{state: state}
 	}
@@ -71,18 +70,9 @@ func (l *Loop) checkTemperature(ctx context.Context, scanAt time.Time, d verifie
 		if p.RecordValue {
 			detail = fmt.Sprintf("%.1f °C, threshold %.1f °C", r.Celsius, p.Threshold)
 		}
-		d = denyFor(d, verifier.ReasonFever, detail)
+		d = d.Deny(verifier.ReasonFever, detail)
 		d.Alert = true
 		d.Attendant = p.AttendantOverride
 	}
 	return d, t
-}
-
-// denyFor turns a decision into a denial with reason r.
-func denyFor(d verifier.Decision, r verifier.Reason, detail string) verifier.Decision {
-	d.Allow = false
-	d.Reason = r
-	d.Message = r.Message()
-	d.Detail = detail
-	return d
 }

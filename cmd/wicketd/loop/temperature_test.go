@@ -63,7 +63,7 @@ func TestTemperature(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go m.Run(ctx)
-			r.loop.Thermo = m
+			r.rebuild(Options{Thermometer: m})
 
 			c := r.f.Claims(decoder.KindPrinted)
 			if tc.colour != 0 {
@@ -115,7 +115,7 @@ func TestTemperatureWindow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go m.Run(ctx)
-	r.loop.Thermo = noTrigger{m}
+	r.rebuild(Options{Thermometer: noTrigger{m}})
 
 	// Measure, then scan within the window.
 	sim.Trigger()

@@ -2,9 +2,7 @@ package mqttsync
 
 import (
 	"context"
-	"crypto/ed25519"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,54 +45,6 @@ func newSync(t *testing.T, f *verifiertest.Fixture, cfg Config) (*Sync, *store.S
 		t.Fatalf("New: %v", err)
 	}
 	return s, st
-}
-
-// TestNewRefusesBadValues: a bad value is an error naming its field,
-// never replaced by a default; zero means the default.
-func TestNewRefusesBadValues(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		mod     func(*Config)
-		wantErr string
-	}{
-		{"batch size negative", func(c *Config) { c.BatchSize = -1 }, "sync.batch_size"},
-		{"batch size over the wire limit", func(c *Config) { c.BatchSize = wire.MaxRecordsPerBatch + 1 }, "sync.batch_size"},
-		{"inflight negative", func(c *Config) { c.MaxInflight = -1 }, "sync.max_inflight"},
-		{"inflight over the limit", func(c *Config) { c.MaxInflight = MaxInflightLimit + 1 }, "sync.max_inflight"},
-		{"ack timeout negative", func(c *Config) { c.AckTimeout = -time.Second }, "sync.ack_timeout"},
-		{"status every negative", func(c *Config) { c.StatusEvery = -time.Second }, "sync.status_every"},
-		{"reconnect min negative", func(c *Config) { c.ReconnectMin = -time.Second }, "sync.reconnect_min"},
-		{"reconnect max negative", func(c *Config) { c.ReconnectMax = -time.Second }, "sync.reconnect_max"},
-		{"reconnect max below min", func(c *Config) { c.ReconnectMin, c.ReconnectMax = time.Minute, time.Second }, "sync.reconnect_max"},
-		{"short key", func(c *Config) { c.Key = ed25519.PrivateKey("short") }, "identity key"},
-		{"bad fleet", func(c *Config) { c.Fleet = "a/b" }, "sync.fleet"},
-		{"no broker", func(c *Config) { c.Broker = "" }, "sync.broker"},
-	} {
-		cfg := testConfig(nil)
-		tc.mod(&cfg)
-		_, err := New(cfg, nil, nil, nil, slog.New(slog.DiscardHandler))
-		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("New(%s) = %v; want an error naming %q", tc.name, err, tc.wantErr)
-		}
-	}
-
-	f := verifiertest.New(t)
-	s, _ := newSync(t, f, testConfig(nil))
-	want := Config{BatchSize: DefaultBatchSize, MaxInflight: DefaultMaxInflight, AckTimeout: DefaultAckTimeout,
-		StatusEvery: DefaultStatusEvery, ReconnectMin: DefaultReconnectMin, ReconnectMax: DefaultReconnectMax}
-	got := s.cfg
-	if got.BatchSize != want.BatchSize || got.MaxInflight != want.MaxInflight || got.AckTimeout != want.AckTimeout ||
-		got.StatusEvery != want.StatusEvery || got.ReconnectMin != want.ReconnectMin || got.ReconnectMax != want.ReconnectMax {
-		t.Errorf("zero values became %d, %d, %v, %v, %v, %v; want the defaults %d, %d, %v, %v, %v, %v",
-			got.BatchSize, got.MaxInflight, got.AckTimeout, got.StatusEvery, got.ReconnectMin, got.ReconnectMax,
-			want.BatchSize, want.MaxInflight, want.AckTimeout, want.StatusEvery, want.ReconnectMin, want.ReconnectMax)
-	}
-	cfg := testConfig(nil)
-	cfg.ReconnectMin = 5 * time.Minute
-	s, _ = newSync(t, f, cfg)
-	if s.cfg.ReconnectMax != cfg.ReconnectMin {
-		t.Errorf("ReconnectMax 0 with ReconnectMin %v became %v; want %v", cfg.ReconnectMin, s.cfg.ReconnectMax, cfg.ReconnectMin)
-	}
 }
 
 // TestRunJoinsWorker: Run returns only after its worker finished what it

@@ -1,0 +1,61 @@
+package loop
+
+import "wicket/sync/store"
+
+// Outbox is fleet sync as the loop sees it (mqttsync.Sync): the loop wakes
+// it for every record it makes durable, and hands it every alert at once
+// (committed or not: a red code on a full disk still reaches staff). Its
+// methods must not block.
+type Outbox interface {
+	// Notify says new records are in the outbox.
+	Notify()
+	// Alert publishes an alert at once, best effort.
+	Alert(ev store.Event)
+}
+
+// Observer sees what the loop did: the gate's display, metrics and the
+// daemon's store alert. Its methods must not block. They are never called
+// concurrently with each other; they run on the loop's goroutine, except
+// Recorded for an allowed scan's decision, which runs on the goroutine
+// that commits it while the turnstile is open.
+type Observer interface {
+	// Decided sees each decision before the turnstile moves (what the
+	// display shows): a denial once it is committed, an allowed scan once
+	// its record is built (its commit follows), and each scan the
+	// hold-off swallowed.
+	Decided(r Result)
+	// Finished sees every final result, passage outcome included.
+	Finished(r Result)
+	// Recorded sees each record the loop wrote, err nil once it is
+	// durable, or the store's error.
+	Recorded(ev store.Event, err error)
+}
+
+// Attendants is the queue of decisions waiting for an attendant's answer
+// (the kiosk). The answer comes back as Loop.Admit.
+type Attendants interface {
+	// Await says the recorded decision seq waits for an attendant. It
+	// must not block.
+	Await(seq uint64)
+}
+
+// Announce tells out of a record's fate, err nil once it is durable: a
+// durable record wakes the outbox, and an alert (IsAlert) is handed over
+// at once either way. out may be nil. The daemon uses it for the records
+// it writes itself, so every record reaches the outbox the same way.
+func Announce(out Outbox, ev store.Event, err error) {
+	if out == nil {
+		return
+	}
+	if err == nil {
+		out.Notify()
+	}
+	if IsAlert(ev) {
+		out.Alert(ev)
+	}
+}
+
+// IsAlert reports whether ev goes to the fleet's alert topic.
+func IsAlert(ev store.Event) bool {
+	return ev.Alert || ev.Type == store.TypeAlert || ev.Type == store.TypeEmergency
+}

@@ -1,0 +1,26 @@
+package mqttsync
+
+import "time"
+
+// Defaults of the Config fields left zero, in one place; wicketd.yaml's
+// sync section takes them as its defaults.
+const (
+	// DefaultBatchSize is the most records in one message: a few hundred
+	// bytes each, so a batch stays far below the broker's packet limit and
+	// one lost batch costs little to resend.
+	DefaultBatchSize = 100
+	// DefaultMaxInflight is how many batches may await their ack: enough to
+	// keep a slow uplink busy, few enough that a reconnect resends little.
+	DefaultMaxInflight = 4
+	// DefaultAckTimeout is how long a batch waits for its ack before it is
+	// sent again; a collector acks within a database commit.
+	DefaultAckTimeout = 10 * time.Second
+	// DefaultStatusEvery is how often the retained status is refreshed
+	// without a change, so the fleet view sees a live gate.
+	DefaultStatusEvery = time.Minute
+	// DefaultReconnectMin and DefaultReconnectMax bound the wait between
+	// connection attempts: quick after a blip, and a fleet of gates does
+	// not hammer a broker that is down.
+	DefaultReconnectMin = time.Second
+	DefaultReconnectMax = 2 * time.Minute
+)

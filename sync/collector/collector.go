@@ -17,8 +17,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/jonboulle/clockwork"
 
+	"wicket/internal/clock"
 	"wicket/sync/mqttconn"
 	"wicket/sync/wire"
 	"wicket/verifier"
@@ -67,7 +67,7 @@ type Config struct {
 	Workers int
 	// Clock drives backoff, timeouts and the progress log (default the
 	// real clock).
-	Clock clockwork.Clock
+	Clock clock.Clock
 	// NewClient makes the MQTT client (default NewPahoClient).
 	NewClient ClientFactory
 	// ID is this collector's id in the fleet's roster (role collector)
@@ -118,9 +118,7 @@ func (c *Config) check() error {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Clock == nil {
-		c.Clock = clockwork.NewRealClock()
-	}
+	c.Clock = clock.OrReal(c.Clock)
 	if c.NewClient == nil {
 		c.NewClient = NewPahoClient
 	}
@@ -354,7 +352,7 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 			}
 			c.log.Warn("lost the broker connection", args...)
 		}
-		if !sleep(ctx, c.cfg.Clock, wait) {
+		if !clock.Sleep(ctx, c.cfg.Clock, wait) {
 			return
 		}
 	}
@@ -369,14 +367,14 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 // up to shortConnectionMax only: a broker restarted many times never
 // leaves records waiting long after its last restart.
 type reconnects struct {
-	connects, short mqttconn.Backoff
+	connects, short clock.Backoff
 	failures        int
 }
 
 func newReconnects() *reconnects {
 	return &reconnects{
-		connects: mqttconn.Backoff{Min: reconnectMin, Max: reconnectFirstMax},
-		short:    mqttconn.Backoff{Min: reconnectMin, Max: shortConnectionMax},
+		connects: clock.Backoff{Min: reconnectMin, Max: reconnectFirstMax},
+		short:    clock.Backoff{Min: reconnectMin, Max: shortConnectionMax},
 	}
 }
 
@@ -657,7 +655,7 @@ func (c *Collector) decode(m inbound) (*wire.Records, error) {
 // store writes r, retrying with backoff while the failure may be
 // transient. It reports false when r is refused for good or ctx is done.
 func (c *Collector) store(ctx context.Context, r *wire.Records) (int, bool) {
-	bo := mqttconn.Backoff{Min: writeRetryMin, Max: writeRetryMax}
+	bo := clock.Backoff{Min: writeRetryMin, Max: writeRetryMax}
 	for attempt := 1; ; attempt++ {
 		n, err := c.w.Write(ctx, r)
 		switch {
@@ -676,7 +674,7 @@ func (c *Collector) store(ctx context.Context, r *wire.Records) (int, bool) {
 		c.failures.Add(1)
 		c.complain(&c.writeLog, "cannot store records; not acking, retrying", "gate", r.Gate,
 			"from", r.Records[0].Seq, "attempt", attempt, "err", err)
-		if !sleep(ctx, c.cfg.Clock, bo.Next()) {
+		if !clock.Sleep(ctx, c.cfg.Clock, bo.Next()) {
 			return 0, false
 		}
 	}
@@ -733,16 +731,4 @@ func (c *Collector) complain(k *complaints, msg string, args ...any) {
 		args = append(args, "suppressed", n)
 	}
 	c.log.Warn(msg, args...)
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, clock clockwork.Clock, d time.Duration) bool {
-	t := clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.Chan():
-		return true
-	}
 }

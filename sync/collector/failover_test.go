@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqtttest"
 )
 
@@ -156,18 +157,11 @@ func startReplicatedPair(t *testing.T) (primary, standby *pgServer) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	deadline := time.Now().Add(waitLimit)
-	for {
+	testkit.Eventually(t, "the standby in sync replication (pg_stat_replication)", waitLimit, func() bool {
 		var state string
 		err := conn.QueryRow(ctx, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").Scan(&state)
-		if err == nil && state == "sync" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("standby not in sync replication after %v (state %q, %v)", waitLimit, state, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && state == "sync"
+	})
 	if _, err := conn.Exec(ctx, "CREATE DATABASE wicket"); err != nil {
 		t.Fatal(err)
 	}

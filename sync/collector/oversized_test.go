@@ -3,8 +3,8 @@ package collector
 import (
 	"net"
 	"testing"
-	"time"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 )
@@ -31,10 +31,7 @@ func TestOversizedRecords(t *testing.T) {
 	if err := mqtttest.PublishLarge(conn, "anonymous-large", g.topics.Records(a), 3*mqttconn.DefaultMaxMessage, false); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(waitLimit)
-	for c.Stats().Invalid == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the oversized message counted", waitLimit, func() bool { return c.Stats().Invalid != 0 })
 	if s := c.Stats(); s.Invalid != 1 {
 		t.Fatalf("Stats() = %+v; want the oversized message counted invalid", s)
 	}

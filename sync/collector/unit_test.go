@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jonboulle/clockwork"
 
+	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
 )
 
@@ -62,22 +62,6 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-// fakeMessage is a received MQTT message.
-type fakeMessage struct {
-	topic   string
-	payload []byte
-}
-
-func (m fakeMessage) Duplicate() bool   { return false }
-func (m fakeMessage) Qos() byte         { return 1 }
-func (m fakeMessage) Retained() bool    { return false }
-func (m fakeMessage) Topic() string     { return m.topic }
-func (m fakeMessage) MessageID() uint16 { return 1 }
-func (m fakeMessage) Payload() []byte   { return m.payload }
-func (m fakeMessage) Ack()              {}
-
-var _ mqtt.Message = fakeMessage{}
-
 func testCollector(t *testing.T, clock clockwork.Clock, log *slog.Logger) *Collector {
 	t.Helper()
 	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1883", Fleet: "unit", ClientID: "unit", Clock: clock}), &Writer{}, log)
@@ -92,9 +76,9 @@ func TestOnMessageDropsWhenFull(t *testing.T) {
 	c := testCollector(t, clockwork.NewFakeClock(), slog.New(slog.DiscardHandler))
 	payload := []byte(`{"gate":"g","records":[{"seq":1,"gate":"g"}]}`)
 	for range QueueSize + 5 {
-		c.onMessage(nil, fakeMessage{c.topics.Records("g"), payload})
+		c.onMessage(nil, mqtttest.NewMessage(c.topics.Records("g"), payload))
 	}
-	c.onMessage(nil, fakeMessage{c.topics.Records("g"), make([]byte, 2<<20)})
+	c.onMessage(nil, mqtttest.NewMessage(c.topics.Records("g"), make([]byte, 2<<20)))
 	s := c.Stats()
 	if s.Messages != QueueSize+6 || s.Dropped != 5 || s.Invalid != 1 || len(c.queue) != QueueSize {
 		t.Errorf("Stats() = %+v, queued %d; want %d messages, 5 dropped, 1 invalid, %d queued",

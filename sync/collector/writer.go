@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/internal/clock"
 	"wicket/sync/wire"
 )
 
@@ -36,8 +37,8 @@ var recordColumns = []string{
 type Writer struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
-	// now is the clock that says which day is tomorrow (time.Now).
-	now func() time.Time
+	// clock says which day is today, and so which is tomorrow.
+	clock clock.Clock
 
 	mu sync.Mutex
 	// days are the UTC days (days since 1970) whose partition is known to
@@ -60,7 +61,7 @@ func NewWriter(pool *pgxpool.Pool, log *slog.Logger) *Writer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Writer{pool: pool, log: log.With("component", "collector.writer"), now: time.Now, days: map[int64]dayState{}}
+	return &Writer{pool: pool, log: log.With("component", "collector.writer"), clock: clock.Real(), days: map[int64]dayState{}}
 }
 
 // Write stores the records of r in one transaction and returns how many
@@ -162,7 +163,7 @@ func dayOf(t time.Time) int64 {
 // records are stored in the default partition meanwhile, and the day is
 // asked for again on the next Write.
 func (w *Writer) partitions(ctx context.Context, r *wire.Records) {
-	today := dayOf(w.now())
+	today := dayOf(w.clock.Now())
 	var missing []int64
 	w.mu.Lock()
 	want := func(day int64) {

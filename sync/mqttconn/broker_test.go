@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqtttest"
 )
 
@@ -81,21 +82,6 @@ func (r *receiver) next(t *testing.T) mqtt.Message {
 		t.Fatal("no message")
 		return nil
 	}
-}
-
-// settles reports whether cond holds within waitLimit, checking it
-// every few milliseconds.
-func settles(cond func() bool) bool {
-	deadline := time.Now().Add(waitLimit)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-	return true
 }
 
 // publishRetained streams a retained QoS 1 message of size bytes to b
@@ -265,8 +251,8 @@ func TestUnroutedDoNotWedge(t *testing.T) {
 		}
 		// paho runs handlers concurrently: the last junk message may
 		// still be in its handler when ok/1 arrives.
-		if withDrop && !settles(func() bool { return n.Unrouted() == queued }) {
-			t.Errorf("unrouted = %d; want %d", n.Unrouted(), queued)
+		if withDrop {
+			testkit.Eventually(t, fmt.Sprintf("unrouted = %d", queued), waitLimit, func() bool { return n.Unrouted() == queued })
 		}
 		c.Disconnect(0)
 	}

@@ -1,8 +1,8 @@
 // Package mqttconn is how every Wicket MQTT client connects: the broker
 // URL, or the nodes of a clustered broker tried in turn (failover, see
 // Guard), client id, credentials and TLS files (Conn), paho's options
-// built from them, and the jittered backoff between attempts. Gates,
-// collectors and wicketctl share it.
+// built from them. Gates, collectors and wicketctl share it; the jittered
+// backoff between attempts is internal/clock's Backoff.
 //
 // Two guards come with every client built from Conn.Options, so that
 // nothing on the broker can exhaust a client's memory or wedge its
@@ -208,7 +208,7 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 // Options builds paho's options: MQTT 3.1.1, persistent session, TLS 1.2+
 // where the URLs ask for it, every URL of URLs in turn (see Guard), no
 // automatic reconnect (callers run their own loop with backoff and
-// jitter, see Backoff), reads bounded by MaxMessage and DropHandler as
+// jitter, see internal/clock.Backoff), reads bounded by MaxMessage and DropHandler as
 // the default handler (see the package doc).
 func (c Conn) Options() (*mqtt.ClientOptions, error) {
 	o := mqtt.NewClientOptions()

@@ -3,22 +3,7 @@ package mqttconn
 import (
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestBackoff(t *testing.T) {
-	b := Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-	for i, hi := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
-		hi *= time.Millisecond
-		if d := b.Next(); d < hi/2 || d > hi {
-			t.Errorf("wait %d = %v; want %v to %v", i, d, hi/2, hi)
-		}
-	}
-	b.Reset()
-	if d := b.Next(); d > 100*time.Millisecond {
-		t.Errorf("after Reset: %v; want at most 100ms", d)
-	}
-}
 
 func TestValidate(t *testing.T) {
 	ok := Conn{Broker: "tcp://127.0.0.1:1883", ClientID: "g1"}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
@@ -25,11 +26,11 @@ func TestNATS(t *testing.T) {
 	c := startCollector(t, f, b.URL())
 	g := startGate(t, f, b.URL(), "N1", 30*time.Second)
 	g.appendN(t, 42)
-	eventually(t, "42 records acked through NATS", 20*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "42 records acked through NATS", 20*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 	if n := c.distinct("N1"); n != 42 {
 		t.Fatalf("collector saw %d distinct records; want 42", n)
 	}
-	eventually(t, "status version 15 through NATS", 20*time.Second, func() bool { return g.st.Info().Version == 15 })
+	testkit.Eventually(t, "status version 15 through NATS", 20*time.Second, func() bool { return g.st.Info().Version == 15 })
 }
 
 // TestClusterFailover runs a gate on a three-node NATS cluster with every
@@ -49,9 +50,9 @@ func TestClusterFailover(t *testing.T) {
 	publishRetained(t, other, map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 10, 0)})
 	col := startCollector(t, f, other)
 	g := startGateConn(t, f, mqttconn.Conn{Brokers: urls, ClientID: "wicket-test-F1", KeepAlive: 2 * time.Second}, "F1", 5*time.Second)
-	eventually(t, "key set and snapshot 10", 30*time.Second, func() bool { return g.st.Info().Version == 10 && g.v.KeySet() != nil })
+	testkit.Eventually(t, "key set and snapshot 10", 30*time.Second, func() bool { return g.st.Info().Version == 10 && g.v.KeySet() != nil })
 	g.appendN(t, 20)
-	eventually(t, "20 records acked", 30*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "20 records acked", 30*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 	before := g.sync.State()
 	if before.Broker != urls[0] {
 		t.Fatalf("gate on %s; want the first listed node %s", before.Broker, urls[0])
@@ -64,13 +65,13 @@ func TestClusterFailover(t *testing.T) {
 	mqtttest.PublishRetry(t, other, map[string][]byte{topics.Delta(11): signBatch(t, f, 11, 10)}, true)
 	// The next node first; the one after it if the next one refuses
 	// while JetStream recovers.
-	eventually(t, "the gate on another node", 60*time.Second, func() bool {
+	testkit.Eventually(t, "the gate on another node", 60*time.Second, func() bool {
 		st := g.sync.State()
 		return st.Connected && st.Broker != urls[0] && st.Broker != ""
 	})
 	t.Logf("on node %s %v after the kill", g.sync.State().Broker, time.Since(killed).Round(time.Millisecond))
-	eventually(t, "the override published after the kill in force", 60*time.Second, func() bool { return g.st.Info().Version == 11 })
-	eventually(t, "40 records acked", 60*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "the override published after the kill in force", 60*time.Second, func() bool { return g.st.Info().Version == 11 })
+	testkit.Eventually(t, "40 records acked", 60*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 	if n := col.distinct("F1"); n != 40 {
 		t.Fatalf("collector saw %d distinct records; want 40", n)
 	}

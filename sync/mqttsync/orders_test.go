@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
 	"wicket/verifier"
@@ -43,12 +44,12 @@ func TestOrdersOverMQTT(t *testing.T) {
 	publishRetained(t, b.URL(), map[string][]byte{
 		topics.Order(wire.OrderClockReset, "gate=g1"): order(f.Root, verifier.OrderClockReset, 1, back, verifier.Target{Gate: "g1"}),
 	})
-	eventually(t, "g1's floor reset", 10*time.Second, func() bool { return g1.v.Clock().Floor().Equal(back) && g1.st.Floor().Equal(back) })
+	testkit.Eventually(t, "g1's floor reset", 10*time.Second, func() bool { return g1.v.Clock().Floor().Equal(back) && g1.st.Floor().Equal(back) })
 
 	ackTopic := topics.Order(wire.OrderEmergencyAck, "venue=V")
 	cl := anonymous(t, b.URL(), "test-authority")
 	publishAll(t, cl, ackTopic, false, order(f.Ed, verifier.OrderEmergencyAck, 1, time.Time{}, verifier.Target{Venue: "V"}))
-	eventually(t, "the forged acknowledge refused on both gates", 10*time.Second, func() bool {
+	testkit.Eventually(t, "the forged acknowledge refused on both gates", 10*time.Second, func() bool {
 		return g1.tr.Stats().Refused == 1 && g2.tr.Stats().Refused == 1
 	})
 	// g2 has handled the retained reset too (its worker takes messages
@@ -70,7 +71,7 @@ func TestOrdersOverMQTT(t *testing.T) {
 	}
 	stale := g1.tr.Stats().Stale
 	publishAll(t, cl, ackTopic, false, ack)
-	eventually(t, "the replayed acknowledge found stale", 10*time.Second, func() bool { return g1.tr.Stats().Stale == stale+1 })
+	testkit.Eventually(t, "the replayed acknowledge found stale", 10*time.Second, func() bool { return g1.tr.Stats().Stale == stale+1 })
 	select {
 	case by := <-g1.acks:
 		t.Errorf("a replayed acknowledge reached the acknowledge path (%q)", by)
@@ -83,7 +84,7 @@ func TestOrdersOverMQTT(t *testing.T) {
 	runAhead()
 	stale = g1.tr.Stats().Stale
 	g1.start(t)
-	eventually(t, "the retained reset delivered again", 10*time.Second, func() bool { return g1.tr.Stats().Stale > stale })
+	testkit.Eventually(t, "the retained reset delivered again", 10*time.Second, func() bool { return g1.tr.Stats().Stale > stale })
 	if got := g1.st.Floor(); !got.Equal(ahead) {
 		t.Errorf("after the retained reset came again the floor is %v; want %v (unchanged)", got.UTC(), ahead.UTC())
 	}

@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
@@ -62,7 +63,7 @@ func synced(t *testing.T, f *verifiertest.Fixture, broker, connURL, id string) *
 	enrol(t, f, broker, id)
 	publishRetained(t, broker, map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 10, 0)})
 	g := startGateConn(t, f, mqttconn.Conn{Broker: connURL, ClientID: "wicket-test-" + id, KeepAlive: 5 * time.Second}, id, 30*time.Second)
-	eventually(t, "key set 1 and snapshot 10", 15*time.Second, func() bool {
+	testkit.Eventually(t, "key set 1 and snapshot 10", 15*time.Second, func() bool {
 		return g.st.Info().Version >= 10 && g.v.KeySet() != nil
 	})
 	return g
@@ -95,11 +96,11 @@ func TestQueuedSessionDoesNotWedge(t *testing.T) {
 			publishAll(t, anon, topics.AllTrust()[:len(topics.AllTrust())-1]+"junk", false, junk...)
 
 			g.start(t)
-			eventually(t, "the reconnect", 10*time.Second, func() bool { return g.sync.State().Connected })
+			testkit.Eventually(t, "the reconnect", 10*time.Second, func() bool { return g.sync.State().Connected })
 			reconnected := time.Now()
 			next := last + 1
 			publishAll(t, anon, topics.Delta(next), true, revokeDelta(t, f, next, "the-next-revocation"))
-			eventually(t, "the next revocation in force", 2*time.Second-time.Since(reconnected), func() bool {
+			testkit.Eventually(t, "the next revocation in force", 2*time.Second-time.Since(reconnected), func() bool {
 				ok, _ := g.st.Revoked([]byte("the-next-revocation"))
 				return ok
 			})
@@ -110,7 +111,7 @@ func TestQueuedSessionDoesNotWedge(t *testing.T) {
 			// Mosquitto queues at most 1000 messages per session
 			// (max_queued_messages); the rest it drops itself.
 			want := uint64(min(tc.junk, 1000-tc.deltas))
-			eventually(t, fmt.Sprintf("%d junk messages acknowledged and dropped", want), 10*time.Second, func() bool {
+			testkit.Eventually(t, fmt.Sprintf("%d junk messages acknowledged and dropped", want), 10*time.Second, func() bool {
 				return g.sync.State().Ignored == want
 			})
 		})
@@ -150,10 +151,10 @@ func TestLostDeltaResync(t *testing.T) {
 	drain.Disconnect(100)
 
 	g.start(t)
-	eventually(t, "the reconnect", 10*time.Second, func() bool { return g.sync.State().Connected })
+	testkit.Eventually(t, "the reconnect", 10*time.Second, func() bool { return g.sync.State().Connected })
 	reconnected := time.Now()
 	publishAll(t, anon, topics.Delta(12), true, revokeDelta(t, f, 12, "next-voucher-0012"))
-	eventually(t, "deltas 11 and 12 in force", 3*time.Second, func() bool { return g.st.Info().Version == 12 })
+	testkit.Eventually(t, "deltas 11 and 12 in force", 3*time.Second, func() bool { return g.st.Info().Version == 12 })
 	t.Logf("in force %v after the reconnect", time.Since(reconnected).Round(time.Millisecond))
 	for _, k := range []string{"lost-voucher-0011", "next-voucher-0012"} {
 		if ok, _ := g.st.Revoked([]byte(k)); !ok {
@@ -177,14 +178,14 @@ func TestReconnectBytes(t *testing.T) {
 	}
 	publishRetained(t, b.URL(), deltas)
 	g := synced(t, f, b.URL(), p.URL(), "GB")
-	eventually(t, "version 40", 10*time.Second, func() bool { return g.st.Info().Version == 40 })
+	testkit.Eventually(t, "version 40", 10*time.Second, func() bool { return g.st.Info().Version == 40 })
 	anon := anonymous(t, b.URL(), "anonymous")
 	marker := topics.AllTrust()[:len(topics.AllTrust())-1] + "marker"
 	// A marker the gate ignores shows everything before it has arrived.
 	settle := func() int64 {
 		want := g.sync.State().Ignored + 1
 		publishAll(t, anon, marker, false, []byte("m"))
-		eventually(t, "the marker", 10*time.Second, func() bool { return g.sync.State().Ignored == want })
+		testkit.Eventually(t, "the marker", 10*time.Second, func() bool { return g.sync.State().Ignored == want })
 		return p.Stats().BytesDown
 	}
 	first := settle()
@@ -193,7 +194,7 @@ func TestReconnectBytes(t *testing.T) {
 		attempts := g.sync.State().Attempts
 		before := p.Stats().BytesDown
 		p.CutAll()
-		eventually(t, "the reconnect", 10*time.Second, func() bool {
+		testkit.Eventually(t, "the reconnect", 10*time.Second, func() bool {
 			st := g.sync.State()
 			return st.Attempts > attempts && st.Connected
 		})
@@ -217,13 +218,13 @@ func TestForgedAckRefused(t *testing.T) {
 	f := verifiertest.New(t)
 	enrol(t, f, b.URL(), "GA")
 	g := startGate(t, f, b.URL(), "GA", time.Hour)
-	eventually(t, "the roster", 10*time.Second, func() bool { return g.sync.Roster() != nil })
+	testkit.Eventually(t, "the roster", 10*time.Second, func() bool { return g.sync.Roster() != nil })
 	// Committed while sync is off, the 30 records go out as batches
 	// 1..10, 11..20, 21..30.
 	g.halt()
 	g.appendN(t, 30)
 	g.start(t)
-	eventually(t, "30 records sent", 10*time.Second, func() bool { return g.sync.State().Published >= 30 })
+	testkit.Eventually(t, "30 records sent", 10*time.Second, func() bool { return g.sync.State().Published >= 30 })
 	anon := anonymous(t, b.URL(), "anonymous")
 	unsigned, _ := json.Marshal(wire.Ack{Gate: "GA", From: 1, Through: 1<<64 - 1})
 	stranger, _ := wire.Sign(wire.KindAck, "test", wiretest.CollectorID, verifiertest.EdKey(99), wire.Ack{Gate: "GA", From: 1, Through: 10})
@@ -238,7 +239,7 @@ func TestForgedAckRefused(t *testing.T) {
 		make([]byte, wire.MaxAckMessage+1),
 	}
 	publishAll(t, anon, g.fleet.Ack("GA"), false, forged...)
-	eventually(t, "the forged acks refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged)) })
+	testkit.Eventually(t, "the forged acks refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged)) })
 	if n := outboxLen(t, g.st); n != 30 {
 		t.Fatalf("outbox %d after forged acks; want 30", n)
 	}
@@ -246,9 +247,9 @@ func TestForgedAckRefused(t *testing.T) {
 	// refused.
 	genuine := signedAck("GA", 1, 10)
 	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
-	eventually(t, "the batch acked", 10*time.Second, func() bool { return outboxLen(t, g.st) == 20 })
+	testkit.Eventually(t, "the batch acked", 10*time.Second, func() bool { return outboxLen(t, g.st) == 20 })
 	publishAll(t, anon, g.fleet.Ack("GA"), false, genuine)
-	eventually(t, "the repeated ack refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged))+1 })
+	testkit.Eventually(t, "the repeated ack refused", 10*time.Second, func() bool { return g.sync.State().AcksRefused == uint64(len(forged))+1 })
 }
 
 // TestResyncResubscribes: Resync (after the gate dropped damaged trust
@@ -260,9 +261,9 @@ func TestResyncResubscribes(t *testing.T) {
 	g := synced(t, f, b.URL(), b.URL(), "GR")
 	subs, stale := g.sync.State().Subscribes, g.tr.Stats().Stale
 	g.sync.Resync()
-	eventually(t, "a subscription", 10*time.Second, func() bool { return g.sync.State().Subscribes == subs+1 })
+	testkit.Eventually(t, "a subscription", 10*time.Second, func() bool { return g.sync.State().Subscribes == subs+1 })
 	// The key set and snapshot come again, and are seen as not newer.
-	eventually(t, "the retained documents again", 10*time.Second, func() bool { return g.tr.Stats().Stale >= stale+2 })
+	testkit.Eventually(t, "the retained documents again", 10*time.Second, func() bool { return g.tr.Stats().Stale >= stale+2 })
 }
 
 // TestOversizedRetained (seen-problem 4): a retained message far over the
@@ -282,17 +283,17 @@ func TestOversizedRetained(t *testing.T) {
 	if err := mqtttest.PublishLarge(conn, "anonymous-large", topics.Delta(999), size, true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the oversized message counted", 20*time.Second, func() bool { return g.sync.State().Oversized == 1 })
+	testkit.Eventually(t, "the oversized message counted", 20*time.Second, func() bool { return g.sync.State().Oversized == 1 })
 	anon := anonymous(t, b.URL(), "anonymous")
 	publishAll(t, anon, topics.Delta(11), true, revokeDelta(t, f, 11, "after-the-big-one"))
-	eventually(t, "the next revocation in force", 5*time.Second, func() bool {
+	testkit.Eventually(t, "the next revocation in force", 5*time.Second, func() bool {
 		ok, _ := g.st.Revoked([]byte("after-the-big-one"))
 		return ok
 	})
 	// A resubscription brings the retained big message again: dropped
 	// again, and nothing else is lost.
 	g.sync.Resync()
-	eventually(t, "the oversized message dropped again", 20*time.Second, func() bool { return g.sync.State().Oversized == 2 })
+	testkit.Eventually(t, "the oversized message dropped again", 20*time.Second, func() bool { return g.sync.State().Oversized == 2 })
 	if v := g.st.Info().Version; v != 11 {
 		t.Errorf("version %d; want 11", v)
 	}

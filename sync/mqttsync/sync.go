@@ -34,6 +34,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wicket/internal/clock"
 	"wicket/sync/mqttconn"
 	"wicket/sync/snapfile"
 	"wicket/sync/store"
@@ -67,6 +68,9 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
 	NewClient func(*mqtt.ClientOptions) Client
+	// Clock drives the backoff, the resend and status timers and the
+	// times in State; nil means the real clock.
+	Clock clock.Clock
 	// Key is the gate's Ed25519 identity key (wicketd init makes it); it
 	// signs records batches and the status. Without it the gate is not
 	// enrolled: it still decides, but publishes no records (no collector
@@ -185,8 +189,10 @@ type Sync struct {
 	incoming  chan mqtt.Message
 	lost      chan error
 	resync    atomic.Bool
-	parts     chan mqtt.Message // snapshot parts, handed over unbuffered
-	quit      chan struct{}     // closed when Run returns
+	parts     chan mqtt.Message        // snapshot parts, handed over unbuffered
+	quit      chan struct{}            // closed when Run returns
+	running   atomic.Bool              // Run was called
+	gapTimer  interface{ Stop() bool } // the pending gap re-check; session goroutine only
 	statusDue atomic.Bool
 	roster    atomic.Pointer[verifier.Roster]
 
@@ -220,6 +226,7 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 	if cfg.NewClient == nil {
 		cfg.NewClient = func(o *mqtt.ClientOptions) Client { return mqtt.NewClient(o) }
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Counters == nil {
 		cfg.Counters = new(mqttconn.Counters) // tells which node the gate is on
 	}
@@ -286,8 +293,14 @@ func (s *Sync) update(f func(*State)) {
 }
 
 // Run connects and keeps the gate in sync until ctx ends; then it
-// publishes the offline status and disconnects.
+// publishes the offline status, disconnects and waits for its worker
+// (the goroutine that applies acks and trust documents to the store), so
+// the store may be closed once Run returned. Run may be called once; a
+// second call returns an error.
 func (s *Sync) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("sync: Run called twice")
+	}
 	opts, err := s.cfg.Conn.Options()
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -295,7 +308,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	if s.cfg.Key == nil {
 		s.log.Warn("no identity key: this gate is not enrolled; it decides, but its records stay in the outbox")
 	}
-	will, err := s.statusPayload(wire.Status{Gate: s.cfg.Gate, Online: false, At: time.Now().UTC()})
+	will, err := s.statusPayload(wire.Status{Gate: s.cfg.Gate, Online: false, At: s.cfg.Clock.Now().UTC()})
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
@@ -313,14 +326,16 @@ func (s *Sync) Run(ctx context.Context) error {
 		}
 	})
 	client := s.cfg.NewClient(opts)
-	defer close(s.quit)
-	go s.worker(ctx)
-	bo := mqttconn.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
+	var worker sync.WaitGroup
+	worker.Go(func() { s.worker(ctx) })
+	defer worker.Wait()
+	defer close(s.quit) // first: a handler waiting to hand a part over gives up
+	bo := clock.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
 		if err := s.connect(ctx, client); err != nil {
 			wait := bo.Next()
 			s.log.Warn("broker unreachable; retrying", "brokers", s.cfg.URLs(), "in", wait.Round(time.Millisecond), "err", err)
-			if !mqttconn.Sleep(ctx, wait) {
+			if !clock.Sleep(ctx, s.cfg.Clock, wait) {
 				break
 			}
 			continue
@@ -333,7 +348,7 @@ func (s *Sync) Run(ctx context.Context) error {
 		}
 		wait := bo.Next()
 		s.log.Warn("broker connection lost; reconnecting", "in", wait.Round(time.Millisecond), "err", err)
-		if !mqttconn.Sleep(ctx, wait) {
+		if !clock.Sleep(ctx, s.cfg.Clock, wait) {
 			break
 		}
 	}
@@ -353,7 +368,7 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 	}
 	s.update(func(st *State) { st.Attempts++ })
 	tok := c.Connect()
-	if err := wait(ctx, tok); err != nil {
+	if err := s.wait(ctx, tok); err != nil {
 		return err
 	}
 	present := false
@@ -363,7 +378,7 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 	if !present || s.needsTrust() {
 		s.resync.Store(false)
 		for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
-			if err := wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
+			if err := s.wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
 				c.Disconnect(0)
 				return fmt.Errorf("subscribe %s: %w", topic, err)
 			}
@@ -371,7 +386,7 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 		s.update(func(st *State) { st.Subscribes++ })
 	}
 	broker := s.cfg.Counters.Broker()
-	s.update(func(st *State) { st.Connected, st.LastConnect, st.Broker = true, time.Now(), broker })
+	s.update(func(st *State) { st.Connected, st.LastConnect, st.Broker = true, s.cfg.Clock.Now(), broker })
 	s.log.Info("connected to broker", "broker", broker, "client_id", s.cfg.ClientID, "session_present", present)
 	return nil
 }
@@ -479,17 +494,18 @@ type inflight struct {
 func (s *Sync) session(ctx context.Context, c Client) error {
 	var out []inflight
 	var after uint64 // highest seq sent in this round
-	t := time.NewTicker(tick)
+	t := s.cfg.Clock.NewTicker(tick)
 	defer t.Stop()
 	lastStatus := time.Time{}
 	var gapSince, lastGapResync time.Time
+	defer s.stopGapTimer()
 	for {
 		gapSince, lastGapResync = s.checkGap(gapSince, lastGapResync)
-		if time.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
+		if s.cfg.Clock.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
 			if err := s.publishStatus(ctx, c); err != nil {
 				return err
 			}
-			lastStatus = time.Now()
+			lastStatus = s.cfg.Clock.Now()
 		}
 		if s.resync.Swap(false) {
 			s.log.Info("resubscribing to trust data after a dropped message")
@@ -499,7 +515,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			s.update(func(st *State) { st.Subscribes++ })
 		}
 		out = s.dropAcked(out)
-		if len(out) > 0 && time.Since(out[0].sent) > s.cfg.AckTimeout {
+		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > s.cfg.AckTimeout {
 			s.log.Info("records not acknowledged in time; sending again", "from", out[0].from, "unacked_batches", len(out))
 			s.update(func(st *State) { st.Resends++ })
 			out, after = nil, 0
@@ -522,7 +538,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			}
 			first, last := evs[0].Seq, evs[len(evs)-1].Seq
 			s.remember(seqRange{first, last})
-			out = append(out, inflight{from: first, through: last, sent: time.Now()})
+			out = append(out, inflight{from: first, through: last, sent: s.cfg.Clock.Now()})
 			after = last
 			s.update(func(st *State) { st.Published += uint64(len(evs)) })
 		}
@@ -536,7 +552,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 				c.Publish(s.topics.Alerts(s.cfg.Gate), 1, false, b)
 			}
 		case <-s.notify:
-		case <-t.C:
+		case <-t.Chan():
 		}
 	}
 }
@@ -549,9 +565,10 @@ func (s *Sync) checkGap(since, last time.Time) (time.Time, time.Time) {
 	if !s.tr.Stats().Gap {
 		return time.Time{}, last
 	}
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	if since.IsZero() {
-		time.AfterFunc(gapWait, s.Notify)
+		s.stopGapTimer()
+		s.gapTimer = s.cfg.Clock.AfterFunc(gapWait, s.Notify)
 		return now, last
 	}
 	if now.Sub(since) < gapWait || (!last.IsZero() && now.Sub(last) < gapRetry) {
@@ -560,6 +577,14 @@ func (s *Sync) checkGap(since, last time.Time) (time.Time, time.Time) {
 	s.log.Info("a delta waits for a version that has not come; asking for the retained trust data again")
 	s.resync.Store(true)
 	return since, now
+}
+
+// stopGapTimer stops the pending gap re-check, if any.
+func (s *Sync) stopGapTimer() {
+	if s.gapTimer != nil {
+		s.gapTimer.Stop()
+		s.gapTimer = nil
+	}
 }
 
 // dropAcked forgets in-flight batches whose rows are gone from the outbox.
@@ -717,7 +742,7 @@ func (s *Sync) applyAck(payload []byte) {
 		s.log.Error("apply ack", "err", err)
 		return
 	}
-	s.update(func(st *State) { st.LastAck, st.Acked = time.Now(), st.Acked+uint64(n) })
+	s.update(func(st *State) { st.LastAck, st.Acked = s.cfg.Clock.Now(), st.Acked+uint64(n) })
 	s.Notify()
 }
 
@@ -763,18 +788,18 @@ var errTimeout = errors.New("broker did not answer in time")
 // connection dropped, so without this a cut mid-publish would hold the
 // session for publishWait before reconnecting.
 func (s *Sync) waitLive(ctx context.Context, t mqtt.Token) error {
-	return waitOr(ctx, t, s.lost)
+	return s.waitOr(ctx, t, s.lost)
 }
 
 // wait waits for a token, ctx or publishWait, whichever is first.
-func wait(ctx context.Context, t mqtt.Token) error {
-	return waitOr(ctx, t, nil)
+func (s *Sync) wait(ctx context.Context, t mqtt.Token) error {
+	return s.waitOr(ctx, t, nil)
 }
 
 // waitOr is wait that also ends on a lost-connection signal (a nil
 // channel never sends).
-func waitOr(ctx context.Context, t mqtt.Token, lost <-chan error) error {
-	timer := time.NewTimer(publishWait)
+func (s *Sync) waitOr(ctx context.Context, t mqtt.Token, lost <-chan error) error {
+	timer := s.cfg.Clock.NewTimer(publishWait)
 	defer timer.Stop()
 	select {
 	case <-t.Done():
@@ -783,7 +808,7 @@ func waitOr(ctx context.Context, t mqtt.Token, lost <-chan error) error {
 		return ctx.Err()
 	case err := <-lost:
 		return fmt.Errorf("connection lost while waiting for the broker: %w", err)
-	case <-timer.C:
+	case <-timer.Chan():
 		return errTimeout
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,9 +11,11 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -49,11 +50,7 @@ func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTime
 // connection settings.
 func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id string, ackTimeout time.Duration) *gate {
 	t.Helper()
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "w.db"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
 	tr.Place = verifier.Place{Gate: id, Venue: "V"}
@@ -163,19 +160,6 @@ func (c *collector) distinct(gate string) int {
 	return len(c.seen[gate])
 }
 
-// eventually polls cond until it holds or the deadline passes: the broker
-// and the gate are separate actors with real network IO in between.
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func outboxLen(t *testing.T, st *store.Store) int {
 	s, err := st.Stats()
 	if err != nil {
@@ -192,7 +176,7 @@ func TestRecordsAcked(t *testing.T) {
 	c := startCollector(t, f, b.URL())
 	g := startGate(t, f, b.URL(), "G1", 30*time.Second)
 	g.appendN(t, 95)
-	eventually(t, "95 records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "95 records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 	if n := c.distinct("G1"); n != 95 {
 		t.Fatalf("collector saw %d distinct records; want 95", n)
 	}
@@ -209,14 +193,14 @@ func TestResendWithoutAck(t *testing.T) {
 	c.mu.Unlock()
 	g := startGate(t, f, b.URL(), "G2", time.Second)
 	g.appendN(t, 5)
-	eventually(t, "a resend", 15*time.Second, func() bool { return g.sync.State().Resends > 0 })
+	testkit.Eventually(t, "a resend", 15*time.Second, func() bool { return g.sync.State().Resends > 0 })
 	if n := outboxLen(t, g.st); n != 5 {
 		t.Fatalf("outbox = %d without acks; want 5", n)
 	}
 	c.mu.Lock()
 	c.noAck = false
 	c.mu.Unlock()
-	eventually(t, "acks after resend", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "acks after resend", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 }
 
 // TestBrokerOutage: the broker goes away during a stream of records and
@@ -228,17 +212,17 @@ func TestBrokerOutage(t *testing.T) {
 	c := startCollector(t, f, b.URL())
 	g := startGate(t, f, b.URL(), "G3", 2*time.Second)
 	g.appendN(t, 20)
-	eventually(t, "first records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "first records acked", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 	b.Stop()
 	start := time.Now()
 	g.appendN(t, 50)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("committing 50 events with the broker down took %v", d)
 	}
-	eventually(t, "the gate to notice the outage", 15*time.Second, func() bool { return !g.sync.State().Connected })
+	testkit.Eventually(t, "the gate to notice the outage", 15*time.Second, func() bool { return !g.sync.State().Connected })
 	b.Start()
 	g.appendN(t, 30)
-	eventually(t, "all 100 records acked after the outage", 30*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	testkit.Eventually(t, "all 100 records acked after the outage", 30*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
 	if n := c.distinct("G3"); n != 100 {
 		t.Fatalf("collector saw %d distinct records; want 100", n)
 	}
@@ -288,15 +272,15 @@ func TestTrustCatchUp(t *testing.T) {
 	publishRetained(t, b.URL(), msgs)
 	g := startGate(t, f, b.URL(), "G4", 30*time.Second)
 	// Retained messages arrive in any order: wait for both.
-	eventually(t, "status version 40 and key set 1", 15*time.Second, func() bool {
+	testkit.Eventually(t, "status version 40 and key set 1", 15*time.Second, func() bool {
 		ks := g.v.KeySet()
 		return g.st.Info().Version == 40 && ks != nil && ks.Version == 1
 	})
 	stranger, _ := decoder.NewSigner(verifiertest.EdKey(9), nil)
 	forged, _ := verifier.SignBatch(stranger, verifier.Batch{Version: 41, Base: 40, IssuedAt: verifiertest.Epoch})
 	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(41): forged, topics.Delta(12): signBatch(t, f, 12, 11)})
-	eventually(t, "the forged delta refused", 15*time.Second, func() bool { return g.tr.Stats().Refused == 1 })
-	eventually(t, "the replayed delta seen as stale", 15*time.Second, func() bool { return g.tr.Stats().Stale >= 1 })
+	testkit.Eventually(t, "the forged delta refused", 15*time.Second, func() bool { return g.tr.Stats().Refused == 1 })
+	testkit.Eventually(t, "the replayed delta seen as stale", 15*time.Second, func() bool { return g.tr.Stats().Stale >= 1 })
 	if got := g.st.Info().Version; got != 40 {
 		t.Errorf("version %d after forged and replayed deltas; want 40", got)
 	}
@@ -334,7 +318,7 @@ func TestStatusRetained(t *testing.T) {
 		}
 		return s
 	}
-	eventually(t, "online status", 15*time.Second, func() bool { return read().Online })
+	testkit.Eventually(t, "online status", 15*time.Second, func() bool { return read().Online })
 	g.stop()
 	<-g.done
 	if s := read(); s.Online || s.Gate != "G5" {
@@ -367,7 +351,7 @@ func TestMultiPartSnapshot(t *testing.T) {
 	msgs[topics.Delta(51)] = signBatch(t, f, 51, 50)
 	publishRetained(t, b.URL(), msgs)
 	g := startGate(t, f, b.URL(), "G9", 30*time.Second)
-	eventually(t, "snapshot 50 and delta 51 installed", 20*time.Second, func() bool { return g.st.Info().Version == 51 })
+	testkit.Eventually(t, "snapshot 50 and delta 51 installed", 20*time.Second, func() bool { return g.st.Info().Version == 51 })
 	for _, k := range []string{"voucher-0000-0000", "voucher-0039-0499", "voucher-0017-0250"} {
 		if ok, _ := g.st.Revoked([]byte(k)); !ok {
 			t.Errorf("%s not revoked", k)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 	"wicket/sync/trust"
@@ -35,12 +36,12 @@ func TestTLSClientCertificate(t *testing.T) {
 	publishRetainedWith(t, pubOpts, map[string][]byte{topics.KeySet(): f.KeySetDoc})
 
 	withCert, tr := run("T1", mqttconn.Conn{Broker: b.URL(), ClientID: "wicket-test-T1", CAFile: pki.CAFile(), CertFile: cert, KeyFile: key})
-	eventually(t, "the gate with a certificate connected and got the key set", 15*time.Second, func() bool {
+	testkit.Eventually(t, "the gate with a certificate connected and got the key set", 15*time.Second, func() bool {
 		return withCert.State().Connected && tr.Stats().Applied == 1
 	})
 	without, _ := run("T2", mqttconn.Conn{Broker: b.URL(), ClientID: "wicket-test-T2", CAFile: pki.CAFile()})
 	wrongCA, _ := run("T3", mqttconn.Conn{Broker: b.URL(), ClientID: "wicket-test-T3", CertFile: cert, KeyFile: key})
-	eventually(t, "three refused attempts each", 15*time.Second, func() bool {
+	testkit.Eventually(t, "three refused attempts each", 15*time.Second, func() bool {
 		return without.State().Attempts >= 3 && wrongCA.State().Attempts >= 3
 	})
 	if !without.State().LastConnect.IsZero() || !wrongCA.State().LastConnect.IsZero() {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/internal/testkit"
 )
 
 // sink is a TCP server that echoes what it reads and keeps a copy of
@@ -17,8 +19,8 @@ import (
 type sink struct {
 	ln net.Listener
 
-	mu    sync.Mutex
-	got   []*bytes.Buffer
+	mu    sync.Mutex // guards got; each buffer is safe on its own
+	got   []*testkit.Buffer
 	ended chan int // index of each connection that ended
 }
 
@@ -38,7 +40,7 @@ func startSink(t *testing.T) *sink {
 			}
 			s.mu.Lock()
 			i := len(s.got)
-			buf := &bytes.Buffer{}
+			buf := &testkit.Buffer{}
 			s.got = append(s.got, buf)
 			s.mu.Unlock()
 			go func() {
@@ -47,9 +49,7 @@ func startSink(t *testing.T) *sink {
 				for {
 					n, err := c.Read(b)
 					if n > 0 {
-						s.mu.Lock()
 						buf.Write(b[:n])
-						s.mu.Unlock()
 						c.Write(b[:n])
 					}
 					if err != nil {
@@ -65,11 +65,13 @@ func startSink(t *testing.T) *sink {
 
 func (s *sink) received(i int) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if i >= len(s.got) {
+		s.mu.Unlock()
 		return ""
 	}
-	return s.got[i].String()
+	buf := s.got[i]
+	s.mu.Unlock()
+	return buf.String()
 }
 
 func dial(t *testing.T, addr string) net.Conn {
@@ -202,18 +204,13 @@ func TestProxyStall(t *testing.T) {
 	// A stalled connection can be cut.
 	p.Stall(time.Hour)
 	c2 := dial(t, p.Addr())
-	deadline := time.Now().Add(waitLimit)
-	for p.Live() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, "two live connections", waitLimit, func() bool { return p.Live() >= 2 })
 	p.CutAll()
 	expectEnd(t, c2, time.Second)
 
 	// Stall(0) releases the connections held.
 	c3 := dial(t, p.Addr())
-	for p.Live() < 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, "a live connection", waitLimit, func() bool { return p.Live() >= 1 })
 	time.AfterFunc(100*time.Millisecond, func() { p.Stall(0) })
 	start = time.Now()
 	roundTrip(t, c3, "released")
@@ -273,12 +270,9 @@ func TestProxyTargetDown(t *testing.T) {
 	s.ln.Close()
 	p := StartProxy(t, addr)
 	expectEnd(t, dial(t, p.Addr()), time.Second)
-	deadline := time.Now().Add(waitLimit)
-	for p.Stats().DialFailed != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v; want 1 failed dial", p.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
+	testkit.Eventually(t, "1 failed dial", waitLimit, func() bool { return p.Stats().DialFailed >= 1 })
+	if st := p.Stats(); st.DialFailed != 1 {
+		t.Fatalf("stats %+v; want 1 failed dial", st)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"wicket/internal/clock"
 )
 
 // ErrCommit marks an error of the disk under a write: the transaction was
@@ -36,6 +38,8 @@ func (h CommitHealth) DiskFull() bool { return errors.Is(h.Err, ErrDiskFull) }
 // commitState is the store's record of commit failures; its zero value
 // means healthy.
 type commitState struct {
+	// clock says when a run of failures began; nil means the real clock.
+	clock    clock.Clock
 	failing  atomic.Pointer[CommitHealth]
 	failures atomic.Uint64
 }
@@ -59,7 +63,7 @@ func (s *commitState) noteCommit(err error) error {
 	}
 	marked := markCommit(err)
 	s.failures.Add(1)
-	since := time.Now()
+	since := clock.OrReal(s.clock).Now()
 	if prev := s.failing.Load(); prev != nil {
 		since = prev.Since
 	}

@@ -1,20 +1,15 @@
 package store
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
+	"wicket/internal/testkit"
 )
 
 // openTest opens a store in a temporary directory (unless opts.Path is
@@ -44,97 +39,12 @@ func openTest(tb testing.TB, opts Options) *Store {
 	return s
 }
 
-// mustCheckFile opens the (closed) store file read-only and checks it.
+// mustCheckFile checks the (closed) store file with CheckFile.
 func mustCheckFile(tb testing.TB, path string) {
 	tb.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
-	if err != nil {
-		tb.Errorf("check %s: open: %v", path, err)
-		return
+	if err := CheckFile(path, 2*time.Second); err != nil {
+		tb.Error(err)
 	}
-	defer db.Close()
-	if err := db.View(checkTx); err != nil {
-		tb.Errorf("check %s: %v", path, err)
-	}
-}
-
-// checkTx runs bbolt's consistency check and the store's invariants.
-func checkTx(tx *bbolt.Tx) error {
-	var errs []error
-	for err := range tx.Check() {
-		errs = append(errs, err)
-	}
-	errs = append(errs, invariants(tx)...)
-	return errors.Join(errs...)
-}
-
-// invariants checks what every committed state of a store satisfies.
-func invariants(tx *bbolt.Tx) []error {
-	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil {
-			fail("bucket %s missing", name)
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	meta := tx.Bucket(bucketMeta)
-	seq := getUint(meta, keySeq)
-	if getUint(meta, keySchema) != schemaVersion {
-		fail("schema %d", getUint(meta, keySchema))
-	}
-	if k := meta.Get(keyRecordKey); k != nil && len(k) < MinRecordKeyLen {
-		fail("record key of %d bytes", len(k))
-	}
-	events := tx.Bucket(bucketEvents)
-	var n, first, prev uint64
-	_ = events.ForEach(func(k, v []byte) error {
-		s := binary.BigEndian.Uint64(k)
-		if n == 0 {
-			first = s
-		} else if s != prev+1 {
-			fail("events: %d follows %d", s, prev)
-		}
-		var e Event
-		if err := json.Unmarshal(v, &e); err != nil || e.Seq != s {
-			fail("events: record %d: seq %d, err %v", s, e.Seq, err)
-		}
-		prev = s
-		n++
-		return nil
-	})
-	if n != getUint(meta, keyEventCount) {
-		fail("events: %d records, counter %d", n, getUint(meta, keyEventCount))
-	}
-	if n > 0 && prev != seq {
-		fail("events: last %d, seq counter %d", prev, seq)
-	}
-	var nOut uint64
-	_ = tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-		s := binary.BigEndian.Uint64(k)
-		nOut++
-		if s > seq {
-			fail("outbox: %d beyond seq %d", s, seq)
-		}
-		if n > 0 && s >= first {
-			if ev := events.Get(k); !bytes.Equal(ev, v) {
-				fail("outbox: record %d differs from the log", s)
-			}
-		}
-		return nil
-	})
-	if nOut != getUint(meta, keyOutboxCount) {
-		fail("outbox: %d records, counter %d", nOut, getUint(meta, keyOutboxCount))
-	}
-	_ = tx.Bucket(bucketPassback).ForEach(func(k, v []byte) error {
-		if len(k) != 16 || len(v) != 8 {
-			fail("passback: key %x: %d/%d bytes", k, len(k), len(v))
-		}
-		return nil
-	})
-	return errs
 }
 
 // testLogger logs through t.Log.
@@ -150,29 +60,18 @@ func (w tbWriter) Write(p []byte) (int, error) {
 }
 
 // logBuffer collects JSON log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testkit.Buffer }
 
 // records returns the logged records as maps.
 func (b *logBuffer) records(tb testing.TB) []map[string]any {
 	tb.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(b.buf.Bytes()), []byte("\n")) {
-		if len(line) == 0 {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
 			continue
 		}
 		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			tb.Fatalf("log line %q: %v", line, err)
 		}
 		out = append(out, m)

@@ -47,7 +47,7 @@ func (s *Store) migrateStatus() error {
 	if schema >= 2 {
 		return nil
 	}
-	start := time.Now()
+	start := s.clock.Now()
 	moved, bad := 0, 0
 	if version != 0 && s.rs.Info().Version < version {
 		// Drop only what expired before a time known to have passed: the
@@ -122,6 +122,6 @@ func (s *Store) migrateStatus() error {
 		return fmt.Errorf("migrate statements from schema 1: %w", err)
 	}
 	s.log.Info("statements moved from the bbolt file to their own files (schema 1 to 2)",
-		"version", version, "entries", moved, "skipped_malformed", bad, "took", time.Since(start).Round(time.Millisecond))
+		"version", version, "entries", moved, "skipped_malformed", bad, "took", s.clock.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.etcd.io/bbolt"
 
 	"wicket/verifier"
@@ -77,17 +78,19 @@ func writeSchema1(t *testing.T, path string, b *verifier.Batch, now time.Time) {
 // TestMigrateSchema1 opens a schema-1 file: its statements move into the
 // set, every answer stays the same, the buckets go; and after a crash
 // between writing the set and dropping the buckets, the next Open only
-// drops them.
+// drops them. Nothing reads the wall clock: the batch's times and the
+// store's clock are fixed.
 func TestMigrateSchema1(t *testing.T) {
 	rng := newRand(t)
-	now := time.Now().Truncate(time.Second)
+	now := time.Unix(1_700_000_000, 0)
+	clk := clockwork.NewFakeClockAt(now)
 	b := randomBatch(rng, 7, 0, 400, now)
 	mem := verifier.NewMemStatus()
 	if err := mem.Apply(b, now); err != nil {
 		t.Fatal(err)
 	}
 	check := func(t *testing.T, path string) {
-		s := openTest(t, Options{Path: path})
+		s := openTest(t, Options{Path: path, Clock: clk})
 		sameStatus(t, "migrated", mem, s, 1600)
 		err := s.db.View(func(tx *bbolt.Tx) error {
 			if tx.Bucket(legacyRevoked) != nil || tx.Bucket(legacySubjects) != nil {
@@ -103,7 +106,7 @@ func TestMigrateSchema1(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
-		s = openTest(t, Options{Path: path}) // and once more: nothing to do
+		s = openTest(t, Options{Path: path, Clock: clk}) // and once more: nothing to do
 		sameStatus(t, "reopened", mem, s, 1600)
 	}
 	dir := t.TempDir()

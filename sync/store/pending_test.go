@@ -1,12 +1,8 @@
 package store
 
 import (
-	"errors"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"wicket/sync/store/storetest"
 )
 
 // TestPrepareCommit: a prepared record, and its anti-passback memory,
@@ -105,39 +101,5 @@ func TestPrepareHoldsWriters(t *testing.T) {
 	}
 	if seq := <-done; seq != 2 {
 		t.Fatalf("Append after Commit = seq %d; want 2", seq)
-	}
-}
-
-// TestPrepareCommitFullDisk: a Commit that fails on a full file system is
-// marked ErrCommit, recorded for CommitHealth, and leaves nothing.
-func TestPrepareCommitFullDisk(t *testing.T) {
-	disk := storetest.SmallDisk(t, 4<<20)
-	s := openTest(t, Options{Path: filepath.Join(disk.Dir, "wicket.db")})
-	disk.Fill(t)
-	big := Event{Type: TypeDecision, Reason: "valid", Detail: string(make([]byte, 2000))}
-	var err error
-	for i := 0; i < 10000 && err == nil; i++ {
-		ev := big
-		ev.At = time.Now()
-		var p *Pending
-		if p, err = s.Prepare(&ev, 0); err != nil {
-			t.Fatalf("Prepare on a full disk = %v; want the failure at Commit", err)
-		}
-		err = p.Commit()
-	}
-	if !errors.Is(err, ErrCommit) || !errors.Is(err, ErrDiskFull) {
-		t.Fatalf("Commit on a full disk = %v; want ErrCommit and ErrDiskFull", err)
-	}
-	if h := s.CommitHealth(); !h.DiskFull() {
-		t.Fatalf("CommitHealth() = %+v; want a disk-full failure", h)
-	}
-	c, err := s.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	disk.Free(t)
-	ev := Event{Type: TypeSystem, At: time.Now()}
-	if seq := mustAppend(t, s, &ev, 0); seq != c.LastSeq+1 {
-		t.Fatalf("seq after the failed Commit = %d; want %d", seq, c.LastSeq+1)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"wicket/internal/clock"
 	"wicket/sync/revset"
 	"wicket/verifier"
 )
@@ -106,6 +107,12 @@ type Options struct {
 	// OnDamage, if set, is called (from a background goroutine) when the
 	// background check finds the file damaged.
 	OnDamage func(error)
+	// Clock is read for the name and the sequence base of a file moved
+	// aside, the start of a run of commit failures (CommitHealth.Since)
+	// and the durations logged. Nil means the real clock. Nothing the
+	// store decides depends on it: expiry is judged against a floor the
+	// caller passes.
+	Clock clock.Clock
 }
 
 // checkMarker is the file that makes the next Open check in full.
@@ -145,6 +152,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Clock = clock.OrReal(o.Clock)
 	return o, nil
 }
 
@@ -153,6 +161,7 @@ type Store struct {
 	db        *bbolt.DB
 	path      string
 	log       *slog.Logger
+	clock     clock.Clock
 	maxEvents uint64
 	maxOutbox uint64
 	recordKey []byte
@@ -198,11 +207,11 @@ func Open(opts Options) (*Store, error) {
 	var recovered string
 	var seqBase uint64
 	if res.corrupt != nil {
-		recovered, err = moveAside(opts.Path, time.Now())
+		recovered, err = moveAside(opts.Path, opts.Clock.Now())
 		if err != nil {
 			return nil, fmt.Errorf("open store: move corrupt file aside: %w (corruption: %w)", err, res.corrupt)
 		}
-		seqBase = uint64(max(time.Now().Unix(), 0)) << recoverySeqShift
+		seqBase = uint64(max(opts.Clock.Now().Unix(), 0)) << recoverySeqShift
 		if res.lastSeq < maxSalvagedSeq {
 			seqBase = max(seqBase, res.lastSeq)
 		}
@@ -220,10 +229,11 @@ func Open(opts Options) (*Store, error) {
 		}
 	}
 	s := &Store{
-		db: res.db, path: opts.Path, log: log,
+		db: res.db, path: opts.Path, log: log, clock: opts.Clock,
 		maxEvents: uint64(opts.MaxEvents), maxOutbox: uint64(opts.MaxOutbox),
 		recovered: recovered,
 	}
+	s.commits.clock = opts.Clock
 	recordKey := opts.RecordKey
 	if recordKey == nil && len(res.lastKey) >= MinRecordKeyLen {
 		recordKey = res.lastKey // keep hashing ids as before the damage
@@ -274,7 +284,7 @@ func OpenReadOnlyDir(path, dir string, timeout time.Duration) (*Store, error) {
 	if res.corrupt != nil {
 		return nil, fmt.Errorf("open store read-only: %w: %w", ErrCorrupt, res.corrupt)
 	}
-	s := &Store{db: res.db, path: path, log: slog.New(slog.DiscardHandler), readOnly: true}
+	s := &Store{db: res.db, path: path, log: slog.New(slog.DiscardHandler), clock: clock.Real(), readOnly: true}
 	if err := s.init(nil, false, 0); err != nil {
 		_ = res.db.Close()
 		return nil, fmt.Errorf("open store read-only: %w", err)
@@ -485,11 +495,11 @@ var errCheckStopped = errors.New("store check stopped")
 func (s *Store) checkLater(marker string, onDamage func(error)) {
 	defer s.checking.Done()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	start := time.Now()
+	start := s.clock.Now()
 	err := checkFile(s.db, &s.stopCheck)
 	switch {
 	case err == nil:
-		s.log.Debug("background check of the store file passed", "took", time.Since(start).Round(time.Millisecond))
+		s.log.Debug("background check of the store file passed", "took", s.clock.Since(start).Round(time.Millisecond))
 		return
 	case errors.Is(err, errCheckStopped):
 		return

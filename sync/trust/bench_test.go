@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"wicket/decoder"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -52,10 +52,7 @@ func BenchmarkSnapshotParts(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		st, err := store.Open(store.Options{Path: filepath.Join(b.TempDir(), "w.db")})
-		if err != nil {
-			b.Fatal(err)
-		}
+		st := storetest.Open(b, store.Options{})
 		v, err := verifier.New(f.TClock, st, &f.Policy)
 		if err != nil {
 			b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -150,11 +151,7 @@ func TestClockReset(t *testing.T) {
 	// The floor and the serial survive a restart.
 	path := r.st.Path()
 	r.st.Close()
-	st, err := store.Open(store.Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if !st.Floor().Equal(issued) {
 		t.Errorf("floor after reopening %v; want %v", st.Floor().UTC(), issued.UTC())
 	}

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"wicket/decoder"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -22,11 +22,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	f := verifiertest.New(t)
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "w.db"), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	v, err := verifier.New(f.TClock, st, &f.Policy)
 	if err != nil {
 		t.Fatal(err)

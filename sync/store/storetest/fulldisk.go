@@ -1,6 +1,3 @@
-// Package storetest gives tests a real file system that can be filled:
-// a small tmpfs, so a store's commits fail with ENOSPC as on a full SD
-// card, and can be emptied again.
 package storetest
 
 import (

@@ -1,0 +1,114 @@
+package mqttsync
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/internal/testkit"
+	"wicket/sync/mqttconn"
+	"wicket/sync/mqtttest"
+	"wicket/sync/store"
+	"wicket/sync/store/storetest"
+	"wicket/sync/trust"
+	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
+	"wicket/verifier"
+	"wicket/verifier/verifiertest"
+)
+
+// testConfig is a valid Config whose client is c.
+func testConfig(c Client) Config {
+	return Config{
+		Conn:  mqttconn.Conn{Broker: "tcp://127.0.0.1:1883", ClientID: "wicket-test-g1"},
+		Fleet: "test", Gate: "g1",
+		NewClient: func(*mqtt.ClientOptions) Client { return c },
+	}
+}
+
+// newSync returns a Sync on a real store and trust Applier.
+func newSync(t *testing.T, f *verifiertest.Fixture, cfg Config) (*Sync, *store.Store) {
+	t.Helper()
+	cfg.Roots = f.Roots()
+	st := storetest.Open(t, store.Options{})
+	v, err := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
+	s, err := New(cfg, st, tr, func() wire.Status { return wire.Status{Gate: cfg.Gate} }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s, st
+}
+
+// TestRunJoinsWorker: Run returns only after its worker finished what it
+// was doing with the store, so the store may be closed after Run.
+func TestRunJoinsWorker(t *testing.T) {
+	f := verifiertest.New(t)
+	c := &fakeClient{disconnected: make(chan struct{})}
+	s, st := newSync(t, f, testConfig(c))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	testkit.Eventually(t, "connected", 10*time.Second, func() bool { return s.State().Connected })
+
+	// An open write transaction holds the worker's next store write.
+	held, err := st.Prepare(&store.Event{Type: store.TypeSystem, At: verifiertest.Epoch}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.onMessage(nil, mqtttest.NewMessage(s.topics.Roster(), wiretest.Roster(t, f.Root, 1, "g1")))
+	testkit.Eventually(t, "the worker taking the roster", 10*time.Second, func() bool { return len(s.incoming) == 0 })
+	cancel()
+	<-c.disconnected
+	go held.Commit() //nolint:errcheck // the store's own tests check Commit
+	if err := <-ran; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if s.Roster() == nil {
+		t.Fatalf("Run returned before its worker installed the roster it had taken (state %+v)", s.State())
+	}
+	if raw, _, err := st.TrustDoc(rosterDoc); err != nil || raw == nil {
+		t.Fatalf("stored roster after Run = %d bytes, %v; want it stored", len(raw), err)
+	}
+	if err := s.Run(context.Background()); err == nil {
+		t.Fatal("a second Run returned nil; want an error")
+	}
+}
+
+// fakeClient is a broker that accepts everything at once.
+type fakeClient struct {
+	once         sync.Once
+	disconnected chan struct{}
+}
+
+func (c *fakeClient) Connect() mqtt.Token                                    { return doneToken{} }
+func (c *fakeClient) Publish(string, byte, bool, any) mqtt.Token             { return doneToken{} }
+func (c *fakeClient) Subscribe(string, byte, mqtt.MessageHandler) mqtt.Token { return doneToken{} }
+func (c *fakeClient) Disconnect(uint) {
+	if c.disconnected != nil {
+		c.once.Do(func() { close(c.disconnected) })
+	}
+}
+
+// doneToken is a completed MQTT operation.
+type doneToken struct{}
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (doneToken) Wait() bool                     { return true }
+func (doneToken) WaitTimeout(time.Duration) bool { return true }
+func (doneToken) Done() <-chan struct{}          { return closed }
+func (doneToken) Error() error                   { return nil }
+
+var (
+	_ Client     = (*fakeClient)(nil)
+	_ mqtt.Token = doneToken{}
+)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,18 +20,27 @@ import (
 // test ends.
 func startStation(t *testing.T, g stationtest.Gate, roster *verifier.Roster, window time.Duration, onAccept func(Grant), urls ...string) *Station {
 	t.Helper()
-	conn := mqttconn.Conn{ClientID: "t-" + g.ID, KeepAlive: 2 * time.Second, Counters: new(mqttconn.Counters)}
+	return startStationQoS(t, "", grantQoS, g, roster, window, onAccept, urls...)
+}
+
+// startStationQoS is startStation with grants at qos, its client id and
+// fleet ending in tag (so pairs of gates on one broker do not hear each
+// other).
+func startStationQoS(t *testing.T, tag string, qos byte, g stationtest.Gate, roster *verifier.Roster, window time.Duration, onAccept func(Grant), urls ...string) *Station {
+	t.Helper()
+	conn := mqttconn.Conn{ClientID: "t-" + g.ID + tag, KeepAlive: 2 * time.Second, Counters: new(mqttconn.Counters)}
 	if len(urls) == 1 {
 		conn.Broker = urls[0]
 	} else {
 		conn.Brokers = urls
 	}
-	s, err := New(Config{Conn: conn, Fleet: testFleet, Gate: g.ID, Key: g.Key,
+	s, err := New(Config{Conn: conn, Fleet: testFleet + tag, Gate: g.ID, Key: g.Key,
 		Roster: func() *verifier.Roster { return roster }, Window: func() time.Duration { return window },
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, Retry: 100 * time.Millisecond, OnAccept: onAccept})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.qos = qos
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -149,10 +157,12 @@ func TestStationNoRoster(t *testing.T) {
 }
 
 // TestPropagation measures grant at A → entry usable at B, on Mosquitto
-// and on the three-node NATS cluster (A and B on different nodes), the
-// grants alternating between the two so both see the same load. Set
-// WICKET_PASSBACK_BENCH=N for N grants per broker (figures in
-// docs/BENCHMARKS.md).
+// and on the three-node NATS cluster (A and B on different nodes), with
+// grants at QoS 0 (what gates use) and QoS 1, the grants alternating
+// between the four pairs so all see the same load. Set
+// WICKET_PASSBACK_BENCH=N for N grants per pair (figures in
+// docs/BENCHMARKS.md). The p99 goal (200 ms) holds for QoS 0; QoS 1 is
+// measured for comparison, and a grant it loses is reported, not fatal.
 func TestPropagation(t *testing.T) {
 	n := 0
 	if _, err := fmt.Sscan(os.Getenv("WICKET_PASSBACK_BENCH"), &n); err != nil || n <= 0 {
@@ -161,14 +171,22 @@ func TestPropagation(t *testing.T) {
 	roster := stationtest.Roster(t, gateA, gateB)
 	type pair struct {
 		name     string
+		qos      byte
 		a, b     *Station
 		accepted chan time.Time
 		lat      []time.Duration
+		lost     int
 	}
-	newPair := func(name string, aURLs, bURLs []string) *pair {
-		p := &pair{name: name, accepted: make(chan time.Time, 1)}
-		p.a = startStation(t, gateA, roster, time.Hour, nil, aURLs...)
-		p.b = startStation(t, gateB, roster, time.Hour, func(Grant) { p.accepted <- time.Now() }, bURLs...)
+	newPair := func(name string, qos byte, aURLs, bURLs []string) *pair {
+		p := &pair{name: fmt.Sprintf("%s qos %d", name, qos), qos: qos, accepted: make(chan time.Time, 1)}
+		tag := fmt.Sprintf("-q%d", qos)
+		p.a = startStationQoS(t, tag, qos, gateA, roster, time.Hour, nil, aURLs...)
+		p.b = startStationQoS(t, tag, qos, gateB, roster, time.Hour, func(Grant) {
+			select {
+			case p.accepted <- time.Now():
+			default:
+			}
+		}, bURLs...)
 		for _, s := range []*Station{p.a, p.b} {
 			testkit.Eventually(t, name+" shared", 30*time.Second, func() bool { return s.State().Shared })
 		}
@@ -177,31 +195,35 @@ func TestPropagation(t *testing.T) {
 	mosq := mqtttest.StartMosquitto(t)
 	cluster := mqtttest.StartNATSCluster(t)
 	u := cluster.URLs()
-	pairs := []*pair{
-		newPair("mosquitto", []string{mosq.URL()}, []string{mosq.URL()}),
-		newPair("nats-cluster", []string{u[0], u[1], u[2]}, []string{u[1], u[2], u[0]}),
+	var pairs []*pair
+	for _, qos := range []byte{0, 1} {
+		pairs = append(pairs,
+			newPair("mosquitto", qos, []string{mosq.URL()}, []string{mosq.URL()}),
+			newPair("nats-cluster", qos, []string{u[0], u[1], u[2]}, []string{u[1], u[2], u[0]}))
 	}
-	var mu sync.Mutex
 	for i := range n {
 		for _, p := range pairs {
 			start := time.Now()
 			p.a.Granted(hashOf(i), start, uint64(i+1))
 			select {
 			case at := <-p.accepted:
-				mu.Lock()
 				p.lat = append(p.lat, at.Sub(start))
-				mu.Unlock()
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%s: grant %d not at B within 5s", p.name, i)
+			case <-time.After(2 * time.Second):
+				p.lost++
+				if p.qos == grantQoS {
+					a, b := p.a.State(), p.b.State()
+					t.Errorf("%s: grant %d not at B within 2s; A: %s, published %d, unsent %d; B: %s, accepted %d, refused %v",
+						p.name, i, a, a.Published, a.Unsent, b, b.Accepted, b.Refused)
+				}
 			}
 		}
 	}
 	for _, p := range pairs {
 		slices.Sort(p.lat)
 		q := func(f float64) time.Duration { return p.lat[min(len(p.lat)-1, int(f*float64(len(p.lat))))] }
-		t.Logf("%s (A on %s, B on %s): %d grants, propagation p50 %v, p99 %v, max %v", p.name,
-			p.a.cfg.Conn.Counters.Broker(), p.b.cfg.Conn.Counters.Broker(), len(p.lat), q(0.5), q(0.99), p.lat[len(p.lat)-1])
-		if q(0.99) > 200*time.Millisecond {
+		t.Logf("%s (A on %s, B on %s): %d grants, %d lost, propagation p50 %v, p99 %v, max %v", p.name,
+			p.a.cfg.Conn.Counters.Broker(), p.b.cfg.Conn.Counters.Broker(), len(p.lat), p.lost, q(0.5), q(0.99), p.lat[len(p.lat)-1])
+		if p.qos == grantQoS && q(0.99) > 200*time.Millisecond {
 			t.Errorf("%s: p99 %v; goal at most 200ms", p.name, q(0.99))
 		}
 	}

@@ -21,7 +21,15 @@ const (
 	// a few seconds; beyond this the sender's clock is wrong and its
 	// grant refused (reason future).
 	DefaultMaxSkew = 30 * time.Second
-	// publishWait bounds one wait for the broker's PUBACK.
+	// grantQoS is the MQTT QoS of grants, published and subscribed. On a
+	// clean session QoS 1 adds nothing TCP does not already give (a grant
+	// in flight when the connection drops is lost either way) but a
+	// PUBACK round trip, and on NATS a trip through JetStream: there its
+	// p99 was up to 106 ms against 3 to 5 ms at QoS 0, and it lost about
+	// one grant in a thousand, QoS 0 none (docs/BENCHMARKS.md,
+	// "Station-wide anti-passback").
+	grantQoS = 0
+	// publishWait bounds one wait for the broker to take a grant.
 	publishWait = 5 * time.Second
 	// DefaultRetry is how often a gate that found no roster, or no
 	// station for itself in it, looks again.

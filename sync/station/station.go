@@ -94,6 +94,7 @@ func (s State) String() string {
 // be called before, during and after Run.
 type Station struct {
 	cfg    Config
+	qos    byte // of grants; grantQoS, tests compare 1
 	mem    *Memory
 	grants chan Grant
 	log    *slog.Logger
@@ -133,7 +134,7 @@ func New(cfg Config) (*Station, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Station{cfg: cfg, mem: NewMemory(cfg.MaxEntries), grants: make(chan Grant, grantQueue),
+	s := &Station{cfg: cfg, qos: grantQoS, mem: NewMemory(cfg.MaxEntries), grants: make(chan Grant, grantQueue),
 		log: log.With("component", "station"), lastSeq: make(map[string]uint64)}
 	s.state = State{Since: cfg.Now(), Why: "not started", Refused: make(map[string]uint64)}
 	return s, nil
@@ -287,7 +288,7 @@ func (s *Station) session(ctx context.Context, station string, backoff *mqttconn
 	}
 	defer c.Disconnect(100)
 	topic := Topic(s.cfg.Fleet, station)
-	if err := wait(ctx, c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { s.receive(station, m.Payload()) })); err != nil {
+	if err := wait(ctx, c.Subscribe(topic, s.qos, func(_ mqtt.Client, m mqtt.Message) { s.receive(station, m.Payload()) })); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	backoff.Reset()
@@ -322,7 +323,7 @@ func (s *Station) publish(ctx context.Context, c mqtt.Client, topic, station str
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishWait)
 	defer cancel()
-	if err := wait(ctx, c.Publish(topic, 1, false, payload)); err != nil {
+	if err := wait(ctx, c.Publish(topic, s.qos, false, payload)); err != nil {
 		return err
 	}
 	s.update(func(st *State) { st.Published++ })

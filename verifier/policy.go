@@ -33,8 +33,10 @@ type Policy struct {
 	// MaxStatusAge: revocations and overrides are stale this long after
 	// the newest batch's issue time; 0 turns the check off.
 	MaxStatusAge time.Duration `yaml:"max_status_age"`
-	// AntiPassback: the same voucher can't pass again at this venue within
-	// this window; 0 turns it off. Enforced by the daemon's store.
+	// AntiPassback: the same voucher can't pass again at this venue, nor
+	// at another gate of its station, within this window; 0 turns it off
+	// (kinds.<kind>.anti_passback overrides it per kind). Enforced by the
+	// daemon's decision loop.
 	AntiPassback time.Duration `yaml:"anti_passback"`
 	// Temperature: the body-temperature check at gates with a
 	// thermometer (applied by the daemon after the code is verified).
@@ -134,6 +136,10 @@ type KindPolicy struct {
 	// MaxAge bounds now - start, as for MaxValidity (for printed
 	// vouchers); 0: no rule.
 	MaxAge time.Duration `yaml:"max_age"`
+	// AntiPassback, when set, replaces anti_passback for this kind (a
+	// printed voucher can be photocopied: give it the longest window);
+	// 0: anti_passback applies.
+	AntiPassback time.Duration `yaml:"anti_passback"`
 }
 
 // Action is what happens to a holder class.
@@ -225,6 +231,8 @@ func (p *Policy) Validate() error {
 		"kinds.dynamic.max_validity": p.Kinds.Dynamic.MaxValidity, "kinds.watch.max_validity": p.Kinds.Watch.MaxValidity,
 		"kinds.printed.max_age": p.Kinds.Printed.MaxAge, "kinds.dynamic.max_age": p.Kinds.Dynamic.MaxAge,
 		"kinds.watch.max_age": p.Kinds.Watch.MaxAge, "kinds.printed.max_validity": p.Kinds.Printed.MaxValidity,
+		"kinds.dynamic.anti_passback": p.Kinds.Dynamic.AntiPassback, "kinds.printed.anti_passback": p.Kinds.Printed.AntiPassback,
+		"kinds.watch.anti_passback": p.Kinds.Watch.AntiPassback,
 	} {
 		if d < 0 {
 			return bad(name, "negative duration %v; use 0 to turn the rule off", d)

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"time"
 
 	"wicket/cmd/wicketd/loop"
+	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/snapfile"
+	"wicket/sync/station"
 	"wicket/sync/wire"
 )
 
@@ -31,6 +34,39 @@ func (d *daemon) openSync() {
 	d.snap.OnChange = d.sync.StatusChanged
 }
 
+// runStation shares anti-passback with the gate's station until ctx ends.
+func (d *daemon) runStation(ctx context.Context) {
+	if err := d.station.Run(ctx); err != nil {
+		d.log.Error("station anti-passback stopped; the gate decides on its own memory", "err", err)
+	}
+}
+
+// stationSeam is the station as the loop sees it, nil (not a nil
+// *station.Station) when the gate does not sync.
+func (d *daemon) stationSeam() loop.Station {
+	if d.station == nil {
+		return nil
+	}
+	return d.station
+}
+
+// newStation builds the station's anti-passback share beside fleet sync,
+// on the same broker settings and identity key: the roster the sync
+// installs names the gate's station, the policy the window, and the
+// trusted clock dates and judges the grants, as it dates decisions.
+func (d *daemon) newStation(conn mqttconn.Conn, key ed25519.PrivateKey, s *mqttsync.Sync) (*station.Station, error) {
+	y := d.cfg.Sync
+	return station.New(station.Config{
+		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, Key: key, Roster: s.Roster,
+		Window: func() time.Duration { return loop.LongestPassback(d.v.Policy()) },
+		Now: func() time.Time {
+			t, _ := d.v.Clock().Now(d.v.Policy().ClockSkew)
+			return t
+		},
+		ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax, Logger: d.log,
+	})
+}
+
 // runSync runs fleet sync until ctx ends; a sync that cannot run is
 // reported, not fatal.
 func (d *daemon) runSync(ctx context.Context) {
@@ -48,9 +84,10 @@ func (d *daemon) outbox() loop.Outbox {
 	return d.sync
 }
 
-// newSync builds the fleet sync from the config. Its files (CA,
-// certificate, password) are read here, so that a bad one is found before
-// the gate starts scanning.
+// newSync builds the fleet sync from the config, and beside it the
+// station's anti-passback share (d.station) on the same settings. Its
+// files (CA, certificate, password) are read here, so that a bad one is
+// found before the gate starts scanning.
 func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	y := d.cfg.Sync
 	conn := y.Conn
@@ -85,10 +122,14 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
 		Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
 	}, d.st, d.trust, d.gateStatus, d.log)
-	if err == nil {
-		d.snap = snap
+	if err != nil {
+		return nil, err
 	}
-	return s, err
+	if d.station, err = d.newStation(conn, key, s); err != nil {
+		return nil, err
+	}
+	d.snap = snap
+	return s, nil
 }
 
 // reportSyncFault turns fleet sync off for this run, saying why: a sync
@@ -103,4 +144,7 @@ func (d *daemon) reportSyncFault(err error) {
 	d.system("sync_fault", msg)
 }
 
-var _ loop.Outbox = (*mqttsync.Sync)(nil)
+var (
+	_ loop.Outbox  = (*mqttsync.Sync)(nil)
+	_ loop.Station = (*station.Station)(nil)
+)

@@ -88,6 +88,10 @@ func (d *daemon) displayState(ctx context.Context) error {
 			st.Offline = !d.sync.State().Connected
 			m.SetBrokerConnected(!st.Offline)
 		}
+		if d.station != nil {
+			y := d.station.State()
+			m.SetStationPassback(y.Shared, y.Accepted, y.Refused)
+		}
 		es := d.ts.EmergencyState()
 		st.Emergency, st.EmergencyLatched = es != gate.EmergencyNormal, es == gate.EmergencyLatched
 		m.SetEmergency(int(es))

@@ -21,6 +21,7 @@ import (
 	"wicket/device/thermo"
 	"wicket/sync/mqttsync"
 	"wicket/sync/snapfile"
+	"wicket/sync/station"
 	"wicket/sync/store"
 	"wicket/sync/trust"
 	"wicket/verifier"
@@ -85,6 +86,9 @@ type daemon struct {
 	snap  *snapfile.Fetcher // with sync: snapshots announced by manifest
 	disp  *display.Server
 	att   *attendants // nil without a kiosk to answer
+
+	// station shares anti-passback with the gate's station; set with sync.
+	station *station.Station
 
 	// onSim, if set, gets the simulated gate when the sim backend opens,
 	// so a test can drive its emergency input.
@@ -226,7 +230,7 @@ func (d *daemon) openTrust() (*verifier.TrustedClock, error) {
 // alert), and the kiosk's attendant queue when there is a kiosk.
 func (d *daemon) newLoop(therm *thermo.Monitor) *loop.Loop {
 	cfg := d.cfg
-	opts := loop.Options{Feedback: d.fb, Outbox: d.outbox(), Observer: d, Logger: d.log}
+	opts := loop.Options{Feedback: d.fb, Outbox: d.outbox(), Station: d.stationSeam(), Observer: d, Logger: d.log}
 	if therm != nil {
 		opts.Thermometer = therm
 	}
@@ -272,6 +276,9 @@ func (d *daemon) serve(ctx context.Context, w *wiring) error {
 	if d.sync != nil {
 		g.Go(func() error { d.runSync(gctx); return nil })
 		g.Go(func() error { return d.snap.Run(gctx) })
+	}
+	if d.station != nil {
+		g.Go(func() error { d.runStation(gctx); return nil })
 	}
 	if d.disp != nil {
 		g.Go(func() error {

@@ -32,6 +32,9 @@ type liveStatus struct {
 	// (sync enabled but its settings are wrong; SyncFault says why).
 	Broker    string `json:"broker"`
 	SyncFault string `json:"sync_fault,omitempty"`
+	// StationPassback is the station's anti-passback: "shared (station
+	// S) since …", or "local-only since …: why" (sync/station.State).
+	StationPassback string `json:"station_passback,omitempty"`
 	// Clock is the gate's wall clock when it answered.
 	Clock time.Time `json:"clock"`
 }
@@ -49,6 +52,9 @@ func (d *daemon) liveStatus() liveStatus {
 		s.Broker = "connected"
 	case d.sync != nil:
 		s.Broker = "disconnected"
+	}
+	if d.station != nil {
+		s.StationPassback = d.station.State().String()
 	}
 	return s
 }
@@ -126,6 +132,9 @@ func printLiveStatus(w io.Writer, s liveStatus) {
 	}
 	fmt.Fprintf(w, "broker:           %s\n", broker)
 	fmt.Fprintf(w, "last sync:        last ack %s; %d records sent, %d acked\n", ago(now, s.LastAck), s.Sent, s.Acked)
+	if s.StationPassback != "" {
+		fmt.Fprintf(w, "station passback: %s\n", s.StationPassback)
+	}
 	fmt.Fprintf(w, "outbox:           %d records waiting for sync, %d dropped (outbox full)\n", s.Outbox, s.Dropped)
 	fmt.Fprintf(w, "alerts:           %s\n", strings.Join(statusAlerts(s), "; "))
 }

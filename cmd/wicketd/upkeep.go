@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"wicket/cmd/wicketd/config"
+	"wicket/cmd/wicketd/loop"
 	"wicket/sync/store"
 	"wicket/verifier"
 )
@@ -112,7 +113,7 @@ func (d *daemon) housekeeping(ctx context.Context, tclock *verifier.TrustedClock
 				d.log.Error("compact revocations", "err", err)
 			}
 		}
-		if w := d.v.Policy().AntiPassback; w > 0 {
+		if w := loop.LongestPassback(d.v.Policy()); w > 0 {
 			if _, err := d.st.PrunePassback(pruneAt, w); err != nil {
 				d.log.Error("prune anti-passback", "err", err)
 			}

@@ -58,6 +58,10 @@ type Metrics struct {
 	clockAhead   gauge
 	forced       atomic.Uint64
 	version      atomic.Pointer[string]
+
+	stationShared   gauge
+	stationAccepted gauge
+	stationRefused  labelled // reason → *atomic.Uint64
 }
 
 // gauge is a float64 that is only written out once it has been set.
@@ -104,7 +108,20 @@ func NewMetrics() *Metrics {
 	m.alerts.limit = maxLabelValues
 	m.uncommitted.limit = maxLabelValues
 	m.trustVersion.limit = maxLabelValues
+	m.stationRefused.limit = maxLabelValues
 	return m
+}
+
+// SetStationPassback sets the station's anti-passback state: shared over
+// the broker or local-only, the grants of other gates accepted, and the
+// grant messages refused by reason (all since start). A gate without
+// fleet sync never calls it and exports no such series.
+func (m *Metrics) SetStationPassback(shared bool, accepted uint64, refused map[string]uint64) {
+	m.stationShared.store(boolFloat(shared))
+	m.stationAccepted.store(float64(accepted))
+	for reason, n := range refused {
+		m.stationRefused.get(reason).Store(n)
+	}
 }
 
 // SetVersion sets the version wicket_build_info reports.
@@ -267,6 +284,12 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	m.diskFull.write(b, "wicket_store_disk_full", "gauge", "1 if the store's last commit failed for a full file system, else 0.")
 	m.commitFails.write(b, "wicket_store_commit_failures_total", "counter", "Store commits that failed since start.")
 	m.broker.write(b, "wicket_broker_connected", "gauge", "1 if the fleet broker connection is up, else 0.")
+	m.stationShared.write(b, "wicket_station_passback_shared", "gauge", "1 while anti-passback is shared with the station's gates over the broker, 0 while local-only.")
+	m.stationAccepted.write(b, "wicket_station_passback_accepted_total", "counter", "Grants of the station's other gates taken into the anti-passback memory.")
+	if m.stationShared.set.Load() {
+		header(b, "wicket_station_passback_refused_total", "counter", "Station grant messages refused, by reason.")
+		writeCounters(b, "wicket_station_passback_refused_total", "reason", &m.stationRefused)
+	}
 	m.emergency.write(b, "wicket_emergency_state", "gauge", "Emergency release: 0 normal, 1 input active, 2 latched until acknowledged.")
 	m.tamper.write(b, "wicket_tamper_active", "gauge", "1 while the enclosure's tamper switch is open, else 0.")
 	header(b, "wicket_trust_version", "gauge", "Version of the installed trust data, by kind.")

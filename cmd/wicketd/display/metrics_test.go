@@ -200,13 +200,13 @@ func BenchmarkObserveDecision(b *testing.B) {
 }
 
 // TestMetricsOperatorSeries: the series an operator alerts on parse in the
-// text format with their types and values; the broker gauge is absent
-// until set (a gate without fleet sync has no broker).
+// text format with their types and values; the broker and station series
+// are absent until set (a gate without fleet sync has neither).
 func TestMetricsOperatorSeries(t *testing.T) {
 	s, _, _ := newTestServer(t, Config{})
 	ts := serve(t, s.MetricsHandler())
 	m := s.Metrics()
-	for _, name := range []string{"wicket_broker_connected", "wicket_tamper_active"} {
+	for _, name := range []string{"wicket_broker_connected", "wicket_tamper_active", "wicket_station_passback_shared", "wicket_station_passback_refused_total"} {
 		if _, ok := scrape(t, ts.URL)[name]; ok {
 			t.Errorf("%s exported before it was set (a gate without sync or a tamper switch)", name)
 		}
@@ -225,6 +225,7 @@ func TestMetricsOperatorSeries(t *testing.T) {
 	m.SetTrustVersion("status", 19)
 	floor := time.Unix(1_800_000_000, 0)
 	m.SetClock(floor, -90*time.Second)
+	m.SetStationPassback(false, 5, map[string]uint64{"forged": 2, "replayed": 1})
 
 	fams := scrape(t, ts.URL)
 	for _, c := range []struct {
@@ -245,6 +246,9 @@ func TestMetricsOperatorSeries(t *testing.T) {
 		{"wicket_trust_version", dto.MetricType_GAUGE, map[string]float64{"kind=key_set": 4, "kind=status": 19}},
 		{"wicket_clock_floor_timestamp_seconds", dto.MetricType_GAUGE, map[string]float64{"": 1_800_000_000}},
 		{"wicket_clock_ahead_of_floor_seconds", dto.MetricType_GAUGE, map[string]float64{"": -90}},
+		{"wicket_station_passback_shared", dto.MetricType_GAUGE, map[string]float64{"": 0}},
+		{"wicket_station_passback_accepted_total", dto.MetricType_COUNTER, map[string]float64{"": 5}},
+		{"wicket_station_passback_refused_total", dto.MetricType_COUNTER, map[string]float64{"reason=forged": 2, "reason=replayed": 1}},
 		{"wicket_build_info", dto.MetricType_GAUGE, map[string]float64{"version=1.2.3,goversion=" + runtime.Version(): 1}},
 	} {
 		got := values(t, fams, c.name, c.typ)

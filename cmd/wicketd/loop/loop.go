@@ -29,6 +29,10 @@
 // (store.LastAllowed) and then records the decision with it, which is
 // exact only because no other decision can be recorded in between; the
 // daemon's own records (system, attendant) carry no anti-passback memory.
+// The station's memory (Options.Station, sync/station) is not exact: it
+// holds the grants of the station's other gates once they arrive over the
+// broker, a few milliseconds after their relay opened (docs/BENCHMARKS.md,
+// "Station-wide anti-passback"), and nothing while the broker is away.
 package loop
 
 import (
@@ -83,6 +87,11 @@ type Options struct {
 	// Attendants is told of each recorded decision that waits for an
 	// attendant's answer (the kiosk's queue). Nil when nobody can answer.
 	Attendants Attendants
+	// Station shares anti-passback with the other gates of the station:
+	// the rules consult it beside the store's memory, and each admitted
+	// voucher is announced to it as the turnstile opens. Nil: this
+	// gate's memory only.
+	Station Station
 	// Logger is the daemon's logger; nil discards.
 	Logger *slog.Logger
 }
@@ -146,7 +155,7 @@ func New(cfg Config, v *verifier.Verifier, st *store.Store, ts Turnstile, opts O
 	l := &Loop{cfg: cfg, v: v, st: st, ts: ts, fb: opts.Feedback, out: opts.Outbox, obs: opts.Observer, att: opts.Attendants,
 		log: log.With("component", "loop"), now: time.Now, limiter: device.NewLogLimiter(logEvery),
 		admits: make(chan uint64, admitQueue)}
-	l.rules = rules{v: v, st: st, thermo: opts.Thermometer, now: l.now}
+	l.rules = rules{v: v, st: st, thermo: opts.Thermometer, station: opts.Station, now: l.now}
 	if cfg.HoldOff > 0 {
 		l.hold = device.NewHoldOff(cfg.HoldOff, device.DefaultHoldOffSize)
 	}
@@ -215,18 +224,20 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	if err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
-	pend, err := l.st.Prepare(&ev, pol.AntiPassback)
+	window := PassbackWindow(pol, d)
+	pend, err := l.st.Prepare(&ev, window)
 	if err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
 	r.Seq = ev.Seq
 	r.Decision = d
 	if d.Allow && !l.commitFirst() {
-		return l.openThenCommit(ctx, r, ev, pend, pol.AntiPassback)
+		return l.openThenCommit(ctx, r, ev, pend, window)
 	}
 	if err := pend.Commit(); err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
+	l.share(ev, window)
 	l.lostOpen = false
 	r.Committed = l.now()
 	l.recorded(ev, nil)
@@ -291,6 +302,7 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 	// stamped first, so a commit faster than the goroutine's start (a
 	// RAM disk) still reads as after it.
 	r.Opened = l.now()
+	l.share(ev, passback)
 	go func() {
 		err := pend.Commit()
 		out := commitOutcome{at: l.now(), err: err}
@@ -378,6 +390,15 @@ func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
 		l.log.Info("granted but not passed", "seq", ref)
 	}
 	return p
+}
+
+// share announces an admitted voucher to the station, once the gate is
+// bound to open for it: as the relay opens, or once a commit-first record
+// is durable. A decision without a window is not shared.
+func (l *Loop) share(ev store.Event, window time.Duration) {
+	if l.rules.station != nil && ev.Allow && ev.Voucher != "" && window > 0 {
+		l.rules.station.Granted(ev.Voucher, ev.At, ev.Seq)
+	}
 }
 
 // append records ev (no anti-passback memory) and reports it; failMsg is

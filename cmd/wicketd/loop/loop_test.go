@@ -76,9 +76,16 @@ func newRig(t testing.TB, pulse time.Duration, holdOff time.Duration) *rig {
 // newRigIn is newRig with the store in dir.
 func newRigIn(t testing.TB, dir string, pulse time.Duration, holdOff time.Duration) *rig {
 	t.Helper()
+	return newRigKeyed(t, dir, pulse, holdOff, nil)
+}
+
+// newRigKeyed is newRigIn with the store's record key (nil: a random one),
+// for gates that must hash vouchers alike, as a fleet's gates do.
+func newRigKeyed(t testing.TB, dir string, pulse time.Duration, holdOff time.Duration, recordKey []byte) *rig {
+	t.Helper()
 	f := verifiertest.New(t)
 	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: time.Second,
-		MaxEvents: 100000, MaxOutbox: 100000, Logger: slog.New(slog.DiscardHandler)})
+		MaxEvents: 100000, MaxOutbox: 100000, RecordKey: recordKey, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

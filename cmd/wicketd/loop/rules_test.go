@@ -86,3 +86,34 @@ func TestAntiPassbackScopes(t *testing.T) {
 		t.Errorf("passes with no window are not remembered: %s; want allowed", res.Decision.Reason)
 	}
 }
+
+// TestPassbackWindow: a kind's own window replaces the policy's, and the
+// longest is what the memories keep.
+func TestPassbackWindow(t *testing.T) {
+	pol := verifier.DefaultPolicy()
+	pol.AntiPassback = time.Minute
+	pol.Kinds.Printed.AntiPassback = 2 * time.Hour
+	for _, tc := range []struct {
+		kind decoder.Kind
+		want time.Duration
+	}{
+		{decoder.KindPrinted, 2 * time.Hour},
+		{decoder.KindDynamic, time.Minute},
+		{decoder.KindWatch, time.Minute},
+	} {
+		d := verifier.Decision{Voucher: &verifier.VoucherInfo{Kind: tc.kind}}
+		if got := PassbackWindow(pol, d); got != tc.want {
+			t.Errorf("PassbackWindow(%v) = %v; want %v", tc.kind, got, tc.want)
+		}
+	}
+	if got := PassbackWindow(pol, verifier.Decision{}); got != 0 {
+		t.Errorf("PassbackWindow(no voucher) = %v; want 0", got)
+	}
+	if got := LongestPassback(pol); got != 2*time.Hour {
+		t.Errorf("LongestPassback = %v; want 2h", got)
+	}
+	pol.Kinds.Printed.AntiPassback = 0
+	if got := LongestPassback(pol); got != time.Minute {
+		t.Errorf("LongestPassback with no kind window = %v; want 1m", got)
+	}
+}

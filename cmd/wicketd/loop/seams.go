@@ -1,6 +1,10 @@
 package loop
 
-import "wicket/sync/store"
+import (
+	"time"
+
+	"wicket/sync/store"
+)
 
 // Outbox is fleet sync as the loop sees it (mqttsync.Sync): the loop wakes
 // it for every record it makes durable, and hands it every alert at once
@@ -58,4 +62,17 @@ func Announce(out Outbox, ev store.Event, err error) {
 // IsAlert reports whether ev goes to the fleet's alert topic.
 func IsAlert(ev store.Event) bool {
 	return ev.Alert || ev.Type == store.TypeAlert || ev.Type == store.TypeEmergency
+}
+
+// Station is the station's shared anti-passback as the loop sees it
+// (sync/station.Station): the grants other gates of the station
+// announced, and this gate's own to announce. Its methods must not
+// block.
+type Station interface {
+	// LastAllowed returns when another gate of the station last admitted
+	// the voucher (its record hash), if known.
+	LastAllowed(voucher string) (time.Time, bool)
+	// Granted announces that this gate admitted the voucher (its record
+	// hash) at at, recorded as seq.
+	Granted(voucher string, at time.Time, seq uint64)
 }

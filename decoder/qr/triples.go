@@ -581,8 +581,12 @@ func timingAlong(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) bool {
 }
 
 // timingShare is the share of the modules on timingAlong's line that
-// differ from the one before; 1 for a line too short to have timing
-// modules, 0 for one that leaves m or has no length.
+// differ from the one before: the runs of dark and light countRuns finds
+// between the two patterns' separators, for the modules the leg's length
+// implies. Counting runs rather than sampling module centres keeps the
+// count when the module size estimate is a little off or changes along
+// the leg. It is 1 for a line too short to have timing modules, and 0 for
+// one that leaves m or has no length.
 func timingShare(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) float64 {
 	ms := legSize(m, a, b)
 	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
@@ -595,25 +599,17 @@ func timingShare(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) float64 
 	ux, uy := dx/length, dy/length
 	vx, vy := ex/side, ey/side
 	// The centres are dim-7 modules apart; the timing modules run from
-	// the 9th module (a's 7, its separator) to the 9th from the end, their
-	// centres 5 modules from those of a and b.
+	// the 9th module (a's 7, its separator) to the 9th from the end.
 	modules := length/ms - 9
 	if modules < 3 {
 		return 1 // version 1 has five timing modules: too few to check
 	}
-	x0 := a.GetX() + 3*ms*vx + 5*ms*ux
-	y0 := a.GetY() + 3*ms*vy + 5*ms*uy
-	n := int(modules + 0.5)
-	step := (length - 10*ms) / float64(max(n-1, 1))
-	flips, prev := 0, false
-	for i := range n {
-		x := x0 + float64(i)*step*ux
-		y := y0 + float64(i)*step*uy
-		on := m.Get(int(x), int(y))
-		if i > 0 && on != prev {
-			flips++
-		}
-		prev = on
+	ma, mb := legModule(m, a, b), legModule(m, b, a)
+	if ma == 0 || mb == 0 {
+		ma, mb = ms, ms
 	}
-	return float64(flips) / float64(max(n-1, 1))
+	runs, _ := countRuns(m,
+		a.GetX()+3*ma*vx+4.5*ma*ux, a.GetY()+3*ma*vy+4.5*ma*uy,
+		b.GetX()+3*mb*vx-4.5*mb*ux, b.GetY()+3*mb*vy-4.5*mb*uy, ma, mb)
+	return min(1, float64(runs-1)/(modules-1))
 }

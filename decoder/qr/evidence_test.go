@@ -19,7 +19,6 @@ func TestTimingShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hard := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 	mirror := func(p, a, b gozxing.ResultPoint) *detector.FinderPattern {
 		// p reflected through the line from a to b.
 		dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
@@ -36,21 +35,10 @@ func TestTimingShare(t *testing.T) {
 			}
 		}
 		for v, text := range texts {
-			code, err := moduleMatrix(text)
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := freshFrame(code, pl, rand.New(rand.NewPCG(seed, frameSeed(v, pl.name, 0))))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b binarizer
-			m := b.hybrid(view(img, img.Bounds()))
-			info, err := detector.NewFinderPatternFinder(m, nil).Find(hard)
-			if err != nil {
+			m, _, bl, tl, tr, ok := freshTriple(t, seed, v, text, pl)
+			if !ok {
 				continue // the finder's choice is not what is tested here
 			}
-			bl, tl, tr := info.GetBottomLeft(), info.GetTopLeft(), info.GetTopRight()
 			if t, ok := plausible(bl, tl, tr); !ok || t.distorted > 0.25 {
 				continue // not a code's corners: a pattern in the data fooled the finder
 			}
@@ -68,6 +56,30 @@ func TestTimingShare(t *testing.T) {
 	if legs < 50 {
 		t.Errorf("checked %d legs; want at least 50", legs)
 	}
+}
+
+// freshTriple draws voucher v (text) in placement pl as the fresh-voucher
+// benchmark with seed does, binarizes the frame, and returns the bit
+// matrix, the code's size in modules and the finder patterns gozxing's
+// finder picks; ok is false when it picks none.
+func freshTriple(t *testing.T, seed uint64, v int, text string, pl placement) (m *gozxing.BitMatrix, dim int, bl, tl, tr *detector.FinderPattern, ok bool) {
+	t.Helper()
+	code, err := moduleMatrix(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := freshFrame(code, pl, rand.New(rand.NewPCG(seed, frameSeed(v, pl.name, 0))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b binarizer
+	m = b.hybrid(view(img, img.Bounds()))
+	hard := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
+	info, err := detector.NewFinderPatternFinder(m, nil).Find(hard)
+	if err != nil {
+		return nil, 0, nil, nil, nil, false
+	}
+	return m, code.Bounds().Dx() - 2*QuietZone, info.GetBottomLeft(), info.GetTopLeft(), info.GetTopRight(), true
 }
 
 // TestNoEvidenceInPartialCodes searches frames that show a voucher cut by

@@ -77,9 +77,10 @@ type Decoder struct {
 	large []byte // upscaled plane
 	sharp []byte // sharpened plane
 
-	text   string
-	passes [8]pass
-	grids  int // sampled grids read in this call (maxGrids)
+	text    string
+	passes  [8]pass
+	grids   int // sampled grids read in this call (maxGrids)
+	triples int // triples that passed the checks of readCandidates, in this call
 }
 
 // Pass scales other than 1 (full size) and n > 1 (downscaled by n).
@@ -156,20 +157,24 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // if TryInverted, each only where a prescan of its rows finds runs in
 // finder proportions that the column through their middle confirms
 // (prescan.go); then with one global threshold, if the local search saw
-// a finder pattern candidate or the frame has low contrast. Only if one
-// of these saw a candidate do the retries run, in the polarities where it
-// did: the image at half size, the image sharpened, and for images of at
+// evidence of a code or the frame has low contrast. Evidence is a triple
+// of finder pattern candidates, or a pair completed to one, that passes
+// the checks below, or a lone candidate (what blur or glare may leave of
+// a code); two candidates that could be one code's and fail every check
+// are not. Only if one of these saw evidence do the retries run, in the
+// polarities where it did: the image at half size, the image sharpened, and for images of at
 // most 400×400 pixels (640×480 with TryHarder) the image at double size,
 // with local and then with one global threshold. Within each search, when
 // gozxing's choice of finder patterns does not read, the other plausible
 // triples whose legs show a timing pattern are tried (triples.go): the
-// code's size counted along its timing patterns, with a transform fitted
+// code's size counted along its timing patterns (the far end of each
+// found across the leg, as perspective turns it), with a transform fitted
 // to their module edges (homography.go), then sizes from module sizes
 // measured along each leg, with the alignment pattern matched as a
 // template at any rotation and the grid sampled cell by cell between
 // alignment patterns (grid.go); and then the best pairs of candidates
-// completed with the corner a square code would have, for a finder
-// pattern lost to glare or a thumb. A frame that reads usually costs one
+// completed with the corner a square code would have, on the side where
+// a timing pattern shows, for a finder pattern lost to glare or a thumb. A frame that reads usually costs one
 // search. A frame without a code costs one binarization and a prescan
 // when nothing in it looks like a finder pattern, and more where
 // something does; at most 160 sampled grids are read a call
@@ -222,7 +227,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 		d.hard = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 	}
 	o := d.Options()
-	d.grids = 0
+	d.grids, d.triples = 0, 0
 	first := d.fast
 	if o.TryHarder {
 		first = d.hard
@@ -242,9 +247,9 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	// The cheap searches: the image binarized with local thresholds, and
 	// with one global threshold (low contrast with flat areas), each
 	// searched as it is and inverted, first downscaled if asked; a search
-	// runs only where the prescan finds runs in finder proportions. A
-	// finder pattern candidate seen by either decides whether the retries
-	// are worth their cost.
+	// runs only where the prescan finds runs in finder proportions.
+	// Evidence of a code seen by either (search) decides whether the
+	// retries are worth their cost.
 	var evidence [2]bool
 	type cheap struct {
 		q      plane
@@ -259,7 +264,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 		if c.global && !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
 			// One threshold reads what local thresholds did not on a
 			// frame of low contrast, where the flat blocks inside a code
-			// are hard to place; elsewhere only where a candidate was
+			// are hard to place; elsewhere only where evidence was
 			// seen, and never without a single run in finder
 			// proportions.
 			continue
@@ -290,8 +295,8 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 		}
 	}
 
-	// The retries, in each polarity where the cheap searches saw a finder
-	// pattern candidate: the image at half size (averages out noise and
+	// The retries, in each polarity where the cheap searches saw evidence
+	// of a code: the image at half size (averages out noise and
 	// blur), sharpened, and small images at double size, which samples
 	// the grid more accurately.
 	if !evidence[0] && !evidence[1] {
@@ -377,8 +382,11 @@ func (d *Decoder) binarize(p plane, global bool) (*gozxing.BitMatrix, error) {
 	return m, nil
 }
 
-// search reads one code in m and reports whether it saw any finder
-// pattern candidate, which is evidence that a retry may pay.
+// search reads one code in m and reports whether it saw evidence of a
+// code that a retry may read: finder pattern candidates that form a
+// triple, or a pair completed to one, whose legs show a timing pattern.
+// Candidates in a texture or text, or the two of a code cut by the
+// frame's edge, rarely do.
 func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]interface{}) (payload []byte, seen bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -389,23 +397,30 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 	finder := detector.NewFinderPatternFinder(m, nil)
 	info, err := finder.Find(hints)
 	found := finder.GetPossibleCenters()
-	seen = len(found) > 0
 	if err == nil {
+		tl, tr, bl := info.GetTopLeft(), info.GetTopRight(), info.GetBottomLeft()
+		seen = timingAlong(m, tl, tr, bl) || timingAlong(m, tl, bl, tr)
 		var det *common.DetectorResult
 		if det, err = detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
 			res, err = d.readGrid(det.GetBits(), hints)
 		}
 	}
 	if err != nil {
+		// readCandidates tries only triples that pass its checks.
+		before := d.triples
 		if r, terr := d.readCandidates(m, found, hints); terr == nil {
 			res, err = r, nil
 		} else if !errors.As(terr, new(gozxing.NotFoundException)) {
 			err = terr
 		}
+		// Two candidates that could be one code's finder patterns
+		// and failed every check show that there is none; a lone one
+		// may be all that blur or glare left of a code.
+		seen = seen || d.triples > before || len(found) > 0 && !anyPair(found)
 	}
 	if err == nil {
 		d.text = res.GetText()
-		return payloadOf(res), seen, nil
+		return payloadOf(res), true, nil
 	}
 	var nf gozxing.NotFoundException
 	if errors.As(err, &nf) {

@@ -6,8 +6,10 @@
 // any standard reader, returns exactly the bytes that were encoded. A Decoder
 // reads camera frames (DecodeGray reads an *image.Gray luminance plane in
 // place) with reused buffers, an optional region of interest and downscaling,
-// and searches inverted and with one global threshold; where it sees a finder
-// pattern candidate it retries sharpened and rescaled, and tries other
+// and searches inverted and with one global threshold; where it sees
+// evidence of a code (finder pattern candidates whose triple or pair shows
+// a timing pattern, or a lone one) it retries sharpened and rescaled, and
+// tries other
 // finder triples with sizes counted along the timing patterns and transforms
 // fitted to them, before giving up; a frame reads a bounded number of
 // sampled grids.

@@ -596,18 +596,20 @@ const devSeed = 1001
 // last raised. The set is deterministic (fixed seed), so a regression
 // shows as a frame lost, not as noise.
 var freshFloor = map[string]int{
-	"square":            6,
-	"rotation 30°":      6,
-	"rotation 45°":      6,
-	"perspective":       6,
-	"perspective + 40°": 6,
-	"small":             6,
-	"inverted":          6,
-	"blur":              6,
-	"low contrast":      5,
-	"glare on finder":   6,
-	"JPEG q20":          6,
-	"shadow":            6,
+	"square":             6,
+	"rotation 30°":       6,
+	"rotation 45°":       6,
+	"perspective":        6,
+	"perspective + 40°":  6,
+	"strong perspective": 5,
+	"hand-held":          5,
+	"small":              6,
+	"inverted":           6,
+	"blur":               6,
+	"low contrast":       5,
+	"glare on finder":    6,
+	"JPEG q20":           6,
+	"shadow":             6,
 }
 
 // TestFreshFloor renders a few fresh vouchers in a few placements, with a

@@ -2,12 +2,10 @@ package qr
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
-	"github.com/makiuchi-d/gozxing/qrcode/detector"
 )
 
 // TestFitHomography recovers a known perspective transform from points
@@ -51,7 +49,6 @@ func TestTimingDimension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hard := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 	legs, counted := 0, 0
 	for _, pl := range placements {
 		switch pl.name {
@@ -60,22 +57,10 @@ func TestTimingDimension(t *testing.T) {
 			continue
 		}
 		for v, text := range texts {
-			code, err := moduleMatrix(text)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := code.Bounds().Dx() - 2*QuietZone
-			img, err := freshFrame(code, pl, rand.New(rand.NewPCG(seed, frameSeed(v, pl.name, 0))))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b binarizer
-			m := b.hybrid(view(img, img.Bounds()))
-			info, err := detector.NewFinderPatternFinder(m, nil).Find(hard)
-			if err != nil {
+			m, want, bl, tl, tr, ok := freshTriple(t, seed, v, text, pl)
+			if !ok {
 				continue // the finder's choice is not what is tested here
 			}
-			bl, tl, tr := info.GetBottomLeft(), info.GetTopLeft(), info.GetTopRight()
 			across, _ := timingDimension(m, tl, tr, bl, legSize(m, tl, tr))
 			down, _ := timingDimension(m, tl, bl, tr, legSize(m, tl, bl))
 			for _, got := range [2]int{across, down} {

@@ -31,7 +31,7 @@ const (
 	maxDimensions = 5
 	// maxModuleRatio is how much the module sizes of a triple may differ:
 	// more than gozxing's 1.4, for codes seen at a slant.
-	maxModuleRatio = 1.8
+	maxModuleRatio = 2.5
 	// maxLegRatio and the angle bounds admit perspective: the legs from the
 	// top-left pattern may differ by this factor and meet at this angle.
 	maxLegRatio = 1.6
@@ -69,11 +69,36 @@ func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderP
 
 // maxPairs bounds the pairs of candidates completed to a triple (each
 // tried with at most six corners), and maxPairModuleDiff how far their
-// module sizes may differ.
+// module sizes may differ. A pair stands for a whole code on two points,
+// so each must have been seen on minPairCount rows at least: a candidate
+// seen once is as often a speck of noise in a sharpened frame.
 const (
 	maxPairs          = 2
 	maxPairModuleDiff = 1.3
+	minPairCount      = 2
 )
+
+// pairable reports whether candidates a and b could be two finder
+// patterns of one code: both seen on minPairCount rows, module sizes
+// within maxPairModuleDiff, at least 14 modules apart (version 1).
+func pairable(a, b *detector.FinderPattern) bool {
+	ma, mb := a.GetEstimatedModuleSize(), b.GetEstimatedModuleSize()
+	return a.GetCount() >= minPairCount && b.GetCount() >= minPairCount &&
+		math.Max(ma, mb) <= maxPairModuleDiff*math.Min(ma, mb) &&
+		math.Hypot(b.GetX()-a.GetX(), b.GetY()-a.GetY()) >= 14*(ma+mb)/2
+}
+
+// anyPair reports whether two of the candidates cs are pairable.
+func anyPair(cs []*detector.FinderPattern) bool {
+	for i := range cs {
+		for j := i + 1; j < len(cs); j++ {
+			if pairable(cs[i], cs[j]) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // readPairs completes pairs of the candidates cs (best first) with a
 // third finder pattern where a square code would have it, and tries to
@@ -89,43 +114,58 @@ func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs []*detector.FinderPattern, 
 	for i := 0; i < len(cs)-1 && pairs < maxPairs; i++ {
 		for j := i + 1; j < len(cs) && pairs < maxPairs; j++ {
 			a, b := cs[i], cs[j]
-			ma, mb := a.GetEstimatedModuleSize(), b.GetEstimatedModuleSize()
-			if math.Max(ma, mb) > maxPairModuleDiff*math.Min(ma, mb) {
+			if !pairable(a, b) {
 				continue
 			}
-			ms := (ma + mb) / 2
+			ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
 			dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
-			if math.Hypot(dx, dy) < 14*ms {
-				continue
-			}
 			pairs++
-			var corners [][2]float64
-			for _, sgn := range [2]float64{1, -1} {
-				// Neighbours: the missing corner is a quarter turn of the
-				// leg away from a or from b.
-				corners = append(corners,
-					[2]float64{a.GetX() - sgn*dy, a.GetY() + sgn*dx},
-					[2]float64{b.GetX() - sgn*dy, b.GetY() + sgn*dx})
-				// Opposite corners: the missing one is off the middle.
-				corners = append(corners, [2]float64{(a.GetX()+b.GetX())/2 - sgn*dy/2, (a.GetY()+b.GetY())/2 + sgn*dx/2})
+			// The corners on either side of the pair: a quarter turn of
+			// the leg away from a or from b (neighbours), or off the
+			// middle (opposite corners).
+			var corners [2][3]*detector.FinderPattern
+			for s, sgn := range [2]float64{1, -1} {
+				for k, c := range [3][2]float64{
+					{a.GetX() - sgn*dy, a.GetY() + sgn*dx},
+					{b.GetX() - sgn*dy, b.GetY() + sgn*dx},
+					{(a.GetX()+b.GetX())/2 - sgn*dy/2, (a.GetY()+b.GetY())/2 + sgn*dx/2},
+				} {
+					corners[s][k] = detector.NewFinderPattern(c[0], c[1], ms, 1)
+				}
 			}
-			for k, c := range corners {
-				if !inside(c[0], c[1]) {
-					continue
+			// A code's timing pattern runs on one side of the line
+			// between two neighbours, and from the missing corner to
+			// each of two opposite ones. Only the side where it shows,
+			// more than on the other, is tried: the data of a code cut
+			// by the frame's edge alternates half the time.
+			neighbours := func(x *detector.FinderPattern) float64 {
+				return max(timingShare(m, a, b, x), timingShare(m, b, a, x))
+			}
+			opposite := func(x *detector.FinderPattern) float64 {
+				return max(timingShare(m, x, a, b), timingShare(m, x, b, a))
+			}
+			for s := range corners {
+				for k, x := range corners[s] {
+					if !inside(x.GetX(), x.GetY()) {
+						continue
+					}
+					share, other := neighbours(x), neighbours(corners[1-s][k])
+					if k == 2 {
+						share, other = opposite(x), opposite(corners[1-s][k])
+					}
+					if share < minTimingShare || share <= other {
+						continue
+					}
+					t, ok := plausible(a, b, x)
+					if !ok {
+						continue
+					}
+					res, err := d.readTriple(m, t, hints)
+					if err == nil {
+						return res, nil
+					}
+					lastErr = err
 				}
-				x := detector.NewFinderPattern(c[0], c[1], ms, 1)
-				if k%3 != 2 && !timingAlong(m, a, b, x) && !timingAlong(m, b, a, x) {
-					continue
-				}
-				t, ok := plausible(a, b, x)
-				if !ok {
-					continue
-				}
-				res, err := d.readTriple(m, t, hints)
-				if err == nil {
-					return res, nil
-				}
-				lastErr = err
 			}
 		}
 	}
@@ -175,6 +215,7 @@ func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs []*detector.FinderPattern
 // along each leg (legModule): a finder pattern's own estimate is its width
 // along a row, which a turned code stretches by up to √2.
 func (d *Decoder) readTriple(m *gozxing.BitMatrix, t triple, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+	d.triples++
 	if d.grids >= maxGrids {
 		return nil, gozxing.NewNotFoundException("%d grids read", d.grids)
 	}
@@ -285,29 +326,81 @@ func (d *Decoder) readTransform(m *gozxing.BitMatrix, transform *common.Perspect
 // third of ms are noise and join their neighbours. It returns 0 when the
 // count gives no valid size (4v+17), and otherwise also where each run
 // ends in the image: the edges of modules 7 to dim-7 along the leg.
+//
+// The row starts three of a's modules (measured towards c) from a's
+// centre, on the line from a to c, which is the code's own axis there.
+// At b that axis is not known: under perspective it turns away from a's.
+// So the far end is searched across the leg, from 1.5 to 4.5 of b's
+// modules towards c, and of the lines whose count is a valid size the
+// one that crosses the most runs is taken:
+// the timing pattern alternates module by module, a line that strays
+// into the data beside it or into a separator crosses fewer.
 func timingDimension(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern, ms float64) (int, [][2]float64) {
 	vx, vy := c.GetX()-a.GetX(), c.GetY()-a.GetY()
 	side := math.Hypot(vx, vy)
 	if side == 0 || ms <= 0 {
 		return 0, nil
 	}
+	vx, vy = vx/side, vy/side
 	// Three modules of each pattern's own size: under perspective the
 	// two differ.
 	ma, mb := legModule(m, a, b), legModule(m, b, a)
 	if ma == 0 || mb == 0 {
 		ma, mb = ms, ms
 	}
-	x0, y0 := a.GetX()+3*ma*vx/side, a.GetY()+3*ma*vy/side
-	dx, dy := b.GetX()+3*mb*vx/side-x0, b.GetY()+3*mb*vy/side-y0
+	down := ma
+	if mc := legModule(m, a, c); mc > 0 {
+		down = mc
+	}
+	x0, y0 := a.GetX()+3*down*vx, a.GetY()+3*down*vy
+	bestDim := 0
+	var best [][2]float64
+	for k := range 2*timingReach + 1 {
+		// 3, 2.75, 3.25, 2.5, ...: the middle first, so that ties keep
+		// the offset a parallelogram would have.
+		off := 3 + timingStep*float64((k+1)/2)*float64(1-2*(k%2))
+		runs, edges := countRuns(m, x0, y0, b.GetX()+off*mb*vx, b.GetY()+off*mb*vy, ma, mb)
+		dim := runs + 12
+		if dim > bestDim && dim%4 == 1 && dim >= 21 && dim <= 177 && len(edges) == runs-1 {
+			bestDim, best = dim, edges
+		}
+	}
+	return bestDim, best
+}
+
+// timingReach and timingStep set the offsets of the timing row's far end
+// that timingDimension tries: timingReach steps of timingStep modules on
+// either side of 3.
+const (
+	timingReach = 6
+	timingStep  = 0.25
+)
+
+// minRunShare is the shortest run countRuns counts, as a share of the
+// module size: blur and a line crossing a module's corner make shorter
+// slivers.
+const minRunShare = 0.4
+
+// countRuns counts the runs of dark and light along the line from (x0,
+// y0) to (x1, y1), where modules are ma pixels long at the start and mb
+// at the end, and returns where each run after the first begins. A run
+// shorter than minRunShare of the module size where it is (taken to
+// change evenly along the line, as under perspective) is noise and joins
+// the run before it. It returns 0 when the line leaves m.
+func countRuns(m *gozxing.BitMatrix, x0, y0, x1, y1, ma, mb float64) (int, [][2]float64) {
+	dx, dy := x1-x0, y1-y0
 	length := math.Hypot(dx, dy)
+	if length == 0 {
+		return 0, nil
+	}
 	const step = 0.5
 	steps := int(length / step)
 	w, h := m.GetWidth(), m.GetHeight()
-	minRun := int(ms / 3 / step)
 	runs, cur, run := 0, false, 0
 	var edges [][2]float64
 	for i := 0; i <= steps; i++ {
 		f := float64(i) * step / length
+		minRun := int(minRunShare * (ma + f*(mb-ma)) / step)
 		x, y := int(x0+f*dx), int(y0+f*dy)
 		if x < 0 || y < 0 || x >= w || y >= h {
 			return 0, nil
@@ -331,11 +424,7 @@ func timingDimension(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern, ms f
 		}
 		run++
 	}
-	dim := runs + 12
-	if dim%4 != 1 || dim < 21 || dim > 177 || len(edges) != runs-1 {
-		return 0, nil
-	}
-	return dim, edges
+	return runs, edges
 }
 
 // dimensions returns the code sizes (4v+17 modules) to try for a code
@@ -485,35 +574,42 @@ const minTimingShare = 0.5
 // timingAlong reports whether the line from finder pattern a towards b,
 // three modules towards c (the row or column of the timing pattern),
 // alternates dark and light module by module between the two patterns'
-// separators, as a code's timing pattern does.
+// separators, as a code's timing pattern does: in at least
+// minTimingShare of its modules.
 func timingAlong(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) bool {
+	return timingShare(m, a, b, c) >= minTimingShare
+}
+
+// timingShare is the share of the modules on timingAlong's line that
+// differ from the one before: the runs of dark and light countRuns finds
+// between the two patterns' separators, for the modules the leg's length
+// implies. Counting runs rather than sampling module centres keeps the
+// count when the module size estimate is a little off or changes along
+// the leg. It is 1 for a line too short to have timing modules, and 0 for
+// one that leaves m or has no length.
+func timingShare(m *gozxing.BitMatrix, a, b, c *detector.FinderPattern) float64 {
 	ms := legSize(m, a, b)
 	dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
 	length := math.Hypot(dx, dy)
 	ex, ey := c.GetX()-a.GetX(), c.GetY()-a.GetY()
 	side := math.Hypot(ex, ey)
 	if ms <= 0 || length == 0 || side == 0 {
-		return false
+		return 0
 	}
 	ux, uy := dx/length, dy/length
 	vx, vy := ex/side, ey/side
-	modules := length/ms - 8 // from the first module after a's separator to the last before b's
+	// The centres are dim-7 modules apart; the timing modules run from
+	// the 9th module (a's 7, its separator) to the 9th from the end.
+	modules := length/ms - 9
 	if modules < 3 {
-		return true // version 1 has a single timing module: nothing to check
+		return 1 // version 1 has five timing modules: too few to check
 	}
-	x0 := a.GetX() + 3*ms*vx + 4.5*ms*ux
-	y0 := a.GetY() + 3*ms*vy + 4.5*ms*uy
-	n := int(modules + 0.5)
-	step := (length - 9*ms) / float64(max(n-1, 1))
-	flips, prev := 0, false
-	for i := range n {
-		x := x0 + float64(i)*step*ux
-		y := y0 + float64(i)*step*uy
-		on := m.Get(int(x), int(y))
-		if i > 0 && on != prev {
-			flips++
-		}
-		prev = on
+	ma, mb := legModule(m, a, b), legModule(m, b, a)
+	if ma == 0 || mb == 0 {
+		ma, mb = ms, ms
 	}
-	return float64(flips) >= minTimingShare*float64(n-1)
+	runs, _ := countRuns(m,
+		a.GetX()+3*ma*vx+4.5*ma*ux, a.GetY()+3*ma*vy+4.5*ma*uy,
+		b.GetX()+3*mb*vx-4.5*mb*ux, b.GetY()+3*mb*vy-4.5*mb*uy, ma, mb)
+	return min(1, float64(runs-1)/(modules-1))
 }

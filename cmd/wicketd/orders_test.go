@@ -17,6 +17,7 @@ import (
 	"wicket/cmd/wicketd/config"
 	"wicket/decoder"
 	"wicket/device/gate"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/sync/wire"
 	"wicket/verifier"
@@ -157,9 +158,9 @@ func eventDetails(t *testing.T, path, reason string) []string {
 }
 
 // startSimDaemon runs the gate of cfgPath in this process on simulated
-// hardware, its display narration in lines; it returns once the
-// simulated gate is open.
-func startSimDaemon(t *testing.T, cfgPath string) (cfg *config.Config, d *daemon, sim *gate.Sim, lines chan string, stdin io.WriteCloser, stop func()) {
+// hardware, its display narration in lines and its log written to logw
+// (discarded if nil); it returns once the simulated gate is open.
+func startSimDaemon(t *testing.T, cfgPath string, logw io.Writer) (cfg *config.Config, d *daemon, sim *gate.Sim, lines chan string, stdin io.WriteCloser, stop func()) {
 	t.Helper()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -175,7 +176,11 @@ func startSimDaemon(t *testing.T, cfgPath string) (cfg *config.Config, d *daemon
 		}
 	}()
 	sims := make(chan *gate.Sim, 1)
-	d = &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: slog.New(slog.DiscardHandler), stdin: stdinR, stdout: narrW,
+	log := slog.New(slog.DiscardHandler)
+	if logw != nil {
+		log = slog.New(slog.NewTextHandler(logw, nil))
+	}
+	d = &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: log, stdin: stdinR, stdout: narrW,
 		onSim: func(s *gate.Sim) { sims <- s }}
 	d.cfgHash.Store(ptr(fileHash(cfgPath)))
 	done, stop := runDaemon(t, d, stdinW, narrW)
@@ -198,7 +203,8 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 	b, cfgPath, f := syncGate(t, func(string, *verifiertest.Fixture, string) string {
 		return "reconnect_min: 100ms, reconnect_max: 1s"
 	})
-	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath)
+	logs := &testkit.Buffer{}
+	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath, logs)
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
@@ -270,6 +276,11 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 	first := signOrder(t, f.Root, verifier.OrderEmergencyAck, 1, time.Time{}, g1)
 	publish(first)
 	eventually("the acknowledge used up", func() bool { return lastAck() == 1 })
+	// The order is stored before the gate's acknowledge path runs: clearing
+	// the alarm in between would let this first order lock the gate.
+	eventually("the acknowledge refused by the gate", func() bool {
+		return strings.Contains(logs.String(), "emergency acknowledge refused")
+	})
 	free("signed acknowledge while the alarm is on")
 
 	sim.Emergency.Set(false)

@@ -19,15 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio/gpiotest"
-
 	"wicket/cmd/wicketd/config"
 	"wicket/cmd/wicketd/display"
 	"wicket/cmd/wicketd/loop"
 	"wicket/decoder"
 	"wicket/device"
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -69,7 +69,7 @@ func clockGate(t *testing.T, dir string) (string, *verifiertest.Fixture, string,
 
 // clockRig is wicketd's run wiring, in process, with the wall clock
 // replaced: store, trust files, verifier on a TrustedClock over wall, a
-// turnstile on a gpiotest relay, the decision loop and the display
+// turnstile on a gatetest relay, the decision loop and the display
 // server. It calls the daemon's own housekeeping and displayState for one
 // round each time tick is called.
 type clockRig struct {
@@ -110,7 +110,7 @@ func newClockRig(t *testing.T, cfgPath string, wall *verifiertest.Clock) *clockR
 		t.Fatal(err)
 	}
 	d.ts, err = gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: 5 * time.Millisecond, PassageTimeout: time.Second},
-		gate.TurnstilePins{Relay: &gpiotest.Pin{N: "RELAY"}}, gate.Options{Logger: d.log})
+		gate.TurnstilePins{Relay: gatetest.NewOut("RELAY", nil)}, gate.Options{Logger: d.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,11 +474,8 @@ func TestClockFloorAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := f.Clock.Now().Add(25 * time.Hour).Truncate(time.Second)
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
+	st := storetest.Open(t, store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
 		MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := st.RaiseFloor(saved); err != nil {
 		t.Fatal(err)
 	}

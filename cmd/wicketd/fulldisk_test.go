@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,11 +78,7 @@ func TestFullDiskAlerts(t *testing.T) {
 	})
 	stop()
 
-	st, err := store.Open(store.Options{Path: cfg.Path(cfg.Store.Path), LockTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{Path: cfg.Path(cfg.Store.Path), LockTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	var recovered bool
 	for _, ev := range allEvents(t, st) {
 		if ev.Reason == "store_writable" {
@@ -154,11 +149,7 @@ func poll(t *testing.T, url string, ok func(code int, body string) bool) string 
 // an alert event.
 func TestOutboxFullAndForcedPassageAlerts(t *testing.T) {
 	var logs testkit.Buffer
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "wicket.db"), LockTimeout: time.Second, MaxOutbox: 3, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{LockTimeout: time.Second, MaxOutbox: 3, Logger: slog.New(slog.DiscardHandler)})
 	cfg := &config.Config{}
 	cfg.Store.MaxOutbox = 3
 	d := &daemon{cfg: cfg, st: st, id: "G1", venue: "V1", log: slog.New(slog.NewJSONHandler(&logs, nil))}

@@ -19,6 +19,7 @@ import (
 	"wicket/device/gate"
 	"wicket/internal/testkit"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/wire"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -60,11 +61,8 @@ func TestClockResetFromFile(t *testing.T) {
 	surfaces, _, metricsAddr, _ := writeAdminToken(t, dir)
 	appendConfig(t, cfgPath, surfaces)
 	ahead := time.Now().Add(25 * time.Hour).Truncate(time.Second)
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
+	st := storetest.Open(t, store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
 		MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := st.RaiseFloor(ahead); err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +127,12 @@ func TestClockResetFromFile(t *testing.T) {
 	if resets := eventDetails(t, path, "clock_reset"); len(resets) != 2 || !strings.HasPrefix(resets[0], "signed order 1: clock floor ") || !strings.HasPrefix(resets[1], "signed order 2: ") {
 		t.Errorf("access log clock resets %q; want orders 1 and 2", resets)
 	}
-	st, err = store.OpenReadOnly(path, 5*time.Second)
+	ro, err := store.OpenReadOnly(path, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if _, serial, _ := st.TrustDoc(store.TrustClockReset); serial != 2 {
+	defer ro.Close()
+	if _, serial, _ := ro.TrustDoc(store.TrustClockReset); serial != 2 {
 		t.Errorf("stored reset serial %d; want 2", serial)
 	}
 }
@@ -143,10 +141,7 @@ func TestClockResetFromFile(t *testing.T) {
 // access log's events with the reason.
 func eventDetails(t *testing.T, path, reason string) []string {
 	t.Helper()
-	st, err := store.Open(store.Options{Path: path, LockTimeout: 5 * time.Second, MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, store.Options{Path: path, LockTimeout: 5 * time.Second, MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
 	defer st.Close()
 	var out []string
 	for _, ev := range allEvents(t, st) {
@@ -207,13 +202,7 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath, logs)
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testkit.Eventually(t, what, 20*time.Second, cond)
 	}
 	waitLine := func(want string) {
 		t.Helper()

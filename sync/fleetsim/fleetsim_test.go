@@ -31,6 +31,7 @@ import (
 	"wicket/sync/mqttsync"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -169,11 +170,7 @@ func TestFleetSim(t *testing.T) {
 	gates := make([]*simGate, n)
 	for i := range gates {
 		id := ids[i]
-		st, err := store.Open(store.Options{Path: filepath.Join(dir, id+".db"), Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := storetest.Open(t, store.Options{Path: filepath.Join(dir, id+".db"), Logger: quiet})
 		for range perGate {
 			ev := store.Event{Type: "decision", At: time.Now(), Gate: id, Venue: "SIM", Allow: true, Reason: "ok"}
 			if _, err := st.Append(&ev, 0); err != nil {

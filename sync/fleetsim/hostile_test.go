@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"wicket/sync/mqttsync"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -73,11 +73,7 @@ func newHostileFleet(t *testing.T, gate string) *hostileFleet {
 	}
 	go func() { h.col.Run(ctx); close(done) }()
 
-	h.st, err = store.Open(store.Options{Path: filepath.Join(t.TempDir(), "gate.db"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.st.Close() })
+	h.st = storetest.Open(t, store.Options{Logger: quiet})
 	v, _ := verifier.New(verifier.NewTrustedClock(h.f.Clock, time.Time{}), h.st, &h.f.Policy)
 	h.tr = trust.New(h.f.Roots(), h.st, v, quiet)
 	h.anon = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(h.broker.URL()).SetClientID("anonymous"))

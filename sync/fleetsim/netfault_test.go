@@ -19,6 +19,7 @@ import (
 	"wicket/sync/mqttsync"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -158,11 +159,7 @@ func TestNetworkFaults(t *testing.T) {
 	}
 	wg.Go(func() { col.Run(ctx) })
 
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "gate.db"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() }) // after the deferred stops: the sync uses it to the end
+	st := storetest.Open(t, store.Options{Logger: quiet}) // closed at cleanup, after the deferred stops: the sync uses it to the end
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, quiet)
 	gs, err := mqttsync.New(mqttsync.Config{

@@ -26,6 +26,7 @@ import (
 	"wicket/device"
 	"wicket/device/gate"
 	"wicket/device/gate/gatetest"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
@@ -441,21 +442,19 @@ func (r *daemonRun) nextDisplay() string {
 // get waits until the page answers with a state other than "starting".
 func (r *daemonRun) get(path string) (int, string) {
 	r.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var code int
+	var body string
+	testkit.Eventually(r.t, "GET "+path+" to answer past starting", 20*time.Second, func() bool {
 		resp, err := http.Get(r.base + path)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !strings.Contains(string(b), `"starting"`) {
-				return resp.StatusCode, string(b)
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("GET %s: no answer: %v", path, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(b)
+		return !strings.Contains(body, `"starting"`)
+	})
+	return code, body
 }
 
 // TestClockFloorAcrossRestart runs the real daemon on a store whose saved

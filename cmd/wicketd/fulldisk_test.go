@@ -126,21 +126,23 @@ func runDaemon(t *testing.T, d *daemon, stdin io.Closer, after io.Closer) (done 
 // body; it fails the test after 20 s.
 func poll(t *testing.T, url string, ok func(code int, body string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var last string
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = string(b)
-			if ok(resp.StatusCode, last) {
-				return last
-			}
+	defer func() {
+		if t.Failed() {
+			t.Logf("GET %s: last body:\n%s", url, last)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("GET %s never gave what was expected; last body:\n%s", url, last)
-	return ""
+	}()
+	testkit.Eventually(t, "GET "+url+" to give what was expected", 20*time.Second, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = string(b)
+		return ok(resp.StatusCode, last)
+	})
+	return last
 }
 
 // TestOutboxFullAndForcedPassageAlerts: when the outbox reaches its bound

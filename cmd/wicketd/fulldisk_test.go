@@ -127,8 +127,9 @@ func runDaemon(t *testing.T, d *daemon, stdin io.Closer, after io.Closer) (done 
 func poll(t *testing.T, url string, ok func(code int, body string) bool) string {
 	t.Helper()
 	var last string
+	met := false
 	defer func() {
-		if t.Failed() {
+		if !met {
 			t.Logf("GET %s: last body:\n%s", url, last)
 		}
 	}()
@@ -142,6 +143,7 @@ func poll(t *testing.T, url string, ok func(code int, body string) bool) string 
 		last = string(b)
 		return ok(resp.StatusCode, last)
 	})
+	met = true
 	return last
 }
 

@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
@@ -109,13 +110,7 @@ func (h *hostileFleet) startGate() {
 
 func (h *hostileFleet) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(h.t, what, 30*time.Second, cond)
 }
 
 // append commits n decisions at the gate.
@@ -170,12 +165,10 @@ func (h *hostileFleet) restartAndRevoke() int64 {
 	reconnected := time.Now()
 	received := h.proxy.Stats().BytesDown - before
 	key := h.revoke()
-	for ok := false; !ok; ok, _ = h.st.Revoked([]byte(key)) {
-		if time.Since(reconnected) > 2*time.Second {
-			h.t.Fatalf("the revocation published after the reconnect is not in force after 2 s (version %d, want %d)", h.st.Info().Version, h.version)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(h.t, fmt.Sprintf("the revocation published after the reconnect in force (version %d)", h.version), 2*time.Second-time.Since(reconnected), func() bool {
+		ok, _ := h.st.Revoked([]byte(key))
+		return ok
+	})
 	h.t.Logf("next genuine revocation in force %v after the reconnect", time.Since(reconnected).Round(time.Millisecond))
 	return received
 }

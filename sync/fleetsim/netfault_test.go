@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
@@ -183,13 +184,15 @@ func TestNetworkFaults(t *testing.T) {
 	eventually := func(what string, within time.Duration, cond func() bool) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for !cond() {
-			if time.Since(start) > within {
-				t.Fatalf("timed out after %v waiting for %s; gate %+v; collector %+v; proxy %+v\nbroker log:\n%s",
-					within, what, gs.State(), col.Stats(), proxy.Stats(), broker.Log())
+		met := false
+		defer func() {
+			if !met {
+				t.Logf("waiting for %s: gate %+v; collector %+v; proxy %+v\nbroker log:\n%s",
+					what, gs.State(), col.Stats(), proxy.Stats(), broker.Log())
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		}()
+		testkit.Eventually(t, what, within, cond)
+		met = true
 		return time.Since(start)
 	}
 	caughtUp := func(what string) time.Duration {

@@ -8,7 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
+
+	"wicket/internal/clock"
 )
 
 // ReaderConfig configures a ReaderSource or FileSource.
@@ -18,6 +19,8 @@ type ReaderConfig struct {
 	MaxFrame int
 	// StripAIM removes an AIM symbology identifier from each line.
 	StripAIM bool
+	// Clock stamps each scan's At; nil means the real clock.
+	Clock clock.Clock
 }
 
 // ReaderSource reads scans as lines from any io.Reader (standard input, a
@@ -27,6 +30,7 @@ type ReaderSource struct {
 	name string
 	r    io.Reader
 	cfg  FramerConfig
+	clk  clock.Clock
 	log  *slog.Logger
 }
 
@@ -41,7 +45,7 @@ func NewReaderSource(name string, r io.Reader, cfg ReaderConfig, logger *slog.Lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &ReaderSource{name: name, r: r, cfg: fc, log: logger.With("source", name)}, nil
+	return &ReaderSource{name: name, r: r, cfg: fc, clk: clock.OrReal(cfg.Clock), log: logger.With("source", name)}, nil
 }
 
 type chunk struct {
@@ -82,7 +86,7 @@ func (s *ReaderSource) Run(ctx context.Context, out chan<- Scan) error {
 			return nil
 		case c = <-chunks:
 		}
-		frames := fr.Feed(c.b, time.Now())
+		frames := fr.Feed(c.b, s.clk.Now())
 		if c.err != nil {
 			frames = append(frames, fr.Flush()...)
 		}

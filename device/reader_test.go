@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"wicket/device/internal/logtest"
 )
@@ -113,3 +116,28 @@ var (
 	_ Source = (*ReaderSource)(nil)
 	_ Source = (*FileSource)(nil)
 )
+
+// TestReaderSourceClock: each scan is stamped by the configured clock.
+func TestReaderSourceClock(t *testing.T) {
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	src, err := NewReaderSource("stdin", strings.NewReader("HC1:ONE\nHC1:TWO\n"), ReaderConfig{Clock: clockwork.NewFakeClockAt(at)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan Scan)
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(context.Background(), out)
+		close(out)
+	}()
+	n := 0
+	for s := range out {
+		n++
+		if !s.At.Equal(at) {
+			t.Errorf("scan %q stamped %v; want the clock's %v", s.Payload, s.At, at)
+		}
+	}
+	if err := <-done; err != nil || n != 2 {
+		t.Errorf("Run = %v after %d scans; want nil after 2", err, n)
+	}
+}

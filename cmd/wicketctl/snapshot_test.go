@@ -12,6 +12,7 @@ import (
 
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/verifier"
@@ -153,11 +154,7 @@ func TestPublishSnapshotResume(t *testing.T) {
 		t.Fatalf("%d retained parts; want 12", len(got))
 	}
 	f := verifiertest.New(t)
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "gate.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{})
 	v, err := verifier.New(f.TClock, st, &f.Policy)
 	if err != nil {
 		t.Fatal(err)

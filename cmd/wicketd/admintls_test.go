@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"wicket/cmd/wicketd/config"
+	"wicket/internal/testkit"
 )
 
 // testCert is a certificate and its key, signed by parent (self-signed
@@ -118,18 +120,17 @@ func TestAdminOverHTTPS(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	ack := func() (int, string) { return ackEmergency(cfgPath) }
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rc, out := ack()
-		if rc == exitOK {
-			break
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last ack-emergency over HTTPS: %s", last)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ack-emergency over HTTPS = %d %q", rc, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	testkit.Eventually(t, "ack-emergency over HTTPS to succeed", 10*time.Second, func() bool {
+		rc, out := ackEmergency(cfgPath)
+		last = fmt.Sprintf("%d %q", rc, out)
+		return rc == exitOK
+	})
 	if by := <-acks; by != "admin API token from 127.0.0.1" {
 		t.Errorf("acknowledged by %q; want the token", by)
 	}
@@ -171,7 +172,7 @@ func TestAdminOverHTTPS(t *testing.T) {
 
 	// A tool whose config names another certificate refuses the server.
 	newTestCert(t, "gate", ca, true).write(t, dir, "server")
-	if rc, out := ack(); rc == exitOK || !strings.Contains(out, "not http.admin.cert_file") {
+	if rc, out := ackEmergency(cfgPath); rc == exitOK || !strings.Contains(out, "not http.admin.cert_file") {
 		t.Errorf("ack-emergency against another certificate = %d %q; want refused", rc, out)
 	}
 	select {

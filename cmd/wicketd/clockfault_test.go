@@ -19,15 +19,16 @@ import (
 	"testing"
 	"time"
 
-	"periph.io/x/conn/v3/gpio/gpiotest"
-
 	"wicket/cmd/wicketd/config"
 	"wicket/cmd/wicketd/display"
 	"wicket/cmd/wicketd/loop"
 	"wicket/decoder"
 	"wicket/device"
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -69,7 +70,7 @@ func clockGate(t *testing.T, dir string) (string, *verifiertest.Fixture, string,
 
 // clockRig is wicketd's run wiring, in process, with the wall clock
 // replaced: store, trust files, verifier on a TrustedClock over wall, a
-// turnstile on a gpiotest relay, the decision loop and the display
+// turnstile on a gatetest relay, the decision loop and the display
 // server. It calls the daemon's own housekeeping and displayState for one
 // round each time tick is called.
 type clockRig struct {
@@ -110,7 +111,7 @@ func newClockRig(t *testing.T, cfgPath string, wall *verifiertest.Clock) *clockR
 		t.Fatal(err)
 	}
 	d.ts, err = gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: 5 * time.Millisecond, PassageTimeout: time.Second},
-		gate.TurnstilePins{Relay: &gpiotest.Pin{N: "RELAY"}}, gate.Options{Logger: d.log})
+		gate.TurnstilePins{Relay: gatetest.NewOut("RELAY", nil)}, gate.Options{Logger: d.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,21 +442,19 @@ func (r *daemonRun) nextDisplay() string {
 // get waits until the page answers with a state other than "starting".
 func (r *daemonRun) get(path string) (int, string) {
 	r.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var code int
+	var body string
+	testkit.Eventually(r.t, "GET "+path+" to answer past starting", 20*time.Second, func() bool {
 		resp, err := http.Get(r.base + path)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !strings.Contains(string(b), `"starting"`) {
-				return resp.StatusCode, string(b)
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("GET %s: no answer: %v", path, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(b)
+		return !strings.Contains(body, `"starting"`)
+	})
+	return code, body
 }
 
 // TestClockFloorAcrossRestart runs the real daemon on a store whose saved
@@ -474,11 +473,8 @@ func TestClockFloorAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := f.Clock.Now().Add(25 * time.Hour).Truncate(time.Second)
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
+	st := storetest.Open(t, store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
 		MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := st.RaiseFloor(saved); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -174,13 +175,8 @@ func runAndKill(t *testing.T, cfg string, codes []string, delay time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	var narration strings.Builder
-	var mu sync.Mutex
-	cmd.Stdout = writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return narration.Write(p)
-	})
+	narration := &testkit.Buffer{}
+	cmd.Stdout = narration
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -231,8 +227,6 @@ func runAndKill(t *testing.T, cfg string, codes []string, delay time.Duration) (
 	cmd.Wait()
 	stdin.Close()
 	<-logDone
-	mu.Lock()
-	defer mu.Unlock()
 	return committed, narration.String()
 }
 
@@ -258,7 +252,3 @@ func skipUnlessSelfExec(t testing.TB) {
 		t.Skipf("cannot run this test binary as a child process (under qemu-user without binfmt?): %v %s", err, out)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -18,6 +18,7 @@ import (
 
 	"wicket/cmd/wicketd/config"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
@@ -195,12 +196,8 @@ turnstile: {backend: sim}
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "gate.db"), LockTimeout: 2 * time.Second,
+	st := storetest.Open(t, store.Options{Path: filepath.Join(dir, "gate.db"), LockTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	b, err := readBatch(roots, filepath.Join(dir, "rev.cose"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 )
 
 // TestDisplayKiosk runs wicketd with the page on: an elderly voucher that
@@ -55,20 +56,25 @@ func writeAdminToken(t *testing.T, dir string) (yaml, page, metrics, admin strin
 // waitReady polls /healthz until the gate is ready.
 func waitReady(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // a ceiling: a gate under qemu-user on a busy machine starts slowly
-	for {
+	// 60 s is a ceiling: a gate under qemu-user on a busy machine starts slowly.
+	var last string
+	met := false
+	defer func() {
+		if !met {
+			t.Logf("last /healthz: %s", last)
+		}
+	}()
+	testkit.Eventually(t, base+"/healthz ready", 60*time.Second, func() bool {
 		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			last = err.Error()
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never ready: %v %v", err, resp)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		last = resp.Status
+		return resp.StatusCode == http.StatusOK
+	})
+	met = true
 }
 
 // post sends a JSON body to url with extra headers ("Host" sets the

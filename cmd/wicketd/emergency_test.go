@@ -24,7 +24,7 @@ func TestEmergencyAcknowledge(t *testing.T) {
 	cfgPath, f := gateFiles(t, dir)
 	surfaces, _, metricsAddr, adminAddr := writeAdminToken(t, dir)
 	appendConfig(t, cfgPath, surfaces)
-	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath)
+	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath, nil)
 	waitReady(t, "http://"+metricsAddr)
 
 	waitLine := func(want string) {

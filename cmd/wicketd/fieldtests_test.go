@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"wicket/device/gate/gatetest"
 )
 
 // TestFeedbackConfirmed: test-feedback plays each output alone and in
@@ -47,10 +48,10 @@ func TestFeedbackConfirmed(t *testing.T) {
 func TestInputsLive(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, _ := gateFiles(t, dir)
-	pins := map[string]*gpiotest.Pin{
-		"GPIO23": {N: "GPIO23", L: gpio.Low, EdgesChan: make(chan gpio.Level)},
-		"GPIO24": {N: "GPIO24", L: gpio.High, EdgesChan: make(chan gpio.Level)},
-		"GPIO22": {N: "GPIO22", L: gpio.High, EdgesChan: make(chan gpio.Level)},
+	pins := map[string]*gatetest.In{}
+	for name, l := range map[string]gpio.Level{"GPIO23": gpio.Low, "GPIO24": gpio.High, "GPIO22": gpio.High} {
+		pins[name] = gatetest.NewIn(name, nil)
+		pins[name].Set(l)
 	}
 	defer func(f func(string) gpio.PinIO) { lookupPin = f }(lookupPin)
 	lookupPin = func(name string) gpio.PinIO {

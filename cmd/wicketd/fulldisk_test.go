@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,11 +78,7 @@ func TestFullDiskAlerts(t *testing.T) {
 	})
 	stop()
 
-	st, err := store.Open(store.Options{Path: cfg.Path(cfg.Store.Path), LockTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{Path: cfg.Path(cfg.Store.Path), LockTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	var recovered bool
 	for _, ev := range allEvents(t, st) {
 		if ev.Reason == "store_writable" {
@@ -131,21 +126,25 @@ func runDaemon(t *testing.T, d *daemon, stdin io.Closer, after io.Closer) (done 
 // body; it fails the test after 20 s.
 func poll(t *testing.T, url string, ok func(code int, body string) bool) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var last string
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = string(b)
-			if ok(resp.StatusCode, last) {
-				return last
-			}
+	met := false
+	defer func() {
+		if !met {
+			t.Logf("GET %s: last body:\n%s", url, last)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("GET %s never gave what was expected; last body:\n%s", url, last)
-	return ""
+	}()
+	testkit.Eventually(t, "GET "+url+" to give what was expected", 20*time.Second, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = string(b)
+		return ok(resp.StatusCode, last)
+	})
+	met = true
+	return last
 }
 
 // TestOutboxFullAndForcedPassageAlerts: when the outbox reaches its bound
@@ -154,11 +153,7 @@ func poll(t *testing.T, url string, ok func(code int, body string) bool) string 
 // an alert event.
 func TestOutboxFullAndForcedPassageAlerts(t *testing.T) {
 	var logs testkit.Buffer
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "wicket.db"), LockTimeout: time.Second, MaxOutbox: 3, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, store.Options{LockTimeout: time.Second, MaxOutbox: 3, Logger: slog.New(slog.DiscardHandler)})
 	cfg := &config.Config{}
 	cfg.Store.MaxOutbox = 3
 	d := &daemon{cfg: cfg, st: st, id: "G1", venue: "V1", log: slog.New(slog.NewJSONHandler(&logs, nil))}

@@ -17,7 +17,9 @@ import (
 	"wicket/cmd/wicketd/config"
 	"wicket/decoder"
 	"wicket/device/gate"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/wire"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
@@ -59,11 +61,8 @@ func TestClockResetFromFile(t *testing.T) {
 	surfaces, _, metricsAddr, _ := writeAdminToken(t, dir)
 	appendConfig(t, cfgPath, surfaces)
 	ahead := time.Now().Add(25 * time.Hour).Truncate(time.Second)
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
+	st := storetest.Open(t, store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
 		MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := st.RaiseFloor(ahead); err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +127,12 @@ func TestClockResetFromFile(t *testing.T) {
 	if resets := eventDetails(t, path, "clock_reset"); len(resets) != 2 || !strings.HasPrefix(resets[0], "signed order 1: clock floor ") || !strings.HasPrefix(resets[1], "signed order 2: ") {
 		t.Errorf("access log clock resets %q; want orders 1 and 2", resets)
 	}
-	st, err = store.OpenReadOnly(path, 5*time.Second)
+	ro, err := store.OpenReadOnly(path, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if _, serial, _ := st.TrustDoc(store.TrustClockReset); serial != 2 {
+	defer ro.Close()
+	if _, serial, _ := ro.TrustDoc(store.TrustClockReset); serial != 2 {
 		t.Errorf("stored reset serial %d; want 2", serial)
 	}
 }
@@ -142,10 +141,7 @@ func TestClockResetFromFile(t *testing.T) {
 // access log's events with the reason.
 func eventDetails(t *testing.T, path, reason string) []string {
 	t.Helper()
-	st, err := store.Open(store.Options{Path: path, LockTimeout: 5 * time.Second, MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, store.Options{Path: path, LockTimeout: 5 * time.Second, MaxEvents: 1000, MaxOutbox: 1000, Logger: slog.New(slog.DiscardHandler)})
 	defer st.Close()
 	var out []string
 	for _, ev := range allEvents(t, st) {
@@ -157,9 +153,9 @@ func eventDetails(t *testing.T, path, reason string) []string {
 }
 
 // startSimDaemon runs the gate of cfgPath in this process on simulated
-// hardware, its display narration in lines; it returns once the
-// simulated gate is open.
-func startSimDaemon(t *testing.T, cfgPath string) (cfg *config.Config, d *daemon, sim *gate.Sim, lines chan string, stdin io.WriteCloser, stop func()) {
+// hardware, its display narration in lines and its log written to logw
+// (discarded if nil); it returns once the simulated gate is open.
+func startSimDaemon(t *testing.T, cfgPath string, logw io.Writer) (cfg *config.Config, d *daemon, sim *gate.Sim, lines chan string, stdin io.WriteCloser, stop func()) {
 	t.Helper()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -175,7 +171,11 @@ func startSimDaemon(t *testing.T, cfgPath string) (cfg *config.Config, d *daemon
 		}
 	}()
 	sims := make(chan *gate.Sim, 1)
-	d = &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: slog.New(slog.DiscardHandler), stdin: stdinR, stdout: narrW,
+	log := slog.New(slog.DiscardHandler)
+	if logw != nil {
+		log = slog.New(slog.NewTextHandler(logw, nil))
+	}
+	d = &daemon{cfgPath: cfgPath, cfg: cfg, level: new(slog.LevelVar), log: log, stdin: stdinR, stdout: narrW,
 		onSim: func(s *gate.Sim) { sims <- s }}
 	d.cfgHash.Store(ptr(fileHash(cfgPath)))
 	done, stop := runDaemon(t, d, stdinW, narrW)
@@ -198,16 +198,11 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 	b, cfgPath, f := syncGate(t, func(string, *verifiertest.Fixture, string) string {
 		return "reconnect_min: 100ms, reconnect_max: 1s"
 	})
-	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath)
+	logs := &testkit.Buffer{}
+	cfg, d, sim, lines, stdinW, stop := startSimDaemon(t, cfgPath, logs)
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testkit.Eventually(t, what, 20*time.Second, cond)
 	}
 	waitLine := func(want string) {
 		t.Helper()
@@ -270,6 +265,11 @@ func TestEmergencyAckOverMQTT(t *testing.T) {
 	first := signOrder(t, f.Root, verifier.OrderEmergencyAck, 1, time.Time{}, g1)
 	publish(first)
 	eventually("the acknowledge used up", func() bool { return lastAck() == 1 })
+	// The order is stored before the gate's acknowledge path runs: clearing
+	// the alarm in between would let this first order lock the gate.
+	eventually("the acknowledge refused by the gate", func() bool {
+		return strings.Contains(logs.String(), "emergency acknowledge refused")
+	})
 	free("signed acknowledge while the alarm is on")
 
 	sim.Emergency.Set(false)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -130,8 +132,13 @@ sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_
 
 	cmd := selfExec("run", "-config", cfgPath)
 	stdin, _ := cmd.StdinPipe()
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &testkit.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	defer func() {
+		if t.Failed() {
+			t.Logf("wicketd log:\n%s", logs.String())
+		}
+	}()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -141,19 +148,11 @@ sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_
 		// A denied code and a garbage line too: they are logged as well.
 		io.WriteString(stdin, c[:len(c)-9]+"\n")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, fmt.Sprintf("%d decisions at the broker", 2*len(codes)), 30*time.Second, func() bool {
 		mu.Lock()
-		n := decisions
-		mu.Unlock()
-		if n >= 2*len(codes) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d decisions reached the broker; log:\n%s", n, 2*len(codes), logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return decisions >= 2*len(codes)
+	})
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wicketd after SIGTERM: %v\n%s", err, logs.String())
@@ -167,7 +166,7 @@ sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for where, data := range map[string][]byte{"store file": store, "log": logs.Bytes(), "broker": published.Bytes()} {
+	for where, data := range map[string][]byte{"store file": store, "log": []byte(logs.String()), "broker": published.Bytes()} {
 		for _, s := range secret {
 			if bytes.Contains(data, []byte(s)) {
 				t.Errorf("%s holds %q", where, s)
@@ -181,5 +180,5 @@ sync: {enabled: true, fleet: priv, broker: "`+b.URL()+`", status_every: 1s, ack_
 			}
 		}
 	}
-	t.Logf("searched %d bytes of store, %d of log, %d published for %d strings", len(store), logs.Len(), published.Len(), len(secret))
+	t.Logf("searched %d bytes of store, %d of log, %d published for %d strings", len(store), len(logs.String()), published.Len(), len(secret))
 }

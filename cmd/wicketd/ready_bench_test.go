@@ -20,6 +20,7 @@ import (
 
 	"wicket/decoder"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/verifier"
 )
 
@@ -125,10 +126,7 @@ func median(v []float64) float64 {
 // fillStatements installs a snapshot of n statements, the mix of the
 // revset benchmarks: 3/5 revocations, 1/5 colour, 1/5 void-before.
 func fillStatements(b *testing.B, path string, n int) {
-	st, err := store.Open(store.Options{Path: path})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := storetest.Open(b, store.Options{Path: path})
 	defer st.Close()
 	now := time.Now()
 	w, err := st.NewSnapshot(1, now.Add(-time.Minute), now)

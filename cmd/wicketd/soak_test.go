@@ -35,6 +35,7 @@ import (
 	"wicket/sync/collector"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/wire/wiretest"
 	"wicket/verifier/verifiertest"
 )
@@ -308,11 +309,8 @@ log: {level: info, format: json}
 	<-logDone
 
 	// Records: the store against PostgreSQL.
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
+	st := storetest.Open(t, store.Options{Path: filepath.Join(dir, "wicket.db"), LockTimeout: 5 * time.Second,
 		MaxEvents: 1_000_000, MaxOutbox: 200_000, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("reopen the store: %v", err)
-	}
 	evs := allEvents(t, st)
 	pending, err := st.Outbox(0, 1000)
 	if err != nil {

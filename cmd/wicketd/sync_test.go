@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -74,19 +75,11 @@ func TestDaemonSync(t *testing.T) {
 	}
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testkit.Eventually(t, what, 20*time.Second, func() bool {
 			mu.Lock()
-			ok := cond()
-			mu.Unlock()
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return cond()
+		})
 	}
 	eventually("3 allowed decisions at the collector", func() bool {
 		n := 0

@@ -3,52 +3,28 @@ package main
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/cmd/wicketd/config"
 	"wicket/cmd/wicketd/display"
 	"wicket/cmd/wicketd/loop"
+	"wicket/device/gate/gatetest"
+	"wicket/internal/testkit"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 )
-
-// lineSignal keeps the log and sends each line containing want on ch.
-type lineSignal struct {
-	mu   sync.Mutex
-	b    strings.Builder
-	want []string
-	ch   chan string
-}
-
-func (l *lineSignal) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(p)
-	for _, w := range l.want {
-		if strings.Contains(string(p), w) {
-			l.ch <- w
-		}
-	}
-	return len(p), nil
-}
 
 // TestTamperAlert: with turnstile.tamper set, opening the enclosure is an
 // ALERT in the log, an alert record (so it goes to the fleet's alert
 // topic) and wicket_tamper_active 1; closing it records tamper_cleared
 // and sets the gauge to 0.
 func TestTamperAlert(t *testing.T) {
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "wicket.db"), LockTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	pin := &gpiotest.Pin{N: "GPIO22", L: gpio.Low}
+	st := storetest.Open(t, store.Options{LockTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	pin := gatetest.NewPolledIn("GPIO22", nil)
 	defer func(f func(string) gpio.PinIO) { lookupPin = f }(lookupPin)
 	lookupPin = func(name string) gpio.PinIO {
 		if name == "GPIO22" {
@@ -57,7 +33,7 @@ func TestTamperAlert(t *testing.T) {
 		return nil
 	}
 	const opened, closed = `"msg":"ALERT","reason":"tamper"`, `"msg":"tamper cleared`
-	logs := &lineSignal{want: []string{opened, closed}, ch: make(chan string, 4)}
+	logs := &testkit.Buffer{}
 	cfg := &config.Config{}
 	cfg.Turnstile.Backend = "gpio"
 	cfg.Turnstile.Tamper.Name = "GPIO22"
@@ -82,20 +58,16 @@ func TestTamperAlert(t *testing.T) {
 			t.Errorf("watchTamper = %v", err)
 		}
 	}()
-	wait := func(what string) {
+	wait := func(what, notYet string) {
 		t.Helper()
-		select {
-		case got := <-logs.ch:
-			if got != what {
-				t.Fatalf("log line %q; want %q", got, what)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no log line %q", what)
+		testkit.Eventually(t, "log line "+what, 10*time.Second, func() bool { return strings.Contains(logs.String(), what) })
+		if notYet != "" && strings.Contains(logs.String(), notYet) {
+			t.Fatalf("log has %q before it should:\n%s", notYet, logs.String())
 		}
 	}
 
-	pin.Out(gpio.High)
-	wait(opened)
+	pin.Set(gpio.High)
+	wait(opened, closed)
 	if m := metric(); m != "wicket_tamper_active 1" {
 		t.Errorf("metric with the enclosure open: %s; want wicket_tamper_active 1", m)
 	}
@@ -103,8 +75,11 @@ func TestTamperAlert(t *testing.T) {
 	if len(evs) != 1 || evs[0].Type != store.TypeAlert || evs[0].Reason != "tamper" || !loop.IsAlert(evs[0]) {
 		t.Fatalf("records after the enclosure opened = %+v; want one tamper alert", evs)
 	}
-	pin.Out(gpio.Low)
-	wait(closed)
+	pin.Set(gpio.Low)
+	wait(closed, "")
+	if n := strings.Count(logs.String(), opened); n != 1 {
+		t.Errorf("%d tamper ALERT lines for one opening; want 1", n)
+	}
 	if m := metric(); m != "wicket_tamper_active 0" {
 		t.Errorf("metric with the enclosure closed: %s; want wicket_tamper_active 0", m)
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // openThermometer builds the thermometer the config names, or returns nil
-// for type none. The monitor is not running yet.
+// for type none. The monitor is not running yet; the returned close stops
+// the sensor and waits for what it runs (a serial thermometer's source).
 func (d *daemon) openThermometer() (*thermo.Monitor, func(), error) {
 	c := d.cfg.Thermo
 	corr := thermo.Correction{Emissivity: c.Emissivity, Offset: c.Offset}
@@ -51,7 +52,12 @@ func (d *daemon) openThermometer() (*thermo.Monitor, func(), error) {
 		closeBus := func() { bus.Close() }
 		return thermo.NewMonitor(s, c.Poll, stale), closeBus, nil
 	}
-	return thermo.NewMonitor(s, c.Poll, stale), func() { s.Close() }, nil
+	closeSensor := func() {
+		if err := s.Close(); err != nil {
+			d.log.Warn("close thermometer", "err", err)
+		}
+	}
+	return thermo.NewMonitor(s, c.Poll, stale), closeSensor, nil
 }
 
 // watchThermometer counts sensor faults in wicket_device_errors_total and

@@ -2,6 +2,7 @@ package thermo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -17,27 +18,32 @@ import (
 type LineSensor struct {
 	frames chan device.Scan
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed once the source's Run has returned
+	err    error         // what Run returned; read only after done
 	corr   Correction
 }
 
-// NewLineSensor starts src. Emissivity does not apply (such a thermometer
-// reports a body temperature already); Offset does.
+// NewLineSensor starts src in a goroutine the sensor owns until Close.
+// Emissivity does not apply (such a thermometer reports a body
+// temperature already); Offset does.
 func NewLineSensor(src device.Source, corr Correction) *LineSensor {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &LineSensor{frames: make(chan device.Scan, 4), cancel: cancel, done: make(chan error, 1), corr: corr}
-	go func() { s.done <- src.Run(ctx, s.frames) }()
+	s := &LineSensor{frames: make(chan device.Scan, 4), cancel: cancel, done: make(chan struct{}), corr: corr}
+	go func() {
+		defer close(s.done)
+		s.err = src.Run(ctx, s.frames)
+	}()
 	return s
 }
 
-// Read waits for the next line and parses it.
+// Read waits for the next line and parses it. Once the source has ended
+// it returns an error wrapping ErrFault at once.
 func (s *LineSensor) Read(ctx context.Context) (float64, bool, error) {
 	select {
 	case <-ctx.Done():
 		return 0, false, ctx.Err()
-	case err := <-s.done:
-		s.done <- err
-		return 0, false, fmt.Errorf("%w: thermometer source ended: %v", ErrFault, err)
+	case <-s.done:
+		return 0, false, fmt.Errorf("%w: thermometer source ended: %v", ErrFault, s.err)
 	case f := <-s.frames:
 		c, err := ParseLine(f.Payload)
 		if err != nil {
@@ -47,10 +53,16 @@ func (s *LineSensor) Read(ctx context.Context) (float64, bool, error) {
 	}
 }
 
-// Close stops the source.
+// Close stops the source and waits until its goroutine has ended. It
+// returns the error the source ended with, if that was not the stop
+// itself; calling it again returns the same.
 func (s *LineSensor) Close() error {
 	s.cancel()
-	return nil
+	<-s.done
+	if errors.Is(s.err, context.Canceled) {
+		return nil
+	}
+	return s.err
 }
 
 var lineRE = regexp.MustCompile(`(-?\d{1,3}(?:[.,]\d{1,3})?)\s*(?:°|deg|º)?\s*([CcFf])?\b`)

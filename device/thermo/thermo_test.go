@@ -234,3 +234,41 @@ func TestMonitorFaultAndStale(t *testing.T) {
 		t.Errorf("silent sensor: %v; want ErrStale", err)
 	}
 }
+
+// sourceFunc is a device.Source made of its Run.
+type sourceFunc func(ctx context.Context, out chan<- device.Scan) error
+
+func (f sourceFunc) Run(ctx context.Context, out chan<- device.Scan) error { return f(ctx, out) }
+
+// TestLineSensorClose: Close returns only once the source's goroutine has
+// ended, and a source that ends by itself is a fault for Read and its
+// error for Close.
+func TestLineSensorClose(t *testing.T) {
+	ended := make(chan struct{})
+	s := NewLineSensor(sourceFunc(func(ctx context.Context, _ chan<- device.Scan) error {
+		defer close(ended)
+		<-ctx.Done()
+		return ctx.Err()
+	}), Correction{})
+	if err := s.Close(); err != nil {
+		t.Errorf("Close = %v; want nil for a source stopped by Close", err)
+	}
+	select {
+	case <-ended:
+	default:
+		t.Fatal("Close returned while the source was still running")
+	}
+
+	unplugged := errors.New("unplugged")
+	s = NewLineSensor(sourceFunc(func(context.Context, chan<- device.Scan) error { return unplugged }), Correction{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 2 {
+		if _, _, err := s.Read(ctx); !errors.Is(err, ErrFault) {
+			t.Errorf("Read after the source ended = %v; want a fault", err)
+		}
+	}
+	if err := s.Close(); !errors.Is(err, unplugged) {
+		t.Errorf("Close = %v; want the source's error", err)
+	}
+}

@@ -26,11 +26,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/decoder"
+	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -169,11 +171,7 @@ func TestFleetSim(t *testing.T) {
 	gates := make([]*simGate, n)
 	for i := range gates {
 		id := ids[i]
-		st, err := store.Open(store.Options{Path: filepath.Join(dir, id+".db"), Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := storetest.Open(t, store.Options{Path: filepath.Join(dir, id+".db"), Logger: quiet})
 		for range perGate {
 			ev := store.Event{Type: "decision", At: time.Now(), Gate: id, Venue: "SIM", Allow: true, Reason: "ok"}
 			if _, err := st.Append(&ev, 0); err != nil {
@@ -209,34 +207,25 @@ func TestFleetSim(t *testing.T) {
 		var arrivals []time.Duration
 		deadline := time.Now().Add(timeout)
 		for _, g := range gates {
-			for {
-				if at, ok := g.at(version); ok {
+			testkit.Eventually(t, fmt.Sprintf("gate %s at version %d", g.id, version), time.Until(deadline), func() bool {
+				at, ok := g.at(version)
+				if ok {
 					arrivals = append(arrivals, at.Sub(t0))
-					break
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("gate %s at version %d after %v; want %d", g.id, g.st.Info().Version, timeout, version)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+				return ok
+			})
 		}
 		return arrivals
 	}
 
 	// Collector throughput: the backlog of every gate into PostgreSQL.
 	var stored int
-	for {
+	testkit.Eventually(t, fmt.Sprintf("%d records stored within 10 minutes of the start", total), 10*time.Minute-time.Since(started), func() bool {
 		if err := pool.QueryRow(ctx, "SELECT count(*) FROM wicket_records WHERE venue = 'SIM'").Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
-		if stored >= total {
-			break
-		}
-		if time.Since(started) > 10*time.Minute {
-			t.Fatalf("%d of %d records stored after 10 minutes", stored, total)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return stored >= total
+	})
 	var writeSpan float64
 	if err := pool.QueryRow(ctx, "SELECT extract(epoch FROM max(received_at) - min(received_at)) FROM wicket_records WHERE venue = 'SIM'").Scan(&writeSpan); err != nil {
 		t.Fatal(err)
@@ -263,17 +252,10 @@ func TestFleetSim(t *testing.T) {
 
 	outboxesEmpty := func() {
 		for _, g := range gates {
-			deadline := time.Now().Add(time.Minute)
-			for {
+			testkit.Eventually(t, "gate "+g.id+"'s outbox empty after PostgreSQL had every record", time.Minute, func() bool {
 				s, _ := g.st.Stats()
-				if s.Outbox == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("gate %s still has %d records in its outbox a minute after PostgreSQL had them all", g.id, s.Outbox)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return s.Outbox == 0
+			})
 		}
 	}
 	outboxesEmpty()
@@ -302,18 +284,12 @@ func TestFleetSim(t *testing.T) {
 	outage := time.Now()
 	broker.Start()
 	total += n * extra
-	for {
+	testkit.Eventually(t, fmt.Sprintf("%d records stored within 10 minutes of the broker coming back", total), 10*time.Minute, func() bool {
 		if err := pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT (gate, seq)) FROM wicket_records WHERE venue = 'SIM'").Scan(&stored, &distinct); err != nil {
 			t.Fatal(err)
 		}
-		if stored >= total {
-			break
-		}
-		if time.Since(outage) > 10*time.Minute {
-			t.Fatalf("%d of %d records stored 10 minutes after the broker came back", stored, total)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return stored >= total
+	})
 	recovered := time.Since(outage)
 	if distinct != total || stored != total {
 		t.Fatalf("after the outage PostgreSQL holds %d rows, %d distinct; want %d", stored, distinct, total)

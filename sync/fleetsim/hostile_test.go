@@ -5,18 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -73,11 +74,7 @@ func newHostileFleet(t *testing.T, gate string) *hostileFleet {
 	}
 	go func() { h.col.Run(ctx); close(done) }()
 
-	h.st, err = store.Open(store.Options{Path: filepath.Join(t.TempDir(), "gate.db"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.st.Close() })
+	h.st = storetest.Open(t, store.Options{Logger: quiet})
 	v, _ := verifier.New(verifier.NewTrustedClock(h.f.Clock, time.Time{}), h.st, &h.f.Policy)
 	h.tr = trust.New(h.f.Roots(), h.st, v, quiet)
 	h.anon = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(h.broker.URL()).SetClientID("anonymous"))
@@ -113,13 +110,7 @@ func (h *hostileFleet) startGate() {
 
 func (h *hostileFleet) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(h.t, what, 30*time.Second, cond)
 }
 
 // append commits n decisions at the gate.
@@ -174,12 +165,10 @@ func (h *hostileFleet) restartAndRevoke() int64 {
 	reconnected := time.Now()
 	received := h.proxy.Stats().BytesDown - before
 	key := h.revoke()
-	for ok := false; !ok; ok, _ = h.st.Revoked([]byte(key)) {
-		if time.Since(reconnected) > 2*time.Second {
-			h.t.Fatalf("the revocation published after the reconnect is not in force after 2 s (version %d, want %d)", h.st.Info().Version, h.version)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(h.t, fmt.Sprintf("the revocation published after the reconnect in force (version %d)", h.version), 2*time.Second-time.Since(reconnected), func() bool {
+		ok, _ := h.st.Revoked([]byte(key))
+		return ok
+	})
 	h.t.Logf("next genuine revocation in force %v after the reconnect", time.Since(reconnected).Round(time.Millisecond))
 	return received
 }

@@ -14,11 +14,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/mqtttest"
 	"wicket/sync/store"
+	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -158,11 +160,7 @@ func TestNetworkFaults(t *testing.T) {
 	}
 	wg.Go(func() { col.Run(ctx) })
 
-	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "gate.db"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() }) // after the deferred stops: the sync uses it to the end
+	st := storetest.Open(t, store.Options{Logger: quiet}) // closed at cleanup, after the deferred stops: the sync uses it to the end
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, quiet)
 	gs, err := mqttsync.New(mqttsync.Config{
@@ -186,13 +184,15 @@ func TestNetworkFaults(t *testing.T) {
 	eventually := func(what string, within time.Duration, cond func() bool) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for !cond() {
-			if time.Since(start) > within {
-				t.Fatalf("timed out after %v waiting for %s; gate %+v; collector %+v; proxy %+v\nbroker log:\n%s",
-					within, what, gs.State(), col.Stats(), proxy.Stats(), broker.Log())
+		met := false
+		defer func() {
+			if !met {
+				t.Logf("waiting for %s: gate %+v; collector %+v; proxy %+v\nbroker log:\n%s",
+					what, gs.State(), col.Stats(), proxy.Stats(), broker.Log())
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		}()
+		testkit.Eventually(t, what, within, cond)
+		met = true
 		return time.Since(start)
 	}
 	caughtUp := func(what string) time.Duration {

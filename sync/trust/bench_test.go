@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"wicket/decoder"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
@@ -58,7 +60,7 @@ func BenchmarkSnapshotParts(b *testing.B) {
 			b.Fatal(err)
 		}
 		a := New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
-		a.now = func() time.Time { return now }
+		a.clk = clockwork.NewFakeClockAt(now)
 		b.StartTimer()
 		start := time.Now()
 		for i, d := range docs {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"wicket/internal/clock"
 	"wicket/sync/store"
 	"wicket/verifier"
 )
@@ -68,7 +69,7 @@ type Applier struct {
 	st    *store.Store
 	v     *verifier.Verifier
 	log   *slog.Logger
-	now   func() time.Time // wall clock: assembly timestamps only, never expiry
+	clk   clock.Clock // wall clock: assembly timestamps and install time only, never expiry
 
 	// OnChange, if set, is called after something was installed.
 	OnChange func()
@@ -103,7 +104,7 @@ type assembly struct {
 
 // New returns an Applier.
 func New(roots verifier.RootKeys, st *store.Store, v *verifier.Verifier, log *slog.Logger) *Applier {
-	return &Applier{roots: roots, st: st, v: v, log: log.With("component", "trust"), now: time.Now, pending: map[uint64]*verifier.Batch{}}
+	return &Applier{roots: roots, st: st, v: v, log: log.With("component", "trust"), clk: clock.Real(), pending: map[uint64]*verifier.Batch{}}
 }
 
 // Stats returns the counters.
@@ -262,7 +263,7 @@ func (a *Applier) partLocked(b *verifier.Batch, source string) (Result, error) {
 		if err != nil {
 			return Refused, err
 		}
-		now := a.now()
+		now := a.clk.Now()
 		a.asm = &assembly{Assembly: Assembly{Version: b.Version, Of: b.Parts, Started: now}, issuedAt: b.IssuedAt, have: make([]bool, b.Parts), w: w}
 	}
 	cur := a.asm
@@ -272,14 +273,14 @@ func (a *Applier) partLocked(b *verifier.Batch, source string) (Result, error) {
 	}
 	cur.have[b.Part] = true
 	cur.Have++
-	cur.LastPartAt = a.now()
+	cur.LastPartAt = a.clk.Now()
 	if cur.Have < cur.Of {
 		a.stats.Held++
 		a.log.Debug("snapshot part stored", "version", b.Version, "part", b.Part, "have", cur.Have, "of", cur.Of, "source", source)
 		return Held, nil
 	}
 	a.asm = nil
-	start := time.Now()
+	start := a.clk.Now()
 	if err := cur.w.Commit(); err != nil {
 		if errors.Is(err, verifier.ErrTrustVersion) {
 			a.stats.Stale++
@@ -294,7 +295,7 @@ func (a *Applier) partLocked(b *verifier.Batch, source string) (Result, error) {
 			delete(a.pending, v)
 		}
 	}
-	a.log.Info("multi-part snapshot applied", "version", b.Version, "parts", cur.Of, "collected_in", cur.LastPartAt.Sub(cur.Started).Round(time.Millisecond), "install", time.Since(start).Round(time.Millisecond), "source", source)
+	a.log.Info("multi-part snapshot applied", "version", b.Version, "parts", cur.Of, "collected_in", cur.LastPartAt.Sub(cur.Started).Round(time.Millisecond), "install", a.clk.Since(start).Round(time.Millisecond), "source", source)
 	return Applied, nil
 }
 

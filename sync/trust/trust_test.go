@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"wicket/decoder"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
@@ -28,7 +30,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	a := New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
-	a.now = func() time.Time { return verifiertest.Epoch }
+	a.clk = clockwork.NewFakeClockAt(verifiertest.Epoch)
 	f.Verifier = v
 	return &rig{f: f, st: st, a: a}
 }
@@ -301,7 +303,8 @@ func TestClockAheadAtApply(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
-			r.a.now = r.f.Clock.Now // the gate's wall clock, as in wicketd
+			wall := clockwork.NewFakeClockAt(verifiertest.Epoch)
+			r.a.clk = wall // the gate's wall clock, as in wicketd: moved with r.f.Clock
 			if res, err := r.a.KeySet(r.f.KeySetDoc, "test"); res != Applied {
 				t.Fatalf("key set: %v, %v", res, err)
 			}
@@ -318,6 +321,7 @@ func TestClockAheadAtApply(t *testing.T) {
 			}
 
 			r.f.Clock.Set(verifiertest.Epoch.Add(31 * 24 * time.Hour))
+			wall.Advance(31 * 24 * time.Hour)
 			docs := tc.docs(t, r)
 			for i, doc := range docs {
 				want := Held

@@ -128,7 +128,8 @@ type Set struct {
 	merging   atomic.Bool
 	mergeErr  atomic.Pointer[error]
 	wg        sync.WaitGroup
-	recovered []string // under mu
+	retiring  sync.WaitGroup // files replaced while open; Close waits for them
+	recovered []string       // under mu
 }
 
 var _ verifier.Status = (*Set)(nil)
@@ -350,8 +351,8 @@ func (s *Set) dropDamaged(f *File, err error) {
 		s.log, s.logSize = lf, size
 	}
 	s.view.Store(&view{})
+	s.retiring.Go(f.retire)
 	s.mu.Unlock()
-	go f.retire()
 	if e := errors.Join(merr, lerr); e != nil {
 		s.o.Logger.Error("revset: dropping a damaged snapshot", "err", e)
 	}
@@ -827,6 +828,7 @@ func (s *Set) Close() error {
 	if f := s.view.Load().file; f != nil {
 		f.retire()
 	}
+	s.retiring.Wait()
 	return err
 }
 
@@ -969,7 +971,7 @@ func (w *SnapshotWriter) Commit() error {
 	}
 	s.view.Store(&view{file: nf, info: verifier.StatusInfo{Version: w.version, IssuedAt: w.issuedAt}})
 	if old.file != nil {
-		go old.file.retire()
+		s.retiring.Go(old.file.retire)
 	}
 	return lerr
 }

@@ -594,10 +594,8 @@ func (f *Fetcher) fromBroker(ctx context.Context, m *Manifest, from int, why str
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		clock.Sleep(wctx, f.clk, f.cfg.FallbackWait)
-		cancel()
-	}()
+	limit := f.clk.AfterFunc(f.cfg.FallbackWait, cancel)
+	defer limit.Stop()
 	var handErr error
 	mismatched := 0
 	start := f.clk.Now()

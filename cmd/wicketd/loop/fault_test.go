@@ -6,51 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/decoder"
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
 	"wicket/verifier"
 )
-
-var errPinDead = errors.New("gpio: write refused")
-
-// flakyPin is a gpio.PinIO whose writes fail while dead is set, or after
-// failAfter more successful writes.
-type flakyPin struct {
-	gpio.PinIO
-	dead      atomic.Bool
-	failAfter atomic.Int64 // -1: off
-}
-
-func newFlakyPin() *flakyPin {
-	p := &flakyPin{PinIO: &gpiotest.Pin{N: "RELAY"}}
-	p.failAfter.Store(-1)
-	return p
-}
-
-func (p *flakyPin) Out(l gpio.Level) error {
-	if n := p.failAfter.Load(); n == 0 {
-		p.dead.Store(true)
-		p.failAfter.Store(-1)
-	} else if n > 0 {
-		p.failAfter.Add(-1)
-	}
-	if p.dead.Load() {
-		return errPinDead
-	}
-	return p.PinIO.Out(l)
-}
-
-func (p *flakyPin) level() gpio.Level { return p.PinIO.Read() }
 
 // TestRelayFaultDuringAllowedCode: the relay's GPIO fails while the loop
 // handles an allowed code. The decision is already durable; the turnstile
@@ -60,7 +28,7 @@ func (p *flakyPin) level() gpio.Level { return p.PinIO.Read() }
 // the next allowed code opens and relocks the gate normally.
 func TestRelayFaultDuringAllowedCode(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
-	pin := newFlakyPin()
+	pin := gatetest.NewOut("RELAY", nil)
 	logs := &testkit.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: 10 * time.Millisecond, PassageTimeout: time.Second},
@@ -94,13 +62,13 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 	ctx := context.Background()
 
 	// Dead before the code: the relay never energises.
-	pin.dead.Store(true)
+	pin.SetDead(true)
 	res := l.Handle(ctx, r.scan(code()))
 	if !res.Decision.Allow || res.Seq == 0 || res.Passage != gate.PassageError {
 		t.Fatalf("dead relay: allow %v seq %d passage %v; want the committed allow with a passage error", res.Decision.Allow, res.Seq, res.Passage)
 	}
-	if pin.level() != gpio.Low || ts.Unlocked() {
-		t.Errorf("dead relay: level %v, Unlocked %v; want locked", pin.level(), ts.Unlocked())
+	if pin.Level() != gpio.Low || ts.Unlocked() {
+		t.Errorf("dead relay: level %v, Unlocked %v; want locked", pin.Level(), ts.Unlocked())
 	}
 	if d := passage(res.Seq); d != "error" {
 		t.Errorf("dead relay: passage event %q; want error", d)
@@ -108,8 +76,8 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 
 	// Dies between unlock and lock: the lock write and the safe-state
 	// retry fail.
-	pin.dead.Store(false)
-	pin.failAfter.Store(1)
+	pin.SetDead(false)
+	pin.DieAfter(1)
 	res = l.Handle(ctx, r.scan(code()))
 	if !res.Decision.Allow || res.Passage != gate.PassageError {
 		t.Fatalf("relay died in the pulse: allow %v passage %v; want allowed with a passage error", res.Decision.Allow, res.Passage)
@@ -120,18 +88,18 @@ func TestRelayFaultDuringAllowedCode(t *testing.T) {
 	if d := passage(res.Seq); d != "error" {
 		t.Errorf("relay died in the pulse: passage event %q; want error", d)
 	}
-	if pin.level() == gpio.High {
+	if pin.Level() == gpio.High {
 		t.Log("known: the relay is still energised after the failed lock; see device/gate TestTurnstileRelayDeadThenBack")
 	}
 
 	// Back: the next allowed code drives the relay and relocks it.
-	pin.dead.Store(false)
+	pin.SetDead(false)
 	res = l.Handle(ctx, r.scan(code()))
 	if !res.Decision.Allow || res.Passage != gate.PassageUnknown {
 		t.Fatalf("relay back: allow %v passage %v; want allowed, passage unknown", res.Decision.Allow, res.Passage)
 	}
-	if pin.level() != gpio.Low || ts.Unlocked() {
-		t.Errorf("relay back: level %v, Unlocked %v; want locked after the pulse", pin.level(), ts.Unlocked())
+	if pin.Level() != gpio.Low || ts.Unlocked() {
+		t.Errorf("relay back: level %v, Unlocked %v; want locked after the pulse", pin.Level(), ts.Unlocked())
 	}
 	if d := passage(res.Seq); d != "unknown" {
 		t.Errorf("relay back: passage event %q; want unknown", d)
@@ -264,19 +232,19 @@ func TestCommitFailsAfterOpen(t *testing.T) {
 		t.Fatalf("scan whose commit failed: allow %v seq %d opened %v committed %v; want opened, not committed",
 			res.Decision.Allow, res.Seq, res.Opened, res.Committed)
 	}
-	if hi, ok := r.relay.firstHighAfter(res.ScanAt); !ok {
+	if hi, ok := firstHighAfter(r.relay, res.ScanAt); !ok {
 		t.Errorf("relay not energised for the scan whose commit failed (%v)", hi)
 	}
 	if len(failed) < 2 || failed[0].Type != "decision" || failed[1].Type != "decision" || failed[1].Voucher != failed[0].Voucher {
 		t.Errorf("Observer.Recorded saw failures %+v; want the decision, then its second try", failed)
 	}
 
-	before := len(r.relay.log())
+	before := len(r.relay.Writes())
 	den := r.loop.Handle(context.Background(), r.scan(code("next-on-full-disk")))
 	if den.Decision.Allow || den.Decision.Reason != verifier.ReasonInternal || den.Seq != 0 {
 		t.Errorf("next scan on the full disk: %+v seq %d; want denied internal_error", den.Decision, den.Seq)
 	}
-	if len(r.relay.log()) != before {
+	if len(r.relay.Writes()) != before {
 		t.Error("relay moved for a scan that could not be recorded")
 	}
 
@@ -285,7 +253,7 @@ func TestCommitFailsAfterOpen(t *testing.T) {
 	if !ok.Decision.Allow || ok.Seq == 0 {
 		t.Fatalf("after freeing space: %+v seq %d; want allowed and committed", ok.Decision, ok.Seq)
 	}
-	if hi, _ := r.relay.firstHighAfter(ok.ScanAt); hi.Before(ok.Committed) {
+	if hi, _ := firstHighAfter(r.relay, ok.ScanAt); hi.Before(ok.Committed) {
 		t.Errorf("after a failure the relay was energised at %v, before the commit at %v", hi, ok.Committed)
 	}
 	if h := r.st.CommitHealth(); h.Err != nil {

@@ -12,49 +12,22 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"wicket/decoder"
 	"wicket/device"
 	"wicket/device/gate"
+	"wicket/device/gate/gatetest"
 	"wicket/internal/testkit"
 	"wicket/sync/store"
 	"wicket/verifier"
 	"wicket/verifier/verifiertest"
 )
 
-// relayPin is a gpiotest pin that records when each level was written.
-type relayPin struct {
-	*gpiotest.Pin
-	mu     sync.Mutex
-	writes []levelAt
-}
-
-type levelAt struct {
-	l  gpio.Level
-	at time.Time
-}
-
-var _ gpio.PinOut = (*relayPin)(nil)
-
-func (p *relayPin) Out(l gpio.Level) error {
-	p.mu.Lock()
-	p.writes = append(p.writes, levelAt{l, time.Now()})
-	p.mu.Unlock()
-	return p.Pin.Out(l)
-}
-
-func (p *relayPin) log() []levelAt {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]levelAt(nil), p.writes...)
-}
-
-// firstHighAfter returns when the relay was first energised at or after t.
-func (p *relayPin) firstHighAfter(t time.Time) (time.Time, bool) {
-	for _, w := range p.log() {
-		if w.l == gpio.High && !w.at.Before(t) {
-			return w.at, true
+// firstHighAfter returns when relay was first energised at or after t.
+func firstHighAfter(relay *gatetest.Out, t time.Time) (time.Time, bool) {
+	for _, w := range relay.Writes() {
+		if w.L == gpio.High && !w.At.Before(t) {
+			return w.At, true
 		}
 	}
 	return time.Time{}, false
@@ -63,7 +36,7 @@ func (p *relayPin) firstHighAfter(t time.Time) (time.Time, bool) {
 type rig struct {
 	f     *verifiertest.Fixture
 	st    *store.Store
-	relay *relayPin
+	relay *gatetest.Out
 	ts    *gate.Turnstile
 	loop  *Loop
 }
@@ -100,7 +73,7 @@ func newRigKeyed(t testing.TB, dir string, pulse time.Duration, holdOff time.Dur
 	if err := v.InstallKeySet(f.KeySet); err != nil {
 		t.Fatal(err)
 	}
-	relay := &relayPin{Pin: &gpiotest.Pin{N: "RELAY"}}
+	relay := gatetest.NewOut("RELAY", nil)
 	ts, err := gate.NewTurnstile(gate.TurnstileConfig{RelayPin: "RELAY", Mode: gate.RelayPulse, PulseWidth: pulse, PassageTimeout: time.Second},
 		gate.TurnstilePins{Relay: relay}, gate.Options{})
 	if err != nil {
@@ -182,14 +155,14 @@ func TestLoop(t *testing.T) {
 	if !res.Decision.Allow || res.Seq == 0 {
 		t.Fatalf("good voucher: %+v", res.Decision)
 	}
-	w := r.relay.log()
-	if len(w) < 3 || w[len(w)-2].l != gpio.High || w[len(w)-1].l != gpio.Low {
+	w := r.relay.Writes()
+	if len(w) < 3 || w[len(w)-2].L != gpio.High || w[len(w)-1].L != gpio.Low {
 		t.Fatalf("relay writes = %v; want a pulse High then Low", w)
 	}
-	if width := w[len(w)-1].at.Sub(w[len(w)-2].at); width < 20*time.Millisecond {
+	if width := w[len(w)-1].At.Sub(w[len(w)-2].At); width < 20*time.Millisecond {
 		t.Errorf("pulse width %v; want at least 20ms", width)
 	}
-	if _, ok := r.relay.firstHighAfter(res.ScanAt); !ok || res.Committed.IsZero() {
+	if _, ok := firstHighAfter(r.relay, res.ScanAt); !ok || res.Committed.IsZero() {
 		t.Errorf("relay energised %v, event committed at %v: want both before Handle returns", ok, res.Committed)
 	}
 	if r.ts.Unlocked() {
@@ -205,12 +178,12 @@ func TestLoop(t *testing.T) {
 		c.Voucher.Colour = decoder.ColourRed
 		return c
 	}())
-	writes := len(r.relay.log())
+	writes := len(r.relay.Writes())
 	den := r.loop.Handle(ctx, r.scan(bad))
 	if den.Decision.Allow || den.Decision.Reason != verifier.ReasonColourRed || !den.Decision.Alert {
 		t.Errorf("red voucher: %+v", den.Decision)
 	}
-	if len(r.relay.log()) != writes {
+	if len(r.relay.Writes()) != writes {
 		t.Error("relay moved for a denied code")
 	}
 
@@ -250,7 +223,7 @@ func TestCommitBeforeOpen(t *testing.T) {
 	if !res.Decision.Allow || res.Seq == 0 {
 		t.Fatalf("good voucher: %+v", res)
 	}
-	if hi, ok := r.relay.firstHighAfter(res.ScanAt); !ok || hi.Before(res.Committed) {
+	if hi, ok := firstHighAfter(r.relay, res.ScanAt); !ok || hi.Before(res.Committed) {
 		t.Errorf("relay energised at %v, event committed at %v: the event must be durable first", hi, res.Committed)
 	}
 }
@@ -320,12 +293,12 @@ func TestStoreFailureDenies(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
 	text := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
 	r.st.Close()
-	before := len(r.relay.log())
+	before := len(r.relay.Writes())
 	res := r.loop.Handle(context.Background(), r.scan(text))
 	if res.Decision.Allow || res.Decision.Reason != verifier.ReasonInternal {
 		t.Fatalf("store closed: %v %v; want internal_error", res.Decision.Allow, res.Decision.Reason)
 	}
-	if len(r.relay.log()) != before {
+	if len(r.relay.Writes()) != before {
 		t.Error("relay moved without a committed event")
 	}
 }
@@ -345,7 +318,7 @@ func BenchmarkScanToRelay(b *testing.B) {
 		if !res.Decision.Allow {
 			b.Fatal(res.Decision.Reason)
 		}
-		hi, ok := r.relay.firstHighAfter(s.At)
+		hi, ok := firstHighAfter(r.relay, s.At)
 		if !ok {
 			b.Fatal("relay not energised")
 		}
@@ -380,7 +353,7 @@ func TestAdmit(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	before := len(r.relay.log())
+	before := len(r.relay.Writes())
 	if err := r.loop.Admit(seq); err != nil {
 		t.Fatalf("Admit = %v", err)
 	}
@@ -392,7 +365,7 @@ func TestAdmit(t *testing.T) {
 	if len(evs) != 1 || evs[0].Type != "passage" || evs[0].Ref != seq || evs[0].Detail != "unknown" {
 		t.Fatalf("events after Admit = %+v; want one passage referring to %d, outcome unknown (no passage sensor)", evs, seq)
 	}
-	if w := r.relay.log()[before:]; len(w) < 2 || w[0].l != gpio.High || w[len(w)-1].l != gpio.Low {
+	if w := r.relay.Writes()[before:]; len(w) < 2 || w[0].L != gpio.High || w[len(w)-1].L != gpio.Low {
 		t.Errorf("relay writes after Admit = %v; want a pulse", w)
 	}
 }

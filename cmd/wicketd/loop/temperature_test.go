@@ -69,13 +69,13 @@ func TestTemperature(t *testing.T) {
 			if tc.colour != 0 {
 				c.Voucher.Colour = tc.colour
 			}
-			writes := len(r.relay.log())
+			writes := len(r.relay.Writes())
 			res := r.loop.Handle(ctx, r.scan(r.f.Issue(t, r.f.Ed, c)))
 			d := res.Decision
 			if d.Allow != tc.allow || d.Reason != tc.reason || d.Alert != tc.alert {
 				t.Fatalf("decision %v %s alert %v (%s); want %v %s alert %v", d.Allow, d.Reason, d.Alert, d.Detail, tc.allow, tc.reason, tc.alert)
 			}
-			if !tc.allow && len(r.relay.log()) != writes {
+			if !tc.allow && len(r.relay.Writes()) != writes {
 				t.Error("relay moved for a denied code")
 			}
 			if tc.warning != "" && (len(d.Warnings) != 1 || d.Warnings[0] != tc.warning) {

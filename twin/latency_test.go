@@ -136,7 +136,7 @@ func main() {
 // Each sample is also labelled with what the probe saw in its window:
 // store disk activity (a commit's writes or flushes, during which the
 // next scan's store.Prepare waits for bbolt's writer lock) and the
-// longest stall of the probe's own loop (no vCPU ran it).
+// stalls of the probe's own loop (no vCPU ran it).
 func TestTwinLatency(t *testing.T) {
 	img, deb := os.Getenv("TWIN_IMG"), os.Getenv("TWIN_DEB")
 	if img == "" || deb == "" {
@@ -297,11 +297,12 @@ func prepareStores(b *board, stores []storeDisk) {
 // scanLatency is one scan's last byte at the UART to relay edge, with
 // what else the probe saw in that window: the store disk busy (requests
 // in flight at the last byte, or writes or flushes completing before the
-// edge) and the longest stall of its own loop.
+// edge) and the stalls of its own loop (those over its -gap), in all and
+// the longest.
 type scanLatency struct {
-	d     time.Duration
-	disk  bool
-	stall time.Duration
+	d           time.Duration
+	disk        bool
+	stall, peak time.Duration
 }
 
 // logLatency logs a variant's percentiles and, for the samples over
@@ -330,9 +331,9 @@ func logLatency(t *testing.T, name string, ls []scanLatency, goal time.Duration)
 		default:
 			neither++
 		}
-		t.Logf("%s: %.1f ms: store disk busy %v, longest probe stall %.1f ms", name, ms(x.d), x.disk, ms(x.stall))
+		t.Logf("%s: %.1f ms: store disk busy %v, probe stalled %.1f ms (longest %.1f ms)", name, ms(x.d), x.disk, ms(x.stall), ms(x.peak))
 	}
-	t.Logf("%s: %d of %d over %.1f ms: %d with the store disk busy in the window (a commit: Prepare may wait for the writer lock), %d stalled (the probe held off for half the time or more: no vCPU ran it), %d neither (the emulated CPU's work)",
+	t.Logf("%s: %d of %d over %.1f ms: %d with the store disk busy in the window (a commit: Prepare may wait for the writer lock), %d stalled (the probe held off for half the time or more in all: no vCPU ran it), %d neither (the emulated CPU's work)",
 		name, over, len(s), ms(goal), disk, stalled, neither)
 }
 
@@ -478,7 +479,8 @@ func probeScans(t *testing.T, b *board, chip, dev string, codes []string) []scan
 			if err != nil {
 				t.Fatalf("uartwatch: bad line %q", l)
 			}
-			cur.stall = max(cur.stall, time.Duration(g)*time.Microsecond)
+			cur.stall += time.Duration(g) * time.Microsecond
+			cur.peak = max(cur.peak, time.Duration(g)*time.Microsecond)
 		case f[1] == "gpio" && f[2] == string(relayOn):
 			k := edges
 			if k >= allowed || lastAt < 0 {

@@ -135,7 +135,7 @@ func main() {
 //
 // Each sample is also labelled with what the probe saw in its window:
 // store disk activity (a commit's writes or flushes, during which the
-// next scan's store.Prepare waits for bbolt's writer lock) and the
+// next scan's store.Prepare may wait for bbolt's writer lock) and the
 // stalls of the probe's own loop (no vCPU ran it).
 func TestTwinLatency(t *testing.T) {
 	img, deb := os.Getenv("TWIN_IMG"), os.Getenv("TWIN_DEB")

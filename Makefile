@@ -38,7 +38,7 @@ help:
 	@echo "deb-lint   build the amd64 packages and check them with lintian"
 	@echo "deb-test   install, upgrade, remove and purge the amd64 packages in a bookworm chroot, lintian (root)"
 	@echo "twin       boot an emulated arm64 board (qemu, Debian kernel, systemd), install the .deb, test GPIO, watchdog, TWIN_CUTS power cuts (root)"
-	@echo "twin-long  the twin with TWIN_LONG_CUTS power cuts (default $(TWIN_LONG_CUTS))"
+	@echo "twin-long  the twin on armhf (qemu-system-arm) and arm64, each with TWIN_LONG_CUTS power cuts (default $(TWIN_LONG_CUTS))"
 	@echo "reliability hostile codes, fuzzing, power cuts, network, clock and device faults, security, soak"
 
 build:
@@ -107,6 +107,7 @@ twin:
 	./twin/run.sh arm64 $(TWIN_CUTS)
 
 twin-long:
+	./twin/run.sh armhf $(TWIN_LONG_CUTS)
 	./twin/run.sh arm64 $(TWIN_LONG_CUTS)
 
 reliability:

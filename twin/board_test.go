@@ -42,8 +42,9 @@ type board struct {
 // flush becomes fdatasync, so a guest fsync survives qemu's death), the
 // "USB stick" read-only, the virtio ports, and a NIC on qemu's user
 // network, through which the guest reaches the host's loopback as
-// 10.0.2.2 (the test's broker).
-func qemuArgs(img, disk, stick, dir string) []string {
+// 10.0.2.2 (the test's broker). Each of extra is one more raw disk, with
+// cache=none too.
+func qemuArgs(img, disk, stick, dir string, extra []string) []string {
 	arch := os.Getenv("TWIN_ARCH")
 	cpu := []string{"-M", "virt", "-cpu", "cortex-a72"} // a Raspberry Pi 4's core
 	if arch == "armhf" {
@@ -67,6 +68,10 @@ func qemuArgs(img, disk, stick, dir string) []string {
 		"-chardev", sock("jl", "log.sock"), "-device", "virtserialport,chardev=jl,name=twin.log",
 		"-chardev", sock("scan", "scan.sock"), "-serial", "chardev:scan",
 	)
+	for i, x := range extra {
+		args = append(args, "-drive", fmt.Sprintf("file=%s,if=none,id=extra%d,format=raw,cache=none", x, i),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=extra%d", i))
+	}
 	return args
 }
 
@@ -80,8 +85,9 @@ func driveOpts() string {
 	return ""
 }
 
-// boot starts qemu on disk and waits for the guest's control shell.
-func boot(t *testing.T, img, disk, stick string) *board {
+// boot starts qemu on disk, with the raw disks extra attached after the
+// stick, and waits for the guest's control shell.
+func boot(t *testing.T, img, disk, stick string, extra ...string) *board {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "twin-board-")
 	if err != nil {
@@ -93,7 +99,7 @@ func boot(t *testing.T, img, disk, stick string) *board {
 		bin = "qemu-system-arm"
 	}
 	b := &board{t: t, dir: dir, done: make(chan struct{}), ctlLine: make(chan string, 1024)}
-	b.qemu = exec.Command(bin, qemuArgs(img, disk, stick, dir)...)
+	b.qemu = exec.Command(bin, qemuArgs(img, disk, stick, dir, extra)...)
 	out, err := os.Create(filepath.Join(dir, "qemu.log"))
 	if err != nil {
 		t.Fatal(err)

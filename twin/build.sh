@@ -48,19 +48,22 @@ binfmt() {
 }
 
 # debs: the kernel image and headers of the pinned version for the guest's
-# architecture, kbuild for the host, and the kernel source.
+# architecture, kbuild (TWIN_KBUILD_ARCH's build) and the kernel source.
 debs() {
 	if ls "$TWIN_DEBS"/linux-image-"$TWIN_KREL"_*.deb "$TWIN_DEBS"/linux-headers-"$TWIN_KREL"_*.deb \
-		"$TWIN_DEBS"/busybox-static_*_"$TWIN_ARCH".deb "$TWIN_DEBS"/linux-source-6.1_*.deb >/dev/null 2>&1; then
+		"$TWIN_DEBS"/busybox-static_*_"$TWIN_ARCH".deb "$TWIN_DEBS"/linux-source-6.1_*.deb \
+		"$TWIN_DEBS"/linux-kbuild-6.1_*_"$TWIN_KBUILD_ARCH".deb >/dev/null 2>&1; then
 		return 0
 	fi
 	mkdir -p "$TWIN_DEBS"
+	local guest=("linux-image-$TWIN_KREL=$TWIN_KPKG" "linux-headers-$TWIN_KREL=$TWIN_KPKG"
+		"linux-headers-$TWIN_KABI-common=$TWIN_KPKG" busybox-static)
+	[ "$TWIN_KBUILD_ARCH" = "$TWIN_ARCH" ] && guest+=("linux-kbuild-6.1=$TWIN_KPKG")
 	twin_apt update -qq 2>&1 | grep -v '^W:' >&2 || true
-	(cd "$TWIN_DEBS" && twin_apt download -qq "linux-image-$TWIN_KREL=$TWIN_KPKG" \
-		"linux-headers-$TWIN_KREL=$TWIN_KPKG" "linux-headers-$TWIN_KABI-common=$TWIN_KPKG" busybox-static)
+	(cd "$TWIN_DEBS" && twin_apt download -qq "${guest[@]}")
 	if [ ! -f "$TWIN_DEBS/host.done" ]; then
 		apt-get update -qq
-		# kbuild's tools (fixdep, modpost) run on the host: the host's build.
+		# The host's kbuild, for the architectures whose modpost it fits.
 		(cd "$TWIN_DEBS" && apt-get download -qq "linux-kbuild-6.1=$TWIN_KPKG" "linux-source-6.1=$TWIN_KPKG")
 		touch "$TWIN_DEBS/host.done"
 	fi
@@ -83,7 +86,8 @@ kernel() {
 gpiosim() {
 	local h=$work/headers s=$work/gpio-sim src
 	mkdir -p "$h" "$s"
-	for d in "$TWIN_DEBS"/linux-headers-*"$TWIN_KPKG"_*.deb "$TWIN_DEBS"/linux-kbuild-6.1_*.deb; do
+	for d in "$TWIN_DEBS"/linux-headers-{"$TWIN_KREL","$TWIN_KABI"-common}_*.deb \
+		"$TWIN_DEBS"/linux-kbuild-6.1_*_"$TWIN_KBUILD_ARCH".deb; do
 		dpkg-deb -x "$d" "$h"
 	done
 	src=$(dpkg-deb --fsys-tarfile "$TWIN_DEBS"/linux-source-6.1_*.deb | tar -x -O --wildcards '*/linux-source-6.1.tar.xz' | tar -xJ -C "$s" --strip-components=1 --wildcards \
@@ -97,7 +101,9 @@ gpiosim() {
 	# The headers' Makefile includes the common headers by absolute path.
 	local hd=$h/usr/src/linux-headers-$TWIN_KREL
 	sed -i "s|^include /usr/src/|include $h/usr/src/|" "$hd/Makefile"
-	make -s -C "$hd" M="$s" ARCH="$TWIN_KARCH" CROSS_COMPILE="$TWIN_CROSS" \
+	# A guest-architecture kbuild runs through qemu-user with the guest
+	# root file system's libraries.
+	QEMU_LD_PREFIX=$work/root make -s -C "$hd" M="$s" ARCH="$TWIN_KARCH" CROSS_COMPILE="$TWIN_CROSS" \
 		KBUILD_MODPOST_WARN=1 modules >&2
 	local md=$work/kernel/lib/modules/$TWIN_KREL/updates
 	mkdir -p "$md"
@@ -105,12 +111,11 @@ gpiosim() {
 	depmod -b "$work/kernel" "$TWIN_KREL"
 }
 
-# rootfs: debootstrap in two stages (the second through qemu-user), the
-# kernel's modules, and the twin's board services from twin/guest.
-rootfs() {
+# base: the debootstrapped root file system, in two stages (the second
+# through qemu-user). It is cached on its own, keyed on the suite,
+# architecture and package list: twin script changes reuse it.
+base() {
 	local r=$work/root pkgs=systemd,systemd-sysv,udev,kmod,procps,adduser
-	# The debootstrapped tree alone is cached on its own, keyed on the
-	# suite, architecture and package list: twin script changes reuse it.
 	local base=$TWIN_CACHE/base-$TWIN_SUITE-$TWIN_ARCH-$(echo "$pkgs" | sha256sum | cut -c1-12).tar
 	mkdir -p "$r"
 	if [ -f "$base" ]; then
@@ -121,6 +126,12 @@ rootfs() {
 		chroot "$r" /debootstrap/debootstrap --second-stage >&2
 		tar -cf "$base.tmp" -C "$r" . && mv "$base.tmp" "$base"
 	fi
+}
+
+# rootfs: the kernel's modules and the twin's board services from
+# twin/guest in the base.
+rootfs() {
+	local r=$work/root
 	rm -rf "$r/var/cache/apt/archives"/*.deb "$r/var/lib/apt/lists"/*_Packages
 	mkdir -p "$r/usr/lib/modules"
 	cp -a "$work/kernel/lib/modules/$TWIN_KREL" "$r/usr/lib/modules/"
@@ -176,6 +187,7 @@ work=$TWIN_IMG.tmp
 rm -rf "$work"
 mkdir -p "$work/out"
 kernel
+base
 gpiosim
 rootfs
 initramfs

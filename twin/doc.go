@@ -1,6 +1,7 @@
 // Package twin holds the board twin: scripts that boot an emulated
-// Raspberry-Pi-class board (qemu-system-aarch64 -M virt with Debian
-// bookworm's own kernel, systemd as PID 1, GPIO through the kernel's
+// Raspberry-Pi-class board (qemu-system-aarch64 -M virt, or
+// qemu-system-arm -M virt for armhf, with Debian bookworm's own kernel,
+// systemd as PID 1, GPIO through the kernel's
 // gpio-sim, the scanner on the PL011 UART) and the host-side test that
 // installs the wicket .deb in it and checks the gate end to end: install,
 // scan to relay with a modelled passage sensor, the emergency input,

@@ -24,12 +24,18 @@ twin_arch() {
 	TWIN_ARCH=$1
 	case $TWIN_ARCH in
 	arm64)
-		TWIN_KFLAVOUR=arm64 TWIN_KARCH=arm64 TWIN_CROSS=aarch64-linux-gnu-
+		# kbuild's tools (fixdep, modpost) are the host's amd64 build.
+		TWIN_KFLAVOUR=arm64 TWIN_KARCH=arm64 TWIN_CROSS=aarch64-linux-gnu- TWIN_KBUILD_ARCH=amd64
 		TWIN_QEMU_USER=qemu-aarch64-static TWIN_BINFMT=qemu-aarch64
 		TWIN_QEMU=qemu-system-aarch64 TWIN_CONSOLE=ttyAMA0
 		;;
 	armhf)
-		TWIN_KFLAVOUR=armmp-lpae TWIN_KARCH=arm TWIN_CROSS=arm-linux-gnueabihf-
+		# armmp-lpae: qemu's virt board with a Cortex-A15 has LPAE, as
+		# the Raspberry Pi 2's and later cores do. kbuild's tools are the
+		# armhf build, run through qemu-user: the amd64 modpost checks
+		# the device-table struct sizes of a 64-bit kernel and fails on
+		# a 32-bit one.
+		TWIN_KFLAVOUR=armmp-lpae TWIN_KARCH=arm TWIN_CROSS=arm-linux-gnueabihf- TWIN_KBUILD_ARCH=armhf
 		TWIN_QEMU_USER=qemu-arm-static TWIN_BINFMT=qemu-arm
 		TWIN_QEMU=qemu-system-arm TWIN_CONSOLE=ttyAMA0
 		;;

@@ -2,8 +2,8 @@
 // its record written to the store as the turnstile moves.
 //
 // For each scan it applies the hold-off (a held code decides once), asks
-// the verifier, applies the gate's own rules (rules.go: temperature
-// screening, anti-passback, which decisions wait for an attendant) and
+// the verifier, applies the gate's own rules (the rules type at the
+// end of this file: temperature screening, anti-passback, which decisions wait for an attendant) and
 // builds the access event and its outbox row in one store transaction.
 // A denial is committed before its feedback plays. For an allowed scan
 // the turnstile opens first and the transaction is committed (fsynced)
@@ -17,7 +17,7 @@
 // disk denies every scan. The loop never waits on the network.
 //
 // What it owns: the final decision on a scan (the verifier's, then
-// rules.go's), the order of commit, relay and feedback, and waking the
+// its rules'), the order of commit, relay and feedback, and waking the
 // outbox (Outbox) for every record it writes. What it may not touch: the
 // verifier's rules (it only adds its own after them), the store's
 // contents other than through Prepare/Append, and anything of the daemon
@@ -43,6 +43,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wicket/decoder"
 	"wicket/device"
 	"wicket/device/gate"
 	"wicket/sync/store"
@@ -531,3 +532,100 @@ func (l *Loop) logDecision(r Result, ev store.Event) {
 
 // logEvery is how often a line per reason of unreadable codes is logged.
 const logEvery = 10 * time.Second
+
+// rules are the gate's own rules, applied after the verifier's and in one
+// place: temperature screening (policy.temperature), anti-passback
+// (policy.anti_passback, per kind policy.kinds.<kind>.anti_passback, on
+// the store's memory and the station's) and which decisions wait for an
+// attendant. Each denies with the verifier's Decision.Deny, as the
+// verifier itself does. The store only records what they decide.
+type rules struct {
+	v       *verifier.Verifier
+	st      *store.Store
+	thermo  Thermometer // nil: no thermometer
+	station Station     // nil: anti-passback on this gate's memory only
+	now     func() time.Time
+}
+
+// Details of anti-passback denials: passed here, or at another gate of
+// the station (its grant came over the broker).
+const (
+	passbackDetail        = "voucher passed at this venue within the anti-passback window"
+	stationPassbackDetail = "voucher passed at another gate of this station within the anti-passback window"
+)
+
+// apply turns the verifier's decision d on a scan completed at scanAt into
+// the gate's final decision under the policy pol, with the temperature
+// taken. The error is the store's, when the anti-passback memory could
+// not be read: the caller must deny for a gate fault.
+func (ru rules) apply(ctx context.Context, pol verifier.Policy, scanAt time.Time, venue string, d verifier.Decision) (verifier.Decision, temperature, error) {
+	var temp temperature
+	if ru.thermo != nil && pol.Temperature.Required && (d.Allow || d.Attendant) {
+		d, temp = ru.checkTemperature(ctx, pol.Temperature, scanAt, d)
+	}
+	window := PassbackWindow(pol, d)
+	if !d.Allow || window <= 0 {
+		return d, temp, nil
+	}
+	voucher := ru.st.HashID(d.Voucher.ID)
+	last, ok, err := ru.st.LastAllowed(venue, voucher)
+	if err != nil {
+		return d, temp, err
+	}
+	if ok && passedWithin(last, d.At, window) {
+		return d.Deny(verifier.ReasonAntiPassback, passbackDetail), temp, nil
+	}
+	if ru.station != nil {
+		if last, ok := ru.station.LastAllowed(voucher); ok && passedWithin(last, d.At, window) {
+			d = d.Deny(verifier.ReasonAntiPassback, stationPassbackDetail)
+		}
+	}
+	return d, temp, nil
+}
+
+// PassbackWindow is the anti-passback window for the voucher of d under
+// pol: policy.kinds.<kind>.anti_passback when set, else
+// policy.anti_passback; 0 (no rule) for a decision without a voucher.
+func PassbackWindow(pol verifier.Policy, d verifier.Decision) time.Duration {
+	if d.Voucher == nil {
+		return 0
+	}
+	var k verifier.KindPolicy
+	switch d.Voucher.Kind {
+	case decoder.KindDynamic:
+		k = pol.Kinds.Dynamic
+	case decoder.KindPrinted:
+		k = pol.Kinds.Printed
+	case decoder.KindWatch:
+		k = pol.Kinds.Watch
+	}
+	if k.AntiPassback > 0 {
+		return k.AntiPassback
+	}
+	return pol.AntiPassback
+}
+
+// LongestPassback is the longest anti-passback window of pol, over every
+// kind: what the store's and the station's memories must keep.
+func LongestPassback(pol verifier.Policy) time.Duration {
+	return max(pol.AntiPassback, pol.Kinds.Dynamic.AntiPassback, pol.Kinds.Printed.AntiPassback, pol.Kinds.Watch.AntiPassback)
+}
+
+// passedWithin is the anti-passback rule: a voucher last allowed at last
+// may not pass again at at while at is within window of it, the edge
+// included. A clock that stepped back (at before last) still denies.
+func passedWithin(last, at time.Time, window time.Duration) bool {
+	return !last.Before(at.Add(-window))
+}
+
+// awaitsAttendant reports whether a result waits for an attendant's
+// answer: a recorded decision that asks for one (a photo check, or a
+// temperature taken by hand).
+func awaitsAttendant(r Result) bool {
+	return !r.Skipped && r.Seq != 0 && r.Decision.Attendant
+}
+
+// failSecure turns any decision into a denial for a gate fault.
+func failSecure(d verifier.Decision, detail string) verifier.Decision {
+	return d.Deny(verifier.ReasonInternal, detail)
+}

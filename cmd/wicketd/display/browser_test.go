@@ -22,8 +22,12 @@ import (
 
 // chromiumArgs run headless Chromium quietly on a machine without network.
 var chromiumArgs = []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-	"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-	"--timeout=2500"}
+	"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"}
+
+// browseWaits are how long Chromium lets the page run its script before it
+// dumps the DOM and takes the screenshot, one try after another: a loaded
+// machine can take longer than the first to render a published decision.
+var browseWaits = []int{2500, 8000, 20000}
 
 func chromium(t *testing.T) string {
 	t.Helper()
@@ -38,16 +42,24 @@ func chromium(t *testing.T) string {
 
 // browse runs Chromium on url at a window size and returns the
 // screenshot file and the DOM after the page's scripts ran.
-func browse(t *testing.T, bin, url string, w, h int) (string, string) {
+func browse(t *testing.T, bin, url string, w, h int, ready func(dom string) bool) (string, string) {
 	t.Helper()
 	shot := filepath.Join(t.TempDir(), "shot.png")
-	args := append(append([]string{}, chromiumArgs...), "--user-data-dir="+t.TempDir(), fmt.Sprintf("--window-size=%d,%d", w, h))
-	if out, err := exec.Command(bin, append(args, "--screenshot="+shot, url)...).CombinedOutput(); err != nil {
-		t.Fatalf("chromium screenshot: %v\n%s", err, out)
-	}
-	dom, err := exec.Command(bin, append(args, "--dump-dom", url)...).Output()
-	if err != nil {
-		t.Fatalf("chromium dump-dom: %v", err)
+	var dom []byte
+	for _, wait := range browseWaits {
+		args := append(append([]string{}, chromiumArgs...), "--user-data-dir="+t.TempDir(),
+			fmt.Sprintf("--window-size=%d,%d", w, h), fmt.Sprintf("--timeout=%d", wait))
+		var err error
+		if dom, err = exec.Command(bin, append(args, "--dump-dom", url)...).Output(); err != nil {
+			t.Fatalf("chromium dump-dom: %v", err)
+		}
+		if ready != nil && !ready(string(dom)) {
+			continue
+		}
+		if out, err := exec.Command(bin, append(args, "--screenshot="+shot, url)...).CombinedOutput(); err != nil {
+			t.Fatalf("chromium screenshot: %v\n%s", err, out)
+		}
+		break
 	}
 	return shot, string(dom)
 }
@@ -102,7 +114,7 @@ func TestPageInBrowser(t *testing.T) {
 				defer ts.Close()
 				defer s.Close()
 				s.Publish(display.FromDecision(tc.d, 42, false, false, tc.temp))
-				shot, dom := browse(t, bin, ts.URL+"/", size[0], size[1])
+				shot, dom := browse(t, bin, ts.URL+"/", size[0], size[1], func(dom string) bool { return strings.Contains(dom, tc.d.Message.Zh) })
 				for _, want := range tc.shows {
 					if !strings.Contains(dom, want) {
 						t.Errorf("page does not show %q", want)
@@ -165,7 +177,7 @@ func TestNotReadyInBrowser(t *testing.T) {
 	}))
 	defer adm.Close()
 
-	_, dom := browse(t, bin, page.URL+"/", 800, 480)
+	_, dom := browse(t, bin, page.URL+"/", 800, 480, func(dom string) bool { return element(dom, "idle-zh") != "" })
 	if zh, en := element(dom, "idle-zh"), element(dom, "idle-en"); zh != "本通道暂停使用" || en != "This gate is closed. Please use another gate" {
 		t.Errorf("passenger idle screen at a gate not ready = %q / %q; want the gate closed, in passenger words", zh, en)
 	}
@@ -175,7 +187,7 @@ func TestNotReadyInBrowser(t *testing.T) {
 	if strings.Contains(dom, reason) {
 		t.Errorf("passenger page holds the technician's reason %q (in its initial state or anywhere else)", reason)
 	}
-	_, dom = browse(t, bin, adm.URL+"/", 800, 480)
+	_, dom = browse(t, bin, adm.URL+"/", 800, 480, func(dom string) bool { return element(dom, "notready-reason") != "" })
 	if r := element(dom, "notready-reason"); !strings.Contains(r, reason) {
 		t.Errorf("admin page reason = %q; want %q", r, reason)
 	}
@@ -212,7 +224,9 @@ func TestEmergencyButtonInBrowser(t *testing.T) {
 		name, url string
 		button    bool
 	}{{"admin page", kiosk.URL + "/", true}, {"passenger page", page.URL + "/", false}} {
-		shot, dom := browse(t, bin, tc.url, 800, 480)
+		shot, dom := browse(t, bin, tc.url, 800, 480, func(dom string) bool {
+			return strings.Contains(dom, `<div id="banner-emergency" class="banner">`)
+		})
 		if !strings.Contains(dom, `<div id="banner-emergency" class="banner">`) {
 			t.Errorf("%s: emergency banner not shown", tc.name)
 		}

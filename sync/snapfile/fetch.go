@@ -170,6 +170,7 @@ type Fetcher struct {
 	OnChange func()
 
 	mu    sync.Mutex
+	take  sync.Mutex // Offer's check-store-enqueue against Run's resume of the stored manifest
 	state State
 }
 
@@ -238,6 +239,8 @@ func (f *Fetcher) Offer(raw []byte) (bool, error) {
 	if err != nil {
 		return false, f.refuse(0, err)
 	}
+	f.take.Lock()
+	defer f.take.Unlock()
 	stored, sv, err := f.st.TrustDoc(ManifestDoc)
 	if err != nil {
 		return false, fmt.Errorf("snapfile: %w", err)
@@ -296,6 +299,26 @@ func (f *Fetcher) refuse(version uint64, err error) error {
 // if its snapshot is not installed yet (a restart mid-download), until
 // ctx ends.
 func (f *Fetcher) Run(ctx context.Context) error {
+	if err := f.resume(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-f.offers:
+			f.fetch(ctx, m)
+		}
+	}
+}
+
+// resume queues the stored manifest if its snapshot is not installed and
+// no Offer has queued it (or a newer one) already: under take, so a
+// manifest that arrives from the broker while the gate starts is fetched
+// once.
+func (f *Fetcher) resume() error {
+	f.take.Lock()
+	defer f.take.Unlock()
 	raw, v, err := f.st.TrustDoc(ManifestDoc)
 	if err != nil {
 		return fmt.Errorf("snapfile: %w", err)
@@ -306,14 +329,7 @@ func (f *Fetcher) Run(ctx context.Context) error {
 			f.enqueue(m)
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-f.offers:
-			f.fetch(ctx, m)
-		}
-	}
+	return nil
 }
 
 // superseded reports whether a newer manifest was taken since m.

@@ -52,6 +52,16 @@ func (b *fleetBroker) describe() string {
 	return "one Mosquitto (persistent)"
 }
 
+// group is the collector's shared-subscription group: NATS's MQTT
+// listener has no shared subscriptions, so there the one collector
+// subscribes plainly.
+func (b *fleetBroker) group() string {
+	if b.cluster != nil {
+		return ""
+	}
+	return "collectors"
+}
+
 // gateConn is gate i's connection: every node, through its proxy,
 // starting with node i mod len(nodes) so the gates spread over the
 // cluster.
@@ -109,17 +119,31 @@ func (b *fleetBroker) startAll() {
 }
 
 // poll calls cond every `every` until it holds, and fails the test
-// naming what it waited for once within has passed. For conditions that
+// naming what it waited for once limit has passed. For conditions that
 // cost a query, where testkit.Eventually's 10 ms would load PostgreSQL.
-func poll(t *testing.T, what string, within, every time.Duration, cond func() bool) {
+func poll(t *testing.T, what string, limit, every time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	if !within(limit, every, cond) {
+		t.Fatalf("timed out after %v waiting for %s", limit, what)
+	}
+}
+
+// within calls cond every `every` until it holds or limit has passed,
+// and reports whether it held.
+func within(limit, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+			return false
 		}
 		<-tick.C
 	}
+	return true
+}
+
+// tail is the last n bytes of a broker log, for failure messages.
+func tail(log string, n int) string {
+	return log[max(len(log)-n, 0):]
 }

@@ -136,6 +136,8 @@ func TestFleetSim(t *testing.T) {
 	if kind == "" {
 		kind = brokerMosquitto
 	}
+	// stormWait bounds the wait for every gate after a restart storm.
+	stormWait := time.Duration(envInt("WICKET_FLEET_STORM_WAIT", 600)) * time.Second
 	quiet := slog.New(slog.DiscardHandler)
 	broker := startFleetBroker(t, kind)
 	f := verifiertest.New(t)
@@ -154,7 +156,7 @@ func TestFleetSim(t *testing.T) {
 	}
 	roster := wiretest.Roster(t, f.Root, 1, ids...)
 	broker.publish(t, map[string][]byte{topics.Roster(): roster})
-	col, err := collector.New(collector.Config{Brokers: broker.direct(), Fleet: "sim", ClientID: "fleetsim-collector", Group: "collectors",
+	col, err := collector.New(collector.Config{Brokers: broker.direct(), Fleet: "sim", ClientID: "fleetsim-collector", Group: broker.group(),
 		ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: roster},
 		collector.NewWriter(pool, quiet), quiet)
 	if err != nil {
@@ -376,14 +378,18 @@ func TestFleetSim(t *testing.T) {
 	broker.startAll()
 	stormVersion := uint64(2 + rounds)
 	broker.publish(t, map[string][]byte{topics.Delta(stormVersion): signBatch(t, f, stormVersion, stormVersion-1)})
-	poll(t, "every gate connected with the delta published after the restart", 10*time.Minute, 100*time.Millisecond, func() bool {
+	var lagging string
+	if !within(stormWait, 100*time.Millisecond, func() bool {
 		for _, g := range gates {
 			if _, ok := g.at(stormVersion); !ok || !g.sync.State().Connected {
+				lagging = fmt.Sprintf("gate %s: at version %d, state %+v", g.id, g.st.Info().Version, g.sync.State())
 				return false
 			}
 		}
 		return true
-	})
+	}) {
+		t.Fatalf("%v after the restart not every gate is connected with delta %d; first behind: %s\nnode 1 log:\n%s", stormWait, stormVersion, lagging, tail(broker.nodes[0].Log(), 3000))
+	}
 	gatesBack := time.Since(restarted)
 	storedAll("every record committed during the restart storm")
 	reconverged := time.Since(restarted)

@@ -1,9 +1,12 @@
 // Package fleetsim simulates a fleet on one machine: N gates, each with
-// its own bbolt store, trust Applier and MQTT session, one real broker,
+// its own bbolt store, trust Applier and MQTT session, one real broker
+// (Mosquitto, or a three-node NATS cluster with WICKET_FLEET_BROKER=nats),
 // one real collector writing to PostgreSQL. It measures how long an
-// override takes to reach the gates and how many records per second one
-// collector stores. Run it with `make fleet-sim`; the ordinary test run
-// runs it small (5 gates) as an integration test of gates, broker,
+// override takes to reach the gates, how many records per second one
+// collector stores, and what a broker outage (a node kill on the
+// cluster) and a whole-broker restart storm cost, counting records lost
+// or doubled. Run it with `make fleet-sim`; the ordinary test run runs it
+// small (5 gates, Mosquitto) as an integration test of gates, broker,
 // collector and PostgreSQL together.
 package fleetsim
 

@@ -13,6 +13,7 @@ QEMU_ARM    ?= qemu-arm-static
 QEMU_ARM64  ?= qemu-aarch64-static
 CRASH_CYCLES ?= 500
 FLEET_GATES  ?= 500
+FLEET_BROKER ?= mosquitto
 TWIN_CUTS      ?= 3
 TWIN_LONG_CUTS ?= 50
 
@@ -33,7 +34,7 @@ help:
 	@echo "bench      run the benchmarks and write docs/BENCHMARKS.md"
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar (photo corpus, fresh random vouchers), into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
-	@echo "fleet-sim  FLEET_GATES gates on one broker and a collector: override reach, records/s"
+	@echo "fleet-sim  FLEET_GATES gates on FLEET_BROKER (mosquitto or nats: a 3-node cluster) and a collector: override reach, records/s, broker kill, restart storm"
 	@echo "deb        Debian packages wicket and wicket-authority for armhf, arm64, amd64 into dist/ (nfpm)"
 	@echo "deb-lint   build the amd64 packages and check them with lintian"
 	@echo "deb-test   install, upgrade, remove and purge the amd64 packages in a bookworm chroot, lintian (root)"
@@ -114,9 +115,12 @@ reliability:
 	FUZZTIME=$(FUZZTIME) CRASH_CYCLES=$(CRASH_CYCLES) ./scripts/reliability.sh
 
 fleet-sim:
-	WICKET_FLEET_SIM=1 WICKET_FLEET_GATES=$(FLEET_GATES) WICKET_FLEET_REPORT=$(CURDIR)/docs/fleet-sim.md \
-		$(GO) test -count=1 -v -timeout 60m -run TestFleetSim ./sync/fleetsim/ | grep -vE '^=== '
-	./scripts/splice-section.sh docs/BENCHMARKS.md docs/fleet-sim.md
+	mkdir -p $(BIN)
+	WICKET_FLEET_SIM=1 WICKET_FLEET_BROKER=$(FLEET_BROKER) WICKET_FLEET_GATES=$(FLEET_GATES) \
+		WICKET_FLEET_REPORT=$(CURDIR)/$(BIN)/fleet-sim-$(FLEET_BROKER).md \
+		$(GO) test -count=1 -v -timeout 60m -run 'TestFleetSim$$' ./sync/fleetsim/ | grep -vE '^=== '
+	./scripts/splice-section.sh docs/fleet-sim.md $(BIN)/fleet-sim-$(FLEET_BROKER).md
+	./scripts/splice-section.sh docs/BENCHMARKS.md $(BIN)/fleet-sim-$(FLEET_BROKER).md
 
 clean:
 	rm -rf $(BIN) dist

@@ -1,9 +1,12 @@
 // Package fleetsim simulates a fleet on one machine: N gates, each with
-// its own bbolt store, trust Applier and MQTT session, one real broker,
+// its own bbolt store, trust Applier and MQTT session, one real broker
+// (Mosquitto, or a three-node NATS cluster with WICKET_FLEET_BROKER=nats),
 // one real collector writing to PostgreSQL. It measures how long an
-// override takes to reach the gates and how many records per second one
-// collector stores. Run it with `make fleet-sim`; the ordinary test run
-// runs it small (5 gates) as an integration test of gates, broker,
+// override takes to reach the gates, how many records per second one
+// collector stores, and what a broker outage (a node kill on the
+// cluster) and a whole-broker restart storm cost, counting records lost
+// or doubled. Run it with `make fleet-sim`; the ordinary test run runs it
+// small (5 gates, Mosquitto) as an integration test of gates, broker,
 // collector and PostgreSQL together.
 package fleetsim
 
@@ -28,9 +31,7 @@ import (
 	"wicket/decoder"
 	"wicket/internal/testkit"
 	"wicket/sync/collector"
-	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
-	"wicket/sync/mqtttest"
 	"wicket/sync/store"
 	"wicket/sync/store/storetest"
 	"wicket/sync/trust"
@@ -136,12 +137,17 @@ func TestFleetSim(t *testing.T) {
 		perGate = envInt("WICKET_FLEET_RECORDS", 100)
 		rounds = envInt("WICKET_FLEET_ROUNDS", 5)
 	}
+	kind := os.Getenv("WICKET_FLEET_BROKER")
+	if kind == "" {
+		kind = brokerMosquitto
+	}
+	// stormWait bounds the wait for every gate after a restart storm.
+	stormWait := time.Duration(envInt("WICKET_FLEET_STORM_WAIT", 600)) * time.Second
 	quiet := slog.New(slog.DiscardHandler)
-	broker := mqtttest.StartMosquitto(t, mqtttest.Persistence(""))
+	broker := startFleetBroker(t, kind)
 	f := verifiertest.New(t)
 	topics := wire.Topics{Fleet: "sim"}
-	publish(t, broker.URL(), topics.KeySet(), f.KeySetDoc)
-	publish(t, broker.URL(), topics.Snapshot(), signBatch(t, f, 1, 0))
+	broker.publish(t, map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 1, 0)})
 
 	pool := newDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -154,8 +160,8 @@ func TestFleetSim(t *testing.T) {
 		ids[i] = fmt.Sprintf("G%04d", i)
 	}
 	roster := wiretest.Roster(t, f.Root, 1, ids...)
-	publish(t, broker.URL(), topics.Roster(), roster)
-	col, err := collector.New(collector.Config{Broker: broker.URL(), Fleet: "sim", ClientID: "fleetsim-collector", Group: "collectors",
+	broker.publish(t, map[string][]byte{topics.Roster(): roster})
+	col, err := collector.New(collector.Config{Brokers: broker.direct(), Fleet: "sim", ClientID: "fleetsim-collector", Group: broker.group(),
 		ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: roster},
 		collector.NewWriter(pool, quiet), quiet)
 	if err != nil {
@@ -188,7 +194,7 @@ func TestFleetSim(t *testing.T) {
 			g.mu.Unlock()
 		}
 		g.sync, err = mqttsync.New(mqttsync.Config{
-			Conn:  mqttconn.Conn{Broker: broker.URL(), ClientID: "wicket-sim-" + id, KeepAlive: 30 * time.Second},
+			Conn:  broker.gateConn(i, "wicket-sim-"+id),
 			Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
 			AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(),
 		}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, quiet)
@@ -242,7 +248,7 @@ func TestFleetSim(t *testing.T) {
 		version := uint64(2 + r)
 		doc := signBatch(t, f, version, version-1)
 		t0 := time.Now()
-		publish(t, broker.URL(), topics.Delta(version), doc)
+		broker.publish(t, map[string][]byte{topics.Delta(version): doc})
 		arr := waitAll(version, 2*time.Minute, t0)
 		p99s = append(p99s, percentile(arr, n, 0.99))
 		p100s = append(p100s, percentile(arr, n, 1))
@@ -265,49 +271,134 @@ func TestFleetSim(t *testing.T) {
 		t.Fatalf("PostgreSQL holds %d rows, %d distinct; want %d", stored, distinct, total)
 	}
 
-	// Broker outage: the broker stops; every gate keeps committing
-	// decisions; the broker comes back; every record arrives once.
-	broker.Stop()
-	extra := max(perGate/2, 1)
-	var worst time.Duration
-	for _, g := range gates {
-		for range extra {
-			ev := store.Event{Type: "decision", At: time.Now(), Gate: g.id, Venue: "SIM", Allow: true, Reason: "ok"}
-			t0 := time.Now()
-			if _, err := g.st.Append(&ev, 0); err != nil {
-				t.Fatal(err)
-			}
-			worst = max(worst, time.Since(t0))
-		}
-		g.sync.Notify()
-	}
-	outage := time.Now()
-	broker.Start()
-	total += n * extra
-	testkit.Eventually(t, fmt.Sprintf("%d records stored within 10 minutes of the broker coming back", total), 10*time.Minute, func() bool {
-		if err := pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT (gate, seq)) FROM wicket_records WHERE venue = 'SIM'").Scan(&stored, &distinct); err != nil {
+	countRows := func() (rows, distinct int) {
+		if err := pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT (gate, seq)) FROM wicket_records WHERE venue = 'SIM'").Scan(&rows, &distinct); err != nil {
 			t.Fatal(err)
 		}
-		return stored >= total
-	})
-	recovered := time.Since(outage)
-	if distinct != total || stored != total {
-		t.Fatalf("after the outage PostgreSQL holds %d rows, %d distinct; want %d", stored, distinct, total)
+		return rows, distinct
 	}
-	outboxesEmpty()
+	// appendAll commits k decisions at every gate and returns the
+	// slowest commit.
+	appendAll := func(k int) time.Duration {
+		var worst time.Duration
+		for _, g := range gates {
+			for range k {
+				ev := store.Event{Type: "decision", At: time.Now(), Gate: g.id, Venue: "SIM", Allow: true, Reason: "ok"}
+				t0 := time.Now()
+				if _, err := g.st.Append(&ev, 0); err != nil {
+					t.Fatal(err)
+				}
+				worst = max(worst, time.Since(t0))
+			}
+			g.sync.Notify()
+		}
+		return worst
+	}
+	storedAll := func(what string) {
+		poll(t, what, 10*time.Minute, 100*time.Millisecond, func() bool {
+			stored, distinct = countRows()
+			return stored >= total
+		})
+		if distinct != total || stored != total {
+			t.Fatalf("%s: PostgreSQL holds %d rows, %d distinct; want %d", what, stored, distinct, total)
+		}
+		outboxesEmpty()
+	}
+
+	// Broker outage while every gate commits decisions. On Mosquitto the
+	// broker stops and comes back after the commits. On the cluster node
+	// 1 is killed (SIGKILL): its gates move to the other nodes, and it is
+	// restarted only once half of the new records are in PostgreSQL, so
+	// records flow through the kill. Every record arrives once.
+	extra := max(perGate/2, 1)
+	before := total
+	total += n * extra
+	var outageRows string
+	if broker.cluster == nil {
+		broker.nodes[0].Stop()
+		worst := appendAll(extra)
+		outage := time.Now()
+		broker.nodes[0].Start()
+		storedAll("every record committed during the broker outage")
+		outageRows = fmt.Sprintf(`| broker outage: records committed while it was down | %d (%d per gate); slowest commit %v |
+| … all of them in PostgreSQL after it came back | %v, none twice |
+`, n*extra, extra, worst.Round(time.Microsecond), time.Since(outage).Round(time.Millisecond))
+	} else {
+		broker.nodes[0].Kill()
+		killed := time.Now()
+		worst := appendAll(extra)
+		var duringKill int
+		poll(t, "half the records committed after the kill stored while node 1 is down", 10*time.Minute, 100*time.Millisecond, func() bool {
+			rows, _ := countRows()
+			duringKill = rows - before
+			return duringKill >= n*extra/2
+		})
+		down := time.Since(killed)
+		broker.nodes[0].Start()
+		broker.cluster.WaitReady()
+		storedAll("every record committed around the node kill")
+		outageRows = fmt.Sprintf(`| node kill: records committed right after node 1 was killed (SIGKILL) | %d (%d per gate); slowest commit %v |
+| … stored while node 1 was down (restarted %v after the kill) | %d |
+| … all of them in PostgreSQL, from the kill | %v, none twice |
+`, n*extra, extra, worst.Round(time.Microsecond), down.Round(time.Millisecond), duringKill, time.Since(killed).Round(time.Millisecond))
+	}
+
+	// Restart storm: every node stops (SIGTERM), the gates commit records
+	// meanwhile, every node starts again and the gates come back on their
+	// own jittered reconnect backoff. Reconverged means every gate
+	// connected with a delta published after the restart, and every
+	// record in PostgreSQL and acknowledged. Bytes are what went between
+	// the gates and the nodes, through the proxies, from the stop.
+	attempts := func() (a uint64) {
+		for _, g := range gates {
+			a += g.sync.State().Attempts
+		}
+		return a
+	}
+	bytes0, attempts0 := broker.bytes(), attempts()
+	broker.stopAll()
+	appendAll(extra)
+	total += n * extra
+	restarted := time.Now()
+	broker.startAll()
+	stormVersion := uint64(2 + rounds)
+	broker.publish(t, map[string][]byte{topics.Delta(stormVersion): signBatch(t, f, stormVersion, stormVersion-1)})
+	var lagging string
+	if !within(stormWait, 100*time.Millisecond, func() bool {
+		for _, g := range gates {
+			if _, ok := g.at(stormVersion); !ok || !g.sync.State().Connected {
+				lagging = fmt.Sprintf("gate %s: at version %d, state %+v", g.id, g.st.Info().Version, g.sync.State())
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("%v after the restart not every gate is connected with delta %d; first behind: %s\nnode 1 log:\n%s", stormWait, stormVersion, lagging, tail(broker.nodes[0].Log(), 3000))
+	}
+	gatesBack := time.Since(restarted)
+	storedAll("every record committed during the restart storm")
+	reconverged := time.Since(restarted)
+	stormBytes, stormConnects := broker.bytes()-bytes0, attempts()-attempts0
+
 	cs := col.Stats()
 	cancel()
 	wg.Wait()
 
-	report := fmt.Sprintf(`## Fleet simulation
+	heading := "## Fleet simulation"
+	if broker.cluster != nil {
+		heading += " on the NATS cluster"
+	}
+	report := fmt.Sprintf(`%s
 
-Generated by `+"`make fleet-sim`"+` on %s (%d cores): %d gates, each with its own
-bbolt store, trust applier and MQTT session (paho, clean session off), one
-Mosquitto, one collector writing to PostgreSQL 15 on the same machine. An
-override is a signed delta published retained; its arrival is the moment a
-gate's store holds it, counted from just before the publisher connects.
-Gates resend unacknowledged records after 5 s here (ack_timeout; 10 s by
-default), which bounds how long records wait after the broker returns.
+Generated by `+"`make fleet-sim FLEET_BROKER=%s`"+` on %s (%d cores): %d gates in one process,
+each with its own bbolt store, trust applier and MQTT session (paho, clean
+session off), on %s, one collector writing to PostgreSQL 15 on the same
+machine. Gates reach the broker through a loopback TCP proxy per node that
+counts bytes. An override is a signed delta published retained; its arrival
+is the moment a gate's store holds it, counted from just before the
+publisher connects. Gates resend unacknowledged records after 5 s here
+(ack_timeout; 10 s by default) and reconnect with jittered backoff from
+100 ms to 2 s.
 
 | measure | result |
 |---|---|
@@ -316,14 +407,17 @@ default), which bounds how long records wait after the broker returns.
 | backlog: records waiting in the gates' outboxes at connect | %d (%d per gate) |
 | all of them in PostgreSQL, from the gates' first connect | %v |
 | one collector's write rate (first to last insert) | **%.0f records/s** |
+%s| restart storm: every node stopped (SIGTERM), records committed meanwhile | %d (%d per gate) |
+| … every gate reconnected with a delta published after the restart | %v |
+| … every record in PostgreSQL and acknowledged (reconverged) | %v |
+| … bytes between gates and nodes from the stop to reconverged | %d (%d per gate); %d connection attempts |
 | collector: messages, dropped on a full queue, duplicate records | %d, %d, %d |
-| rows in PostgreSQL | %d, all distinct (gate, seq); every outbox empty |
-| broker outage: records committed while it was down | %d (%d per gate); slowest commit %v |
-| … all of them in PostgreSQL after it came back | %v, none twice |
-`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), n, rounds, p99s[len(p99s)/2].Round(time.Millisecond),
+| rows in PostgreSQL | %d, all distinct (gate, seq): 0 lost, 0 twice; every outbox empty |
+`, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), n, broker.describe(), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
 		rounds, p100s[len(p100s)/2].Round(time.Millisecond), n*perGate, perGate,
-		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, cs.Messages, cs.Dropped, cs.Duplicates, stored,
-		n*extra, extra, worst.Round(time.Microsecond), recovered.Round(time.Millisecond))
+		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows,
+		n*extra, extra, gatesBack.Round(time.Millisecond), reconverged.Round(time.Millisecond), stormBytes, stormBytes/int64(n), stormConnects,
+		cs.Messages, cs.Dropped, cs.Duplicates, stored)
 	t.Log("\n" + report)
 	if out := os.Getenv("WICKET_FLEET_REPORT"); out != "" {
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {

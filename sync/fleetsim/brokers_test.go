@@ -1,0 +1,149 @@
+package fleetsim
+
+import (
+	"testing"
+	"time"
+
+	"wicket/sync/mqttconn"
+	"wicket/sync/mqtttest"
+)
+
+// Broker kinds a fleet simulation runs on (WICKET_FLEET_BROKER).
+const (
+	brokerMosquitto = "mosquitto"
+	brokerNATS      = "nats"
+)
+
+// fleetBroker is what a simulated fleet runs on: one persistent
+// Mosquitto, or the three-node NATS cluster (JetStream, MQTT listener on
+// each node). Each node sits behind a Proxy that the gates connect
+// through, so the bytes gates and brokers exchange can be counted; the
+// collector and the publisher connect to the nodes directly.
+type fleetBroker struct {
+	kind    string
+	nodes   []*mqtttest.Broker
+	cluster *mqtttest.Cluster // nil on Mosquitto
+	proxies []*mqtttest.Proxy // proxies[i] forwards to nodes[i]
+}
+
+func startFleetBroker(t *testing.T, kind string) *fleetBroker {
+	t.Helper()
+	b := &fleetBroker{kind: kind}
+	switch kind {
+	case brokerMosquitto:
+		b.nodes = []*mqtttest.Broker{mqtttest.StartMosquitto(t, mqtttest.Persistence(""))}
+	case brokerNATS:
+		b.cluster = mqtttest.StartNATSCluster(t)
+		b.nodes = b.cluster.Nodes
+	default:
+		t.Fatalf("WICKET_FLEET_BROKER=%q: want %q or %q", kind, brokerMosquitto, brokerNATS)
+	}
+	for _, n := range b.nodes {
+		b.proxies = append(b.proxies, mqtttest.StartProxy(t, n.Addr()))
+	}
+	return b
+}
+
+// describe names the broker for the report.
+func (b *fleetBroker) describe() string {
+	if b.cluster != nil {
+		return "a three-node NATS cluster (JetStream, its MQTT listener on each node, every gate listing all three and starting on node i mod 3)"
+	}
+	return "one Mosquitto (persistent)"
+}
+
+// group is the collector's shared-subscription group: NATS's MQTT
+// listener has no shared subscriptions, so there the one collector
+// subscribes plainly.
+func (b *fleetBroker) group() string {
+	if b.cluster != nil {
+		return ""
+	}
+	return "collectors"
+}
+
+// gateConn is gate i's connection: every node, through its proxy,
+// starting with node i mod len(nodes) so the gates spread over the
+// cluster.
+func (b *fleetBroker) gateConn(i int, clientID string) mqttconn.Conn {
+	urls := make([]string, len(b.proxies))
+	for j := range urls {
+		urls[j] = b.proxies[(i+j)%len(b.proxies)].URL()
+	}
+	return mqttconn.Conn{Brokers: urls, ClientID: clientID, KeepAlive: 30 * time.Second}
+}
+
+// direct are the nodes' own URLs, the last node first: the collector and
+// the publisher stay off node 0, the one a node kill takes down.
+func (b *fleetBroker) direct() []string {
+	urls := make([]string, len(b.nodes))
+	for j := range urls {
+		urls[j] = b.nodes[(len(b.nodes)-1+j)%len(b.nodes)].URL()
+	}
+	return urls
+}
+
+// publish publishes msgs retained at QoS 1 until the broker acknowledges
+// them all (a cluster refuses clients for a while after a node dies).
+func (b *fleetBroker) publish(t *testing.T, msgs map[string][]byte) {
+	t.Helper()
+	mqtttest.PublishRetry(t, b.direct()[0], msgs, true)
+}
+
+// bytes is what went through the gates' proxies so far, both ways.
+func (b *fleetBroker) bytes() int64 {
+	var n int64
+	for _, p := range b.proxies {
+		s := p.Stats()
+		n += s.BytesUp + s.BytesDown
+	}
+	return n
+}
+
+// stopAll stops every node (SIGTERM: each saves its state).
+func (b *fleetBroker) stopAll() {
+	for _, n := range b.nodes {
+		n.Stop()
+	}
+}
+
+// startAll starts every node and, on the cluster, waits until each
+// accepts persistent sessions again.
+func (b *fleetBroker) startAll() {
+	for _, n := range b.nodes {
+		n.Start()
+	}
+	if b.cluster != nil {
+		b.cluster.WaitReady()
+	}
+}
+
+// poll calls cond every `every` until it holds, and fails the test
+// naming what it waited for once limit has passed. For conditions that
+// cost a query, where testkit.Eventually's 10 ms would load PostgreSQL.
+func poll(t *testing.T, what string, limit, every time.Duration, cond func() bool) {
+	t.Helper()
+	if !within(limit, every, cond) {
+		t.Fatalf("timed out after %v waiting for %s", limit, what)
+	}
+}
+
+// within calls cond every `every` until it holds or limit has passed,
+// and reports whether it held.
+func within(limit, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// tail is the last n bytes of a broker log, for failure messages.
+func tail(log string, n int) string {
+	return log[max(len(log)-n, 0):]
+}

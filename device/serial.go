@@ -121,19 +121,21 @@ func (c SerialConfig) framer() FramerConfig {
 	return f
 }
 
-// SerialOptions are the optional collaborators of a SerialSource.
-type SerialOptions struct {
-	// Logger receives the source's log lines, which carry the device path;
-	// scope it for the role (component=scanner, component=thermometer).
-	// Nil discards them.
+// SourceOptions are the optional collaborators of a scan source, a
+// SerialSource or a camera.Source.
+type SourceOptions struct {
+	// Logger receives the source's log lines, which carry the device's
+	// path or name; scope it for the role (component=scanner,
+	// component=thermometer). Nil discards them.
 	Logger *slog.Logger
 	// OnState is called from Run when the device comes or goes:
 	// (true, nil) once it is open, (false, err) when it cannot be opened or
-	// is lost, err wrapping ErrDisconnected in the latter case. It is called
-	// on changes only, not on every failed retry, and must not block.
+	// is lost. It is called on changes only, not on every failed retry, and
+	// must not block.
 	OnState func(connected bool, err error)
-	// Clock stamps scans, times the inter-byte timeout and the waits
-	// between attempts to open the device; nil means the real clock.
+	// Clock stamps scans and times the source's waits: a serial line's
+	// inter-byte timeout, a camera's decodes and MaxDecodeRate, and the
+	// waits between attempts to open the device. Nil means the real clock.
 	Clock clock.Clock
 }
 
@@ -165,7 +167,7 @@ type SerialSource struct {
 
 // NewSerialSource checks cfg and returns a source for it. It does not open
 // the device; Run does.
-func NewSerialSource(cfg SerialConfig, opts SerialOptions) (*SerialSource, error) {
+func NewSerialSource(cfg SerialConfig, opts SourceOptions) (*SerialSource, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

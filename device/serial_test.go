@@ -116,7 +116,7 @@ func startSerialQueue(t *testing.T, cfg SerialConfig, queue int) *harness {
 	}
 	log, buf := jsonLogger("scanner")
 	h.log = buf
-	src, err := NewSerialSource(cfg, SerialOptions{
+	src, err := NewSerialSource(cfg, SourceOptions{
 		Logger:  log,
 		OnState: func(c bool, err error) { h.states <- state{c, err} },
 	})
@@ -266,7 +266,7 @@ func TestSerialMissingDeviceRetries(t *testing.T) {
 			Device:   filepath.Join(t.TempDir(), "absent"),
 			RetryMin: 100 * time.Millisecond,
 			RetryMax: 400 * time.Millisecond,
-		}, SerialOptions{
+		}, SourceOptions{
 			Logger:  log,
 			OnState: func(c bool, err error) { states = append(states, state{c, err}) },
 		})
@@ -309,11 +309,11 @@ func TestSerialConfig(t *testing.T) {
 		{Device: "/dev/ttyACM0", RetryMin: time.Minute, RetryMax: time.Second},
 	}
 	for _, c := range bad {
-		if _, err := NewSerialSource(c, SerialOptions{}); !errors.Is(err, ErrConfig) {
+		if _, err := NewSerialSource(c, SourceOptions{}); !errors.Is(err, ErrConfig) {
 			t.Errorf("NewSerialSource(%+v) error = %v; want ErrConfig", c, err)
 		}
 	}
-	if _, err := NewSerialSource(SerialConfig{Device: "/dev/ttyACM0", Baud: 115200}, SerialOptions{}); err != nil {
+	if _, err := NewSerialSource(SerialConfig{Device: "/dev/ttyACM0", Baud: 115200}, SourceOptions{}); err != nil {
 		t.Errorf("NewSerialSource(valid) = %v", err)
 	}
 }
@@ -331,7 +331,7 @@ func TestSerialHangUp(t *testing.T) {
 	if err := os.WriteFile(dev, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewSerialSource(SerialConfig{Device: dev}, SerialOptions{Logger: testLogger(t)})
+	src, err := NewSerialSource(SerialConfig{Device: dev}, SourceOptions{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestSerialHangUp(t *testing.T) {
 }
 
 func TestSerialDevicePathGone(t *testing.T) {
-	src, err := NewSerialSource(SerialConfig{Device: filepath.Join(t.TempDir(), "gone")}, SerialOptions{Logger: testLogger(t)})
+	src, err := NewSerialSource(SerialConfig{Device: filepath.Join(t.TempDir(), "gone")}, SourceOptions{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +428,7 @@ func TestSerialPortLock(t *testing.T) {
 	defer tty.Close()
 	connected := make(chan bool, 8)
 	src, err := NewSerialSource(SerialConfig{Device: tty.Name(), Terminator: TerminatorCR},
-		SerialOptions{OnState: func(c bool, _ error) { connected <- c }})
+		SourceOptions{OnState: func(c bool, _ error) { connected <- c }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func (d *daemon) source() (device.Source, error) {
 	return device.NewSerialSource(device.SerialConfig{
 		Device: s.Device, Baud: s.Baud, Terminator: s.Terminator, MaxFrame: s.MaxFrame,
 		InterByteTimeout: s.InterByteTimeout, FlushPartial: s.FlushPartial, StripAIM: s.StripAIM,
-	}, device.SerialOptions{
+	}, device.SourceOptions{
 		Logger: log,
 		// The source logs each change of state itself; the daemon counts
 		// the failures for /metrics.
@@ -174,7 +174,7 @@ func (d *daemon) cameraSource(log *slog.Logger) (device.Source, error) {
 	if st, err := os.Stat(path); err == nil && (st.IsDir() || st.Mode().IsRegular()) {
 		open = func() (camera.FrameSource, error) { return camera.NewFileFrames([]string{path}, false, c.FPS) }
 	}
-	return camera.NewSource(camera.Config{Name: c.Device, MaxFPS: c.FPS, MaxDecodeRate: c.MaxDecodeRate}, open, timed, camera.Options{
+	return camera.NewSource(camera.Config{Name: c.Device, MaxFPS: c.FPS, MaxDecodeRate: c.MaxDecodeRate}, open, timed, device.SourceOptions{
 		Logger: log,
 		// The source logs each change of state itself; the daemon counts
 		// the failures for /metrics.

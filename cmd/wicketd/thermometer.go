@@ -30,7 +30,7 @@ func (d *daemon) openThermometer() (*thermo.Monitor, func(), error) {
 			Device: d.cfg.Path(c.Device), Baud: c.Baud, Terminator: device.TerminatorCR,
 			// Units end lines with CR, LF or CRLF: a pause ends a line too.
 			InterByteTimeout: 200 * time.Millisecond, FlushPartial: true, MaxFrame: 256,
-		}, device.SerialOptions{Logger: d.log.With("component", "thermometer")})
+		}, device.SourceOptions{Logger: d.log.With("component", "thermometer")})
 		if err != nil {
 			return nil, nil, fmt.Errorf("thermometer: %w", err)
 		}

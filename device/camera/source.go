@@ -89,22 +89,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Options are the optional collaborators of a Source.
-type Options struct {
-	// Logger receives the source's log lines, which carry the camera's
-	// name as device; scope it for the role (component=scanner). Nil
-	// discards them.
-	Logger *slog.Logger
-	// OnState is called from Run when the camera comes or goes: (true,
-	// nil) once it is open, (false, err) when it cannot be opened or is
-	// lost. It is called on changes only, not on every failed retry, and
-	// must not block.
-	OnState func(connected bool, err error)
-	// Clock times decodes, MaxDecodeRate and the waits between attempts
-	// to open the camera; nil means the real clock.
-	Clock clock.Clock
-}
-
 // Stats counts what a Source saw since it was made.
 type Stats struct {
 	FramesRead    uint64        // frames returned by the frame source
@@ -149,7 +133,7 @@ var _ device.Source = (*Source)(nil)
 // NewSource checks cfg and returns a source that opens frames with open
 // (for example a closure calling OpenV4L2) and decodes them with dec. It
 // opens nothing; Run does.
-func NewSource(cfg Config, open func() (FrameSource, error), dec Decoder, opts Options) (*Source, error) {
+func NewSource(cfg Config, open func() (FrameSource, error), dec Decoder, opts device.SourceOptions) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

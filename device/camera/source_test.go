@@ -105,7 +105,7 @@ func TestSourceEndToEndQR(t *testing.T) {
 		}
 		return &lockstep{FrameSource: f, decoded: decoded}, nil
 	}
-	src, err := camera.NewSource(camera.Config{Name: "files", MaxFPS: -1}, open, signalling{qr.NewDecoder(), decoded}, camera.Options{})
+	src, err := camera.NewSource(camera.Config{Name: "files", MaxFPS: -1}, open, signalling{qr.NewDecoder(), decoded}, device.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestSourceLatestFrameWins(t *testing.T) {
 	fake := &cameratest.Frames{C: make(chan cameratest.Result), Calls: make(chan struct{})}
 	dec := blocking{started: make(chan uint8), release: make(chan struct{})}
 	src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, RepeatAfter: -1},
-		func() (camera.FrameSource, error) { return fake, nil }, dec, camera.Options{})
+		func() (camera.FrameSource, error) { return fake, nil }, dec, device.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestSourceRepeatAfter(t *testing.T) {
 	decoded := make(chan struct{}, 1)
 	src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1},
 		func() (camera.FrameSource, error) { return &lockstep{FrameSource: fake, decoded: decoded}, nil },
-		signalling{byPixel{}, decoded}, camera.Options{})
+		signalling{byPixel{}, decoded}, device.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestSourceReopen(t *testing.T) {
 		var states []string
 		var logBuf testkit.Buffer
 		log := slog.New(slog.NewJSONHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "scanner")
-		src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, RetryMin: 100 * time.Millisecond, RetryMax: time.Second}, open, byPixel{}, camera.Options{
+		src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, RetryMin: 100 * time.Millisecond, RetryMax: time.Second}, open, byPixel{}, device.SourceOptions{
 			Logger: log,
 			OnState: func(up bool, err error) {
 				states = append(states, fmt.Sprint(up, errors.Is(err, camera.ErrDeviceGone), errors.Is(err, os.ErrNotExist)))
@@ -333,7 +333,7 @@ func TestSourceMaxFPS(t *testing.T) {
 	}
 	fake.C <- cameratest.Result{Err: io.EOF}
 	src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: 10},
-		func() (camera.FrameSource, error) { return fake, nil }, byPixel{}, camera.Options{})
+		func() (camera.FrameSource, error) { return fake, nil }, byPixel{}, device.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestSourceMaxDecodeRate(t *testing.T) {
 		var at []time.Time
 		src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, MaxDecodeRate: 4},
 			func() (camera.FrameSource, error) { return &lockstep{FrameSource: fake, decoded: decoded}, nil },
-			signalling{timed{byPixel{}, &at}, decoded}, camera.Options{})
+			signalling{timed{byPixel{}, &at}, decoded}, device.SourceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,7 +407,7 @@ func TestSourceCancel(t *testing.T) {
 					fake.C <- cameratest.Result{Err: camera.ErrDeviceGone}
 				}
 				src, err := camera.NewSource(camera.Config{Name: "cam", MaxFPS: -1, RetryMin: time.Hour, RetryMax: time.Hour},
-					func() (camera.FrameSource, error) { return fake, nil }, byPixel{}, camera.Options{})
+					func() (camera.FrameSource, error) { return fake, nil }, byPixel{}, device.SourceOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -446,7 +446,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v; want ErrConfig naming %s", tt.cfg, err, tt.field)
 		}
 	}
-	if _, err := camera.NewSource(camera.Config{Name: "x"}, nil, byPixel{}, camera.Options{}); !errors.Is(err, camera.ErrConfig) {
+	if _, err := camera.NewSource(camera.Config{Name: "x"}, nil, byPixel{}, device.SourceOptions{}); !errors.Is(err, camera.ErrConfig) {
 		t.Errorf("NewSource without open = %v; want ErrConfig", err)
 	}
 }

@@ -107,7 +107,7 @@ func TestLineSensorSerial(t *testing.T) {
 	defer master.Close()
 	defer tty.Close()
 	open := make(chan struct{})
-	src, err := device.NewSerialSource(device.SerialConfig{Device: tty.Name(), Baud: 9600}, device.SerialOptions{
+	src, err := device.NewSerialSource(device.SerialConfig{Device: tty.Name(), Baud: 9600}, device.SourceOptions{
 		OnState: func(connected bool, _ error) {
 			if connected {
 				close(open)

@@ -231,14 +231,16 @@ func TestCommitBeforeOpen(t *testing.T) {
 // TestRecordDurableOnReturn: the relay opens before the record of an
 // allowed scan is committed, but Handle returns only once it is durable,
 // the observer has seen it recorded and the outbox was woken for it, and
-// the passage event refers to it; Observer.Decided saw the seq the record
-// got.
+// the passage event refers to it. Observer.Decided saw no seq (the
+// record gets one after the relay edge), Observer.Finished the seq the
+// record got.
 func TestRecordDurableOnReturn(t *testing.T) {
 	r := newRig(t, 10*time.Millisecond, 0)
-	var shown, committed []uint64
+	var shown, finished, committed []uint64
 	out := &outbox{}
 	r.rebuild(Options{Outbox: out, Observer: observer{
-		decided: func(res Result) { shown = append(shown, res.Seq) },
+		decided:  func(res Result) { shown = append(shown, res.Seq) },
+		finished: func(res Result) { finished = append(finished, res.Seq) },
 		recorded: func(ev store.Event, err error) {
 			if err == nil {
 				committed = append(committed, ev.Seq)
@@ -258,9 +260,11 @@ func TestRecordDurableOnReturn(t *testing.T) {
 			t.Fatalf("scan %d: events %+v, %v; want the decision %d and its passage", i, evs, err, res.Seq)
 		}
 	}
-	want := []uint64{1, 3, 5, 7, 9}
-	if !slices.Equal(shown, want) {
+	if want := []uint64{0, 0, 0, 0, 0}; !slices.Equal(shown, want) {
 		t.Errorf("Observer.Decided saw seqs %v; want %v", shown, want)
+	}
+	if want := []uint64{1, 3, 5, 7, 9}; !slices.Equal(finished, want) {
+		t.Errorf("Observer.Finished saw seqs %v; want %v", finished, want)
 	}
 	if !slices.Equal(committed, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
 		t.Errorf("Observer.Recorded saw seqs %v; want 1..10", committed)

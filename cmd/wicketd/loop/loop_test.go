@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -308,13 +310,39 @@ func TestStoreFailureDenies(t *testing.T) {
 }
 
 // BenchmarkScanToRelay measures frame complete → relay output set, with
-// the verification and the store commit (fsync) in between.
+// the verification and the building of the record in between (its
+// commit ends before the next scan). WICKET_LOOP_ACKS (a duration, e.g.
+// 400ms) adds another writer of the store, as the sync's acks are: after
+// a delay drawn uniformly from 0 to it, again and again, it acks the
+// outbox through its last record (one write transaction each).
 func BenchmarkScanToRelay(b *testing.B) {
 	r := newRig(b, time.Microsecond, 0)
 	p := verifier.DefaultPolicy()
 	p.MaxStatusAge = 0
 	r.f.SetPolicy(b, p)
 	text := r.f.Issue(b, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+	if v := os.Getenv("WICKET_LOOP_ACKS"); v != "" {
+		most, err := time.ParseDuration(v)
+		if err != nil || most < 0 {
+			b.Fatalf("WICKET_LOOP_ACKS=%q: want a duration such as 400ms", v)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(rand.N(most + 1)):
+				}
+				if evs, err := r.st.Outbox(0, store.MaxPage); err == nil && len(evs) > 0 {
+					r.st.Ack(evs[len(evs)-1].Seq)
+				}
+			}
+		}()
+		b.Cleanup(func() { close(stop); <-done })
+	}
 	lat := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		s := r.scan(text)

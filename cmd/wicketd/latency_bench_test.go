@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,13 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"wicket/decoder"
+	"wicket/sync/mqtttest"
+	"wicket/sync/store"
+	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
 )
 
 // BenchmarkSerialToRelay measures a gate from the last byte of a code
@@ -30,6 +37,13 @@ import (
 // comparison) when set. WICKET_LATENCY_ROUNDS (default 3)
 // rounds of WICKET_LATENCY_SCANS (default 40) scans per variant; each
 // variant keeps its own gate directory across rounds.
+//
+// WICKET_LATENCY_ACKS (a duration, e.g. 400ms) turns on fleet sync to a
+// Mosquitto the benchmark starts, with a collector that acks each
+// records batch after a delay drawn uniformly from 0 to that duration,
+// as a live collector does within a few hundred milliseconds: each ack
+// is a write transaction of the gate's store (AckRange) that a scan may
+// meet.
 func BenchmarkSerialToRelay(b *testing.B) {
 	this := os.Getenv("WICKET_LATENCY_BIN")
 	if this == "" {
@@ -44,6 +58,15 @@ func BenchmarkSerialToRelay(b *testing.B) {
 		root = b.TempDir()
 	}
 	rounds, scans := envInt("WICKET_LATENCY_ROUNDS", 3), envInt("WICKET_LATENCY_SCANS", 40)
+	var ackDelay time.Duration
+	if v := os.Getenv("WICKET_LATENCY_ACKS"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			b.Fatalf("WICKET_LATENCY_ACKS=%q: want a duration such as 400ms", v)
+		}
+		ackDelay = d
+	}
+	broker := ""
 	type gateDir struct{ dir, cfg string }
 	gates := make([]gateDir, len(variants))
 	var codes []string
@@ -61,6 +84,10 @@ func BenchmarkSerialToRelay(b *testing.B) {
 				c.ID = fmt.Appendf(nil, "latency-%06d", n)
 				codes = append(codes, f.Issue(b, f.Ed, c))
 			}
+			if os.Getenv("WICKET_LATENCY_ACKS") != "" {
+				broker = mqtttest.StartMosquitto(b).URL()
+				ackingCollector(b, broker, ackDelay)
+			}
 		} else {
 			// Every gate trusts the same root: copy the first one's keys.
 			for _, name := range []string{"root.pub", "keyset.cose"} {
@@ -73,6 +100,16 @@ func BenchmarkSerialToRelay(b *testing.B) {
 				}
 			}
 		}
+		if broker != "" {
+			// Every variant is the same enrolled gate, one at a time.
+			syncCfg := "sync: {enabled: true, fleet: " + latencyFleet + ", broker: \"" + broker + "\", " +
+				enrolGate(b, f.Root, broker, latencyFleet, "CRASH-G1", dir) + "}\n"
+			if i > 0 {
+				syncCfg = "sync: {enabled: true, fleet: " + latencyFleet + ", broker: \"" + broker + "\", identity_key: " +
+					strconv.Quote(wiretest.IdentityFile(b, dir)) + "}\n"
+			}
+			appendFile(b, cfg, syncCfg)
+		}
 	}
 	lat := make([][]time.Duration, len(variants))
 	// One measurement however large b.N: the scans are the repetitions.
@@ -83,14 +120,67 @@ func BenchmarkSerialToRelay(b *testing.B) {
 			next += scans
 		}
 	}
-	b.Logf("code length %d characters; store under %s", len(codes[0]), root)
+	b.Logf("code length %d characters; store under %s; acks within %v (0: no sync)", len(codes[0]), root, ackDelay)
 	for i, v := range variants {
+		if broker != "" {
+			// The acks reached the store: little is left in the outbox.
+			st, err := store.OpenReadOnly(filepath.Join(gates[i].dir, "wicket.db"), 5*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := st.Counters()
+			st.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s: %d records in the outbox after the run (acked: the rest)", v.name, c.Outbox)
+		}
 		s := slices.Clone(lat[i])
 		slices.Sort(s)
 		p := func(q int) float64 { return float64(s[(len(s)-1)*q/100].Microseconds()) / 1000 }
 		b.Logf("%s: %d scans: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", v.name, len(s), p(50), p(90), p(99), p(100))
 		b.ReportMetric(p(50), v.name+"-p50-ms")
 		b.ReportMetric(p(99), v.name+"-p99-ms")
+	}
+}
+
+// latencyFleet is the fleet of the benchmark's gates and collector.
+const latencyFleet = "latency"
+
+// ackingCollector subscribes to every gate's records on broker and acks
+// each batch after a delay drawn uniformly from 0 to most.
+func ackingCollector(b *testing.B, broker string, most time.Duration) {
+	topics := wire.Topics{Fleet: latencyFleet}
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("latency-collector"))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("collector: connect: %v", tok.Error())
+	}
+	b.Cleanup(func() { cl.Disconnect(100) })
+	tok := cl.Subscribe(topics.AllRecords(), 1, func(c mqtt.Client, m mqtt.Message) {
+		r, err := wiretest.OpenRecords(latencyFleet, m.Payload())
+		if err != nil || len(r.Records) == 0 {
+			return
+		}
+		ack := wiretest.Ack(latencyFleet, r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq)
+		time.AfterFunc(rand.N(most+1), func() { c.Publish(topics.Ack(r.Gate), 1, false, ack) })
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("collector: subscribe: %v", tok.Error())
+	}
+}
+
+// appendFile appends text to the file at path.
+func appendFile(tb testing.TB, path, text string) {
+	tb.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
 	}
 }
 

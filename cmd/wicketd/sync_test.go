@@ -121,7 +121,7 @@ func TestDaemonSync(t *testing.T) {
 // the test gates, and publishes, retained, a roster of the fleet that
 // enrols it and the test collector, signed by root. It returns the
 // sync.identity_key setting for the gate's config.
-func enrolGate(t *testing.T, root *decoder.Signer, broker, fleet, gate, dir string) string {
+func enrolGate(t testing.TB, root *decoder.Signer, broker, fleet, gate, dir string) string {
 	t.Helper()
 	path := wiretest.IdentityFile(t, dir)
 	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-enrol"))

@@ -32,6 +32,8 @@ var (
 	ErrStaleVersion = errors.New("trust document version not newer than stored")
 	// ErrReadOnly: a write on a store opened with OpenReadOnly.
 	ErrReadOnly = errors.New("store opened read-only")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
 	// ErrCorrupt: OpenReadOnly found the file damaged (Open would recover).
 	ErrCorrupt = errors.New("store file corrupt")
 	// ErrSchema: the file was written by a newer program.
@@ -174,7 +176,8 @@ type Store struct {
 	peek      revset.Stats        // read-only: what revset.Peek found
 	peekInfo  verifier.StatusInfo // likewise
 
-	mu       sync.Mutex // orders cache updates after commits
+	closed   atomic.Bool // Close was called
+	mu       sync.Mutex  // orders cache updates after commits
 	floor    atomic.Pointer[time.Time]
 	dropping atomic.Bool // the last Append found the outbox full
 	commits  commitState // the last commit failure, if any
@@ -299,6 +302,7 @@ func OpenReadOnlyDir(path, dir string, timeout time.Duration) (*Store, error) {
 // Close closes the files. Calls after the first return nil; other methods
 // fail after Close. A background check still running gives up.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.stopCheck.Store(true)
 	s.checking.Wait()
 	var rerr error
@@ -310,6 +314,20 @@ func (s *Store) Close() error {
 	}
 	if rerr != nil {
 		return fmt.Errorf("close store: statements: %w", rerr)
+	}
+	return nil
+}
+
+// Writable returns why no write can begin (ErrReadOnly, ErrClosed), nil
+// when one can. It reads two flags: it neither waits for the write lock
+// nor says whether the disk will take the write (CommitHealth does, of
+// the last one).
+func (s *Store) Writable() error {
+	switch {
+	case s.readOnly:
+		return ErrReadOnly
+	case s.closed.Load():
+		return ErrClosed
 	}
 	return nil
 }

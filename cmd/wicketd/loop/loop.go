@@ -6,13 +6,16 @@
 // end of this file: temperature screening, anti-passback, which decisions wait for an attendant) and
 // builds the access event and its outbox row in one store transaction.
 // A denial is committed before its feedback plays. For an allowed scan
-// the turnstile opens first and the transaction is committed (fsynced)
-// while the relay is on, so the relay never waits for the disk; a power
-// cut during that commit (tens of ms on SD-class storage, 167 ms the
-// worst measured) loses the record of a passage that the powerless,
-// fail-secure turnstile then cannot complete (docs/design.md, "Relay
-// before fsync"). Config.CommitBeforeOpen (store.commit_before_open)
-// restores the old order. If a commit fails, the loop alerts and commits
+// the turnstile opens first, after reads of the store only, and the
+// transaction is built and committed (fsynced) while the relay is on, so
+// the relay waits neither for the disk nor for the store's write lock
+// (another writer's commit in flight); a power cut between the relay
+// edge and the end of that commit (the wait for the lock included; tens
+// of ms on SD-class storage, see docs/design.md for the bound) loses the
+// record of a passage that the powerless, fail-secure turnstile then
+// cannot complete (docs/design.md, "Relay before fsync").
+// Config.CommitBeforeOpen (store.commit_before_open) restores the old
+// order. If a commit fails, the loop alerts and commits
 // before opening until a decision's record commits again, so a failing
 // disk denies every scan. The loop never waits on the network.
 //
@@ -90,8 +93,9 @@ type Options struct {
 	Attendants Attendants
 	// Station shares anti-passback with the other gates of the station:
 	// the rules consult it beside the store's memory, and each admitted
-	// voucher is announced to it as the turnstile opens. Nil: this
-	// gate's memory only.
+	// voucher is announced to it once its record has a seq (for a scan
+	// opened before its record is written, from the goroutine writing
+	// it, as the turnstile opens). Nil: this gate's memory only.
 	Station Station
 	// Logger is the daemon's logger; nil discards.
 	Logger *slog.Logger
@@ -104,9 +108,9 @@ type Result struct {
 	// Decision is the final decision (the loop's rules and store
 	// failures included).
 	Decision verifier.Decision
-	// Seq is the access event's sequence number (0 if not committed). In
-	// what Observer.Decided sees of an allowed scan it is the number the
-	// record takes once committed.
+	// Seq is the access event's sequence number (0 if not committed).
+	// What Observer.Decided sees of a scan allowed before its record is
+	// written has none yet (0): the store gives it after the relay edge.
 	Seq uint64
 	// Passage is the turnstile's outcome for an allowed decision.
 	Passage gate.Passage
@@ -140,6 +144,8 @@ type Loop struct {
 	admits chan uint64
 
 	mu sync.Mutex // one scan at a time
+	// prepare is st.Prepare; tests make it fail.
+	prepare func(ev *store.Event, passback time.Duration) (*store.Pending, error)
 	// lostOpen: an opened passage's record failed to commit, and no
 	// decision has been committed since. Guarded by mu.
 	lostOpen  bool
@@ -156,6 +162,7 @@ func New(cfg Config, v *verifier.Verifier, st *store.Store, ts Turnstile, opts O
 	l := &Loop{cfg: cfg, v: v, st: st, ts: ts, fb: opts.Feedback, out: opts.Outbox, obs: opts.Observer, att: opts.Attendants,
 		log: log.With("component", "loop"), now: time.Now, limiter: device.NewLogLimiter(logEvery),
 		admits: make(chan uint64, admitQueue)}
+	l.prepare = st.Prepare
 	l.rules = rules{v: v, st: st, thermo: opts.Thermometer, station: opts.Station, now: l.now}
 	if cfg.HoldOff > 0 {
 		l.hold = device.NewHoldOff(cfg.HoldOff, device.DefaultHoldOffSize)
@@ -226,15 +233,15 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 		return l.notCommitted(r, d, ev, err)
 	}
 	window := PassbackWindow(pol, d)
-	pend, err := l.st.Prepare(&ev, window)
+	r.Decision = d
+	if d.Allow && !l.commitFirst() {
+		return l.openThenCommit(ctx, r, ev, window)
+	}
+	pend, err := l.prepare(&ev, window)
 	if err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
 	r.Seq = ev.Seq
-	r.Decision = d
-	if d.Allow && !l.commitFirst() {
-		return l.openThenCommit(ctx, r, ev, pend, window)
-	}
 	if err := pend.Commit(); err != nil {
 		return l.notCommitted(r, d, ev, err)
 	}
@@ -257,13 +264,14 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 }
 
 // commitFirst reports whether an allowed scan's record must be durable
-// before the turnstile opens: when configured so, while the store's last
-// commit failed, and after an opened passage's record failed to commit
+// before the turnstile opens: when configured so, while the store cannot
+// begin a write (closed, read-only) or its last commit failed, and after
+// an opened passage's record failed to commit
 // until a decision commits again (a failing disk then denies every scan,
 // as its record can't be written, instead of opening first and losing it;
 // a small write that fits in the file's free pages does not count).
 func (l *Loop) commitFirst() bool {
-	return l.cfg.CommitBeforeOpen || l.lostOpen || l.st.CommitHealth().Err != nil
+	return l.cfg.CommitBeforeOpen || l.lostOpen || l.st.Writable() != nil || l.st.CommitHealth().Err != nil
 }
 
 // notCommitted denies a scan whose record could not be built or written.
@@ -278,51 +286,48 @@ func (l *Loop) notCommitted(r Result, d verifier.Decision, ev store.Event, err e
 	return r
 }
 
-// commitOutcome is how the commit of an opened passage's record ended.
+// commitOutcome is how the record of an opened passage ended: its seq
+// once committed, when the commit ended, and whether the station was told
+// of the grant.
 type commitOutcome struct {
-	at  time.Time
-	err error
+	seq    uint64
+	at     time.Time
+	err    error
+	shared bool
 }
 
-// openThenCommit opens the turnstile for an allowed scan whose record is
-// prepared, and writes the record while the relay is already on: the
-// relay edge does not wait for the fsync. The commit runs on a goroutine
+// openThenCommit opens the turnstile for an allowed scan and builds and
+// writes its record while the relay is already on: the relay edge waits
+// neither for the fsync nor for the store's write lock, which another
+// writer's commit in flight (the sync's acks, the clock floor, the
+// daemon's own records) may hold for a card flush or two. Between the
+// decision and the relay the loop only reads the store (anti-passback,
+// store.LastAllowed); the record is prepared and committed on a goroutine
 // of its own, which reports it (to the outbox and observer, and the
 // decision's log line) as soon as it ends; the passage outcome is
-// recorded after both. If the commit failed, the record is written once
-// more after the passage (a disk that failed for a moment), referred to
-// by the passage event; the failed commit has already made commitFirst
-// true, so the next scan is denied if the disk still fails. See
-// docs/design.md, "Relay before fsync".
-func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pend *store.Pending, passback time.Duration) Result {
+// recorded after both, so the record is durable before the next scan is
+// decided. If the record could not be prepared or committed, it is
+// written once more after the passage (a disk that failed for a moment),
+// referred to by the passage event, and lostOpen makes the next scan
+// commit before it opens. See docs/design.md, "Relay before fsync".
+func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, passback time.Duration) Result {
+	// What Decided sees has no seq: the store gives one when the record
+	// is prepared, after the relay edge, and a number guessed now could
+	// be taken by another writer's record first.
 	l.decided(r)
 	l.signal(gate.SignalAllow)
 	done := make(chan commitOutcome, 1)
-	shown := r
 	// The turnstile is told to open as the commit starts: Opened is
 	// stamped first, so a commit faster than the goroutine's start (a
 	// RAM disk) still reads as after it.
 	r.Opened = l.now()
-	l.share(ev, passback)
-	go func() {
-		err := pend.Commit()
-		out := commitOutcome{at: l.now(), err: err}
-		if err != nil {
-			l.log.Error("store commit failed after the turnstile opened: the passage has no record yet", "err", err)
-		}
-		l.recorded(ev, err)
-		if err == nil {
-			l.logDecision(shown, ev)
-		}
-		done <- out
-	}()
+	go func() { done <- l.commitOpened(ev, passback, r) }()
 	p, err := l.ts.Open(ctx)
 	out := <-done
-	r.Committed = out.at
+	r.Seq, r.Committed = out.seq, out.at
 	if out.err != nil {
 		l.lostOpen = true
-		r.Seq = 0
-		r.Committed = time.Time{}
+		r.Seq, r.Committed = 0, time.Time{}
 		retry := ev
 		seq, err := l.st.Append(&retry, passback)
 		if err != nil {
@@ -330,6 +335,9 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 			l.recorded(retry, err)
 		} else {
 			r.Seq, r.Committed = seq, l.now()
+			if !out.shared {
+				l.share(retry, passback)
+			}
 			l.recorded(retry, nil)
 			l.logDecision(r, retry)
 		}
@@ -337,6 +345,36 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pen
 	r.Passage = l.passed(r.Seq, p, err)
 	l.report(r)
 	return r
+}
+
+// commitOpened prepares and commits ev, the record of the decision shown
+// (its relay already told to open), and reports its fate. It runs on the
+// goroutine openThenCommit starts, while Run's goroutine drives the
+// turnstile and holds l.mu; it touches nothing of the loop that the
+// turnstile's side does.
+func (l *Loop) commitOpened(ev store.Event, passback time.Duration, shown Result) commitOutcome {
+	var out commitOutcome
+	pend, err := l.prepare(&ev, passback)
+	if err == nil {
+		// The station's grants carry the seq (its receivers refuse a
+		// gate's seq that does not grow), so the grant is announced once
+		// the record has one: a moment after the relay edge, or after
+		// the wait for another writer's commit.
+		l.share(ev, passback)
+		out.shared = true
+		err = pend.Commit()
+	}
+	out.at, out.err = l.now(), err
+	if err != nil {
+		l.log.Error("store commit failed after the turnstile opened: the passage has no record yet", "err", err)
+		l.recorded(ev, err)
+		return out
+	}
+	out.seq = ev.Seq
+	l.recorded(ev, nil)
+	shown.Seq = ev.Seq
+	l.logDecision(shown, ev)
+	return out
 }
 
 // Admit asks Run to open the turnstile for an event already committed
@@ -394,8 +432,9 @@ func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
 }
 
 // share announces an admitted voucher to the station, once the gate is
-// bound to open for it: as the relay opens, or once a commit-first record
-// is durable. A decision without a window is not shared.
+// bound to open for it and its record has a seq: once prepared, while the
+// relay opens, or once a commit-first record is durable. A decision
+// without a window is not shared.
 func (l *Loop) share(ev store.Event, window time.Duration) {
 	if l.rules.station != nil && ev.Allow && ev.Voucher != "" && window > 0 {
 		l.rules.station.Granted(ev.Voucher, ev.At, ev.Seq)

@@ -24,9 +24,10 @@ type Outbox interface {
 // that commits it while the turnstile is open.
 type Observer interface {
 	// Decided sees each decision before the turnstile moves (what the
-	// display shows): a denial once it is committed, an allowed scan once
-	// its record is built (its commit follows), and each scan the
-	// hold-off swallowed.
+	// display shows): a denial once it is committed, an allowed scan
+	// before its record is built (Seq 0; its record is prepared and
+	// committed as the turnstile opens) unless it commits first, and each
+	// scan the hold-off swallowed.
 	Decided(r Result)
 	// Finished sees every final result, passage outcome included.
 	Finished(r Result)
@@ -67,7 +68,8 @@ func IsAlert(ev store.Event) bool {
 // Station is the station's shared anti-passback as the loop sees it
 // (sync/station.Station): the grants other gates of the station
 // announced, and this gate's own to announce. Its methods must not
-// block.
+// block. Granted may run on the goroutine that writes an opened
+// passage's record, never at the same time as another call of the loop.
 type Station interface {
 	// LastAllowed returns when another gate of the station last admitted
 	// the voucher (its record hash), if known.

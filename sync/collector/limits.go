@@ -29,6 +29,12 @@ const (
 	// limit. It keeps one INSERT at 500 × 18 = 9000 parameters, far below
 	// PostgreSQL's 65535.
 	MaxBatch = wire.MaxRecordsPerBatch
+	// MaxMessagesPerWrite is the most records messages a worker stores in
+	// one transaction when more than one is queued: a backlog then costs
+	// fewer commits and statements. A message never waits for others to
+	// join it. At 100 records a message (what gates send) that is 1,600
+	// rows a COPY, at most 16 × MaxBatch.
+	MaxMessagesPerWrite = 16
 )
 
 const (

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/sync/mqtttest"
@@ -198,11 +199,16 @@ func loadAverage() float64 {
 const clockTick = 10 * time.Millisecond
 
 // procCPU is the CPU time (user and system) used so far by the processes
-// for which match, given the process's name and parent pid, holds.
-func procCPU(match func(comm string, ppid int) bool) time.Duration {
+// for which match, given the process's name and parent pid, holds, and
+// of those only the ones whose pid each of pids accepts.
+func procCPU(match func(comm string, ppid int) bool, pids ...func(int) bool) time.Duration {
 	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var ticks int64
 	for _, f := range dirs {
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if slices.ContainsFunc(pids, func(accept func(int) bool) bool { return !accept(pid) }) {
+			continue
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			continue // exited
@@ -229,18 +235,49 @@ func procCPU(match func(comm string, ppid int) bool) time.Duration {
 }
 
 // cpuSample is the CPU time used so far by every PostgreSQL process of
-// the machine (the server is the machine's, so that includes any other
-// client's work), by this process (collectors, publishers) and by its
-// child brokers.
-type cpuSample struct{ pg, self, broker time.Duration }
+// the machine (pg: the server is the machine's, so that includes the
+// work of its other clients), by the server processes of the
+// benchmark's own connections only (backends: without the WAL writer,
+// checkpointer and background writer), by this process (collectors,
+// publishers) and by its child brokers.
+type cpuSample struct{ pg, backends, self, broker time.Duration }
 
-func sampleCPU() cpuSample {
+func sampleCPU(own *backendPIDs) cpuSample {
 	self := os.Getpid()
 	return cpuSample{
-		pg:     procCPU(func(comm string, _ int) bool { return comm == "postgres" }),
-		self:   procCPU(func(_ string, ppid int) bool { return false }) + ownCPU(),
-		broker: procCPU(func(comm string, ppid int) bool { return ppid == self && comm == "mosquitto" }),
+		pg:       procCPU(func(comm string, _ int) bool { return comm == "postgres" }),
+		backends: own.cpu(),
+		self:     ownCPU(),
+		broker:   procCPU(func(comm string, ppid int) bool { return ppid == self && comm == "mosquitto" }),
 	}
+}
+
+// backendPIDs are the process ids of the server processes of the
+// connections of pools set up with track.
+type backendPIDs struct {
+	mu   sync.Mutex
+	pids map[int]bool
+}
+
+// track records the server process of each connection cfg's pool makes.
+func (b *backendPIDs) track(cfg *pgxpool.Config) {
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.pids == nil {
+			b.pids = map[int]bool{}
+		}
+		b.pids[int(conn.PgConn().PID())] = true
+		return nil
+	}
+}
+
+// cpu is the CPU time the tracked server processes used so far (those
+// that exited no longer count).
+func (b *backendPIDs) cpu() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return procCPU(func(comm string, _ int) bool { return comm == "postgres" }, func(pid int) bool { return b.pids[pid] })
 }
 
 // ownCPU is this process's CPU time so far.
@@ -253,11 +290,11 @@ func ownCPU() time.Duration {
 }
 
 func (c cpuSample) sub(o cpuSample) cpuSample {
-	return cpuSample{c.pg - o.pg, c.self - o.self, c.broker - o.broker}
+	return cpuSample{c.pg - o.pg, c.backends - o.backends, c.self - o.self, c.broker - o.broker}
 }
 
 func (c cpuSample) add(o cpuSample) cpuSample {
-	return cpuSample{c.pg + o.pg, c.self + o.self, c.broker + o.broker}
+	return cpuSample{c.pg + o.pg, c.backends + o.backends, c.self + o.self, c.broker + o.broker}
 }
 
 // bytesPerRow is the size on disk of wicket_records, every partition with
@@ -287,7 +324,8 @@ type scaleKey struct {
 
 // scaleMetrics reports, for each variant and number of collectors,
 // rows/s and the CPU seconds per 100,000 rows of PostgreSQL's processes
-// (pg), of the benchmark's process (go: the collectors, and in the end to
+// (pg, and backends: those of the benchmark's connections), of the
+// benchmark's process (go: the collectors, and in the end to
 // end benchmark the publishers) and of its broker; then the bytes per
 // row and the load average around the run.
 func scaleMetrics(b *testing.B, pool *pgxpool.Pool, rows int, res map[scaleKey]scaleResult, variants []writeVariant, load0 float64) {
@@ -298,6 +336,7 @@ func scaleMetrics(b *testing.B, pool *pgxpool.Pool, rows int, res map[scaleKey]s
 			suffix := fmt.Sprintf("_%s_%dc", v.name, n)
 			b.ReportMetric(float64(rows)/r.took.Seconds(), "rows/s"+suffix)
 			b.ReportMetric(per100k(r.cpu.pg), "pg_cpu_s/100k"+suffix)
+			b.ReportMetric(per100k(r.cpu.backends), "pgbackends_cpu_s/100k"+suffix)
 			b.ReportMetric(per100k(r.cpu.self), "go_cpu_s/100k"+suffix)
 			if r.cpu.broker > 0 {
 				b.ReportMetric(per100k(r.cpu.broker), "broker_cpu_s/100k"+suffix)
@@ -345,6 +384,7 @@ func BenchmarkWriterScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	load0 := loadAverage()
+	var own backendPIDs
 	pools := make([]*pgxpool.Pool, slices.Max(scaleCollectors))
 	for i := range pools {
 		cfg, err := pgxpool.ParseConfig(dbURL)
@@ -352,6 +392,7 @@ func BenchmarkWriterScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		cfg.MaxConns = DefaultWorkers
+		own.track(cfg)
 		if pools[i], err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
 			b.Fatal(err)
 		}
@@ -372,7 +413,7 @@ func BenchmarkWriterScale(b *testing.B) {
 			seq += perGate * size
 			var next atomic.Int64
 			var wg sync.WaitGroup
-			cpu0, start := sampleCPU(), time.Now()
+			cpu0, start := sampleCPU(&own), time.Now()
 			for c := range n {
 				w := NewWriter(pools[c], nil)
 				w.upsertOnly = v.upsert
@@ -395,7 +436,7 @@ func BenchmarkWriterScale(b *testing.B) {
 			wg.Wait()
 			r := res[scaleKey{v.name, n}]
 			r.took += time.Since(start)
-			r.cpu = r.cpu.add(sampleCPU().sub(cpu0))
+			r.cpu = r.cpu.add(sampleCPU(&own).sub(cpu0))
 			res[scaleKey{v.name, n}] = r
 		}
 	}
@@ -464,6 +505,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 	now := time.Now().UTC()
 	seq := uint64(0)
 	res := map[scaleKey]scaleResult{}
+	var own backendPIDs
 	phase := 0
 	for b.Loop() {
 		for _, phaseOf := range scalePhases() {
@@ -491,6 +533,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 					b.Fatal(err)
 				}
 				cfg.MaxConns = DefaultWorkers + 1
+				own.track(cfg)
 				pool, err := pgxpool.NewWithConfig(ctx, cfg)
 				if err != nil {
 					b.Fatal(err)
@@ -523,7 +566,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 				return sum
 			}
 			want := uint64(len(msgs) * size)
-			cpu0, start := sampleCPU(), time.Now()
+			cpu0, start := sampleCPU(&own), time.Now()
 			var pub sync.WaitGroup
 			for p, client := range clients {
 				pub.Go(func() {
@@ -545,7 +588,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 			}
 			r := res[scaleKey{v.name, n}]
 			r.took += time.Since(start)
-			r.cpu = r.cpu.add(sampleCPU().sub(cpu0))
+			r.cpu = r.cpu.add(sampleCPU(&own).sub(cpu0))
 			res[scaleKey{v.name, n}] = r
 			pub.Wait()
 			if got := inserted(); got != want {

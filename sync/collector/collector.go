@@ -257,7 +257,9 @@ func (c *Collector) Stats() Stats {
 // gate, which is also counted in wicket_refusals. While PostgreSQL is unreachable, each worker retries its
 // batch with backoff and acks nothing; messages arriving meanwhile queue
 // up to QueueSize and are dropped beyond, and gates resend whatever is not
-// acked. Messages still queued when ctx is done are dropped the same way.
+// acked. Messages still queued when ctx is done are dropped the same way;
+// a write under way then is let finish (for up to writeDrain) and its
+// messages acked.
 //
 // Run must not be called again before it returned.
 func (c *Collector) Run(ctx context.Context) error {
@@ -737,11 +739,18 @@ func (c *Collector) decode(m inbound) (*wire.Records, error) {
 
 // store writes rs in one transaction, retrying with backoff while the
 // failure may be transient. It returns the error that ended it: ctx's,
-// or one wrapping ErrInvalid when rs can never be stored together.
+// or one wrapping ErrInvalid when rs can never be stored together. A
+// write under way when ctx ends goes on for up to writeDrain (see
+// drainContext); no new one starts.
 func (c *Collector) store(ctx context.Context, rs []*wire.Records) (int, error) {
 	bo := clock.Backoff{Min: writeRetryMin, Max: writeRetryMax}
 	for attempt := 1; ; attempt++ {
-		n, err := c.w.WriteBatches(ctx, rs)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		wctx, cancel := drainContext(ctx)
+		n, err := c.w.WriteBatches(wctx, rs)
+		cancel()
 		switch {
 		case err == nil:
 			if attempt > 1 {
@@ -759,6 +768,23 @@ func (c *Collector) store(ctx context.Context, rs []*wire.Records) (int, error) 
 		if !clock.Sleep(ctx, c.cfg.Clock, bo.Next()) {
 			return 0, ctx.Err()
 		}
+	}
+}
+
+// drainContext is the context of one write: ctx's values, but ended
+// only writeDrain after ctx. A collector that stops lets the write under
+// way finish, so that its messages are acked, instead of cutting it off
+// not knowing whether it committed (the broker would deliver them again,
+// stored or not).
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(writeDrain, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() {
+		stop()
+		cancel()
 	}
 }
 

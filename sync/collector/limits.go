@@ -43,6 +43,10 @@ const (
 	// flood its log during a long outage.
 	writeRetryMin = 100 * time.Millisecond
 	writeRetryMax = 30 * time.Second
+	// writeDrain bounds the write under way when the collector stops: a
+	// commit takes milliseconds, a PostgreSQL that does not answer within
+	// this is given up on.
+	writeDrain = 5 * time.Second
 	// reconnectMin is the first wait before connecting again, after a
 	// failed connect or a lost connection.
 	reconnectMin = 250 * time.Millisecond

@@ -27,7 +27,7 @@ import (
 var ErrInvalid = errors.New("invalid records")
 
 // recordColumns are the wicket_records columns Write fills, in the order
-// of recordValues.
+// of columnArrays and recordRows.
 var recordColumns = []string{
 	"gate", "seq", "type", "at", "venue", "allow", "reason", "colour", "kind", "class",
 	"issuer", "voucher", "subject", "alert", "attendant", "warnings", "ref", "detail",

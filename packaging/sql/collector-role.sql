@@ -38,7 +38,8 @@ REVOKE ALL ON SCHEMA public FROM wicket_collector;
 GRANT USAGE ON SCHEMA public TO wicket_collector;
 
 REVOKE ALL ON wicket_records, wicket_refusals, wicket_schema_migrations FROM wicket_collector;
--- Records: stored with INSERT ... ON CONFLICT DO NOTHING.
+-- Records: stored with COPY, and with INSERT ... ON CONFLICT DO NOTHING
+-- after a record turned out stored already (both need only INSERT).
 GRANT SELECT, INSERT ON wicket_records TO wicket_collector;
 -- The partition of each day, created before its first record is stored
 -- (until then the day's records wait in the default partition).

@@ -1,18 +1,24 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/sync/mqtttest"
@@ -160,6 +166,23 @@ func benchRecords(gate string, from uint64, n int, at time.Time) *wire.Records {
 // compare in one run.
 var scaleCollectors = []int{1, 2, 4}
 
+// writeVariant is a way of storing that the scale benchmarks compare.
+type writeVariant struct {
+	name string
+	// upsert stores every batch with upsertSQL, as before COPY.
+	upsert bool
+	// perWrite is how many 100-record batches go into one transaction.
+	perWrite int
+}
+
+// writeVariants: the INSERT ... ON CONFLICT of before, COPY of one
+// batch a transaction, and COPY of MaxMessagesPerWrite batches.
+var writeVariants = []writeVariant{
+	{"upsert", true, 1},
+	{"copy", false, 1},
+	{fmt.Sprintf("copy%d", MaxMessagesPerWrite), false, MaxMessagesPerWrite},
+}
+
 // loadAverage is the machine's 1-minute load average (0 where unknown).
 func loadAverage() float64 {
 	data, err := os.ReadFile("/proc/loadavg")
@@ -169,6 +192,109 @@ func loadAverage() float64 {
 	var l float64
 	fmt.Sscan(string(data), &l)
 	return l
+}
+
+// clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ,
+// 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// procCPU is the CPU time (user and system) used so far by the processes
+// for which match, given the process's name and parent pid, holds, and
+// of those only the ones whose pid each of pids accepts.
+func procCPU(match func(comm string, ppid int) bool, pids ...func(int) bool) time.Duration {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, f := range dirs {
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if slices.ContainsFunc(pids, func(accept func(int) bool) bool { return !accept(pid) }) {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // exited
+		}
+		open, end := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(string(data[end+1:]))
+		if len(fields) < 13 {
+			continue
+		}
+		// After the name: state, ppid, ... utime (14th field of the
+		// line) and stime (15th).
+		ppid, _ := strconv.Atoi(fields[1])
+		if !match(string(data[open+1:end]), ppid) {
+			continue
+		}
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		ticks += utime + stime
+	}
+	return time.Duration(ticks) * clockTick
+}
+
+// cpuSample is the CPU time used so far by every PostgreSQL process of
+// the machine (pg: the server is the machine's, so that includes the
+// work of its other clients), by the server processes of the
+// benchmark's own connections only (backends: without the WAL writer,
+// checkpointer and background writer), by this process (collectors,
+// publishers) and by its child brokers.
+type cpuSample struct{ pg, backends, self, broker time.Duration }
+
+func sampleCPU(own *backendPIDs) cpuSample {
+	self := os.Getpid()
+	return cpuSample{
+		pg:       procCPU(func(comm string, _ int) bool { return comm == "postgres" }),
+		backends: own.cpu(),
+		self:     ownCPU(),
+		broker:   procCPU(func(comm string, ppid int) bool { return ppid == self && comm == "mosquitto" }),
+	}
+}
+
+// backendPIDs are the process ids of the server processes of the
+// connections of pools set up with track.
+type backendPIDs struct {
+	mu   sync.Mutex
+	pids map[int]bool
+}
+
+// track records the server process of each connection cfg's pool makes.
+func (b *backendPIDs) track(cfg *pgxpool.Config) {
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.pids == nil {
+			b.pids = map[int]bool{}
+		}
+		b.pids[int(conn.PgConn().PID())] = true
+		return nil
+	}
+}
+
+// cpu is the CPU time the tracked server processes used so far (those
+// that exited no longer count).
+func (b *backendPIDs) cpu() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return procCPU(func(comm string, _ int) bool { return comm == "postgres" }, func(pid int) bool { return b.pids[pid] })
+}
+
+// ownCPU is this process's CPU time so far.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (c cpuSample) sub(o cpuSample) cpuSample {
+	return cpuSample{c.pg - o.pg, c.backends - o.backends, c.self - o.self, c.broker - o.broker}
+}
+
+func (c cpuSample) add(o cpuSample) cpuSample {
+	return cpuSample{c.pg + o.pg, c.backends + o.backends, c.self + o.self, c.broker + o.broker}
 }
 
 // bytesPerRow is the size on disk of wicket_records, every partition with
@@ -184,22 +310,70 @@ func bytesPerRow(tb testing.TB, pool *pgxpool.Pool) float64 {
 	return size / rows
 }
 
-// scaleMetrics reports rows/s for each number of collectors, the bytes
-// per row and the load average around the run.
-func scaleMetrics(b *testing.B, pool *pgxpool.Pool, rows int, took map[int]time.Duration, load0 float64) {
-	for _, n := range scaleCollectors {
-		b.ReportMetric(float64(rows)/took[n].Seconds(), fmt.Sprintf("rows/s_%dcollectors", n))
+// scaleResult is what the phases of one variant and number of
+// collectors took.
+type scaleResult struct {
+	took time.Duration
+	cpu  cpuSample
+}
+
+type scaleKey struct {
+	variant string
+	n       int
+}
+
+// scaleMetrics reports, for each variant and number of collectors,
+// rows/s and the CPU seconds per 100,000 rows of PostgreSQL's processes
+// (pg, and backends: those of the benchmark's connections), of the
+// benchmark's process (go: the collectors, and in the end to
+// end benchmark the publishers) and of its broker; then the bytes per
+// row and the load average around the run.
+func scaleMetrics(b *testing.B, pool *pgxpool.Pool, rows int, res map[scaleKey]scaleResult, variants []writeVariant, load0 float64) {
+	per100k := func(d time.Duration) float64 { return d.Seconds() / float64(rows) * 1e5 }
+	for _, v := range variants {
+		for _, n := range scaleCollectors {
+			r := res[scaleKey{v.name, n}]
+			suffix := fmt.Sprintf("_%s_%dc", v.name, n)
+			b.ReportMetric(float64(rows)/r.took.Seconds(), "rows/s"+suffix)
+			b.ReportMetric(per100k(r.cpu.pg), "pg_cpu_s/100k"+suffix)
+			b.ReportMetric(per100k(r.cpu.backends), "pgbackends_cpu_s/100k"+suffix)
+			b.ReportMetric(per100k(r.cpu.self), "go_cpu_s/100k"+suffix)
+			if r.cpu.broker > 0 {
+				b.ReportMetric(per100k(r.cpu.broker), "broker_cpu_s/100k"+suffix)
+			}
+		}
 	}
 	b.ReportMetric(bytesPerRow(b, pool), "bytes/row")
-	b.ReportMetric((load0+loadAverage())/2, "loadavg")
+	b.ReportMetric(load0, "loadavg_start")
+	b.ReportMetric(loadAverage(), "loadavg_end")
+}
+
+// scalePhase is one phase of a scale benchmark's iteration.
+type scalePhase struct {
+	v writeVariant
+	n int
+}
+
+// scalePhases are the phases of one iteration: every number of
+// collectors for each variant.
+func scalePhases() []scalePhase {
+	var ps []scalePhase
+	for _, v := range writeVariants {
+		for _, n := range scaleCollectors {
+			ps = append(ps, scalePhase{v, n})
+		}
+	}
+	return ps
 }
 
 // BenchmarkWriterScale is the writer stage alone: 1, 2 and 4 collectors,
 // each with its own pool and DefaultWorkers workers as the collector
 // has, store decoded 100-record batches of 20 gates into a fresh
-// partitioned database, alternating phase by phase (each iteration runs
-// one phase of each). It reports rows/s per number of collectors, the
-// bytes per row on disk and the load average.
+// partitioned database, each worker perWrite batches a WriteBatches, for
+// each of writeVariants, alternating phase by phase (each iteration runs
+// one phase of each variant and number of collectors). It reports rows/s
+// and CPU per 100,000 rows (scaleMetrics), the bytes per row on disk and
+// the load average.
 //
 //	go test -run '^$' -bench WriterScale -benchtime 3x ./sync/collector/
 func BenchmarkWriterScale(b *testing.B) {
@@ -210,6 +384,7 @@ func BenchmarkWriterScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	load0 := loadAverage()
+	var own backendPIDs
 	pools := make([]*pgxpool.Pool, slices.Max(scaleCollectors))
 	for i := range pools {
 		cfg, err := pgxpool.ParseConfig(dbURL)
@@ -217,6 +392,7 @@ func BenchmarkWriterScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		cfg.MaxConns = DefaultWorkers
+		own.track(cfg)
 		if pools[i], err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
 			b.Fatal(err)
 		}
@@ -224,9 +400,10 @@ func BenchmarkWriterScale(b *testing.B) {
 	}
 	now := time.Now().UTC()
 	seq := uint64(0)
-	took := map[int]time.Duration{}
+	res := map[scaleKey]scaleResult{}
 	for b.Loop() {
-		for _, n := range scaleCollectors {
+		for _, p := range scalePhases() {
+			v, n := p.v, p.n
 			var batches []*wire.Records
 			for g := range gates {
 				for k := range perGate {
@@ -236,14 +413,20 @@ func BenchmarkWriterScale(b *testing.B) {
 			seq += perGate * size
 			var next atomic.Int64
 			var wg sync.WaitGroup
-			start := time.Now()
+			cpu0, start := sampleCPU(&own), time.Now()
 			for c := range n {
 				w := NewWriter(pools[c], nil)
+				w.upsertOnly = v.upsert
 				for range DefaultWorkers {
 					wg.Go(func() {
-						for i := next.Add(1) - 1; i < int64(len(batches)); i = next.Add(1) - 1 {
-							if got, err := w.Write(context.Background(), batches[i]); err != nil || got != size {
-								b.Errorf("Write = %d, %v; want %d, nil", got, err, size)
+						for {
+							i := next.Add(int64(v.perWrite)) - int64(v.perWrite)
+							if i >= int64(len(batches)) {
+								return
+							}
+							rs := batches[i:min(i+int64(v.perWrite), int64(len(batches)))]
+							if got, err := w.WriteBatches(context.Background(), rs); err != nil || got != len(rs)*size {
+								b.Errorf("WriteBatches = %d, %v; want %d, nil", got, err, len(rs)*size)
 								return
 							}
 						}
@@ -251,10 +434,13 @@ func BenchmarkWriterScale(b *testing.B) {
 				}
 			}
 			wg.Wait()
-			took[n] += time.Since(start)
+			r := res[scaleKey{v.name, n}]
+			r.took += time.Since(start)
+			r.cpu = r.cpu.add(sampleCPU(&own).sub(cpu0))
+			res[scaleKey{v.name, n}] = r
 		}
 	}
-	scaleMetrics(b, admin, b.N*gates*perGate*size, took, load0)
+	scaleMetrics(b, admin, b.N*gates*perGate*size, res, writeVariants, load0)
 }
 
 // subscribedClient signals when the collector's records subscription is
@@ -281,10 +467,12 @@ func (s *subscribedClient) Subscribe(topic string, qos byte, cb mqtt.MessageHand
 // of 20 gates published through a real Mosquitto of the benchmark's own
 // (QoS 1, from 4 publishing clients) to 1, 2 and 4 collectors of one
 // shared-subscription group, which check, store and ack them into a
-// fresh partitioned database. Each iteration runs one phase of each
-// number of collectors (new collectors every phase); a phase is timed
-// from the first publish to the last record stored. It reports rows/s per
-// number of collectors, the bytes per row on disk and the load average.
+// fresh partitioned database. Each iteration runs one phase of each of
+// writeVariants and number of collectors (new collectors every phase); a
+// phase is timed from the first publish to the last record stored. It
+// reports rows/s and CPU per 100,000 rows (scaleMetrics; go is the
+// collectors and the publishers, broker the Mosquitto), the bytes per
+// row on disk and the load average.
 //
 //	go test -run '^$' -bench CollectorScale -benchtime 3x ./sync/collector/
 func BenchmarkCollectorScale(b *testing.B) {
@@ -316,10 +504,12 @@ func BenchmarkCollectorScale(b *testing.B) {
 	load0 := loadAverage()
 	now := time.Now().UTC()
 	seq := uint64(0)
-	took := map[int]time.Duration{}
+	res := map[scaleKey]scaleResult{}
+	var own backendPIDs
 	phase := 0
 	for b.Loop() {
-		for _, n := range scaleCollectors {
+		for _, phaseOf := range scalePhases() {
+			v, n := phaseOf.v, phaseOf.n
 			phase++
 			type msg struct {
 				topic   string
@@ -343,6 +533,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 					b.Fatal(err)
 				}
 				cfg.MaxConns = DefaultWorkers + 1
+				own.track(cfg)
 				pool, err := pgxpool.NewWithConfig(ctx, cfg)
 				if err != nil {
 					b.Fatal(err)
@@ -350,13 +541,16 @@ func BenchmarkCollectorScale(b *testing.B) {
 				pools = append(pools, pool)
 				group := fmt.Sprintf("scale%d", phase)
 				sc := &subscribedClient{filter: topics.SharedRecords(group), done: make(chan struct{}, 1)}
+				w := NewWriter(pool, nil)
+				w.upsertOnly = v.upsert
 				c, err := New(withIdentity(b, Config{
 					Broker: broker.URL(), Fleet: fleet, ClientID: fmt.Sprintf("scale-%d-%d", phase, i), Group: group, Roster: roster,
 					NewClient: func(o *mqtt.ClientOptions) Client { sc.Client = NewPahoClient(o); return sc },
-				}), NewWriter(pool, nil), nil)
+				}), w, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
+				c.perWrite = v.perWrite
 				running.Go(func() { c.Run(ctx) })
 				select {
 				case <-sc.done:
@@ -372,7 +566,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 				return sum
 			}
 			want := uint64(len(msgs) * size)
-			start := time.Now()
+			cpu0, start := sampleCPU(&own), time.Now()
 			var pub sync.WaitGroup
 			for p, client := range clients {
 				pub.Go(func() {
@@ -392,7 +586,10 @@ func BenchmarkCollectorScale(b *testing.B) {
 			for inserted() < want && time.Now().Before(deadline) {
 				time.Sleep(2 * time.Millisecond)
 			}
-			took[n] += time.Since(start)
+			r := res[scaleKey{v.name, n}]
+			r.took += time.Since(start)
+			r.cpu = r.cpu.add(sampleCPU(&own).sub(cpu0))
+			res[scaleKey{v.name, n}] = r
 			pub.Wait()
 			if got := inserted(); got != want {
 				b.Fatalf("%d collectors stored %d records of %d", n, got, want)
@@ -404,5 +601,5 @@ func BenchmarkCollectorScale(b *testing.B) {
 			}
 		}
 	}
-	scaleMetrics(b, admin, b.N*gates*perGate*size, took, load0)
+	scaleMetrics(b, admin, b.N*gates*perGate*size, res, writeVariants, load0)
 }

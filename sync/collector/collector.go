@@ -180,6 +180,10 @@ type Collector struct {
 	rosterOnce sync.Once
 
 	badLog, dropLog, writeLog, ackLog, refuseLog complaints
+
+	// perWrite is the most messages stored in one transaction
+	// (MaxMessagesPerWrite; the benchmarks compare others).
+	perWrite int
 }
 
 // inbound is a records message copied out of paho.
@@ -212,6 +216,7 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 		lost:   make(chan error, 1),
 
 		haveRoster: make(chan struct{}),
+		perWrite:   MaxMessagesPerWrite,
 	}
 	c.filters = c.topics.Filters(cfg.Slice, cfg.Group)
 	if scheme, _ := mqttconn.CheckBroker(cfg.urls()[0]); mqttconn.TLSSchemes[scheme] {
@@ -252,7 +257,9 @@ func (c *Collector) Stats() Stats {
 // gate, which is also counted in wicket_refusals. While PostgreSQL is unreachable, each worker retries its
 // batch with backoff and acks nothing; messages arriving meanwhile queue
 // up to QueueSize and are dropped beyond, and gates resend whatever is not
-// acked. Messages still queued when ctx is done are dropped the same way.
+// acked. Messages still queued when ctx is done are dropped the same way;
+// a write under way then is let finish (for up to writeDrain) and its
+// messages acked.
 //
 // Run must not be called again before it returned.
 func (c *Collector) Run(ctx context.Context) error {
@@ -538,21 +545,44 @@ func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
+// work handles the messages of the queue: the one it waits for and,
+// when more are queued already, up to perWrite in all, so
+// that a backlog is stored in fewer, larger transactions. A lone
+// message waits for no other.
 func (c *Collector) work(ctx context.Context, client Client) {
+	ms := make([]inbound, 0, c.perWrite)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-c.queue:
-			c.handle(ctx, client, m)
+			ms = append(ms[:0], m)
 		}
+	more:
+		for len(ms) < c.perWrite {
+			select {
+			case m := <-c.queue:
+				ms = append(ms, m)
+			default:
+				break more
+			}
+		}
+		c.handle(ctx, client, ms)
 	}
 }
 
-// handle decodes, stores and acks one message. The broker gets its
-// PUBACK when the message is stored or refused for good; not when ctx
-// ended first, so the broker delivers it again.
-func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
+// stored is a message decoded into its records.
+type stored struct {
+	m inbound
+	r *wire.Records
+}
+
+// handle decodes, stores and acks messages. Those that decode and check
+// are stored together in one transaction, and each is acked once that
+// committed. The broker gets a message's PUBACK when it is stored or
+// refused for good; not when ctx ended first, so the broker delivers it
+// again.
+func (c *Collector) handle(ctx context.Context, client Client, ms []inbound) {
 	select {
 	case <-c.haveRoster:
 	default:
@@ -564,7 +594,26 @@ func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
 			return
 		}
 	}
+	var batch []stored
+	for _, m := range ms {
+		if r, ok := c.accept(m); ok {
+			batch = append(batch, stored{m, r})
+		}
+	}
+	if len(batch) > 0 {
+		c.storeAndAck(ctx, client, batch)
+	}
+}
+
+// accept decodes and checks m. A message refused or malformed is
+// counted, logged and PUBACKed here, and accept reports false.
+func (c *Collector) accept(m inbound) (*wire.Records, bool) {
 	r, err := c.decode(m)
+	if err == nil {
+		if err = check(r); err != nil {
+			err = fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
 	var ref *errRefused
 	switch {
 	case errors.As(err, &ref):
@@ -573,41 +622,77 @@ func (c *Collector) handle(ctx context.Context, client Client, m inbound) {
 		gate, _ := c.topics.GateOf(m.topic)
 		c.refusals.add(gate, ref.reason, 0)
 		c.complain(&c.refuseLog, "refused a records message; nothing stored", "topic", m.topic, "reason", ref.reason, "err", ref.err)
-		return
+		return nil, false
 	case err != nil:
 		m.done()
 		c.invalid.Add(1)
 		c.complain(&c.badLog, "dropped a bad records message", "topic", m.topic, "err", err)
-		return
+		return nil, false
 	}
-	n := len(r.Records)
-	c.records.Add(uint64(n))
-	inserted, ok := c.store(ctx, r)
-	if !ok {
-		if ctx.Err() == nil {
-			m.done()
+	c.records.Add(uint64(len(r.Records)))
+	return r, true
+}
+
+// storeAndAck stores the records of batch in one transaction, sends
+// each message its PUBACK and, once the transaction committed, publishes
+// each message's ack. When PostgreSQL refuses the batches together, each
+// is stored on its own, so that only one it refuses is dropped.
+func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stored) {
+	rs := make([]*wire.Records, len(batch))
+	records := 0
+	for i, s := range batch {
+		rs[i] = s.r
+		records += len(s.r.Records)
+	}
+	inserted, err := c.store(ctx, rs)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return
+	case len(batch) > 1:
+		for i := range batch {
+			c.storeAndAck(ctx, client, batch[i:i+1])
 		}
 		return
+	default:
+		batch[0].m.done()
+		c.invalid.Add(1)
+		c.complain(&c.badLog, "dropped records PostgreSQL cannot store", "gate", rs[0].Gate, "err", err)
+		return
 	}
-	m.done()
+	for _, s := range batch {
+		s.m.done()
+	}
 	c.inserted.Add(uint64(inserted))
-	c.duplicates.Add(uint64(n - inserted))
-	ack := wire.Ack{Gate: r.Gate, From: r.Records[0].Seq, Through: r.Records[n-1].Seq}
+	c.duplicates.Add(uint64(records - inserted))
+	toks := make([]mqtt.Token, len(batch))
+	for i, s := range batch {
+		toks[i] = client.Publish(c.topics.Ack(s.r.Gate), 1, false, c.signAck(s.r))
+	}
+	for i, s := range batch {
+		r := s.r
+		from, through := r.Records[0].Seq, r.Records[len(r.Records)-1].Seq
+		if err := c.wait(ctx, toks[i], ackTimeout); err != nil {
+			if ctx.Err() == nil {
+				c.failures.Add(1)
+				c.complain(&c.ackLog, "ack not delivered; the gate will resend the records",
+					"gate", r.Gate, "from", from, "through", through, "err", err)
+			}
+			continue
+		}
+		c.acks.Add(1)
+		c.log.Debug("stored and acked", "gate", r.Gate, "from", from, "through", through, "records", len(r.Records))
+	}
+}
+
+// signAck is the signed ack of the records of r.
+func (c *Collector) signAck(r *wire.Records) []byte {
+	ack := wire.Ack{Gate: r.Gate, From: r.Records[0].Seq, Through: r.Records[len(r.Records)-1].Seq}
 	payload, err := wire.Sign(wire.KindAck, c.cfg.Fleet, c.cfg.ID, c.cfg.Key, ack)
 	if err != nil {
 		panic(err) // the key is checked in New; an Ack always marshals
 	}
-	if err := c.wait(ctx, client.Publish(c.topics.Ack(r.Gate), 1, false, payload), ackTimeout); err != nil {
-		if ctx.Err() == nil {
-			c.failures.Add(1)
-			c.complain(&c.ackLog, "ack not delivered; the gate will resend the records",
-				"gate", r.Gate, "from", ack.From, "through", ack.Through, "err", err)
-		}
-		return
-	}
-	c.acks.Add(1)
-	c.log.Debug("stored and acked", "gate", r.Gate, "from", ack.From, "through", ack.Through,
-		"records", n, "inserted", inserted)
+	return payload
 }
 
 // done sends the message's PUBACK, if it has one to send.
@@ -652,31 +737,54 @@ func (c *Collector) decode(m inbound) (*wire.Records, error) {
 	return r, nil
 }
 
-// store writes r, retrying with backoff while the failure may be
-// transient. It reports false when r is refused for good or ctx is done.
-func (c *Collector) store(ctx context.Context, r *wire.Records) (int, bool) {
+// store writes rs in one transaction, retrying with backoff while the
+// failure may be transient. It returns the error that ended it: ctx's,
+// or one wrapping ErrInvalid when rs can never be stored together. A
+// write under way when ctx ends goes on for up to writeDrain (see
+// drainContext); no new one starts.
+func (c *Collector) store(ctx context.Context, rs []*wire.Records) (int, error) {
 	bo := clock.Backoff{Min: writeRetryMin, Max: writeRetryMax}
 	for attempt := 1; ; attempt++ {
-		n, err := c.w.Write(ctx, r)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		wctx, cancel := drainContext(ctx)
+		n, err := c.w.WriteBatches(wctx, rs)
+		cancel()
 		switch {
 		case err == nil:
 			if attempt > 1 {
-				c.log.Info("stored after retrying", "gate", r.Gate, "attempts", attempt)
+				c.log.Info("stored after retrying", "batches", len(rs), "first_gate", rs[0].Gate, "attempts", attempt)
 			}
-			return n, true
+			return n, nil
 		case ctx.Err() != nil:
-			return 0, false
+			return 0, ctx.Err()
 		case errors.Is(err, ErrInvalid):
-			c.invalid.Add(1)
-			c.complain(&c.badLog, "dropped records PostgreSQL cannot store", "gate", r.Gate, "err", err)
-			return 0, false
+			return 0, err
 		}
 		c.failures.Add(1)
-		c.complain(&c.writeLog, "cannot store records; not acking, retrying", "gate", r.Gate,
-			"from", r.Records[0].Seq, "attempt", attempt, "err", err)
+		c.complain(&c.writeLog, "cannot store records; not acking, retrying", "batches", len(rs), "first_gate", rs[0].Gate,
+			"from", rs[0].Records[0].Seq, "attempt", attempt, "err", err)
 		if !clock.Sleep(ctx, c.cfg.Clock, bo.Next()) {
-			return 0, false
+			return 0, ctx.Err()
 		}
+	}
+}
+
+// drainContext is the context of one write: ctx's values, but ended
+// only writeDrain after ctx. A collector that stops lets the write under
+// way finish, so that its messages are acked, instead of cutting it off
+// not knowing whether it committed (the broker would deliver them again,
+// stored or not).
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(writeDrain, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() {
+		stop()
+		cancel()
 	}
 }
 

@@ -29,6 +29,12 @@ const (
 	// limit. It keeps one INSERT at 500 × 18 = 9000 parameters, far below
 	// PostgreSQL's 65535.
 	MaxBatch = wire.MaxRecordsPerBatch
+	// MaxMessagesPerWrite is the most records messages a worker stores in
+	// one transaction when more than one is queued: a backlog then costs
+	// fewer commits and statements. A message never waits for others to
+	// join it. At 100 records a message (what gates send) that is 1,600
+	// rows a COPY, at most 16 × MaxBatch.
+	MaxMessagesPerWrite = 16
 )
 
 const (
@@ -37,6 +43,10 @@ const (
 	// flood its log during a long outage.
 	writeRetryMin = 100 * time.Millisecond
 	writeRetryMax = 30 * time.Second
+	// writeDrain bounds the write under way when the collector stops: a
+	// commit takes milliseconds, a PostgreSQL that does not answer within
+	// this is given up on.
+	writeDrain = 5 * time.Second
 	// reconnectMin is the first wait before connecting again, after a
 	// failed connect or a lost connection.
 	reconnectMin = 250 * time.Millisecond

@@ -97,7 +97,7 @@ func TestMigrateMovesRowsIntoPartitions(t *testing.T) {
 	old := dayRecords(gate, 1, times...)
 	old.Records[0].Temperature, old.Records[0].Celsius = "fever", 38.4
 	// The writer of before: ON CONFLICT (gate, seq) and no partitions.
-	sql := strings.Replace(insertSQL, "(gate, seq, at)", "(gate, seq)", 1)
+	sql := strings.Replace(upsertSQL, "(gate, seq, at)", "(gate, seq)", 1)
 	if _, err := pool.Exec(ctx, sql, columnArrays(old.Records)...); err != nil {
 		t.Fatalf("insert into the unpartitioned table: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestWritePartitionsOnDemand(t *testing.T) {
 	// A row of that day that arrived while its partition could not be
 	// created: it waits in the default partition.
 	first := dayRecords(gate, 1, late)
-	if _, err := pool.Exec(ctx, insertSQL, columnArrays(first.Records)...); err != nil {
+	if _, err := pool.Exec(ctx, upsertSQL, columnArrays(first.Records)...); err != nil {
 		t.Fatal(err)
 	}
 	if got := partitionOf(t, pool, gate)[1]; got != "wicket_records_default" {

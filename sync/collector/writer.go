@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,7 +27,7 @@ import (
 var ErrInvalid = errors.New("invalid records")
 
 // recordColumns are the wicket_records columns Write fills, in the order
-// of recordValues.
+// of columnArrays and recordRows.
 var recordColumns = []string{
 	"gate", "seq", "type", "at", "venue", "allow", "reason", "colour", "kind", "class",
 	"issuer", "voucher", "subject", "alert", "attendant", "warnings", "ref", "detail",
@@ -47,6 +49,9 @@ type Writer struct {
 	days map[int64]dayState
 	// partitionErr is set once a failure to create a partition is logged.
 	partitionErr atomic.Bool
+	// upsertOnly stores every batch with upsertSQL, as Writer did before
+	// COPY; the benchmarks compare the two.
+	upsertOnly bool
 }
 
 // dayState is what a Writer knows of one day's partition.
@@ -65,35 +70,138 @@ func NewWriter(pool *pgxpool.Pool, log *slog.Logger) *Writer {
 }
 
 // Write stores the records of r in one transaction and returns how many
-// were new. It is idempotent: a record whose (gate, seq, at) is already
-// stored is skipped, not updated, so a resent batch inserts nothing. It
-// blocks for one round trip to PostgreSQL and one commit, and before that,
-// the first time it sees a day (or on the first write of a day, for the
-// next day), for one more to create the day's partition (see
-// partitions). Records are stored even when that fails: their day's rows
-// wait in the default partition until the partition is created.
-//
-// On error nothing is stored. An error wrapping ErrInvalid means the batch
-// can never be stored; any other error (PostgreSQL unreachable, ctx done)
-// may go away on retry.
+// were new; it is WriteBatches of r alone.
 func (w *Writer) Write(ctx context.Context, r *wire.Records) (inserted int, err error) {
-	if r == nil || len(r.Records) == 0 {
+	return w.WriteBatches(ctx, []*wire.Records{r})
+}
+
+// WriteBatches stores the records of rs in one transaction and returns
+// how many were new. It is idempotent: a record whose (gate, seq, at) is
+// already stored is skipped, not updated, so a resent batch inserts
+// nothing, and a batch of which a part is stored inserts the rest.
+//
+// The records are copied in (COPY, see copyRecords), which costs
+// PostgreSQL less than the INSERT ... ON CONFLICT statement per row. A
+// record stored already makes the COPY fail with a unique violation and
+// store nothing; the records are then stored with upsertSQL, which skips
+// the stored ones. Duplicates come only from batches delivered again
+// (a lost ack, a collector that died before acking), so the second
+// statement is rare.
+//
+// It blocks for one round trip to PostgreSQL and one commit (two after a
+// duplicate), and before that, the first time it sees a day (or on the
+// first write of a day, for the next day), for one more to create the
+// day's partition (see partitions). Records are stored even when that
+// fails: their day's rows wait in the default partition until the
+// partition is created.
+//
+// On error nothing is stored. An error wrapping ErrInvalid means the
+// batches can never be stored together (one of them may on its own);
+// any other error (PostgreSQL unreachable, ctx done) may go away on
+// retry.
+func (w *Writer) WriteBatches(ctx context.Context, rs []*wire.Records) (inserted int, err error) {
+	rs = slices.DeleteFunc(slices.Clone(rs), func(r *wire.Records) bool { return r == nil || len(r.Records) == 0 })
+	if len(rs) == 0 {
 		return 0, nil
 	}
-	if err := check(r); err != nil {
-		return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+	// In gate and seq order, so that concurrent writes of the same records
+	// wait for each other's keys in one order, never in a cycle.
+	slices.SortStableFunc(rs, func(a, b *wire.Records) int {
+		return cmp.Or(strings.Compare(a.Gate, b.Gate), cmp.Compare(a.Records[0].Seq, b.Records[0].Seq))
+	})
+	n := 0
+	for _, r := range rs {
+		if err := check(r); err != nil {
+			return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+		}
+		w.partitions(ctx, r)
+		n += len(r.Records)
 	}
-	w.partitions(ctx, r)
-	tag, err := w.pool.Exec(ctx, insertSQL, columnArrays(r.Records)...)
+	if w.upsertOnly {
+		inserted, err = w.upsert(ctx, rs)
+	} else {
+		inserted, err = w.copyRecords(ctx, rs, n)
+		if uniqueViolation(err) {
+			w.log.Debug("records stored already; storing the rest", "batches", len(rs), "records", n)
+			inserted, err = w.upsert(ctx, rs)
+		}
+	}
 	if err != nil {
 		if permanent(err) {
 			err = fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		return 0, fmt.Errorf("write %d records of gate %q: %w", len(r.Records), r.Gate, err)
+		return 0, fmt.Errorf("write %d records of %d batches (first gate %q): %w", n, len(rs), rs[0].Gate, err)
 	}
-	inserted = int(tag.RowsAffected())
-	w.log.Debug("stored", "gate", r.Gate, "records", len(r.Records), "inserted", inserted)
+	w.log.Debug("stored", "batches", len(rs), "records", n, "inserted", inserted)
 	return inserted, nil
+}
+
+// copyRecords copies the n records of rs into wicket_records with one
+// COPY, which is one transaction: all are stored or none.
+func (w *Writer) copyRecords(ctx context.Context, rs []*wire.Records, n int) (int, error) {
+	copied, err := w.pool.CopyFrom(ctx, pgx.Identifier{"wicket_records"}, recordColumns, &recordRows{batches: rs})
+	if err == nil && int(copied) != n {
+		return 0, fmt.Errorf("copied %d records of %d", copied, n)
+	}
+	return int(copied), err
+}
+
+// upsert stores rs with upsertSQL, in one statement, skipping the
+// records stored already.
+func (w *Writer) upsert(ctx context.Context, rs []*wire.Records) (int, error) {
+	var all []wire.Record
+	if len(rs) == 1 {
+		all = rs[0].Records
+	} else {
+		for _, r := range rs {
+			all = append(all, r.Records...)
+		}
+	}
+	tag, err := w.pool.Exec(ctx, upsertSQL, columnArrays(all)...)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// recordRows is the records of several batches as COPY rows, in
+// recordColumns order.
+type recordRows struct {
+	batches []*wire.Records
+	b, i    int // the batch and record of the current row
+	started bool
+	row     [20]any
+}
+
+func (s *recordRows) Next() bool {
+	if s.started {
+		s.i++
+	}
+	s.started = true
+	for s.b < len(s.batches) && s.i >= len(s.batches[s.b].Records) {
+		s.b, s.i = s.b+1, 0
+	}
+	return s.b < len(s.batches)
+}
+
+func (s *recordRows) Values() ([]any, error) {
+	e := &s.batches[s.b].Records[s.i]
+	warnings := e.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	s.row = [20]any{e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class,
+		e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail, e.Temperature, e.Celsius}
+	return s.row[:], nil
+}
+
+func (s *recordRows) Err() error { return nil }
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation
+// (23505): a record of the statement is stored already.
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // check finds what PostgreSQL would refuse or store wrongly, before a
@@ -198,18 +306,14 @@ func (w *Writer) partitions(ctx context.Context, r *wire.Records) {
 	}
 }
 
-// insertSQL stores a batch passed as one array per column (columnArrays),
-// unnested into rows. A single statement commits on its own, so the batch
-// is one transaction and one round trip, and its text is the same for
-// every batch, so each connection prepares it once. Measured against the
-// multi-row INSERT of 20 parameters a record it replaced, alternating in
-// one run (docs/BENCHMARKS.md), it stored 5 to 9% more records per
-// second. COPY
-// cannot skip the records stored already: COPY into a temporary table
-// plus INSERT ... SELECT needed four round trips and stored about 35%
-// fewer records per second on 100-record batches, and the collector's
-// role may not create temporary tables.
-var insertSQL = func() string {
+// upsertSQL stores records passed as one array per column
+// (columnArrays), unnested into rows, skipping those stored already. A
+// single statement commits on its own, so it is one transaction and one
+// round trip, and its text is the same for every batch, so each
+// connection prepares it once. It is what Writer stores with after a COPY
+// found a record stored already; measured against COPY in
+// docs/BENCHMARKS.md ("Records in PostgreSQL").
+var upsertSQL = func() string {
 	types := []string{"text", "bigint", "text", "timestamptz", "text", "boolean", "text", "text", "text", "text",
 		"text", "text", "text", "boolean", "boolean", "text", "bigint", "text", "text", "double precision"}
 	var params, cols []string

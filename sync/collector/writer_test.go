@@ -196,3 +196,78 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "records/s")
 }
+
+// WriteBatches copies batches in together; a record stored already
+// makes the COPY fail, and then the batches are stored again skipping
+// those records. Whatever the mix (a batch resent whole, one half of
+// which is stored, the same batch twice in one call, new batches), every
+// record is stored once, the stored ones unchanged, and the count of new
+// ones is right.
+func TestWriteBatchesDuplicates(t *testing.T) {
+	pool := testPool(t)
+	w := NewWriter(pool, testLog(t))
+	ctx := context.Background()
+	a, b := gateName("batches-a"), gateName("batches-b")
+	if n, err := w.Write(ctx, batch(a, seqRange(1, 10)...)); err != nil || n != 10 {
+		t.Fatalf("Write = %d, %v; want 10 new", n, err)
+	}
+	resent := batch(a, seqRange(1, 10)...)
+	half := batch(a, seqRange(6, 15)...)
+	for _, r := range []*wire.Records{resent, half} {
+		for i := range r.Records {
+			r.Records[i].Detail = "sent again"
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		rs   []*wire.Records
+		want int
+	}{
+		{"new", []*wire.Records{batch(a, seqRange(21, 30)...), batch(b, seqRange(1, 10)...)}, 20},
+		{"resent", []*wire.Records{resent}, 0},
+		{"mixed", []*wire.Records{batch(a, seqRange(31, 40)...), resent, half, batch(b, seqRange(11, 20)...), batch(b, seqRange(11, 20)...)}, 10 + 5 + 10},
+		{"all stored", []*wire.Records{half, resent, batch(b, seqRange(1, 20)...)}, 0},
+	} {
+		got, err := w.WriteBatches(ctx, tc.rs)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: WriteBatches = %d, %v; want %d new", tc.name, got, err, tc.want)
+		}
+	}
+	for _, want := range []struct {
+		gate     string
+		from, to uint64
+		n        int
+	}{{a, 1, 15, 15}, {a, 16, 20, 0}, {a, 21, 40, 20}, {b, 1, 20, 20}} {
+		if n := countRows(t, pool, want.gate, want.from, want.to); n != want.n {
+			t.Errorf("gate %s seqs %d..%d: %d rows; want %d", want.gate, want.from, want.to, n, want.n)
+		}
+	}
+	var doubled, changed int
+	err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM wicket_records WHERE gate = ANY($1) GROUP BY gate, seq HAVING count(*) > 1) d),
+		(SELECT count(*) FROM wicket_records WHERE gate = $2 AND seq <= 10 AND detail <> 'passed')`, []string{a, b}, a).Scan(&doubled, &changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doubled != 0 || changed != 0 {
+		t.Errorf("%d records stored twice, %d stored records changed by a resend; want 0, 0", doubled, changed)
+	}
+}
+
+// A batch PostgreSQL refuses (here a record's text is not UTF-8) makes
+// WriteBatches store none of the batches given with it, and say
+// ErrInvalid; the collector then stores each on its own.
+func TestWriteBatchesInvalid(t *testing.T) {
+	pool := testPool(t)
+	w := NewWriter(pool, testLog(t))
+	gate := gateName("batches-invalid")
+	bad := batch(gate, 11, 12)
+	bad.Records[1].Venue = "\xff\xfe"
+	_, err := w.WriteBatches(context.Background(), []*wire.Records{batch(gate, 1, 2), bad})
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("WriteBatches = %v; want ErrInvalid", err)
+	}
+	if n := countRows(t, pool, gate, 0, math.MaxInt64); n != 0 {
+		t.Errorf("%d rows stored; want 0", n)
+	}
+}

@@ -1,0 +1,148 @@
+package collector
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wicket/sync/wire"
+	"wicket/sync/wire/wiretest"
+)
+
+// doneToken is an MQTT token that has completed without error.
+type doneToken struct{ done chan struct{} }
+
+func newDoneToken() doneToken {
+	t := doneToken{make(chan struct{})}
+	close(t.done)
+	return t
+}
+
+func (t doneToken) Wait() bool                     { return true }
+func (t doneToken) WaitTimeout(time.Duration) bool { return true }
+func (t doneToken) Done() <-chan struct{}          { return t.done }
+func (t doneToken) Error() error                   { return nil }
+
+// ackRecorder is a Client that only records the acks published.
+type ackRecorder struct {
+	Client
+	topics wire.Topics
+	mu     sync.Mutex
+	acks   []wire.Ack
+	t      testing.TB
+}
+
+func (a *ackRecorder) Publish(topic string, _ byte, _ bool, payload any) mqtt.Token {
+	ack, err := wiretest.OpenAck(a.topics.Fleet, payload.([]byte))
+	if err != nil {
+		a.t.Errorf("bad ack on %s: %v", topic, err)
+	}
+	a.mu.Lock()
+	a.acks = append(a.acks, ack)
+	a.mu.Unlock()
+	return newDoneToken()
+}
+
+// A worker stores the messages queued together in one transaction. Mixed
+// in with new batches: a batch stored already and sent again, one half of
+// which is stored, the same batch twice, a refused and a malformed
+// message. Every record is stored once, every stored batch is acked and
+// PUBACKed, the refused and malformed ones only PUBACKed, and the counts
+// add up.
+func TestCollectorStoresQueuedTogether(t *testing.T) {
+	pool := testPool(t)
+	const fleet = "together"
+	a, b := gateName("together-a"), gateName("together-b")
+	w := NewWriter(pool, testLog(t))
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "together",
+		Roster: wiretest.Roster(t, testRoot, 1, a, b)}), w, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write(context.Background(), batch(a, seqRange(1, 10)...)); err != nil || n != 10 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	var pubacks int
+	msg := func(gate string, payload []byte) inbound {
+		return inbound{topic: c.topics.Records(gate), payload: payload, ack: func() { pubacks++ }}
+	}
+	signed := func(gate string, seqs ...uint64) inbound {
+		return msg(gate, wiretest.Records(fleet, gate, batch(gate, seqs...)))
+	}
+	ms := []inbound{
+		signed(a, seqRange(11, 20)...),                                           // new
+		signed(a, seqRange(1, 10)...),                                            // stored already: a resend
+		signed(a, seqRange(6, 15)...),                                            // 6-10 stored before, 11-15 in this transaction
+		signed(b, seqRange(1, 10)...),                                            // new
+		signed(b, seqRange(1, 10)...),                                            // the same again
+		msg(a, []byte(`{"gate":"`+a+`","records":[{"seq":21,"gate":"`+a+`"}]}`)), // unsigned: refused
+		msg(b, wiretest.Records(fleet, b, &wire.Records{Gate: b})),               // no records: malformed
+		signed(b, seqRange(11, 12)...),                                           // new
+	}
+	rec := &ackRecorder{topics: c.topics, t: t}
+	c.handle(context.Background(), rec, ms)
+
+	if pubacks != len(ms) {
+		t.Errorf("%d PUBACKs; want one for each of the %d messages", pubacks, len(ms))
+	}
+	want := map[wire.Ack]bool{
+		{Gate: a, From: 11, Through: 20}: true, {Gate: a, From: 1, Through: 10}: true, {Gate: a, From: 6, Through: 15}: true,
+		{Gate: b, From: 1, Through: 10}: true, {Gate: b, From: 11, Through: 12}: true,
+	}
+	got := map[wire.Ack]int{}
+	for _, ack := range rec.acks {
+		got[wire.Ack{Gate: ack.Gate, From: ack.From, Through: ack.Through}]++
+	}
+	if len(rec.acks) != 6 || len(got) != len(want) || got[wire.Ack{Gate: b, From: 1, Through: 10}] != 2 {
+		t.Errorf("acks %v; want %v, that of b 1-10 twice", got, want)
+	}
+	for k := range want {
+		if got[k] == 0 {
+			t.Errorf("no ack of %s %d-%d", k.Gate, k.From, k.Through)
+		}
+	}
+	if n := countRows(t, pool, a, 1, 100); n != 20 {
+		t.Errorf("gate a: %d rows; want 20", n)
+	}
+	if n := countRows(t, pool, b, 1, 100); n != 12 {
+		t.Errorf("gate b: %d rows; want 12", n)
+	}
+	s := c.Stats()
+	if s.Records != 10+10+10+10+10+2 || s.Inserted != 10+12 || s.Duplicates != 30 || s.Refused != 1 || s.Invalid != 1 || s.Acks != 6 {
+		t.Errorf("Stats() = %+v; want 52 records, 22 inserted, 30 duplicates, 1 refused, 1 invalid, 6 acks", s)
+	}
+}
+
+// When PostgreSQL refuses one of the batches stored together, the others
+// are stored on their own and acked; only the refused one is dropped.
+// (Text that is not UTF-8 does not come over the wire, whose JSON
+// replaces it; it stands here for anything PostgreSQL may refuse.)
+func TestCollectorIsolatesRefusedBatch(t *testing.T) {
+	pool := testPool(t)
+	const fleet = "isolate"
+	a, b := gateName("isolate-a"), gateName("isolate-b")
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "isolate"}), NewWriter(pool, testLog(t)), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := batch(b, 1, 2)
+	bad.Records[1].Venue = "\xff\xfe"
+	var pubacks int
+	decoded := func(r *wire.Records) stored {
+		return stored{inbound{topic: c.topics.Records(r.Gate), ack: func() { pubacks++ }}, r}
+	}
+	rec := &ackRecorder{topics: c.topics, t: t}
+	c.storeAndAck(context.Background(), rec, []stored{decoded(batch(a, 1, 2, 3)), decoded(bad), decoded(batch(b, 5, 6))})
+	if n := countRows(t, pool, a, 1, 100); n != 3 {
+		t.Errorf("gate a: %d rows; want 3", n)
+	}
+	if n := countRows(t, pool, b, 1, 100); n != 2 {
+		t.Errorf("gate b: %d rows; want the 2 of the good batch", n)
+	}
+	if s := c.Stats(); pubacks != 3 || len(rec.acks) != 2 || s.Invalid != 1 || s.Inserted != 5 {
+		t.Errorf("%d PUBACKs, %d acks, Stats() = %+v; want 3, 2, 1 invalid, 5 inserted", pubacks, len(rec.acks), s)
+	}
+}

@@ -43,7 +43,11 @@ import (
 // records batch after a delay drawn uniformly from 0 to that duration,
 // as a live collector does within a few hundred milliseconds: each ack
 // is a write transaction of the gate's store (AckRange) that a scan may
-// meet.
+// meet. WICKET_LATENCY_GAP (default 300ms) is the wait after each relay
+// OFF before the next code: the gate takes the next scan only once the
+// previous one's records are written, so a gap shorter than that writing
+// (a commit behind an ack, in the flush tail) puts it in the next scan's
+// figure.
 func BenchmarkSerialToRelay(b *testing.B) {
 	this := os.Getenv("WICKET_LATENCY_BIN")
 	if this == "" {
@@ -65,6 +69,14 @@ func BenchmarkSerialToRelay(b *testing.B) {
 			b.Fatalf("WICKET_LATENCY_ACKS=%q: want a duration such as 400ms", v)
 		}
 		ackDelay = d
+	}
+	gap := 300 * time.Millisecond
+	if v := os.Getenv("WICKET_LATENCY_GAP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			b.Fatalf("WICKET_LATENCY_GAP=%q: want a duration such as 1s", v)
+		}
+		gap = d
 	}
 	broker := ""
 	type gateDir struct{ dir, cfg string }
@@ -112,15 +124,17 @@ func BenchmarkSerialToRelay(b *testing.B) {
 		}
 	}
 	lat := make([][]time.Duration, len(variants))
+	window := make([][]time.Duration, len(variants))
 	// One measurement however large b.N: the scans are the repetitions.
 	next := 0
 	for range rounds {
 		for i, v := range variants {
-			lat[i] = append(lat[i], serialToRelay(b, v.bin, gates[i].cfg, codes[next:next+scans])...)
+			l, w := serialToRelay(b, v.bin, gates[i].cfg, codes[next:next+scans], gap)
+			lat[i], window[i] = append(lat[i], l...), append(window[i], w...)
 			next += scans
 		}
 	}
-	b.Logf("code length %d characters; store under %s; acks within %v (0: no sync)", len(codes[0]), root, ackDelay)
+	b.Logf("code length %d characters; store under %s; acks within %v (0: no sync); %v after each relay OFF", len(codes[0]), root, ackDelay, gap)
 	for i, v := range variants {
 		if broker != "" {
 			// The acks reached the store: little is left in the outbox.
@@ -135,12 +149,13 @@ func BenchmarkSerialToRelay(b *testing.B) {
 			}
 			b.Logf("%s: %d records in the outbox after the run (acked: the rest)", v.name, c.Outbox)
 		}
-		s := slices.Clone(lat[i])
-		slices.Sort(s)
-		p := func(q int) float64 { return float64(s[(len(s)-1)*q/100].Microseconds()) / 1000 }
-		b.Logf("%s: %d scans: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", v.name, len(s), p(50), p(90), p(99), p(100))
+		p := percentiles(lat[i])
+		b.Logf("%s: %d scans: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", v.name, len(lat[i]), p(50), p(90), p(99), p(100))
 		b.ReportMetric(p(50), v.name+"-p50-ms")
 		b.ReportMetric(p(99), v.name+"-p99-ms")
+		w := percentiles(window[i])
+		b.Logf("%s: relay ON to the decision's line (its commit ended; 0 when it came first): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
+			v.name, w(50), w(90), w(99), w(100))
 	}
 }
 
@@ -191,6 +206,13 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// percentiles returns the q-th percentile of d in milliseconds.
+func percentiles(d []time.Duration) func(q int) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return func(q int) float64 { return float64(s[(len(s)-1)*q/100].Microseconds()) / 1000 }
+}
+
 // stampedLine is a line of a child's output and when it was read.
 type stampedLine struct {
 	text string
@@ -198,23 +220,24 @@ type stampedLine struct {
 }
 
 // serialToRelay runs the wicketd binary bin on cfg with a serial scanner,
-// scans each code once (as one write, ending in CR, after the previous
-// passage and its record are done) and returns, per code, the time from
-// the write's return to reading the relay's ON line.
-func serialToRelay(b *testing.B, bin, cfg string, codes []string) []time.Duration {
+// scans each code once (as one write, ending in CR, gap after the
+// previous relay OFF) and returns, per code, the time from
+// the write's return to reading the relay's ON line, and from that line to
+// the decision's log line, which the gate writes once the record is
+// committed (0 when it came first).
+func serialToRelay(b *testing.B, bin, cfg string, codes []string, gap time.Duration) (lat, window []time.Duration) {
 	b.Helper()
 	g := startGate(b, exec.Command(bin, "run", "-config", cfg), cfg)
 	defer g.stop(syscall.SIGTERM)
-	var out []time.Duration
 	for _, code := range codes {
 		sent := g.scan(code)
 		at := g.await("turnstile: relay ON", `"msg":"decision"`, "turnstile: relay OFF")
-		out = append(out, at[0].Sub(sent))
-		// A person walks on: the passage record is written before the
-		// next code comes.
-		time.Sleep(300 * time.Millisecond)
+		lat = append(lat, at[0].Sub(sent))
+		window = append(window, max(at[1].Sub(at[0]), 0))
+		// A person walks on.
+		time.Sleep(gap)
 	}
-	return out
+	return lat, window
 }
 
 // gateRun is a wicketd child with a serial scanner on a pseudo-terminal,

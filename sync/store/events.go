@@ -369,28 +369,67 @@ func (s *Store) LastAllowed(venue, voucher string) (time.Time, bool, error) {
 
 // PrunePassback forgets anti-passback entries last allowed before
 // now-window; they can no longer deny anything with that window. It returns
-// how many it removed. It runs one transaction and fsyncs once.
+// how many it removed. It finds them in a read transaction, which does
+// not hold the write lock that an opened passage's record waits for
+// (reading a large memory from an SD card takes hundreds of ms), and
+// deletes them in one write transaction (fsynced once), none when none
+// expired. An entry renewed in between (the voucher allowed again) stays.
 func (s *Store) PrunePassback(now time.Time, window time.Duration) (int, error) {
 	cutoff := minus(unixNano(now), max(window, 0))
-	n := 0
-	err := s.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketPassback)
-		var keys [][]byte
-		if err := b.ForEach(func(k, v []byte) error {
-			if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) < cutoff {
-				keys = append(keys, bytes.Clone(k))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		n = len(keys)
-		return deleteKeys(b, keys)
-	})
+	keys, err := s.expiredPassback(cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("prune anti-passback entries: %w", err)
+	}
+	n, err := s.deletePassback(keys, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("prune anti-passback entries: %w", err)
 	}
 	return n, nil
+}
+
+// passbackExpired reports whether an anti-passback entry's value is
+// before cutoff (or damaged).
+func passbackExpired(v []byte, cutoff int64) bool {
+	return len(v) != 8 || int64(binary.BigEndian.Uint64(v)) < cutoff
+}
+
+// expiredPassback returns the keys of the anti-passback entries before
+// cutoff, read in a read transaction.
+func (s *Store) expiredPassback(cutoff int64) ([][]byte, error) {
+	var keys [][]byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPassback).ForEach(func(k, v []byte) error {
+			if passbackExpired(v, cutoff) {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	return keys, err
+}
+
+// deletePassback deletes the entries keys that are still before cutoff,
+// in one write transaction (none when keys is empty), and returns how
+// many it deleted.
+func (s *Store) deletePassback(keys [][]byte, cutoff int64) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPassback)
+		for _, k := range keys {
+			if v := b.Get(k); v == nil || !passbackExpired(v, cutoff) {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // deleteKeys deletes keys collected during a ForEach (bbolt forbids

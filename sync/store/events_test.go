@@ -311,6 +311,29 @@ func TestPrunePassback(t *testing.T) {
 	}
 }
 
+// TestPruneKeepsRenewed: an entry found expired in the prune's read
+// transaction but renewed before its delete (the voucher allowed again in
+// between, as the loop may do) stays remembered.
+func TestPruneKeepsRenewed(t *testing.T) {
+	s := openTest(t, Options{})
+	old := Event{Type: TypeDecision, At: t0, Venue: "north", Voucher: "v", Allow: true}
+	mustAppend(t, s, &old, time.Hour)
+	cutoff := t0.Add(time.Minute).UnixNano()
+	keys, err := s.expiredPassback(cutoff)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("expiredPassback = %d keys, %v; want 1", len(keys), err)
+	}
+	renewed := Event{Type: TypeDecision, At: t0.Add(2 * time.Minute), Venue: "north", Voucher: "v", Allow: true}
+	mustAppend(t, s, &renewed, time.Hour)
+	if n, err := s.deletePassback(keys, cutoff); err != nil || n != 0 {
+		t.Fatalf("deletePassback of a renewed entry = %d, %v; want 0", n, err)
+	}
+	at, remembered, err := s.LastAllowed("north", "v")
+	if err != nil || !remembered || !at.Equal(renewed.At) {
+		t.Fatalf("LastAllowed after the prune = %v, %v, %v; want %v, true", at, remembered, err, renewed.At)
+	}
+}
+
 func TestAppendErrorsLeaveEventUnchanged(t *testing.T) {
 	s := openTest(t, Options{})
 	big := make([]string, 2000)

@@ -9,7 +9,9 @@
 # Environment: WICKET_QR_SEED repeats a fresh-voucher run (a new seed is
 # drawn otherwise); WICKET_QR_VOUCHERS (200), WICKET_QR_FRAMES (frames of
 # each voucher in each placement, 1) and WICKET_QR_EMPTY (frames without a
-# code, 120) size it; WICKET_QR_DIR keeps the frames for another run.
+# code, 120) size it; WICKET_QR_DIR keeps the frames for another run;
+# WICKET_QR_PLACES (names separated by commas) keeps only those
+# placements, for development runs.
 set -eu
 cd "$(dirname "$0")/.."
 out=${1:-docs/qr-bench.md}

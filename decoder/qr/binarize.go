@@ -163,6 +163,16 @@ func clampInt(v, lo, hi int) int {
 // reports false when the histogram shows too little contrast. The matrix
 // is the one hybrid returns, valid until the next call of either.
 func (b *binarizer) global(p plane) (*gozxing.BitMatrix, bool) {
+	buckets := histogram(p)
+	black, ok := valley(buckets[:], 0)
+	if !ok {
+		return nil, false
+	}
+	return b.threshold(p, black), true
+}
+
+// histogram is the 32-bucket luminance histogram of global.
+func histogram(p plane) [32]int {
 	var buckets [32]int
 	for y := 1; y < 5; y++ {
 		row := p.pix[(p.h*y/5)*p.stride:]
@@ -170,10 +180,95 @@ func (b *binarizer) global(p plane) (*gozxing.BitMatrix, bool) {
 			buckets[row[x]>>3]++
 		}
 	}
-	black, ok := valley(buckets[:])
+	return buckets
+}
+
+// minSideShare is the share of one side of the histogram that its second
+// peak must hold for moreThresholds to split that side.
+const minSideShare = 0.1
+
+// moreThresholds returns black points to try after global's. One splits
+// each side of global's threshold in two, where that side holds two peaks
+// of its own: a code darker or lighter than everything around it (a dim
+// screen on a bright counter, a pale print on a dark one) puts its own
+// dark and light levels on one side, and the main threshold separates it
+// from its surroundings instead of its modules from each other. Another
+// lies midway between the darkest and lightest levels of the histogram
+// (minMidShare of it beyond each), which blur leaves to a code's dark and
+// light modules while it fills the valley between them. Black points
+// within a bucket of one already listed, or of global's, are left out.
+func moreThresholds(p plane) []int {
+	buckets := histogram(p)
+	black, ok := valley(buckets[:], 0)
 	if !ok {
-		return nil, false
+		return nil
 	}
+	var out []int
+	add := func(t int) {
+		if abs(t-black) <= 8 {
+			return
+		}
+		for _, o := range out {
+			if abs(t-o) <= 8 {
+				return
+			}
+		}
+		out = append(out, t)
+	}
+	for _, side := range [2][2]int{{0, black >> 3}, {black >> 3, len(buckets)}} {
+		part := buckets[side[0]:side[1]]
+		total := 0
+		for _, c := range part {
+			total += c
+		}
+		if t, ok := valley(part, minSideShare*float64(total)); ok {
+			add(t + side[0]<<3)
+		}
+	}
+	if lo, hi := percentile(buckets[:], minMidShare), percentile(buckets[:], 1-minMidShare); hi-lo > 2 {
+		add((lo + hi + 1) << 2)
+	}
+	return out
+}
+
+// thresholdRow sets in words the bits of the pixels of pix below black.
+func thresholdRow(pix []byte, words []uint32, black int) {
+	for wi := range words {
+		x0 := wi * 32
+		var word uint32
+		for bit, v := range pix[x0:min(x0+32, len(pix))] {
+			if int(v) < black {
+				word |= 1 << uint(bit)
+			}
+		}
+		words[wi] = word
+	}
+}
+
+// minMidShare is the share of the histogram left below the darkest and
+// above the lightest level that moreThresholds takes the middle of.
+const minMidShare = 0.02
+
+// percentile returns the bucket below which share q of the histogram
+// lies.
+func percentile(buckets []int, q float64) int {
+	total := 0
+	for _, c := range buckets {
+		total += c
+	}
+	seen := 0
+	for x, c := range buckets {
+		seen += c
+		if float64(seen) > q*float64(total) {
+			return x
+		}
+	}
+	return len(buckets) - 1
+}
+
+// threshold binarizes p against the black point black into the matrix
+// that hybrid returns, valid until the next call of either.
+func (b *binarizer) threshold(p plane, black int) *gozxing.BitMatrix {
 	if b.matrix == nil || b.matrix.GetWidth() != p.w || b.matrix.GetHeight() != p.h {
 		b.matrix, _ = gozxing.NewBitMatrix(p.w, p.h)
 	}
@@ -182,29 +277,23 @@ func (b *binarizer) global(p plane) (*gozxing.BitMatrix, bool) {
 	}
 	words := b.row.GetBitArray()
 	for y := 0; y < p.h; y++ {
-		pix := p.pix[y*p.stride : y*p.stride+p.w]
-		for wi := range words {
-			x0 := wi * 32
-			var word uint32
-			for bit, v := range pix[x0:min(x0+32, p.w)] {
-				if int(v) < black {
-					word |= 1 << uint(bit)
-				}
-			}
-			words[wi] = word
-		}
+		thresholdRow(p.pix[y*p.stride:y*p.stride+p.w], words, black)
 		b.matrix.SetRow(y, b.row)
 	}
-	return b.matrix, true
+	return b.matrix
 }
 
 // valley returns the black point of a luminance histogram, as gozxing's
 // GlobalHistogramBinarizer estimates it: the tallest bucket is one peak,
 // the bucket with most weight times squared distance from it the other,
 // and the threshold is the lowest point between them weighted towards the
-// light peak. It reports false when the peaks are too close.
-func valley(buckets []int) (int, bool) {
-	n := len(buckets)
+// light peak. It reports false when the peaks are too close (at most
+// two buckets apart) or the second peak's bucket holds fewer than
+// minPeak.
+func valley(buckets []int, minPeak float64) (int, bool) {
+	if len(buckets) < 4 {
+		return 0, false
+	}
 	first, firstSize, tallest := 0, 0, 0
 	for x, c := range buckets {
 		if c > firstSize {
@@ -219,10 +308,13 @@ func valley(buckets []int) (int, bool) {
 			second, secondScore = x, score
 		}
 	}
+	if float64(buckets[second]) < minPeak {
+		return 0, false
+	}
 	if first > second {
 		first, second = second, first
 	}
-	if second-first <= n/16 {
+	if second-first <= 2 {
 		return 0, false
 	}
 	best, bestScore := second-1, -1

@@ -157,7 +157,15 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // if TryInverted, each only where a prescan of its rows finds runs in
 // finder proportions that the column through their middle confirms
 // (prescan.go); then with one global threshold, if the local search saw
-// evidence of a code or the frame has low contrast. Evidence is a triple
+// evidence of a code or the frame has low contrast; then, in each
+// polarity with evidence or a hint (finder runs, dark in the middle,
+// crossed in the locally thresholded image and not refuted by a pair of
+// candidates), with other global thresholds (moreThresholds: within a
+// side of the histogram's valley that holds two peaks, as a dim code on
+// a bright ground makes, and midway between the frame's darkest and
+// lightest levels, which blur leaves to a code), each binarized and
+// searched only where a prescan of the grey rows against it crosses
+// finder runs, at three places or more for a hint. Evidence is a triple
 // of finder pattern candidates, or a pair completed to one, that passes
 // the checks below, or a lone candidate (what blur or glare may leave of
 // a code); two candidates that could be one code's and fail every check
@@ -219,13 +227,18 @@ func (d *Decoder) region(b image.Rectangle) (image.Rectangle, error) {
 	return r, nil
 }
 
-// decodePlane runs the searches of DecodeGray over p.
-func (d *Decoder) decodePlane(p plane) ([]byte, error) {
+// setUp makes the reader and hints on first use.
+func (d *Decoder) setUp() {
 	if d.reader == nil {
 		d.reader = decoder.NewDecoder()
 		d.fast = map[gozxing.DecodeHintType]interface{}{}
 		d.hard = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 	}
+}
+
+// decodePlane runs the searches of DecodeGray over p.
+func (d *Decoder) decodePlane(p plane) ([]byte, error) {
+	d.setUp()
 	o := d.Options()
 	d.grids, d.triples = 0, 0
 	first := d.fast
@@ -249,36 +262,81 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	// searched as it is and inverted, first downscaled if asked; a search
 	// runs only where the prescan finds runs in finder proportions.
 	// Evidence of a code seen by either (search) decides whether the
-	// retries are worth their cost.
-	var evidence [2]bool
+	// retries are worth their cost. A hint is less: runs in finder
+	// proportions on a row and a column of the local thresholds' image,
+	// dark in the middle, that no pair of candidates refuted. (Light in
+	// the middle, such runs are mostly the counters of dark letters on a
+	// light ground; a light code on a dark screen needs evidence.)
+	var evidence, hint [2]bool
 	type cheap struct {
 		q      plane
 		global bool
+		black  int // the global threshold; 0: the histogram's main valley
 	}
-	tier := []cheap{{p, false}, {p, true}}
+	tier := []cheap{{p, false, 0}, {p, true, 0}}
 	if k := o.Downscale; k > 1 && p.w/k >= minDecodeSide && p.h/k >= minDecodeSide {
-		tier = append([]cheap{{downscale(p, k, &d.small), false}}, tier...)
+		tier = append([]cheap{{downscale(p, k, &d.small), false, 0}}, tier...)
 	}
 	anyRuns := false
-	for _, c := range tier {
-		if c.global && !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
-			// One threshold reads what local thresholds did not on a
-			// frame of low contrast, where the flat blocks inside a code
-			// are hard to place; elsewhere only where evidence was
-			// seen, and never without a single run in finder
-			// proportions.
-			continue
+	for i := 0; i < len(tier); i++ {
+		c := tier[i]
+		if c.global && c.black == 0 {
+			// Other global thresholds, tried after this one in each
+			// polarity with evidence or a hint: where a side of the
+			// main threshold holds two peaks of its own, the code's
+			// levels may both lie there (a dim screen on a bright
+			// counter); and midway between the frame's darkest and
+			// lightest levels, which blur leaves to a code's modules
+			// when the background's peak fills the histogram's
+			// valley.
+			if evidence[0] || evidence[1] || hint[0] || hint[1] {
+				for _, t := range moreThresholds(c.q) {
+					tier = append(tier, cheap{c.q, true, t})
+				}
+			}
+			if !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
+				// One threshold reads what local thresholds did not
+				// on a frame of low contrast, where the flat blocks
+				// inside a code are hard to place; elsewhere only
+				// where evidence was seen, and never without a
+				// single run in finder proportions.
+				continue
+			}
 		}
-		m, err := d.binarize(c.q, c.global)
-		if err != nil {
-			keep(err)
-			continue
+		var m *gozxing.BitMatrix
+		var crossed [2]bool
+		if c.black > 0 {
+			// The prescan reads the plane against the threshold;
+			// the whole plane is binarized only where it crosses
+			// runs in a polarity worth a search.
+			t := thresholded{c.q, c.black}
+			skip := scanSkip(c.q.h, o.TryHarder)
+			for pol := range crossed {
+				switch {
+				case evidence[pol]:
+					crossed[pol] = d.pre.crossings(t, skip, pol, 1)
+				case hint[pol]:
+					crossed[pol] = d.pre.crossings(t, skip, pol, minHintCrossings)
+				}
+			}
+			if !crossed[0] && !crossed[1] {
+				continue
+			}
+			m = d.bin.threshold(c.q, c.black)
+		} else {
+			var err error
+			if m, err = d.binarize(c.q, c.global); err != nil {
+				keep(err)
+				continue
+			}
+			var runs [2]bool
+			runs, crossed = d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
+			anyRuns = anyRuns || runs[0] || runs[1]
 		}
-		runs, crossed := d.pre.finderRuns(m, scanSkip(c.q.h, o.TryHarder))
-		anyRuns = anyRuns || runs[0] || runs[1]
 		flipped := false
 		for _, inv := range polarities {
-			if !crossed[b2i(inv)] {
+			pol := b2i(inv)
+			if !crossed[pol] {
 				keep(ErrNotFound)
 				continue
 			}
@@ -286,12 +344,16 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				m.FlipAll()
 				flipped = inv
 			}
-			payload, seen, err := d.search(m, first)
+			payload, seen, refuted, err := d.search(m, first)
 			if err == nil {
 				return payload, nil
 			}
 			keep(err)
-			evidence[b2i(inv)] = evidence[b2i(inv)] || seen
+			// What the other global thresholds see is left out: they
+			// run on less than evidence, and the retries would cost
+			// every frame with a hint.
+			evidence[pol] = evidence[pol] || seen && c.black == 0
+			hint[pol] = hint[pol] || pol == 0 && !c.global && !refuted
 		}
 	}
 
@@ -351,7 +413,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				m.FlipAll()
 				flipped = inv
 			}
-			payload, _, err := d.search(m, d.hard)
+			payload, _, _, err := d.search(m, d.hard)
 			if err == nil {
 				return payload, nil
 			}
@@ -386,8 +448,9 @@ func (d *Decoder) binarize(p plane, global bool) (*gozxing.BitMatrix, error) {
 // code that a retry may read: finder pattern candidates that form a
 // triple, or a pair completed to one, whose legs show a timing pattern.
 // Candidates in a texture or text, or the two of a code cut by the
-// frame's edge, rarely do.
-func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]interface{}) (payload []byte, seen bool, err error) {
+// frame's edge, rarely do; refuted reports candidates that were no
+// evidence.
+func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]interface{}) (payload []byte, seen, refuted bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			payload, err = nil, fmt.Errorf("%w: qr library panicked: %v", ErrUnreadable, r)
@@ -418,16 +481,22 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 		// may be all that blur or glare left of a code.
 		seen = seen || d.triples > before || len(found) > 0 && !anyPair(found)
 	}
+	refuted = !seen && len(found) > 0
 	if err == nil {
 		d.text = res.GetText()
-		return payloadOf(res), true, nil
+		return payloadOf(res), true, false, nil
 	}
 	var nf gozxing.NotFoundException
 	if errors.As(err, &nf) {
-		return nil, seen, ErrNotFound
+		return nil, seen, refuted, ErrNotFound
 	}
-	return nil, seen, fmt.Errorf("%w: %v", ErrUnreadable, err)
+	return nil, seen, refuted, fmt.Errorf("%w: %v", ErrUnreadable, err)
 }
+
+// minHintCrossings is how many finder patterns, at least, the prescan
+// must cross in an image binarized at one of moreThresholds for it to be
+// searched on a hint alone.
+const minHintCrossings = 3
 
 // lowContrastSpan is the largest block spread (max - min grey level of an
 // 8×8 block) of a frame of low contrast, for which the global threshold

@@ -6,7 +6,9 @@
 // any standard reader, returns exactly the bytes that were encoded. A Decoder
 // reads camera frames (DecodeGray reads an *image.Gray luminance plane in
 // place) with reused buffers, an optional region of interest and downscaling,
-// and searches inverted and with one global threshold; where it sees
+// and searches inverted and with global thresholds (the histogram's
+// valley, and where finder patterns show also thresholds for a dim code on a
+// bright ground and for a blurred one); where it sees
 // evidence of a code (finder pattern candidates whose triple or pair shows
 // a timing pattern, or a lone one) it retries sharpened and rescaled, and
 // tries other

@@ -85,7 +85,8 @@ func freshTriple(t *testing.T, seed uint64, v int, text string, pl placement) (m
 // TestNoEvidenceInPartialCodes searches frames that show a voucher cut by
 // the frame's edge: their two finder patterns are pairable, but no side
 // of the pair shows a timing pattern that leads to a corner in the
-// frame, so the search reports no evidence and the retries do not run.
+// frame, so the search reports no evidence, and refutes the candidates: neither
+// the retries nor the other global thresholds run.
 func TestNoEvidenceInPartialCodes(t *testing.T) {
 	const seed = 7
 	texts, err := freshVouchers(seed, 6)
@@ -112,8 +113,8 @@ func TestNoEvidenceInPartialCodes(t *testing.T) {
 			continue
 		}
 		frames++
-		if _, seen, err := d.search(m, hints); err == nil || seen {
-			t.Errorf("partial code %d: search err %v, evidence %v; want no code and no evidence", i, err, seen)
+		if _, seen, refuted, err := d.search(m, hints); err == nil || seen || !refuted {
+			t.Errorf("partial code %d: search err %v, evidence %v, refuted %v; want no code, no evidence, refuted", i, err, seen, refuted)
 		}
 	}
 	if frames < 3 {

@@ -26,6 +26,7 @@ type freshRun struct {
 	codes    []*image.Gray
 	perPlace int // frames of each voucher in each placement
 	dir      string
+	places   []placement
 
 	// frames[p] lists placement p's frames.
 	frames [][]freshShot
@@ -70,7 +71,7 @@ func newFreshRun(t testing.TB, seed uint64, n, perPlace int, places []placement,
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := &freshRun{seed: seed, vouchers: texts, perPlace: perPlace, dir: dir, frames: make([][]freshShot, len(places))}
+	run := &freshRun{seed: seed, vouchers: texts, perPlace: perPlace, dir: dir, places: places, frames: make([][]freshShot, len(places))}
 	for _, text := range texts {
 		code, err := moduleMatrix(text)
 		if err != nil {
@@ -364,7 +365,8 @@ func envInt(t testing.TB, name string, def int) int {
 // WICKET_QR_FRESH=1 (scripts/qrbench.sh) and writes a Markdown part to
 // $WICKET_QR_FRESH_REPORT. WICKET_QR_SEED repeats a run; WICKET_QR_VOUCHERS,
 // WICKET_QR_FRAMES (per voucher and placement) and WICKET_QR_EMPTY size it;
-// WICKET_QR_TOOLS=0 leaves the other readers out.
+// WICKET_QR_TOOLS=0 leaves the other readers out; WICKET_QR_PLACES (names
+// separated by commas) keeps only those placements, for development.
 func TestFreshBench(t *testing.T) {
 	if os.Getenv("WICKET_QR_FRESH") != "1" {
 		t.Skip("set WICKET_QR_FRESH=1 to run the fresh-voucher benchmark (scripts/qrbench.sh)")
@@ -384,8 +386,20 @@ func TestFreshBench(t *testing.T) {
 	if keep := os.Getenv("WICKET_QR_DIR"); keep != "" {
 		dir = filepath.Join(keep, strconv.FormatUint(seed, 10))
 	}
+	places := placements
+	if names := os.Getenv("WICKET_QR_PLACES"); names != "" {
+		places = nil
+		for _, pl := range placements {
+			if slices.Contains(strings.Split(names, ","), pl.name) {
+				places = append(places, pl)
+			}
+		}
+		if len(places) == 0 {
+			t.Fatalf("WICKET_QR_PLACES=%q: no such placement", names)
+		}
+	}
 	start := time.Now()
-	run := newFreshRun(t, seed, n, k, placements, empties, dir)
+	run := newFreshRun(t, seed, n, k, places, empties, dir)
 	t.Logf("seed %d: %d vouchers (%d–%d characters), %d frames, %d without a code, drawn in %v",
 		seed, n, minLen(run.vouchers), maxLen(run.vouchers), n*k*len(placements), empties, time.Since(start).Round(time.Second))
 
@@ -474,7 +488,7 @@ func (run *freshRun) report(tools []*tool, perFrame [][]time.Duration) string {
 	b.WriteString("|---|---|" + strings.Repeat("---|", len(names)) + "---|" + strings.Repeat("---|", len(names)) + "\n")
 	totals := make([]int, len(names))
 	frames := 0
-	for p, pl := range placements[:len(run.frames)] {
+	for p, pl := range run.places {
 		counts := make([]int, len(names))
 		var took []time.Duration
 		for _, s := range run.frames[p] {
@@ -602,11 +616,11 @@ var freshFloor = map[string]int{
 	"perspective":        6,
 	"perspective + 40°":  6,
 	"strong perspective": 5,
-	"hand-held":          5,
+	"hand-held":          6,
 	"small":              6,
 	"inverted":           6,
 	"blur":               6,
-	"low contrast":       5,
+	"low contrast":       6,
 	"glare on finder":    6,
 	"JPEG q20":           6,
 	"shadow":             6,

@@ -32,6 +32,37 @@ type prescan struct {
 	runs []int
 }
 
+// binaryImage is what finderRuns reads: a bit matrix, or a grey plane
+// read against a threshold (thresholded).
+type binaryImage interface {
+	GetWidth() int
+	GetHeight() int
+	GetRow(y int, row *gozxing.BitArray) *gozxing.BitArray
+	Get(x, y int) bool
+}
+
+// thresholded reads a plane as dark where it is below black, without
+// binarizing the rows that are not read.
+type thresholded struct {
+	p     plane
+	black int
+}
+
+func (t thresholded) GetWidth() int  { return t.p.w }
+func (t thresholded) GetHeight() int { return t.p.h }
+func (t thresholded) Get(x, y int) bool {
+	return int(t.p.pix[y*t.p.stride+x]) < t.black
+}
+
+// GetRow returns row y in row (made when nil or of another width).
+func (t thresholded) GetRow(y int, row *gozxing.BitArray) *gozxing.BitArray {
+	if row == nil || row.GetSize() != t.p.w {
+		row = gozxing.NewBitArray(t.p.w)
+	}
+	thresholdRow(t.p.pix[y*t.p.stride:y*t.p.stride+t.p.w], row.GetBitArray(), t.black)
+	return row
+}
+
 // finderRuns reports for each polarity (0 dark in the middle, 1 light in
 // the middle: a finder pattern of the inverted image) whether any row that
 // gozxing's finder scans first (every skip-th row) holds runs in the
@@ -39,9 +70,46 @@ type prescan struct {
 // show the proportions on the column through their middle (crossed), as
 // gozxing's finder checks before it takes a candidate. Where crossed is
 // false, gozxing's finder finds no candidate in that polarity.
-func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs, crossed [2]bool) {
+func (s *prescan) finderRuns(m binaryImage, skip int) (runs, crossed [2]bool) {
+	want := [2]bool{true, true}
+	s.scan(m, skip, &want, func(pol, x, y, total int) bool {
+		runs[pol] = true
+		crossed[pol] = s.crossVertical(m, x, y, pol == 0, total)
+		want[pol] = !crossed[pol]
+		return crossed[0] && crossed[1]
+	})
+	return runs, crossed
+}
+
+// crossings reports whether finderRuns would cross runs in finder
+// proportions in polarity pol at n places or more, each farther from the
+// others than the runs' length: a code shows three finder patterns, a
+// line of text or a texture rarely two.
+func (s *prescan) crossings(m binaryImage, skip, pol, n int) bool {
+	var want [2]bool
+	want[pol] = true
+	var at [][2]int
+	s.scan(m, skip, &want, func(_, x, y, total int) bool {
+		for _, a := range at {
+			if abs(a[0]-x) <= total && abs(a[1]-y) <= total {
+				return false
+			}
+		}
+		if s.crossVertical(m, x, y, pol == 0, total) {
+			at = append(at, [2]int{x, y})
+		}
+		return len(at) >= n
+	})
+	return len(at) >= n
+}
+
+// scan walks every skip-th row of m and calls visit with the middle and
+// total length of each five runs in finder proportions in a polarity
+// that want holds (0 dark in the middle, 1 light), until visit returns
+// true.
+func (s *prescan) scan(m binaryImage, skip int, want *[2]bool, visit func(pol, x, y, total int) bool) {
 	w := m.GetWidth()
-	for y := skip - 1; y < m.GetHeight() && !(crossed[0] && crossed[1]); y += skip {
+	for y := skip - 1; y < m.GetHeight(); y += skip {
 		s.row = m.GetRow(y, s.row)
 		s.runs = s.runs[:0]
 		first := s.row.Get(0)
@@ -66,22 +134,21 @@ func (s *prescan) finderRuns(m *gozxing.BitMatrix, skip int) (runs, crossed [2]b
 				pol = 0
 			}
 			c := s.runs[i : i+5]
-			if !crossed[pol] && finderProportions(c) {
-				runs[pol] = true
-				middle := x + c[0] + c[1] + c[2]/2
-				crossed[pol] = s.crossVertical(m, middle, y, pol == 0, c[0]+c[1]+c[2]+c[3]+c[4])
+			if want[pol] && finderProportions(c) {
+				if visit(pol, x+c[0]+c[1]+c[2]/2, y, c[0]+c[1]+c[2]+c[3]+c[4]) {
+					return
+				}
 			}
 			x += s.runs[i]
 		}
 	}
-	return runs, crossed
 }
 
 // crossVertical reports whether the column x, from row y up and down,
 // shows runs in finder proportions whose total is within 40% of total
 // (gozxing's FinderPatternFinder.CrossCheckVertical): the middle run
 // dark if dark, else light, each run at most total pixels long.
-func (s *prescan) crossVertical(m *gozxing.BitMatrix, x, y int, dark bool, total int) bool {
+func (s *prescan) crossVertical(m binaryImage, x, y int, dark bool, total int) bool {
 	h := m.GetHeight()
 	var c [5]int
 	// Up from the middle: runs 2, 1, 0; down: runs 2, 3, 4.

@@ -14,6 +14,18 @@
 // for it (or it lacks trust data), so a reconnect does not make the
 // broker resend the retained trust documents.
 //
+// A subscription counts only once the broker confirmed it: a SUBACK
+// with the failure code 0x80 (a NATS node that could not create the
+// JetStream consumer behind it, a Mosquitto ACL that refuses it) or no
+// SUBACK in time leaves it pending, and the gate subscribes again with
+// backoff on the same connection until the broker takes it. The ack
+// subscription is made on the first connect of every Run and again
+// whenever records go unacknowledged for AckTimeout, as a broker may
+// report a session present whose subscriptions it failed to restore.
+// A connect is never abandoned half-way: the gate waits for paho's
+// Connect to finish before it tries again, so it never has two connects
+// in flight.
+//
 // Nothing here blocks the decision loop: the loop only calls Notify and
 // Alert, which never wait. Message handlers only queue; workers do the
 // store and trust work.
@@ -173,6 +185,13 @@ type State struct {
 	// data. A reconnect to a live session makes none, so the broker does
 	// not resend the retained trust documents.
 	Subscribes uint64
+	// SubscribeRefused counts subscriptions the broker refused (SUBACK
+	// failure code 0x80) or did not answer in time; each is tried again
+	// with backoff.
+	SubscribeRefused uint64
+	// Unsubscribed names the topic filters the gate lacks a confirmed
+	// subscription to and why ("" when it has them all).
+	Unsubscribed string
 }
 
 // Sync runs the gate's side. Create it with New and call Run.
@@ -195,6 +214,14 @@ type Sync struct {
 	gapTimer  interface{ Stop() bool } // the pending gap re-check; session goroutine only
 	statusDue atomic.Bool
 	roster    atomic.Pointer[verifier.Roster]
+
+	// subs says, per topic filter of the gate, whether the broker
+	// confirmed the subscription (Run's goroutine only).
+	subs map[string]bool
+	// subRetry paces subscriptions the broker refused; subNext is when
+	// the next may be made (Run's goroutine only).
+	subRetry clock.Backoff
+	subNext  time.Time
 
 	mu    sync.Mutex
 	state State
@@ -239,7 +266,13 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
 		parts: make(chan mqtt.Message), quit: make(chan struct{}),
+		subRetry: clock.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
 	}
+	// The ack subscription is made on the first connect of every Run,
+	// live session or not (it brings no retained messages); the trust
+	// subscription only when the gate lacks its trust data (needsTrust),
+	// so a restarted gate does not fetch every retained document again.
+	s.subs = map[string]bool{s.topics.Ack(cfg.Gate): false, s.topics.AllTrust(): true}
 	raw, _, err := st.TrustDoc(rosterDoc)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
@@ -333,6 +366,9 @@ func (s *Sync) Run(ctx context.Context) error {
 	bo := clock.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
 		if err := s.connect(ctx, client); err != nil {
+			// A connect that failed after CONNACK (a subscription cut
+			// off) leaves paho connected; Connect would fail on that.
+			client.Disconnect(0)
 			wait := bo.Next()
 			s.log.Warn("broker unreachable; retrying", "brokers", s.cfg.URLs(), "in", wait.Round(time.Millisecond), "err", err)
 			if !clock.Sleep(ctx, s.cfg.Clock, wait) {
@@ -346,6 +382,11 @@ func (s *Sync) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		// The session may have ended on a broker that stopped answering
+		// while the connection stayed up: drop it, or every later Connect
+		// fails with "already connected" and the gate never publishes
+		// again.
+		client.Disconnect(0)
 		wait := bo.Next()
 		s.log.Warn("broker connection lost; reconnecting", "in", wait.Round(time.Millisecond), "err", err)
 		if !clock.Sleep(ctx, s.cfg.Clock, wait) {
@@ -357,10 +398,13 @@ func (s *Sync) Run(ctx context.Context) error {
 }
 
 // connect connects and, when the broker holds no session for the gate
-// (or the gate needs its trust data again), subscribes; it waits at most
-// the connect timeout. A reconnect to a live session subscribes to
-// nothing: the subscriptions are still there, and subscribing again
-// would make the broker resend every retained trust document.
+// (or the gate needs its trust data again), subscribes. It waits for
+// paho's Connect to finish (waitConnect); a subscription the broker
+// refuses stays pending for the session loop to retry, only a lost
+// connection fails the connect. A reconnect to a live session
+// subscribes to nothing: the subscriptions are still there, and
+// subscribing again would make the broker resend every retained trust
+// document.
 func (s *Sync) connect(ctx context.Context, c Client) error {
 	select {
 	case <-s.lost:
@@ -368,26 +412,122 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 	}
 	s.update(func(st *State) { st.Attempts++ })
 	tok := c.Connect()
-	if err := s.wait(ctx, tok); err != nil {
+	if err := s.waitConnect(ctx, c, tok); err != nil {
 		return err
 	}
 	present := false
 	if ct, ok := tok.(*mqtt.ConnectToken); ok {
 		present = ct.SessionPresent()
 	}
-	if !present || s.needsTrust() {
-		s.resync.Store(false)
-		for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
-			if err := s.wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
-				c.Disconnect(0)
-				return fmt.Errorf("subscribe %s: %w", topic, err)
-			}
+	if !present {
+		for topic := range s.subs {
+			s.subs[topic] = false
 		}
-		s.update(func(st *State) { st.Subscribes++ })
+	}
+	if s.needsTrust() {
+		s.resync.Store(false)
+		s.subs[s.topics.AllTrust()] = false
+	}
+	s.subNext = time.Time{}
+	if err := s.subscribePending(ctx, c); err != nil {
+		return err
 	}
 	broker := s.cfg.Counters.Broker()
 	s.update(func(st *State) { st.Connected, st.LastConnect, st.Broker = true, s.cfg.Clock.Now(), broker })
 	s.log.Info("connected to broker", "broker", broker, "client_id", s.cfg.ClientID, "session_present", present)
+	return nil
+}
+
+// waitConnect waits until paho's Connect has finished or ctx ends. paho
+// tries every node once, each up to the connect timeout, so a connect
+// may take ConnectWait, longer than any other wait here. Giving up
+// sooner would leave paho connecting: the next Connect would be refused
+// while it does, and a connection it then completed would never be used
+// (every later Connect fails with "already connected"). Should paho
+// overrun ConnectWait by publishWait, the attempt is cancelled
+// (Disconnect) and waited for all the same.
+func (s *Sync) waitConnect(ctx context.Context, c Client, tok mqtt.Token) error {
+	if err := s.waitOr(ctx, tok, nil, s.cfg.ConnectWait()+publishWait); !errors.Is(err, errTimeout) {
+		return err
+	}
+	c.Disconnect(0)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return err
+		}
+		return errTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errRefused: the broker answered a SUBSCRIBE with the failure code.
+var errRefused = errors.New("refused by the broker (SUBACK 0x80)")
+
+// subscribePending subscribes to each topic filter the broker has not
+// confirmed, once the backoff after the last refusal has passed. A
+// refusal or a SUBACK that does not come in time keeps the filter
+// pending and sets the next try; a lost connection (or ctx) is returned.
+// The first refusal after a success is logged, and the success after
+// refusals, not every try.
+func (s *Sync) subscribePending(ctx context.Context, c Client) error {
+	if s.cfg.Clock.Now().Before(s.subNext) {
+		return nil
+	}
+	var failed []string
+	var lastErr error
+	made := false
+	for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
+		if s.subs[topic] {
+			continue
+		}
+		err := s.subscribe(ctx, c, topic)
+		switch {
+		case err == nil:
+			s.subs[topic], made = true, true
+		case errors.Is(err, errRefused) || errors.Is(err, errTimeout):
+			failed, lastErr = append(failed, topic), err
+		default:
+			return fmt.Errorf("subscribe %s: %w", topic, err)
+		}
+	}
+	if made {
+		s.update(func(st *State) { st.Subscribes++ })
+	}
+	was := s.State().Unsubscribed
+	if len(failed) == 0 {
+		s.subRetry.Reset()
+		s.subNext = time.Time{}
+		if was != "" {
+			s.log.Info("subscribed after the broker had refused", "was", was)
+			s.update(func(st *State) { st.Unsubscribed = "" })
+		}
+		return nil
+	}
+	wait := s.subRetry.Next()
+	s.subNext = s.cfg.Clock.Now().Add(wait)
+	now := fmt.Sprintf("%v: %v", failed, lastErr)
+	s.update(func(st *State) { st.SubscribeRefused += uint64(len(failed)); st.Unsubscribed = now })
+	if was != now {
+		s.log.Warn("subscription not confirmed by the broker; subscribing again with backoff", "topics", failed, "err", lastErr, "in", wait.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// subscribe makes one subscription at QoS 1 and checks what the broker
+// granted: paho completes the token without an error for the failure
+// code 0x80 and leaves it in the token's Result.
+func (s *Sync) subscribe(ctx context.Context, c Client, topic string) error {
+	tok := c.Subscribe(topic, 1, s.onMessage)
+	if err := s.waitLive(ctx, tok); err != nil {
+		return err
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		if q, ok := st.Result()[topic]; ok && q > 2 {
+			return errRefused
+		}
+	}
 	return nil
 }
 
@@ -509,16 +649,20 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 		}
 		if s.resync.Swap(false) {
 			s.log.Info("resubscribing to trust data after a dropped message")
-			if err := s.waitLive(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
-				return err
-			}
-			s.update(func(st *State) { st.Subscribes++ })
+			s.subs[s.topics.AllTrust()] = false
+			s.subNext = time.Time{}
 		}
 		out = s.dropAcked(out)
 		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > s.cfg.AckTimeout {
-			s.log.Info("records not acknowledged in time; sending again", "from", out[0].from, "unacked_batches", len(out))
+			s.log.Info("records not acknowledged in time; sending again and subscribing to acks again", "from", out[0].from, "unacked_batches", len(out))
 			s.update(func(st *State) { st.Resends++ })
 			out, after = nil, 0
+			// The broker may have lost the ack subscription (a session
+			// restored without it); subscribing again costs a SUBACK.
+			s.subs[s.topics.Ack(s.cfg.Gate)] = false
+		}
+		if err := s.subscribePending(ctx, c); err != nil {
+			return err
 		}
 		for s.cfg.Key != nil && len(out) < s.cfg.MaxInflight {
 			evs, err := s.st.Outbox(after, s.cfg.BatchSize)
@@ -788,18 +932,18 @@ var errTimeout = errors.New("broker did not answer in time")
 // connection dropped, so without this a cut mid-publish would hold the
 // session for publishWait before reconnecting.
 func (s *Sync) waitLive(ctx context.Context, t mqtt.Token) error {
-	return s.waitOr(ctx, t, s.lost)
+	return s.waitOr(ctx, t, s.lost, publishWait)
 }
 
 // wait waits for a token, ctx or publishWait, whichever is first.
 func (s *Sync) wait(ctx context.Context, t mqtt.Token) error {
-	return s.waitOr(ctx, t, nil)
+	return s.waitOr(ctx, t, nil, publishWait)
 }
 
-// waitOr is wait that also ends on a lost-connection signal (a nil
-// channel never sends).
-func (s *Sync) waitOr(ctx context.Context, t mqtt.Token, lost <-chan error) error {
-	timer := s.cfg.Clock.NewTimer(publishWait)
+// waitOr waits for a token, ctx, a lost-connection signal (a nil
+// channel never sends) or limit, whichever is first.
+func (s *Sync) waitOr(ctx context.Context, t mqtt.Token, lost <-chan error, limit time.Duration) error {
+	timer := s.cfg.Clock.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case <-t.Done():

@@ -236,15 +236,22 @@ func publishRetained(t *testing.T, broker string, msgs map[string][]byte) {
 
 func publishRetainedWith(t *testing.T, opts *mqtt.ClientOptions, msgs map[string][]byte) {
 	t.Helper()
+	for topic, b := range msgs {
+		publishWith(t, opts, topic, true, b)
+	}
+}
+
+// publishWith connects a client with opts, publishes one message at QoS
+// 1, waits for its PUBACK and disconnects.
+func publishWith(t *testing.T, opts *mqtt.ClientOptions, topic string, retained bool, payload []byte) {
+	t.Helper()
 	cl := mqtt.NewClient(opts)
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(100)
-	for topic, b := range msgs {
-		if tok := cl.Publish(topic, 1, true, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatal(tok.Error())
-		}
+	if tok := cl.Publish(topic, 1, retained, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
 	}
 }
 

@@ -17,13 +17,17 @@ const (
 // fleetBroker is what a simulated fleet runs on: one persistent
 // Mosquitto, or the three-node NATS cluster (JetStream, MQTT listener on
 // each node). Each node sits behind a Proxy that the gates connect
-// through, so the bytes gates and brokers exchange can be counted; the
-// collector and the publisher connect to the nodes directly.
+// through, so the bytes gates and brokers exchange can be counted, and
+// behind another that the collector connects through, so a collector can
+// be killed (its connection cut, no DISCONNECT); the publisher connects
+// to the nodes directly.
 type fleetBroker struct {
 	kind    string
 	nodes   []*mqtttest.Broker
 	cluster *mqtttest.Cluster // nil on Mosquitto
 	proxies []*mqtttest.Proxy // proxies[i] forwards to nodes[i]
+	// colProxies[i] forwards the collector's connections to nodes[i].
+	colProxies []*mqtttest.Proxy
 }
 
 func startFleetBroker(t *testing.T, kind string) *fleetBroker {
@@ -40,6 +44,7 @@ func startFleetBroker(t *testing.T, kind string) *fleetBroker {
 	}
 	for _, n := range b.nodes {
 		b.proxies = append(b.proxies, mqtttest.StartProxy(t, n.Addr()))
+		b.colProxies = append(b.colProxies, mqtttest.StartProxy(t, n.Addr()))
 	}
 	return b
 }
@@ -73,14 +78,30 @@ func (b *fleetBroker) gateConn(i int, clientID string) mqttconn.Conn {
 	return mqttconn.Conn{Brokers: urls, ClientID: clientID, KeepAlive: 30 * time.Second}
 }
 
-// direct are the nodes' own URLs, the last node first: the collector and
-// the publisher stay off node 0, the one a node kill takes down.
-func (b *fleetBroker) direct() []string {
-	urls := make([]string, len(b.nodes))
+// direct are the nodes' own URLs, the last node first: the publisher
+// stays off node 0, the one a node kill takes down.
+func (b *fleetBroker) direct() []string { return lastFirst(b.nodes, (*mqtttest.Broker).URL) }
+
+// collectorURLs are the collector's proxies in the order of direct.
+func (b *fleetBroker) collectorURLs() []string {
+	return lastFirst(b.colProxies, (*mqtttest.Proxy).URL)
+}
+
+// lastFirst is the URLs of xs, starting with the last.
+func lastFirst[T any](xs []T, url func(T) string) []string {
+	urls := make([]string, len(xs))
 	for j := range urls {
-		urls[j] = b.nodes[(len(b.nodes)-1+j)%len(b.nodes)].URL()
+		urls[j] = url(xs[(len(xs)-1+j)%len(xs)])
 	}
 	return urls
+}
+
+// cutCollector cuts the collector's connections, as its process dying
+// would (no DISCONNECT).
+func (b *fleetBroker) cutCollector() {
+	for _, p := range b.colProxies {
+		p.CutAll()
+	}
 }
 
 // publish publishes msgs retained at QoS 1 until the broker acknowledges

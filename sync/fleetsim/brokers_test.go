@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 )
 
@@ -67,15 +66,13 @@ func (b *fleetBroker) group() string {
 	return "collectors"
 }
 
-// gateConn is gate i's connection: every node, through its proxy,
-// starting with node i mod len(nodes) so the gates spread over the
-// cluster.
-func (b *fleetBroker) gateConn(i int, clientID string) mqttconn.Conn {
+// gateURLs are the gates' proxies, one per node.
+func (b *fleetBroker) gateURLs() []string {
 	urls := make([]string, len(b.proxies))
-	for j := range urls {
-		urls[j] = b.proxies[(i+j)%len(b.proxies)].URL()
+	for i, p := range b.proxies {
+		urls[i] = p.URL()
 	}
-	return mqttconn.Conn{Brokers: urls, ClientID: clientID, KeepAlive: 30 * time.Second}
+	return urls
 }
 
 // direct are the nodes' own URLs, the last node first: the publisher

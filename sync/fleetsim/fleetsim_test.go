@@ -28,9 +28,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/decoder"
-	"wicket/internal/clock"
 	"wicket/internal/testkit"
 	"wicket/sync/collector"
+	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/store"
 	"wicket/sync/wire"
@@ -153,10 +153,7 @@ func TestFleetSim(t *testing.T) {
 	if err := collector.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("G%04d", i)
-	}
+	ids := gateIDs(n)
 	roster := wiretest.Roster(t, f.Root, 1, ids...)
 	broker.publish(t, map[string][]byte{topics.Roster(): roster})
 	// The collector reaches the broker through its own proxies, so the
@@ -182,34 +179,35 @@ func TestFleetSim(t *testing.T) {
 
 	// Every gate starts with perGate records in its outbox, committed
 	// before it connects, so the collector meets the whole backlog at once.
+	// A fleet over gatesPerProc gates runs in worker processes
+	// (fleet_test.go: file descriptors).
 	setupStart := time.Now()
-	gates := setupGates(t, f, broker, ids, perGate, storeDir(t))
+	procs := envInt("WICKET_FLEET_PROCS", (n+gatesPerProc-1)/gatesPerProc)
+	var fl fleet
+	if procs > 1 {
+		fl = startRemoteFleet(t, n, procs, perGate, broker.gateURLs())
+	} else {
+		urls := broker.gateURLs()
+		fl = newLocalFleet(setupGates(t, f, func(i int, id string) mqttconn.Conn { return gateConnFor(urls, i, "wicket-sim-"+id) }, ids, 0, perGate, storeDir(t)))
+	}
+	defer fl.stop()
 	setupTook := time.Since(setupStart)
-	t.Logf("%d gates set up (store, %d records each, trust, sync) in %v", n, perGate, setupTook.Round(time.Millisecond))
+	t.Logf("%d gates set up in %d process(es) (store, %d records each, trust, sync) in %v", n, procs, perGate, setupTook.Round(time.Millisecond))
 	total := n * perGate
 	started := time.Now()
 	// Each gate connects after a random delay within the spread, as
 	// gates powered up across a city would, not all in the same
 	// millisecond.
 	spread := time.Duration(envInt("WICKET_FLEET_CONNECT_SPREAD_MS", 2*n)) * time.Millisecond
-	for _, g := range gates {
-		wg.Go(func() {
-			if clock.Sleep(ctx, nil, rand.N(spread+1)) {
-				g.sync.Run(ctx)
-			}
-		})
-	}
+	fl.run(spread)
 	waitAll := func(version uint64, timeout time.Duration, t0 time.Time) []time.Duration {
-		var arrivals []time.Duration
-		deadline := time.Now().Add(timeout)
-		for _, g := range gates {
-			testkit.Eventually(t, fmt.Sprintf("gate %s at version %d", g.id, version), time.Until(deadline), func() bool {
-				at, ok := g.at(version)
-				if ok {
-					arrivals = append(arrivals, at.Sub(t0))
-				}
-				return ok
-			})
+		at, err := fl.arrivals(version, timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arrivals := make([]time.Duration, len(at))
+		for i, a := range at {
+			arrivals[i] = a.Sub(t0)
 		}
 		return arrivals
 	}
@@ -247,15 +245,12 @@ func TestFleetSim(t *testing.T) {
 	slices.Sort(p100s)
 
 	outboxesEmpty := func() {
-		for _, g := range gates {
-			testkit.Eventually(t, "gate "+g.id+"'s outbox empty after PostgreSQL had every record", time.Minute, func() bool {
-				s, _ := g.st.Stats()
-				return s.Outbox == 0
-			})
+		if err := fl.drained(time.Minute); err != nil {
+			t.Fatalf("a minute after PostgreSQL had every record: %v", err)
 		}
 	}
 	outboxesEmpty()
-	t.Logf("override rounds done: %s", fleetState(gates))
+	t.Logf("override rounds done: %s", fl.summary())
 	var distinct int
 	pool.QueryRow(ctx, "SELECT count(DISTINCT (gate, seq)) FROM wicket_records WHERE venue = 'SIM'").Scan(&distinct)
 	if distinct != total || stored != total {
@@ -271,17 +266,9 @@ func TestFleetSim(t *testing.T) {
 	// appendAll commits k decisions at every gate and returns the
 	// slowest commit.
 	appendAll := func(k int) time.Duration {
-		var worst time.Duration
-		for _, g := range gates {
-			for range k {
-				ev := store.Event{Type: "decision", At: time.Now(), Gate: g.id, Venue: "SIM", Allow: true, Reason: "ok"}
-				t0 := time.Now()
-				if _, err := g.st.Append(&ev, 0); err != nil {
-					t.Fatal(err)
-				}
-				worst = max(worst, time.Since(t0))
-			}
-			g.sync.Notify()
+		worst, err := fl.appendAll(k)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return worst
 	}
@@ -290,7 +277,7 @@ func TestFleetSim(t *testing.T) {
 			stored, distinct = countRows()
 			return stored >= total
 		}) {
-			t.Fatalf("timed out after 10m0s waiting for %s: %d of %d rows; %s", what, stored, total, fleetState(gates))
+			t.Fatalf("timed out after 10m0s waiting for %s: %d of %d rows; %s", what, stored, total, fl.summary())
 		}
 		if distinct != total || stored != total {
 			t.Fatalf("%s: PostgreSQL holds %d rows, %d distinct; want %d", what, stored, distinct, total)
@@ -336,7 +323,7 @@ func TestFleetSim(t *testing.T) {
 `, n*extra, extra, worst.Round(time.Microsecond), down.Round(time.Millisecond), duringKill, time.Since(killed).Round(time.Millisecond))
 	}
 
-	t.Logf("outage done: %s", fleetState(gates))
+	t.Logf("outage done: %s", fl.summary())
 
 	// Collector kill: while every gate sends the records it committed,
 	// the collector's connections are cut (no DISCONNECT, as when its
@@ -374,13 +361,7 @@ func TestFleetSim(t *testing.T) {
 	// connected with a delta published after the restart, and every
 	// record in PostgreSQL and acknowledged. Bytes are what went between
 	// the gates and the nodes, through the proxies, from the stop.
-	attempts := func() (a uint64) {
-		for _, g := range gates {
-			a += g.sync.State().Attempts
-		}
-		return a
-	}
-	bytes0, attempts0 := broker.bytes(), attempts()
+	bytes0, attempts0 := broker.bytes(), fl.attempts()
 	broker.stopAll()
 	appendAll(extra)
 	total += n * extra
@@ -388,28 +369,20 @@ func TestFleetSim(t *testing.T) {
 	broker.startAll()
 	stormVersion := uint64(2 + rounds)
 	broker.publish(t, map[string][]byte{topics.Delta(stormVersion): signBatch(t, f, stormVersion, stormVersion-1)})
-	var lagging string
-	if !within(stormWait, 100*time.Millisecond, func() bool {
-		for _, g := range gates {
-			if _, ok := g.at(stormVersion); !ok || !g.sync.State().Connected {
-				lagging = fmt.Sprintf("gate %s: at version %d, state %+v", g.id, g.st.Info().Version, g.sync.State())
-				return false
-			}
-		}
-		return true
-	}) {
-		t.Fatalf("%v after the restart not every gate is connected with delta %d; first behind: %s\n%s\nnode 1 log:\n%s", stormWait, stormVersion, lagging, fleetState(gates), tail(broker.nodes[0].Log(), 3000))
+	if err := fl.settled(stormVersion, stormWait); err != nil {
+		t.Fatalf("after the restart storm: %v\nnode 1 log:\n%s", err, tail(broker.nodes[0].Log(), 3000))
 	}
 	gatesBack := time.Since(restarted)
 	storedAll("every record committed during the restart storm")
 	reconverged := time.Since(restarted)
-	stormBytes, stormConnects := broker.bytes()-bytes0, attempts()-attempts0
+	stormBytes, stormConnects := broker.bytes()-bytes0, fl.attempts()-attempts0
 
 	var cs collector.Stats
 	for _, c := range cols {
 		s := c.col.Stats()
 		cs.Messages, cs.Dropped, cs.Duplicates = cs.Messages+s.Messages, cs.Dropped+s.Dropped, cs.Duplicates+s.Duplicates
 	}
+	fl.stop()
 	cancel()
 	wg.Wait()
 
@@ -419,9 +392,9 @@ func TestFleetSim(t *testing.T) {
 	}
 	report := fmt.Sprintf(`%s
 
-Generated by `+"`make fleet-sim FLEET_BROKER=%s`"+` on %s (%d cores, load average %s at the end): %d gates in one process,
+Generated by `+"`make fleet-sim FLEET_BROKER=%s`"+` on %s (%d cores, load average %s at the end): %d gates in %d process(es),
 each with its own bbolt store (on tmpfs: the simulation measures the fleet, not the disk), trust applier and MQTT session (paho, clean
-session off), set up %d at a time in %v and connecting at random within %v, on %s, one collector at a time writing to PostgreSQL 15 on the same
+session off), set up %d at a time per process in %v and connecting at random within %v, on %s, one collector at a time writing to PostgreSQL 15 on the same
 machine. Gates reach the broker through a loopback TCP proxy per node that
 counts bytes. An override is a signed delta published retained; its arrival
 is the moment a gate's store holds it, counted from just before the
@@ -442,7 +415,7 @@ publisher connects. Gates resend unacknowledged records after 5 s here
 | … bytes between gates and nodes from the stop to reconverged | %d (%d per gate); %d connection attempts |
 | collector: messages, dropped on a full queue, duplicate records | %d, %d, %d |
 | rows in PostgreSQL | %d, all distinct (gate, seq): 0 lost, 0 twice; every outbox empty |
-`, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), loadAverage(), n, setupParallel, setupTook.Round(time.Millisecond), spread,
+`, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), loadAverage(), n, procs, setupParallel, setupTook.Round(time.Millisecond), spread,
 		broker.describe(), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
 		rounds, p100s[len(p100s)/2].Round(time.Millisecond), n*perGate, perGate,
 		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows, colRows,

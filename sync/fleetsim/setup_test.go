@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"wicket/sync/collector"
+	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/store"
 	"wicket/sync/trust"
@@ -61,10 +62,20 @@ func storeDir(t *testing.T) string {
 	return dir
 }
 
+// gateIDs are the ids of n gates: G0000, G0001, ...
+func gateIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("G%04d", i)
+	}
+	return ids
+}
+
 // setupGates builds one gate per id, setupParallel at a time: its store
 // in dir with perGate records waiting in the outbox, its trust applier
-// and its sync (not running). The stores are closed when the test ends.
-func setupGates(t *testing.T, f *verifiertest.Fixture, broker *fleetBroker, ids []string, perGate int, dir string) []*simGate {
+// and its sync (not running), connecting with conn(first+k, id) for
+// ids[k]. The stores are closed when the test ends.
+func setupGates(t *testing.T, f *verifiertest.Fixture, conn func(int, string) mqttconn.Conn, ids []string, first, perGate int, dir string) []*simGate {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	gates := make([]*simGate, len(ids))
@@ -75,7 +86,7 @@ func setupGates(t *testing.T, f *verifiertest.Fixture, broker *fleetBroker, ids 
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			gates[i], errs[i] = setupGate(f, broker, i, id, perGate, dir, quiet)
+			gates[i], errs[i] = setupGate(f, conn(first+i, id), id, perGate, dir, quiet)
 		})
 	}
 	wg.Wait()
@@ -92,8 +103,8 @@ func setupGates(t *testing.T, f *verifiertest.Fixture, broker *fleetBroker, ids 
 	return gates
 }
 
-// setupGate builds gate i (see setupGates).
-func setupGate(f *verifiertest.Fixture, broker *fleetBroker, i int, id string, perGate int, dir string, log *slog.Logger) (*simGate, error) {
+// setupGate builds one gate (see setupGates).
+func setupGate(f *verifiertest.Fixture, conn mqttconn.Conn, id string, perGate int, dir string, log *slog.Logger) (*simGate, error) {
 	st, err := store.Open(store.Options{Path: filepath.Join(dir, id+".db"), Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("gate %s: %w", id, err)
@@ -114,7 +125,7 @@ func setupGate(f *verifiertest.Fixture, broker *fleetBroker, i int, id string, p
 		g.mu.Unlock()
 	}
 	g.sync, err = mqttsync.New(mqttsync.Config{
-		Conn:  broker.gateConn(i, "wicket-sim-"+id),
+		Conn:  conn,
 		Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
 		AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(),
 	}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, log)

@@ -399,8 +399,9 @@ machine. Gates reach the broker through a loopback TCP proxy per node that
 counts bytes. An override is a signed delta published retained; its arrival
 is the moment a gate's store holds it, counted from just before the
 publisher connects. Gates resend unacknowledged records after 5 s here
-(ack_timeout; 10 s by default) and reconnect with jittered backoff from
-100 ms to 2 s.
+(ack_timeout; 10 s by default), reconnect with jittered backoff from
+100 ms to 2 s, and subscribe to the trust tree again after 30 s without a
+trust message on a resumed session (TrustSilence; off by default).
 
 | measure | result |
 |---|---|

@@ -30,6 +30,12 @@ import (
 // each holding a half-built store.
 var setupParallel = 4 * runtime.NumCPU()
 
+// trustSilence is the gates' mqttsync.Config.TrustSilence: a gate that
+// resumed its session and heard nothing on the trust tree for this long
+// subscribes to it again. Every scenario publishes a delta within
+// seconds of the reconnects it causes.
+const trustSilence = 30 * time.Second
+
 // simCollector is one collector of the run, which the collector-kill
 // scenario stops and replaces.
 type simCollector struct {
@@ -127,7 +133,7 @@ func setupGate(f *verifiertest.Fixture, conn mqttconn.Conn, id string, perGate i
 	g.sync, err = mqttsync.New(mqttsync.Config{
 		Conn:  conn,
 		Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
-		AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(),
+		AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(), TrustSilence: trustSilence,
 	}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, log)
 	if err != nil {
 		return g, fmt.Errorf("gate %s: %w", id, err)

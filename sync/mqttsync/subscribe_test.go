@@ -240,3 +240,41 @@ func TestSlowConnectNeverOverlaps(t *testing.T) {
 		t.Errorf("%d Connect calls while a connect was in flight; want 0", cc.overlaps)
 	}
 }
+
+// TestTrustSilenceResubscribes: the broker resumes the gate's session
+// without its trust subscription and says nothing (here another client
+// took the session over and unsubscribed; on a NATS cluster a consumer
+// the node could not restore). A delta published after the reconnect
+// reaches the gate once TrustSilence has passed without a trust message:
+// the gate unsubscribes and subscribes again, and the retained delta
+// comes with the subscription.
+func TestTrustSilenceResubscribes(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	p := mqtttest.StartProxy(t, b.URL()[len("tcp://"):])
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	const silence = 2 * time.Second
+	g := synced(t, f, b.URL(), p.URL(), "GQ", func(c *Config) { c.TrustSilence = silence })
+	attempts := g.sync.State().Attempts
+	// The gate cannot come back while the session is taken over.
+	p.Refuse(5 * time.Second)
+	thief := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("wicket-test-GQ").SetCleanSession(false))
+	if tok := thief.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("take the session over: %v", tok.Error())
+	}
+	if tok := thief.Unsubscribe(topics.AllTrust()); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("unsubscribe: %v", tok.Error())
+	}
+	thief.Disconnect(100)
+	p.Refuse(0)
+	testkit.Eventually(t, "the gate back on its session", 15*time.Second, func() bool {
+		st := g.sync.State()
+		return st.Connected && st.Attempts > attempts
+	})
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(11): revokeDelta(t, f, 11, "voucher-00011")})
+	back := time.Now()
+	testkit.Eventually(t, "delta 11 after the silence check", 15*time.Second, func() bool { return g.st.Info().Version == 11 })
+	if took := time.Since(back); took < silence/2 {
+		t.Errorf("delta 11 arrived %v after publishing, before the silence check could have run: the trust subscription was not lost", took)
+	}
+}

@@ -61,6 +61,7 @@ type Client interface {
 	Disconnect(quiesce uint)
 	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
 	Subscribe(topic string, qos byte, callback mqtt.MessageHandler) mqtt.Token
+	Unsubscribe(topics ...string) mqtt.Token
 }
 
 // Config configures the gate's sync.
@@ -90,6 +91,16 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
+	// TrustSilence, if set, is how long after a reconnect to a live
+	// session (one the gate did not subscribe to the trust tree on) the
+	// gate waits for a message on the trust tree before it suspects the
+	// broker restored the session without that subscription (a NATS
+	// node whose consumer for it is stalled or could not be created
+	// says nothing): it then unsubscribes and subscribes again, once per
+	// connection, which brings every retained trust document again. 0
+	// never checks: a fleet whose authority publishes rarely would pay
+	// the retained documents after every reconnect.
+	TrustSilence time.Duration
 	// Manifest, if set, takes each message on the snapshot manifest
 	// topic (snapfile.Topic) from the worker; it must not block on the
 	// network (snapfile.Fetcher.Offer). Nil: the topic is ignored.
@@ -222,6 +233,11 @@ type Sync struct {
 	// the next may be made (Run's goroutine only).
 	subRetry clock.Backoff
 	subNext  time.Time
+	// quietSince is when a connection that resumed the trust
+	// subscription began (zero: no check pending); trustSeen is set by
+	// any message other than an ack (Run's goroutine, and onMessage).
+	quietSince time.Time
+	trustSeen  atomic.Bool
 
 	mu    sync.Mutex
 	state State
@@ -429,6 +445,11 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 		s.subs[s.topics.AllTrust()] = false
 	}
 	s.subNext = time.Time{}
+	s.quietSince = time.Time{}
+	if present && s.subs[s.topics.AllTrust()] {
+		s.trustSeen.Store(false)
+		s.quietSince = s.cfg.Clock.Now()
+	}
 	if err := s.subscribePending(ctx, c); err != nil {
 		return err
 	}
@@ -512,6 +533,32 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 	if was != now {
 		s.log.Warn("subscription not confirmed by the broker; subscribing again with backoff", "topics", failed, "err", lastErr, "in", wait.Round(time.Millisecond))
 	}
+	return nil
+}
+
+// checkSilence unsubscribes from the trust tree and marks it for
+// subscribing again when no trust message came for TrustSilence after a
+// reconnect that resumed it (see Config.TrustSilence); once per
+// connection. Only a lost connection is returned.
+func (s *Sync) checkSilence(ctx context.Context, c Client) error {
+	if s.quietSince.IsZero() || s.cfg.TrustSilence == 0 {
+		return nil
+	}
+	if s.trustSeen.Load() {
+		s.quietSince = time.Time{}
+		return nil
+	}
+	if s.cfg.Clock.Since(s.quietSince) < s.cfg.TrustSilence {
+		return nil
+	}
+	s.quietSince = time.Time{}
+	topic := s.topics.AllTrust()
+	s.log.Warn("no trust message since resuming the session; subscribing to the trust tree again", "silent_for", s.cfg.TrustSilence)
+	if err := s.waitLive(ctx, c.Unsubscribe(topic)); err != nil && !errors.Is(err, errTimeout) {
+		return fmt.Errorf("unsubscribe %s: %w", topic, err)
+	}
+	s.subs[topic] = false
+	s.subNext = time.Time{}
 	return nil
 }
 
@@ -603,7 +650,11 @@ func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
 		s.log.Warn("dropped a message over the size limit unread", "topic", topic, "bytes", size, "limit", mqttconn.DefaultMaxMessage)
 		return
 	}
-	switch s.kind(m.Topic()) {
+	k := s.kind(m.Topic())
+	if k != topicAck {
+		s.trustSeen.Store(true)
+	}
+	switch k {
 	case topicOther:
 		s.update(func(st *State) { st.Ignored++ })
 		return
@@ -660,6 +711,9 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			// The broker may have lost the ack subscription (a session
 			// restored without it); subscribing again costs a SUBACK.
 			s.subs[s.topics.Ack(s.cfg.Gate)] = false
+		}
+		if err := s.checkSilence(ctx, c); err != nil {
+			return err
 		}
 		if err := s.subscribePending(ctx, c); err != nil {
 			return err

@@ -1,6 +1,8 @@
 package fleetsim
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,6 +161,32 @@ func within(limit, every time.Duration, cond func() bool) bool {
 		<-tick.C
 	}
 	return true
+}
+
+// logSigns are the broker log lines worth counting when a scenario
+// fails: what each says of the broker's state.
+var logSigns = []string{
+	"Unable to add JetStream consumer", // a subscription's consumer not created
+	"error subscribing",                // a SUBACK failure code sent
+	"NO quorum",                        // a stream or consumer stalled
+	"temporarily unavailable",          // JetStream refused a request
+	"Readloop processing time",         // a client's packets took long
+	"Duplicate Client ID",              // NATS: a session taken over by the same client id
+	"already connected, closing old",   // Mosquitto: the same
+}
+
+// diagnose counts logSigns in each node's log and adds its tail.
+func (b *fleetBroker) diagnose() string {
+	var out strings.Builder
+	for i, n := range b.nodes {
+		log := n.Log()
+		fmt.Fprintf(&out, "node %d log:", i+1)
+		for _, sign := range logSigns {
+			fmt.Fprintf(&out, " %q %d;", sign, strings.Count(log, sign))
+		}
+		fmt.Fprintf(&out, " last lines:\n%s\n", tail(log, 1500))
+	}
+	return out.String()
 }
 
 // tail is the last n bytes of a broker log, for failure messages.

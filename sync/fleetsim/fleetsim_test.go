@@ -203,7 +203,7 @@ func TestFleetSim(t *testing.T) {
 	waitAll := func(version uint64, timeout time.Duration, t0 time.Time) []time.Duration {
 		at, err := fl.arrivals(version, timeout)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v\n%s", err, broker.diagnose())
 		}
 		arrivals := make([]time.Duration, len(at))
 		for i, a := range at {
@@ -246,7 +246,7 @@ func TestFleetSim(t *testing.T) {
 
 	outboxesEmpty := func() {
 		if err := fl.drained(time.Minute); err != nil {
-			t.Fatalf("a minute after PostgreSQL had every record: %v", err)
+			t.Fatalf("a minute after PostgreSQL had every record: %v\n%s", err, broker.diagnose())
 		}
 	}
 	outboxesEmpty()
@@ -277,7 +277,7 @@ func TestFleetSim(t *testing.T) {
 			stored, distinct = countRows()
 			return stored >= total
 		}) {
-			t.Fatalf("timed out after 10m0s waiting for %s: %d of %d rows; %s", what, stored, total, fl.summary())
+			t.Fatalf("timed out after 10m0s waiting for %s: %d of %d rows; %s\n%s", what, stored, total, fl.summary(), broker.diagnose())
 		}
 		if distinct != total || stored != total {
 			t.Fatalf("%s: PostgreSQL holds %d rows, %d distinct; want %d", what, stored, distinct, total)
@@ -370,7 +370,7 @@ func TestFleetSim(t *testing.T) {
 	stormVersion := uint64(2 + rounds)
 	broker.publish(t, map[string][]byte{topics.Delta(stormVersion): signBatch(t, f, stormVersion, stormVersion-1)})
 	if err := fl.settled(stormVersion, stormWait); err != nil {
-		t.Fatalf("after the restart storm: %v\nnode 1 log:\n%s", err, tail(broker.nodes[0].Log(), 3000))
+		t.Fatalf("after the restart storm: %v\n%s", err, broker.diagnose())
 	}
 	gatesBack := time.Since(restarted)
 	storedAll("every record committed during the restart storm")

@@ -24,3 +24,15 @@ const (
 	DefaultReconnectMin = time.Second
 	DefaultReconnectMax = 2 * time.Minute
 )
+
+// Waits of the subscription checks.
+const (
+	// retainedWait is how long a new trust subscription may bring no
+	// message before the gate renews it: the broker sends the retained
+	// key set, roster and snapshot right after the SUBACK, in well under
+	// a second even to a loaded gate; a NATS consumer without quorum
+	// sends nothing. Doubled, up to maxRetainedWait, while renewed
+	// subscriptions stay silent (a trust tree with nothing retained).
+	retainedWait    = 30 * time.Second
+	maxRetainedWait = 30 * time.Minute
+)

@@ -19,9 +19,13 @@
 // JetStream consumer behind it, a Mosquitto ACL that refuses it) or no
 // SUBACK in time leaves it pending, and the gate subscribes again with
 // backoff on the same connection until the broker takes it. The ack
-// subscription is made on the first connect of every Run and again
-// whenever records go unacknowledged for AckTimeout, as a broker may
-// report a session present whose subscriptions it failed to restore.
+// subscription is made on the first connect of every Run and renewed
+// (unsubscribe, subscribe) whenever records go unacknowledged for
+// AckTimeout, as a broker may report a session present whose
+// subscriptions it failed to restore. A trust subscription that brings
+// none of the retained documents within retainedWait is renewed too,
+// and with Config.TrustSilence so is one resumed on a reconnect that
+// then stays silent.
 // A connect is never abandoned half-way: the gate waits for paho's
 // Connect to finish before it tries again, so it never has two connects
 // in flight.
@@ -233,11 +237,20 @@ type Sync struct {
 	// the next may be made (Run's goroutine only).
 	subRetry clock.Backoff
 	subNext  time.Time
-	// quietSince is when a connection that resumed the trust
-	// subscription began (zero: no check pending); trustSeen is set by
-	// any message other than an ack (Run's goroutine, and onMessage).
+	// quietSince is when the trust subscription was made, or resumed
+	// on a reconnect, and no trust message has come since (zero: no
+	// check pending); after quietLimit the gate subscribes again.
+	// trustSeen is set by any message other than an ack (Run's
+	// goroutine, and onMessage). quietRetry paces the checks after
+	// fresh subscriptions that brought nothing.
 	quietSince time.Time
+	quietLimit time.Duration
+	quietRetry clock.Backoff
 	trustSeen  atomic.Bool
+	// renew marks topic filters to unsubscribe from before subscribing
+	// again: on NATS a second SUBSCRIBE keeps a consumer that does not
+	// deliver, an UNSUBSCRIBE deletes it (Run's goroutine only).
+	renew map[string]bool
 
 	mu    sync.Mutex
 	state State
@@ -282,7 +295,9 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
 		parts: make(chan mqtt.Message), quit: make(chan struct{}),
-		subRetry: clock.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
+		subRetry:   clock.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
+		quietRetry: clock.Backoff{Min: retainedWait, Max: maxRetainedWait},
+		renew:      map[string]bool{},
 	}
 	// The ack subscription is made on the first connect of every Run,
 	// live session or not (it brings no retained messages); the trust
@@ -446,9 +461,9 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 	}
 	s.subNext = time.Time{}
 	s.quietSince = time.Time{}
-	if present && s.subs[s.topics.AllTrust()] {
+	if present && s.subs[s.topics.AllTrust()] && s.cfg.TrustSilence > 0 {
 		s.trustSeen.Store(false)
-		s.quietSince = s.cfg.Clock.Now()
+		s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.cfg.TrustSilence
 	}
 	if err := s.subscribePending(ctx, c); err != nil {
 		return err
@@ -503,10 +518,26 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 		if s.subs[topic] {
 			continue
 		}
+		if s.renew[topic] {
+			if err := s.waitLive(ctx, c.Unsubscribe(topic)); err != nil && !errors.Is(err, errTimeout) {
+				return fmt.Errorf("unsubscribe %s: %w", topic, err)
+			}
+			delete(s.renew, topic)
+		}
+		trust := topic == s.topics.AllTrust()
+		if trust {
+			s.trustSeen.Store(false)
+		}
 		err := s.subscribe(ctx, c, topic)
 		switch {
 		case err == nil:
 			s.subs[topic], made = true, true
+			if trust {
+				// Every fleet keeps a key set, roster and snapshot
+				// retained: a trust subscription that brings none of
+				// them is not delivering.
+				s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.quietRetry.Next()
+			}
 		case errors.Is(err, errRefused) || errors.Is(err, errTimeout):
 			failed, lastErr = append(failed, topic), err
 		default:
@@ -536,30 +567,25 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 	return nil
 }
 
-// checkSilence unsubscribes from the trust tree and marks it for
-// subscribing again when no trust message came for TrustSilence after a
-// reconnect that resumed it (see Config.TrustSilence); once per
-// connection. Only a lost connection is returned.
-func (s *Sync) checkSilence(ctx context.Context, c Client) error {
-	if s.quietSince.IsZero() || s.cfg.TrustSilence == 0 {
-		return nil
-	}
-	if s.trustSeen.Load() {
+// checkSilence marks the trust subscription for renewing (unsubscribe,
+// subscribe) when no trust message came within quietLimit of making it
+// or of resuming it (Config.TrustSilence).
+func (s *Sync) checkSilence() {
+	switch {
+	case s.quietSince.IsZero():
+		return
+	case s.trustSeen.Load():
 		s.quietSince = time.Time{}
-		return nil
+		s.quietRetry.Reset()
+		return
+	case s.cfg.Clock.Since(s.quietSince) < s.quietLimit:
+		return
 	}
-	if s.cfg.Clock.Since(s.quietSince) < s.cfg.TrustSilence {
-		return nil
-	}
+	s.log.Warn("no trust message since subscribing or resuming the session; subscribing to the trust tree again", "silent_for", s.quietLimit.Round(time.Millisecond))
 	s.quietSince = time.Time{}
 	topic := s.topics.AllTrust()
-	s.log.Warn("no trust message since resuming the session; subscribing to the trust tree again", "silent_for", s.cfg.TrustSilence)
-	if err := s.waitLive(ctx, c.Unsubscribe(topic)); err != nil && !errors.Is(err, errTimeout) {
-		return fmt.Errorf("unsubscribe %s: %w", topic, err)
-	}
-	s.subs[topic] = false
+	s.subs[topic], s.renew[topic] = false, true
 	s.subNext = time.Time{}
-	return nil
 }
 
 // subscribe makes one subscription at QoS 1 and checks what the broker
@@ -709,12 +735,12 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			s.update(func(st *State) { st.Resends++ })
 			out, after = nil, 0
 			// The broker may have lost the ack subscription (a session
-			// restored without it); subscribing again costs a SUBACK.
-			s.subs[s.topics.Ack(s.cfg.Gate)] = false
+			// restored without it, a consumer that stalled); renewing it
+			// costs an UNSUBACK and a SUBACK.
+			ack := s.topics.Ack(s.cfg.Gate)
+			s.subs[ack], s.renew[ack] = false, true
 		}
-		if err := s.checkSilence(ctx, c); err != nil {
-			return err
-		}
+		s.checkSilence()
 		if err := s.subscribePending(ctx, c); err != nil {
 			return err
 		}

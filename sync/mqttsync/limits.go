@@ -35,4 +35,12 @@ const (
 	// subscriptions stay silent (a trust tree with nothing retained).
 	retainedWait    = 30 * time.Second
 	maxRetainedWait = 30 * time.Minute
+	// maxSubscribeWait bounds the backoff between tries of a refused
+	// subscription (at least reconnect_max): on a NATS cluster each try
+	// asks JetStream for a consumer, and a fleet retrying every 2 s
+	// keeps an overloaded cluster overloaded (250 gates did, here).
+	maxSubscribeWait = time.Minute
+	// renewSilent is how many resends in a row without an ack make the
+	// gate renew its ack subscription.
+	renewSilent = 3
 )

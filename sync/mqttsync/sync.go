@@ -20,8 +20,8 @@
 // SUBACK in time leaves it pending, and the gate subscribes again with
 // backoff on the same connection until the broker takes it. The ack
 // subscription is made on the first connect of every Run and renewed
-// (unsubscribe, subscribe) whenever records go unacknowledged for
-// AckTimeout, as a broker may report a session present whose
+// (unsubscribe, subscribe) after three resends in a row without an ack,
+// as a broker may report a session present whose
 // subscriptions it failed to restore. A trust subscription that brings
 // none of the retained documents within retainedWait is renewed too,
 // and with Config.TrustSilence so is one resumed on a reconnect that
@@ -207,6 +207,8 @@ type State struct {
 	// Unsubscribed names the topic filters the gate lacks a confirmed
 	// subscription to and why ("" when it has them all).
 	Unsubscribed string
+
+	resendsSinceAck uint64 // resends since the last ack applied
 }
 
 // Sync runs the gate's side. Create it with New and call Run.
@@ -295,7 +297,7 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
 		parts: make(chan mqtt.Message), quit: make(chan struct{}),
-		subRetry:   clock.Backoff{Min: cfg.ReconnectMin, Max: cfg.ReconnectMax},
+		subRetry:   clock.Backoff{Min: cfg.ReconnectMin, Max: max(cfg.ReconnectMax, maxSubscribeWait)},
 		quietRetry: clock.Backoff{Min: retainedWait, Max: maxRetainedWait},
 		renew:      map[string]bool{},
 	}
@@ -732,13 +734,18 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 		out = s.dropAcked(out)
 		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > s.cfg.AckTimeout {
 			s.log.Info("records not acknowledged in time; sending again and subscribing to acks again", "from", out[0].from, "unacked_batches", len(out))
-			s.update(func(st *State) { st.Resends++ })
+			var silent uint64
+			s.update(func(st *State) { st.Resends++; st.resendsSinceAck++; silent = st.resendsSinceAck })
 			out, after = nil, 0
-			// The broker may have lost the ack subscription (a session
-			// restored without it, a consumer that stalled); renewing it
-			// costs an UNSUBACK and a SUBACK.
-			ack := s.topics.Ack(s.cfg.Gate)
-			s.subs[ack], s.renew[ack] = false, true
+			// After renewSilent resends without an ack the broker may
+			// have lost the ack subscription (a session restored
+			// without it, a consumer that stalled): renew it. Not on
+			// every resend: a slow collector causes resends too, and on
+			// NATS each renewal deletes and creates a consumer.
+			if silent%renewSilent == 0 {
+				ack := s.topics.Ack(s.cfg.Gate)
+				s.subs[ack], s.renew[ack] = false, true
+			}
 		}
 		s.checkSilence()
 		if err := s.subscribePending(ctx, c); err != nil {
@@ -966,7 +973,7 @@ func (s *Sync) applyAck(payload []byte) {
 		s.log.Error("apply ack", "err", err)
 		return
 	}
-	s.update(func(st *State) { st.LastAck, st.Acked = s.cfg.Clock.Now(), st.Acked+uint64(n) })
+	s.update(func(st *State) { st.LastAck, st.Acked, st.resendsSinceAck = s.cfg.Clock.Now(), st.Acked+uint64(n), 0 })
 	s.Notify()
 }
 

@@ -171,8 +171,7 @@ var logSigns = []string{
 	"NO quorum",                        // a stream or consumer stalled
 	"temporarily unavailable",          // JetStream refused a request
 	"Readloop processing time",         // a client's packets took long
-	"Duplicate Client ID",              // NATS: a session taken over by the same client id
-	"already connected, closing old",   // Mosquitto: the same
+	"already connected, closing old",   // Mosquitto: a session taken over by the same client id
 }
 
 // diagnose counts logSigns in each node's log and adds its tail.

@@ -1,10 +1,11 @@
 package fleetsim
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
-	"wicket/sync/mqttconn"
 	"wicket/sync/mqtttest"
 )
 
@@ -17,13 +18,17 @@ const (
 // fleetBroker is what a simulated fleet runs on: one persistent
 // Mosquitto, or the three-node NATS cluster (JetStream, MQTT listener on
 // each node). Each node sits behind a Proxy that the gates connect
-// through, so the bytes gates and brokers exchange can be counted; the
-// collector and the publisher connect to the nodes directly.
+// through, so the bytes gates and brokers exchange can be counted, and
+// behind another that the collector connects through, so a collector can
+// be killed (its connection cut, no DISCONNECT); the publisher connects
+// to the nodes directly.
 type fleetBroker struct {
 	kind    string
 	nodes   []*mqtttest.Broker
 	cluster *mqtttest.Cluster // nil on Mosquitto
 	proxies []*mqtttest.Proxy // proxies[i] forwards to nodes[i]
+	// colProxies[i] forwards the collector's connections to nodes[i].
+	colProxies []*mqtttest.Proxy
 }
 
 func startFleetBroker(t *testing.T, kind string) *fleetBroker {
@@ -40,6 +45,7 @@ func startFleetBroker(t *testing.T, kind string) *fleetBroker {
 	}
 	for _, n := range b.nodes {
 		b.proxies = append(b.proxies, mqtttest.StartProxy(t, n.Addr()))
+		b.colProxies = append(b.colProxies, mqtttest.StartProxy(t, n.Addr()))
 	}
 	return b
 }
@@ -62,25 +68,39 @@ func (b *fleetBroker) group() string {
 	return "collectors"
 }
 
-// gateConn is gate i's connection: every node, through its proxy,
-// starting with node i mod len(nodes) so the gates spread over the
-// cluster.
-func (b *fleetBroker) gateConn(i int, clientID string) mqttconn.Conn {
+// gateURLs are the gates' proxies, one per node.
+func (b *fleetBroker) gateURLs() []string {
 	urls := make([]string, len(b.proxies))
-	for j := range urls {
-		urls[j] = b.proxies[(i+j)%len(b.proxies)].URL()
-	}
-	return mqttconn.Conn{Brokers: urls, ClientID: clientID, KeepAlive: 30 * time.Second}
-}
-
-// direct are the nodes' own URLs, the last node first: the collector and
-// the publisher stay off node 0, the one a node kill takes down.
-func (b *fleetBroker) direct() []string {
-	urls := make([]string, len(b.nodes))
-	for j := range urls {
-		urls[j] = b.nodes[(len(b.nodes)-1+j)%len(b.nodes)].URL()
+	for i, p := range b.proxies {
+		urls[i] = p.URL()
 	}
 	return urls
+}
+
+// direct are the nodes' own URLs, the last node first: the publisher
+// stays off node 0, the one a node kill takes down.
+func (b *fleetBroker) direct() []string { return lastFirst(b.nodes, (*mqtttest.Broker).URL) }
+
+// collectorURLs are the collector's proxies in the order of direct.
+func (b *fleetBroker) collectorURLs() []string {
+	return lastFirst(b.colProxies, (*mqtttest.Proxy).URL)
+}
+
+// lastFirst is the URLs of xs, starting with the last.
+func lastFirst[T any](xs []T, url func(T) string) []string {
+	urls := make([]string, len(xs))
+	for j := range urls {
+		urls[j] = url(xs[(len(xs)-1+j)%len(xs)])
+	}
+	return urls
+}
+
+// cutCollector cuts the collector's connections, as its process dying
+// would (no DISCONNECT).
+func (b *fleetBroker) cutCollector() {
+	for _, p := range b.colProxies {
+		p.CutAll()
+	}
 }
 
 // publish publishes msgs retained at QoS 1 until the broker acknowledges
@@ -141,6 +161,31 @@ func within(limit, every time.Duration, cond func() bool) bool {
 		<-tick.C
 	}
 	return true
+}
+
+// logSigns are the broker log lines worth counting when a scenario
+// fails: what each says of the broker's state.
+var logSigns = []string{
+	"Unable to add JetStream consumer", // a subscription's consumer not created
+	"error subscribing",                // a SUBACK failure code sent
+	"NO quorum",                        // a stream or consumer stalled
+	"temporarily unavailable",          // JetStream refused a request
+	"Readloop processing time",         // a client's packets took long
+	"already connected, closing old",   // Mosquitto: a session taken over by the same client id
+}
+
+// diagnose counts logSigns in each node's log and adds its tail.
+func (b *fleetBroker) diagnose() string {
+	var out strings.Builder
+	for i, n := range b.nodes {
+		log := n.Log()
+		fmt.Fprintf(&out, "node %d log:", i+1)
+		for _, sign := range logSigns {
+			fmt.Fprintf(&out, " %q %d;", sign, strings.Count(log, sign))
+		}
+		fmt.Fprintf(&out, " last lines:\n%s\n", tail(log, 1500))
+	}
+	return out.String()
 }
 
 // tail is the last n bytes of a broker log, for failure messages.

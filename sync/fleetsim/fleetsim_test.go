@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -31,10 +30,9 @@ import (
 	"wicket/decoder"
 	"wicket/internal/testkit"
 	"wicket/sync/collector"
+	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
 	"wicket/sync/store"
-	"wicket/sync/store/storetest"
-	"wicket/sync/trust"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
 	"wicket/verifier"
@@ -155,71 +153,61 @@ func TestFleetSim(t *testing.T) {
 	if err := collector.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("G%04d", i)
-	}
+	ids := gateIDs(n)
 	roster := wiretest.Roster(t, f.Root, 1, ids...)
 	broker.publish(t, map[string][]byte{topics.Roster(): roster})
-	col, err := collector.New(collector.Config{Brokers: broker.direct(), Fleet: "sim", ClientID: "fleetsim-collector", Group: broker.group(),
-		ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: roster},
-		collector.NewWriter(pool, quiet), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The collector reaches the broker through its own proxies, so the
+	// collector-kill scenario can cut its connections as a dying process
+	// would; its replacement takes the same client id and resumes its
+	// session.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); col.Run(ctx) }()
-
-	// Every gate starts with perGate records in its outbox, committed
-	// before it connects, so the collector meets the whole backlog at once.
-	dir := t.TempDir()
-	gates := make([]*simGate, n)
-	for i := range gates {
-		id := ids[i]
-		st := storetest.Open(t, store.Options{Path: filepath.Join(dir, id+".db"), Logger: quiet})
-		for range perGate {
-			ev := store.Event{Type: "decision", At: time.Now(), Gate: id, Venue: "SIM", Allow: true, Reason: "ok"}
-			if _, err := st.Append(&ev, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
-		tr := trust.New(f.Roots(), st, v, quiet)
-		g := &simGate{id: id, st: st, reached: map[uint64]time.Time{}}
-		tr.OnChange = func() {
-			now := time.Now()
-			g.mu.Lock()
-			g.reached[st.Info().Version] = now
-			g.mu.Unlock()
-		}
-		g.sync, err = mqttsync.New(mqttsync.Config{
-			Conn:  broker.gateConn(i, "wicket-sim-"+id),
-			Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
-			AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(),
-		}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, quiet)
+	var cols []*simCollector
+	startCollector := func() *simCollector {
+		col, err := collector.New(collector.Config{Brokers: broker.collectorURLs(), Fleet: "sim", ClientID: "fleetsim-collector", Group: broker.group(),
+			ID: wiretest.CollectorID, Key: wiretest.CollectorKey, Roots: f.Roots(), Roster: roster},
+			collector.NewWriter(pool, quiet), quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
-		gates[i] = g
+		cctx, ccancel := context.WithCancel(ctx)
+		c := &simCollector{col: col, cancel: ccancel, done: make(chan struct{})}
+		cols = append(cols, c)
+		wg.Go(func() { defer close(c.done); col.Run(cctx) })
+		return c
 	}
+	col := startCollector()
+
+	// Every gate starts with perGate records in its outbox, committed
+	// before it connects, so the collector meets the whole backlog at once.
+	// A fleet over gatesPerProc gates runs in worker processes
+	// (fleet_test.go: file descriptors).
+	setupStart := time.Now()
+	procs := envInt("WICKET_FLEET_PROCS", (n+gatesPerProc-1)/gatesPerProc)
+	var fl fleet
+	if procs > 1 {
+		fl = startRemoteFleet(t, n, procs, perGate, broker.gateURLs())
+	} else {
+		urls := broker.gateURLs()
+		fl = newLocalFleet(setupGates(t, f, func(i int, id string) mqttconn.Conn { return gateConnFor(urls, i, "wicket-sim-"+id) }, ids, 0, perGate, storeDir(t)))
+	}
+	defer fl.stop()
+	setupTook := time.Since(setupStart)
+	t.Logf("%d gates set up in %d process(es) (store, %d records each, trust, sync) in %v", n, procs, perGate, setupTook.Round(time.Millisecond))
 	total := n * perGate
 	started := time.Now()
-	for _, g := range gates {
-		wg.Add(1)
-		go func() { defer wg.Done(); g.sync.Run(ctx) }()
-	}
+	// Each gate connects after a random delay within the spread, as
+	// gates powered up across a city would, not all in the same
+	// millisecond.
+	spread := time.Duration(envInt("WICKET_FLEET_CONNECT_SPREAD_MS", 2*n)) * time.Millisecond
+	fl.run(spread)
 	waitAll := func(version uint64, timeout time.Duration, t0 time.Time) []time.Duration {
-		var arrivals []time.Duration
-		deadline := time.Now().Add(timeout)
-		for _, g := range gates {
-			testkit.Eventually(t, fmt.Sprintf("gate %s at version %d", g.id, version), time.Until(deadline), func() bool {
-				at, ok := g.at(version)
-				if ok {
-					arrivals = append(arrivals, at.Sub(t0))
-				}
-				return ok
-			})
+		at, err := fl.arrivals(version, timeout)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, broker.diagnose())
+		}
+		arrivals := make([]time.Duration, len(at))
+		for i, a := range at {
+			arrivals[i] = a.Sub(t0)
 		}
 		return arrivals
 	}
@@ -257,14 +245,12 @@ func TestFleetSim(t *testing.T) {
 	slices.Sort(p100s)
 
 	outboxesEmpty := func() {
-		for _, g := range gates {
-			testkit.Eventually(t, "gate "+g.id+"'s outbox empty after PostgreSQL had every record", time.Minute, func() bool {
-				s, _ := g.st.Stats()
-				return s.Outbox == 0
-			})
+		if err := fl.drained(time.Minute); err != nil {
+			t.Fatalf("a minute after PostgreSQL had every record: %v\n%s", err, broker.diagnose())
 		}
 	}
 	outboxesEmpty()
+	t.Logf("override rounds done: %s", fl.summary())
 	var distinct int
 	pool.QueryRow(ctx, "SELECT count(DISTINCT (gate, seq)) FROM wicket_records WHERE venue = 'SIM'").Scan(&distinct)
 	if distinct != total || stored != total {
@@ -280,25 +266,19 @@ func TestFleetSim(t *testing.T) {
 	// appendAll commits k decisions at every gate and returns the
 	// slowest commit.
 	appendAll := func(k int) time.Duration {
-		var worst time.Duration
-		for _, g := range gates {
-			for range k {
-				ev := store.Event{Type: "decision", At: time.Now(), Gate: g.id, Venue: "SIM", Allow: true, Reason: "ok"}
-				t0 := time.Now()
-				if _, err := g.st.Append(&ev, 0); err != nil {
-					t.Fatal(err)
-				}
-				worst = max(worst, time.Since(t0))
-			}
-			g.sync.Notify()
+		worst, err := fl.appendAll(k)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return worst
 	}
 	storedAll := func(what string) {
-		poll(t, what, 10*time.Minute, 100*time.Millisecond, func() bool {
+		if !within(10*time.Minute, 100*time.Millisecond, func() bool {
 			stored, distinct = countRows()
 			return stored >= total
-		})
+		}) {
+			t.Fatalf("timed out after 10m0s waiting for %s: %d of %d rows; %s\n%s", what, stored, total, fl.summary(), broker.diagnose())
+		}
 		if distinct != total || stored != total {
 			t.Fatalf("%s: PostgreSQL holds %d rows, %d distinct; want %d", what, stored, distinct, total)
 		}
@@ -343,19 +323,45 @@ func TestFleetSim(t *testing.T) {
 `, n*extra, extra, worst.Round(time.Microsecond), down.Round(time.Millisecond), duringKill, time.Since(killed).Round(time.Millisecond))
 	}
 
+	t.Logf("outage done: %s", fl.summary())
+
+	// Collector kill: while every gate sends the records it committed,
+	// the collector's connections are cut (no DISCONNECT, as when its
+	// process dies) and it is stopped where it is, twice, each time
+	// once a third more of the records are in PostgreSQL; a replacement
+	// with the same client id starts a second later and resumes the
+	// session. What the dead collector had received and not acknowledged
+	// comes again; every record is stored once.
+	before = total
+	total += n * extra
+	killed := time.Now()
+	appendAll(extra)
+	var kills []int
+	for k := 1; k <= 2; k++ {
+		var rows int
+		poll(t, fmt.Sprintf("%d/3 of the records committed before collector kill %d stored", k, k), 10*time.Minute, 50*time.Millisecond, func() bool {
+			rows, _ = countRows()
+			return rows-before >= n*extra*k/3
+		})
+		broker.cutCollector()
+		col.cancel()
+		<-col.done
+		kills = append(kills, rows-before)
+		time.Sleep(time.Second)
+		col = startCollector()
+	}
+	storedAll("every record committed around the collector kills")
+	colRows := fmt.Sprintf(`| collector killed twice (connection cut, no DISCONNECT), each replaced 1 s later | records committed: %d (%d per gate); kills after %d and %d of them were stored |
+| … all of them in PostgreSQL, from the commits | %v, none twice |
+`, n*extra, extra, kills[0], kills[1], time.Since(killed).Round(time.Millisecond))
+
 	// Restart storm: every node stops (SIGTERM), the gates commit records
 	// meanwhile, every node starts again and the gates come back on their
 	// own jittered reconnect backoff. Reconverged means every gate
 	// connected with a delta published after the restart, and every
 	// record in PostgreSQL and acknowledged. Bytes are what went between
 	// the gates and the nodes, through the proxies, from the stop.
-	attempts := func() (a uint64) {
-		for _, g := range gates {
-			a += g.sync.State().Attempts
-		}
-		return a
-	}
-	bytes0, attempts0 := broker.bytes(), attempts()
+	bytes0, attempts0 := broker.bytes(), fl.attempts()
 	broker.stopAll()
 	appendAll(extra)
 	total += n * extra
@@ -363,24 +369,20 @@ func TestFleetSim(t *testing.T) {
 	broker.startAll()
 	stormVersion := uint64(2 + rounds)
 	broker.publish(t, map[string][]byte{topics.Delta(stormVersion): signBatch(t, f, stormVersion, stormVersion-1)})
-	var lagging string
-	if !within(stormWait, 100*time.Millisecond, func() bool {
-		for _, g := range gates {
-			if _, ok := g.at(stormVersion); !ok || !g.sync.State().Connected {
-				lagging = fmt.Sprintf("gate %s: at version %d, state %+v", g.id, g.st.Info().Version, g.sync.State())
-				return false
-			}
-		}
-		return true
-	}) {
-		t.Fatalf("%v after the restart not every gate is connected with delta %d; first behind: %s\nnode 1 log:\n%s", stormWait, stormVersion, lagging, tail(broker.nodes[0].Log(), 3000))
+	if err := fl.settled(stormVersion, stormWait); err != nil {
+		t.Fatalf("after the restart storm: %v\n%s", err, broker.diagnose())
 	}
 	gatesBack := time.Since(restarted)
 	storedAll("every record committed during the restart storm")
 	reconverged := time.Since(restarted)
-	stormBytes, stormConnects := broker.bytes()-bytes0, attempts()-attempts0
+	stormBytes, stormConnects := broker.bytes()-bytes0, fl.attempts()-attempts0
 
-	cs := col.Stats()
+	var cs collector.Stats
+	for _, c := range cols {
+		s := c.col.Stats()
+		cs.Messages, cs.Dropped, cs.Duplicates = cs.Messages+s.Messages, cs.Dropped+s.Dropped, cs.Duplicates+s.Duplicates
+	}
+	fl.stop()
 	cancel()
 	wg.Wait()
 
@@ -390,15 +392,16 @@ func TestFleetSim(t *testing.T) {
 	}
 	report := fmt.Sprintf(`%s
 
-Generated by `+"`make fleet-sim FLEET_BROKER=%s`"+` on %s (%d cores): %d gates in one process,
-each with its own bbolt store, trust applier and MQTT session (paho, clean
-session off), on %s, one collector writing to PostgreSQL 15 on the same
+Generated by `+"`make fleet-sim FLEET_BROKER=%s`"+` on %s (%d cores, load average %s at the end): %d gates in %d process(es),
+each with its own bbolt store (on tmpfs: the simulation measures the fleet, not the disk), trust applier and MQTT session (paho, clean
+session off), set up %d at a time per process in %v and connecting at random within %v, on %s, one collector at a time writing to PostgreSQL 15 on the same
 machine. Gates reach the broker through a loopback TCP proxy per node that
 counts bytes. An override is a signed delta published retained; its arrival
 is the moment a gate's store holds it, counted from just before the
 publisher connects. Gates resend unacknowledged records after 5 s here
-(ack_timeout; 10 s by default) and reconnect with jittered backoff from
-100 ms to 2 s.
+(ack_timeout; 10 s by default), reconnect with jittered backoff from
+100 ms to 2 s, and subscribe to the trust tree again after 30 s without a
+trust message on a resumed session (TrustSilence; off by default).
 
 | measure | result |
 |---|---|
@@ -407,15 +410,16 @@ publisher connects. Gates resend unacknowledged records after 5 s here
 | backlog: records waiting in the gates' outboxes at connect | %d (%d per gate) |
 | all of them in PostgreSQL, from the gates' first connect | %v |
 | one collector's write rate (first to last insert) | **%.0f records/s** |
-%s| restart storm: every node stopped (SIGTERM), records committed meanwhile | %d (%d per gate) |
+%s%s| restart storm: every node stopped (SIGTERM), records committed meanwhile | %d (%d per gate) |
 | … every gate reconnected with a delta published after the restart | %v |
 | … every record in PostgreSQL and acknowledged (reconverged) | %v |
 | … bytes between gates and nodes from the stop to reconverged | %d (%d per gate); %d connection attempts |
 | collector: messages, dropped on a full queue, duplicate records | %d, %d, %d |
 | rows in PostgreSQL | %d, all distinct (gate, seq): 0 lost, 0 twice; every outbox empty |
-`, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), n, broker.describe(), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
+`, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), loadAverage(), n, procs, setupParallel, setupTook.Round(time.Millisecond), spread,
+		broker.describe(), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
 		rounds, p100s[len(p100s)/2].Round(time.Millisecond), n*perGate, perGate,
-		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows,
+		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows, colRows,
 		n*extra, extra, gatesBack.Round(time.Millisecond), reconverged.Round(time.Millisecond), stormBytes, stormBytes/int64(n), stormConnects,
 		cs.Messages, cs.Dropped, cs.Duplicates, stored)
 	t.Log("\n" + report)

@@ -86,6 +86,12 @@ type Conn struct {
 	// a config file option: the limit follows the wire format, not the
 	// site.
 	MaxMessage int64 `yaml:"-" json:"-"`
+	// ConnectTimeout bounds one connection attempt to one node: the TCP
+	// (and TLS) handshake and the wait for CONNACK. A connect that tries
+	// every node of Brokers may take len(Brokers) times this. 0 means
+	// DefaultConnectTimeout. Not a config file option: tests and the
+	// fleet simulator shorten it.
+	ConnectTimeout time.Duration `yaml:"-" json:"-"`
 	// Counters, if set, counts oversized and unrouted messages of clients
 	// built from Options.
 	Counters *Counters `yaml:"-" json:"-"`
@@ -104,6 +110,8 @@ func (c Conn) Validate(prefix string) error {
 		return fmt.Errorf("%scert_file and key_file go together", prefix)
 	case c.KeepAlive < 0:
 		return fmt.Errorf("%skeepalive: must not be negative", prefix)
+	case c.ConnectTimeout < 0:
+		return fmt.Errorf("%sConnectTimeout: must not be negative; 0 means %v", prefix, DefaultConnectTimeout)
 	case c.MaxMessage != 0 && c.MaxMessage < MinMaxMessage:
 		return fmt.Errorf("%sMaxMessage: %d is below %d bytes, the largest trust document plus headers; leave it 0 for %d", prefix, c.MaxMessage, int64(MinMaxMessage), int64(DefaultMaxMessage))
 	}
@@ -154,6 +162,22 @@ func (c Conn) URLs() []string {
 		return c.Brokers
 	}
 	return []string{c.Broker}
+}
+
+// connectTimeout is ConnectTimeout, or its default.
+func (c Conn) connectTimeout() time.Duration {
+	if c.ConnectTimeout == 0 {
+		return DefaultConnectTimeout
+	}
+	return c.ConnectTimeout
+}
+
+// ConnectWait is the longest one Connect of a client built from Options
+// can take: every node tried once, each for at most the connect timeout.
+// A caller that gives up on a Connect sooner leaves paho connecting, and
+// must not call Connect again until that one has finished.
+func (c Conn) ConnectWait() time.Duration {
+	return time.Duration(len(c.URLs())) * c.connectTimeout()
 }
 
 // scheme is the scheme of the first broker URL ("" if it does not parse).
@@ -217,7 +241,7 @@ func (c Conn) Options() (*mqtt.ClientOptions, error) {
 	}
 	o.SetClientID(c.ClientID).
 		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetOrderMatters(false).
+		SetConnectTimeout(c.connectTimeout()).SetWriteTimeout(10 * time.Second).SetOrderMatters(false).
 		SetDefaultPublishHandler(DropHandler(c.Counters))
 	Guard(o, c.MaxMessage, c.Counters)
 	ka := c.KeepAlive

@@ -28,6 +28,12 @@ const (
 	// each 30 s of silence.
 	DefaultKeepAlive = 30 * time.Second
 
+	// DefaultConnectTimeout bounds one connection attempt to one node
+	// when Conn.ConnectTimeout is 0: a TCP and TLS handshake and a CONNACK
+	// take well under a second on a live broker, and a clustered broker
+	// loading a session from its store under load may take seconds.
+	DefaultConnectTimeout = 10 * time.Second
+
 	// MaxBrokers bounds Conn.Brokers: a client tries each of them once per
 	// connect, each up to the connect timeout, so a long list of dead
 	// nodes would hold a connect for minutes. A cluster has three to

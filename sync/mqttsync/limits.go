@@ -24,3 +24,23 @@ const (
 	DefaultReconnectMin = time.Second
 	DefaultReconnectMax = 2 * time.Minute
 )
+
+// Waits of the subscription checks.
+const (
+	// retainedWait is how long a new trust subscription may bring no
+	// message before the gate renews it: the broker sends the retained
+	// key set, roster and snapshot right after the SUBACK, in well under
+	// a second even to a loaded gate; a NATS consumer without quorum
+	// sends nothing. Doubled, up to maxRetainedWait, while renewed
+	// subscriptions stay silent (a trust tree with nothing retained).
+	retainedWait    = 30 * time.Second
+	maxRetainedWait = 30 * time.Minute
+	// maxSubscribeWait bounds the backoff between tries of a refused
+	// subscription (at least reconnect_max): on a NATS cluster each try
+	// asks JetStream for a consumer, and a fleet retrying every 2 s
+	// keeps an overloaded cluster overloaded (250 gates did, here).
+	maxSubscribeWait = time.Minute
+	// renewSilent is how many resends in a row without an ack make the
+	// gate renew its ack subscription.
+	renewSilent = 3
+)

@@ -92,6 +92,7 @@ type fakeClient struct {
 func (c *fakeClient) Connect() mqtt.Token                                    { return doneToken{} }
 func (c *fakeClient) Publish(string, byte, bool, any) mqtt.Token             { return doneToken{} }
 func (c *fakeClient) Subscribe(string, byte, mqtt.MessageHandler) mqtt.Token { return doneToken{} }
+func (c *fakeClient) Unsubscribe(...string) mqtt.Token                       { return doneToken{} }
 func (c *fakeClient) Disconnect(uint) {
 	if c.disconnected != nil {
 		c.once.Do(func() { close(c.disconnected) })

@@ -56,13 +56,13 @@ func publishAll(t testing.TB, cl mqtt.Client, topic string, retained bool, paylo
 }
 
 // synced starts a gate on key set 1 and snapshot 10, and waits until it
-// has both.
-func synced(t *testing.T, f *verifiertest.Fixture, broker, connURL, id string) *gate {
+// has both; opts change its Config.
+func synced(t *testing.T, f *verifiertest.Fixture, broker, connURL, id string, opts ...func(*Config)) *gate {
 	t.Helper()
 	topics := wire.Topics{Fleet: "test"}
 	enrol(t, f, broker, id)
 	publishRetained(t, broker, map[string][]byte{topics.KeySet(): f.KeySetDoc, topics.Snapshot(): signBatch(t, f, 10, 0)})
-	g := startGateConn(t, f, mqttconn.Conn{Broker: connURL, ClientID: "wicket-test-" + id, KeepAlive: 5 * time.Second}, id, 30*time.Second)
+	g := startGateConn(t, f, mqttconn.Conn{Broker: connURL, ClientID: "wicket-test-" + id, KeepAlive: 5 * time.Second}, id, 30*time.Second, opts...)
 	testkit.Eventually(t, "key set 1 and snapshot 10", 15*time.Second, func() bool {
 		return g.st.Info().Version >= 10 && g.v.KeySet() != nil
 	})

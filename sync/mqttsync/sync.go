@@ -14,6 +14,22 @@
 // for it (or it lacks trust data), so a reconnect does not make the
 // broker resend the retained trust documents.
 //
+// A subscription counts only once the broker confirmed it: a SUBACK
+// with the failure code 0x80 (a NATS node that could not create the
+// JetStream consumer behind it, a Mosquitto ACL that refuses it) or no
+// SUBACK in time leaves it pending, and the gate subscribes again with
+// backoff on the same connection until the broker takes it. The ack
+// subscription is made on the first connect of every Run and renewed
+// (unsubscribe, subscribe) after three resends in a row without an ack,
+// as a broker may report a session present whose
+// subscriptions it failed to restore. A trust subscription that brings
+// none of the retained documents within retainedWait is renewed too,
+// and with Config.TrustSilence so is one resumed on a reconnect that
+// then stays silent.
+// A connect is never abandoned half-way: the gate waits for paho's
+// Connect to finish before it tries again, so it never has two connects
+// in flight.
+//
 // Nothing here blocks the decision loop: the loop only calls Notify and
 // Alert, which never wait. Message handlers only queue; workers do the
 // store and trust work.
@@ -49,6 +65,7 @@ type Client interface {
 	Disconnect(quiesce uint)
 	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
 	Subscribe(topic string, qos byte, callback mqtt.MessageHandler) mqtt.Token
+	Unsubscribe(topics ...string) mqtt.Token
 }
 
 // Config configures the gate's sync.
@@ -78,6 +95,16 @@ type Config struct {
 	Key ed25519.PrivateKey
 	// Roots verify the fleet's roster, which says whose acks to trust.
 	Roots verifier.RootKeys
+	// TrustSilence, if set, is how long after a reconnect to a live
+	// session (one the gate did not subscribe to the trust tree on) the
+	// gate waits for a message on the trust tree before it suspects the
+	// broker restored the session without that subscription (a NATS
+	// node whose consumer for it is stalled or could not be created
+	// says nothing): it then unsubscribes and subscribes again, once per
+	// connection, which brings every retained trust document again. 0
+	// never checks: a fleet whose authority publishes rarely would pay
+	// the retained documents after every reconnect.
+	TrustSilence time.Duration
 	// Manifest, if set, takes each message on the snapshot manifest
 	// topic (snapfile.Topic) from the worker; it must not block on the
 	// network (snapfile.Fetcher.Offer). Nil: the topic is ignored.
@@ -173,6 +200,15 @@ type State struct {
 	// data. A reconnect to a live session makes none, so the broker does
 	// not resend the retained trust documents.
 	Subscribes uint64
+	// SubscribeRefused counts subscriptions the broker refused (SUBACK
+	// failure code 0x80) or did not answer in time; each is tried again
+	// with backoff.
+	SubscribeRefused uint64
+	// Unsubscribed names the topic filters the gate lacks a confirmed
+	// subscription to and why ("" when it has them all).
+	Unsubscribed string
+
+	resendsSinceAck uint64 // resends since the last ack applied
 }
 
 // Sync runs the gate's side. Create it with New and call Run.
@@ -195,6 +231,28 @@ type Sync struct {
 	gapTimer  interface{ Stop() bool } // the pending gap re-check; session goroutine only
 	statusDue atomic.Bool
 	roster    atomic.Pointer[verifier.Roster]
+
+	// subs says, per topic filter of the gate, whether the broker
+	// confirmed the subscription (Run's goroutine only).
+	subs map[string]bool
+	// subRetry paces subscriptions the broker refused; subNext is when
+	// the next may be made (Run's goroutine only).
+	subRetry clock.Backoff
+	subNext  time.Time
+	// quietSince is when the trust subscription was made, or resumed
+	// on a reconnect, and no trust message has come since (zero: no
+	// check pending); after quietLimit the gate subscribes again.
+	// trustSeen is set by any message other than an ack (Run's
+	// goroutine, and onMessage). quietRetry paces the checks after
+	// fresh subscriptions that brought nothing.
+	quietSince time.Time
+	quietLimit time.Duration
+	quietRetry clock.Backoff
+	trustSeen  atomic.Bool
+	// renew marks topic filters to unsubscribe from before subscribing
+	// again: on NATS a second SUBSCRIBE keeps a consumer that does not
+	// deliver, an UNSUBSCRIBE deletes it (Run's goroutine only).
+	renew map[string]bool
 
 	mu    sync.Mutex
 	state State
@@ -239,7 +297,15 @@ func New(cfg Config, st *store.Store, tr *trust.Applier, status func() wire.Stat
 		notify: make(chan struct{}, 1), alerts: make(chan store.Event, 64),
 		incoming: make(chan mqtt.Message, handlerQueue), lost: make(chan error, 1),
 		parts: make(chan mqtt.Message), quit: make(chan struct{}),
+		subRetry:   clock.Backoff{Min: cfg.ReconnectMin, Max: max(cfg.ReconnectMax, maxSubscribeWait)},
+		quietRetry: clock.Backoff{Min: retainedWait, Max: maxRetainedWait},
+		renew:      map[string]bool{},
 	}
+	// The ack subscription is made on the first connect of every Run,
+	// live session or not (it brings no retained messages); the trust
+	// subscription only when the gate lacks its trust data (needsTrust),
+	// so a restarted gate does not fetch every retained document again.
+	s.subs = map[string]bool{s.topics.Ack(cfg.Gate): false, s.topics.AllTrust(): true}
 	raw, _, err := st.TrustDoc(rosterDoc)
 	if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
@@ -333,6 +399,9 @@ func (s *Sync) Run(ctx context.Context) error {
 	bo := clock.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
 		if err := s.connect(ctx, client); err != nil {
+			// A connect that failed after CONNACK (a subscription cut
+			// off) leaves paho connected; Connect would fail on that.
+			client.Disconnect(0)
 			wait := bo.Next()
 			s.log.Warn("broker unreachable; retrying", "brokers", s.cfg.URLs(), "in", wait.Round(time.Millisecond), "err", err)
 			if !clock.Sleep(ctx, s.cfg.Clock, wait) {
@@ -346,6 +415,11 @@ func (s *Sync) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		// The session may have ended on a broker that stopped answering
+		// while the connection stayed up: drop it, or every later Connect
+		// fails with "already connected" and the gate never publishes
+		// again.
+		client.Disconnect(0)
 		wait := bo.Next()
 		s.log.Warn("broker connection lost; reconnecting", "in", wait.Round(time.Millisecond), "err", err)
 		if !clock.Sleep(ctx, s.cfg.Clock, wait) {
@@ -357,10 +431,13 @@ func (s *Sync) Run(ctx context.Context) error {
 }
 
 // connect connects and, when the broker holds no session for the gate
-// (or the gate needs its trust data again), subscribes; it waits at most
-// the connect timeout. A reconnect to a live session subscribes to
-// nothing: the subscriptions are still there, and subscribing again
-// would make the broker resend every retained trust document.
+// (or the gate needs its trust data again), subscribes. It waits for
+// paho's Connect to finish (waitConnect); a subscription the broker
+// refuses stays pending for the session loop to retry, only a lost
+// connection fails the connect. A reconnect to a live session
+// subscribes to nothing: the subscriptions are still there, and
+// subscribing again would make the broker resend every retained trust
+// document.
 func (s *Sync) connect(ctx context.Context, c Client) error {
 	select {
 	case <-s.lost:
@@ -368,26 +445,164 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 	}
 	s.update(func(st *State) { st.Attempts++ })
 	tok := c.Connect()
-	if err := s.wait(ctx, tok); err != nil {
+	if err := s.waitConnect(ctx, c, tok); err != nil {
 		return err
 	}
 	present := false
 	if ct, ok := tok.(*mqtt.ConnectToken); ok {
 		present = ct.SessionPresent()
 	}
-	if !present || s.needsTrust() {
-		s.resync.Store(false)
-		for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
-			if err := s.wait(ctx, c.Subscribe(topic, 1, s.onMessage)); err != nil {
-				c.Disconnect(0)
-				return fmt.Errorf("subscribe %s: %w", topic, err)
-			}
+	if !present {
+		for topic := range s.subs {
+			s.subs[topic] = false
 		}
-		s.update(func(st *State) { st.Subscribes++ })
+	}
+	if s.needsTrust() {
+		s.resync.Store(false)
+		s.subs[s.topics.AllTrust()] = false
+	}
+	s.subNext = time.Time{}
+	s.quietSince = time.Time{}
+	if present && s.subs[s.topics.AllTrust()] && s.cfg.TrustSilence > 0 {
+		s.trustSeen.Store(false)
+		s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.cfg.TrustSilence
+	}
+	if err := s.subscribePending(ctx, c); err != nil {
+		return err
 	}
 	broker := s.cfg.Counters.Broker()
 	s.update(func(st *State) { st.Connected, st.LastConnect, st.Broker = true, s.cfg.Clock.Now(), broker })
 	s.log.Info("connected to broker", "broker", broker, "client_id", s.cfg.ClientID, "session_present", present)
+	return nil
+}
+
+// waitConnect waits until paho's Connect has finished or ctx ends. paho
+// tries every node once, each up to the connect timeout, so a connect
+// may take ConnectWait, longer than any other wait here. Giving up
+// sooner would leave paho connecting: the next Connect would be refused
+// while it does, and a connection it then completed would never be used
+// (every later Connect fails with "already connected"). Should paho
+// overrun ConnectWait by publishWait, the attempt is cancelled
+// (Disconnect) and waited for all the same.
+func (s *Sync) waitConnect(ctx context.Context, c Client, tok mqtt.Token) error {
+	if err := s.waitOr(ctx, tok, nil, s.cfg.ConnectWait()+publishWait); !errors.Is(err, errTimeout) {
+		return err
+	}
+	c.Disconnect(0)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return err
+		}
+		return errTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errRefused: the broker answered a SUBSCRIBE with the failure code.
+var errRefused = errors.New("refused by the broker (SUBACK 0x80)")
+
+// subscribePending subscribes to each topic filter the broker has not
+// confirmed, once the backoff after the last refusal has passed. A
+// refusal or a SUBACK that does not come in time keeps the filter
+// pending and sets the next try; a lost connection (or ctx) is returned.
+// The first refusal after a success is logged, and the success after
+// refusals, not every try.
+func (s *Sync) subscribePending(ctx context.Context, c Client) error {
+	if s.cfg.Clock.Now().Before(s.subNext) {
+		return nil
+	}
+	var failed []string
+	var lastErr error
+	made := false
+	for _, topic := range []string{s.topics.Ack(s.cfg.Gate), s.topics.AllTrust()} {
+		if s.subs[topic] {
+			continue
+		}
+		if s.renew[topic] {
+			if err := s.waitLive(ctx, c.Unsubscribe(topic)); err != nil && !errors.Is(err, errTimeout) {
+				return fmt.Errorf("unsubscribe %s: %w", topic, err)
+			}
+			delete(s.renew, topic)
+		}
+		trust := topic == s.topics.AllTrust()
+		if trust {
+			s.trustSeen.Store(false)
+		}
+		err := s.subscribe(ctx, c, topic)
+		switch {
+		case err == nil:
+			s.subs[topic], made = true, true
+			if trust {
+				// Every fleet keeps a key set, roster and snapshot
+				// retained: a trust subscription that brings none of
+				// them is not delivering.
+				s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.quietRetry.Next()
+			}
+		case errors.Is(err, errRefused) || errors.Is(err, errTimeout):
+			failed, lastErr = append(failed, topic), err
+		default:
+			return fmt.Errorf("subscribe %s: %w", topic, err)
+		}
+	}
+	if made {
+		s.update(func(st *State) { st.Subscribes++ })
+	}
+	was := s.State().Unsubscribed
+	if len(failed) == 0 {
+		s.subRetry.Reset()
+		s.subNext = time.Time{}
+		if was != "" {
+			s.log.Info("subscribed after the broker had refused", "was", was)
+			s.update(func(st *State) { st.Unsubscribed = "" })
+		}
+		return nil
+	}
+	wait := s.subRetry.Next()
+	s.subNext = s.cfg.Clock.Now().Add(wait)
+	now := fmt.Sprintf("%v: %v", failed, lastErr)
+	s.update(func(st *State) { st.SubscribeRefused += uint64(len(failed)); st.Unsubscribed = now })
+	if was != now {
+		s.log.Warn("subscription not confirmed by the broker; subscribing again with backoff", "topics", failed, "err", lastErr, "in", wait.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// checkSilence marks the trust subscription for renewing (unsubscribe,
+// subscribe) when no trust message came within quietLimit of making it
+// or of resuming it (Config.TrustSilence).
+func (s *Sync) checkSilence() {
+	switch {
+	case s.quietSince.IsZero():
+		return
+	case s.trustSeen.Load():
+		s.quietSince = time.Time{}
+		s.quietRetry.Reset()
+		return
+	case s.cfg.Clock.Since(s.quietSince) < s.quietLimit:
+		return
+	}
+	s.log.Warn("no trust message since subscribing or resuming the session; subscribing to the trust tree again", "silent_for", s.quietLimit.Round(time.Millisecond))
+	s.quietSince = time.Time{}
+	topic := s.topics.AllTrust()
+	s.subs[topic], s.renew[topic] = false, true
+	s.subNext = time.Time{}
+}
+
+// subscribe makes one subscription at QoS 1 and checks what the broker
+// granted: paho completes the token without an error for the failure
+// code 0x80 and leaves it in the token's Result.
+func (s *Sync) subscribe(ctx context.Context, c Client, topic string) error {
+	tok := c.Subscribe(topic, 1, s.onMessage)
+	if err := s.waitLive(ctx, tok); err != nil {
+		return err
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		if q, ok := st.Result()[topic]; ok && q > 2 {
+			return errRefused
+		}
+	}
 	return nil
 }
 
@@ -463,7 +678,11 @@ func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
 		s.log.Warn("dropped a message over the size limit unread", "topic", topic, "bytes", size, "limit", mqttconn.DefaultMaxMessage)
 		return
 	}
-	switch s.kind(m.Topic()) {
+	k := s.kind(m.Topic())
+	if k != topicAck {
+		s.trustSeen.Store(true)
+	}
+	switch k {
 	case topicOther:
 		s.update(func(st *State) { st.Ignored++ })
 		return
@@ -509,16 +728,28 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 		}
 		if s.resync.Swap(false) {
 			s.log.Info("resubscribing to trust data after a dropped message")
-			if err := s.waitLive(ctx, c.Subscribe(s.topics.AllTrust(), 1, s.onMessage)); err != nil {
-				return err
-			}
-			s.update(func(st *State) { st.Subscribes++ })
+			s.subs[s.topics.AllTrust()] = false
+			s.subNext = time.Time{}
 		}
 		out = s.dropAcked(out)
 		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > s.cfg.AckTimeout {
-			s.log.Info("records not acknowledged in time; sending again", "from", out[0].from, "unacked_batches", len(out))
-			s.update(func(st *State) { st.Resends++ })
+			s.log.Info("records not acknowledged in time; sending again and subscribing to acks again", "from", out[0].from, "unacked_batches", len(out))
+			var silent uint64
+			s.update(func(st *State) { st.Resends++; st.resendsSinceAck++; silent = st.resendsSinceAck })
 			out, after = nil, 0
+			// After renewSilent resends without an ack the broker may
+			// have lost the ack subscription (a session restored
+			// without it, a consumer that stalled): renew it. Not on
+			// every resend: a slow collector causes resends too, and on
+			// NATS each renewal deletes and creates a consumer.
+			if silent%renewSilent == 0 {
+				ack := s.topics.Ack(s.cfg.Gate)
+				s.subs[ack], s.renew[ack] = false, true
+			}
+		}
+		s.checkSilence()
+		if err := s.subscribePending(ctx, c); err != nil {
+			return err
 		}
 		for s.cfg.Key != nil && len(out) < s.cfg.MaxInflight {
 			evs, err := s.st.Outbox(after, s.cfg.BatchSize)
@@ -742,7 +973,7 @@ func (s *Sync) applyAck(payload []byte) {
 		s.log.Error("apply ack", "err", err)
 		return
 	}
-	s.update(func(st *State) { st.LastAck, st.Acked = s.cfg.Clock.Now(), st.Acked+uint64(n) })
+	s.update(func(st *State) { st.LastAck, st.Acked, st.resendsSinceAck = s.cfg.Clock.Now(), st.Acked+uint64(n), 0 })
 	s.Notify()
 }
 
@@ -788,18 +1019,18 @@ var errTimeout = errors.New("broker did not answer in time")
 // connection dropped, so without this a cut mid-publish would hold the
 // session for publishWait before reconnecting.
 func (s *Sync) waitLive(ctx context.Context, t mqtt.Token) error {
-	return s.waitOr(ctx, t, s.lost)
+	return s.waitOr(ctx, t, s.lost, publishWait)
 }
 
 // wait waits for a token, ctx or publishWait, whichever is first.
 func (s *Sync) wait(ctx context.Context, t mqtt.Token) error {
-	return s.waitOr(ctx, t, nil)
+	return s.waitOr(ctx, t, nil, publishWait)
 }
 
-// waitOr is wait that also ends on a lost-connection signal (a nil
-// channel never sends).
-func (s *Sync) waitOr(ctx context.Context, t mqtt.Token, lost <-chan error) error {
-	timer := s.cfg.Clock.NewTimer(publishWait)
+// waitOr waits for a token, ctx, a lost-connection signal (a nil
+// channel never sends) or limit, whichever is first.
+func (s *Sync) waitOr(ctx context.Context, t mqtt.Token, lost <-chan error, limit time.Duration) error {
+	timer := s.cfg.Clock.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case <-t.Done():

@@ -37,6 +37,8 @@ type gate struct {
 	conn       mqttconn.Conn
 	ackTimeout time.Duration
 	roots      verifier.RootKeys
+	// opts change the Config of every start.
+	opts []func(*Config)
 	// acks gets who sent each emergency acknowledge the gate acted on.
 	acks chan string
 }
@@ -47,14 +49,14 @@ func startGate(t *testing.T, f *verifiertest.Fixture, broker, id string, ackTime
 }
 
 // startGateConn starts a gate's sync on its own store with the given
-// connection settings.
-func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id string, ackTimeout time.Duration) *gate {
+// connection settings; opts change its Config.
+func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id string, ackTimeout time.Duration, opts ...func(*Config)) *gate {
 	t.Helper()
 	st := storetest.Open(t, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	v, _ := verifier.New(verifier.NewTrustedClock(f.Clock, time.Time{}), st, &f.Policy)
 	tr := trust.New(f.Roots(), st, v, slog.New(slog.DiscardHandler))
 	tr.Place = verifier.Place{Gate: id, Venue: "V"}
-	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout, roots: f.Roots(), acks: make(chan string, 16)}
+	g := &gate{id: id, st: st, tr: tr, v: v, fleet: wire.Topics{Fleet: "test"}, conn: conn, ackTimeout: ackTimeout, roots: f.Roots(), acks: make(chan string, 16), opts: opts}
 	tr.OnEmergencyAck = func(by string) (bool, error) { g.acks <- by; return true, nil }
 	g.start(t)
 	return g
@@ -64,12 +66,16 @@ func startGateConn(t *testing.T, f *verifiertest.Fixture, conn mqttconn.Conn, id
 // would.
 func (g *gate) start(t *testing.T) {
 	t.Helper()
-	var err error
-	g.sync, err = New(Config{
+	cfg := Config{
 		Conn: g.conn, Fleet: "test", Gate: g.id,
 		BatchSize: 10, AckTimeout: g.ackTimeout, StatusEvery: time.Hour, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		Key: wiretest.GateKey, Roots: g.roots,
-	}, g.st, g.tr, func() wire.Status { return wire.Status{Gate: g.id, StatusVersion: g.st.Info().Version} }, slog.New(slog.DiscardHandler))
+	}
+	for _, o := range g.opts {
+		o(&cfg)
+	}
+	var err error
+	g.sync, err = New(cfg, g.st, g.tr, func() wire.Status { return wire.Status{Gate: g.id, StatusVersion: g.st.Info().Version} }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,15 +242,22 @@ func publishRetained(t *testing.T, broker string, msgs map[string][]byte) {
 
 func publishRetainedWith(t *testing.T, opts *mqtt.ClientOptions, msgs map[string][]byte) {
 	t.Helper()
+	for topic, b := range msgs {
+		publishWith(t, opts, topic, true, b)
+	}
+}
+
+// publishWith connects a client with opts, publishes one message at QoS
+// 1, waits for its PUBACK and disconnects.
+func publishWith(t *testing.T, opts *mqtt.ClientOptions, topic string, retained bool, payload []byte) {
+	t.Helper()
 	cl := mqtt.NewClient(opts)
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(100)
-	for topic, b := range msgs {
-		if tok := cl.Publish(topic, 1, true, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatal(tok.Error())
-		}
+	if tok := cl.Publish(topic, 1, retained, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
 	}
 }
 

@@ -67,7 +67,7 @@ func (g *fakeGate) sendUntilAcked(gate string, r *wire.Records, limit time.Durat
 	}
 }
 
-// Issue 17: after the broker restarted many times in a row, records still
+// After the broker restarted many times in a row, records still
 // reach PostgreSQL within a few seconds of its last restart. (The
 // collector's wait used to grow with every short connection, to a
 // minute: records came up to 106 s late.)

@@ -118,7 +118,7 @@ fleet-sim:
 	mkdir -p $(BIN)
 	WICKET_FLEET_SIM=1 WICKET_FLEET_BROKER=$(FLEET_BROKER) WICKET_FLEET_GATES=$(FLEET_GATES) \
 		WICKET_FLEET_REPORT=$(CURDIR)/$(BIN)/fleet-sim-$(FLEET_BROKER).md \
-		$(GO) test -count=1 -v -timeout 60m -run 'TestFleetSim$$' ./sync/fleetsim/ | grep -vE '^=== '
+		sh -c '{ $(GO) test -count=1 -v -timeout 60m -run "TestFleetSim$$" ./sync/fleetsim/ 2>&1; echo $$? >$(BIN)/fleet-sim.rc; } | grep -vE "^=== "; exit $$(cat $(BIN)/fleet-sim.rc)'
 	./scripts/splice-section.sh docs/fleet-sim.md $(BIN)/fleet-sim-$(FLEET_BROKER).md
 	./scripts/splice-section.sh docs/BENCHMARKS.md $(BIN)/fleet-sim-$(FLEET_BROKER).md
 

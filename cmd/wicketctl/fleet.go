@@ -138,7 +138,7 @@ func cmdFleet(e env, args []string) error {
 // what to do.
 var fleetProblems = []string{
 	"unverified", "offline", "stale", "emergency", "clock_untrusted", "dropped",
-	"outbox_backlog", "unacked", "key_set_behind", "status_behind", "trust_gap", "snapshot_files", "refusals",
+	"outbox_backlog", "unacked", "key_set_behind", "status_behind", "trust_gap", "snapshot_files", "unsubscribed", "refusals",
 }
 
 func knownProblem(p string) bool { return slices.Contains(fleetProblems, p) }
@@ -235,6 +235,7 @@ func (g gateStatus) problems(sum fleetSummary, th fleetThresholds, now time.Time
 	add(s.StatusVersion < sum.NewestStatus, "status_behind")
 	add(s.TrustGap, "trust_gap")
 	add(snapshotFilesTrouble(s.SnapshotFetch), "snapshot_files")
+	add(s.Unsubscribed != "", "unsubscribed")
 	add(s.TrustRefused+s.AcksRefused+s.Oversized > 0 || strings.Contains(s.SnapshotFetch, " refused, last: "), "refusals")
 	return p
 }

@@ -161,6 +161,7 @@ func (d *daemon) gateStatus() wire.Status {
 		y := d.sync.State()
 		s.LastAck, s.Sent, s.Acked, s.Resends = y.LastAck.UTC(), y.Published, y.Acked, y.Resends
 		s.AcksRefused, s.Ignored, s.Oversized = y.AcksRefused, y.Ignored, y.Oversized
+		s.Unsubscribed, s.SubscribeRefused = y.Unsubscribed, y.SubscribeRefused
 		if y.LastAck.IsZero() {
 			s.LastAck = time.Time{}
 		}

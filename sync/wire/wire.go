@@ -187,8 +187,14 @@ type Status struct {
 	Ignored     uint64 `json:"ignored,omitempty"`
 	// Oversized counts messages over the gate's read limit, dropped
 	// unread: someone published what no gate can take.
-	Oversized uint64    `json:"oversized,omitempty"`
-	At        time.Time `json:"at"`
+	Oversized uint64 `json:"oversized,omitempty"`
+	// Unsubscribed names the topic filters the gate has no confirmed
+	// subscription to and why (the broker refused them or did not
+	// answer; the gate subscribes again with backoff); "" when it has
+	// them all. SubscribeRefused counts such refusals since start.
+	Unsubscribed     string    `json:"unsubscribed,omitempty"`
+	SubscribeRefused uint64    `json:"subscribe_refused,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // Limits of what a gate or collector accepts from the broker.

@@ -120,7 +120,7 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	s, err := mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
-		Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
+		TrustSilence: y.TrustSilence, Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
 	}, d.st, d.trust, d.gateStatus, d.log)
 	if err != nil {
 		return nil, err

@@ -135,6 +135,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("sync.ack_timeout: %v: use a positive duration, or 0 for %v", c.AckTimeout, DefaultAckTimeout)
 	case c.StatusEvery < 0:
 		return fmt.Errorf("sync.status_every: %v: use a positive duration, or 0 for %v", c.StatusEvery, DefaultStatusEvery)
+	case c.TrustSilence < 0:
+		return fmt.Errorf("sync.trust_silence: %v: use a positive duration, or 0 to never check", c.TrustSilence)
 	case c.ReconnectMin < 0 || c.ReconnectMax < 0 || d.ReconnectMax < d.ReconnectMin:
 		return fmt.Errorf("sync.reconnect_min/reconnect_max: %v/%v: need 0 < reconnect_min <= reconnect_max (0 for %v and %v)", d.ReconnectMin, d.ReconnectMax, DefaultReconnectMin, DefaultReconnectMax)
 	}

@@ -313,6 +313,11 @@ type Sync struct {
 	// downloads a snapshot a manifest announces (snapfile), so a fleet
 	// does not fetch at once; 0 means snapfile.DefaultJitter (10m).
 	SnapshotJitter time.Duration `yaml:"snapshot_jitter"`
+	// TrustSilence: after a reconnect to a session the broker kept, a
+	// trust tree silent this long is subscribed again, in case the broker
+	// restored the session without that subscription (mqttsync's
+	// Config.TrustSilence); 0 never checks.
+	TrustSilence time.Duration `yaml:"trust_silence"`
 	// IdentityKey is the gate's Ed25519 identity key (wicketd init makes
 	// it, mode 0600): it signs the records batches and the status, and
 	// the authority enrols its public key in the fleet's roster. Without

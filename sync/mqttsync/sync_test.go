@@ -240,10 +240,20 @@ func publishRetained(t *testing.T, broker string, msgs map[string][]byte) {
 	publishRetainedWith(t, mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-publisher"), msgs)
 }
 
+// publishRetainedWith publishes msgs retained at QoS 1 over one
+// connection (a NATS server may refuse a client id whose previous
+// connection it is still closing), waiting for every PUBACK.
 func publishRetainedWith(t *testing.T, opts *mqtt.ClientOptions, msgs map[string][]byte) {
 	t.Helper()
+	cl := mqtt.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
 	for topic, b := range msgs {
-		publishWith(t, opts, topic, true, b)
+		if tok := cl.Publish(topic, 1, true, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
 	}
 }
 

@@ -98,6 +98,11 @@ func StartNATS(t testing.TB) *Broker {
 			t.Fatalf("mqtttest: %v", err)
 		}
 		if lastErr = b.start(); lastErr == nil {
+			// The MQTT listener answers before JetStream can hold a
+			// session: a client's first connect is refused until it can.
+			if err := b.waitSessions("mqtttest-ready"); err != nil {
+				t.Fatalf("mqtttest: nats-server not accepting MQTT sessions after %v: %v\n%s", clusterReady, err, b.Log())
+			}
 			return b
 		}
 	}
@@ -196,25 +201,34 @@ func (c *Cluster) WaitReady() {
 
 func (c *Cluster) waitNode(i int, b *Broker) {
 	b.t.Helper()
+	if err := b.waitSessions(fmt.Sprintf("mqtttest-ready-%d", i)); err != nil {
+		var logs strings.Builder
+		for j, n := range c.Nodes {
+			fmt.Fprintf(&logs, "--- node %d log:\n%s\n", j+1, n.Log())
+		}
+		b.t.Fatalf("mqtttest: NATS node %d not accepting MQTT sessions after %v: %v\n%s", i+1, clusterReady, err, logs.String())
+	}
+}
+
+// waitSessions waits until b accepts an MQTT connect with a persistent
+// session (which needs JetStream up on the node), for up to
+// clusterReady, and returns the last error if it never does.
+func (b *Broker) waitSessions(id string) error {
 	deadline := time.Now().Add(clusterReady)
 	var err error
 	for time.Now().Before(deadline) {
-		o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(fmt.Sprintf("mqtttest-ready-%d", i)).
+		o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(id).
 			SetCleanSession(false).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 		cl := mqtt.NewClient(o)
 		tok := cl.Connect()
 		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
 			cl.Disconnect(0)
-			return
+			return nil
 		}
 		err = tok.Error()
 		time.Sleep(200 * time.Millisecond)
 	}
-	var logs strings.Builder
-	for j, n := range c.Nodes {
-		fmt.Fprintf(&logs, "--- node %d log:\n%s\n", j+1, n.Log())
-	}
-	b.t.Fatalf("mqtttest: NATS node %d not accepting MQTT sessions after %v: %v\n%s", i+1, clusterReady, err, logs.String())
+	return err
 }
 
 // PublishRetry publishes msgs (topic to payload) at QoS 1 on url through

@@ -191,6 +191,7 @@ func writeFrames(t *testing.T, dir string, codes []string) {
 	for i, c := range codes {
 		write(fmt.Sprintf("code-%02d", i), card(c))
 	}
+	t.Logf("frames: %d vouchers of %d characters, each a level-M QR code 400 pixels wide in a %dx%d frame", len(codes), len(codes[0]), camW, camH)
 	d := card(codes[0])
 	for y := camH/2 - 60; y < camH/2+60; y++ {
 		for x := 0; x < camW; x++ {

@@ -27,10 +27,10 @@ const (
 	camFrames = camRun + "/frames"
 )
 
-// TestTwinCamera boots the arm64 twin with a camera instead of the
-// UART scanner: Debian's videodev and the v4l2loopback module built
-// against the twin's kernel, wicketd configured by wicketd init with
-// -scanner camera, and camfeed writing frames into the loopback. A valid
+// TestTwinCamera boots the twin (make twin-camera: arm64) with a camera
+// instead of the UART scanner: Debian's videodev and the v4l2loopback
+// module built against the twin's kernel, wicketd configured by wicketd
+// init with -scanner camera, and camfeed writing frames into the loopback. A valid
 // code's frames open the relay and log the decision; frames without a
 // code (noise, a blank card, a damaged code) open nothing. Then
 // TWIN_CAMERA_CODES distinct valid codes are each shown for
@@ -146,7 +146,7 @@ func TestTwinCamera(t *testing.T) {
 	frames, decodes := f1-f0, d1[0]-d0[0]
 	cpu := time.Duration(float64(cpu1-cpu0) / float64(hz) * float64(time.Second))
 	load, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("camera under emulation (TCG, arm64 twin, not a Pi), host load average %s", strings.Join(strings.Fields(string(load))[:3], " "))
+	t.Logf("camera under emulation (TCG, %s twin, not a Pi), host load average %s", os.Getenv("TWIN_ARCH"), strings.Join(strings.Fields(string(load))[:3], " "))
 	t.Logf("decode rate: %d of %d codes read (%.0f%%), each in view %v at %d fps; %d relay pulses", read, shows, 100*float64(read)/float64(shows), showFor, camFPS, len(pulses))
 	t.Logf("wicketd CPU: %v over %v wall, %d frames fed (%.1f/s): %.1f ms CPU per frame fed; %.0f frames decoded (%.1f/s), %.1f ms CPU and %.1f ms mean decode time per decoded frame",
 		cpu.Round(10*time.Millisecond), wall.Round(100*time.Millisecond), frames, float64(frames)/wall.Seconds(), ms(cpu)/float64(max(frames, 1)),

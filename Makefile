@@ -19,7 +19,7 @@ TWIN_LONG_CUTS ?= 50
 
 export CGO_ENABLED := 0
 
-.PHONY: help build test test-race staticcheck test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test twin twin-long clean
+.PHONY: help build test test-race staticcheck test-arm demo cross fuzz lint bench bench-qr crash fleet-sim reliability deb deb-lint deb-test twin twin-long twin-camera clean
 
 help:
 	@echo "build      build wicketd and wicketctl into $(BIN)/"
@@ -40,6 +40,7 @@ help:
 	@echo "deb-test   install, upgrade, remove and purge the amd64 packages in a bookworm chroot, lintian (root)"
 	@echo "twin       boot an emulated arm64 board (qemu, Debian kernel, systemd), install the .deb, test GPIO, watchdog, TWIN_CUTS power cuts (root)"
 	@echo "twin-long  the twin on armhf (qemu-system-arm) and arm64, each with TWIN_LONG_CUTS power cuts (default $(TWIN_LONG_CUTS))"
+	@echo "twin-camera the arm64 twin with a v4l2loopback camera instead of the UART scanner: codes to relay, decode rate, CPU per frame (root)"
 	@echo "reliability hostile codes, fuzzing, power cuts, network, clock and device faults, security, soak"
 
 build:
@@ -110,6 +111,9 @@ twin:
 twin-long:
 	./twin/run.sh armhf $(TWIN_LONG_CUTS)
 	./twin/run.sh arm64 $(TWIN_LONG_CUTS)
+
+twin-camera:
+	./twin/camera.sh test arm64
 
 reliability:
 	FUZZTIME=$(FUZZTIME) CRASH_CYCLES=$(CRASH_CYCLES) ./scripts/reliability.sh

@@ -31,7 +31,7 @@ help:
 	@echo "fuzz       run every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "lint       gofmt and go vet"
 	@echo "staticcheck  staticcheck over every package (pinned version, fetched on first use)"
-	@echo "bench      run the benchmarks and write docs/BENCHMARKS.md"
+	@echo "bench      run the benchmarks and rewrite the \"make bench:\" sections of docs/BENCHMARKS.md (the others stay)"
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar (photo corpus, fresh random vouchers), into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
 	@echo "fleet-sim  FLEET_GATES gates on FLEET_BROKER (mosquitto or nats: a 3-node cluster) and a collector: override reach, records/s, broker kill, restart storm"

@@ -6,7 +6,6 @@ import (
 	"image"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -216,19 +215,6 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, data, 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// buildGuestTool builds ./name for the board's architecture into dir.
-func buildGuestTool(t *testing.T, dir, name string) {
-	goarch, goarm := "arm64", ""
-	if os.Getenv("TWIN_ARCH") == "armhf" {
-		goarch, goarm = "arm", "7"
-	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm, "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 }
 

@@ -9,6 +9,10 @@
 // a broker and collector on the host into PostgreSQL, and purge. Its
 // guest tools (gpiowatch, events) go to the board on the test's stick.
 //
+// TestTwinCamera (`make twin-camera`, camera.sh) gives the board a
+// camera: v4l2loopback built for the same kernel, fed frames by camfeed,
+// wicketd's scanner configured as that camera.
+//
 // The test runs only when TWIN_IMG names an image built by build.sh and
 // TWIN_DEB the package to install; `make twin` sets both.
 package twin

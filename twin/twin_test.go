@@ -179,16 +179,8 @@ func makeStick(t *testing.T, work, dir, deb string) string {
 		t.Fatal(err)
 	}
 	repack(t, work, deb, filepath.Join(dir, "upgrade"))
-	goarch, goarm := "arm64", ""
-	if os.Getenv("TWIN_ARCH") == "armhf" {
-		goarch, goarm = "arm", "7"
-	}
 	for _, tool := range []string{"gpiowatch", "events"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, tool), "./"+tool)
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm, "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", tool, err, out)
-		}
+		buildGuestTool(t, dir, tool)
 	}
 	img := filepath.Join(work, "stick.img")
 	run(t, "mke2fs", "-q", "-t", "ext2", "-L", "stick", "-d", dir, img, "64M")
@@ -545,4 +537,17 @@ func powerCuts(t *testing.T, b *board, chip string, c codes, cycles int, reboot 
 	}
 	t.Logf("power cuts: %d/%d passed (%s board, host with %d cores)", pass, cycles, os.Getenv("TWIN_ARCH"), runtime.NumCPU())
 	return b
+}
+
+// buildGuestTool builds ./name for the board's architecture into dir.
+func buildGuestTool(t *testing.T, dir, name string) {
+	goarch, goarm := "arm64", ""
+	if os.Getenv("TWIN_ARCH") == "armhf" {
+		goarch, goarm = "arm", "7"
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
 }

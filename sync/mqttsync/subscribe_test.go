@@ -228,9 +228,16 @@ func TestSlowConnectNeverOverlaps(t *testing.T) {
 	// While paho waits on the first node, the gate's clock passes
 	// publishWait and then the longest reconnect backoff: a gate that
 	// gave up on the connect after publishWait would connect again now.
-	clk.BlockUntil(1)
+	block := func() {
+		bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer bcancel()
+		if err := clk.BlockUntilContext(bctx, 1); err != nil {
+			t.Fatalf("the gate never waited on its clock: %v", err)
+		}
+	}
+	block()
 	clk.Advance(publishWait + time.Millisecond)
-	clk.BlockUntil(1)
+	block()
 	clk.Advance(500 * time.Millisecond)
 	testkit.Eventually(t, "paho's first connect to finish", 15*time.Second, cc.firstDone)
 	testkit.Eventually(t, "the gate connected to the second node", 10*time.Second, func() bool { return s.State().Connected })

@@ -1024,11 +1024,6 @@ func (s *Sync) waitLive(ctx context.Context, t mqtt.Token) error {
 	return s.waitOr(ctx, t, s.lost, publishWait)
 }
 
-// wait waits for a token, ctx or publishWait, whichever is first.
-func (s *Sync) wait(ctx context.Context, t mqtt.Token) error {
-	return s.waitOr(ctx, t, nil, publishWait)
-}
-
 // waitOr waits for a token, ctx, a lost-connection signal (a nil
 // channel never sends) or limit, whichever is first.
 func (s *Sync) waitOr(ctx context.Context, t mqtt.Token, lost <-chan error, limit time.Duration) error {

@@ -17,7 +17,7 @@ const (
 	// next byte. A scanner sends a code in one burst, about a millisecond
 	// per byte even at 9600 baud, so half a second of silence means the rest
 	// is not coming. Shorter cut a code in two on a stalled board
-	// (docs/latency.md).
+	// (docs/BENCHMARKS.md, "Scan to relay on SD-class storage").
 	DefaultInterByteTimeout = 500 * time.Millisecond
 
 	// DefaultBaud is the line speed of a SerialConfig without one: the

@@ -139,7 +139,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ /
 # measured by hand with the commands they give). A first run starts
 # from the section files.
 if [ ! -f "$out" ]; then
-	for f in docs/fleet-sim.md docs/qr-bench.md docs/latency.md docs/benchmarks-notes.md; do
+	for f in docs/fleet-sim.md docs/qr-bench.md; do
 		if [ -f "$f" ]; then echo; cat "$f"; fi
 	done >>"$gen"
 	mv "$gen" "$out"

@@ -121,7 +121,7 @@ func main() {
 // seen by the probe in the guest. The root disk's overlay goes in
 // TWIN_LATENCY_DISK_DIR (a scripts/latfs mount: every guest flush, an
 // fdatasync of the image file under cache=none, then takes an SD card's
-// flush latency; see docs/latency.md), or the test's temporary
+// flush latency; see docs/BENCHMARKS.md, "Scan to relay on SD-class storage"), or the test's temporary
 // directory; TWIN_DRIVE_OPTS adds -drive options such as throttling.
 //
 // TWIN_LATENCY_STORES (name=dir,...) gives the store disks of their own:

@@ -77,6 +77,8 @@ type Decoder struct {
 	large []byte // upscaled plane
 	sharp []byte // sharpened plane
 
+	slant bool // search also looks for slanted finder patterns
+
 	text    string
 	passes  [8]pass
 	grids   int // sampled grids read in this call (maxGrids)
@@ -278,6 +280,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 		tier = append([]cheap{{downscale(p, k, &d.small), false, 0}}, tier...)
 	}
 	anyRuns := false
+	d.slant = true
 	for i := 0; i < len(tier); i++ {
 		c := tier[i]
 		if c.global && c.black == 0 {
@@ -364,6 +367,9 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	if !evidence[0] && !evidence[1] {
 		return nil, d.fail(fmt.Errorf("qr decode: %w", best))
 	}
+	// The retries do without slanted finder patterns: they run on every
+	// textured frame that showed evidence, which would pay for the scan.
+	d.slant = false
 	n := 0
 	add := func(scale int, global bool) {
 		d.passes[n] = pass{scale: scale, global: global}
@@ -471,15 +477,29 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 	if err != nil {
 		// readCandidates tries only triples that pass its checks.
 		before := d.triples
-		if r, terr := d.readCandidates(m, found, hints); terr == nil {
-			res, err = r, nil
-		} else if !errors.As(terr, new(gozxing.NotFoundException)) {
-			err = terr
-		}
+		r, terr := d.readCandidates(m, found, nil, hints)
 		// Two candidates that could be one code's finder patterns
 		// and failed every check show that there is none; a lone one
 		// may be all that blur or glare left of a code.
 		seen = seen || d.triples > before || len(found) > 0 && !anyPair(found)
+		if terr != nil && seen && len(found) <= 2 && d.slant {
+			// Where gozxing's finder saw one or two patterns of a
+			// code, with evidence, the others may be squashed by a
+			// slant beyond what it accepts. One or two more complete
+			// a code; a texture shows many. What they lead to is no
+			// evidence: a code cut by the frame's edge shows such
+			// runs in its data.
+			if more := d.pre.slantedFinders(m, scanSkip(m.GetHeight(), true), found); len(more) >= 1 && len(more) <= 2 {
+				if r2, terr2 := d.readCandidates(m, append(append([]*detector.FinderPattern(nil), found...), more...), more, hints); terr2 == nil || errors.As(terr, new(gozxing.NotFoundException)) {
+					r, terr = r2, terr2
+				}
+			}
+		}
+		if terr == nil {
+			res, err = r, nil
+		} else if !errors.As(terr, new(gozxing.NotFoundException)) {
+			err = terr
+		}
 	}
 	refuted = !seen && len(found) > 0
 	if err == nil {

@@ -13,7 +13,8 @@
 // a timing pattern, or a lone one) it retries sharpened and rescaled, and
 // tries other
 // finder triples with sizes counted along the timing patterns and transforms
-// fitted to them, before giving up; a frame reads a bounded number of
-// sampled grids.
+// fitted to them, and finder patterns squashed by a steep slant where only
+// one or two were found, before giving up; a frame reads a bounded number
+// of sampled grids.
 // Decoding never panics and reports a missing code as ErrNotFound.
 package qr

@@ -1,6 +1,7 @@
 package qr
 
 import (
+	"image"
 	"math/rand/v2"
 	"testing"
 
@@ -58,11 +59,10 @@ func TestTimingShare(t *testing.T) {
 	}
 }
 
-// freshTriple draws voucher v (text) in placement pl as the fresh-voucher
-// benchmark with seed does, binarizes the frame, and returns the bit
-// matrix, the code's size in modules and the finder patterns gozxing's
-// finder picks; ok is false when it picks none.
-func freshTriple(t *testing.T, seed uint64, v int, text string, pl placement) (m *gozxing.BitMatrix, dim int, bl, tl, tr *detector.FinderPattern, ok bool) {
+// freshImage draws voucher v (text) in placement pl as the fresh-voucher
+// benchmark with seed does, and returns the frame and the code's size in
+// modules.
+func freshImage(t *testing.T, seed uint64, v int, text string, pl placement) (*image.Gray, int) {
 	t.Helper()
 	code, err := moduleMatrix(text)
 	if err != nil {
@@ -72,6 +72,28 @@ func freshTriple(t *testing.T, seed uint64, v int, text string, pl placement) (m
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img, code.Bounds().Dx() - 2*QuietZone
+}
+
+// placementNamed returns the placement called name.
+func placementNamed(t *testing.T, name string) placement {
+	t.Helper()
+	for _, pl := range placements {
+		if pl.name == name {
+			return pl
+		}
+	}
+	t.Fatalf("no placement %q", name)
+	return placement{}
+}
+
+// freshTriple draws voucher v (text) in placement pl as the fresh-voucher
+// benchmark with seed does, binarizes the frame, and returns the bit
+// matrix, the code's size in modules and the finder patterns gozxing's
+// finder picks; ok is false when it picks none.
+func freshTriple(t *testing.T, seed uint64, v int, text string, pl placement) (m *gozxing.BitMatrix, dim int, bl, tl, tr *detector.FinderPattern, ok bool) {
+	t.Helper()
+	img, dim := freshImage(t, seed, v, text, pl)
 	var b binarizer
 	m = b.hybrid(view(img, img.Bounds()))
 	hard := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
@@ -79,7 +101,7 @@ func freshTriple(t *testing.T, seed uint64, v int, text string, pl placement) (m
 	if err != nil {
 		return nil, 0, nil, nil, nil, false
 	}
-	return m, code.Bounds().Dx() - 2*QuietZone, info.GetBottomLeft(), info.GetTopLeft(), info.GetTopRight(), true
+	return m, dim, info.GetBottomLeft(), info.GetTopLeft(), info.GetTopRight(), true
 }
 
 // TestNoEvidenceInPartialCodes searches frames that show a voucher cut by

@@ -74,12 +74,7 @@ func TestMoreThresholds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blur placement
-	for _, pl := range placements {
-		if pl.name == "blur" {
-			blur = pl
-		}
-	}
+	blur := placementNamed(t, "blur")
 	blurFrame, err := freshFrame(fresh, blur, rand.New(rand.NewPCG(devSeed, frameSeed(blurred, blur.name, 0))))
 	if err != nil {
 		t.Fatal(err)

@@ -45,8 +45,10 @@ type triple struct {
 }
 
 // readCandidates tries to read a code from each plausible triple of the
-// finder pattern candidates found, best first.
-func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+// finder pattern candidates found, best first. When fresh is not nil,
+// only triples and pairs with one of fresh in them are tried: the others
+// were tried before.
+func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found, fresh []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	cs := append([]*detector.FinderPattern(nil), found...)
 	if len(cs) < 2 {
 		return nil, gozxing.NewNotFoundException("%d finder candidates", len(cs))
@@ -55,13 +57,13 @@ func (d *Decoder) readCandidates(m *gozxing.BitMatrix, found []*detector.FinderP
 	if len(cs) > maxCandidates {
 		cs = cs[:maxCandidates]
 	}
-	res, err := d.readTriples(m, cs, hints)
+	res, err := d.readTriples(m, cs, fresh, hints)
 	if err == nil {
 		return res, nil
 	}
 	// Glare or a thumb can hide one finder pattern: complete the best
 	// pairs with the corner a square code would have.
-	if r, perr := d.readPairs(m, cs, hints); perr == nil {
+	if r, perr := d.readPairs(m, cs, fresh, hints); perr == nil {
 		return r, nil
 	}
 	return nil, err
@@ -105,7 +107,7 @@ func anyPair(cs []*detector.FinderPattern) bool {
 // read each such triple: the two as neighbours (the missing one beside
 // either, on either side) when the line between them shows a timing
 // pattern, or as opposite corners. A corner outside m is not tried.
-func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs, fresh []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	var lastErr error = gozxing.NewNotFoundException("no pair")
 	pairs := 0
 	inside := func(x, y float64) bool {
@@ -114,7 +116,7 @@ func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs []*detector.FinderPattern, 
 	for i := 0; i < len(cs)-1 && pairs < maxPairs; i++ {
 		for j := i + 1; j < len(cs) && pairs < maxPairs; j++ {
 			a, b := cs[i], cs[j]
-			if !pairable(a, b) {
+			if !pairable(a, b) || !involves(fresh, a, b) {
 				continue
 			}
 			ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
@@ -172,13 +174,29 @@ func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs []*detector.FinderPattern, 
 	return nil, lastErr
 }
 
+// involves reports whether fresh is nil or holds one of ps.
+func involves(fresh []*detector.FinderPattern, ps ...*detector.FinderPattern) bool {
+	if fresh == nil {
+		return true
+	}
+	for _, p := range ps {
+		if slices.Contains(fresh, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // readTriples tries each plausible triple of the candidates cs, best
 // first.
-func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
+func (d *Decoder) readTriples(m *gozxing.BitMatrix, cs, fresh []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
 	var ts []triple
 	for i := 0; i < len(cs)-2; i++ {
 		for j := i + 1; j < len(cs)-1; j++ {
 			for k := j + 1; k < len(cs); k++ {
+				if !involves(fresh, cs[i], cs[j], cs[k]) {
+					continue
+				}
 				if t, ok := plausible(cs[i], cs[j], cs[k]); ok {
 					ts = append(ts, t)
 				}

@@ -3,6 +3,7 @@ package collector
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,7 +158,11 @@ func (w *Writer) upsert(ctx context.Context, rs []*wire.Records) (int, error) {
 			all = append(all, r.Records...)
 		}
 	}
-	tag, err := w.pool.Exec(ctx, upsertSQL, columnArrays(all)...)
+	args, err := columnArrays(all)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := w.pool.Exec(ctx, upsertSQL, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -171,6 +176,8 @@ type recordRows struct {
 	b, i    int // the batch and record of the current row
 	started bool
 	row     [20]any
+	// hashes holds the current row's voucher and subject in binary.
+	hashes [2][hashBytes]byte
 }
 
 func (s *recordRows) Next() bool {
@@ -190,9 +197,50 @@ func (s *recordRows) Values() ([]any, error) {
 	if warnings == nil {
 		warnings = []string{}
 	}
+	// pgx encodes a row before it asks for the next, so the buffers are
+	// free again then.
+	voucher, err := appendHash(s.hashes[0][:0], e.Voucher)
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: voucher: %w", e.Seq, err)
+	}
+	subject, err := appendHash(s.hashes[1][:0], e.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: subject: %w", e.Seq, err)
+	}
 	s.row = [20]any{e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class,
-		e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail, e.Temperature, e.Celsius}
+		e.Issuer, voucher, subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail, e.Temperature, e.Celsius}
 	return s.row[:], nil
+}
+
+// hashBytes is the size of a voucher or subject hash (the gate's HashID
+// and HashSubject: 16 bytes, sent as 32 hex digits), as the bytea columns
+// of wicket_records hold it (0005_hash_bytes.sql).
+const hashBytes = 16
+
+// validHash reports whether s is a hash as a gate sends it: empty (no
+// voucher or subject) or 2*hashBytes hex digits.
+func validHash(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) != 2*hashBytes {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// appendHash appends the bytes of the hex hash s to dst: none for an
+// empty s (the empty bytea, never NULL, where dst is not nil).
+func appendHash(dst []byte, s string) ([]byte, error) {
+	if !validHash(s) {
+		return dst, fmt.Errorf("hash of %d bytes is not %d hex digits", len(s), 2*hashBytes)
+	}
+	return hex.AppendDecode(dst, []byte(s))
 }
 
 func (s *recordRows) Err() error { return nil }
@@ -206,7 +254,7 @@ func uniqueViolation(err error) bool {
 
 // check finds what PostgreSQL would refuse or store wrongly, before a
 // round trip: a batch over MaxBatch, records of another gate, seqs or refs
-// beyond bigint, NUL bytes in text.
+// beyond bigint, hashes that are not hex, NUL bytes in text.
 func check(r *wire.Records) error {
 	if len(r.Records) > MaxBatch {
 		return fmt.Errorf("%d records, over %d", len(r.Records), MaxBatch)
@@ -225,8 +273,12 @@ func check(r *wire.Records) error {
 			return fmt.Errorf("seq %d: ref %d out of range", e.Seq, e.Ref)
 		case math.IsNaN(e.Celsius) || math.IsInf(e.Celsius, 0):
 			return fmt.Errorf("seq %d: celsius %v", e.Seq, e.Celsius)
+		case !validHash(e.Voucher):
+			return fmt.Errorf("seq %d: voucher hash is not %d hex digits", e.Seq, 2*hashBytes)
+		case !validHash(e.Subject):
+			return fmt.Errorf("seq %d: subject hash is not %d hex digits", e.Seq, 2*hashBytes)
 		}
-		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Voucher, e.Subject, e.Detail, e.Temperature}
+		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Detail, e.Temperature}
 		for _, s := range texts {
 			if strings.IndexByte(s, 0) >= 0 {
 				return fmt.Errorf("seq %d: NUL byte in text", e.Seq)
@@ -315,7 +367,7 @@ func (w *Writer) partitions(ctx context.Context, r *wire.Records) {
 // docs/BENCHMARKS.md ("Records in PostgreSQL").
 var upsertSQL = func() string {
 	types := []string{"text", "bigint", "text", "timestamptz", "text", "boolean", "text", "text", "text", "text",
-		"text", "text", "text", "boolean", "boolean", "text", "bigint", "text", "text", "double precision"}
+		"text", "bytea", "bytea", "boolean", "boolean", "text", "bigint", "text", "text", "double precision"}
 	var params, cols []string
 	for i, t := range types {
 		params = append(params, fmt.Sprintf("$%d::%s[]", i+1, t))
@@ -331,12 +383,15 @@ var upsertSQL = func() string {
 }()
 
 // columnArrays is the batch as one slice per column, in recordColumns
-// order, the warnings of each record as an array literal.
-func columnArrays(rs []wire.Record) []any {
+// order, the warnings of each record as an array literal and the hashes
+// in binary (empty, not NULL, where a record has none).
+func columnArrays(rs []wire.Record) ([]any, error) {
 	n := len(rs)
-	gate, typ, venue, reason, colour, kind, class, issuer, voucher, subject, warnings, detail, temperature :=
+	gate, typ, venue, reason, colour, kind, class, issuer, warnings, detail, temperature :=
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	voucher, subject := make([][]byte, n), make([][]byte, n)
+	hashes := make([]byte, 0, 2*hashBytes*n)
 	seq, ref := make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
 	allow, alert, attendant := make([]bool, n), make([]bool, n), make([]bool, n)
@@ -345,12 +400,23 @@ func columnArrays(rs []wire.Record) []any {
 		e := &rs[i]
 		gate[i], seq[i], typ[i], at[i], venue[i], allow[i], reason[i], colour[i], kind[i], class[i] =
 			e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class
-		issuer[i], voucher[i], subject[i], alert[i], attendant[i], warnings[i], ref[i], detail[i] =
-			e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, arrayLiteral(e.Warnings), int64(e.Ref), e.Detail
+		issuer[i], alert[i], attendant[i], warnings[i], ref[i], detail[i] =
+			e.Issuer, e.Alert, e.Attendant, arrayLiteral(e.Warnings), int64(e.Ref), e.Detail
 		temperature[i], celsius[i] = e.Temperature, e.Celsius
+		// Within the capacity: hashes never moves.
+		v := len(hashes)
+		var err error
+		if hashes, err = appendHash(hashes, e.Voucher); err != nil {
+			return nil, fmt.Errorf("seq %d: voucher: %w", e.Seq, err)
+		}
+		s := len(hashes)
+		if hashes, err = appendHash(hashes, e.Subject); err != nil {
+			return nil, fmt.Errorf("seq %d: subject: %w", e.Seq, err)
+		}
+		voucher[i], subject[i] = hashes[v:s:s], hashes[s:len(hashes):len(hashes)]
 	}
 	return []any{gate, seq, typ, at, venue, allow, reason, colour, kind, class,
-		issuer, voucher, subject, alert, attendant, warnings, ref, detail, temperature, celsius}
+		issuer, voucher, subject, alert, attendant, warnings, ref, detail, temperature, celsius}, nil
 }
 
 // arrayLiteral is ss as a PostgreSQL array literal, each element quoted.

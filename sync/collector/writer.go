@@ -223,22 +223,16 @@ func validHash(s string) bool {
 	if s == "" {
 		return true
 	}
-	if len(s) != 2*hashBytes {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	var b [hashBytes]byte
+	_, err := appendHash(b[:0], s)
+	return err == nil
 }
 
 // appendHash appends the bytes of the hex hash s to dst: none for an
 // empty s (the empty bytea, never NULL, where dst is not nil).
 func appendHash(dst []byte, s string) ([]byte, error) {
-	if !validHash(s) {
-		return dst, fmt.Errorf("hash of %d bytes is not %d hex digits", len(s), 2*hashBytes)
+	if len(s) != 0 && len(s) != 2*hashBytes {
+		return dst, fmt.Errorf("hash of %d bytes, not %d hex digits", len(s), 2*hashBytes)
 	}
 	return hex.AppendDecode(dst, []byte(s))
 }

@@ -101,6 +101,13 @@ func (w *Writer) Write(ctx context.Context, r *wire.Records) (inserted int, err 
 // any other error (PostgreSQL unreachable, ctx done) may go away on
 // retry.
 func (w *Writer) WriteBatches(ctx context.Context, rs []*wire.Records) (inserted int, err error) {
+	return w.writeBatches(ctx, rs, false)
+}
+
+// writeBatches is WriteBatches; checked says that check found every
+// batch of rs valid already (the collector checks each message as it
+// takes it), so that it is not run again for every retry.
+func (w *Writer) writeBatches(ctx context.Context, rs []*wire.Records, checked bool) (inserted int, err error) {
 	rs = slices.DeleteFunc(slices.Clone(rs), func(r *wire.Records) bool { return r == nil || len(r.Records) == 0 })
 	if len(rs) == 0 {
 		return 0, nil
@@ -112,8 +119,10 @@ func (w *Writer) WriteBatches(ctx context.Context, rs []*wire.Records) (inserted
 	})
 	n := 0
 	for _, r := range rs {
-		if err := check(r); err != nil {
-			return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+		if !checked {
+			if err := check(r); err != nil {
+				return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+			}
 		}
 		w.partitions(ctx, r)
 		n += len(r.Records)

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/hex"
@@ -14,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -28,7 +28,7 @@ import (
 var ErrInvalid = errors.New("invalid records")
 
 // recordColumns are the wicket_records columns Write fills, in the order
-// of columnArrays and recordRows.
+// of columnArrays and copyRows.
 var recordColumns = []string{
 	"gate", "seq", "type", "at", "venue", "allow", "reason", "colour", "kind", "class",
 	"issuer", "voucher", "subject", "alert", "attendant", "warnings", "ref", "detail",
@@ -147,13 +147,28 @@ func (w *Writer) writeBatches(ctx context.Context, rs []*wire.Records, checked b
 }
 
 // copyRecords copies the n records of rs into wicket_records with one
-// COPY, which is one transaction: all are stored or none.
+// COPY (binary, copyRows), which is one transaction: all are stored or
+// none.
 func (w *Writer) copyRecords(ctx context.Context, rs []*wire.Records, n int) (int, error) {
-	copied, err := w.pool.CopyFrom(ctx, pgx.Identifier{"wicket_records"}, recordColumns, &recordRows{batches: rs})
-	if err == nil && int(copied) != n {
+	b := copyBuffers.Get().(*bytes.Buffer)
+	defer copyBuffers.Put(b)
+	b.Reset()
+	if err := copyRows(b, rs); err != nil {
+		return 0, err
+	}
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, b, copySQL)
+	if err != nil {
+		return 0, err
+	}
+	if copied := tag.RowsAffected(); int(copied) != n {
 		return 0, fmt.Errorf("copied %d records of %d", copied, n)
 	}
-	return int(copied), err
+	return n, nil
 }
 
 // upsert stores rs with upsertSQL, in one statement, skipping the
@@ -176,49 +191,6 @@ func (w *Writer) upsert(ctx context.Context, rs []*wire.Records) (int, error) {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
-}
-
-// recordRows is the records of several batches as COPY rows, in
-// recordColumns order.
-type recordRows struct {
-	batches []*wire.Records
-	b, i    int // the batch and record of the current row
-	started bool
-	row     [20]any
-	// hashes holds the current row's voucher and subject in binary.
-	hashes [2][hashBytes]byte
-}
-
-func (s *recordRows) Next() bool {
-	if s.started {
-		s.i++
-	}
-	s.started = true
-	for s.b < len(s.batches) && s.i >= len(s.batches[s.b].Records) {
-		s.b, s.i = s.b+1, 0
-	}
-	return s.b < len(s.batches)
-}
-
-func (s *recordRows) Values() ([]any, error) {
-	e := &s.batches[s.b].Records[s.i]
-	warnings := e.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
-	// pgx encodes a row before it asks for the next, so the buffers are
-	// free again then.
-	voucher, err := appendHash(s.hashes[0][:0], e.Voucher)
-	if err != nil {
-		return nil, fmt.Errorf("seq %d: voucher: %w", e.Seq, err)
-	}
-	subject, err := appendHash(s.hashes[1][:0], e.Subject)
-	if err != nil {
-		return nil, fmt.Errorf("seq %d: subject: %w", e.Seq, err)
-	}
-	s.row = [20]any{e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class,
-		e.Issuer, voucher, subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail, e.Temperature, e.Celsius}
-	return s.row[:], nil
 }
 
 // hashBytes is the size of a voucher or subject hash (the gate's HashID
@@ -245,8 +217,6 @@ func appendHash(dst []byte, s string) ([]byte, error) {
 	}
 	return hex.AppendDecode(dst, []byte(s))
 }
-
-func (s *recordRows) Err() error { return nil }
 
 // uniqueViolation reports whether err is PostgreSQL's unique_violation
 // (23505): a record of the statement is stored already.

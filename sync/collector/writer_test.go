@@ -55,6 +55,12 @@ func testWriteRoundTrip(t *testing.T, upsert bool) {
 	want := batch(gate, 7, 8, 9).Records
 	want[1].Warnings = nil
 	want[1].Voucher, want[1].Subject = "", "" // stored as the empty bytea
+	// Microseconds, as timestamptz keeps them, before 2000 (PostgreSQL's
+	// epoch) and before 1970.
+	want[0].At = want[0].At.Add(123456 * time.Microsecond)
+	want[1].At = time.Date(1969, 7, 20, 20, 17, 40, 5000, time.UTC)
+	want[2].At = time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	want[2].Ref, want[2].Celsius = math.MaxInt64, -0.5
 	want[2].Warnings = []string{`a"b`, `c\d`, "{x,y}", "NULL", "", " sp ", "é€", `\"`}
 	want[0].Temperature, want[0].Celsius = "fever", 38.4
 	want[1].Temperature = "normal"

@@ -41,7 +41,8 @@ func copyRows(b *bytes.Buffer, rs []*wire.Records) error {
 	var scratch [8]byte
 	u16 := func(v uint16) { binary.BigEndian.PutUint16(scratch[:2], v); b.Write(scratch[:2]) }
 	u32 := func(v uint32) { binary.BigEndian.PutUint32(scratch[:4], v); b.Write(scratch[:4]) }
-	u64 := func(v uint64) { u32(8); binary.BigEndian.PutUint64(scratch[:], v); b.Write(scratch[:]) }
+	// field8 writes a field of 8 bytes: bigint, timestamptz, float8.
+	field8 := func(v uint64) { u32(8); binary.BigEndian.PutUint64(scratch[:], v); b.Write(scratch[:]) }
 	text := func(s string) { u32(uint32(len(s))); b.WriteString(s) }
 	boolean := func(v bool) {
 		u32(1)
@@ -51,7 +52,7 @@ func copyRows(b *bytes.Buffer, rs []*wire.Records) error {
 			b.WriteByte(0)
 		}
 	}
-	timestamptz := func(t time.Time) { u64(uint64(t.Unix()*1_000_000 + int64(t.Nanosecond()/1000) - y2kMicros)) }
+	timestamptz := func(t time.Time) { field8(uint64(t.Unix()*1_000_000 + int64(t.Nanosecond()/1000) - y2kMicros)) }
 	hash := func(s string) error {
 		var h [hashBytes]byte
 		v, err := appendHash(h[:0], s)
@@ -94,7 +95,7 @@ func copyRows(b *bytes.Buffer, rs []*wire.Records) error {
 			e := &r.Records[i]
 			u16(uint16(len(recordColumns)))
 			text(e.Gate)
-			u64(uint64(int64(e.Seq)))
+			field8(uint64(int64(e.Seq)))
 			text(e.Type)
 			timestamptz(e.At)
 			text(e.Venue)
@@ -113,10 +114,10 @@ func copyRows(b *bytes.Buffer, rs []*wire.Records) error {
 			boolean(e.Alert)
 			boolean(e.Attendant)
 			array(e.Warnings)
-			u64(uint64(int64(e.Ref)))
+			field8(uint64(int64(e.Ref)))
 			text(e.Detail)
 			text(e.Temperature)
-			u64(math.Float64bits(e.Celsius))
+			field8(math.Float64bits(e.Celsius))
 		}
 	}
 	u16(0xffff) // the trailer: -1 fields

@@ -749,7 +749,7 @@ func (c *Collector) store(ctx context.Context, rs []*wire.Records) (int, error) 
 			return 0, ctx.Err()
 		}
 		wctx, cancel := drainContext(ctx)
-		n, err := c.w.WriteBatches(wctx, rs)
+		n, err := c.w.writeBatches(wctx, rs, true) // accept checked them
 		cancel()
 		switch {
 		case err == nil:

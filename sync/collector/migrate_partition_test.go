@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -41,10 +42,12 @@ func dayRecords(gate string, from uint64, at ...time.Time) *wire.Records {
 }
 
 // rowsDigest is an md5 of every column of gate's rows in seq order, so a
-// migration that changed any value is seen.
+// migration that changed any value is seen. The hashes count as hex,
+// whether stored as text (before 0005_hash_bytes.sql) or as bytea.
 func rowsDigest(t *testing.T, pool *pgxpool.Pool, gate string) (n int, digest string) {
 	t.Helper()
-	const cols = "gate, seq, type, at, venue, allow, reason, colour, kind, class, issuer, voucher, subject, alert, attendant, warnings, ref, detail, received_at, temperature, celsius"
+	const cols = `gate, seq, type, at, venue, allow, reason, colour, kind, class, issuer,
+		ltrim(voucher::text, '\x'), ltrim(subject::text, '\x'), alert, attendant, warnings, ref, detail, received_at, temperature, celsius`
 	err := pool.QueryRow(context.Background(),
 		"SELECT count(*), md5(coalesce(string_agg(row("+cols+")::text, '|' ORDER BY seq), '')) FROM wicket_records WHERE gate = $1", gate).Scan(&n, &digest)
 	if err != nil {
@@ -76,6 +79,32 @@ func partitionOf(t *testing.T, pool *pgxpool.Pool, gate string) map[int64]string
 	return m
 }
 
+// textHashes is sql (upsertSQL) with the hashes as text, as the writer
+// stored them before 0005_hash_bytes.sql; textHashArrays its arguments.
+func textHashes(sql string) string {
+	const bytea, text = "$12::bytea[], $13::bytea[]", "$12::text[], $13::text[]"
+	if !strings.Contains(sql, bytea) {
+		panic("upsertSQL has no " + bytea)
+	}
+	return strings.Replace(sql, bytea, text, 1)
+}
+
+func textHashArrays(t *testing.T, rs []wire.Record) []any {
+	t.Helper()
+	rs = slices.Clone(rs)
+	voucher, subject := make([]string, len(rs)), make([]string, len(rs))
+	for i := range rs {
+		voucher[i], subject[i] = rs[i].Voucher, rs[i].Subject
+		rs[i].Voucher, rs[i].Subject = "", ""
+	}
+	args, err := columnArrays(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args[11], args[12] = voucher, subject
+	return args
+}
+
 func partitionName(t time.Time) string { return "wicket_records_" + t.UTC().Format("20060102") }
 
 // An installation of before partitioning migrates: every row is moved,
@@ -96,9 +125,10 @@ func TestMigrateMovesRowsIntoPartitions(t *testing.T) {
 	gate := "migrated-gate"
 	old := dayRecords(gate, 1, times...)
 	old.Records[0].Temperature, old.Records[0].Celsius = "fever", 38.4
-	// The writer of before: ON CONFLICT (gate, seq) and no partitions.
-	sql := strings.Replace(upsertSQL, "(gate, seq, at)", "(gate, seq)", 1)
-	if _, err := pool.Exec(ctx, sql, columnArrays(old.Records)...); err != nil {
+	// The writer of before: ON CONFLICT (gate, seq), no partitions, hashes
+	// as text.
+	sql := strings.Replace(textHashes(upsertSQL), "(gate, seq, at)", "(gate, seq)", 1)
+	if _, err := pool.Exec(ctx, sql, textHashArrays(t, old.Records)...); err != nil {
 		t.Fatalf("insert into the unpartitioned table: %v", err)
 	}
 	n0, digest0 := rowsDigest(t, pool, gate)
@@ -158,7 +188,11 @@ func TestWritePartitionsOnDemand(t *testing.T) {
 	// A row of that day that arrived while its partition could not be
 	// created: it waits in the default partition.
 	first := dayRecords(gate, 1, late)
-	if _, err := pool.Exec(ctx, upsertSQL, columnArrays(first.Records)...); err != nil {
+	args, err := columnArrays(first.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, upsertSQL, args...); err != nil {
 		t.Fatal(err)
 	}
 	if got := partitionOf(t, pool, gate)[1]; got != "wicket_records_default" {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -63,21 +64,7 @@ func checkSchema(t *testing.T, pool *pgxpool.Pool) {
 	if n != len(ms) || maxV != ms[len(ms)-1].Version {
 		t.Errorf("wicket_schema_migrations has %d rows up to version %d; want %d up to %d", n, maxV, len(ms), ms[len(ms)-1].Version)
 	}
-	var indexes []string
-	rows, err := pool.Query(ctx, "SELECT indexname FROM pg_indexes WHERE tablename = 'wicket_records' ORDER BY indexname")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		indexes = append(indexes, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	indexes := queryStrings(t, pool, "SELECT indexname FROM pg_indexes WHERE tablename = 'wicket_records' ORDER BY indexname")
 	want := []string{"wicket_records_alerts", "wicket_records_at", "wicket_records_pkey", "wicket_records_venue_at", "wicket_records_voucher"}
 	if len(indexes) != len(want) {
 		t.Fatalf("indexes of wicket_records = %q; want %q", indexes, want)
@@ -87,4 +74,20 @@ func checkSchema(t *testing.T, pool *pgxpool.Pool) {
 			t.Fatalf("indexes of wicket_records = %q; want %q", indexes, want)
 		}
 	}
+}
+
+// queryStrings returns the one text column of the rows sql selects.
+func queryStrings(t *testing.T, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
 }

@@ -1,8 +1,10 @@
 package collector
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -27,7 +28,7 @@ import (
 var ErrInvalid = errors.New("invalid records")
 
 // recordColumns are the wicket_records columns Write fills, in the order
-// of columnArrays and recordRows.
+// of columnArrays and copyRows.
 var recordColumns = []string{
 	"gate", "seq", "type", "at", "venue", "allow", "reason", "colour", "kind", "class",
 	"issuer", "voucher", "subject", "alert", "attendant", "warnings", "ref", "detail",
@@ -100,6 +101,13 @@ func (w *Writer) Write(ctx context.Context, r *wire.Records) (inserted int, err 
 // any other error (PostgreSQL unreachable, ctx done) may go away on
 // retry.
 func (w *Writer) WriteBatches(ctx context.Context, rs []*wire.Records) (inserted int, err error) {
+	return w.writeBatches(ctx, rs, false)
+}
+
+// writeBatches is WriteBatches; checked says that check found every
+// batch of rs valid already (the collector checks each message as it
+// takes it), so that it is not run again for every retry.
+func (w *Writer) writeBatches(ctx context.Context, rs []*wire.Records, checked bool) (inserted int, err error) {
 	rs = slices.DeleteFunc(slices.Clone(rs), func(r *wire.Records) bool { return r == nil || len(r.Records) == 0 })
 	if len(rs) == 0 {
 		return 0, nil
@@ -111,8 +119,10 @@ func (w *Writer) WriteBatches(ctx context.Context, rs []*wire.Records) (inserted
 	})
 	n := 0
 	for _, r := range rs {
-		if err := check(r); err != nil {
-			return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+		if !checked {
+			if err := check(r); err != nil {
+				return 0, fmt.Errorf("write records of gate %q: %w: %w", r.Gate, ErrInvalid, err)
+			}
 		}
 		w.partitions(ctx, r)
 		n += len(r.Records)
@@ -137,13 +147,28 @@ func (w *Writer) WriteBatches(ctx context.Context, rs []*wire.Records) (inserted
 }
 
 // copyRecords copies the n records of rs into wicket_records with one
-// COPY, which is one transaction: all are stored or none.
+// COPY (binary, copyRows), which is one transaction: all are stored or
+// none.
 func (w *Writer) copyRecords(ctx context.Context, rs []*wire.Records, n int) (int, error) {
-	copied, err := w.pool.CopyFrom(ctx, pgx.Identifier{"wicket_records"}, recordColumns, &recordRows{batches: rs})
-	if err == nil && int(copied) != n {
+	b := copyBuffers.Get().(*bytes.Buffer)
+	defer copyBuffers.Put(b)
+	b.Reset()
+	if err := copyRows(b, rs); err != nil {
+		return 0, err
+	}
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, b, copySQL)
+	if err != nil {
+		return 0, err
+	}
+	if copied := tag.RowsAffected(); int(copied) != n {
 		return 0, fmt.Errorf("copied %d records of %d", copied, n)
 	}
-	return int(copied), err
+	return n, nil
 }
 
 // upsert stores rs with upsertSQL, in one statement, skipping the
@@ -157,45 +182,41 @@ func (w *Writer) upsert(ctx context.Context, rs []*wire.Records) (int, error) {
 			all = append(all, r.Records...)
 		}
 	}
-	tag, err := w.pool.Exec(ctx, upsertSQL, columnArrays(all)...)
+	args, err := columnArrays(all)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := w.pool.Exec(ctx, upsertSQL, args...)
 	if err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
 }
 
-// recordRows is the records of several batches as COPY rows, in
-// recordColumns order.
-type recordRows struct {
-	batches []*wire.Records
-	b, i    int // the batch and record of the current row
-	started bool
-	row     [20]any
+// hashBytes is the size of a voucher or subject hash (the gate's HashID
+// and HashSubject: 16 bytes, sent as 32 hex digits), as the bytea columns
+// of wicket_records hold it (0005_hash_bytes.sql).
+const hashBytes = 16
+
+// validHash reports whether s is a hash as a gate sends it: empty (no
+// voucher or subject) or 2*hashBytes hex digits.
+func validHash(s string) bool {
+	if s == "" {
+		return true
+	}
+	var b [hashBytes]byte
+	_, err := appendHash(b[:0], s)
+	return err == nil
 }
 
-func (s *recordRows) Next() bool {
-	if s.started {
-		s.i++
+// appendHash appends the bytes of the hex hash s to dst: none for an
+// empty s (the empty bytea, never NULL, where dst is not nil).
+func appendHash(dst []byte, s string) ([]byte, error) {
+	if len(s) != 0 && len(s) != 2*hashBytes {
+		return dst, fmt.Errorf("hash of %d bytes, not %d hex digits", len(s), 2*hashBytes)
 	}
-	s.started = true
-	for s.b < len(s.batches) && s.i >= len(s.batches[s.b].Records) {
-		s.b, s.i = s.b+1, 0
-	}
-	return s.b < len(s.batches)
+	return hex.AppendDecode(dst, []byte(s))
 }
-
-func (s *recordRows) Values() ([]any, error) {
-	e := &s.batches[s.b].Records[s.i]
-	warnings := e.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
-	s.row = [20]any{e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class,
-		e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, warnings, int64(e.Ref), e.Detail, e.Temperature, e.Celsius}
-	return s.row[:], nil
-}
-
-func (s *recordRows) Err() error { return nil }
 
 // uniqueViolation reports whether err is PostgreSQL's unique_violation
 // (23505): a record of the statement is stored already.
@@ -206,7 +227,7 @@ func uniqueViolation(err error) bool {
 
 // check finds what PostgreSQL would refuse or store wrongly, before a
 // round trip: a batch over MaxBatch, records of another gate, seqs or refs
-// beyond bigint, NUL bytes in text.
+// beyond bigint, hashes that are not hex, NUL bytes in text.
 func check(r *wire.Records) error {
 	if len(r.Records) > MaxBatch {
 		return fmt.Errorf("%d records, over %d", len(r.Records), MaxBatch)
@@ -225,8 +246,12 @@ func check(r *wire.Records) error {
 			return fmt.Errorf("seq %d: ref %d out of range", e.Seq, e.Ref)
 		case math.IsNaN(e.Celsius) || math.IsInf(e.Celsius, 0):
 			return fmt.Errorf("seq %d: celsius %v", e.Seq, e.Celsius)
+		case !validHash(e.Voucher):
+			return fmt.Errorf("seq %d: voucher hash is not %d hex digits", e.Seq, 2*hashBytes)
+		case !validHash(e.Subject):
+			return fmt.Errorf("seq %d: subject hash is not %d hex digits", e.Seq, 2*hashBytes)
 		}
-		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Voucher, e.Subject, e.Detail, e.Temperature}
+		texts := [...]string{e.Type, e.Venue, e.Reason, e.Colour, e.Kind, e.Class, e.Issuer, e.Detail, e.Temperature}
 		for _, s := range texts {
 			if strings.IndexByte(s, 0) >= 0 {
 				return fmt.Errorf("seq %d: NUL byte in text", e.Seq)
@@ -315,7 +340,7 @@ func (w *Writer) partitions(ctx context.Context, r *wire.Records) {
 // docs/BENCHMARKS.md ("Records in PostgreSQL").
 var upsertSQL = func() string {
 	types := []string{"text", "bigint", "text", "timestamptz", "text", "boolean", "text", "text", "text", "text",
-		"text", "text", "text", "boolean", "boolean", "text", "bigint", "text", "text", "double precision"}
+		"text", "bytea", "bytea", "boolean", "boolean", "text", "bigint", "text", "text", "double precision"}
 	var params, cols []string
 	for i, t := range types {
 		params = append(params, fmt.Sprintf("$%d::%s[]", i+1, t))
@@ -331,12 +356,15 @@ var upsertSQL = func() string {
 }()
 
 // columnArrays is the batch as one slice per column, in recordColumns
-// order, the warnings of each record as an array literal.
-func columnArrays(rs []wire.Record) []any {
+// order, the warnings of each record as an array literal and the hashes
+// in binary (empty, not NULL, where a record has none).
+func columnArrays(rs []wire.Record) ([]any, error) {
 	n := len(rs)
-	gate, typ, venue, reason, colour, kind, class, issuer, voucher, subject, warnings, detail, temperature :=
+	gate, typ, venue, reason, colour, kind, class, issuer, warnings, detail, temperature :=
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	voucher, subject := make([][]byte, n), make([][]byte, n)
+	hashes := make([]byte, 0, 2*hashBytes*n)
 	seq, ref := make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
 	allow, alert, attendant := make([]bool, n), make([]bool, n), make([]bool, n)
@@ -345,12 +373,23 @@ func columnArrays(rs []wire.Record) []any {
 		e := &rs[i]
 		gate[i], seq[i], typ[i], at[i], venue[i], allow[i], reason[i], colour[i], kind[i], class[i] =
 			e.Gate, int64(e.Seq), e.Type, e.At, e.Venue, e.Allow, e.Reason, e.Colour, e.Kind, e.Class
-		issuer[i], voucher[i], subject[i], alert[i], attendant[i], warnings[i], ref[i], detail[i] =
-			e.Issuer, e.Voucher, e.Subject, e.Alert, e.Attendant, arrayLiteral(e.Warnings), int64(e.Ref), e.Detail
+		issuer[i], alert[i], attendant[i], warnings[i], ref[i], detail[i] =
+			e.Issuer, e.Alert, e.Attendant, arrayLiteral(e.Warnings), int64(e.Ref), e.Detail
 		temperature[i], celsius[i] = e.Temperature, e.Celsius
+		// Within the capacity: hashes never moves.
+		v := len(hashes)
+		var err error
+		if hashes, err = appendHash(hashes, e.Voucher); err != nil {
+			return nil, fmt.Errorf("seq %d: voucher: %w", e.Seq, err)
+		}
+		s := len(hashes)
+		if hashes, err = appendHash(hashes, e.Subject); err != nil {
+			return nil, fmt.Errorf("seq %d: subject: %w", e.Seq, err)
+		}
+		voucher[i], subject[i] = hashes[v:s:s], hashes[s:len(hashes):len(hashes)]
 	}
 	return []any{gate, seq, typ, at, venue, allow, reason, colour, kind, class,
-		issuer, voucher, subject, alert, attendant, warnings, ref, detail, temperature, celsius}
+		issuer, voucher, subject, alert, attendant, warnings, ref, detail, temperature, celsius}, nil
 }
 
 // arrayLiteral is ss as a PostgreSQL array literal, each element quoted.

@@ -42,12 +42,25 @@ func TestWriteDuplicates(t *testing.T) {
 }
 
 func TestWriteRoundTrip(t *testing.T) {
+	t.Run("copy", func(t *testing.T) { testWriteRoundTrip(t, false) })
+	t.Run("upsert", func(t *testing.T) { testWriteRoundTrip(t, true) })
+}
+
+func testWriteRoundTrip(t *testing.T, upsert bool) {
 	pool := testPool(t)
 	w := NewWriter(pool, testLog(t))
+	w.upsertOnly = upsert
 	ctx := context.Background()
 	gate := gateName("writer-fields")
 	want := batch(gate, 7, 8, 9).Records
 	want[1].Warnings = nil
+	want[1].Voucher, want[1].Subject = "", "" // stored as the empty bytea
+	// Microseconds, as timestamptz keeps them, before 2000 (PostgreSQL's
+	// epoch) and before 1970.
+	want[0].At = want[0].At.Add(123456 * time.Microsecond)
+	want[1].At = time.Date(1969, 7, 20, 20, 17, 40, 5000, time.UTC)
+	want[2].At = time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	want[2].Ref, want[2].Celsius = math.MaxInt64, -0.5
 	want[2].Warnings = []string{`a"b`, `c\d`, "{x,y}", "NULL", "", " sp ", "é€", `\"`}
 	want[0].Temperature, want[0].Celsius = "fever", 38.4
 	want[1].Temperature = "normal"
@@ -55,8 +68,8 @@ func TestWriteRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := pool.Query(ctx, `SELECT gate, seq, type, at, venue, allow, reason, colour, kind, class,
-		issuer, voucher, subject, alert, attendant, warnings, ref, detail, temperature, celsius, received_at
-		FROM wicket_records WHERE gate = $1 ORDER BY seq`, gate)
+		issuer, encode(voucher, 'hex'), encode(subject, 'hex'), alert, attendant, warnings, ref, detail, temperature, celsius, received_at
+		FROM wicket_records WHERE gate = $1 AND voucher IS NOT NULL AND subject IS NOT NULL ORDER BY seq`, gate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +125,10 @@ func TestWriteInvalid(t *testing.T) {
 		{"ref over bigint", func(r *wire.Records) { r.Records[2].Ref = math.MaxUint64 }},
 		{"NUL in text", func(r *wire.Records) { r.Records[0].Reason = "a\x00b" }},
 		{"NUL in warning", func(r *wire.Records) { r.Records[0].Warnings = []string{"\x00"} }},
+		{"voucher not hex", func(r *wire.Records) { r.Records[1].Voucher = "0123456789abcdef0123456789abcdeg" }},
+		{"voucher too short", func(r *wire.Records) { r.Records[1].Voucher = "0123456789abcdef" }},
+		{"voucher too long", func(r *wire.Records) { r.Records[1].Voucher += "00" }},
+		{"subject not hex", func(r *wire.Records) { r.Records[2].Subject = "V12345" }},
 		{"bad UTF-8", func(r *wire.Records) { r.Records[1].Venue = "\xff\xfe" }},
 		{"too many", func(r *wire.Records) { *r = *batch(gate, seqRange(1, MaxBatch+1)...) }},
 	} {

@@ -121,6 +121,11 @@ type Result struct {
 	// event was durable; Opened when the turnstile was told to open (an
 	// allowed scan's commit ends after it).
 	ScanAt, Committed, Opened time.Time
+	// Taken is when the loop took the scan, Verified when the verifier
+	// had decided and Ruled when the gate's rules had (the anti-passback
+	// read of the store included): with ScanAt and Opened, where a scan's
+	// time to the relay went (logged at debug level, "scan stages").
+	Taken, Verified, Ruled time.Time
 }
 
 // Loop is the decision loop. Create it with New; Run drives it (Handle
@@ -200,7 +205,7 @@ func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 			if !ok {
 				return nil
 			}
-			l.Handle(ctx, s)
+			l.logStages(l.Handle(ctx, s))
 		}
 	}
 }
@@ -218,14 +223,17 @@ func (l *Loop) Healthy(maxAge time.Duration) bool {
 func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := Result{ScanAt: s.At}
+	r := Result{ScanAt: s.At, Taken: l.now()}
 	if l.hold != nil && !l.hold.Allow(s.Payload, s.At) {
 		r.Skipped = true
 		l.decided(r)
 		return r
 	}
 	pol := l.v.Policy()
-	d, temp, err := l.rules.apply(ctx, pol, s.At, l.cfg.Venue, l.v.Verify(s.Payload))
+	vd := l.v.Verify(s.Payload)
+	r.Verified = l.now()
+	d, temp, err := l.rules.apply(ctx, pol, s.At, l.cfg.Venue, vd)
+	r.Ruled = l.now()
 	ev := l.event(d)
 	ev.Temperature, ev.Celsius = temp.state, temp.celsius
 	r.Temperature = temp.state
@@ -261,6 +269,20 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	r.Passage = l.open(ctx, r.Seq)
 	l.report(r)
 	return r
+}
+
+// logStages logs, at debug level, where the time of a scan that reached
+// the turnstile went: from the frame's completion to the loop taking the
+// scan, to the verifier's and the rules' decisions, to the relay told to
+// open (durations from the frame's completion); frame is the frame's
+// completion in Unix nanoseconds, for a tool that stamped the last byte.
+// It runs after the scan was handled, off the relay's path.
+func (l *Loop) logStages(r Result) {
+	if r.Skipped || r.Opened.IsZero() || !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	l.log.Debug("scan stages", "frame", r.ScanAt.UnixNano(), "taken", r.Taken.Sub(r.ScanAt),
+		"verified", r.Verified.Sub(r.ScanAt), "ruled", r.Ruled.Sub(r.ScanAt), "opened", r.Opened.Sub(r.ScanAt))
 }
 
 // commitFirst reports whether an allowed scan's record must be durable

@@ -153,7 +153,10 @@ type Loop struct {
 	prepare func(ev *store.Event, passback time.Duration) (*store.Pending, error)
 	// lostOpen: an opened passage's record failed to commit, and no
 	// decision has been committed since. Guarded by mu.
-	lostOpen  bool
+	lostOpen bool
+	// passage is closed once the passage outcome being written (see
+	// passed) is durable or refused; nil when none was. Guarded by mu.
+	passage   chan struct{}
 	heartbeat atomic.Int64
 	limiter   *device.LogLimiter
 }
@@ -187,12 +190,15 @@ const heartbeatEvery = time.Second
 var ErrAdmitBusy = errors.New("the turnstile has confirmations waiting; try again")
 
 // Run handles scans and attendants' confirmations until ctx ends or scans
-// is closed; it returns nil then. Every turnstile movement and record of
-// the loop happens on Run's goroutine (or, for an allowed scan's commit,
-// on one Run joins before the next scan).
+// is closed; it returns nil then, once the last passage outcome is
+// written. Every turnstile movement and decision record of the loop
+// happens on Run's goroutine (or, for an allowed scan's commit, on one
+// Run joins before the next scan); a passage outcome is written on a
+// goroutine of its own while Run takes the next scan (see passed).
 func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
+	defer l.flushPassage()
 	for {
 		l.heartbeat.Store(l.now().UnixNano())
 		select {
@@ -205,7 +211,7 @@ func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 			if !ok {
 				return nil
 			}
-			l.logStages(l.Handle(ctx, s))
+			l.logStages(l.handle(ctx, s))
 		}
 	}
 }
@@ -219,8 +225,17 @@ func (l *Loop) Healthy(maxAge time.Duration) bool {
 // Handle decides on one scan, drives the turnstile and feedback and
 // commits its record (a denial's before the feedback, an allowed scan's
 // as the turnstile opens). It blocks until the turnstile reports the
-// passage outcome and the record's commit has ended.
+// passage outcome and the commits of the record and of the passage
+// outcome have ended.
 func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
+	r := l.handle(ctx, s)
+	l.flushPassage()
+	return r
+}
+
+// handle is Handle without the wait for the passage outcome's commit:
+// Run takes the next scan while it is written.
+func (l *Loop) handle(ctx context.Context, s device.Scan) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := Result{ScanAt: s.At, Taken: l.now()}
@@ -245,6 +260,9 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	if d.Allow && !l.commitFirst() {
 		return l.openThenCommit(ctx, r, ev, window)
 	}
+	// The loop's records stay in order: the previous passage outcome
+	// first (a denial waits for the write lock anyway).
+	l.waitPassage()
 	pend, err := l.prepare(&ev, window)
 	if err != nil {
 		return l.notCommitted(r, d, ev, err)
@@ -343,7 +361,15 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pas
 	// stamped first, so a commit faster than the goroutine's start (a
 	// RAM disk) still reads as after it.
 	r.Opened = l.now()
-	go func() { done <- l.commitOpened(ev, passback, r) }()
+	prev := l.passage
+	go func() {
+		// The previous passage outcome is prepared first, so the loop's
+		// records stay in order; the relay does not wait for it.
+		if prev != nil {
+			<-prev
+		}
+		done <- l.commitOpened(ev, passback, r)
+	}()
 	p, err := l.ts.Open(ctx)
 	out := <-done
 	r.Seq, r.Committed = out.seq, out.at
@@ -428,9 +454,14 @@ func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
 	return l.passed(ref, p, err)
 }
 
-// passed logs and commits the outcome p, err of an Open for the event ref
-// (0 when that event has no record). The caller holds l.mu.
+// passed logs the outcome p, err of an Open for the event ref (0 when that
+// event has no record) and writes it, with a relay alert if the relay
+// failed, on a goroutine of its own: the next scan is decided, and its
+// relay opened, while that commit runs (its own record is prepared only
+// once the outcome's commit ended: waitPassage). At most one outcome is
+// in flight. The caller holds l.mu.
 func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
+	l.waitPassage()
 	detail := passageDetail(p)
 	if err != nil {
 		detail = "error"
@@ -440,17 +471,39 @@ func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
 		l.log.Warn("turnstile did not open normally", "seq", ref, "err", err)
 	}
 	pev := store.Event{Type: "passage", At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref, Detail: detail}
-	l.append(pev, "store commit of passage outcome failed")
-	if errors.Is(err, gate.ErrGPIO) {
-		// The relay did not do what it was told: staff must look at the
-		// gate now, whatever state it was left in.
-		l.append(store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
-			Reason: "relay_fault", Detail: "relay write failed"}, "store commit of relay alert failed")
-	}
+	relayFault := errors.Is(err, gate.ErrGPIO)
+	done := make(chan struct{})
+	l.passage = done
+	go func() {
+		defer close(done)
+		l.append(pev, "store commit of passage outcome failed")
+		if relayFault {
+			// The relay did not do what it was told: staff must look at
+			// the gate now, whatever state it was left in.
+			l.append(store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
+				Reason: "relay_fault", Detail: "relay write failed"}, "store commit of relay alert failed")
+		}
+	}()
 	if p == gate.NotPassed {
 		l.log.Info("granted but not passed", "seq", ref)
 	}
 	return p
+}
+
+// flushPassage is waitPassage for a caller that does not hold l.mu.
+func (l *Loop) flushPassage() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waitPassage()
+}
+
+// waitPassage waits until the passage outcome in flight, if any, is
+// durable or refused. The caller holds l.mu.
+func (l *Loop) waitPassage() {
+	if l.passage != nil {
+		<-l.passage
+		l.passage = nil
+	}
 }
 
 // share announces an admitted voucher to the station, once the gate is
@@ -463,14 +516,20 @@ func (l *Loop) share(ev store.Event, window time.Duration) {
 	}
 }
 
-// append records ev (no anti-passback memory) and reports it; failMsg is
-// logged if the store refuses it.
+// append records ev (no anti-passback memory) and reports it, as
+// store.Append does but through l.prepare; failMsg is logged if the store
+// refuses it.
 func (l *Loop) append(ev store.Event, failMsg string) {
-	_, err := l.st.Append(&ev, 0)
+	e := ev
+	pend, err := l.prepare(&e, 0)
+	if err == nil {
+		err = pend.Commit()
+	}
 	if err != nil {
 		l.log.Error(failMsg, "seq", ev.Ref, "err", err)
+		e = ev
 	}
-	l.recorded(ev, err)
+	l.recorded(e, err)
 }
 
 // event turns a decision into an access record: hashed identifiers only.

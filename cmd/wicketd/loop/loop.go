@@ -316,6 +316,8 @@ func (l *Loop) commitFirst() bool {
 
 // notCommitted denies a scan whose record could not be built or written.
 func (l *Loop) notCommitted(r Result, d verifier.Decision, ev store.Event, err error) Result {
+	// Reported after the passage outcome in flight, as every record.
+	l.waitPassage()
 	l.log.Error("store commit failed; denying", "err", err)
 	l.recorded(ev, err)
 	r.Seq = 0

@@ -346,9 +346,10 @@ type commitOutcome struct {
 // decision and the relay the loop only reads the store (anti-passback,
 // store.LastAllowed); the record is prepared and committed on a goroutine
 // of its own, which reports it (to the outbox and observer, and the
-// decision's log line) as soon as it ends; the passage outcome is
-// recorded after both, so the record is durable before the next scan is
-// decided. If the record could not be prepared or committed, it is
+// decision's log line) as soon as it ends, after the previous passage
+// outcome's commit; the loop joins it after the turnstile, so the record
+// is durable before the next scan is decided, and this passage's outcome
+// is then written beside the next scan (passed). If the record could not be prepared or committed, it is
 // written once more after the passage (a disk that failed for a moment),
 // referred to by the passage event, and lostOpen makes the next scan
 // commit before it opens. See docs/design.md, "Relay before fsync".

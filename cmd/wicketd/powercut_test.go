@@ -28,7 +28,11 @@ import (
 //
 // Every cycle must find the store sound, every record the gate reported
 // committed (its decision log line), and at most one opened passage
-// without a record: the last, cut before its commit returned. The log
+// without a record: the last, cut before its commit returned. Passage
+// outcomes are written beside the next scan, before its record: each
+// must refer to a recorded decision, and every recorded decision but the
+// last must have its outcome (a decision's record is durable only after
+// the previous outcome). The log
 // gives the ON-to-committed times of the scans before the cuts (the
 // window) and the cut delays that lost a record and that did not.
 func TestPowerCutWindow(t *testing.T) {
@@ -135,11 +139,22 @@ func powerCutCycle(t *testing.T, bin string, cycle int) ([]time.Duration, time.D
 	if moved := st.Recovered(); moved != "" {
 		t.Fatalf("cycle %d: store damaged by the cut, moved to %s", cycle, moved)
 	}
-	allowed := 0
+	allowed, outcomes := 0, 0
+	decided := map[uint64]bool{}
 	for _, e := range allEvents(t, st) {
-		if e.Type == store.TypeDecision && e.Allow {
+		switch {
+		case e.Type == store.TypeDecision && e.Allow:
 			allowed++
+			decided[e.Seq] = true
+		case e.Type == "passage":
+			outcomes++
+			if !decided[e.Ref] {
+				t.Errorf("cycle %d: passage outcome %d refers to %d, not a recorded decision before it", cycle, e.Seq, e.Ref)
+			}
 		}
+	}
+	if outcomes < allowed-1 {
+		t.Errorf("cycle %d: %d allowed decisions recorded, %d passage outcomes; want at least %d", cycle, allowed, outcomes, allowed-1)
 	}
 	switch {
 	case allowed < reported:
@@ -147,8 +162,8 @@ func powerCutCycle(t *testing.T, bin string, cycle int) ([]time.Duration, time.D
 	case allowed < n-1 || allowed > n:
 		t.Fatalf("cycle %d: %d passages opened, %d allowed records after the cut; want %d or %d", cycle, n, allowed, n-1, n)
 	}
-	t.Logf("cycle %d: %d passages opened, %d reported committed, %d recorded; cut %v after the last relay ON",
-		cycle, n, reported, allowed, cut.Round(100*time.Microsecond))
+	t.Logf("cycle %d: %d passages opened, %d reported committed, %d recorded, %d outcomes recorded; cut %v after the last relay ON",
+		cycle, n, reported, allowed, outcomes, cut.Round(100*time.Microsecond))
 	return window, cut, allowed < n
 }
 

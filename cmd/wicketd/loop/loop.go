@@ -121,6 +121,11 @@ type Result struct {
 	// event was durable; Opened when the turnstile was told to open (an
 	// allowed scan's commit ends after it).
 	ScanAt, Committed, Opened time.Time
+	// Taken is when the loop took the scan, Verified when the verifier
+	// had decided and Ruled when the gate's rules had (the anti-passback
+	// read of the store included): with ScanAt and Opened, where a scan's
+	// time to the relay went (logged at debug level, "scan stages").
+	Taken, Verified, Ruled time.Time
 }
 
 // Loop is the decision loop. Create it with New; Run drives it (Handle
@@ -148,7 +153,10 @@ type Loop struct {
 	prepare func(ev *store.Event, passback time.Duration) (*store.Pending, error)
 	// lostOpen: an opened passage's record failed to commit, and no
 	// decision has been committed since. Guarded by mu.
-	lostOpen  bool
+	lostOpen bool
+	// passage is closed once the passage outcome being written (see
+	// passed) is durable or refused; nil when none was. Guarded by mu.
+	passage   chan struct{}
 	heartbeat atomic.Int64
 	limiter   *device.LogLimiter
 }
@@ -182,12 +190,15 @@ const heartbeatEvery = time.Second
 var ErrAdmitBusy = errors.New("the turnstile has confirmations waiting; try again")
 
 // Run handles scans and attendants' confirmations until ctx ends or scans
-// is closed; it returns nil then. Every turnstile movement and record of
-// the loop happens on Run's goroutine (or, for an allowed scan's commit,
-// on one Run joins before the next scan).
+// is closed; it returns nil then, once the last passage outcome is
+// written. Every turnstile movement and decision record of the loop
+// happens on Run's goroutine (or, for an allowed scan's commit, on one
+// Run joins before the next scan); a passage outcome is written on a
+// goroutine of its own while Run takes the next scan (see passed).
 func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
+	defer l.flushPassage()
 	for {
 		l.heartbeat.Store(l.now().UnixNano())
 		select {
@@ -200,7 +211,7 @@ func (l *Loop) Run(ctx context.Context, scans <-chan device.Scan) error {
 			if !ok {
 				return nil
 			}
-			l.Handle(ctx, s)
+			l.logStages(l.handle(ctx, s))
 		}
 	}
 }
@@ -214,18 +225,30 @@ func (l *Loop) Healthy(maxAge time.Duration) bool {
 // Handle decides on one scan, drives the turnstile and feedback and
 // commits its record (a denial's before the feedback, an allowed scan's
 // as the turnstile opens). It blocks until the turnstile reports the
-// passage outcome and the record's commit has ended.
+// passage outcome and the commits of the record and of the passage
+// outcome have ended.
 func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
+	r := l.handle(ctx, s)
+	l.flushPassage()
+	return r
+}
+
+// handle is Handle without the wait for the passage outcome's commit:
+// Run takes the next scan while it is written.
+func (l *Loop) handle(ctx context.Context, s device.Scan) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := Result{ScanAt: s.At}
+	r := Result{ScanAt: s.At, Taken: l.now()}
 	if l.hold != nil && !l.hold.Allow(s.Payload, s.At) {
 		r.Skipped = true
 		l.decided(r)
 		return r
 	}
 	pol := l.v.Policy()
-	d, temp, err := l.rules.apply(ctx, pol, s.At, l.cfg.Venue, l.v.Verify(s.Payload))
+	vd := l.v.Verify(s.Payload)
+	r.Verified = l.now()
+	d, temp, err := l.rules.apply(ctx, pol, s.At, l.cfg.Venue, vd)
+	r.Ruled = l.now()
 	ev := l.event(d)
 	ev.Temperature, ev.Celsius = temp.state, temp.celsius
 	r.Temperature = temp.state
@@ -237,6 +260,9 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	if d.Allow && !l.commitFirst() {
 		return l.openThenCommit(ctx, r, ev, window)
 	}
+	// The loop's records stay in order: the previous passage outcome
+	// first (a denial waits for the write lock anyway).
+	l.waitPassage()
 	pend, err := l.prepare(&ev, window)
 	if err != nil {
 		return l.notCommitted(r, d, ev, err)
@@ -263,6 +289,20 @@ func (l *Loop) Handle(ctx context.Context, s device.Scan) Result {
 	return r
 }
 
+// logStages logs, at debug level, where the time of a scan that reached
+// the turnstile went: from the frame's completion to the loop taking the
+// scan, to the verifier's and the rules' decisions, to the relay told to
+// open (durations from the frame's completion); frame is the frame's
+// completion in Unix nanoseconds, for a tool that stamped the last byte.
+// It runs after the scan was handled, off the relay's path.
+func (l *Loop) logStages(r Result) {
+	if r.Skipped || r.Opened.IsZero() || !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	l.log.Debug("scan stages", "frame", r.ScanAt.UnixNano(), "taken", r.Taken.Sub(r.ScanAt),
+		"verified", r.Verified.Sub(r.ScanAt), "ruled", r.Ruled.Sub(r.ScanAt), "opened", r.Opened.Sub(r.ScanAt))
+}
+
 // commitFirst reports whether an allowed scan's record must be durable
 // before the turnstile opens: when configured so, while the store cannot
 // begin a write (closed, read-only) or its last commit failed, and after
@@ -276,6 +316,8 @@ func (l *Loop) commitFirst() bool {
 
 // notCommitted denies a scan whose record could not be built or written.
 func (l *Loop) notCommitted(r Result, d verifier.Decision, ev store.Event, err error) Result {
+	// Reported after the passage outcome in flight, as every record.
+	l.waitPassage()
 	l.log.Error("store commit failed; denying", "err", err)
 	l.recorded(ev, err)
 	r.Seq = 0
@@ -304,9 +346,10 @@ type commitOutcome struct {
 // decision and the relay the loop only reads the store (anti-passback,
 // store.LastAllowed); the record is prepared and committed on a goroutine
 // of its own, which reports it (to the outbox and observer, and the
-// decision's log line) as soon as it ends; the passage outcome is
-// recorded after both, so the record is durable before the next scan is
-// decided. If the record could not be prepared or committed, it is
+// decision's log line) as soon as it ends, after the previous passage
+// outcome's commit; the loop joins it after the turnstile, so the record
+// is durable before the next scan is decided, and this passage's outcome
+// is then written beside the next scan (passed). If the record could not be prepared or committed, it is
 // written once more after the passage (a disk that failed for a moment),
 // referred to by the passage event, and lostOpen makes the next scan
 // commit before it opens. See docs/design.md, "Relay before fsync".
@@ -321,7 +364,15 @@ func (l *Loop) openThenCommit(ctx context.Context, r Result, ev store.Event, pas
 	// stamped first, so a commit faster than the goroutine's start (a
 	// RAM disk) still reads as after it.
 	r.Opened = l.now()
-	go func() { done <- l.commitOpened(ev, passback, r) }()
+	prev := l.passage
+	go func() {
+		// The previous passage outcome is prepared first, so the loop's
+		// records stay in order; the relay does not wait for it.
+		if prev != nil {
+			<-prev
+		}
+		done <- l.commitOpened(ev, passback, r)
+	}()
 	p, err := l.ts.Open(ctx)
 	out := <-done
 	r.Seq, r.Committed = out.seq, out.at
@@ -406,9 +457,14 @@ func (l *Loop) open(ctx context.Context, ref uint64) gate.Passage {
 	return l.passed(ref, p, err)
 }
 
-// passed logs and commits the outcome p, err of an Open for the event ref
-// (0 when that event has no record). The caller holds l.mu.
+// passed logs the outcome p, err of an Open for the event ref (0 when that
+// event has no record) and writes it, with a relay alert if the relay
+// failed, on a goroutine of its own: the next scan is decided, and its
+// relay opened, while that commit runs (its own record is prepared only
+// once the outcome's commit ended: waitPassage). At most one outcome is
+// in flight. The caller holds l.mu.
 func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
+	l.waitPassage()
 	detail := passageDetail(p)
 	if err != nil {
 		detail = "error"
@@ -418,17 +474,39 @@ func (l *Loop) passed(ref uint64, p gate.Passage, err error) gate.Passage {
 		l.log.Warn("turnstile did not open normally", "seq", ref, "err", err)
 	}
 	pev := store.Event{Type: "passage", At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref, Detail: detail}
-	l.append(pev, "store commit of passage outcome failed")
-	if errors.Is(err, gate.ErrGPIO) {
-		// The relay did not do what it was told: staff must look at the
-		// gate now, whatever state it was left in.
-		l.append(store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
-			Reason: "relay_fault", Detail: "relay write failed"}, "store commit of relay alert failed")
-	}
+	relayFault := errors.Is(err, gate.ErrGPIO)
+	done := make(chan struct{})
+	l.passage = done
+	go func() {
+		defer close(done)
+		l.append(pev, "store commit of passage outcome failed")
+		if relayFault {
+			// The relay did not do what it was told: staff must look at
+			// the gate now, whatever state it was left in.
+			l.append(store.Event{Type: store.TypeAlert, At: l.now(), Gate: l.cfg.Gate, Venue: l.cfg.Venue, Ref: ref,
+				Reason: "relay_fault", Detail: "relay write failed"}, "store commit of relay alert failed")
+		}
+	}()
 	if p == gate.NotPassed {
 		l.log.Info("granted but not passed", "seq", ref)
 	}
 	return p
+}
+
+// flushPassage is waitPassage for a caller that does not hold l.mu.
+func (l *Loop) flushPassage() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waitPassage()
+}
+
+// waitPassage waits until the passage outcome in flight, if any, is
+// durable or refused. The caller holds l.mu.
+func (l *Loop) waitPassage() {
+	if l.passage != nil {
+		<-l.passage
+		l.passage = nil
+	}
 }
 
 // share announces an admitted voucher to the station, once the gate is
@@ -441,14 +519,20 @@ func (l *Loop) share(ev store.Event, window time.Duration) {
 	}
 }
 
-// append records ev (no anti-passback memory) and reports it; failMsg is
-// logged if the store refuses it.
+// append records ev (no anti-passback memory) and reports it, as
+// store.Append does but through l.prepare; failMsg is logged if the store
+// refuses it.
 func (l *Loop) append(ev store.Event, failMsg string) {
-	_, err := l.st.Append(&ev, 0)
+	e := ev
+	pend, err := l.prepare(&e, 0)
+	if err == nil {
+		err = pend.Commit()
+	}
 	if err != nil {
 		l.log.Error(failMsg, "seq", ev.Ref, "err", err)
+		e = ev
 	}
-	l.recorded(ev, err)
+	l.recorded(e, err)
 }
 
 // event turns a decision into an access record: hashed identifiers only.

@@ -18,10 +18,13 @@ type Outbox interface {
 }
 
 // Observer sees what the loop did: the gate's display, metrics and the
-// daemon's store alert. Its methods must not block. They are never called
-// concurrently with each other; they run on the loop's goroutine, except
-// Recorded for an allowed scan's decision, which runs on the goroutine
-// that commits it while the turnstile is open.
+// daemon's store alert. Its methods must not block. They run on the
+// loop's goroutine, except Recorded for an allowed scan's decision, which
+// runs on the goroutine that commits it while the turnstile is open, and
+// Recorded for a passage outcome (and a relay alert), which runs on the
+// goroutine that commits it while the next scan is decided: Recorded may
+// run at the same time as Decided and Finished, never as another
+// Recorded.
 type Observer interface {
 	// Decided sees each decision before the turnstile moves (what the
 	// display shows): a denial once it is committed, an allowed scan

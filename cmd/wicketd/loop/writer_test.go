@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"wicket/decoder"
+	"wicket/device"
 	"wicket/sync/store"
 	"wicket/verifier"
 )
@@ -178,5 +179,76 @@ func TestPrepareFailsAfterOpen(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{"decision:0:true", "decision:1:false", "passage:2:false", "decision:3:false", "passage:4:false"}; !slices.Equal(fates, want) {
 		t.Errorf("Observer.Recorded saw %v; want %v", fates, want)
+	}
+}
+
+// TestNextScanDoesNotWaitForPassage: the passage outcome of an allowed
+// scan is still being written (its Prepare held back by the test) when
+// the next code is scanned. The next relay is energised meanwhile; the
+// next decision's record is written only after the outcome, so the
+// loop's records stay in order; the first voucher is still denied by
+// anti-passback; and Run writes the last outcome before it returns.
+func TestNextScanDoesNotWaitForPassage(t *testing.T) {
+	r := newRig(t, 10*time.Millisecond, 0)
+	p := verifier.DefaultPolicy()
+	p.AntiPassback = 10 * time.Minute
+	r.f.SetPolicy(t, p)
+	hold := make(chan struct{})
+	var held sync.Once
+	r.loop.prepare = func(ev *store.Event, passback time.Duration) (*store.Pending, error) {
+		if ev.Type == "passage" {
+			held.Do(func() { <-hold })
+		}
+		return r.st.Prepare(ev, passback)
+	}
+	first := r.f.Issue(t, r.f.Ed, r.f.Claims(decoder.KindPrinted))
+	c := r.f.Claims(decoder.KindPrinted)
+	c.ID = []byte("second-voucher")
+	second := r.f.Issue(t, r.f.Ed, c)
+
+	scans := make(chan device.Scan)
+	ran := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { ran <- r.loop.Run(ctx, scans) }()
+	a := r.scan(first)
+	scans <- a
+	// The first passage's outcome is held: the relay went off, and Run
+	// takes the next scan.
+	b := r.scan(second)
+	select {
+	case scans <- b:
+	case <-time.After(10 * time.Second):
+		close(hold)
+		t.Fatal("Run did not take the next scan while the previous passage's outcome was being written")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, on := firstHighAfter(r.relay, b.At); on {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(hold)
+			t.Fatal("the next scan's relay waited for the previous passage's outcome")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	scans <- r.scan(first)
+	close(scans)
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	evs, err := r.st.Events(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%d:%s:%s:%d", e.Seq, e.Type, e.Reason, e.Ref))
+	}
+	want := []string{"1:decision:ok:0", "2:passage::1", "3:decision:ok:0", "4:passage::3", "5:decision:anti_passback:0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v; want %v", got, want)
 	}
 }

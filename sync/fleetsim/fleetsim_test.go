@@ -11,6 +11,7 @@
 package fleetsim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -508,8 +509,10 @@ bytes of their connections. An override is a signed delta published retained; it
 is the moment a gate's store holds it, counted from just before the
 publisher connects. Gates resend unacknowledged records after 5 s here
 (ack_timeout; 10 s by default), reconnect with jittered backoff from
-100 ms to 2 s, and subscribe to the trust tree again after 30 s without a
-trust message on a resumed session (TrustSilence; off by default).
+100 ms to 2 s, subscribe to the trust tree again after 30 s without a
+trust message on a resumed session (TrustSilence; off by default), and
+publish their status at random within %v of a trust change
+(StatusSpread).
 
 | measure | result |
 |---|---|
@@ -525,7 +528,7 @@ trust message on a resumed session (TrustSilence; off by default).
 | collector: messages, dropped on a full queue, duplicate records | %d, %d, %d |
 | rows in PostgreSQL | %d, all distinct (gate, seq): 0 lost, 0 twice; every outbox empty |
 `, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), loadAverage(), n, procs, setupParallel, setupTook.Round(time.Millisecond), spread,
-		broker.describe(), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
+		broker.describe(), cmp.Or(statusSpread(), mqttsync.DefaultStatusSpread), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
 		rounds, p100s[len(p100s)/2].Round(time.Millisecond), n*perGate, perGate,
 		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows, colRows,
 		n*extra, extra, gatesBack.Round(time.Millisecond), reconverged.Round(time.Millisecond), stormBytes, stormBytes/int64(n), stormConnects,

@@ -2,6 +2,7 @@ package fleetsim
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,18 +18,33 @@ const (
 
 // fleetBroker is what a simulated fleet runs on: one persistent
 // Mosquitto, or the three-node NATS cluster (JetStream, MQTT listener on
-// each node). Each node sits behind a Proxy that the gates connect
-// through, so the bytes gates and brokers exchange can be counted, and
-// behind another that the collector connects through, so a collector can
-// be killed (its connection cut, no DISCONNECT); the publisher connects
-// to the nodes directly.
+// each node). The gates and the publisher connect to the nodes directly;
+// the collector connects through a Proxy per node, so a collector can be
+// killed (its connection cut, no DISCONNECT).
 type fleetBroker struct {
 	kind    string
 	nodes   []*mqtttest.Broker
 	cluster *mqtttest.Cluster // nil on Mosquitto
-	proxies []*mqtttest.Proxy // proxies[i] forwards to nodes[i]
 	// colProxies[i] forwards the collector's connections to nodes[i].
 	colProxies []*mqtttest.Proxy
+	// consumers are the cluster's MQTT consumer options.
+	consumers mqtttest.NATSMQTT
+}
+
+// natsConsumers reads WICKET_FLEET_NATS_CONSUMERS: "r1-memory" (the
+// default: each subscription's consumer on one node, in memory), "r1"
+// (one node, on file) or "r3" (nats-server's default: replicated on the
+// three nodes, on file).
+func natsConsumers(s string) (mqtttest.NATSMQTT, error) {
+	switch s {
+	case "", "r1-memory":
+		return mqtttest.NATSMQTT{ConsumerReplicas: 1, ConsumerMemory: true}, nil
+	case "r1":
+		return mqtttest.NATSMQTT{ConsumerReplicas: 1}, nil
+	case "r3":
+		return mqtttest.NATSMQTT{}, nil
+	}
+	return mqtttest.NATSMQTT{}, fmt.Errorf("WICKET_FLEET_NATS_CONSUMERS=%q: want r1-memory, r1 or r3", s)
 }
 
 func startFleetBroker(t *testing.T, kind string) *fleetBroker {
@@ -38,13 +54,17 @@ func startFleetBroker(t *testing.T, kind string) *fleetBroker {
 	case brokerMosquitto:
 		b.nodes = []*mqtttest.Broker{mqtttest.StartMosquitto(t, mqtttest.Persistence(""))}
 	case brokerNATS:
-		b.cluster = mqtttest.StartNATSCluster(t)
+		o, err := natsConsumers(os.Getenv("WICKET_FLEET_NATS_CONSUMERS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.consumers = o
+		b.cluster = mqtttest.StartNATSCluster(t, o)
 		b.nodes = b.cluster.Nodes
 	default:
 		t.Fatalf("WICKET_FLEET_BROKER=%q: want %q or %q", kind, brokerMosquitto, brokerNATS)
 	}
 	for _, n := range b.nodes {
-		b.proxies = append(b.proxies, mqtttest.StartProxy(t, n.Addr()))
 		b.colProxies = append(b.colProxies, mqtttest.StartProxy(t, n.Addr()))
 	}
 	return b
@@ -53,7 +73,15 @@ func startFleetBroker(t *testing.T, kind string) *fleetBroker {
 // describe names the broker for the report.
 func (b *fleetBroker) describe() string {
 	if b.cluster != nil {
-		return "a three-node NATS cluster (JetStream, its MQTT listener on each node, every gate listing all three and starting on node i mod 3)"
+		where := "on file"
+		if b.consumers.ConsumerMemory {
+			where = "in memory"
+		}
+		replicas := "replicated on the three nodes"
+		if b.consumers.ConsumerReplicas == 1 {
+			replicas = "on one node"
+		}
+		return fmt.Sprintf("a three-node NATS cluster (JetStream, its MQTT listener on each node, sessions and retained messages replicated on the three nodes, each subscription's consumer %s %s; every gate listing all three and starting on node i mod 3)", replicas, where)
 	}
 	return "one Mosquitto (persistent)"
 }
@@ -68,11 +96,21 @@ func (b *fleetBroker) group() string {
 	return "collectors"
 }
 
-// gateURLs are the gates' proxies, one per node.
+// cpu is the processor time the broker nodes have used so far.
+func (b *fleetBroker) cpu() (d time.Duration) {
+	for _, n := range b.nodes {
+		d += n.CPU()
+	}
+	return d
+}
+
+// gateURLs are the nodes' own URLs, in node order: gates connect
+// straight to the broker, as in a city, and count their bytes
+// themselves (countingConn).
 func (b *fleetBroker) gateURLs() []string {
-	urls := make([]string, len(b.proxies))
-	for i, p := range b.proxies {
-		urls[i] = p.URL()
+	urls := make([]string, len(b.nodes))
+	for i, n := range b.nodes {
+		urls[i] = n.URL()
 	}
 	return urls
 }
@@ -108,16 +146,6 @@ func (b *fleetBroker) cutCollector() {
 func (b *fleetBroker) publish(t *testing.T, msgs map[string][]byte) {
 	t.Helper()
 	mqtttest.PublishRetry(t, b.direct()[0], msgs, true)
-}
-
-// bytes is what went through the gates' proxies so far, both ways.
-func (b *fleetBroker) bytes() int64 {
-	var n int64
-	for _, p := range b.proxies {
-		s := p.Stats()
-		n += s.BytesUp + s.BytesDown
-	}
-	return n
 }
 
 // stopAll stops every node (SIGTERM: each saves its state).

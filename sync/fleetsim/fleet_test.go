@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,9 +26,8 @@ import (
 
 // fleet is the simulated gates as the scenarios drive them: in this
 // process (localFleet) or spread over worker processes (remoteFleet),
-// which a city-sized fleet needs: each gate holds six file descriptors
-// (three for its store, its socket and the proxy's two), and a process
-// here may open 20,000.
+// which a city-sized fleet needs: each gate holds four file descriptors
+// (three for its store, one socket), and a process here may open 20,000.
 type fleet interface {
 	// run starts every gate's sync, each after a random delay within
 	// spread.
@@ -35,8 +36,9 @@ type fleet interface {
 	// slowest commit.
 	appendAll(k int) (time.Duration, error)
 	// arrivals waits until every gate holds version, at most timeout,
-	// and returns when each one had it.
-	arrivals(version uint64, timeout time.Duration) ([]time.Time, error)
+	// and returns when each one had it, and when each one's client
+	// received the delta (zero where it did not).
+	arrivals(version uint64, timeout time.Duration) (applied, received []time.Time, err error)
 	// settled waits until every gate is connected and holds version, at
 	// most timeout.
 	settled(version uint64, timeout time.Duration) error
@@ -44,14 +46,19 @@ type fleet interface {
 	drained(timeout time.Duration) error
 	// summary is fleetState over every gate.
 	summary() string
-	// attempts is the connection attempts of every gate.
-	attempts() uint64
+	// counts is the connection attempts of every gate, and the bytes
+	// their connections carried both ways.
+	counts() (attempts uint64, bytes int64)
+	// profile starts (on) or stops a CPU profile of every process that
+	// runs gates, written to WICKET_FLEET_PROFILE (a directory); nothing
+	// without it.
+	profile(on bool) error
 	// stop stops every gate's sync and waits for it.
 	stop()
 }
 
 // gateConnFor is gate i's connection: every node, through the URLs
-// (one proxy per node), starting with node i mod len(urls) so the gates
+// (one per node), starting with node i mod len(urls) so the gates
 // spread over the cluster.
 func gateConnFor(urls []string, i int, clientID string) mqttconn.Conn {
 	rot := make([]string, len(urls))
@@ -112,16 +119,46 @@ func (l *localFleet) waitEach(what string, timeout time.Duration, cond func(*sim
 	return nil
 }
 
-func (l *localFleet) arrivals(version uint64, timeout time.Duration) ([]time.Time, error) {
-	at := make([]time.Time, 0, len(l.gates))
-	err := l.waitEach(fmt.Sprintf("at version %d", version), timeout, func(g *simGate) bool {
+func (l *localFleet) arrivals(version uint64, timeout time.Duration) (applied, received []time.Time, err error) {
+	err = l.waitEach(fmt.Sprintf("at version %d", version), timeout, func(g *simGate) bool {
 		t, ok := g.at(version)
 		if ok {
-			at = append(at, t)
+			applied = append(applied, t)
+			received = append(received, g.receivedAt(version))
 		}
 		return ok
 	})
-	return at, err
+	return applied, received, err
+}
+
+// profileName is this process's CPU profile file in WICKET_FLEET_PROFILE.
+var profileName = "coordinator"
+
+// cpuProfile is the profile being written, if any.
+var cpuProfile *os.File
+
+func (l *localFleet) profile(on bool) error { return profileCPU(on) }
+
+// profileCPU starts or stops this process's CPU profile.
+func profileCPU(on bool) error {
+	dir := os.Getenv("WICKET_FLEET_PROFILE")
+	if dir == "" {
+		return nil
+	}
+	if !on {
+		if cpuProfile != nil {
+			pprof.StopCPUProfile()
+			cpuProfile.Close()
+			cpuProfile = nil
+		}
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, profileName+".pprof"))
+	if err != nil {
+		return err
+	}
+	cpuProfile = f
+	return pprof.StartCPUProfile(f)
 }
 
 func (l *localFleet) settled(version uint64, timeout time.Duration) error {
@@ -140,11 +177,12 @@ func (l *localFleet) drained(timeout time.Duration) error {
 
 func (l *localFleet) summary() string { return fleetState(l.gates) }
 
-func (l *localFleet) attempts() (a uint64) {
+func (l *localFleet) counts() (attempts uint64, bytes int64) {
 	for _, g := range l.gates {
-		a += g.sync.State().Attempts
+		attempts += g.sync.State().Attempts
+		bytes += g.bytes.Load()
 	}
-	return a
+	return attempts, bytes
 }
 
 func (l *localFleet) stop() {
@@ -163,7 +201,7 @@ const gatesPerProc = 2500
 // workerTag so that test output is told apart.
 const (
 	envWorker     = "WICKET_FLEET_WORKER"      // "from:to", the gates' indexes
-	envWorkerURLs = "WICKET_FLEET_WORKER_URLS" // the gates' proxies, comma-separated
+	envWorkerURLs = "WICKET_FLEET_WORKER_URLS" // the nodes, comma-separated
 	// envWorkerRecords is the backlog per gate.
 	envWorkerRecords = "WICKET_FLEET_WORKER_RECORDS"
 	workerTag        = "fleetworker: "
@@ -171,7 +209,7 @@ const (
 
 // command is one request to a worker.
 type command struct {
-	Op      string        `json:"op"` // run, append, arrivals, settled, drained, summary, stop
+	Op      string        `json:"op"` // run, append, arrivals, settled, drained, summary, profile, stop
 	N       int           `json:"n,omitempty"`
 	Version uint64        `json:"version,omitempty"`
 	Wait    time.Duration `json:"wait,omitempty"`
@@ -182,8 +220,10 @@ type answer struct {
 	Err      string        `json:"err,omitempty"`
 	Worst    time.Duration `json:"worst,omitempty"`
 	At       []time.Time   `json:"at,omitempty"`
+	Received []time.Time   `json:"received,omitempty"`
 	Summary  string        `json:"summary,omitempty"`
 	Attempts uint64        `json:"attempts,omitempty"`
+	Bytes    int64         `json:"bytes,omitempty"`
 	Setup    time.Duration `json:"setup,omitempty"`
 }
 
@@ -202,6 +242,7 @@ func TestFleetWorker(t *testing.T) {
 		t.Fatalf("%s=%q: want from:to", envWorker, span)
 	}
 	perGate := envInt(envWorkerRecords, 1)
+	profileName = fmt.Sprintf("worker-%d-%d", lo, hi)
 	out := bufio.NewWriter(os.Stdout)
 	reply := func(a answer) {
 		b, _ := json.Marshal(a)
@@ -227,13 +268,16 @@ func TestFleetWorker(t *testing.T) {
 		case "append":
 			a.Worst, err = l.appendAll(c.N)
 		case "arrivals":
-			a.At, err = l.arrivals(c.Version, c.Wait)
+			a.At, a.Received, err = l.arrivals(c.Version, c.Wait)
 		case "settled":
 			err = l.settled(c.Version, c.Wait)
 		case "drained":
 			err = l.drained(c.Wait)
+		case "profile":
+			err = profileCPU(c.N == 1)
 		case "summary":
-			a.Summary, a.Attempts = l.summary(), l.attempts()
+			a.Summary = l.summary()
+			a.Attempts, a.Bytes = l.counts()
 		case "stop":
 			l.stop()
 			reply(a)
@@ -352,13 +396,22 @@ func (r *remoteFleet) appendAll(k int) (time.Duration, error) {
 	return worst, err
 }
 
-func (r *remoteFleet) arrivals(version uint64, timeout time.Duration) ([]time.Time, error) {
+func (r *remoteFleet) arrivals(version uint64, timeout time.Duration) (applied, received []time.Time, err error) {
 	as, err := r.all(command{Op: "arrivals", Version: version, Wait: timeout})
-	var at []time.Time
 	for _, a := range as {
-		at = append(at, a.At...)
+		applied = append(applied, a.At...)
+		received = append(received, a.Received...)
 	}
-	return at, err
+	return applied, received, err
+}
+
+func (r *remoteFleet) profile(on bool) error {
+	n := 0
+	if on {
+		n = 1
+	}
+	_, err := r.all(command{Op: "profile", N: n})
+	return errors.Join(err, profileCPU(on))
 }
 
 func (r *remoteFleet) settled(version uint64, timeout time.Duration) error {
@@ -383,12 +436,12 @@ func (r *remoteFleet) summary() string {
 	return strings.Join(parts, "; ")
 }
 
-func (r *remoteFleet) attempts() (n uint64) {
+func (r *remoteFleet) counts() (attempts uint64, bytes int64) {
 	as, _ := r.all(command{Op: "summary"})
 	for _, a := range as {
-		n += a.Attempts
+		attempts, bytes = attempts+a.Attempts, bytes+a.Bytes
 	}
-	return n
+	return attempts, bytes
 }
 
 func (r *remoteFleet) stop() {

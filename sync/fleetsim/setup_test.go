@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,7 @@ func setupGate(f *verifiertest.Fixture, conn mqttconn.Conn, id string, perGate i
 	if err != nil {
 		return nil, fmt.Errorf("gate %s: %w", id, err)
 	}
-	g := &simGate{id: id, st: st, reached: map[uint64]time.Time{}}
+	g := &simGate{id: id, st: st, reached: map[uint64]time.Time{}, received: map[uint64]time.Time{}}
 	for range perGate {
 		ev := store.Event{Type: "decision", At: time.Now(), Gate: id, Venue: "SIM", Allow: true, Reason: "ok"}
 		if _, err := st.Append(&ev, 0); err != nil {
@@ -134,11 +135,23 @@ func setupGate(f *verifiertest.Fixture, conn mqttconn.Conn, id string, perGate i
 		Conn:  conn,
 		Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
 		AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(), TrustSilence: trustSilence,
+		NewClient: g.client, StatusSpread: statusSpread(),
 	}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, log)
 	if err != nil {
 		return g, fmt.Errorf("gate %s: %w", id, err)
 	}
 	return g, nil
+}
+
+// statusSpread is the gates' mqttsync.Config.StatusSpread:
+// WICKET_FLEET_STATUS_SPREAD_MS milliseconds (-1: a status at once after
+// each change), else the default.
+func statusSpread() time.Duration {
+	ms, err := strconv.Atoi(os.Getenv("WICKET_FLEET_STATUS_SPREAD_MS"))
+	if err != nil {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // fleetState sums the gates' sync states up for progress lines and

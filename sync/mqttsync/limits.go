@@ -18,6 +18,13 @@ const (
 	// DefaultStatusEvery is how often the retained status is refreshed
 	// without a change, so the fleet view sees a live gate.
 	DefaultStatusEvery = time.Minute
+	// DefaultStatusSpread is the most a status that a change asks for
+	// (a trust document applied) waits, at random, before it goes out:
+	// an override reaches every gate of a fleet within the same second,
+	// and thousands of statuses at once would load the broker while it
+	// still delivers the override. Changes within the wait share one
+	// status.
+	DefaultStatusSpread = 2 * time.Second
 	// DefaultReconnectMin and DefaultReconnectMax bound the wait between
 	// connection attempts: quick after a blip, and a fleet of gates does
 	// not hammer a broker that is down.

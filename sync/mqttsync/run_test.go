@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
 
 	"wicket/internal/testkit"
 	"wicket/sync/mqttconn"
@@ -113,3 +114,55 @@ var (
 	_ Client     = (*fakeClient)(nil)
 	_ mqtt.Token = doneToken{}
 )
+
+// statusClient is fakeClient that counts the status messages published.
+type statusClient struct {
+	fakeClient
+	topic string
+	mu    sync.Mutex
+	n     int
+}
+
+func (c *statusClient) Publish(topic string, _ byte, _ bool, _ any) mqtt.Token {
+	if topic == c.topic {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	return doneToken{}
+}
+
+func (c *statusClient) statuses() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestStatusSpread: the status changes ask for waits up to StatusSpread,
+// and changes within the wait share one status.
+func TestStatusSpread(t *testing.T) {
+	f := verifiertest.New(t)
+	c := &statusClient{topic: wire.Topics{Fleet: "test"}.Status("g1")}
+	clk := clockwork.NewFakeClock()
+	cfg := testConfig(c)
+	cfg.Clock, cfg.StatusEvery, cfg.StatusSpread = clk, 24*time.Hour, time.Hour
+	s, _ := newSync(t, f, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	testkit.Eventually(t, "the status at connect", 10*time.Second, func() bool { return c.statuses() == 1 })
+	for range 3 {
+		s.StatusChanged()
+	}
+	// The fake clock stands still: the changes wait.
+	time.Sleep(100 * time.Millisecond)
+	if n := c.statuses(); n != 1 {
+		t.Fatalf("%d statuses before the clock moved; want 1 (the changes' status waits up to StatusSpread)", n)
+	}
+	clk.Advance(time.Hour)
+	testkit.Eventually(t, "the changes' status", 10*time.Second, func() bool { return c.statuses() >= 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n := c.statuses(); n != 2 {
+		t.Fatalf("%d statuses after three changes; want 2 (one at connect, one shared by the changes)", n)
+	}
+}

@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,10 @@ type Config struct {
 	AckTimeout time.Duration
 	// StatusEvery is how often the retained status is refreshed.
 	StatusEvery time.Duration
+	// StatusSpread is the most a status asked for by StatusChanged waits
+	// before it is published, at random (DefaultStatusSpread); changes
+	// within the wait share one status. Negative: at once.
+	StatusSpread time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between attempts.
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
@@ -117,6 +122,7 @@ func (c Config) withDefaults() Config {
 	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
 	c.AckTimeout = cmp.Or(c.AckTimeout, DefaultAckTimeout)
 	c.StatusEvery = cmp.Or(c.StatusEvery, DefaultStatusEvery)
+	c.StatusSpread = cmp.Or(c.StatusSpread, DefaultStatusSpread)
 	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
 	c.ReconnectMax = cmp.Or(c.ReconnectMax, DefaultReconnectMax)
 	return c
@@ -720,13 +726,33 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 	lastStatus := time.Time{}
 	var gapSince, lastGapResync time.Time
 	defer s.stopGapTimer()
+	// statusAt is when the status a change asked for goes out (zero:
+	// none asked for); statusTimer wakes the loop then.
+	var statusAt time.Time
+	var statusTimer interface{ Stop() bool }
+	defer func() {
+		if statusTimer != nil {
+			statusTimer.Stop()
+		}
+	}()
 	for {
 		gapSince, lastGapResync = s.checkGap(gapSince, lastGapResync)
-		if s.cfg.Clock.Since(lastStatus) >= s.cfg.StatusEvery || s.statusDue.Swap(false) {
+		now := s.cfg.Clock.Now()
+		if s.statusDue.Swap(false) && statusAt.IsZero() {
+			wait := time.Duration(0)
+			if s.cfg.StatusSpread > 0 {
+				wait = rand.N(s.cfg.StatusSpread + 1)
+			}
+			statusAt = now.Add(wait)
+			if wait > 0 {
+				statusTimer = s.cfg.Clock.AfterFunc(wait, s.Notify)
+			}
+		}
+		if now.Sub(lastStatus) >= s.cfg.StatusEvery || (!statusAt.IsZero() && !now.Before(statusAt)) {
 			if err := s.publishStatus(ctx, c); err != nil {
 				return err
 			}
-			lastStatus = s.cfg.Clock.Now()
+			lastStatus, statusAt = s.cfg.Clock.Now(), time.Time{}
 		}
 		if s.resync.Swap(false) {
 			s.log.Info("resubscribing to trust data after a dropped message")

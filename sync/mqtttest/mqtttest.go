@@ -286,3 +286,33 @@ func (b *Broker) Kill() {
 // Log returns what the broker wrote to its log so far, for failure
 // messages.
 func (b *Broker) Log() string { return b.log() }
+
+// CPU is the processor time (user and system) the running broker process
+// has used so far, from /proc (Linux); 0 when it is not running or that
+// cannot be read.
+func (b *Broker) CPU() time.Duration {
+	b.mu.Lock()
+	cmd := b.cmd
+	b.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, in clock ticks (100 a second
+	// on Linux).
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}

@@ -51,9 +51,16 @@ func natsNode(t testing.TB, bin string) *Broker {
 // natsConfig is one server's config: its name, client port, JetStream
 // store, MQTT listener and, in a cluster, its route port and the routes
 // to every node (a node ignores the route to itself).
-func natsConfig(name string, client, mqttPort int, store string, route int, routes []int) string {
+func natsConfig(name string, client, mqttPort int, store string, route int, routes []int, o NATSMQTT) string {
 	var c strings.Builder
-	fmt.Fprintf(&c, "server_name: %s\nlisten: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n}\nmqtt {\n  listen: 127.0.0.1:%d\n}\n", name, client, store, mqttPort)
+	fmt.Fprintf(&c, "server_name: %s\nlisten: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n}\nmqtt {\n  listen: 127.0.0.1:%d\n", name, client, store, mqttPort)
+	if o.ConsumerReplicas > 0 {
+		fmt.Fprintf(&c, "  consumer_replicas: %d\n", o.ConsumerReplicas)
+	}
+	if o.ConsumerMemory {
+		c.WriteString("  consumer_memory_storage: true\n")
+	}
+	c.WriteString("}\n")
 	if len(routes) > 0 {
 		fmt.Fprintf(&c, "cluster {\n  name: wicket_test\n  listen: 127.0.0.1:%d\n  routes: [\n", route)
 		for _, r := range routes {
@@ -94,7 +101,7 @@ func StartNATS(t testing.TB) *Broker {
 	for range portAttempts {
 		ports := freePorts(t, 2)
 		b.port = ports[1]
-		if err := os.WriteFile(b.configPath(), []byte(natsConfig("wicket_test", ports[0], ports[1], store, 0, nil)), 0o600); err != nil {
+		if err := os.WriteFile(b.configPath(), []byte(natsConfig("wicket_test", ports[0], ports[1], store, 0, nil, NATSMQTT{})), 0o600); err != nil {
 			t.Fatalf("mqtttest: %v", err)
 		}
 		if lastErr = b.start(); lastErr == nil {
@@ -123,13 +130,30 @@ type Cluster struct {
 	Nodes []*Broker
 }
 
+// NATSMQTT are the nodes' MQTT options for the JetStream consumers
+// behind QoS 1 subscriptions; the zero value is nats-server's defaults
+// (consumers replicated like the streams, R3 in a three-node cluster,
+// on file).
+type NATSMQTT struct {
+	// ConsumerReplicas is consumer_replicas: 1 puts each subscription's
+	// consumer on one node only, which loses it with that node.
+	ConsumerReplicas int
+	// ConsumerMemory is consumer_memory_storage: consumers kept in
+	// memory, lost when their node stops.
+	ConsumerMemory bool
+}
+
 // StartNATSCluster starts a three-node cluster on free loopback ports and
 // waits until every node accepts MQTT sessions (JetStream has a meta
 // leader). The nodes are stopped when the test ends. It fails the test
 // when nats-server is missing or the cluster does not form within a
-// minute.
-func StartNATSCluster(t testing.TB) *Cluster {
+// minute. An NATSMQTT, if given, sets the consumers' options.
+func StartNATSCluster(t testing.TB, opts ...NATSMQTT) *Cluster {
 	t.Helper()
+	var o NATSMQTT
+	for _, x := range opts {
+		o = x
+	}
 	bin := natsBin(t)
 	c := &Cluster{}
 	stores := make([]string, clusterNodes)
@@ -143,7 +167,7 @@ func StartNATSCluster(t testing.TB) *Cluster {
 		routes := ports[clusterNodes : 2*clusterNodes]
 		for i, b := range c.Nodes {
 			b.port = ports[2*clusterNodes+i]
-			conf := natsConfig(fmt.Sprintf("wicket_n%d", i+1), ports[i], b.port, stores[i], routes[i], routes)
+			conf := natsConfig(fmt.Sprintf("wicket_n%d", i+1), ports[i], b.port, stores[i], routes[i], routes, o)
 			if err := os.WriteFile(b.configPath(), []byte(conf), 0o600); err != nil {
 				t.Fatalf("mqtttest: %v", err)
 			}

@@ -2,10 +2,23 @@ package qr
 
 import "github.com/makiuchi-d/gozxing"
 
-// Local-threshold binarization, the algorithm of gozxing's HybridBinarizer
-// (block black points from 8×8 blocks, each block thresholded against the
-// average of its 5×5 neighbourhood), reading a strided plane in place and
-// writing into a bit matrix and block table kept across frames.
+// Local-threshold binarization, after gozxing's HybridBinarizer (block
+// black points from 8×8 blocks, each block thresholded against the average
+// of its 5×5 neighbourhood), reading a strided plane in place and writing
+// into a bit matrix and block table kept across frames.
+//
+// hybrid is gozxing's algorithm exactly: a block's black point is the mean
+// of its pixels. The searches of a frame take the black point three
+// quarters of the way from that mean to the midpoint of the block's
+// darkest and lightest pixels (midShare). The mean leans towards whichever
+// level covers more of the block: beside a code's quiet zone or a white
+// card, where light covers most of the neighbourhood, it lies near the
+// light level, and under blur the one-module light rings of a finder
+// pattern, whose lightest pixels no longer reach that far, turn dark. The
+// midpoint stays between the two levels whatever their shares, where a
+// blurred module edge crosses; a quarter of the mean keeps a block that
+// holds two light levels (a dim screen's margin and a bright counter) from
+// setting its threshold between them.
 const (
 	blockPower   = 3
 	blockSize    = 1 << blockPower
@@ -24,10 +37,21 @@ type binarizer struct {
 	span   int // largest spread (max - min) of a block in the last hybrid call
 }
 
-// hybrid binarizes p (at least minBinarize on each side) and returns the
-// bit matrix, valid until the next call; it sets every row. Set bits are
-// dark.
+// hybrid binarizes p (at least minBinarize on each side) as gozxing's
+// HybridBinarizer does and returns the bit matrix, valid until the next
+// call; it sets every row. Set bits are dark.
 func (b *binarizer) hybrid(p plane) *gozxing.BitMatrix {
+	return b.local(p, false)
+}
+
+// midShare is the share, in quarters, of the midpoint of a block's extremes
+// in the black points of local with mid.
+const midShare = 3
+
+// local binarizes p with local thresholds, as hybrid does; with mid, each
+// block's black point moves midShare quarters of the way from its mean to
+// the midpoint of its darkest and lightest pixels.
+func (b *binarizer) local(p plane, mid bool) *gozxing.BitMatrix {
 	if b.matrix == nil || b.matrix.GetWidth() != p.w || b.matrix.GetHeight() != p.h {
 		b.matrix, _ = gozxing.NewBitMatrix(p.w, p.h)
 	}
@@ -55,20 +79,23 @@ func (b *binarizer) hybrid(p plane) *gozxing.BitMatrix {
 					hi = max(hi, px)
 				}
 			}
-			avg := sum >> (2 * blockPower)
+			point := sum >> (2 * blockPower)
+			if mid {
+				point = ((4-midShare)*point + midShare*(lo+hi)/2) / 4
+			}
 			span = max(span, hi-lo)
 			if hi-lo <= minDynRange {
 				// A flat block is taken as background unless its
 				// neighbours say the dark level is above its minimum.
-				avg = lo / 2
+				point = lo / 2
 				if y > 0 && x > 0 {
 					nb := (points[(y-1)*subW+x] + 2*points[y*subW+x-1] + points[(y-1)*subW+x-1]) / 4
 					if lo < nb {
-						avg = nb
+						point = nb
 					}
 				}
 			}
-			points[y*subW+x] = avg
+			points[y*subW+x] = point
 		}
 	}
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
 )
 
 // TestHybridMatchesGozxing checks that binarizer.hybrid sets exactly the
@@ -86,4 +87,47 @@ func TestGlobalMatchesGozxing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMidpointsKeepBlurredFinders reads a blurred voucher of the
+// development seed whose finder patterns stand beside the white card: with
+// block means (gozxing's) the light rings turn dark and the finder finds
+// no three patterns; with the black points moved towards block midpoints
+// it does, and the decoder reads the voucher.
+func TestMidpointsKeepBlurredFinders(t *testing.T) {
+	img, text := devFrame(t, "blur", 178)
+	hard := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
+	var b binarizer
+	p := view(img, img.Bounds())
+	if _, err := detector.NewFinderPatternFinder(b.hybrid(p), nil).Find(hard); err == nil {
+		t.Error("block means: three finder patterns found; the case tests nothing")
+	}
+	if _, err := detector.NewFinderPatternFinder(b.local(p, true), nil).Find(hard); err != nil {
+		t.Errorf("black points towards block midpoints: %v, want three finder patterns", err)
+	}
+	var d Decoder
+	if got, err := d.DecodeGray(img); err != nil || string(got) != text {
+		t.Errorf("DecodeGray = %q, %v; want the voucher", got, err)
+	}
+}
+
+// devFrame returns the first frame of voucher v of the development seed in
+// the named placement, as the fresh-voucher benchmark draws it, and the
+// voucher's text.
+func devFrame(t *testing.T, place string, v int) (*image.Gray, string) {
+	t.Helper()
+	texts, err := freshVouchers(devSeed, v+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := moduleMatrix(texts[v])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := placementNamed(t, place)
+	img, err := freshFrame(code, pl, rand.New(rand.NewPCG(devSeed, frameSeed(v, pl.name, 0))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, texts[v]
 }

@@ -154,8 +154,9 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // exactly the text given to it.
 //
 // Only the ROI is searched. The searches stop at the first code read. The
-// cheap ones come first: the image binarized with local thresholds (the
-// downscaled image first, with Downscale), searched as it is and inverted
+// cheap ones come first: the image binarized with local thresholds, each
+// block's between the mean and the midpoint of its extremes (binarize.go;
+// the downscaled image first, with block means, with Downscale), searched as it is and inverted
 // if TryInverted, each only where a prescan of its rows finds runs in
 // finder proportions that the column through their middle confirms
 // (prescan.go); then with one global threshold, if the local search saw
@@ -169,8 +170,8 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // searched only where a prescan of the grey rows against it crosses
 // finder runs, at three places or more for a hint. Evidence is a triple
 // of finder pattern candidates, or a pair completed to one, that passes
-// the checks below, or a lone candidate (what blur or glare may leave of
-// a code); two candidates that could be one code's and fail every check
+// the checks below, or a lone candidate seen on two rows (what blur or
+// glare may leave of a code); two candidates that could be one code's and fail every check
 // are not. Only if one of these saw evidence do the retries run, in the
 // polarities where it did: the image at half size, the image sharpened, and for images of at
 // most 400×400 pixels (640×480 with TryHarder) the image at double size,
@@ -273,11 +274,12 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	type cheap struct {
 		q      plane
 		global bool
-		black  int // the global threshold; 0: the histogram's main valley
+		black  int  // the global threshold; 0: the histogram's main valley
+		mid    bool // local thresholds towards block midpoints (binarizer.local)
 	}
-	tier := []cheap{{p, false, 0}, {p, true, 0}}
+	tier := []cheap{{q: p, mid: true}, {q: p, global: true}}
 	if k := o.Downscale; k > 1 && p.w/k >= minDecodeSide && p.h/k >= minDecodeSide {
-		tier = append([]cheap{{downscale(p, k, &d.small), false, 0}}, tier...)
+		tier = append([]cheap{{q: downscale(p, k, &d.small)}}, tier...)
 	}
 	anyRuns := false
 	d.slant = true
@@ -294,7 +296,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			// valley.
 			if evidence[0] || evidence[1] || hint[0] || hint[1] {
 				for _, t := range moreThresholds(c.q) {
-					tier = append(tier, cheap{c.q, true, t})
+					tier = append(tier, cheap{q: c.q, global: true, black: t})
 				}
 			}
 			if !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
@@ -328,7 +330,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			m = d.bin.threshold(c.q, c.black)
 		} else {
 			var err error
-			if m, err = d.binarize(c.q, c.global); err != nil {
+			if m, err = d.binarize(c.q, c.global, c.mid); err != nil {
 				keep(err)
 				continue
 			}
@@ -404,7 +406,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			}
 			q = small
 		}
-		m, err := d.binarize(q, ps.global)
+		m, err := d.binarize(q, ps.global, false)
 		if err != nil {
 			keep(err)
 			continue
@@ -437,11 +439,12 @@ func b2i(b bool) int {
 }
 
 // binarize returns p's bit matrix (set bits dark), with local thresholds
-// or one global threshold; planes too small for local thresholds take the
-// global one. The matrix is valid until the next call.
-func (d *Decoder) binarize(p plane, global bool) (*gozxing.BitMatrix, error) {
+// (towards block midpoints if mid, else block means) or one global
+// threshold; planes too small for local thresholds take the global one.
+// The matrix is valid until the next call.
+func (d *Decoder) binarize(p plane, global, mid bool) (*gozxing.BitMatrix, error) {
 	if !global && p.w >= minBinarize && p.h >= minBinarize {
-		return d.bin.hybrid(p), nil
+		return d.bin.local(p, mid), nil
 	}
 	m, ok := d.bin.global(p)
 	if !ok {
@@ -480,8 +483,10 @@ func (d *Decoder) search(m *gozxing.BitMatrix, hints map[gozxing.DecodeHintType]
 		r, terr := d.readCandidates(m, found, nil, hints)
 		// Two candidates that could be one code's finder patterns
 		// and failed every check show that there is none; a lone one
-		// may be all that blur or glare left of a code.
-		seen = seen || d.triples > before || len(found) > 0 && !anyPair(found)
+		// may be all that blur or glare left of a code, if seen on
+		// minPairCount rows: one seen on a single row is as often the
+		// counter of a letter or a speck of texture.
+		seen = seen || d.triples > before || anyCounted(found) && !anyPair(found)
 		if terr != nil && seen && len(found) <= 2 && d.slant {
 			// Where gozxing's finder saw one or two patterns of a
 			// code, with evidence, the others may be squashed by a

@@ -481,7 +481,7 @@ func (run *freshRun) report(tools []*tool, perFrame [][]time.Duration) string {
 	if run.seed == devSeed || slices.Contains(slantDevSeeds[:], run.seed) {
 		fmt.Fprintf(&b, "This is a seed the decoder was developed on: its figures may flatter it.\n\n")
 	} else {
-		fmt.Fprintf(&b, "The decoder was developed on the frames of seed %d, and of seeds %d, %d and %d in the strong perspective and JPEG q20 placements only; "+
+		fmt.Fprintf(&b, "The decoder was developed on the frames of seed %d, and of seeds %d, %d and %d in the strong perspective, JPEG q20 and blur placements only; "+
 			"this run's seed was drawn for it and its frames were not looked at before.\n\n", devSeed, slantDevSeeds[0], slantDevSeeds[1], slantDevSeeds[2])
 	}
 	b.WriteString("| placement | frames | read " + strings.Join(names, " | read ") +
@@ -607,7 +607,8 @@ func pct1(ok, n int) string {
 const devSeed = 1001
 
 // slantDevSeeds are the seeds whose strong perspective and JPEG q20 frames
-// the slanted finder pattern search (slantedFinders) was developed on.
+// the slanted finder pattern search (slantedFinders) was developed on, and
+// whose blur frames the block midpoints of binarizer.local were.
 var slantDevSeeds = [3]uint64{2002, 3003, 4004}
 
 // freshFloor is how many of the 6 frames of each placement in

@@ -42,7 +42,7 @@ func cheapSearches(t *testing.T, img *image.Gray) bool {
 	d.setUp()
 	p := view(img, img.Bounds())
 	for _, global := range []bool{false, true} {
-		m, err := d.binarize(p, global)
+		m, err := d.binarize(p, global, false)
 		if err != nil {
 			continue
 		}
@@ -65,27 +65,14 @@ func TestMoreThresholds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const blurred = 65 // a voucher of the development seed
-	texts, err := freshVouchers(devSeed, blurred+1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := moduleMatrix(texts[blurred])
-	if err != nil {
-		t.Fatal(err)
-	}
-	blur := placementNamed(t, "blur")
-	blurFrame, err := freshFrame(fresh, blur, rand.New(rand.NewPCG(devSeed, frameSeed(blurred, blur.name, 0))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	blurFrame, blurText := devFrame(t, "blur", 65)
 	for _, tc := range []struct {
 		name string
 		img  *image.Gray
 		text string
 	}{
 		{"dim code on bright ground", levelFrame(code, 4.2, 100, 30, 85, 130, 205, 0.6, rand.New(rand.NewPCG(3, 4))), text},
-		{"blurred code on grey ground", blurFrame, texts[blurred]},
+		{"blurred code on grey ground", blurFrame, blurText},
 	} {
 		if cheapSearches(t, tc.img) {
 			t.Errorf("%s: read by the local or the main global threshold; the case tests nothing", tc.name)

@@ -90,6 +90,17 @@ func pairable(a, b *detector.FinderPattern) bool {
 		math.Hypot(b.GetX()-a.GetX(), b.GetY()-a.GetY()) >= 14*(ma+mb)/2
 }
 
+// anyCounted reports whether one of the candidates cs was seen on
+// minPairCount rows at least.
+func anyCounted(cs []*detector.FinderPattern) bool {
+	for _, c := range cs {
+		if c.GetCount() >= minPairCount {
+			return true
+		}
+	}
+	return false
+}
+
 // anyPair reports whether two of the candidates cs are pairable.
 func anyPair(cs []*detector.FinderPattern) bool {
 	for i := range cs {

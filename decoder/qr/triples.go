@@ -113,26 +113,33 @@ func anyPair(cs []*detector.FinderPattern) bool {
 	return false
 }
 
-// readPairs completes pairs of the candidates cs (best first) with a
-// third finder pattern where a square code would have it, and tries to
-// read each such triple: the two as neighbours (the missing one beside
-// either, on either side) when the line between them shows a timing
-// pattern, or as opposite corners. A corner outside m is not tried.
+// readPairs completes pairs of the candidates cs with a third finder
+// pattern where a square code would have it, and tries to read each such
+// triple: the two as neighbours (the missing one beside either, on either
+// side) when the line between them shows a timing pattern, or as opposite
+// corners. A corner outside m is not tried. The maxPairs pairs tried are
+// those whose best corner shows the most timing pattern: a finder-like
+// pattern in a code's data, taken by gozxing's finder in place of a
+// finder pattern it had not reached yet, pairs with each of the code's
+// finder patterns, and the data beside such a pair alternates about half
+// the time, where a timing pattern alternates throughout.
 func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs, fresh []*detector.FinderPattern, hints map[gozxing.DecodeHintType]interface{}) (*common.DecoderResult, error) {
-	var lastErr error = gozxing.NewNotFoundException("no pair")
-	pairs := 0
+	type completed struct {
+		ts   []triple
+		best float64
+	}
+	var pairs []completed
 	inside := func(x, y float64) bool {
 		return x >= 0 && y >= 0 && x < float64(m.GetWidth()) && y < float64(m.GetHeight())
 	}
-	for i := 0; i < len(cs)-1 && pairs < maxPairs; i++ {
-		for j := i + 1; j < len(cs) && pairs < maxPairs; j++ {
+	for i := 0; i < len(cs)-1; i++ {
+		for j := i + 1; j < len(cs); j++ {
 			a, b := cs[i], cs[j]
 			if !pairable(a, b) || !involves(fresh, a, b) {
 				continue
 			}
 			ms := (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize()) / 2
 			dx, dy := b.GetX()-a.GetX(), b.GetY()-a.GetY()
-			pairs++
 			// The corners on either side of the pair: a quarter turn of
 			// the leg away from a or from b (neighbours), or off the
 			// middle (opposite corners).
@@ -157,6 +164,7 @@ func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs, fresh []*detector.FinderPa
 			opposite := func(x *detector.FinderPattern) float64 {
 				return max(timingShare(m, x, a, b), timingShare(m, x, b, a))
 			}
+			var p completed
 			for s := range corners {
 				for k, x := range corners[s] {
 					if !inside(x.GetX(), x.GetY()) {
@@ -169,17 +177,26 @@ func (d *Decoder) readPairs(m *gozxing.BitMatrix, cs, fresh []*detector.FinderPa
 					if share < minTimingShare || share <= other {
 						continue
 					}
-					t, ok := plausible(a, b, x)
-					if !ok {
-						continue
+					if t, ok := plausible(a, b, x); ok {
+						p.ts = append(p.ts, t)
+						p.best = max(p.best, share)
 					}
-					res, err := d.readTriple(m, t, hints)
-					if err == nil {
-						return res, nil
-					}
-					lastErr = err
 				}
 			}
+			if len(p.ts) > 0 {
+				pairs = append(pairs, p)
+			}
+		}
+	}
+	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].best > pairs[j].best })
+	var lastErr error = gozxing.NewNotFoundException("no pair")
+	for _, p := range pairs[:min(len(pairs), maxPairs)] {
+		for _, t := range p.ts {
+			res, err := d.readTriple(m, t, hints)
+			if err == nil {
+				return res, nil
+			}
+			lastErr = err
 		}
 	}
 	return nil, lastErr

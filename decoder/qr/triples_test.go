@@ -2,6 +2,7 @@ package qr
 
 import (
 	"image"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
 )
 
 // Images that gozxing's own reader (with TRY_HARDER and PURE_BARCODE off)
@@ -95,6 +97,55 @@ func TestDimensions(t *testing.T) {
 			if got[i] != c.want[i] {
 				t.Errorf("dimensions(%v, %v) = %v; want %v", c.across, c.down, got, c.want)
 				break
+			}
+		}
+	}
+}
+
+// A finder-like pattern in a code's data, taken for a finder pattern with
+// the two top ones (gozxing's finder stops scanning once three candidates
+// of one module size were each seen twice, before the bottom-left one),
+// pairs with both: the pair of the two real ones, whose leg shows the
+// timing pattern, must be among those completed, whatever the order of
+// the candidates.
+func TestPairsTimingFirst(t *testing.T) {
+	text := randomVoucher(rand.New(rand.NewPCG(7, 43)), 300)
+	const ms = 4
+	img, err := Encode(text, 260, "M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := gozxing.NewBitMatrix(img.Rect.Dx(), img.Rect.Dy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := range img.Rect.Dy() {
+		for x := range img.Rect.Dx() {
+			if img.GrayAt(x, y).Y < 128 {
+				m.Set(x, y)
+			}
+		}
+	}
+	dim := 57 // version 10
+	q := float64(img.Rect.Dx()-dim*ms) / 2
+	at := func(col, row float64) *detector.FinderPattern {
+		return detector.NewFinderPattern(q+col*ms, q+row*ms, ms, 2)
+	}
+	top := []*detector.FinderPattern{at(3.5, 3.5), at(float64(dim)-3.5, 3.5)}
+	for _, fake := range [][2]float64{{32, 36}, {40, 20}, {20, 44}} {
+		for order, cs := range [][]*detector.FinderPattern{
+			{at(fake[0], fake[1]), top[0], top[1]},
+			{top[0], at(fake[0], fake[1]), top[1]},
+		} {
+			var d Decoder
+			d.setUp()
+			res, err := d.readCandidates(m, cs, nil, d.fast)
+			if err != nil {
+				t.Errorf("data pattern at module (%v, %v), candidate order %d: %v", fake[0], fake[1], order, err)
+				continue
+			}
+			if res.GetText() != text {
+				t.Errorf("data pattern at module (%v, %v): read %q, want %q", fake[0], fake[1], res.GetText(), text)
 			}
 		}
 	}

@@ -20,8 +20,9 @@ import (
 //
 // The body is copied once into a string that every string field of the
 // result points into, instead of one allocation per field. A string
-// with escapes or bytes that are not UTF-8, rare in records, is
-// unquoted by encoding/json on its own, so it reads as it always did.
+// with escapes, control characters or bytes that are not UTF-8, rare in
+// records, is unquoted by encoding/json on its own, so it reads as it
+// always did.
 func scanRecords(body []byte) (r Records, ok bool) {
 	d := recordScanner{b: body, s: string(body)}
 	if !d.next('{') {

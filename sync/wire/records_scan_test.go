@@ -147,8 +147,8 @@ func TestScanRecordsLeavesOddBodies(t *testing.T) {
 			t.Errorf("scanRecords(%s) = %+v; want it left to encoding/json", body, r)
 		}
 	}
-	// Escaped and non-ASCII text is read, one string at a time by
-	// encoding/json.
+	// Text with escapes is read too, a string at a time by encoding/json;
+	// UTF-8 beyond ASCII is read as it is.
 	body := oneRecord(`,"venue":"a\u0026b \ud83d\ude00 \ud800 Zürich","warnings":["\t"]`)
 	r, ok := scanRecords([]byte(body))
 	if !ok || r.Records[0].Venue != "a&b \U0001F600 \uFFFD Zürich" || r.Records[0].Warnings[0] != "\t" {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -58,11 +60,28 @@ func FuzzOpenQuickPath(f *testing.F) {
 	})
 }
 
-// FuzzDecodeRecords: whatever DecodeRecords accepts keeps its promises.
+// FuzzDecodeRecords: DecodeRecords gives what encoding/json alone gives
+// (the same records, or the same refusal), scanRecords reads nothing
+// encoding/json refuses or reads otherwise, and whatever DecodeRecords
+// accepts keeps its promises.
 func FuzzDecodeRecords(f *testing.F) {
 	seedMessages(f)
+	seedRecords(f)
 	f.Fuzz(func(t *testing.T, p []byte) {
+		if got, ok := scanRecords(p); ok {
+			var want Records
+			if err := json.Unmarshal(p, &want); err != nil {
+				t.Fatalf("scanRecords read %q, which encoding/json refuses: %v", p, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("scanRecords read %q as %+v, encoding/json as %+v", p, got, want)
+			}
+		}
 		r, err := DecodeRecords(p)
+		want, wantErr := decodeRecords(p, jsonOnly)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(r, want) {
+			t.Fatalf("DecodeRecords(%q) = %+v, %v; encoding/json alone gives %+v, %v", p, r, err, want, wantErr)
+		}
 		if err != nil {
 			return
 		}

@@ -213,14 +213,25 @@ const (
 
 // DecodeRecords parses and checks a records message: at most
 // MaxRecordsPerBatch records, all of the named gate, seqs strictly
-// increasing.
+// increasing. A body in the form gates write is read by scanRecords,
+// any other by encoding/json: the result, or the refusal, is what
+// encoding/json alone gives.
 func DecodeRecords(payload []byte) (*Records, error) {
+	return decodeRecords(payload, scanRecords)
+}
+
+// decodeRecords is DecodeRecords reading with scan first, encoding/json
+// where scan does not take the body.
+func decodeRecords(payload []byte, scan func([]byte) (Records, bool)) (*Records, error) {
 	if len(payload) > MaxMessage {
 		return nil, fmt.Errorf("records message of %d bytes, over %d", len(payload), MaxMessage)
 	}
-	var r Records
-	if err := json.Unmarshal(payload, &r); err != nil {
-		return nil, fmt.Errorf("records message: %w", err)
+	r, ok := scan(payload)
+	if !ok {
+		r = Records{}
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return nil, fmt.Errorf("records message: %w", err)
+		}
 	}
 	if err := ValidName(r.Gate); err != nil {
 		return nil, fmt.Errorf("records message: gate %w", err)

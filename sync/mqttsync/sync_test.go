@@ -132,8 +132,10 @@ func startCollector(t *testing.T, f *verifiertest.Fixture, broker string) *colle
 	topics := wire.Topics{Fleet: "test"}
 	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-collector").SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
+	subscribed := make(chan struct{})
+	var once sync.Once
 	o.SetOnConnectHandler(func(cl mqtt.Client) {
-		cl.Subscribe(topics.AllRecords(), 1, func(cl mqtt.Client, m mqtt.Message) {
+		tok := cl.Subscribe(topics.AllRecords(), 1, func(cl mqtt.Client, m mqtt.Message) {
 			r, err := wiretest.OpenRecords("test", m.Payload())
 			if err != nil {
 				return
@@ -151,10 +153,22 @@ func startCollector(t *testing.T, f *verifiertest.Fixture, broker string) *colle
 				cl.Publish(topics.Ack(r.Gate), 1, false, signedAck(r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq))
 			}
 		})
+		go func() {
+			if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+				once.Do(func() { close(subscribed) })
+			}
+		}()
 	})
 	c.cl = mqtt.NewClient(o)
 	if tok := c.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("collector connect: %v", tok.Error())
+	}
+	// Records a gate sends before the subscription is in place reach
+	// no one; a test with a long ack timeout would wait for them.
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("collector: records subscription not confirmed within 10s")
 	}
 	t.Cleanup(func() { c.cl.Disconnect(100) })
 	return c

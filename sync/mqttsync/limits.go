@@ -51,3 +51,13 @@ const (
 	// gate renew its ack subscription.
 	renewSilent = 3
 )
+
+// ackQoS is the QoS of the gate's ack subscription: 0. An ack is signed,
+// names its range and deletes nothing twice, and none is needed while the
+// gate is away: a new connection sends the whole outbox again, and a
+// batch without an ack goes again after ack_timeout, which the collector
+// stores as a duplicate (nothing) and acknowledges again. A lost ack
+// costs a resend; queueing acks for an absent gate saves nothing. At
+// QoS 1 each gate's ack subscription is a JetStream consumer on a NATS
+// cluster (docs/mqtt.md, Brokers); at QoS 0 it is a plain subscription.
+const ackQoS = 0

@@ -138,6 +138,55 @@ func (c *statusClient) statuses() int {
 	return c.n
 }
 
+// qosClient is fakeClient that keeps the QoS of each subscription.
+type qosClient struct {
+	fakeClient
+	mu  sync.Mutex
+	qos map[string]byte
+}
+
+func (c *qosClient) Subscribe(topic string, qos byte, _ mqtt.MessageHandler) mqtt.Token {
+	c.mu.Lock()
+	c.qos[topic] = qos
+	c.mu.Unlock()
+	return doneToken{}
+}
+
+func (c *qosClient) granted(topic string) (byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q, ok := c.qos[topic]
+	return q, ok
+}
+
+// TestSubscriptionQoS: the trust tree is subscribed at QoS 1 (what is
+// published while the gate is away waits in its session), its acks at
+// QoS 0 (a lost ack costs a resend, and on a NATS cluster a QoS 1
+// subscription is a JetStream consumer).
+func TestSubscriptionQoS(t *testing.T) {
+	c := &qosClient{qos: map[string]byte{}}
+	s, _ := newSync(t, verifiertest.New(t), testConfig(c))
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	topics := wire.Topics{Fleet: "test"}
+	testkit.Eventually(t, "both subscriptions made", 10*time.Second, func() bool {
+		_, ack := c.granted(topics.Ack("g1"))
+		_, tree := c.granted(topics.AllTrust())
+		return ack && tree
+	})
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if q, _ := c.granted(topics.Ack("g1")); q != 0 {
+		t.Errorf("ack subscription at QoS %d; want 0", q)
+	}
+	if q, _ := c.granted(topics.AllTrust()); q != 1 {
+		t.Errorf("trust subscription at QoS %d; want 1", q)
+	}
+}
+
 // TestStatusSpread: the status changes ask for waits up to StatusSpread,
 // and changes within the wait share one status.
 func TestStatusSpread(t *testing.T) {

@@ -598,11 +598,17 @@ func (s *Sync) checkSilence() {
 	s.subNext = time.Time{}
 }
 
-// subscribe makes one subscription at QoS 1 and checks what the broker
-// granted: paho completes the token without an error for the failure
-// code 0x80 and leaves it in the token's Result.
+// subscribe makes one subscription and checks what the broker granted:
+// paho completes the token without an error for the failure code 0x80
+// and leaves it in the token's Result. The trust tree is subscribed at
+// QoS 1, so what is published while the gate is away waits in its
+// session; the gate's acks at QoS 0 (ackQoS).
 func (s *Sync) subscribe(ctx context.Context, c Client, topic string) error {
-	tok := c.Subscribe(topic, 1, s.onMessage)
+	qos := byte(1)
+	if topic == s.topics.Ack(s.cfg.Gate) {
+		qos = ackQoS
+	}
+	tok := c.Subscribe(topic, qos, s.onMessage)
 	if err := s.waitLive(ctx, tok); err != nil {
 		return err
 	}
@@ -792,11 +798,14 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if err != nil {
 				return err
 			}
+			// Noted before the publish: the collector's ack may come
+			// before the broker's PUBACK has been handled here, and an
+			// ack of a batch not noted is refused.
+			first, last := evs[0].Seq, evs[len(evs)-1].Seq
+			s.remember(seqRange{first, last})
 			if err := s.waitLive(ctx, c.Publish(s.topics.Records(s.cfg.Gate), 1, false, payload)); err != nil {
 				return fmt.Errorf("publish records: %w", err)
 			}
-			first, last := evs[0].Seq, evs[len(evs)-1].Seq
-			s.remember(seqRange{first, last})
 			out = append(out, inflight{from: first, through: last, sent: s.cfg.Clock.Now()})
 			after = last
 			s.update(func(st *State) { st.Published += uint64(len(evs)) })

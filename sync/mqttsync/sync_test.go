@@ -132,8 +132,10 @@ func startCollector(t *testing.T, f *verifiertest.Fixture, broker string) *colle
 	topics := wire.Topics{Fleet: "test"}
 	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("test-collector").SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
+	subscribed := make(chan struct{})
+	var once sync.Once
 	o.SetOnConnectHandler(func(cl mqtt.Client) {
-		cl.Subscribe(topics.AllRecords(), 1, func(cl mqtt.Client, m mqtt.Message) {
+		tok := cl.Subscribe(topics.AllRecords(), 1, func(cl mqtt.Client, m mqtt.Message) {
 			r, err := wiretest.OpenRecords("test", m.Payload())
 			if err != nil {
 				return
@@ -151,10 +153,22 @@ func startCollector(t *testing.T, f *verifiertest.Fixture, broker string) *colle
 				cl.Publish(topics.Ack(r.Gate), 1, false, signedAck(r.Gate, r.Records[0].Seq, r.Records[len(r.Records)-1].Seq))
 			}
 		})
+		go func() {
+			if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+				once.Do(func() { close(subscribed) })
+			}
+		}()
 	})
 	c.cl = mqtt.NewClient(o)
 	if tok := c.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("collector connect: %v", tok.Error())
+	}
+	// Records a gate sends before the subscription is in place reach
+	// no one; a test with a long ack timeout would wait for them.
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("collector: records subscription not confirmed within 10s")
 	}
 	t.Cleanup(func() { c.cl.Disconnect(100) })
 	return c
@@ -207,6 +221,51 @@ func TestResendWithoutAck(t *testing.T) {
 	c.noAck = false
 	c.mu.Unlock()
 	testkit.Eventually(t, "acks after resend", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+}
+
+// TestAckWhileAway: an ack published while the gate is away is not
+// queued for it (the ack subscription is QoS 0), and nothing depends on
+// it: the gate's next connection sends the whole outbox again, before
+// any ack timeout, the collector acknowledges it again, and the outbox
+// empties with every record seen by the collector twice and no record
+// lost.
+func TestAckWhileAway(t *testing.T) {
+	b := mqtttest.StartMosquitto(t, mqtttest.Persistence(t.TempDir()))
+	p := mqtttest.StartProxy(t, b.Addr())
+	f := verifiertest.New(t)
+	c := startCollector(t, f, b.URL())
+	c.mu.Lock()
+	c.noAck = true
+	c.mu.Unlock()
+	g := startGateConn(t, f, mqttconn.Conn{Broker: p.URL(), ClientID: "wicket-test-GA", KeepAlive: 5 * time.Second}, "GA", time.Hour)
+	g.appendN(t, 5)
+	testkit.Eventually(t, "the collector to see the 5 records", 15*time.Second, func() bool { return c.distinct("GA") == 5 })
+	p.Refuse(time.Hour)
+	p.CutAll()
+	testkit.Eventually(t, "the gate to notice the cut", 15*time.Second, func() bool { return !g.sync.State().Connected })
+	c.mu.Lock()
+	from, through := uint64(0), uint64(0)
+	for seq := range c.seen["GA"] {
+		if from == 0 || seq < from {
+			from = seq
+		}
+		through = max(through, seq)
+	}
+	c.noAck = false
+	c.mu.Unlock()
+	publishWith(t, mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-late-ack"), wire.Topics{Fleet: "test"}.Ack("GA"), false, signedAck("GA", from, through))
+	p.Refuse(0)
+	testkit.Eventually(t, "the outbox empty after the reconnect", 15*time.Second, func() bool { return outboxLen(t, g.st) == 0 })
+	if st := g.sync.State(); st.Resends != 0 {
+		t.Errorf("%d resends on the ack timeout (an hour); want the reconnect alone to send the records again", st.Resends)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for seq, n := range c.seen["GA"] {
+		if n < 2 {
+			t.Errorf("record %d seen %d time(s); want it sent again on the reconnect", seq, n)
+		}
+	}
 }
 
 // TestBrokerOutage: the broker goes away during a stream of records and

@@ -50,6 +50,9 @@ const (
 	// renewSilent is how many resends in a row without an ack make the
 	// gate renew its ack subscription.
 	renewSilent = 3
+	// resendDoublings bounds the resend backoff (resendWait): at most
+	// 8 x AckTimeout between resends, 80 s by default.
+	resendDoublings = 3
 )
 
 // ackQoS is the QoS of the gate's ack subscription: 0. An ack is signed,

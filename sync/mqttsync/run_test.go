@@ -3,6 +3,7 @@ package mqttsync
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +214,74 @@ func TestStatusSpread(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := c.statuses(); n != 2 {
 		t.Fatalf("%d statuses after three changes; want 2 (one at connect, one shared by the changes)", n)
+	}
+}
+
+// recordsClient is fakeClient that notes the fake clock's time of each
+// records batch published.
+type recordsClient struct {
+	fakeClient
+	topic string
+	clk   clockwork.Clock
+	mu    sync.Mutex
+	at    []time.Time
+}
+
+func (c *recordsClient) Publish(topic string, _ byte, _ bool, _ any) mqtt.Token {
+	if topic == c.topic {
+		c.mu.Lock()
+		c.at = append(c.at, c.clk.Now())
+		c.mu.Unlock()
+	}
+	return doneToken{}
+}
+
+func (c *recordsClient) sends() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.at)
+}
+
+// TestResendBackoff: with no ack at all, the first resend comes after
+// AckTimeout and each later one after twice the wait before (a quarter
+// more at most at random), up to 8 x AckTimeout, so a collector that
+// fell behind sees the resends thin out.
+func TestResendBackoff(t *testing.T) {
+	f := verifiertest.New(t)
+	clk := clockwork.NewFakeClock()
+	c := &recordsClient{topic: wire.Topics{Fleet: "test"}.Records("g1"), clk: clk}
+	cfg := testConfig(c)
+	const ackTimeout = 10 * time.Second
+	cfg.Clock, cfg.StatusEvery, cfg.AckTimeout, cfg.Key = clk, 24*time.Hour, ackTimeout, wiretest.GateKey
+	s, st := newSync(t, f, cfg)
+	ev := store.Event{Type: "decision", At: time.Now(), Gate: "g1", Venue: "V", Allow: true, Reason: "ok"}
+	if _, err := st.Append(&ev, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	testkit.Eventually(t, "the first send", 10*time.Second, func() bool { return len(c.sends()) == 1 })
+	// Step the clock a second at a time, waiting for the loop's tick at
+	// each, over 200 s: sends at 0, then about 10, 30, 70, 150 s.
+	for range 200 {
+		clk.Advance(time.Second)
+		time.Sleep(2 * time.Millisecond)
+	}
+	testkit.Eventually(t, "five sends", 10*time.Second, func() bool { return len(c.sends()) >= 5 })
+	at := c.sends()
+	for i := 1; i < len(at); i++ {
+		gap := at[i].Sub(at[i-1])
+		base := ackTimeout << min(i-1, 3)
+		hi := base + base/4 + 2*time.Second // the tick and the last step
+		if i == 1 {
+			hi = base + 2*time.Second
+		}
+		if gap < base || gap > hi {
+			t.Errorf("resend %d came %v after the send before; want %v to %v", i, gap, base, hi)
+		}
+	}
+	if len(at) > 6 {
+		t.Errorf("%d sends in 200 s without an ack; want at most 6 with the backoff", len(at))
 	}
 }

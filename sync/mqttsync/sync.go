@@ -721,6 +721,24 @@ func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
 type inflight struct {
 	from, through uint64
 	sent          time.Time
+	wait          time.Duration // resendWait when it was sent
+}
+
+// resendWait is how long a batch sent now waits for its ack before the
+// window is sent again: AckTimeout, doubled for each resend in a row
+// without an ack up to 2^resendDoublings times it, and after the first
+// resend up to a quarter more at random. A collector that falls behind
+// the ack timeout then sees each gate's resends thin out instead of the
+// whole fleet's windows again every AckTimeout, which would outgrow its
+// acks and never drain; and gates whose acks stopped together do not
+// resend together.
+func (s *Sync) resendWait() time.Duration {
+	n := s.State().resendsSinceAck
+	if n == 0 {
+		return s.cfg.AckTimeout
+	}
+	d := s.cfg.AckTimeout << min(n, resendDoublings)
+	return d + rand.N(d/4+1)
 }
 
 // session publishes until the connection is lost or ctx ends.
@@ -766,7 +784,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			s.subNext = time.Time{}
 		}
 		out = s.dropAcked(out)
-		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > s.cfg.AckTimeout {
+		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > out[0].wait {
 			s.log.Info("records not acknowledged in time; sending again and subscribing to acks again", "from", out[0].from, "unacked_batches", len(out))
 			var silent uint64
 			s.update(func(st *State) { st.Resends++; st.resendsSinceAck++; silent = st.resendsSinceAck })
@@ -806,7 +824,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if err := s.waitLive(ctx, c.Publish(s.topics.Records(s.cfg.Gate), 1, false, payload)); err != nil {
 				return fmt.Errorf("publish records: %w", err)
 			}
-			out = append(out, inflight{from: first, through: last, sent: s.cfg.Clock.Now()})
+			out = append(out, inflight{from: first, through: last, sent: s.cfg.Clock.Now(), wait: s.resendWait()})
 			after = last
 			s.update(func(st *State) { st.Published += uint64(len(evs)) })
 		}

@@ -184,6 +184,16 @@ type Collector struct {
 	// perWrite is the most messages stored in one transaction
 	// (MaxMessagesPerWrite; the benchmarks compare others).
 	perWrite int
+	// traced, where set, is told of every write: when it began, when it
+	// committed, when its acks were answered, and how much it stored (the
+	// benchmarks' timeline of a phase).
+	traced func(writeSpan)
+}
+
+// writeSpan is one transaction of a collector's worker.
+type writeSpan struct {
+	start, committed, acked time.Time
+	messages, rows          int
 }
 
 // inbound is a records message copied out of paho.
@@ -644,7 +654,9 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 		rs[i] = s.r
 		records += len(s.r.Records)
 	}
+	start := time.Now()
 	inserted, err := c.store(ctx, rs)
+	committed := time.Now()
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -682,6 +694,9 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 		}
 		c.acks.Add(1)
 		c.log.Debug("stored and acked", "gate", r.Gate, "from", from, "through", through, "records", len(r.Records))
+	}
+	if c.traced != nil {
+		c.traced(writeSpan{start: start, committed: committed, acked: time.Now(), messages: len(batch), rows: records})
 	}
 }
 

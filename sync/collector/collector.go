@@ -188,6 +188,11 @@ type Collector struct {
 	// committed, when its acks were answered, and how much it stored (the
 	// benchmarks' timeline of a phase).
 	traced func(writeSpan)
+
+	// acking runs the waits for the broker's answers to the acks, which
+	// hold one of ackSlots (Workers of them) each.
+	acking   sync.WaitGroup
+	ackSlots chan struct{}
 }
 
 // writeSpan is one transaction of a collector's worker.
@@ -227,6 +232,7 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 
 		haveRoster: make(chan struct{}),
 		perWrite:   MaxMessagesPerWrite,
+		ackSlots:   make(chan struct{}, cfg.Workers),
 	}
 	c.filters = c.topics.Filters(cfg.Slice, cfg.Group)
 	if scheme, _ := mqttconn.CheckBroker(cfg.urls()[0]); mqttconn.TLSSchemes[scheme] {
@@ -287,6 +293,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	c.connectLoop(ctx, client)
 	cancel()
 	wg.Wait()
+	c.acking.Wait()
 	flushCtx, flushCancel := context.WithTimeout(context.Background(), ackTimeout)
 	c.flushRefusals(flushCtx)
 	flushCancel()
@@ -681,6 +688,27 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 	for i, s := range batch {
 		toks[i] = client.Publish(c.topics.Ack(s.r.Gate), 1, false, c.signAck(s.r))
 	}
+	// The acks are on their way; the broker's answers to them are waited
+	// for beside the worker, which goes on to the next messages, with at
+	// most Workers writes' answers outstanding.
+	select {
+	case c.ackSlots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	c.acking.Go(func() {
+		defer func() { <-c.ackSlots }()
+		c.awaitAcks(ctx, batch, toks)
+		if c.traced != nil {
+			c.traced(writeSpan{start: start, committed: committed, acked: time.Now(), messages: len(batch), rows: records})
+		}
+	})
+}
+
+// awaitAcks waits for the broker's answers to the acks of batch (toks,
+// in the same order), counting the acks delivered and complaining of
+// those that were not: their gates will send the records again.
+func (c *Collector) awaitAcks(ctx context.Context, batch []stored, toks []mqtt.Token) {
 	for i, s := range batch {
 		r := s.r
 		from, through := r.Records[0].Seq, r.Records[len(r.Records)-1].Seq
@@ -694,9 +722,6 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 		}
 		c.acks.Add(1)
 		c.log.Debug("stored and acked", "gate", r.Gate, "from", from, "through", through, "records", len(r.Records))
-	}
-	if c.traced != nil {
-		c.traced(writeSpan{start: start, committed: committed, acked: time.Now(), messages: len(batch), rows: records})
 	}
 }
 

@@ -193,6 +193,8 @@ type Collector struct {
 	// hold one of ackSlots (Workers of them) each.
 	acking   sync.WaitGroup
 	ackSlots chan struct{}
+	// writes are the workers' writes under way (work).
+	writes writesUnderWay
 }
 
 // writeSpan is one transaction of a collector's worker.
@@ -563,9 +565,15 @@ func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
 }
 
 // work handles the messages of the queue: the one it waits for and,
-// when more are queued already, up to perWrite in all, so
-// that a backlog is stored in fewer, larger transactions. A lone
-// message waits for no other.
+// when more are queued already, up to perWrite in all, so that a backlog
+// is stored in fewer, larger transactions. A message that finds no
+// write of this collector under way is written at once, with what is
+// queued beside it. One that finds a write under way gathers the
+// messages that arrive until it has perWrite of them or a write ends:
+// while the writes keep up it waits no longer than one of them, and when
+// messages come faster than single ones are written they are written in
+// fewer, larger transactions instead of many small ones that contend
+// for PostgreSQL's CPU, WAL and index pages.
 func (c *Collector) work(ctx context.Context, client Client) {
 	ms := make([]inbound, 0, c.perWrite)
 	for {
@@ -584,8 +592,62 @@ func (c *Collector) work(ctx context.Context, client Client) {
 				break more
 			}
 		}
+		if ended := c.writes.under(); ended != nil {
+		gather:
+			for len(ms) < c.perWrite {
+				select {
+				case m := <-c.queue:
+					ms = append(ms, m)
+				case <-ended:
+					break gather
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		c.writes.begin()
 		c.handle(ctx, client, ms)
+		c.writes.end()
 	}
+}
+
+// writesUnderWay counts a collector's writes under way and tells those
+// who wait when one ends.
+type writesUnderWay struct {
+	mu sync.Mutex
+	n  int
+	// ended is closed when a write ends (and replaced by the next).
+	ended chan struct{}
+}
+
+// under is nil when no write is under way, else a channel closed when
+// one ends.
+func (w *writesUnderWay) under() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 {
+		return nil
+	}
+	if w.ended == nil {
+		w.ended = make(chan struct{})
+	}
+	return w.ended
+}
+
+func (w *writesUnderWay) begin() {
+	w.mu.Lock()
+	w.n++
+	w.mu.Unlock()
+}
+
+func (w *writesUnderWay) end() {
+	w.mu.Lock()
+	w.n--
+	if w.ended != nil {
+		close(w.ended)
+		w.ended = nil
+	}
+	w.mu.Unlock()
 }
 
 // stored is a message decoded into its records.

@@ -203,3 +203,57 @@ func TestCollectorAcksBesideTheWorker(t *testing.T) {
 		t.Errorf("after the answers: Stats() = %+v, %d acks sent; want 4 inserted, 2 acks", s, len(rec.acks))
 	}
 }
+
+// A message that finds no write of its collector under way is written at
+// once, alone; messages that find one under way gather until it ends
+// and are then written together.
+func TestCollectorGathersWhileWriting(t *testing.T) {
+	pool := testPool(t)
+	const fleet = "gather"
+	a := gateName("gather-a")
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "gather", Workers: 1,
+		Roster: wiretest.Roster(t, testRoot, 1, a)}), NewWriter(pool, testLog(t)), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := make(chan writeSpan, 4)
+	c.traced = func(s writeSpan) { spans <- s }
+	signed := func(seqs ...uint64) inbound {
+		return inbound{topic: c.topics.Records(a), payload: wiretest.Records(fleet, a, batch(a, seqs...))}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.work(ctx, &ackRecorder{topics: c.topics, t: t})
+
+	c.queue <- signed(1, 2)
+	select {
+	case s := <-spans:
+		if s.messages != 1 || s.rows != 2 {
+			t.Errorf("a lone message: a write of %d messages, %d rows; want 1, 2", s.messages, s.rows)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("a lone message was not written")
+	}
+
+	c.writes.begin() // a write of another worker under way
+	c.queue <- signed(3, 4)
+	c.queue <- signed(5)
+	c.queue <- signed(6, 7)
+	select {
+	case s := <-spans:
+		t.Fatalf("a write of %d messages while another was under way and %d were queued", s.messages, MaxMessagesPerWrite)
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.writes.end()
+	select {
+	case s := <-spans:
+		if s.messages != 3 || s.rows != 5 {
+			t.Errorf("after the write under way ended: a write of %d messages, %d rows; want 3, 5", s.messages, s.rows)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the gathered messages were not written once the write under way ended")
+	}
+	if n := countRows(t, pool, a, 1, 7); n != 7 {
+		t.Errorf("%d rows; want 7", n)
+	}
+}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -494,7 +495,8 @@ func BenchmarkCollectorScale(b *testing.B) {
 	if err := Migrate(context.Background(), admin); err != nil {
 		b.Fatal(err)
 	}
-	broker := mqtttest.StartMosquitto(b)
+	broker := mqtttest.StartMosquitto(b, scaleBroker(b)...)
+	workers := scaleWorkers(b)
 	const fleet = "scale"
 	topics := wire.Topics{Fleet: fleet}
 	var names []string
@@ -545,7 +547,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				cfg.MaxConns = DefaultWorkers + 1
+				cfg.MaxConns = int32(cmp.Or(workers, DefaultWorkers) + 1)
 				own.track(cfg)
 				pool, err := pgxpool.NewWithConfig(ctx, cfg)
 				if err != nil {
@@ -557,7 +559,7 @@ func BenchmarkCollectorScale(b *testing.B) {
 				w := NewWriter(pool, nil)
 				w.upsertOnly = v.upsert
 				c, err := New(withIdentity(b, Config{
-					Broker: broker.URL(), Fleet: fleet, ClientID: fmt.Sprintf("scale-%d-%d", phase, i), Group: group, Roster: roster,
+					Broker: broker.URL(), Fleet: fleet, ClientID: fmt.Sprintf("scale-%d-%d", phase, i), Group: group, Roster: roster, Workers: workers,
 					NewClient: func(o *mqtt.ClientOptions) Client { sc.Client = NewPahoClient(o); return sc },
 				}), w, nil)
 				if err != nil {
@@ -756,4 +758,39 @@ func (w *waitSampler) stop() string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(w.counts[k])/float64(max(w.samples, 1))))
 	}
 	return fmt.Sprintf("(%d samples) %s", w.samples, strings.Join(parts, ", "))
+}
+
+// scaleWorkers is the Workers of each collector of BenchmarkCollectorScale:
+// WICKET_SCALE_WORKERS, or 0 (DefaultWorkers) where unset.
+func scaleWorkers(tb testing.TB) int {
+	s := os.Getenv("WICKET_SCALE_WORKERS")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxWorkers {
+		tb.Fatalf("WICKET_SCALE_WORKERS=%q: want workers per collector, 1 to %d", s, MaxWorkers)
+	}
+	return n
+}
+
+// scaleBroker are the options of BenchmarkCollectorScale's Mosquitto:
+// with WICKET_SCALE_INFLIGHT set, its max_inflight_messages (how many
+// QoS 1 messages it sends a client before their PUBACKs; 20 where unset,
+// Mosquitto's default).
+func scaleBroker(tb testing.TB) []mqtttest.Option {
+	s := os.Getenv("WICKET_SCALE_INFLIGHT")
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		tb.Fatalf("WICKET_SCALE_INFLIGHT=%q: want Mosquitto's max_inflight_messages, 1 to 65535", s)
+	}
+	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
+	text := fmt.Sprintf("listener 1883\nallow_anonymous true\npersistence false\nmax_inflight_messages %d\n", n)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return []mqtttest.Option{mqtttest.ConfigFile(conf, nil)}
 }

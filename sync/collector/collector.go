@@ -193,7 +193,9 @@ type Collector struct {
 	// hold one of ackSlots (Workers of them) each.
 	acking   sync.WaitGroup
 	ackSlots chan struct{}
+	// taking is held by the worker taking messages from the queue, and
 	// writes are the workers' writes under way (work).
+	taking sync.Mutex
 	writes writesUnderWay
 }
 
@@ -566,49 +568,65 @@ func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
 
 // work handles the messages of the queue: the one it waits for and,
 // when more are queued already, up to perWrite in all, so that a backlog
-// is stored in fewer, larger transactions. A message that finds no
-// write of this collector under way is written at once, with what is
-// queued beside it. One that finds a write under way gathers the
-// messages that arrive until it has perWrite of them or a write ends:
-// while the writes keep up it waits no longer than one of them, and when
-// messages come faster than single ones are written they are written in
-// fewer, larger transactions instead of many small ones that contend
-// for PostgreSQL's CPU, WAL and index pages.
+// is stored in fewer, larger transactions. One worker at a time takes
+// messages from the queue. A message that finds no write of this
+// collector under way is written at once, with what is queued beside
+// it. One that finds a write under way gathers the messages that arrive
+// until it has perWrite of them or a write ends: while the writes keep
+// up it waits no longer than one of them, and when messages come faster
+// than single ones are written they are written in fewer, larger
+// transactions instead of many small ones that contend for PostgreSQL's
+// CPU, WAL and index pages; writes run side by side only as the
+// messages fill them.
 func (c *Collector) work(ctx context.Context, client Client) {
 	ms := make([]inbound, 0, c.perWrite)
 	for {
-		select {
-		case <-ctx.Done():
+		if !c.take(ctx, &ms) {
 			return
-		case m := <-c.queue:
-			ms = append(ms[:0], m)
 		}
-	more:
-		for len(ms) < c.perWrite {
-			select {
-			case m := <-c.queue:
-				ms = append(ms, m)
-			default:
-				break more
-			}
-		}
-		if ended := c.writes.under(); ended != nil {
-		gather:
-			for len(ms) < c.perWrite {
-				select {
-				case m := <-c.queue:
-					ms = append(ms, m)
-				case <-ended:
-					break gather
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-		c.writes.begin()
 		c.handle(ctx, client, ms)
 		c.writes.end()
 	}
+}
+
+// take waits for its turn to take from the queue and takes the messages
+// of the next write into ms (see work), counting the write as under way.
+// It reports false when ctx ended first.
+func (c *Collector) take(ctx context.Context, ms *[]inbound) bool {
+	c.taking.Lock()
+	defer c.taking.Unlock()
+	select {
+	case <-ctx.Done():
+		return false
+	case m := <-c.queue:
+		*ms = append((*ms)[:0], m)
+	}
+more:
+	for len(*ms) < c.perWrite {
+		select {
+		case m := <-c.queue:
+			*ms = append(*ms, m)
+		default:
+			break more
+		}
+	}
+	if ended := c.writes.under(); ended != nil {
+	gather:
+		for len(*ms) < c.perWrite {
+			select {
+			case m := <-c.queue:
+				*ms = append(*ms, m)
+			case <-ended:
+				break gather
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+	// Under way before the next worker takes its turn, so that it
+	// gathers.
+	c.writes.begin()
+	return true
 }
 
 // writesUnderWay counts a collector's writes under way and tells those

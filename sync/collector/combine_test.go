@@ -206,12 +206,13 @@ func TestCollectorAcksBesideTheWorker(t *testing.T) {
 
 // A message that finds no write of its collector under way is written at
 // once, alone; messages that find one under way gather until it ends
-// and are then written together.
+// and are then written together, by one worker while the other waits
+// for its turn.
 func TestCollectorGathersWhileWriting(t *testing.T) {
 	pool := testPool(t)
 	const fleet = "gather"
 	a := gateName("gather-a")
-	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "gather", Workers: 1,
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "gather", Workers: 2,
 		Roster: wiretest.Roster(t, testRoot, 1, a)}), NewWriter(pool, testLog(t)), testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +224,9 @@ func TestCollectorGathersWhileWriting(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go c.work(ctx, &ackRecorder{topics: c.topics, t: t})
+	for range 2 {
+		go c.work(ctx, &ackRecorder{topics: c.topics, t: t})
+	}
 
 	wantWrite := func(what string, messages, rows int) {
 		t.Helper()
@@ -240,6 +243,9 @@ func TestCollectorGathersWhileWriting(t *testing.T) {
 	c.queue <- signed(1, 2)
 	wantWrite("a lone message", 1, 2)
 
+	for c.writes.under() != nil { // the lone write's worker done with it
+		time.Sleep(time.Millisecond)
+	}
 	c.writes.begin() // a write of another worker under way
 	c.queue <- signed(3, 4)
 	c.queue <- signed(5)

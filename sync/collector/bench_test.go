@@ -483,7 +483,12 @@ func (s *subscribedClient) Subscribe(topic string, qos byte, cb mqtt.MessageHand
 // phase is timed from the first publish to the last record stored. It
 // reports rows/s and CPU per 100,000 rows (scaleMetrics; go is the
 // collectors and the publishers, broker the Mosquitto), the bytes per
-// row on disk and the load average.
+// row on disk and the load average. The environment may set the phase's
+// size (WICKET_SCALE_BATCHES, scaleBatches), the collectors' Workers
+// (WICKET_SCALE_WORKERS) and the broker's in-flight window
+// (WICKET_SCALE_INFLIGHT), and WICKET_SCALE_TRACE=1 logs each phase's
+// writes per collector and what PostgreSQL waited for (run with -v:
+// the log of a benchmark is cut short otherwise).
 //
 //	go test -run '^$' -bench CollectorScale -benchtime 3x ./sync/collector/
 func BenchmarkCollectorScale(b *testing.B) {

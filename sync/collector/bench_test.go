@@ -2,10 +2,12 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -385,7 +387,8 @@ func scalePhases() []scalePhase {
 //
 //	go test -run '^$' -bench WriterScale -benchtime 3x ./sync/collector/
 func BenchmarkWriterScale(b *testing.B) {
-	const gates, perGate, size = 20, 10, 100 // a phase: 20,000 rows
+	const gates, size = 20, 100
+	perGate := scaleBatches(b) // a phase: 20,000 rows by default
 	dbURL := freshDatabase(b)
 	admin := openPool(b, dbURL)
 	if err := Migrate(context.Background(), admin); err != nil {
@@ -418,7 +421,7 @@ func BenchmarkWriterScale(b *testing.B) {
 					batches = append(batches, benchRecords(fmt.Sprintf("scale-%d", g), seq+uint64(k*size)+1, size, now))
 				}
 			}
-			seq += perGate * size
+			seq += uint64(perGate * size)
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			cpu0, start := sampleCPU(&own), time.Now()
@@ -480,17 +483,25 @@ func (s *subscribedClient) Subscribe(topic string, qos byte, cb mqtt.MessageHand
 // phase is timed from the first publish to the last record stored. It
 // reports rows/s and CPU per 100,000 rows (scaleMetrics; go is the
 // collectors and the publishers, broker the Mosquitto), the bytes per
-// row on disk and the load average.
+// row on disk and the load average. The environment may set the phase's
+// size (WICKET_SCALE_BATCHES, scaleBatches), the collectors' Workers
+// (WICKET_SCALE_WORKERS) and the broker's in-flight window
+// (WICKET_SCALE_INFLIGHT), and WICKET_SCALE_TRACE=1 logs each phase's
+// writes per collector and what PostgreSQL waited for (run with -v:
+// the log of a benchmark is cut short otherwise).
 //
 //	go test -run '^$' -bench CollectorScale -benchtime 3x ./sync/collector/
 func BenchmarkCollectorScale(b *testing.B) {
-	const gates, perGate, size, publishers = 20, 10, 100, 4
+	const gates, size, publishers = 20, 100, 4
+	perGate := scaleBatches(b)
+	tracing := os.Getenv("WICKET_SCALE_TRACE") != ""
 	dbURL := freshDatabase(b)
 	admin := openPool(b, dbURL)
 	if err := Migrate(context.Background(), admin); err != nil {
 		b.Fatal(err)
 	}
-	broker := mqtttest.StartMosquitto(b)
+	broker := mqtttest.StartMosquitto(b, scaleBroker(b)...)
+	workers := scaleWorkers(b)
 	const fleet = "scale"
 	topics := wire.Topics{Fleet: fleet}
 	var names []string
@@ -530,17 +541,18 @@ func BenchmarkCollectorScale(b *testing.B) {
 					msgs = append(msgs, msg{topics.Records(gate), wiretest.Records(fleet, gate, r)})
 				}
 			}
-			seq += perGate * size
+			seq += uint64(perGate * size)
 			ctx, cancel := context.WithCancel(context.Background())
 			var running sync.WaitGroup
 			var collectors []*Collector
 			var pools []*pgxpool.Pool
+			var timelines []*timeline
 			for i := range n {
 				cfg, err := pgxpool.ParseConfig(dbURL)
 				if err != nil {
 					b.Fatal(err)
 				}
-				cfg.MaxConns = DefaultWorkers + 1
+				cfg.MaxConns = int32(cmp.Or(workers, DefaultWorkers) + 1)
 				own.track(cfg)
 				pool, err := pgxpool.NewWithConfig(ctx, cfg)
 				if err != nil {
@@ -552,13 +564,18 @@ func BenchmarkCollectorScale(b *testing.B) {
 				w := NewWriter(pool, nil)
 				w.upsertOnly = v.upsert
 				c, err := New(withIdentity(b, Config{
-					Broker: broker.URL(), Fleet: fleet, ClientID: fmt.Sprintf("scale-%d-%d", phase, i), Group: group, Roster: roster,
+					Broker: broker.URL(), Fleet: fleet, ClientID: fmt.Sprintf("scale-%d-%d", phase, i), Group: group, Roster: roster, Workers: workers,
 					NewClient: func(o *mqtt.ClientOptions) Client { sc.Client = NewPahoClient(o); return sc },
 				}), w, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				c.perWrite = v.perWrite
+				if tracing {
+					tl := &timeline{}
+					c.traced = tl.add
+					timelines = append(timelines, tl)
+				}
 				running.Go(func() { c.Run(ctx) })
 				select {
 				case <-sc.done:
@@ -575,6 +592,10 @@ func BenchmarkCollectorScale(b *testing.B) {
 			}
 			want := uint64(len(msgs) * size)
 			cpu0, start := sampleCPU(&own), time.Now()
+			var waits *waitSampler
+			if tracing {
+				waits = sampleWaits(admin)
+			}
 			var pub sync.WaitGroup
 			for p, client := range clients {
 				pub.Go(func() {
@@ -595,9 +616,17 @@ func BenchmarkCollectorScale(b *testing.B) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			r := res[scaleKey{v.name, n}]
-			r.took += time.Since(start)
+			took := time.Since(start)
+			r.took += took
 			r.cpu = r.cpu.add(sampleCPU(&own).sub(cpu0))
 			res[scaleKey{v.name, n}] = r
+			if tracing {
+				b.Logf("phase %d %s, %d collectors: %v, %.0f rows/s; PostgreSQL waits %s", phase, v.name, n,
+					took.Round(time.Millisecond), float64(want)/took.Seconds(), waits.stop())
+				for i, tl := range timelines {
+					b.Logf("  collector %d: %s", i, tl.summary(start))
+				}
+			}
 			pub.Wait()
 			if got := inserted(); got != want {
 				b.Fatalf("%d collectors stored %d records of %d", n, got, want)
@@ -610,4 +639,163 @@ func BenchmarkCollectorScale(b *testing.B) {
 		}
 	}
 	scaleMetrics(b, admin, b.N*gates*perGate*size, res, writeVariants, load0)
+}
+
+// scaleBatches is the number of 100-record batches each of the scale
+// benchmarks' 20 gates sends a phase: WICKET_SCALE_BATCHES, 10 (a phase
+// of 20,000 rows) where unset. A larger phase measures a sustained rate,
+// in which the fill and drain of the pipeline at the phase's ends weigh
+// less.
+func scaleBatches(tb testing.TB) int {
+	s := os.Getenv("WICKET_SCALE_BATCHES")
+	if s == "" {
+		return 10
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1000 {
+		tb.Fatalf("WICKET_SCALE_BATCHES=%q: want batches per gate, 1 to 1000", s)
+	}
+	return n
+}
+
+// timeline collects the writes of one collector during a phase.
+type timeline struct {
+	mu    sync.Mutex
+	spans []writeSpan
+}
+
+func (t *timeline) add(s writeSpan) {
+	t.mu.Lock()
+	t.spans = append(t.spans, s)
+	t.mu.Unlock()
+}
+
+// summary is the timeline in milliseconds from start: its first write
+// and last commit, how many writes and rows a write, how long the
+// writes took together (in COPY and commit, and waiting for the broker
+// to answer the acks after), and how many ran at once on average.
+func (t *timeline) summary(start time.Time) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.spans) == 0 {
+		return "no writes"
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	first, last := t.spans[0].start, t.spans[0].committed
+	var inWrite, inAck time.Duration
+	rows := 0
+	var sizes []string
+	for _, s := range t.spans {
+		first, last = minTime(first, s.start), maxTime(last, s.committed)
+		inWrite += s.committed.Sub(s.start)
+		inAck += s.acked.Sub(s.committed)
+		rows += s.rows
+		sizes = append(sizes, strconv.Itoa(s.messages))
+	}
+	return fmt.Sprintf("first write %.1f ms, last commit %.1f ms, %d writes (%.0f rows each; messages %s), in writes %.0f ms (%.1f at once), waiting for ack answers %.0f ms",
+		ms(first.Sub(start)), ms(last.Sub(start)), len(t.spans), float64(rows)/float64(len(t.spans)), strings.Join(sizes, " "),
+		ms(inWrite), float64(inWrite)/float64(last.Sub(first)), ms(inAck))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// waitSampler counts what the active server processes of a database
+// wait for (pg_stat_activity), sampled every 5 ms until stop.
+type waitSampler struct {
+	stopped chan struct{}
+	done    chan struct{}
+	counts  map[string]int
+	samples int
+}
+
+func sampleWaits(pool *pgxpool.Pool) *waitSampler {
+	w := &waitSampler{stopped: make(chan struct{}), done: make(chan struct{}), counts: map[string]int{}}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.stopped:
+				return
+			case <-t.C:
+			}
+			rows, err := pool.Query(context.Background(), `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU'), count(*)
+				FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1`)
+			if err != nil {
+				return
+			}
+			for rows.Next() {
+				var ev string
+				var n int
+				if rows.Scan(&ev, &n) == nil {
+					w.counts[ev] += n
+				}
+			}
+			rows.Close()
+			w.samples++
+		}
+	}()
+	return w
+}
+
+// stop ends the sampling and says, per wait, how many server processes
+// were in it on average.
+func (w *waitSampler) stop() string {
+	close(w.stopped)
+	<-w.done
+	keys := slices.Sorted(maps.Keys(w.counts))
+	slices.SortStableFunc(keys, func(a, b string) int { return w.counts[b] - w.counts[a] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(w.counts[k])/float64(max(w.samples, 1))))
+	}
+	return fmt.Sprintf("(%d samples) %s", w.samples, strings.Join(parts, ", "))
+}
+
+// scaleWorkers is the Workers of each collector of BenchmarkCollectorScale:
+// WICKET_SCALE_WORKERS, or 0 (DefaultWorkers) where unset.
+func scaleWorkers(tb testing.TB) int {
+	s := os.Getenv("WICKET_SCALE_WORKERS")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxWorkers {
+		tb.Fatalf("WICKET_SCALE_WORKERS=%q: want workers per collector, 1 to %d", s, MaxWorkers)
+	}
+	return n
+}
+
+// scaleBroker are the options of BenchmarkCollectorScale's Mosquitto:
+// with WICKET_SCALE_INFLIGHT set, its max_inflight_messages (how many
+// QoS 1 messages it sends a client before their PUBACKs; 20 where unset,
+// Mosquitto's default).
+func scaleBroker(tb testing.TB) []mqtttest.Option {
+	s := os.Getenv("WICKET_SCALE_INFLIGHT")
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		tb.Fatalf("WICKET_SCALE_INFLIGHT=%q: want Mosquitto's max_inflight_messages, 1 to 65535", s)
+	}
+	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
+	text := fmt.Sprintf("listener 1883\nallow_anonymous true\npersistence false\nmax_inflight_messages %d\n", n)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return []mqtttest.Option{mqtttest.ConfigFile(conf, nil)}
 }

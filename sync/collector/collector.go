@@ -184,6 +184,25 @@ type Collector struct {
 	// perWrite is the most messages stored in one transaction
 	// (MaxMessagesPerWrite; the benchmarks compare others).
 	perWrite int
+	// traced, where set, is told of every write: when it began, when it
+	// committed, when its acks were answered, and how much it stored (the
+	// benchmarks' timeline of a phase).
+	traced func(writeSpan)
+
+	// acking runs the waits for the broker's answers to the acks, which
+	// hold one of ackSlots (Workers of them) each.
+	acking   sync.WaitGroup
+	ackSlots chan struct{}
+	// taking is held by the worker taking messages from the queue, and
+	// writes are the workers' writes under way (work).
+	taking sync.Mutex
+	writes writesUnderWay
+}
+
+// writeSpan is one transaction of a collector's worker.
+type writeSpan struct {
+	start, committed, acked time.Time
+	messages, rows          int
 }
 
 // inbound is a records message copied out of paho.
@@ -217,6 +236,7 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 
 		haveRoster: make(chan struct{}),
 		perWrite:   MaxMessagesPerWrite,
+		ackSlots:   make(chan struct{}, cfg.Workers),
 	}
 	c.filters = c.topics.Filters(cfg.Slice, cfg.Group)
 	if scheme, _ := mqttconn.CheckBroker(cfg.urls()[0]); mqttconn.TLSSchemes[scheme] {
@@ -277,6 +297,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	c.connectLoop(ctx, client)
 	cancel()
 	wg.Wait()
+	c.acking.Wait()
 	flushCtx, flushCancel := context.WithTimeout(context.Background(), ackTimeout)
 	c.flushRefusals(flushCtx)
 	flushCancel()
@@ -546,29 +567,105 @@ func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
 }
 
 // work handles the messages of the queue: the one it waits for and,
-// when more are queued already, up to perWrite in all, so
-// that a backlog is stored in fewer, larger transactions. A lone
-// message waits for no other.
+// when more are queued already, up to perWrite in all, so that a backlog
+// is stored in fewer, larger transactions. One worker at a time takes
+// messages from the queue. A message that finds no write of this
+// collector under way is written at once, with what is queued beside
+// it. One that finds a write under way gathers the messages that arrive
+// until it has perWrite of them or a write ends: while the writes keep
+// up it waits no longer than one of them, and when messages come faster
+// than single ones are written they are written in fewer, larger
+// transactions instead of many small ones that contend for PostgreSQL's
+// CPU, WAL and index pages; writes run side by side only as the
+// messages fill them.
 func (c *Collector) work(ctx context.Context, client Client) {
 	ms := make([]inbound, 0, c.perWrite)
 	for {
-		select {
-		case <-ctx.Done():
+		if !c.take(ctx, &ms) {
 			return
-		case m := <-c.queue:
-			ms = append(ms[:0], m)
-		}
-	more:
-		for len(ms) < c.perWrite {
-			select {
-			case m := <-c.queue:
-				ms = append(ms, m)
-			default:
-				break more
-			}
 		}
 		c.handle(ctx, client, ms)
+		c.writes.end()
 	}
+}
+
+// take waits for its turn to take from the queue and takes the messages
+// of the next write into ms (see work), counting the write as under way.
+// It reports false when ctx ended first.
+func (c *Collector) take(ctx context.Context, ms *[]inbound) bool {
+	c.taking.Lock()
+	defer c.taking.Unlock()
+	select {
+	case <-ctx.Done():
+		return false
+	case m := <-c.queue:
+		*ms = append((*ms)[:0], m)
+	}
+more:
+	for len(*ms) < c.perWrite {
+		select {
+		case m := <-c.queue:
+			*ms = append(*ms, m)
+		default:
+			break more
+		}
+	}
+	if ended := c.writes.under(); ended != nil {
+	gather:
+		for len(*ms) < c.perWrite {
+			select {
+			case m := <-c.queue:
+				*ms = append(*ms, m)
+			case <-ended:
+				break gather
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+	// Under way before the next worker takes its turn, so that it
+	// gathers.
+	c.writes.begin()
+	return true
+}
+
+// writesUnderWay counts a collector's writes under way and tells those
+// who wait when one ends.
+type writesUnderWay struct {
+	mu sync.Mutex
+	n  int
+	// ended is closed when a write ends (and replaced by the next).
+	ended chan struct{}
+}
+
+// under is nil when no write is under way, else a channel closed when
+// one ends.
+func (w *writesUnderWay) under() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 {
+		return nil
+	}
+	if w.ended == nil {
+		w.ended = make(chan struct{})
+	}
+	return w.ended
+}
+
+func (w *writesUnderWay) begin() {
+	w.mu.Lock()
+	w.n++
+	w.mu.Unlock()
+}
+
+func (w *writesUnderWay) end() {
+	w.mu.Lock()
+	w.n--
+	if w.ended != nil {
+		close(w.ended)
+		w.ended = nil
+	}
+	w.mu.Unlock()
 }
 
 // stored is a message decoded into its records.
@@ -644,7 +741,9 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 		rs[i] = s.r
 		records += len(s.r.Records)
 	}
+	start := time.Now()
 	inserted, err := c.store(ctx, rs)
+	committed := time.Now()
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -669,6 +768,27 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 	for i, s := range batch {
 		toks[i] = client.Publish(c.topics.Ack(s.r.Gate), 1, false, c.signAck(s.r))
 	}
+	// The acks are on their way; the broker's answers to them are waited
+	// for beside the worker, which goes on to the next messages, with at
+	// most Workers writes' answers outstanding.
+	select {
+	case c.ackSlots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	c.acking.Go(func() {
+		defer func() { <-c.ackSlots }()
+		c.awaitAcks(ctx, batch, toks)
+		if c.traced != nil {
+			c.traced(writeSpan{start: start, committed: committed, acked: time.Now(), messages: len(batch), rows: records})
+		}
+	})
+}
+
+// awaitAcks waits for the broker's answers to the acks of batch (toks,
+// in the same order), counting the acks delivered and complaining of
+// those that were not: their gates will send the records again.
+func (c *Collector) awaitAcks(ctx context.Context, batch []stored, toks []mqtt.Token) {
 	for i, s := range batch {
 		r := s.r
 		from, through := r.Records[0].Seq, r.Records[len(r.Records)-1].Seq

@@ -84,6 +84,7 @@ func TestCollectorStoresQueuedTogether(t *testing.T) {
 	}
 	rec := &ackRecorder{topics: c.topics, t: t}
 	c.handle(context.Background(), rec, ms)
+	c.acking.Wait() // the broker's answers to the acks are counted beside the worker
 
 	if pubacks != len(ms) {
 		t.Errorf("%d PUBACKs; want one for each of the %d messages", pubacks, len(ms))
@@ -144,5 +145,119 @@ func TestCollectorIsolatesRefusedBatch(t *testing.T) {
 	}
 	if s := c.Stats(); pubacks != 3 || len(rec.acks) != 2 || s.Invalid != 1 || s.Inserted != 5 {
 		t.Errorf("%d PUBACKs, %d acks, Stats() = %+v; want 3, 2, 1 invalid, 5 inserted", pubacks, len(rec.acks), s)
+	}
+}
+
+// heldAcks is an ackRecorder whose broker answers no ack until release
+// is closed.
+type heldAcks struct {
+	ackRecorder
+	release chan struct{}
+}
+
+func (h *heldAcks) Publish(topic string, qos byte, retained bool, payload any) mqtt.Token {
+	h.ackRecorder.Publish(topic, qos, retained, payload)
+	return doneToken{h.release}
+}
+
+// A worker does not wait for the broker to answer its acks before it
+// takes the next messages, but no more than Workers writes' answers are
+// awaited at once: past that the worker waits, and a broker that answers
+// no ack holds the collector back.
+func TestCollectorAcksBesideTheWorker(t *testing.T) {
+	pool := testPool(t)
+	const fleet = "beside"
+	a := gateName("beside-a")
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "beside", Workers: 1}),
+		NewWriter(pool, testLog(t)), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := func(r *wire.Records) []stored {
+		return []stored{{inbound{topic: c.topics.Records(r.Gate)}, r}}
+	}
+	rec := &heldAcks{ackRecorder{topics: c.topics, t: t}, make(chan struct{})}
+	ctx := context.Background()
+	c.storeAndAck(ctx, rec, decoded(batch(a, 1, 2)))
+	if s := c.Stats(); s.Inserted != 2 || s.Acks != 0 || len(rec.acks) != 1 {
+		t.Fatalf("after the first write: Stats() = %+v, %d acks sent; want 2 inserted, 1 ack sent and not yet answered", s, len(rec.acks))
+	}
+	second := make(chan struct{})
+	go func() {
+		defer close(second)
+		c.storeAndAck(ctx, rec, decoded(batch(a, 3, 4)))
+	}()
+	deadline := time.Now().Add(waitLimit)
+	for c.Stats().Inserted != 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-second:
+		t.Fatal("a second write's acks were left to wait while the first's are unanswered, with 1 worker")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(rec.release)
+	<-second
+	c.acking.Wait()
+	if s := c.Stats(); s.Inserted != 4 || s.Acks != 2 || len(rec.acks) != 2 {
+		t.Errorf("after the answers: Stats() = %+v, %d acks sent; want 4 inserted, 2 acks", s, len(rec.acks))
+	}
+}
+
+// A message that finds no write of its collector under way is written at
+// once, alone; messages that find one under way gather until it ends
+// and are then written together, by one worker while the other waits
+// for its turn.
+func TestCollectorGathersWhileWriting(t *testing.T) {
+	pool := testPool(t)
+	const fleet = "gather"
+	a := gateName("gather-a")
+	c, err := New(withIdentity(t, Config{Broker: "tcp://127.0.0.1:1", Fleet: fleet, ClientID: "gather", Workers: 2,
+		Roster: wiretest.Roster(t, testRoot, 1, a)}), NewWriter(pool, testLog(t)), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := make(chan writeSpan, 4)
+	c.traced = func(s writeSpan) { spans <- s }
+	signed := func(seqs ...uint64) inbound {
+		return inbound{topic: c.topics.Records(a), payload: wiretest.Records(fleet, a, batch(a, seqs...))}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 2 {
+		go c.work(ctx, &ackRecorder{topics: c.topics, t: t})
+	}
+
+	wantWrite := func(what string, messages, rows int) {
+		t.Helper()
+		select {
+		case s := <-spans:
+			if s.messages != messages || s.rows != rows {
+				t.Errorf("%s: a write of %d messages, %d rows; want %d, %d", what, s.messages, s.rows, messages, rows)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("%s: not written", what)
+		}
+	}
+
+	c.queue <- signed(1, 2)
+	wantWrite("a lone message", 1, 2)
+
+	for c.writes.under() != nil { // the lone write's worker done with it
+		time.Sleep(time.Millisecond)
+	}
+	c.writes.begin() // a write of another worker under way
+	c.queue <- signed(3, 4)
+	c.queue <- signed(5)
+	c.queue <- signed(6, 7)
+	select {
+	case s := <-spans:
+		t.Fatalf("a write of %d messages while another was under way and fewer than %d were queued", s.messages, MaxMessagesPerWrite)
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.writes.end()
+	wantWrite("once the write under way ended", 3, 5)
+	if n := countRows(t, pool, a, 1, 7); n != 7 {
+		t.Errorf("%d rows; want 7", n)
 	}
 }

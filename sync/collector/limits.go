@@ -31,9 +31,11 @@ const (
 	MaxBatch = wire.MaxRecordsPerBatch
 	// MaxMessagesPerWrite is the most records messages a worker stores in
 	// one transaction when more than one is queued: a backlog then costs
-	// fewer commits and statements. A message never waits for others to
-	// join it. At 100 records a message (what gates send) that is 1,600
-	// rows a COPY, at most 16 × MaxBatch.
+	// fewer commits and statements. A message that finds no write under
+	// way waits for no other; one that finds a write under way waits for
+	// others at most until a write ends (Collector.work). At 100 records a
+	// message (what gates send) that is 1,600 rows a COPY, at most 16 ×
+	// MaxBatch.
 	MaxMessagesPerWrite = 16
 )
 

@@ -79,6 +79,13 @@ type Decoder struct {
 
 	slant bool // search also looks for slanted finder patterns
 
+	// The plane the bit matrix being searched was binarized from, and
+	// whether it was inverted, for greyGrid; cleared when a call ends.
+	cur      plane
+	curInv   bool
+	greyVals []float64
+	greySums []float64
+
 	text    string
 	passes  [8]pass
 	grids   int // sampled grids read in this call (maxGrids)
@@ -185,7 +192,11 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // template at any rotation and the grid sampled cell by cell between
 // alignment patterns (grid.go); and then the best pairs of candidates
 // completed with the corner a square code would have, on the side where
-// a timing pattern shows, for a finder pattern lost to glare or a thumb. A frame that reads usually costs one
+// a timing pattern shows, for a finder pattern lost to glare or a thumb.
+// A grid whose format information reads but whose data does not correct
+// is sampled again from the grey levels, each module's with the share
+// blur spreads into it from its neighbours taken out (greygrid.go), if
+// its timing patterns show there. A frame that reads usually costs one
 // search. A frame without a code costs one binarization and a prescan
 // when nothing in it looks like a finder pattern, and more where
 // something does; at most 160 sampled grids are read a call
@@ -242,6 +253,7 @@ func (d *Decoder) setUp() {
 // decodePlane runs the searches of DecodeGray over p.
 func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	d.setUp()
+	defer func() { d.cur = plane{} }()
 	o := d.Options()
 	d.grids, d.triples = 0, 0
 	first := d.fast
@@ -349,6 +361,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				m.FlipAll()
 				flipped = inv
 			}
+			d.cur, d.curInv = c.q, inv
 			payload, seen, refuted, err := d.search(m, first)
 			if err == nil {
 				return payload, nil
@@ -421,6 +434,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				m.FlipAll()
 				flipped = inv
 			}
+			d.cur, d.curInv = q, inv
 			payload, _, _, err := d.search(m, d.hard)
 			if err == nil {
 				return payload, nil

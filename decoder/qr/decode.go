@@ -170,7 +170,8 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // evidence of a code or the frame has low contrast; then, in each
 // polarity with evidence or a hint (finder runs, dark in the middle,
 // crossed in the locally thresholded image and not refuted by a pair of
-// candidates), with other global thresholds (moreThresholds: within a
+// candidates; in both polarities, any such runs on a frame of low
+// contrast), with other global thresholds (moreThresholds: within a
 // side of the histogram's valley that holds two peaks, as a dim code on
 // a bright ground makes, and midway between the frame's darkest and
 // lightest levels, which blur leaves to a code), each binarized and
@@ -293,7 +294,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	if k := o.Downscale; k > 1 && p.w/k >= minDecodeSide && p.h/k >= minDecodeSide {
 		tier = append([]cheap{{q: downscale(p, k, &d.small)}}, tier...)
 	}
-	anyRuns := false
+	anyRuns, lowHint := false, false
 	d.slant = true
 	for i := 0; i < len(tier); i++ {
 		c := tier[i]
@@ -306,7 +307,13 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			// lightest levels, which blur leaves to a code's modules
 			// when the background's peak fills the histogram's
 			// valley.
-			if evidence[0] || evidence[1] || hint[0] || hint[1] {
+			// A frame of low contrast with runs in finder
+			// proportions counts as a hint in both polarities: a
+			// dim code on a bright ground shows neither evidence
+			// nor a hint to local thresholds, which blocks across
+			// its edge set between the ground and its light level.
+			lowHint = anyRuns && d.bin.span < lowContrastSpan
+			if evidence[0] || evidence[1] || hint[0] || hint[1] || lowHint {
 				for _, t := range moreThresholds(c.q) {
 					tier = append(tier, cheap{q: c.q, global: true, black: t})
 				}
@@ -332,7 +339,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				switch {
 				case evidence[pol]:
 					crossed[pol] = d.pre.crossings(t, skip, pol, 1)
-				case hint[pol]:
+				case hint[pol] || lowHint:
 					crossed[pol] = d.pre.crossings(t, skip, pol, minHintCrossings)
 				}
 			}

@@ -79,6 +79,13 @@ type Decoder struct {
 
 	slant bool // search also looks for slanted finder patterns
 
+	// The plane the bit matrix being searched was binarized from, and
+	// whether it was inverted, for greyGrid; cleared when a call ends.
+	cur      plane
+	curInv   bool
+	greyVals []float64
+	greySums []float64
+
 	text    string
 	passes  [8]pass
 	grids   int // sampled grids read in this call (maxGrids)
@@ -163,7 +170,8 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // evidence of a code or the frame has low contrast; then, in each
 // polarity with evidence or a hint (finder runs, dark in the middle,
 // crossed in the locally thresholded image and not refuted by a pair of
-// candidates), with other global thresholds (moreThresholds: within a
+// candidates; in both polarities, any such runs on a frame of low
+// contrast), with other global thresholds (moreThresholds: within a
 // side of the histogram's valley that holds two peaks, as a dim code on
 // a bright ground makes, and midway between the frame's darkest and
 // lightest levels, which blur leaves to a code), each binarized and
@@ -185,7 +193,11 @@ func (d *Decoder) Decode(img image.Image) ([]byte, error) {
 // template at any rotation and the grid sampled cell by cell between
 // alignment patterns (grid.go); and then the best pairs of candidates
 // completed with the corner a square code would have, on the side where
-// a timing pattern shows, for a finder pattern lost to glare or a thumb. A frame that reads usually costs one
+// a timing pattern shows, for a finder pattern lost to glare or a thumb.
+// A grid whose format information reads but whose data does not correct
+// is sampled again from the grey levels, each module's with the share
+// blur spreads into it from its neighbours taken out (greygrid.go), if
+// its timing patterns show there. A frame that reads usually costs one
 // search. A frame without a code costs one binarization and a prescan
 // when nothing in it looks like a finder pattern, and more where
 // something does; at most 160 sampled grids are read a call
@@ -242,6 +254,7 @@ func (d *Decoder) setUp() {
 // decodePlane runs the searches of DecodeGray over p.
 func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	d.setUp()
+	defer func() { d.cur = plane{} }()
 	o := d.Options()
 	d.grids, d.triples = 0, 0
 	first := d.fast
@@ -281,7 +294,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 	if k := o.Downscale; k > 1 && p.w/k >= minDecodeSide && p.h/k >= minDecodeSide {
 		tier = append([]cheap{{q: downscale(p, k, &d.small)}}, tier...)
 	}
-	anyRuns := false
+	anyRuns, lowHint := false, false
 	d.slant = true
 	for i := 0; i < len(tier); i++ {
 		c := tier[i]
@@ -294,7 +307,13 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 			// lightest levels, which blur leaves to a code's modules
 			// when the background's peak fills the histogram's
 			// valley.
-			if evidence[0] || evidence[1] || hint[0] || hint[1] {
+			// A frame of low contrast with runs in finder
+			// proportions counts as a hint in both polarities: a
+			// dim code on a bright ground shows neither evidence
+			// nor a hint to local thresholds, which blocks across
+			// its edge set between the ground and its light level.
+			lowHint = anyRuns && d.bin.span < lowContrastSpan
+			if evidence[0] || evidence[1] || hint[0] || hint[1] || lowHint {
 				for _, t := range moreThresholds(c.q) {
 					tier = append(tier, cheap{q: c.q, global: true, black: t})
 				}
@@ -320,7 +339,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				switch {
 				case evidence[pol]:
 					crossed[pol] = d.pre.crossings(t, skip, pol, 1)
-				case hint[pol]:
+				case hint[pol] || lowHint:
 					crossed[pol] = d.pre.crossings(t, skip, pol, minHintCrossings)
 				}
 			}
@@ -349,6 +368,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				m.FlipAll()
 				flipped = inv
 			}
+			d.cur, d.curInv = c.q, inv
 			payload, seen, refuted, err := d.search(m, first)
 			if err == nil {
 				return payload, nil
@@ -421,6 +441,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 				m.FlipAll()
 				flipped = inv
 			}
+			d.cur, d.curInv = q, inv
 			payload, _, _, err := d.search(m, d.hard)
 			if err == nil {
 				return payload, nil

@@ -143,3 +143,40 @@ func TestNoEvidenceInPartialCodes(t *testing.T) {
 		t.Errorf("%d frames with a pair of finder patterns; want at least 3", frames)
 	}
 }
+
+// TestDimCodeOnBrightGround reads low-contrast frames whose code, dimmer
+// than the ground around it, shows local thresholds neither evidence nor
+// a hint: blocks across its edge set their thresholds between the ground
+// and its light level, so its finder patterns merge with the quiet zone.
+// Runs in finder proportions on a frame of low contrast count as a hint
+// for the other global thresholds, one of which splits the code's own
+// two levels. (Drawn for this test, not the benchmark's frames.)
+func TestDimCodeOnBrightGround(t *testing.T) {
+	texts, err := freshVouchers(5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var low placement
+	for _, pl := range placements {
+		if pl.name == "low contrast" {
+			low = pl
+		}
+	}
+	var d Decoder
+	for _, c := range []struct {
+		voucher int
+		frame   uint64
+	}{{0, 7}, {0, 23}, {1, 30}} {
+		code, err := moduleMatrix(texts[c.voucher])
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := freshFrame(code, low, rand.New(rand.NewPCG(c.frame, 77)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.DecodeGray(img); err != nil || string(got) != texts[c.voucher] {
+			t.Errorf("voucher %d, frame %d: DecodeGray = %.20q, %v; want the voucher", c.voucher, c.frame, got, err)
+		}
+	}
+}

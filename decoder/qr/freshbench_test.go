@@ -478,11 +478,12 @@ func (run *freshRun) report(tools []*tool, perFrame [][]time.Duration) string {
 		"a mean that includes reading the PNG file.\n\n",
 		run.seed, run.seed, len(run.vouchers), minLen(run.vouchers), maxLen(run.vouchers), DefaultLevel,
 		run.perPlace, len(run.frames), len(run.empty))
-	if run.seed == devSeed || slices.Contains(slantDevSeeds[:], run.seed) {
+	if run.seed == devSeed || slices.Contains(slantDevSeeds[:], run.seed) || slices.Contains(laterDevSeeds[:], run.seed) {
 		fmt.Fprintf(&b, "This is a seed the decoder was developed on: its figures may flatter it.\n\n")
 	} else {
-		fmt.Fprintf(&b, "The decoder was developed on the frames of seed %d, and of seeds %d, %d and %d in the strong perspective, JPEG q20 and blur placements only; "+
-			"this run's seed was drawn for it and its frames were not looked at before.\n\n", devSeed, slantDevSeeds[0], slantDevSeeds[1], slantDevSeeds[2])
+		fmt.Fprintf(&b, "The decoder was developed on the frames of seed %d, of seeds %d, %d and %d in the strong perspective, JPEG q20 and blur placements (and 2002 in low contrast) only, "+
+			"and of seeds %d and %d (the lost frames of earlier runs); "+
+			"this run's seed was drawn for it and its frames were not looked at before.\n\n", devSeed, slantDevSeeds[0], slantDevSeeds[1], slantDevSeeds[2], laterDevSeeds[0], laterDevSeeds[1])
 	}
 	b.WriteString("| placement | frames | read " + strings.Join(names, " | read ") +
 		" | ours: worst voucher | ms/frame ours (median) | ms/frame " + strings.Join(names[1:], " (mean) | ms/frame ") + " (mean) |\n")
@@ -610,6 +611,10 @@ const devSeed = 1001
 // the slanted finder pattern search (slantedFinders) was developed on, and
 // whose blur frames the block midpoints of binarizer.local were.
 var slantDevSeeds = [3]uint64{2002, 3003, 4004}
+
+// laterDevSeeds are the seeds of earlier benchmark runs whose lost frames
+// the grey-level grids and the low-contrast hint were developed on.
+var laterDevSeeds = [2]uint64{1796581044376123415, 1796583082005230535}
 
 // freshFloor is how many of the 6 frames of each placement in
 // TestFreshFloor the decoder must read: what it read when the floor was

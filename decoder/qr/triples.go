@@ -1,6 +1,7 @@
 package qr
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"sort"
@@ -356,6 +357,15 @@ func (d *Decoder) readTransform(m *gozxing.BitMatrix, transform *common.Perspect
 		var res *common.DecoderResult
 		if res, err = d.readGrid(bits, hints); err == nil {
 			return res, nil
+		}
+		// Format information read but data that does not correct:
+		// the grid is placed; blur may have turned its lone modules.
+		if errors.As(err, new(gozxing.ChecksumException)) && d.grids < maxGrids {
+			if grey, ok := d.greyGrid(d.cur, d.curInv, transform, dim); ok {
+				if res, gerr := d.readGrid(grey, hints); gerr == nil {
+					return res, nil
+				}
+			}
 		}
 	}
 	if bits, ok := sampleLocal(m, transform, version, dim); ok {

@@ -318,7 +318,7 @@ func (d *Decoder) decodePlane(p plane) ([]byte, error) {
 					tier = append(tier, cheap{q: c.q, global: true, black: t})
 				}
 			}
-			if !evidence[0] && !evidence[1] && !(anyRuns && d.bin.span < lowContrastSpan) {
+			if !evidence[0] && !evidence[1] && !lowHint {
 				// One threshold reads what local thresholds did not
 				// on a frame of low contrast, where the flat blocks
 				// inside a code are hard to place; elsewhere only

@@ -720,8 +720,7 @@ func (s *Sync) onMessage(_ mqtt.Client, m mqtt.Message) {
 // inflight is one batch waiting for its ack.
 type inflight struct {
 	from, through uint64
-	sent          time.Time
-	wait          time.Duration // resendWait when it was sent
+	due           time.Time // sent, plus resendWait then
 }
 
 // resendWait is how long a batch sent now waits for its ack before the
@@ -784,7 +783,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			s.subNext = time.Time{}
 		}
 		out = s.dropAcked(out)
-		if len(out) > 0 && s.cfg.Clock.Since(out[0].sent) > out[0].wait {
+		if len(out) > 0 && s.cfg.Clock.Now().After(out[0].due) {
 			s.log.Info("records not acknowledged in time; sending again and subscribing to acks again", "from", out[0].from, "unacked_batches", len(out))
 			var silent uint64
 			s.update(func(st *State) { st.Resends++; st.resendsSinceAck++; silent = st.resendsSinceAck })
@@ -824,7 +823,7 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 			if err := s.waitLive(ctx, c.Publish(s.topics.Records(s.cfg.Gate), 1, false, payload)); err != nil {
 				return fmt.Errorf("publish records: %w", err)
 			}
-			out = append(out, inflight{from: first, through: last, sent: s.cfg.Clock.Now(), wait: s.resendWait()})
+			out = append(out, inflight{from: first, through: last, due: s.cfg.Clock.Now().Add(s.resendWait())})
 			after = last
 			s.update(func(st *State) { st.Published += uint64(len(evs)) })
 		}

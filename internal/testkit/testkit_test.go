@@ -72,3 +72,22 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
+
+// TestParseProcStat: a command name with spaces and parentheses, the
+// fields after it counted from the last ')', and lines that are not a
+// stat line refused.
+func TestParseProcStat(t *testing.T) {
+	line := "4242 (my (odd) name) S 17 4242 4242 0 -1 4194560 1200 0 3 0 250 75 0 0 20 0 9 0 1234 5678 90 18446744073709551615\n"
+	st, ok := ParseProcStat([]byte(line))
+	if !ok {
+		t.Fatalf("ParseProcStat(%q) refused it", line)
+	}
+	if st.Comm != "my (odd) name" || st.PPID != 17 || st.CPU != 3250*time.Millisecond {
+		t.Errorf("ParseProcStat = %+v; want comm %q, ppid 17, CPU 3.25s", st, "my (odd) name")
+	}
+	for _, bad := range []string{"", "4242 no parentheses S 1", "4242 (short) S 1 2 3", "4242 (x) S 1 1 1 0 -1 0 0 0 0 0 u 75"} {
+		if st, ok := ParseProcStat([]byte(bad)); ok {
+			t.Errorf("ParseProcStat(%q) = %+v; want refused", bad, st)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -23,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"wicket/internal/testkit"
 	"wicket/sync/mqtttest"
 	"wicket/sync/wire"
 	"wicket/sync/wire/wiretest"
@@ -196,16 +196,12 @@ func loadAverage() float64 {
 	return l
 }
 
-// clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ,
-// 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
 // procCPU is the CPU time (user and system) used so far by the processes
 // for which match, given the process's name and parent pid, holds, and
 // of those only the ones whose pid each of pids accepts.
 func procCPU(match func(comm string, ppid int) bool, pids ...func(int) bool) time.Duration {
 	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
+	var cpu time.Duration
 	for _, f := range dirs {
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
 		if slices.ContainsFunc(pids, func(accept func(int) bool) bool { return !accept(pid) }) {
@@ -215,25 +211,11 @@ func procCPU(match func(comm string, ppid int) bool, pids ...func(int) bool) tim
 		if err != nil {
 			continue // exited
 		}
-		open, end := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
-		if open < 0 || end < open {
-			continue
+		if st, ok := testkit.ParseProcStat(data); ok && match(st.Comm, st.PPID) {
+			cpu += st.CPU
 		}
-		fields := strings.Fields(string(data[end+1:]))
-		if len(fields) < 13 {
-			continue
-		}
-		// After the name: state, ppid, ... utime (14th field of the
-		// line) and stime (15th).
-		ppid, _ := strconv.Atoi(fields[1])
-		if !match(string(data[open+1:end]), ppid) {
-			continue
-		}
-		utime, _ := strconv.ParseInt(fields[11], 10, 64)
-		stime, _ := strconv.ParseInt(fields[12], 10, 64)
-		ticks += utime + stime
 	}
-	return time.Duration(ticks) * clockTick
+	return cpu
 }
 
 // cpuSample is the CPU time used so far by every PostgreSQL process of

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"wicket/internal/testkit"
 )
 
 // Limits of waiting for the broker process.
@@ -301,18 +303,6 @@ func (b *Broker) CPU() time.Duration {
 	if err != nil {
 		return 0
 	}
-	// The command name (field 2) is in parentheses and may hold spaces;
-	// utime and stime are fields 14 and 15, in clock ticks (100 a second
-	// on Linux).
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	st, _ := testkit.ParseProcStat(raw)
+	return st.CPU
 }

@@ -151,20 +151,25 @@ func (w *Writer) writeBatches(ctx context.Context, rs []*wire.Records, checked b
 // none.
 func (w *Writer) copyRecords(ctx context.Context, rs []*wire.Records, n int) (int, error) {
 	b := copyBuffers.Get().(*bytes.Buffer)
-	defer copyBuffers.Put(b)
 	b.Reset()
 	if err := copyRows(b, rs); err != nil {
+		copyBuffers.Put(b)
 		return 0, err
 	}
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
+		copyBuffers.Put(b)
 		return 0, err
 	}
 	defer conn.Release()
 	tag, err := conn.Conn().PgConn().CopyFrom(ctx, b, copySQL)
 	if err != nil {
+		// pgconn's CopyFrom returns on a broken connection or a server
+		// error without waiting for its goroutine that reads b, so b
+		// is left to the garbage collector, not reused.
 		return 0, err
 	}
+	copyBuffers.Put(b)
 	if copied := tag.RowsAffected(); int(copied) != n {
 		return 0, fmt.Errorf("copied %d records of %d", copied, n)
 	}

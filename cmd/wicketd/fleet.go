@@ -119,7 +119,7 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	}
 	s, err := mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
-		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
+		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, StatusSpread: statusSpread(y.StatusSpread), ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
 		TrustSilence: y.TrustSilence, Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
 	}, d.st, d.trust, d.gateStatus, d.log)
 	if err != nil {
@@ -148,3 +148,13 @@ var (
 	_ loop.Outbox  = (*mqttsync.Sync)(nil)
 	_ loop.Station = (*station.Station)(nil)
 )
+
+// statusSpread is sync.status_spread as mqttsync takes it: there a zero
+// means its default, and a negative value at once, which wicketd.yaml
+// writes as 0s.
+func statusSpread(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}

@@ -163,3 +163,14 @@ func syncGate(t *testing.T, more func(dir string, f *verifiertest.Fixture, broke
 	}
 	return b, cfgPath, f
 }
+
+// TestStatusSpreadYAML: sync.status_spread 0s reaches mqttsync as "at
+// once" (negative), not as its default; other values pass as they are.
+func TestStatusSpreadYAML(t *testing.T) {
+	if got := statusSpread(0); got >= 0 {
+		t.Errorf("status_spread 0s -> %v; want negative (at once)", got)
+	}
+	if got := statusSpread(3 * time.Second); got != 3*time.Second {
+		t.Errorf("status_spread 3s -> %v; want 3s", got)
+	}
+}

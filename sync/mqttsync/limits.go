@@ -64,3 +64,16 @@ const (
 // QoS 1 each gate's ack subscription is a JetStream consumer on a NATS
 // cluster (docs/mqtt.md, Brokers); at QoS 0 it is a plain subscription.
 const ackQoS = 0
+
+// statusQoS is the QoS of the gate's retained status and of its last
+// will: 0. A status is refreshed every status_every and on every change,
+// and only the newest retained one is read (wicketctl fleet), so a lost
+// one costs nothing that the next does not bring. At QoS 1 a NATS
+// cluster stores each status twice (the message stream and the retained
+// stream, both replicated) from the gate's read loop and closes the
+// connection when a store takes longer than 4 s; a gate fleet connecting
+// at once then loses connections to its own statuses (docs/fleet-sim.md).
+// At QoS 0 the retained store is the only one, and a slow one does not
+// close the connection. The status a gate publishes as it stops is QoS 1
+// (goodbye waits for the broker to take it before disconnecting).
+const statusQoS = 0

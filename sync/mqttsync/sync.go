@@ -386,7 +386,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
-	opts.SetBinaryWill(s.topics.Status(s.cfg.Gate), will, 1, true)
+	opts.SetBinaryWill(s.topics.Status(s.cfg.Gate), will, statusQoS, true)
 	// Every message, from the first one after CONNACK, has a handler:
 	// a resumed session delivers its queued messages before any
 	// Subscribe could register a route, and paho never acknowledges a
@@ -891,7 +891,7 @@ func (s *Sync) publishStatus(ctx context.Context, c Client) error {
 	if err != nil {
 		return err
 	}
-	return s.waitLive(ctx, c.Publish(s.topics.Status(s.cfg.Gate), 1, true, b))
+	return s.waitLive(ctx, c.Publish(s.topics.Status(s.cfg.Gate), statusQoS, true, b))
 }
 
 // statusPayload is the status message: signed with the identity key,

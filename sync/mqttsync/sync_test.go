@@ -369,42 +369,56 @@ func TestTrustCatchUp(t *testing.T) {
 }
 
 // TestStatusRetained: the gate's retained status says online while it
-// runs and offline after it stops.
+// runs and offline after it stops. The running gate's status is published
+// at QoS 0 (statusQoS), so a reader subscribed at QoS 1 gets it at QoS 0;
+// the status of a clean stop goes at QoS 1.
 func TestStatusRetained(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
 	f := verifiertest.New(t)
 	g := startGate(t, f, b.URL(), "G5", 30*time.Second)
 	topics := wire.Topics{Fleet: "test"}
-	read := func() wire.Status {
+	// read returns the status, its QoS and whether it came as retained
+	// (a status published while the reader subscribed comes live).
+	read := func() (wire.Status, byte, bool) {
 		cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-reader"))
 		if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 		defer cl.Disconnect(100)
-		got := make(chan []byte, 1)
+		got := make(chan mqtt.Message, 1)
 		cl.Subscribe(topics.Status("G5"), 1, func(_ mqtt.Client, m mqtt.Message) {
 			select {
-			case got <- m.Payload():
+			case got <- m:
 			default:
 			}
 		})
 		var s wire.Status
+		var qos byte
+		var retained bool
 		select {
-		case p := <-got:
+		case m := <-got:
 			var sm *wire.Signed
-			s, sm, _ = wire.OpenStatus(p)
+			s, sm, _ = wire.OpenStatus(m.Payload())
+			qos, retained = m.Qos(), m.Retained()
 			if sm == nil || sm.Signer != "G5" || sm.Verify(wire.KindStatus, "test", wiretest.GatePub) != nil {
-				t.Errorf("status %s not signed by G5", p)
+				t.Errorf("status %s not signed by G5", m.Payload())
 			}
 		case <-time.After(5 * time.Second):
 		}
-		return s
+		return s, qos, retained
 	}
-	testkit.Eventually(t, "online status", 15*time.Second, func() bool { return read().Online })
+	testkit.Eventually(t, "online status", 15*time.Second, func() bool { s, _, _ := read(); return s.Online })
+	if _, qos, retained := read(); qos != statusQoS || !retained {
+		t.Errorf("online status at QoS %d, retained %v; want QoS %d, retained", qos, retained, statusQoS)
+	}
 	g.stop()
 	<-g.done
-	if s := read(); s.Online || s.Gate != "G5" {
+	s, qos, retained := read()
+	if s.Online || s.Gate != "G5" {
 		t.Fatalf("after stop: %+v; want offline", s)
+	}
+	if qos != 1 || !retained {
+		t.Errorf("status of a clean stop at QoS %d, retained %v; want QoS 1, retained", qos, retained)
 	}
 }
 

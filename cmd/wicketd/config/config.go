@@ -305,6 +305,10 @@ type Sync struct {
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// StatusEvery is how often the retained status is refreshed.
 	StatusEvery time.Duration `yaml:"status_every"`
+	// StatusSpread is the most a status asked for by a change (a trust
+	// document applied) waits, at random, before it goes out; 0 sends it
+	// at once.
+	StatusSpread time.Duration `yaml:"status_spread"`
 	// ReconnectMin and ReconnectMax bound the wait between attempts
 	// (exponential, with jitter).
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
@@ -383,6 +387,7 @@ func Default() Config {
 			Conn:      mqttconn.Conn{KeepAlive: mqttconn.DefaultKeepAlive},
 			BatchSize: mqttsync.DefaultBatchSize, MaxInflight: mqttsync.DefaultMaxInflight,
 			AckTimeout: mqttsync.DefaultAckTimeout, StatusEvery: mqttsync.DefaultStatusEvery,
+			StatusSpread: mqttsync.DefaultStatusSpread,
 			ReconnectMin: mqttsync.DefaultReconnectMin, ReconnectMax: mqttsync.DefaultReconnectMax,
 		},
 		Display: Display{

@@ -26,9 +26,17 @@ const (
 	clusterNodes = 3
 )
 
-// natsBin finds the nats-server binary or fails the test.
+// natsBin finds the nats-server binary or fails the test: the one
+// WICKET_NATS_SERVER names (another release, to compare brokers), else
+// the one on PATH, else Debian's.
 func natsBin(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv("WICKET_NATS_SERVER"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("WICKET_NATS_SERVER: %v", err)
+		}
+		return bin
+	}
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if _, serr := os.Stat(debianNATSPath); serr != nil {

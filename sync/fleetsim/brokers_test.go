@@ -200,6 +200,10 @@ var logSigns = []string{
 	"temporarily unavailable",          // JetStream refused a request
 	"Readloop processing time",         // a client's packets took long
 	"already connected, closing old",   // Mosquitto: a session taken over by the same client id
+	"timeout for request type",         // NATS: a JetStream store or lookup of the MQTT layer took over its timeout
+	"unable to persist session",        // NATS: a session record not written
+	"unable to store retained message", // NATS: a retained message (a status) not stored
+	"in the process of connecting",     // NATS: a connect refused while another of its client id was under way
 }
 
 // diagnose counts logSigns in each node's log and adds its tail.

@@ -33,7 +33,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"wicket/decoder"
-	"wicket/internal/testkit"
 	"wicket/sync/collector"
 	"wicket/sync/mqttconn"
 	"wicket/sync/mqttsync"
@@ -307,12 +306,19 @@ func TestFleetSim(t *testing.T) {
 
 	// Collector throughput: the backlog of every gate into PostgreSQL.
 	var stored int
-	testkit.Eventually(t, fmt.Sprintf("%d records stored within 10 minutes of the start", total), 10*time.Minute-time.Since(started), func() bool {
+	nextProgress := time.Now().Add(time.Minute)
+	if !within(10*time.Minute-time.Since(started), 100*time.Millisecond, func() bool {
 		if err := pool.QueryRow(ctx, "SELECT count(*) FROM wicket_records WHERE venue = 'SIM'").Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
+		if time.Now().After(nextProgress) {
+			t.Logf("backlog: %d of %d records stored %v after the start", stored, total, time.Since(started).Round(time.Second))
+			nextProgress = nextProgress.Add(time.Minute)
+		}
 		return stored >= total
-	})
+	}) {
+		t.Fatalf("timed out waiting for the backlog within 10 minutes of the start: %d of %d records stored; %s\n%s", stored, total, fl.summary(), broker.diagnose())
+	}
 	var writeSpan float64
 	if err := pool.QueryRow(ctx, "SELECT extract(epoch FROM max(received_at) - min(received_at)) FROM wicket_records WHERE venue = 'SIM'").Scan(&writeSpan); err != nil {
 		t.Fatal(err)

@@ -80,6 +80,11 @@ type Config struct {
 	// with (a signed document, optional).
 	Roots  verifier.RootKeys
 	Roster []byte
+
+	// silenceMin and silenceMax bound the waits before a silent records
+	// subscription is renewed (zero: silenceWait, maxSilenceWait); tests
+	// shorten them.
+	silenceMin, silenceMax time.Duration
 }
 
 // check validates c, naming the bad field and the fix, and fills defaults.
@@ -119,6 +124,9 @@ func (c *Config) check() error {
 		c.Workers = DefaultWorkers
 	}
 	c.Clock = clock.OrReal(c.Clock)
+	if c.silenceMin == 0 {
+		c.silenceMin, c.silenceMax = silenceWait, maxSilenceWait
+	}
 	if c.NewClient == nil {
 		c.NewClient = NewPahoClient
 	}
@@ -144,6 +152,10 @@ type Stats struct {
 	Acks       uint64 // acks the broker accepted
 	Errors     uint64 // failed write attempts and failed acks
 	Resumed    uint64 // connects that found the session (and subscription) on the broker
+	// Renewals counts the records subscriptions renewed (unsubscribed
+	// and subscribed again) because no records message came for the
+	// silence wait.
+	Renewals uint64
 	// Refused counts records messages refused for their sender:
 	// unsigned, a gate not enrolled, a bad signature, another gate's
 	// name (wicket_refusals has them by gate and reason).
@@ -168,7 +180,12 @@ type Collector struct {
 	lost    chan error
 	running atomic.Bool
 
-	messages, dropped, invalid, records, inserted, duplicates, acks, failures, resumed, refusedN atomic.Uint64
+	messages, dropped, invalid, records, inserted, duplicates, acks, failures, resumed, refusedN, renewals atomic.Uint64
+	// born is when New made the collector, and heard when the last
+	// records message arrived, as the time since born (monotonic, so a
+	// step of the wall clock does not make a silence).
+	born  time.Time
+	heard atomic.Int64
 
 	roster   atomic.Pointer[verifier.Roster]
 	refusals refusals
@@ -234,6 +251,7 @@ func New(cfg Config, w *Writer, log *slog.Logger) (*Collector, error) {
 		queue:  make(chan inbound, QueueSize),
 		lost:   make(chan error, 1),
 
+		born:       cfg.Clock.Now(),
 		haveRoster: make(chan struct{}),
 		perWrite:   MaxMessagesPerWrite,
 		ackSlots:   make(chan struct{}, cfg.Workers),
@@ -259,7 +277,7 @@ func (c *Collector) Stats() Stats {
 	return Stats{
 		Messages: c.messages.Load(), Dropped: c.dropped.Load(), Invalid: c.invalid.Load(),
 		Records: c.records.Load(), Inserted: c.inserted.Load(), Duplicates: c.duplicates.Load(),
-		Acks: c.acks.Load(), Errors: c.failures.Load(), Resumed: c.resumed.Load(),
+		Acks: c.acks.Load(), Errors: c.failures.Load(), Resumed: c.resumed.Load(), Renewals: c.renewals.Load(),
 		Refused: c.refusedN.Load(), RosterVersion: c.rosterVersion(),
 	}
 }
@@ -366,11 +384,9 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 		} else {
 			up := c.cfg.Clock.Now()
 			c.log.Info("connected", "broker", c.conns.Broker(), "filters", c.filters, "slice", c.cfg.Slice.String(), "client_id", c.cfg.ClientID)
-			var err error
-			select {
-			case <-ctx.Done():
+			err := c.hold(ctx, client)
+			if ctx.Err() != nil {
 				return
-			case err = <-c.lost:
 			}
 			lasted := c.cfg.Clock.Since(up)
 			wait = r.lost(lasted)
@@ -384,6 +400,75 @@ func (c *Collector) connectLoop(ctx context.Context, client Client) {
 			return
 		}
 	}
+}
+
+// hold waits while the connection lasts, until ctx is done or the
+// connection is lost; it returns why it was lost. Meanwhile it renews
+// the records subscription whenever that brought no message for the
+// silence wait (see silence): a broker may grant a subscription and
+// deliver nothing on it (NATS: a consumer kept by a second SUBSCRIBE on a
+// resumed session, or one on a node that died), and the gates' resends
+// would wait for it forever. A renewal that fails ends the connection,
+// and the error is returned like a loss.
+func (c *Collector) hold(ctx context.Context, client Client) error {
+	s := silence{waits: clock.Backoff{Min: c.cfg.silenceMin, Max: c.cfg.silenceMax}}
+	s.start(c.sinceNew())
+	t := c.cfg.Clock.NewTimer(s.limit)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-c.lost:
+			return err
+		case <-t.Chan():
+		}
+		now := c.sinceNew()
+		if left := s.left(now, time.Duration(c.heard.Load())); left > 0 {
+			t.Reset(left)
+			continue
+		}
+		n := c.renewals.Add(1)
+		c.log.Info("no records message for the silence wait; subscribing to the records filters again",
+			"silent_for", (now - s.from).Round(time.Millisecond), "filters", c.filters, "renewals", n)
+		if err := c.renew(ctx, client); err != nil {
+			client.Disconnect(0)
+			return fmt.Errorf("renew the records subscription: %w", err)
+		}
+		s.start(c.sinceNew())
+		t.Reset(s.limit)
+	}
+}
+
+// sinceNew is the time since New, on the collector's clock.
+func (c *Collector) sinceNew() time.Duration { return c.cfg.Clock.Since(c.born) }
+
+// silence says when a records subscription that brings no message is
+// renewed. Times are durations since New (sinceNew). A silence begins
+// when the subscription is made or renewed, or with the last message; it
+// may last a wait from waits, the shortest after a connect or a message,
+// doubled (jittered) with each renewal that again finds it silent, up to
+// maxSilenceWait: a fleet idle at night costs one SUBSCRIBE every
+// maxSilenceWait/2 to maxSilenceWait.
+type silence struct {
+	waits clock.Backoff
+	from  time.Duration // when the silence began
+	limit time.Duration // how long it may last
+}
+
+// start begins a silence at now, with the next wait.
+func (s *silence) start(now time.Duration) { s.from, s.limit = now, s.waits.Next() }
+
+// left is how long the silence may still last at now, given when the
+// last records message arrived (heard): a message after the silence
+// began starts a new one at the message, with the waits started over.
+// Zero or less: renew the subscription.
+func (s *silence) left(now, heard time.Duration) time.Duration {
+	if heard > s.from {
+		s.waits.Reset()
+		s.start(heard)
+	}
+	return s.from + s.limit - now
 }
 
 // reconnects says how long to wait before connecting again. Failed
@@ -450,6 +535,20 @@ func (c *Collector) connect(ctx context.Context, client Client) error {
 	// 2.0 does not restore a shared subscription from its persistence
 	// file, though it reports the session present.
 	filters = append(filters, c.filters...)
+	if err := c.subscribe(ctx, client, filters); err != nil {
+		client.Disconnect(0)
+		return err
+	}
+	if present {
+		c.dropOtherFilters(ctx, client)
+	}
+	return nil
+}
+
+// subscribe subscribes to filters at QoS 1, one after the other, with
+// onMessage as their handler. paho completes a token without an error
+// for the failure code 0x80 and leaves it in the token's Result.
+func (c *Collector) subscribe(ctx context.Context, client Client, filters []string) error {
 	for _, filter := range filters {
 		tok := client.Subscribe(filter, 1, c.onMessage)
 		err := c.wait(ctx, tok, connectTimeout)
@@ -457,14 +556,21 @@ func (c *Collector) connect(ctx context.Context, client Client) error {
 			err = errors.New("refused by the broker; check its ACL for this user")
 		}
 		if err != nil {
-			client.Disconnect(0)
 			return fmt.Errorf("subscribe %s: %w", filter, err)
 		}
 	}
-	if present {
-		c.dropOtherFilters(ctx, client)
-	}
 	return nil
+}
+
+// renew unsubscribes the records filters and subscribes to them again,
+// so that the broker sets their delivery up anew (on NATS, a new
+// JetStream consumer). Records published in between are not delivered
+// to this collector; their gates send them again, not having their acks.
+func (c *Collector) renew(ctx context.Context, client Client) error {
+	if err := c.wait(ctx, client.Unsubscribe(c.filters...), connectTimeout); err != nil {
+		return fmt.Errorf("unsubscribe: %w", err)
+	}
+	return c.subscribe(ctx, client, c.filters)
 }
 
 // dropOtherFilters unsubscribes the records filters of other slices that
@@ -543,6 +649,7 @@ func (c *Collector) onMessage(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	c.messages.Add(1)
+	c.heard.Store(int64(c.sinceNew()))
 	if topic, size, ok := mqttconn.Oversized(m); ok {
 		m.Ack()
 		c.invalid.Add(1)
@@ -929,7 +1036,7 @@ func (c *Collector) progress(ctx context.Context) {
 		c.flushRefusals(ctx)
 		c.log.Info("progress", "records_per_s", rate, "messages", s.Messages, "records", s.Records,
 			"inserted", s.Inserted, "duplicates", s.Duplicates, "acks", s.Acks, "dropped", s.Dropped,
-			"invalid", s.Invalid, "refused", s.Refused, "errors", s.Errors, "queued", len(c.queue))
+			"invalid", s.Invalid, "refused", s.Refused, "errors", s.Errors, "renewals", s.Renewals, "queued", len(c.queue))
 		last, lastAt = s, now
 	}
 }

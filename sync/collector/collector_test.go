@@ -104,13 +104,18 @@ func (w *watchedClient) Publish(topic string, qos byte, retained bool, payload a
 }
 
 // startCollector runs a collector that stores with w until stop is
-// called or the test ends; its acks are checked against pool. It returns
-// once the collector has subscribed.
+// called or the test ends; its acks are checked against pool. The client
+// is cfg.NewClient's (default paho's), watched. It returns once the
+// collector has subscribed.
 func startCollector(t *testing.T, pool *pgxpool.Pool, w *Writer, cfg Config, log *slog.Logger) (c *Collector, watched *watchedClient, stop func()) {
 	t.Helper()
 	watched = &watchedClient{t: t, pool: pool, topics: wire.Topics{Fleet: cfg.Fleet}, subscribed: make(chan struct{}, 16)}
+	newClient := cfg.NewClient
+	if newClient == nil {
+		newClient = NewPahoClient
+	}
 	cfg.NewClient = func(o *mqtt.ClientOptions) Client {
-		watched.Client = NewPahoClient(o)
+		watched.Client = newClient(o)
 		return watched
 	}
 	c, err := New(withIdentity(t, cfg), w, log)

@@ -12,11 +12,14 @@ import (
 	"wicket/sync/wire/wiretest"
 )
 
-// doneToken is an MQTT token that has completed without error.
-type doneToken struct{ done chan struct{} }
+// doneToken is an MQTT token that has completed, with err.
+type doneToken struct {
+	done chan struct{}
+	err  error
+}
 
 func newDoneToken() doneToken {
-	t := doneToken{make(chan struct{})}
+	t := doneToken{done: make(chan struct{})}
 	close(t.done)
 	return t
 }
@@ -24,7 +27,7 @@ func newDoneToken() doneToken {
 func (t doneToken) Wait() bool                     { return true }
 func (t doneToken) WaitTimeout(time.Duration) bool { return true }
 func (t doneToken) Done() <-chan struct{}          { return t.done }
-func (t doneToken) Error() error                   { return nil }
+func (t doneToken) Error() error                   { return t.err }
 
 // ackRecorder is a Client that only records the acks published.
 type ackRecorder struct {
@@ -157,7 +160,7 @@ type heldAcks struct {
 
 func (h *heldAcks) Publish(topic string, qos byte, retained bool, payload any) mqtt.Token {
 	h.ackRecorder.Publish(topic, qos, retained, payload)
-	return doneToken{h.release}
+	return doneToken{done: h.release}
 }
 
 // A worker does not wait for the broker to answer its acks before it

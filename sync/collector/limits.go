@@ -75,6 +75,23 @@ const (
 	// keepAlive is the MQTT keep-alive: a dead link is noticed within
 	// about 1.5 times this.
 	keepAlive = 30 * time.Second
+	// silenceWait is how long the records subscription may bring no
+	// message before the collector renews it (UNSUBSCRIBE, SUBSCRIBE): a
+	// broker may grant a subscription and deliver nothing on it (NATS
+	// 2.9.10 after a restart storm: ten minutes, every gate resending).
+	// While any gate waits for an ack it sends at least every 80 s (its
+	// ack_timeout, 10 s, doubled up to three times), and a fleet of
+	// hundreds sends every few seconds in service hours, so a minute
+	// without a message is rare on a working subscription, and a renewal
+	// costs only one consumer on NATS. The wait is drawn from its upper
+	// half, as clock.Backoff does, so collectors do not renew in step.
+	// Doubled with each renewal that finds the subscription silent again,
+	// up to maxSilenceWait: a fleet idle at night costs one SUBSCRIBE
+	// every 8 to 16 minutes, and a record that finds the subscription
+	// dead waits at most that, plus its gate's next resend. Any message
+	// starts the waits over.
+	silenceWait    = time.Minute
+	maxSilenceWait = 16 * time.Minute
 	// ackTimeout bounds the wait for the broker's PUBACK of one ack. A
 	// lost ack costs only a resend by the gate.
 	ackTimeout = 10 * time.Second

@@ -496,6 +496,7 @@ func TestFleetSim(t *testing.T) {
 	for _, c := range cols {
 		s := c.col.Stats()
 		cs.Messages, cs.Dropped, cs.Duplicates = cs.Messages+s.Messages, cs.Dropped+s.Dropped, cs.Duplicates+s.Duplicates
+		cs.Renewals += s.Renewals
 	}
 	fl.stop()
 	cancel()
@@ -531,14 +532,14 @@ publish their status at random within %v of a trust change
 | … every gate reconnected with a delta published after the restart | %v |
 | … every record in PostgreSQL and acknowledged (reconverged) | %v |
 | … bytes between gates and nodes from the stop to reconverged | %d (%d per gate); %d connection attempts |
-| collector: messages, dropped on a full queue, duplicate records | %d, %d, %d |
+| collector: messages, dropped on a full queue, duplicate records, silent subscriptions renewed | %d, %d, %d, %d |
 | rows in PostgreSQL | %d, all distinct (gate, seq): 0 lost, 0 twice; every outbox empty |
 `, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), loadAverage(), n, procs, setupParallel, setupTook.Round(time.Millisecond), spread,
 		broker.describe(), cmp.Or(statusSpread(), mqttsync.DefaultStatusSpread), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
 		rounds, p100s[len(p100s)/2].Round(time.Millisecond), n*perGate, perGate,
 		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows, colRows,
 		n*extra, extra, gatesBack.Round(time.Millisecond), reconverged.Round(time.Millisecond), stormBytes, stormBytes/int64(n), stormConnects,
-		cs.Messages, cs.Dropped, cs.Duplicates, stored)
+		cs.Messages, cs.Dropped, cs.Duplicates, cs.Renewals, stored)
 	t.Log("\n" + report)
 	if out := os.Getenv("WICKET_FLEET_REPORT"); out != "" {
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {

@@ -15,6 +15,7 @@ CRASH_CYCLES ?= 500
 FLEET_GATES  ?= 500
 FLEET_BROKER ?= mosquitto
 FLEET_NATS_CONSUMERS ?= r1-memory
+FLEET_TRUST_QOS ?= 1
 TWIN_CUTS      ?= 3
 TWIN_LONG_CUTS ?= 50
 
@@ -121,7 +122,7 @@ reliability:
 
 fleet-sim:
 	mkdir -p $(BIN)
-	WICKET_FLEET_SIM=1 WICKET_FLEET_BROKER=$(FLEET_BROKER) WICKET_FLEET_GATES=$(FLEET_GATES) WICKET_FLEET_NATS_CONSUMERS=$(FLEET_NATS_CONSUMERS) \
+	WICKET_FLEET_SIM=1 WICKET_FLEET_BROKER=$(FLEET_BROKER) WICKET_FLEET_GATES=$(FLEET_GATES) WICKET_FLEET_NATS_CONSUMERS=$(FLEET_NATS_CONSUMERS) WICKET_FLEET_TRUST_QOS=$(FLEET_TRUST_QOS) \
 		WICKET_FLEET_REPORT=$(CURDIR)/$(BIN)/fleet-sim-$(FLEET_BROKER).md \
 		sh -c '{ $(GO) test -count=1 -v -timeout 60m -run "TestFleetSim$$" ./sync/fleetsim/ 2>&1; echo $$? >$(BIN)/fleet-sim.rc; } | grep -vE "^=== "; exit $$(cat $(BIN)/fleet-sim.rc)'
 	./scripts/splice-section.sh docs/fleet-sim.md $(BIN)/fleet-sim-$(FLEET_BROKER).md

@@ -120,7 +120,7 @@ func (d *daemon) newSync() (*mqttsync.Sync, error) {
 	s, err := mqttsync.New(mqttsync.Config{
 		Conn: conn, Fleet: y.Fleet, Gate: d.cfg.Gate.ID, BatchSize: y.BatchSize, MaxInflight: y.MaxInflight,
 		AckTimeout: y.AckTimeout, StatusEvery: y.StatusEvery, StatusSpread: statusSpread(y.StatusSpread), ReconnectMin: y.ReconnectMin, ReconnectMax: y.ReconnectMax,
-		TrustSilence: y.TrustSilence, Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
+		TrustSilence: y.TrustSilence, TrustQoS0: y.TrustQoS == 0, Key: key, Roots: d.roots, Manifest: func(raw []byte) { snap.Offer(raw) },
 	}, d.st, d.trust, d.gateStatus, d.log)
 	if err != nil {
 		return nil, err

@@ -517,9 +517,9 @@ is the moment a gate's store holds it, counted from just before the
 publisher connects. Gates resend unacknowledged records after 5 s here
 (ack_timeout; 10 s by default), reconnect with jittered backoff from
 100 ms to 2 s, subscribe to the trust tree again after 30 s without a
-trust message on a resumed session (TrustSilence; off by default), and
-publish their status at random within %v of a trust change
-(StatusSpread).
+trust message on a resumed session (TrustSilence; off by default),
+subscribe to the trust tree at QoS %d (sync.trust_qos), and publish
+their status at random within %v of a trust change (StatusSpread).
 
 | measure | result |
 |---|---|
@@ -535,7 +535,7 @@ publish their status at random within %v of a trust change
 | collector: messages, dropped on a full queue, duplicate records, silent subscriptions renewed | %d, %d, %d, %d |
 | rows in PostgreSQL | %d, all distinct (gate, seq): 0 lost, 0 twice; every outbox empty |
 `, heading, kind, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), loadAverage(), n, procs, setupParallel, setupTook.Round(time.Millisecond), spread,
-		broker.describe(), cmp.Or(statusSpread(), mqttsync.DefaultStatusSpread), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
+		broker.describe(), trustQoS(), cmp.Or(statusSpread(), mqttsync.DefaultStatusSpread), rounds, p99s[len(p99s)/2].Round(time.Millisecond),
 		rounds, p100s[len(p100s)/2].Round(time.Millisecond), n*perGate, perGate,
 		flushed.Round(time.Millisecond), float64(n*perGate)/writeSpan, outageRows, colRows,
 		n*extra, extra, gatesBack.Round(time.Millisecond), reconverged.Round(time.Millisecond), stormBytes, stormBytes/int64(n), stormConnects,

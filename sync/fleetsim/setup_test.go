@@ -135,7 +135,7 @@ func setupGate(f *verifiertest.Fixture, conn mqttconn.Conn, id string, perGate i
 		Conn:  conn,
 		Fleet: "sim", Gate: id, StatusEvery: time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 2 * time.Second,
 		AckTimeout: 5 * time.Second, Key: wiretest.GateKey, Roots: f.Roots(), TrustSilence: trustSilence,
-		NewClient: g.client, StatusSpread: statusSpread(),
+		NewClient: g.client, StatusSpread: statusSpread(), TrustQoS0: trustQoS() == 0,
 	}, st, tr, func() wire.Status { return wire.Status{Gate: id} }, log)
 	if err != nil {
 		return g, fmt.Errorf("gate %s: %w", id, err)
@@ -152,6 +152,15 @@ func statusSpread() time.Duration {
 		return 0
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// trustQoS is the QoS of the gates' trust subscription:
+// WICKET_FLEET_TRUST_QOS, 1 (the default) or 0 (mqttsync's TrustQoS0).
+func trustQoS() int {
+	if os.Getenv("WICKET_FLEET_TRUST_QOS") == "0" {
+		return 0
+	}
+	return 1
 }
 
 // fleetState sums the gates' sync states up for progress lines and

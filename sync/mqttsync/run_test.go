@@ -188,6 +188,30 @@ func TestSubscriptionQoS(t *testing.T) {
 	}
 }
 
+// TestTrustSubscriptionQoS0: Config.TrustQoS0 subscribes to the trust
+// tree at QoS 0.
+func TestTrustSubscriptionQoS0(t *testing.T) {
+	c := &qosClient{qos: map[string]byte{}}
+	cfg := testConfig(c)
+	cfg.TrustQoS0 = true
+	s, _ := newSync(t, verifiertest.New(t), cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	topics := wire.Topics{Fleet: "test"}
+	testkit.Eventually(t, "the trust subscription made", 10*time.Second, func() bool {
+		_, tree := c.granted(topics.AllTrust())
+		return tree
+	})
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if q, _ := c.granted(topics.AllTrust()); q != 0 {
+		t.Errorf("trust subscription at QoS %d; want 0", q)
+	}
+}
+
 // TestStatusSpread: the status changes ask for waits up to StatusSpread,
 // and changes within the wait share one status.
 func TestStatusSpread(t *testing.T) {

@@ -298,3 +298,37 @@ func TestOversizedRetained(t *testing.T) {
 		t.Errorf("version %d; want 11", v)
 	}
 }
+
+// TestTrustQoS0: with Config.TrustQoS0 the trust tree is subscribed at
+// QoS 0 and again on every connect, so a delta published while the gate
+// was away arrives after the reconnect although the broker kept the
+// session and queued nothing for it (Mosquitto queues no QoS 0 message
+// for an absent client): it comes as a retained message of the new
+// subscription. The revocation it carries is in force.
+func TestTrustQoS0(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	p := mqtttest.StartProxy(t, b.Addr())
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(11): revokeDelta(t, f, 11, "voucher-00011")})
+	g := synced(t, f, b.URL(), p.URL(), "GQ", func(c *Config) { c.TrustQoS0 = true })
+	testkit.Eventually(t, "version 11", 10*time.Second, func() bool { return g.st.Info().Version == 11 })
+	subs := g.sync.State().Subscribes
+	attempts := g.sync.State().Attempts
+	p.Refuse(time.Hour)
+	p.CutAll()
+	testkit.Eventually(t, "the gate to notice the cut", 15*time.Second, func() bool { return !g.sync.State().Connected })
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(12): revokeDelta(t, f, 12, "voucher-00012")})
+	p.Refuse(0)
+	testkit.Eventually(t, "the reconnect", 15*time.Second, func() bool {
+		st := g.sync.State()
+		return st.Attempts > attempts && st.Connected
+	})
+	testkit.Eventually(t, "delta 12 after the reconnect", 15*time.Second, func() bool { return g.st.Info().Version == 12 })
+	if ok, _ := g.st.Revoked([]byte("voucher-00012")); !ok {
+		t.Errorf("voucher-00012 not revoked after the reconnect")
+	}
+	if got := g.sync.State().Subscribes; got <= subs {
+		t.Errorf("%d subscriptions after the reconnect, %d before; want the trust tree subscribed again", got, subs)
+	}
+}

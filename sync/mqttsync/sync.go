@@ -25,7 +25,8 @@
 // subscriptions it failed to restore. A trust subscription that brings
 // none of the retained documents within retainedWait is renewed too,
 // and with Config.TrustSilence so is one resumed on a reconnect that
-// then stays silent.
+// then stays silent. With Config.TrustQoS0 the trust tree is subscribed
+// at QoS 0 and renewed on every connect.
 // A connect is never abandoned half-way: the gate waits for paho's
 // Connect to finish before it tries again, so it never has two connects
 // in flight.
@@ -110,6 +111,17 @@ type Config struct {
 	// never checks: a fleet whose authority publishes rarely would pay
 	// the retained documents after every reconnect.
 	TrustSilence time.Duration
+	// TrustQoS0 subscribes to the trust tree at QoS 0, and again on
+	// every connect (unsubscribe first if the session was kept), so that
+	// the broker sends the retained trust documents each time instead of
+	// queueing what is published while the gate is away. On a NATS
+	// cluster each QoS 1 subscription is a JetStream consumer, created
+	// on every node change and lost with its node when it has one
+	// replica; at QoS 0 the gate has none. Every trust document is
+	// retained, so what a connect brings is what a new gate would get:
+	// the key set, roster, manifest (or snapshot) and the deltas since;
+	// with a snapshot in MQTT parts rather than files, all its parts.
+	TrustQoS0 bool
 	// Manifest, if set, takes each message on the snapshot manifest
 	// topic (snapfile.Topic) from the worker; it must not block on the
 	// network (snapfile.Fetcher.Offer). Nil: the topic is ignored.
@@ -445,7 +457,7 @@ func (s *Sync) Run(ctx context.Context) error {
 // connection fails the connect. A reconnect to a live session
 // subscribes to nothing: the subscriptions are still there, and
 // subscribing again would make the broker resend every retained trust
-// document.
+// document. With Config.TrustQoS0 that is what it does, on purpose.
 func (s *Sync) connect(ctx context.Context, c Client) error {
 	select {
 	case <-s.lost:
@@ -465,9 +477,12 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 			s.subs[topic] = false
 		}
 	}
-	if s.needsTrust() {
+	if s.needsTrust() || s.cfg.TrustQoS0 {
 		s.resync.Store(false)
 		s.subs[s.topics.AllTrust()] = false
+	}
+	if present && s.cfg.TrustQoS0 {
+		s.renew[s.topics.AllTrust()] = true
 	}
 	s.subNext = time.Time{}
 	s.quietSince = time.Time{}
@@ -602,11 +617,15 @@ func (s *Sync) checkSilence() {
 // paho completes the token without an error for the failure code 0x80
 // and leaves it in the token's Result. The trust tree is subscribed at
 // QoS 1, so what is published while the gate is away waits in its
-// session; the gate's acks at QoS 0 (ackQoS).
+// session (QoS 0 with Config.TrustQoS0); the gate's acks at QoS 0
+// (ackQoS).
 func (s *Sync) subscribe(ctx context.Context, c Client, topic string) error {
 	qos := byte(1)
-	if topic == s.topics.Ack(s.cfg.Gate) {
+	switch {
+	case topic == s.topics.Ack(s.cfg.Gate):
 		qos = ackQoS
+	case s.cfg.TrustQoS0:
+		qos = 0
 	}
 	tok := c.Subscribe(topic, qos, s.onMessage)
 	if err := s.waitLive(ctx, tok); err != nil {

@@ -322,6 +322,10 @@ type Sync struct {
 	// restored the session without that subscription (mqttsync's
 	// Config.TrustSilence); 0 never checks.
 	TrustSilence time.Duration `yaml:"trust_silence"`
+	// TrustQoS is the QoS of the trust tree subscription: 1 (queued in
+	// the session while the gate is away) or 0 (subscribed again on every
+	// connect; mqttsync's Config.TrustQoS0).
+	TrustQoS int `yaml:"trust_qos"`
 	// IdentityKey is the gate's Ed25519 identity key (wicketd init makes
 	// it, mode 0600): it signs the records batches and the status, and
 	// the authority enrols its public key in the fleet's roster. Without
@@ -387,7 +391,7 @@ func Default() Config {
 			Conn:      mqttconn.Conn{KeepAlive: mqttconn.DefaultKeepAlive},
 			BatchSize: mqttsync.DefaultBatchSize, MaxInflight: mqttsync.DefaultMaxInflight,
 			AckTimeout: mqttsync.DefaultAckTimeout, StatusEvery: mqttsync.DefaultStatusEvery,
-			StatusSpread: mqttsync.DefaultStatusSpread,
+			StatusSpread: mqttsync.DefaultStatusSpread, TrustQoS: 1,
 			ReconnectMin: mqttsync.DefaultReconnectMin, ReconnectMax: mqttsync.DefaultReconnectMax,
 		},
 		Display: Display{

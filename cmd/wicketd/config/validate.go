@@ -209,6 +209,7 @@ func (y Sync) validate(cs *checks) {
 	cs.check(y.MaxInflight < 1 || y.MaxInflight > 64, "sync.max_inflight: %d is out of range 1..64", y.MaxInflight)
 	cs.check(y.AckTimeout < time.Second, "sync.ack_timeout: %v: at least 1s", y.AckTimeout)
 	cs.check(y.StatusEvery < time.Second, "sync.status_every: %v: at least 1s", y.StatusEvery)
+	cs.check(y.TrustQoS != 0 && y.TrustQoS != 1, "sync.trust_qos: %d: use 1 (queued while away) or 0 (subscribed again on every connect)", y.TrustQoS)
 	cs.check(y.StatusSpread < 0, "sync.status_spread: %v: use 0s (at once) or a positive duration", y.StatusSpread)
 	cs.check(y.ReconnectMin <= 0 || y.ReconnectMax < y.ReconnectMin, "sync.reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max")
 }

@@ -182,6 +182,10 @@ func newFakeGate(t *testing.T, broker, fleet string) *fakeGate {
 		if m.Retained() {
 			t.Errorf("ack on %q is retained", m.Topic())
 		}
+		// Subscribed at QoS 1: the ack comes at the QoS it was published at.
+		if m.Qos() != ackQoS {
+			t.Errorf("ack on %q at QoS %d; want %d", m.Topic(), m.Qos(), ackQoS)
+		}
 		a, err := wiretest.OpenAck(fleet, m.Payload())
 		if err == nil && a.Gate != gate {
 			err = fmt.Errorf("ack names gate %q", a.Gate)

@@ -80,8 +80,8 @@ func (w *watchedClient) Publish(topic string, qos byte, retained bool, payload a
 	if err != nil {
 		w.t.Errorf("collector published a bad ack %q: %v", payload, err)
 	}
-	if qos != 1 || retained {
-		w.t.Errorf("ack published with QoS %d, retained %v; want QoS 1, not retained", qos, retained)
+	if qos != ackQoS || retained {
+		w.t.Errorf("ack published with QoS %d, retained %v; want QoS %d, not retained", qos, retained, ackQoS)
 	}
 	var n uint64
 	// The check's own pooled connection may be one to a primary a

@@ -149,7 +149,7 @@ type Stats struct {
 	Records    uint64 // records in well-formed messages
 	Inserted   uint64 // records newly stored
 	Duplicates uint64 // records that were stored already
-	Acks       uint64 // acks the broker accepted
+	Acks       uint64 // acks written to the broker
 	Errors     uint64 // failed write attempts and failed acks
 	Resumed    uint64 // connects that found the session (and subscription) on the broker
 	// Renewals counts the records subscriptions renewed (unsubscribed
@@ -206,8 +206,8 @@ type Collector struct {
 	// benchmarks' timeline of a phase).
 	traced func(writeSpan)
 
-	// acking runs the waits for the broker's answers to the acks, which
-	// hold one of ackSlots (Workers of them) each.
+	// acking runs the waits for the acks to be written (at ackQoS, no
+	// PUBACK), which hold one of ackSlots (Workers of them) each.
 	acking   sync.WaitGroup
 	ackSlots chan struct{}
 	// taking is held by the worker taking messages from the queue, and
@@ -873,10 +873,10 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 	c.duplicates.Add(uint64(records - inserted))
 	toks := make([]mqtt.Token, len(batch))
 	for i, s := range batch {
-		toks[i] = client.Publish(c.topics.Ack(s.r.Gate), 1, false, c.signAck(s.r))
+		toks[i] = client.Publish(c.topics.Ack(s.r.Gate), ackQoS, false, c.signAck(s.r))
 	}
-	// The acks are on their way; the broker's answers to them are waited
-	// for beside the worker, which goes on to the next messages, with at
+	// The acks are on their way; their writes are waited for beside the
+	// worker, which goes on to the next messages, with at
 	// most Workers writes' answers outstanding.
 	select {
 	case c.ackSlots <- struct{}{}:
@@ -892,8 +892,8 @@ func (c *Collector) storeAndAck(ctx context.Context, client Client, batch []stor
 	})
 }
 
-// awaitAcks waits for the broker's answers to the acks of batch (toks,
-// in the same order), counting the acks delivered and complaining of
+// awaitAcks waits for the acks of batch to be written to the broker
+// (toks, in the same order), counting those written and complaining of
 // those that were not: their gates will send the records again.
 func (c *Collector) awaitAcks(ctx context.Context, batch []stored, toks []mqtt.Token) {
 	for i, s := range batch {

@@ -80,8 +80,8 @@ func (w *watchedClient) Publish(topic string, qos byte, retained bool, payload a
 	if err != nil {
 		w.t.Errorf("collector published a bad ack %q: %v", payload, err)
 	}
-	if qos != 1 || retained {
-		w.t.Errorf("ack published with QoS %d, retained %v; want QoS 1, not retained", qos, retained)
+	if qos != ackQoS || retained {
+		w.t.Errorf("ack published with QoS %d, retained %v; want QoS %d, not retained", qos, retained, ackQoS)
 	}
 	var n uint64
 	// The check's own pooled connection may be one to a primary a
@@ -181,6 +181,10 @@ func newFakeGate(t *testing.T, broker, fleet string) *fakeGate {
 		}
 		if m.Retained() {
 			t.Errorf("ack on %q is retained", m.Topic())
+		}
+		// Subscribed at QoS 1: the ack comes at the QoS it was published at.
+		if m.Qos() != ackQoS {
+			t.Errorf("ack on %q at QoS %d; want %d", m.Topic(), m.Qos(), ackQoS)
 		}
 		a, err := wiretest.OpenAck(fleet, m.Payload())
 		if err == nil && a.Gate != gate {

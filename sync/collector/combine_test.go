@@ -38,7 +38,10 @@ type ackRecorder struct {
 	t      testing.TB
 }
 
-func (a *ackRecorder) Publish(topic string, _ byte, _ bool, payload any) mqtt.Token {
+func (a *ackRecorder) Publish(topic string, qos byte, _ bool, payload any) mqtt.Token {
+	if qos != ackQoS {
+		a.t.Errorf("ack on %s published at QoS %d; want %d", topic, qos, ackQoS)
+	}
 	ack, err := wiretest.OpenAck(a.topics.Fleet, payload.([]byte))
 	if err != nil {
 		a.t.Errorf("bad ack on %s: %v", topic, err)
@@ -151,8 +154,8 @@ func TestCollectorIsolatesRefusedBatch(t *testing.T) {
 	}
 }
 
-// heldAcks is an ackRecorder whose broker answers no ack until release
-// is closed.
+// heldAcks is an ackRecorder whose acks are not written until release
+// is closed (a connection that does not drain).
 type heldAcks struct {
 	ackRecorder
 	release chan struct{}
@@ -163,10 +166,10 @@ func (h *heldAcks) Publish(topic string, qos byte, retained bool, payload any) m
 	return doneToken{done: h.release}
 }
 
-// A worker does not wait for the broker to answer its acks before it
-// takes the next messages, but no more than Workers writes' answers are
-// awaited at once: past that the worker waits, and a broker that answers
-// no ack holds the collector back.
+// A worker does not wait for its acks to be written before it takes the
+// next messages, but no more than Workers writes' acks are awaited at
+// once: past that the worker waits, and a connection that takes no ack
+// holds the collector back.
 func TestCollectorAcksBesideTheWorker(t *testing.T) {
 	pool := testPool(t)
 	const fleet = "beside"

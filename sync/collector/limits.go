@@ -92,8 +92,8 @@ const (
 	// starts the waits over.
 	silenceWait    = time.Minute
 	maxSilenceWait = 16 * time.Minute
-	// ackTimeout bounds the wait for the broker's PUBACK of one ack. A
-	// lost ack costs only a resend by the gate.
+	// ackTimeout bounds the wait for one ack to be written to the
+	// broker. A lost ack costs only a resend by the gate.
 	ackTimeout = 10 * time.Second
 	// disconnectQuiesce is how long Disconnect lets in-flight work finish
 	// (milliseconds, as paho takes it).
@@ -105,3 +105,15 @@ const (
 	// kind, with the count of those left out.
 	complainEvery = 10 * time.Second
 )
+
+// ackQoS is the QoS of the acks the collector publishes: 0. Gates
+// subscribe to their acks at QoS 0 (mqttsync's ackQoS), so a broker
+// delivers an ack at QoS 0 whatever it was published at, and queues
+// none for a gate that is away. At QoS 1 the broker's PUBACK would only
+// say that it took the ack, not that the gate got it; on a NATS cluster
+// it would also cost a replicated JetStream store per ack, made from the
+// collector's read loop, and nats-server 2.9 closes the collector's
+// connection when such a store takes over 4 s. A lost ack costs one
+// resend by its gate, which the collector stores as nothing and
+// acknowledges again.
+const ackQoS = 0

@@ -1,8 +1,11 @@
 package fleetsim
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +32,8 @@ type fleetBroker struct {
 	colProxies []*mqtttest.Proxy
 	// consumers are the cluster's MQTT consumer options.
 	consumers mqtttest.NATSMQTT
+	// version is what the nats-server binary says of itself.
+	version string
 }
 
 // natsConsumers reads WICKET_FLEET_NATS_CONSUMERS: "r1-memory" (the
@@ -59,6 +64,11 @@ func startFleetBroker(t *testing.T, kind string) *fleetBroker {
 			t.Fatal(err)
 		}
 		b.consumers = o
+		out, err := exec.Command(mqtttest.NATSBin(t), "--version").Output()
+		if err != nil {
+			t.Fatalf("nats-server --version: %v", err)
+		}
+		b.version = strings.TrimSpace(string(out))
 		b.cluster = mqtttest.StartNATSCluster(t, o)
 		b.nodes = b.cluster.Nodes
 	default:
@@ -81,7 +91,7 @@ func (b *fleetBroker) describe() string {
 		if b.consumers.ConsumerReplicas == 1 {
 			replicas = "on one node"
 		}
-		return fmt.Sprintf("a three-node NATS cluster (JetStream, its MQTT listener on each node, sessions and retained messages replicated on the three nodes, each subscription's consumer %s %s; every gate listing all three and starting on node i mod 3)", replicas, where)
+		return fmt.Sprintf("a three-node NATS cluster (%s, JetStream, its MQTT listener on each node, sessions and retained messages replicated on the three nodes, each subscription's consumer %s %s; every gate listing all three and starting on node i mod 3)", b.version, replicas, where)
 	}
 	return "one Mosquitto (persistent)"
 }
@@ -223,4 +233,41 @@ func (b *fleetBroker) diagnose() string {
 // tail is the last n bytes of a broker log, for failure messages.
 func tail(log string, n int) string {
 	return log[max(len(log)-n, 0):]
+}
+
+// simCommand is the command line that runs this simulation again: the
+// make variables and every other WICKET_FLEET_ variable set, and
+// WICKET_NATS_SERVER if another nats-server ran.
+func simCommand(kind string, gates int) string {
+	skip := map[string]bool{"WICKET_FLEET_SIM": true, "WICKET_FLEET_REPORT": true, "WICKET_FLEET_BROKER": true,
+		"WICKET_FLEET_GATES": true, "WICKET_FLEET_NATS_CONSUMERS": true, "WICKET_FLEET_TRUST_QOS": true}
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if (strings.HasPrefix(name, "WICKET_FLEET_") && !skip[name] && !strings.HasPrefix(name, "WICKET_FLEET_WORKER")) || name == "WICKET_NATS_SERVER" {
+			env = append(env, kv)
+		}
+	}
+	slices.Sort(env)
+	cmd := fmt.Sprintf("make fleet-sim FLEET_BROKER=%s FLEET_GATES=%d", kind, gates)
+	if kind == brokerNATS {
+		cmd += " FLEET_NATS_CONSUMERS=" + cmp.Or(os.Getenv("WICKET_FLEET_NATS_CONSUMERS"), "r1-memory")
+	}
+	cmd += fmt.Sprintf(" FLEET_TRUST_QOS=%d", trustQoS())
+	return strings.TrimSpace(strings.Join(env, " ") + " " + cmd)
+}
+
+// TestSimCommand: the report's command line carries the make variables
+// and the other WICKET_FLEET_ variables set, not the internal ones.
+func TestSimCommand(t *testing.T) {
+	t.Setenv("WICKET_FLEET_RECORDS", "20")
+	t.Setenv("WICKET_FLEET_TRUST_QOS", "0")
+	t.Setenv("WICKET_FLEET_REPORT", "/tmp/r.md")
+	t.Setenv("WICKET_FLEET_WORKER", "0:10")
+	t.Setenv("WICKET_FLEET_NATS_CONSUMERS", "")
+	got := simCommand(brokerNATS, 5000)
+	want := "WICKET_FLEET_RECORDS=20 make fleet-sim FLEET_BROKER=nats FLEET_GATES=5000 FLEET_NATS_CONSUMERS=r1-memory FLEET_TRUST_QOS=0"
+	if !strings.HasSuffix(got, want) || strings.Contains(got, "REPORT") || strings.Contains(got, "WORKER") {
+		t.Errorf("simCommand = %q; want it to end in %q, without the internal variables", got, want)
+	}
 }

@@ -26,10 +26,10 @@ const (
 	clusterNodes = 3
 )
 
-// natsBin finds the nats-server binary or fails the test: the one
+// NATSBin finds the nats-server binary or fails the test: the one
 // WICKET_NATS_SERVER names (another release, to compare brokers), else
 // the one on PATH, else Debian's.
-func natsBin(t testing.TB) string {
+func NATSBin(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("WICKET_NATS_SERVER"); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
@@ -103,7 +103,7 @@ func freePorts(t testing.TB, n int) []int {
 // binary is missing.
 func StartNATS(t testing.TB) *Broker {
 	t.Helper()
-	b := natsNode(t, natsBin(t))
+	b := natsNode(t, NATSBin(t))
 	store := t.TempDir()
 	var lastErr error
 	for range portAttempts {
@@ -162,7 +162,7 @@ func StartNATSCluster(t testing.TB, opts ...NATSMQTT) *Cluster {
 	for _, x := range opts {
 		o = x
 	}
-	bin := natsBin(t)
+	bin := NATSBin(t)
 	c := &Cluster{}
 	stores := make([]string, clusterNodes)
 	for i := range clusterNodes {

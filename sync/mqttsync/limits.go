@@ -50,6 +50,14 @@ const (
 	// renewSilent is how many resends in a row without an ack make the
 	// gate renew its ack subscription.
 	renewSilent = 3
+	// lookWait is how long after subscribing to the trust tree at QoS 0
+	// the gate takes its second look at the revocation data
+	// (secondLook): a NATS node has the retained copy of a message
+	// within well under a second of delivering it, even under load.
+	// lookHold is how long that look's subscription stays: the broker
+	// sends the retained messages right after the SUBACK.
+	lookWait = 10 * time.Second
+	lookHold = 5 * time.Second
 	// resendDoublings bounds the resend backoff (resendWait): at most
 	// 8 x AckTimeout between resends, 80 s by default.
 	resendDoublings = 3

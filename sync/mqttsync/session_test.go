@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,4 +333,74 @@ func TestTrustQoS0(t *testing.T) {
 	if got := g.sync.State().Subscribes; got <= subs {
 		t.Errorf("%d subscriptions after the reconnect, %d before; want the trust tree subscribed again", got, subs)
 	}
+}
+
+// missClient is a paho client whose trust tree subscription loses the
+// first delivery of one topic, as a gate that subscribed at the moment a
+// delta was published can miss it on a NATS cluster, and which notes the
+// filters unsubscribed.
+type missClient struct {
+	Client
+	tree, miss string
+	mu         sync.Mutex
+	missed     bool
+	unsubs     []string
+}
+
+func (m *missClient) Subscribe(filter string, qos byte, cb mqtt.MessageHandler) mqtt.Token {
+	if filter == m.tree {
+		inner := cb
+		cb = func(c mqtt.Client, msg mqtt.Message) {
+			m.mu.Lock()
+			lose := !m.missed && msg.Topic() == m.miss
+			m.missed = m.missed || lose
+			m.mu.Unlock()
+			if !lose {
+				inner(c, msg)
+			}
+		}
+	}
+	return m.Client.Subscribe(filter, qos, cb)
+}
+
+func (m *missClient) Unsubscribe(filters ...string) mqtt.Token {
+	m.mu.Lock()
+	m.unsubs = append(m.unsubs, filters...)
+	m.mu.Unlock()
+	return m.Client.Unsubscribe(filters...)
+}
+
+func (m *missClient) unsubscribed(filter string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Contains(m.unsubs, filter)
+}
+
+// TestTrustQoS0SecondLook: a gate subscribed to the trust tree at QoS 0
+// that missed a delta published as it subscribed gets it from its second
+// look at the revocation data (secondLook), which ends with an
+// unsubscribe; at QoS 0 nothing else would bring it before the next
+// delta.
+func TestTrustQoS0SecondLook(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	f := verifiertest.New(t)
+	topics := wire.Topics{Fleet: "test"}
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(11): revokeDelta(t, f, 11, "voucher-00011")})
+	mc := &missClient{tree: topics.AllTrust(), miss: topics.Delta(12)}
+	g := synced(t, f, b.URL(), b.URL(), "GL2", func(c *Config) {
+		c.TrustQoS0, c.lookWait, c.lookHold = true, 2*time.Second, 500*time.Millisecond
+		c.NewClient = func(o *mqtt.ClientOptions) Client { mc.Client = mqtt.NewClient(o); return mc }
+	})
+	testkit.Eventually(t, "version 11", 10*time.Second, func() bool { return g.st.Info().Version == 11 })
+	publishRetained(t, b.URL(), map[string][]byte{topics.Delta(12): revokeDelta(t, f, 12, "voucher-00012")})
+	testkit.Eventually(t, "delta 12 missed once", 10*time.Second, func() bool {
+		mc.mu.Lock()
+		defer mc.mu.Unlock()
+		return mc.missed
+	})
+	testkit.Eventually(t, "delta 12 from the second look", 15*time.Second, func() bool { return g.st.Info().Version == 12 })
+	if ok, _ := g.st.Revoked([]byte("voucher-00012")); !ok {
+		t.Errorf("voucher-00012 not revoked")
+	}
+	testkit.Eventually(t, "the second look's subscription ended", 10*time.Second, func() bool { return mc.unsubscribed(topics.AllTrustStatus()) })
 }

@@ -91,6 +91,10 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// NewClient makes the MQTT client; nil means paho.
 	NewClient func(*mqtt.ClientOptions) Client
+
+	// lookWait and lookHold time the second look of a trust subscription
+	// at QoS 0 (secondLook; zero: the constants); tests shorten them.
+	lookWait, lookHold time.Duration
 	// Clock drives the backoff, the resend and status timers and the
 	// times in State; nil means the real clock.
 	Clock clock.Clock
@@ -137,6 +141,8 @@ func (c Config) withDefaults() Config {
 	c.StatusSpread = cmp.Or(c.StatusSpread, DefaultStatusSpread)
 	c.ReconnectMin = cmp.Or(c.ReconnectMin, DefaultReconnectMin)
 	c.ReconnectMax = cmp.Or(c.ReconnectMax, DefaultReconnectMax)
+	c.lookWait = cmp.Or(c.lookWait, lookWait)
+	c.lookHold = cmp.Or(c.lookHold, lookHold)
 	return c
 }
 
@@ -273,6 +279,11 @@ type Sync struct {
 	// again: on NATS a second SUBSCRIBE keeps a consumer that does not
 	// deliver, an UNSUBSCRIBE deletes it (Run's goroutine only).
 	renew map[string]bool
+	// lookAt is when the trust subscription made at QoS 0 on this
+	// connection takes its second look (Config.TrustQoS0; zero: none
+	// due), lookUntil when that look's subscription ends (Run's
+	// goroutine only).
+	lookAt, lookUntil time.Time
 
 	mu    sync.Mutex
 	state State
@@ -486,6 +497,7 @@ func (s *Sync) connect(ctx context.Context, c Client) error {
 	}
 	s.subNext = time.Time{}
 	s.quietSince = time.Time{}
+	s.lookAt, s.lookUntil = time.Time{}, time.Time{}
 	if present && s.subs[s.topics.AllTrust()] && s.cfg.TrustSilence > 0 {
 		s.trustSeen.Store(false)
 		s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.cfg.TrustSilence
@@ -544,7 +556,13 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 			continue
 		}
 		if s.renew[topic] {
-			if err := s.waitLive(ctx, c.Unsubscribe(topic)); err != nil && !errors.Is(err, errTimeout) {
+			filters := []string{topic}
+			if topic == s.topics.AllTrust() && s.cfg.TrustQoS0 {
+				// A second look cut short by a lost connection may
+				// have left its subscription in the session.
+				filters = append(filters, s.topics.AllTrustStatus())
+			}
+			if err := s.waitLive(ctx, c.Unsubscribe(filters...)); err != nil && !errors.Is(err, errTimeout) {
 				return fmt.Errorf("unsubscribe %s: %w", topic, err)
 			}
 			delete(s.renew, topic)
@@ -562,6 +580,9 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 				// retained: a trust subscription that brings none of
 				// them is not delivering.
 				s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.quietRetry.Next()
+				if s.cfg.TrustQoS0 {
+					s.lookAt, s.lookUntil = s.cfg.Clock.Now().Add(s.cfg.lookWait), time.Time{}
+				}
 			}
 		case errors.Is(err, errRefused) || errors.Is(err, errTimeout):
 			failed, lastErr = append(failed, topic), err
@@ -588,6 +609,40 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 	s.update(func(st *State) { st.SubscribeRefused += uint64(len(failed)); st.Unsubscribed = now })
 	if was != now {
 		s.log.Warn("subscription not confirmed by the broker; subscribing again with backoff", "topics", failed, "err", lastErr, "in", wait.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// secondLook, with Config.TrustQoS0, subscribes to the revocation data
+// (AllTrustStatus, QoS 0) lookWait after the trust tree was subscribed on
+// this connection, and unsubscribes lookHold later. A delta published
+// while the gate subscribed can miss it both ways: it came before the
+// subscription took effect, and the node's retained copy was not there
+// yet (a NATS cluster hands retained messages to its other nodes a
+// moment after it delivers them). The second subscription brings the
+// retained snapshot or manifest and deltas again; what the gate has
+// already is stale and ignored. Nothing at QoS 1 would bring the missed
+// delta later: the broker queues nothing for a QoS 0 subscription.
+func (s *Sync) secondLook(ctx context.Context, c Client) error {
+	now := s.cfg.Clock.Now()
+	topic := s.topics.AllTrustStatus()
+	switch {
+	case !s.lookAt.IsZero() && !now.Before(s.lookAt):
+		s.lookAt = time.Time{}
+		err := s.subscribeAt(ctx, c, topic, 0)
+		switch {
+		case err == nil:
+			s.lookUntil = now.Add(s.cfg.lookHold)
+		case errors.Is(err, errRefused) || errors.Is(err, errTimeout):
+			s.log.Warn("second look at the revocation data not confirmed by the broker", "err", err)
+		default:
+			return fmt.Errorf("subscribe %s: %w", topic, err)
+		}
+	case !s.lookUntil.IsZero() && !now.Before(s.lookUntil):
+		s.lookUntil = time.Time{}
+		if err := s.waitLive(ctx, c.Unsubscribe(topic)); err != nil && !errors.Is(err, errTimeout) {
+			return fmt.Errorf("unsubscribe %s: %w", topic, err)
+		}
 	}
 	return nil
 }
@@ -627,6 +682,12 @@ func (s *Sync) subscribe(ctx context.Context, c Client, topic string) error {
 	case s.cfg.TrustQoS0:
 		qos = 0
 	}
+	return s.subscribeAt(ctx, c, topic, qos)
+}
+
+// subscribeAt makes one subscription at qos and checks what the broker
+// granted, as subscribe.
+func (s *Sync) subscribeAt(ctx context.Context, c Client, topic string, qos byte) error {
 	tok := c.Subscribe(topic, qos, s.onMessage)
 	if err := s.waitLive(ctx, tok); err != nil {
 		return err
@@ -819,6 +880,9 @@ func (s *Sync) session(ctx context.Context, c Client) error {
 		}
 		s.checkSilence()
 		if err := s.subscribePending(ctx, c); err != nil {
+			return err
+		}
+		if err := s.secondLook(ctx, c); err != nil {
 			return err
 		}
 		for s.cfg.Key != nil && len(out) < s.cfg.MaxInflight {

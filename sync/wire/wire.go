@@ -107,6 +107,10 @@ func (t Topics) PartNumber(topic string) (uint32, error) {
 }
 func (t Topics) AllTrust() string { return Root + "/" + t.Fleet + "/trust/#" }
 
+// AllTrustStatus is the filter of the revocation data alone: the
+// snapshot, its parts or manifest, and the deltas.
+func (t Topics) AllTrustStatus() string { return Root + "/" + t.Fleet + "/trust/status/#" }
+
 // DeltaVersion reads the version from a delta topic.
 func (t Topics) DeltaVersion(topic string) (uint64, error) {
 	v, ok := strings.CutPrefix(topic, Root+"/"+t.Fleet+"/trust/status/delta/")

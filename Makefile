@@ -36,7 +36,7 @@ help:
 	@echo "bench      run the benchmarks and rewrite the \"make bench:\" sections of docs/BENCHMARKS.md (the others stay)"
 	@echo "bench-qr   QR decode rate and speed against zxing-cpp and zbar (photo corpus, fresh random vouchers), into docs/BENCHMARKS.md"
 	@echo "crash      SIGKILL wicketd CRASH_CYCLES times mid-stream (default $(CRASH_CYCLES))"
-	@echo "fleet-sim  FLEET_GATES gates on FLEET_BROKER (mosquitto or nats: a 3-node cluster) and a collector: override reach, records/s, broker kill, restart storm"
+	@echo "fleet-sim  FLEET_GATES gates on FLEET_BROKER (mosquitto or nats: a 3-node cluster) and a collector: override reach, records/s, broker kill, restart storm; FLEET_TRUST_QOS=0 for the gates' trust tree at QoS 0"
 	@echo "deb        Debian packages wicket and wicket-authority for armhf, arm64, amd64 into dist/ (nfpm)"
 	@echo "deb-lint   build the amd64 packages and check them with lintian"
 	@echo "deb-test   install, upgrade, remove and purge the amd64 packages in a bookworm chroot, lintian (root)"

@@ -581,7 +581,7 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 				// them is not delivering.
 				s.quietSince, s.quietLimit = s.cfg.Clock.Now(), s.quietRetry.Next()
 				if s.cfg.TrustQoS0 {
-					s.lookAt, s.lookUntil = s.cfg.Clock.Now().Add(s.cfg.lookWait), time.Time{}
+					s.lookAt = s.cfg.Clock.Now().Add(s.cfg.lookWait)
 				}
 			}
 		case errors.Is(err, errRefused) || errors.Is(err, errTimeout):
@@ -621,8 +621,11 @@ func (s *Sync) subscribePending(ctx context.Context, c Client) error {
 // yet (a NATS cluster hands retained messages to its other nodes a
 // moment after it delivers them). The second subscription brings the
 // retained snapshot or manifest and deltas again; what the gate has
-// already is stale and ignored. Nothing at QoS 1 would bring the missed
-// delta later: the broker queues nothing for a QoS 0 subscription.
+// already is stale and ignored. Nothing else brings the missed delta
+// before the next one: the broker queues nothing for a QoS 0
+// subscription. A second look still under way when the trust tree is
+// subscribed again ends at its own time; the new one follows lookWait
+// later.
 func (s *Sync) secondLook(ctx context.Context, c Client) error {
 	now := s.cfg.Clock.Now()
 	topic := s.topics.AllTrustStatus()

@@ -84,16 +84,19 @@ func (w *watchedClient) Publish(topic string, qos byte, retained bool, payload a
 		w.t.Errorf("ack published with QoS %d, retained %v; want QoS %d, not retained", qos, retained, ackQoS)
 	}
 	var n uint64
-	// The check's own pooled connection may be one to a primary a
-	// failover test just stopped: the pool drops it, and a second query
-	// asks the server now in charge.
-	for try := 0; try < 3; try++ {
+	// In a failover test the rows may have been committed on a primary
+	// that has just been stopped, with the standby not yet promoted: no
+	// server takes a read-write session then. The check asks again until
+	// one does (the synchronous standby holds every committed row).
+	deadline := time.Now().Add(waitLimit)
+	for {
 		err = w.pool.QueryRow(context.Background(),
 			"SELECT count(*) FROM wicket_records WHERE gate = $1 AND seq BETWEEN $2 AND $3",
 			gate, int64(a.From), int64(a.Through)).Scan(&n)
-		if err == nil {
+		if err == nil || time.Now().After(deadline) {
 			break
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
 		w.t.Errorf("check rows before ack: %v", err)

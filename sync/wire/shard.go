@@ -80,7 +80,7 @@ type Slice struct {
 	I, N int
 }
 
-// ParseSlice reads "i/N", 0 <= i < N <= Shards.
+// ParseSlice reads "i/N", 0 <= i < N <= Shards (so "0/0" is refused).
 func ParseSlice(s string) (Slice, error) {
 	a, b, ok := strings.Cut(s, "/")
 	i, err1 := strconv.Atoi(a)
@@ -89,6 +89,10 @@ func ParseSlice(s string) (Slice, error) {
 		return Slice{}, fmt.Errorf("%q: want i/N, e.g. 0/2", s)
 	}
 	sl := Slice{I: i, N: n}
+	if sl == (Slice{}) {
+		// The zero Slice means every shard only when no slice is given.
+		return Slice{}, fmt.Errorf("%q: want i/N with N at least 1 (0/1 takes every shard)", s)
+	}
 	return sl, sl.Valid()
 }
 

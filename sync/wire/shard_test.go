@@ -75,6 +75,7 @@ func TestSlices(t *testing.T) {
 		{"2/3", false, []string{"wicket/f/gate/+/records/2", "wicket/f/gate/+/records/5", "wicket/f/gate/+/records/8", "wicket/f/gate/+/records/11", "wicket/f/gate/+/records/14"}},
 		{"15/16", false, []string{"wicket/f/gate/+/records/15"}},
 		{"2/2", true, nil},
+		{"0/0", true, nil},
 		{"0/17", true, nil},
 		{"-1/2", true, nil},
 		{"1", true, nil},

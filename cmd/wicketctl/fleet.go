@@ -42,6 +42,16 @@ func cmdFleet(e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	switch {
+	case th.stale <= 0:
+		return usagef("-stale %v: want a positive duration (gates refresh their status every minute)", th.stale)
+	case th.unacked <= 0:
+		return usagef("-unacked %v: want a positive duration", th.unacked)
+	case th.outbox < 1:
+		return usagef("-outbox %d: want at least 1 record", th.outbox)
+	case *quiet <= 0:
+		return usagef("-wait %v: want a positive duration; with none no status is read", *quiet)
+	}
 	if f.problem != "" && !knownProblem(f.problem) {
 		return usagef("-problem %q: one of %s", f.problem, strings.Join(fleetProblems, ", "))
 	}
@@ -112,6 +122,9 @@ func cmdFleet(e env, args []string) error {
 		gates = append(gates, gateStatus{Status: s, Verified: problem == "", Unverified: problem})
 	}
 	sort.Slice(gates, func(i, j int) bool { return gates[i].Gate < gates[j].Gate })
+	if len(msgs) == 0 {
+		fmt.Fprintf(e.stderr, "wicketctl fleet: no gate status on %s within %v: check -fleet and -broker, or wait longer (-wait)\n", topics.AllStatus(), *quiet)
+	}
 	sum := assess(gates, th, time.Now())
 	var listed []gateStatus
 	for _, g := range gates {

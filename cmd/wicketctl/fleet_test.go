@@ -282,4 +282,12 @@ func TestFleetAtScale(t *testing.T) {
 	if rc, _, e := run(t, append(common, "-problem", "sad")...); rc == exitOK || !strings.Contains(e, "offline") {
 		t.Errorf("fleet -problem sad: %d %s; want a usage error naming the problems", rc, e)
 	}
+	if rc, o, e := run(t, append(common, "-fleet", "f9")...); rc != exitOK || !strings.HasPrefix(o, "0 gates") || !strings.Contains(e, "no gate status on wicket/f9/") {
+		t.Errorf("fleet -fleet f9 (no gate there): %d %q %q; want 0 gates and a hint to check -fleet", rc, o, e)
+	}
+	for _, bad := range [][]string{{"-stale", "-1s"}, {"-unacked", "0s"}, {"-outbox", "0"}, {"-wait", "0s"}} {
+		if rc, _, e := run(t, append(common, bad...)...); rc == exitOK || !strings.Contains(e, bad[0]) {
+			t.Errorf("fleet %s %s: %d %s; want a usage error naming the flag", bad[0], bad[1], rc, e)
+		}
+	}
 }

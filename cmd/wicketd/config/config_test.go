@@ -155,6 +155,8 @@ func TestValidate(t *testing.T) {
 		{"status spread off", base + "sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', status_spread: 0s}\n", ""},
 		{"status spread past status every", base + "sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', status_spread: 2m, status_every: 1m}\n", "sync.status_spread"},
 		{"default status spread past a short status every", base + "sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', status_every: 1s}\n", ""},
+		{"trust silence negative", base + "sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', trust_silence: -5s}\n", "sync.trust_silence"},
+		{"snapshot jitter negative", base + "sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', snapshot_jitter: -1s}\n", "sync.snapshot_jitter"},
 		{"status spread equal to status every", base + "sync: {enabled: true, fleet: f1, broker: 'tcp://127.0.0.1:1883', status_spread: 20s, status_every: 20s}\n", ""},
 		{"cert without key", base + "http: {admin: {token_file: t, cert_file: c.pem}}\n", "http.admin.cert_file/key_file"},
 		{"client CA without TLS", base + "http: {admin: {client_ca_file: ca.pem}}\n", "http.admin.client_ca_file"},

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -23,7 +26,7 @@ import (
 // gates read only when no URL serves them. The broker's holdings are
 // checked first, as publish does.
 func cmdPublishFiles(e env, args []string) error {
-	fs := newFlags(e, "publish-files", "-root ROOT.key -roots ROOT.pub -broker URL -fleet F -snapshot DIR -files OUT -url BASE [-url BASE]... [-no-fallback] [-yes]")
+	fs := newFlags(e, "publish-files", "-root ROOT.key -roots ROOT.pub -broker URL -fleet F -snapshot DIR -files OUT -url BASE [-url BASE]... [-no-fallback] [-no-url-check] [-yes]")
 	bf := addBrokerFlags(fs, "publish")
 	var roots, urls multiFlag
 	fs.Var(&roots, "roots", "root public key the documents must verify with (repeat)")
@@ -34,6 +37,7 @@ func cmdPublishFiles(e env, args []string) error {
 	noFallback := fs.Bool("no-fallback", false, "do not put the parts on the broker's fallback topics (gates that reach no URL then get no snapshot)")
 	prog := fs.String("progress", "auto", "progress bar: auto (on a terminal), on or off")
 	yes := fs.Bool("yes", false, "publish a snapshot even though it drops statements still in force (they are listed first)")
+	noURLCheck := fs.Bool("no-url-check", false, "announce without first asking every -url for the files (for URLs that only the gates reach)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -106,6 +110,11 @@ func cmdPublishFiles(e env, args []string) error {
 	if err := writeFiles(e, *files, docs, m.Parts); err != nil {
 		return err
 	}
+	if *noURLCheck {
+		fmt.Fprintln(e.stdout, "-no-url-check: the URLs were not asked for the files")
+	} else if err := checkServed(e, &m, *files); err != nil {
+		return err
+	}
 	fallback := docs
 	if *noFallback {
 		fallback = nil
@@ -126,6 +135,72 @@ func cmdPublishFiles(e env, args []string) error {
 		return err
 	}
 	return clearDeltas(e, cl, topics, m.Version)
+}
+
+// checkServed asks every base URL of m for every part before anything is
+// announced: a HEAD of each part must answer 200 with the manifest's size,
+// and the smallest part, fetched whole, must match its SHA-256. A URL
+// that does not serve the files would send the whole fleet to the
+// broker's fallback parts (with -no-fallback, leave it without the
+// snapshot).
+func checkServed(e env, m *snapfile.Manifest, dir string) error {
+	hc := &http.Client{
+		Timeout:   time.Minute,
+		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableCompression: true},
+	}
+	small := 0
+	for n, p := range m.Parts {
+		if p.Size < m.Parts[small].Size {
+			small = n
+		}
+	}
+	var bad []string
+	for i, u := range m.URLs {
+		if err := servedAt(hc, m, i, small); err != nil {
+			bad = append(bad, fmt.Sprintf("  %s: %v", u, err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("nothing announced: not every -url serves the files written to %s:\n%s\nserve that directory at each -url (or copy the files there) and run again, which keeps the files already written; -no-url-check announces without asking the URLs",
+			dir, strings.Join(bad, "\n"))
+	}
+	fmt.Fprintf(e.stdout, "every -url serves the %d files (each asked for its size, part %d fetched and its SHA-256 checked)\n", len(m.Parts), small)
+	return nil
+}
+
+// servedAt checks the parts of m at base URL i, as checkServed.
+func servedAt(hc *http.Client, m *snapfile.Manifest, i, whole int) error {
+	for n, p := range m.Parts {
+		method := http.MethodHead
+		if n == whole {
+			method = http.MethodGet
+		}
+		u := m.URL(i, n)
+		req, err := http.NewRequest(method, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("part %d: %w", n, err)
+		}
+		var body []byte
+		if method == http.MethodGet {
+			body, err = io.ReadAll(io.LimitReader(resp.Body, p.Size+1))
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			return fmt.Errorf("part %d (%s): HTTP %s", n, u, resp.Status)
+		case err != nil:
+			return fmt.Errorf("part %d (%s): %w", n, u, err)
+		case method == http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength != p.Size:
+			return fmt.Errorf("part %d (%s): %d bytes, the manifest says %d", n, u, resp.ContentLength, p.Size)
+		case method == http.MethodGet && !p.Matches(body):
+			return fmt.Errorf("part %d (%s): what it serves (%d bytes) does not match the part's SHA-256", n, u, len(body))
+		}
+	}
+	return nil
 }
 
 // writeFiles writes each document under its part's name into dir. A file

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,7 +40,7 @@ func TestPublishFiles(t *testing.T) {
 	}
 	files := filepath.Join(dir, "www")
 	b := mqtttest.StartMosquitto(t)
-	common := []string{"-broker", b.URL(), "-fleet", "f1", "-roots", stem + ".pub", "-root", stem + ".key", "-files", files, "-url", "https://snapshots.example/w/", "-progress", "off"}
+	common := []string{"-broker", b.URL(), "-fleet", "f1", "-roots", stem + ".pub", "-root", stem + ".key", "-files", files, "-url", "https://snapshots.example/w/", "-no-url-check", "-progress", "off"}
 
 	rc, out, errs := run(t, append([]string{"publish-files", "-snapshot", snap("5", "300")}, common...)...)
 	if rc != exitOK {
@@ -117,6 +119,75 @@ func TestPublishFiles(t *testing.T) {
 	rc, _, errs = run(t, "publish-files", "-broker", b.URL(), "-fleet", "f1", "-roots", stem+".pub", "-root", stem+".key", "-snapshot", filepath.Join(dir, "snap6"), "-files", files, "-url", "ftp://x/")
 	if rc != exitUsage || !strings.Contains(errs, "want http:// or https://") {
 		t.Errorf("-url ftp://: exit %d %q; want a usage error", rc, errs)
+	}
+}
+
+// TestPublishFilesAsksURLs: before announcing, publish-files asks every
+// -url for the files it wrote. A URL that answers 404 (the directory is
+// not the one served) or serves other content is named, and nothing goes
+// on the broker: no manifest, no fallback part. Served right, the
+// snapshot is announced.
+func TestPublishFilesAsksURLs(t *testing.T) {
+	dir := t.TempDir()
+	stem := filepath.Join(dir, "root")
+	if rc, _, errs := run(t, "keygen", "-out", stem); rc != exitOK {
+		t.Fatal(errs)
+	}
+	list := writeList(t, dir, 1000, time.Now().Truncate(time.Second))
+	snap := filepath.Join(dir, "snap")
+	if rc, stdout, errs := run(t, "snapshot", "-root", stem+".key", "-state", filepath.Join(dir, "state.json"), "-version", "3", "-in", list, "-out", snap, "-part-entries", "300", "-progress", "off"); rc != exitOK {
+		t.Fatalf("snapshot: %s %s", stdout, errs)
+	}
+	www := filepath.Join(dir, "www")
+	files := filepath.Join(www, "w")
+	bad := filepath.Join(www, "bad")
+	for _, d := range []string{files, bad} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ng := snapfiletest.StartNginx(t, www)
+	b := mqtttest.StartMosquitto(t)
+	publish := func(urls ...string) (int, string, string) {
+		args := []string{"publish-files", "-broker", b.URL(), "-fleet", "f1", "-roots", stem + ".pub", "-root", stem + ".key", "-snapshot", snap, "-files", files, "-progress", "off"}
+		for _, u := range urls {
+			args = append(args, "-url", u)
+		}
+		return run(t, args...)
+	}
+	nothingAnnounced := func(what string) {
+		t.Helper()
+		if got := retainedOn(t, b.URL(), "wicket/f1/#"); len(got) != 0 {
+			t.Errorf("%s: %v retained; want nothing announced", what, keys(got))
+		}
+	}
+
+	rc, _, errs := publish(ng.URL()+"w/", ng.URL()+"elsewhere/")
+	if rc == exitOK || !strings.Contains(errs, ng.URL()+"elsewhere/: part 0") || !strings.Contains(errs, "404 Not Found") || strings.Contains(errs, ng.URL()+"w/:") {
+		t.Errorf("a mirror that is not served: exit %d %q; want refused, naming that URL only", rc, errs)
+	}
+	nothingAnnounced("a mirror not served")
+
+	// Files of the right names and sizes but other content.
+	names, err := os.ReadDir(files)
+	if err != nil || len(names) != 4 {
+		t.Fatalf("%d files written (%v); want 4", len(names), err)
+	}
+	for _, f := range names {
+		info, _ := f.Info()
+		if err := os.WriteFile(filepath.Join(bad, f.Name()), bytes.Repeat([]byte{'x'}, int(info.Size())), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, _, errs = publish(ng.URL() + "bad/")
+	if rc == exitOK || !strings.Contains(errs, "does not match the part's SHA-256") {
+		t.Errorf("a URL serving other content: exit %d %q; want refused", rc, errs)
+	}
+	nothingAnnounced("a URL serving other content")
+
+	rc, out, errs := publish(ng.URL() + "w/")
+	if rc != exitOK || !strings.Contains(out, "every -url serves the 4 files") || !strings.Contains(out, "manifest of snapshot 3") {
+		t.Fatalf("served right: %d\n%s\n%s", rc, out, errs)
 	}
 }
 

@@ -36,7 +36,7 @@ type Nginx struct {
 func StartNginx(t testing.TB, root string) *Nginx {
 	t.Helper()
 	if _, err := os.Stat(nginxBin); err != nil {
-		t.Skipf("nginx not installed (%s): apt-get install nginx-light", nginxBin)
+		t.Skipf("nginx not installed (%s): apt-get install nginx", nginxBin)
 	}
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -114,7 +114,26 @@ func TestPageInBrowser(t *testing.T) {
 				defer ts.Close()
 				defer s.Close()
 				s.Publish(display.FromDecision(tc.d, 42, false, false, tc.temp))
-				shot, dom := browse(t, bin, ts.URL+"/", size[0], size[1], func(dom string) bool { return strings.Contains(dom, tc.d.Message.Zh) })
+				// The screenshot is a page load of its own after the DOM's:
+				// on a loaded machine it can catch the field's .15 s colour
+				// transition under way, so a colour off the mark is looked at
+				// again in a new load, three times at most.
+				var shot, dom string
+				var b []byte
+				var seen []string
+				for try := 0; try < 3; try++ {
+					shot, dom = browse(t, bin, ts.URL+"/", size[0], size[1], func(dom string) bool { return strings.Contains(dom, tc.d.Message.Zh) })
+					var got [3]uint8
+					b, got = screenshot(t, shot, size)
+					if near(got, tc.rgb) {
+						seen = nil
+						break
+					}
+					seen = append(seen, fmt.Sprintf("#%02x%02x%02x", got[0], got[1], got[2]))
+				}
+				if seen != nil {
+					t.Fatalf("main field is %s in %d page loads; want #%02x%02x%02x", strings.Join(seen, ", "), len(seen), tc.rgb[0], tc.rgb[1], tc.rgb[2])
+				}
 				for _, want := range tc.shows {
 					if !strings.Contains(dom, want) {
 						t.Errorf("page does not show %q", want)
@@ -126,27 +145,6 @@ func TestPageInBrowser(t *testing.T) {
 				if !strings.Contains(dom, "张*明") {
 					t.Error("page does not show the masked name")
 				}
-				b, err := os.ReadFile(shot)
-				if err != nil {
-					t.Fatal(err)
-				}
-				img, err := png.Decode(bytes.NewReader(b))
-				if err != nil {
-					t.Fatal(err)
-				}
-				bounds := img.Bounds()
-				if bounds.Dx() != size[0] || bounds.Dy() != size[1] {
-					t.Errorf("screenshot is %v; want %dx%d", bounds.Size(), size[0], size[1])
-				}
-				// A point near the left edge, low on the screen: field, not
-				// text, and inside the white pulse an alert draws at the edge.
-				r, g, bl, _ := img.At(bounds.Min.X+bounds.Dx()*4/100, bounds.Min.Y+bounds.Dy()*85/100).RGBA()
-				got := [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}
-				for i := range got {
-					if d := int(got[i]) - int(tc.rgb[i]); d < -8 || d > 8 {
-						t.Fatalf("main field is #%02x%02x%02x; want #%02x%02x%02x", got[0], got[1], got[2], tc.rgb[0], tc.rgb[1], tc.rgb[2])
-					}
-				}
 				if keep != "" {
 					if err := os.WriteFile(filepath.Join(keep, name+".png"), b, 0o644); err != nil {
 						t.Fatal(err)
@@ -155,6 +153,38 @@ func TestPageInBrowser(t *testing.T) {
 			})
 		}
 	}
+}
+
+// screenshot reads the screenshot at path, checks its size and returns
+// its bytes and the colour of the main field: a point near the left
+// edge, low on the screen (field, not text, and inside the white pulse an
+// alert draws at the edge).
+func screenshot(t *testing.T, path string, size [2]int) ([]byte, [3]uint8) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounds := img.Bounds()
+	if bounds.Dx() != size[0] || bounds.Dy() != size[1] {
+		t.Errorf("screenshot is %v; want %dx%d", bounds.Size(), size[0], size[1])
+	}
+	r, g, bl, _ := img.At(bounds.Min.X+bounds.Dx()*4/100, bounds.Min.Y+bounds.Dy()*85/100).RGBA()
+	return b, [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)}
+}
+
+// near reports whether each channel of got is within 8 of want.
+func near(got, want [3]uint8) bool {
+	for i := range got {
+		if d := int(got[i]) - int(want[i]); d < -8 || d > 8 {
+			return false
+		}
+	}
+	return true
 }
 
 // TestNotReadyInBrowser: a passenger at a gate that is not ready is told

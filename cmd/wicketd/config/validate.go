@@ -212,7 +212,7 @@ func (y Sync) validate(cs *checks) {
 	cs.check(y.StatusEvery < time.Second, "sync.status_every: %v: at least 1s", y.StatusEvery)
 	cs.check(y.TrustQoS != 0 && y.TrustQoS != 1, "sync.trust_qos: %d: use 1 (queued while away) or 0 (subscribed again on every connect)", y.TrustQoS)
 	cs.check(y.StatusSpread < 0, "sync.status_spread: %v: use 0s (at once) or a positive duration", y.StatusSpread)
-	cs.check(y.StatusSpread > y.StatusEvery && y.StatusSpread > mqttsync.DefaultStatusSpread, "sync.status_spread: %v is longer than sync.status_every (%v): a change's status would wait past the regular one; use at most status_every (20s on a NATS fleet of thousands)", y.StatusSpread, y.StatusEvery)
+	cs.check(y.StatusSpread > y.StatusEvery && y.StatusSpread > mqttsync.DefaultStatusSpread, "sync.status_spread: %v is longer than sync.status_every (%v): a change's status would wait past the regular one; use at most status_every (docs/mqtt.md: 20s on a NATS fleet of thousands, up to status_every where overrides follow each other)", y.StatusSpread, y.StatusEvery)
 	cs.check(y.TrustSilence < 0, "sync.trust_silence: %v: use a positive duration, or 0s to never check", y.TrustSilence)
 	cs.check(y.SnapshotJitter < 0, "sync.snapshot_jitter: %v: use a positive duration, or 0s for the default (10m)", y.SnapshotJitter)
 	cs.check(y.ReconnectMin <= 0 || y.ReconnectMax < y.ReconnectMin, "sync.reconnect_min/reconnect_max: need 0 < reconnect_min <= reconnect_max")
